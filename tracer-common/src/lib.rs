@@ -1,0 +1,75 @@
+//! Types shared by ktrace's eBPF programs (`tracer-ebpf`) and its userspace (`tracer`).
+//!
+//! Everything here crosses the kernel boundary as raw bytes, so every type is `#[repr(C)]`,
+//! `Copy`, free of `bool` and of hidden padding (padding is spelled out as fields).
+//! With the `user` feature the types implement `aya::Pod` so userspace can read maps and
+//! write globals.
+#![no_std]
+
+/// How many cgroups one ktrace session can trace side by side; each gets a slot.
+pub const MAX_CGROUPS: usize = 16;
+
+/// Size of the per-cgroup syscall table. x86_64 numbers end below 470 (kernel 6.18);
+/// numbers at or above this land in [`SyscallTable::out_of_range`].
+pub const MAX_SYSCALLS: usize = 512;
+
+/// A cgroup to count, as the eBPF side sees it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupTarget {
+    /// cgroup v2 id: the inode number of the cgroup's directory.
+    pub id: u64,
+    /// Depth below the v2 root (the root is level 0). A task belongs to this target when its
+    /// ancestor at this level has this id, which counts descendants too.
+    pub level: u32,
+    pub _pad: u32,
+}
+
+/// The load-time configuration, written into the eBPF global `TARGETS` by the loader.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    /// Number of slots in use in `cgroups`.
+    pub count: u32,
+    pub _pad: u32,
+    pub cgroups: [CgroupTarget; MAX_CGROUPS],
+}
+
+/// Calls of one syscall and how many of them failed (returned -4095..=-1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallCount {
+    pub calls: u64,
+    pub errors: u64,
+}
+
+/// Per-CPU counts of one cgroup slot, indexed by syscall number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallTable {
+    pub counts: [SyscallCount; MAX_SYSCALLS],
+    /// Calls whose number was negative or at least [`MAX_SYSCALLS`].
+    pub out_of_range: SyscallCount,
+}
+
+impl Default for SyscallTable {
+    fn default() -> Self {
+        Self {
+            counts: [SyscallCount::default(); MAX_SYSCALLS],
+            out_of_range: SyscallCount::default(),
+        }
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all four types are repr(C), Copy, made only of integers, with explicit padding,
+    // so every bit pattern is a valid value.
+    unsafe impl aya::Pod for super::CgroupTarget {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Targets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SyscallCount {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SyscallTable {}
+}

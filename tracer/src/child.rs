@@ -1,0 +1,58 @@
+//! Starting `ktrace run`'s command inside its cgroup and turning its exit into ktrace's exit
+//! status.
+use std::{
+    ffi::OsString,
+    io,
+    os::{fd::AsRawFd as _, unix::process::ExitStatusExt as _},
+    process::ExitStatus,
+};
+
+use anyhow::Context as _;
+use tokio::process::{Child, Command};
+
+use crate::cgroup::OwnedCgroup;
+
+/// Spawns `argv` so that it joins `cgroup` between fork and exec: not one of its syscalls,
+/// nor any of its children's, happens outside.
+pub fn spawn_in(cgroup: &OwnedCgroup, argv: &[OsString]) -> anyhow::Result<Child> {
+    let (program, args) = argv.split_first().context("no command given")?;
+    let procs = cgroup.procs_file()?;
+    let procs_fd = procs.as_raw_fd();
+    let mut command = Command::new(program);
+    command.args(args);
+    // SAFETY: the hook runs in the forked child and only calls write(2), which is
+    // async-signal-safe; `procs` outlives `spawn` and is O_CLOEXEC, so exec closes it.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::write(procs_fd, b"0".as_ptr().cast(), 1) == 1 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
+    command
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", program.to_string_lossy()))
+}
+
+/// The shell convention: the exit code, or 128 + the signal that killed the command.
+pub fn exit_code(status: ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(sig)) => 128u8.saturating_add(sig as u8),
+        (None, None) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(libc::SIGKILL)), 137);
+        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
+    }
+}

@@ -1,0 +1,147 @@
+//! Command-line interface (clap derive).
+use std::{ffi::OsString, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  sudo ktrace run                                  built-in CPU, memory, file I/O and network benchmarks
+  sudo ktrace run -- sysbench cpu run              trace one command in a fresh cgroup
+  sudo ktrace run -o json -- ./my-benchmark > run.json
+  sudo ktrace attach --cgroup gvisor -d 10         trace an existing cgroup for 10 s
+  sudo ktrace attach --cgroup lxc --cgroup gvisor -i 1   one column per cgroup, a table every second
+  sudo ktrace attach --cgroup system.slice/docker-1234.scope -o csv > counts.csv";
+
+/// Count host kernel activity per cgroup (container, VM, command), live, with eBPF.
+///
+/// ktrace counts every syscall made by the tasks of one or more cgroup v2 directories
+/// (descendants included), with how many of them failed, and prints a frequency table.
+#[derive(Debug, Parser)]
+#[command(name = "ktrace", version, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trace existing cgroups until -d expires or Ctrl-C / SIGTERM.
+    #[command(after_help = EXAMPLES)]
+    Attach(AttachArgs),
+    /// Run a command in a fresh cgroup and trace it until it exits.
+    ///
+    /// The command joins the new cgroup before it execs, so nothing it does escapes. Without a
+    /// command, runs the built-in default workload: short CPU, memory, file I/O (sysbench) and
+    /// network (iperf3 over a private veth pair) benchmarks. ktrace exits with the command's
+    /// exit status and removes the cgroup.
+    #[command(after_help = EXAMPLES)]
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// cgroup to trace: an absolute path, a path relative to the cgroup v2 mount, or a
+    /// directory name that is unique in the v2 tree. Repeat for side-by-side columns.
+    #[arg(short, long = "cgroup", value_name = "PATH|NAME", required = true)]
+    pub cgroups: Vec<String>,
+
+    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub duration: Option<Duration>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Name of the cgroup to create under the v2 mount (default: ktrace-run-<pid>).
+    #[arg(long, value_name = "NAME", value_parser = parse_cgroup_name)]
+    pub name: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// The command to run; omit it for the built-in default workload.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Also print the counts of each interval of this many seconds.
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub interval: Option<Duration>,
+
+    /// Output format on stdout; status lines always go to stderr.
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+
+    /// Show only the N syscalls with the most calls.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document per report (JSON Lines with -i); schema in docs/json-schema.md.
+    Json,
+    /// One row per (cgroup, syscall), with the metadata repeated on every row.
+    Csv,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("`{s}`: must be a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+fn parse_cgroup_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+        return Err(format!(
+            "`{s}`: a cgroup name is one non-empty path component"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_accept_fractions_and_reject_nonsense() {
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("inf").is_err());
+        assert!(parse_seconds("x").is_err());
+    }
+
+    #[test]
+    fn run_takes_the_command_after_double_dash() {
+        let cli = Cli::try_parse_from(["ktrace", "run", "-o", "json", "--", "ls", "-l"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.command, ["ls", "-l"]);
+        assert_eq!(run.output.output, Format::Json);
+    }
+
+    #[test]
+    fn attach_requires_a_cgroup() {
+        assert!(Cli::try_parse_from(["ktrace", "attach"]).is_err());
+        assert!(parse_cgroup_name("a/b").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

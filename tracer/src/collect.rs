@@ -1,0 +1,225 @@
+//! Aggregation of the eBPF counters: pure functions over cumulative snapshots.
+//!
+//! The kernel side only ever adds; userspace never resets or deletes on read. An interval's
+//! figures are the difference of two cumulative snapshots.
+use std::time::Duration;
+
+use serde::Serialize;
+use tracer_common::{MAX_SYSCALLS, SyscallTable};
+
+/// Calls of a syscall and how many of them failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub calls: u64,
+    pub errors: u64,
+}
+
+impl Count {
+    pub fn saturating_add(self, other: Self) -> Self {
+        Self {
+            calls: self.calls.saturating_add(other.calls),
+            errors: self.errors.saturating_add(other.errors),
+        }
+    }
+
+    pub fn saturating_sub(self, other: Self) -> Self {
+        Self {
+            calls: self.calls.saturating_sub(other.calls),
+            errors: self.errors.saturating_sub(other.errors),
+        }
+    }
+
+    pub fn is_zero(self) -> bool {
+        self == Self::default()
+    }
+}
+
+impl From<tracer_common::SyscallCount> for Count {
+    fn from(c: tracer_common::SyscallCount) -> Self {
+        Self {
+            calls: c.calls,
+            errors: c.errors,
+        }
+    }
+}
+
+/// Cumulative syscall counts of one traced cgroup, summed over CPUs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallCounts {
+    by_nr: Vec<Count>,
+    out_of_range: Count,
+}
+
+impl Default for SyscallCounts {
+    fn default() -> Self {
+        Self {
+            by_nr: vec![Count::default(); MAX_SYSCALLS],
+            out_of_range: Count::default(),
+        }
+    }
+}
+
+impl SyscallCounts {
+    /// Sums one slot's per-CPU tables.
+    pub fn sum_per_cpu(tables: &[SyscallTable]) -> Self {
+        let mut sum = Self::default();
+        for table in tables {
+            for (total, &count) in sum.by_nr.iter_mut().zip(&table.counts) {
+                *total = total.saturating_add(count.into());
+            }
+            sum.out_of_range = sum.out_of_range.saturating_add(table.out_of_range.into());
+        }
+        sum
+    }
+
+    /// What happened between `earlier` and `self` (both cumulative).
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            by_nr: self
+                .by_nr
+                .iter()
+                .zip(&earlier.by_nr)
+                .map(|(&now, &then)| now.saturating_sub(then))
+                .collect(),
+            out_of_range: self.out_of_range.saturating_sub(earlier.out_of_range),
+        }
+    }
+
+    /// The syscall number and count of every syscall seen at least once.
+    pub fn nonzero(&self) -> impl Iterator<Item = (usize, Count)> + '_ {
+        self.by_nr
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, c)| !c.is_zero())
+    }
+
+    pub fn get(&self, nr: usize) -> Count {
+        self.by_nr.get(nr).copied().unwrap_or_default()
+    }
+
+    /// Calls whose number was outside the table (negative or too large).
+    pub fn out_of_range(&self) -> Count {
+        self.out_of_range
+    }
+
+    pub fn total(&self) -> Count {
+        self.by_nr
+            .iter()
+            .fold(self.out_of_range, |sum, &c| sum.saturating_add(c))
+    }
+}
+
+/// Events per second; 0 for an empty interval.
+pub fn rate(count: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracer_common::SyscallCount;
+
+    use super::*;
+
+    fn table(entries: &[(usize, u64, u64)]) -> SyscallTable {
+        let mut t = SyscallTable::default();
+        for &(nr, calls, errors) in entries {
+            t.counts[nr] = SyscallCount { calls, errors };
+        }
+        t
+    }
+
+    #[test]
+    fn sums_cpus_and_finds_nonzero_entries() {
+        let mut cpu1 = table(&[(110, 5, 0), (0, 1, 1)]);
+        cpu1.out_of_range = SyscallCount {
+            calls: 2,
+            errors: 2,
+        };
+        let cpu2 = table(&[(110, 7, 1)]);
+        let sum = SyscallCounts::sum_per_cpu(&[cpu1, cpu2]);
+        assert_eq!(
+            sum.get(110),
+            Count {
+                calls: 12,
+                errors: 1
+            }
+        );
+        assert_eq!(
+            sum.nonzero().collect::<Vec<_>>(),
+            [
+                (
+                    0,
+                    Count {
+                        calls: 1,
+                        errors: 1
+                    }
+                ),
+                (
+                    110,
+                    Count {
+                        calls: 12,
+                        errors: 1
+                    }
+                )
+            ]
+        );
+        assert_eq!(
+            sum.out_of_range(),
+            Count {
+                calls: 2,
+                errors: 2
+            }
+        );
+        assert_eq!(
+            sum.total(),
+            Count {
+                calls: 15,
+                errors: 4
+            }
+        );
+    }
+
+    #[test]
+    fn saturates_instead_of_wrapping() {
+        let sum = SyscallCounts::sum_per_cpu(&[table(&[(1, u64::MAX, 0)]), table(&[(1, 3, 0)])]);
+        assert_eq!(sum.get(1).calls, u64::MAX);
+        // A counter that went backwards (a map recreated) yields 0, not a huge number.
+        let before = SyscallCounts::sum_per_cpu(&[table(&[(1, 10, 4)])]);
+        let after = SyscallCounts::sum_per_cpu(&[table(&[(1, 3, 0)])]);
+        assert_eq!(after.since(&before).get(1), Count::default());
+    }
+
+    #[test]
+    fn interval_is_the_difference_of_snapshots() {
+        let t0 = SyscallCounts::sum_per_cpu(&[table(&[(39, 100, 0), (80, 4, 4)])]);
+        let t1 = SyscallCounts::sum_per_cpu(&[table(&[(39, 250, 0), (80, 4, 4), (2, 1, 0)])]);
+        let delta = t1.since(&t0);
+        assert_eq!(
+            delta.nonzero().collect::<Vec<_>>(),
+            [
+                (
+                    2,
+                    Count {
+                        calls: 1,
+                        errors: 0
+                    }
+                ),
+                (
+                    39,
+                    Count {
+                        calls: 150,
+                        errors: 0
+                    }
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn rate_per_second() {
+        assert_eq!(rate(300, Duration::from_millis(1500)), 200.0);
+        assert_eq!(rate(5, Duration::ZERO), 0.0);
+    }
+}
