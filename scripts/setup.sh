@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything ktrace needs on a fresh Debian 12 machine (run as root).
 # Idempotent: every step checks first, so a second run takes seconds.
-#
-#   KTRACE_CACHE   where built tools are cached (default /var/cache/ktrace)
+# Built tools are cached in /var/cache/ktrace (.cargo/config.toml names the linker there).
 set -euo pipefail
 
-cache=${KTRACE_CACHE:-/var/cache/ktrace}
+cache=/var/cache/ktrace
 step() { printf '==> %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
@@ -22,7 +21,11 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# --- Rust: nightly rust-src for -Z build-std=core of the eBPF crate ----------
+# --- Rust: nightly with rust-src for -Z build-std=core of the eBPF crate -----
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    step "installing the nightly toolchain"
+    rustup toolchain install nightly --profile minimal
+fi
 if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
     step "adding rust-src to the nightly toolchain"
     rustup component add rust-src --toolchain nightly

@@ -18,16 +18,12 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
         report.start_time,
         report.kernel_release
     )?;
-    write!(out, "{:w$}", "", w = NAME_WIDTH + 1 + NR_WIDTH)?;
+    let mut labels = " ".repeat(NAME_WIDTH + 1 + NR_WIDTH);
     for cgroup in &report.cgroups {
-        write!(
-            out,
-            "  {:<w$}",
-            fit(&cgroup.label, GROUP_WIDTH - 2),
-            w = GROUP_WIDTH - 2
-        )?;
+        let label = fit(&cgroup.label, GROUP_WIDTH - 2);
+        labels += &format!("  {label:<w$}", w = GROUP_WIDTH - 2);
     }
-    writeln!(out)?;
+    writeln!(out, "{}", labels.trim_end())?;
     write!(out, "{:<NAME_WIDTH$} {:>NR_WIDTH$}", "SYSCALL", "NR")?;
     for _ in 0..cgroups {
         write!(out, "  {:>12} {:>11} {:>10}", "CALLS", "CALLS/s", "FAILED")?;
@@ -99,12 +95,12 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let expected = "\
 Syscalls per cgroup, total of 2.00 s from 1970-01-01T00:00:00.000Z (kernel 6.18.0-test)
-                              lxc                                 gvisor                            
+                              lxc                                  gvisor
 SYSCALL                   NR         CALLS     CALLS/s     FAILED         CALLS     CALLS/s     FAILED
 getppid                  110        100000     50000.0          0             0         0.0          0
 read                       0             5         2.5          2             2         1.0          0
 fchdir                    81             0         0.0          0             3         1.5          3
-TOTAL                             100005     50002.5          2             5         2.5          3
+TOTAL                               100005     50002.5          2             5         2.5          3
 
 ";
         assert_eq!(text, expected);

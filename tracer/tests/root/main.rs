@@ -1,1 +1,35 @@
-fn main() {}
+//! Root integration tests against the live kernel: exact syscall counts from workloads these
+//! tests control, run through the real `ktrace` binary.
+//!
+//! A custom harness (libtest-mimic) so that this binary is also its own workload:
+//! `root workload getppid=N fchdir=M` makes exactly N getppid calls and M failing fchdir
+//! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
+mod support;
+
+use std::process::ExitCode;
+
+use libtest_mimic::{Arguments, Trial};
+
+mod tests;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("workload") {
+        return support::workload::run(&argv[2..]);
+    }
+    let args = Arguments::from_args();
+    let needs_root = support::euid() != 0;
+    if needs_root {
+        eprintln!(
+            "root integration tests need root (they load eBPF programs and create cgroups): ignored"
+        );
+    }
+    let trials = tests::all()
+        .into_iter()
+        .map(|(name, f)| {
+            Trial::test(name, move || f().map_err(|e| format!("{e:#}").into()))
+                .with_ignored_flag(needs_root)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
