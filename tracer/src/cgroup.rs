@@ -68,10 +68,9 @@ impl Hierarchy {
     /// Describes the cgroup at `path`, which must be a directory of this hierarchy.
     pub fn cgroup_at(&self, label: &str, path: &Path) -> anyhow::Result<Cgroup> {
         let meta = fs::metadata(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => anyhow!(
-                "cgroup `{label}` not found: {} does not exist",
-                path.display()
-            ),
+            io::ErrorKind::NotFound => {
+                anyhow!("cgroup `{label}` not found: {} does not exist", path.display())
+            }
             _ => anyhow!("cgroup `{label}`: {}: {e}", path.display()),
         })?;
         if !meta.is_dir() {
@@ -92,12 +91,7 @@ impl Hierarchy {
                 _ => bail!("cgroup `{label}`: {} must not contain `..`", path.display()),
             }
         }
-        Ok(Cgroup {
-            label: label.to_owned(),
-            path: path.to_owned(),
-            id: meta.ino(),
-            level,
-        })
+        Ok(Cgroup { label: label.to_owned(), path: path.to_owned(), id: meta.ino(), level })
     }
 
     fn find_unique(&self, name: &str) -> anyhow::Result<PathBuf> {
@@ -110,10 +104,7 @@ impl Hierarchy {
             _ => {
                 found.sort();
                 let list: Vec<_> = found.iter().map(|p| p.display().to_string()).collect();
-                bail!(
-                    "cgroup name `{name}` is ambiguous; give one of: {}",
-                    list.join(", ")
-                )
+                bail!("cgroup name `{name}` is ambiguous; give one of: {}", list.join(", "))
             }
         }
     }
@@ -209,10 +200,7 @@ impl OwnedCgroup {
 impl Drop for OwnedCgroup {
     fn drop(&mut self) {
         if let Err(e) = self.remove() {
-            eprintln!(
-                "ktrace: warning: could not remove cgroup {}: {e:#}",
-                self.path.display()
-            );
+            eprintln!("ktrace: warning: could not remove cgroup {}: {e:#}", self.path.display());
         }
     }
 }
@@ -305,10 +293,7 @@ mod tests {
         let (dir, h) = tree();
         let err = format!("{:#}", h.resolve("gvisor").unwrap_err());
         assert!(err.contains("ambiguous"), "{err}");
-        assert!(
-            err.contains(&dir.path().join("gvisor").display().to_string()),
-            "{err}"
-        );
+        assert!(err.contains(&dir.path().join("gvisor").display().to_string()), "{err}");
         assert!(
             err.contains(&dir.path().join("machine/vm1/gvisor").display().to_string()),
             "{err}"
@@ -343,18 +328,9 @@ mod tests {
 31 30 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
 40 30 0:35 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
-        assert_eq!(
-            cgroup2_mount(mountinfo),
-            Some(PathBuf::from("/sys/fs/cgroup/unified"))
-        );
-        assert_eq!(
-            cgroup2_mount("25 1 254:0 / / rw - ext4 /dev/vda rw\n"),
-            None
-        );
+        assert_eq!(cgroup2_mount(mountinfo), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(cgroup2_mount("25 1 254:0 / / rw - ext4 /dev/vda rw\n"), None);
         let spaced = "40 30 0:35 / /mnt/my\\040cgroups rw shared:1 - cgroup2 none rw\n";
-        assert_eq!(
-            cgroup2_mount(spaced),
-            Some(PathBuf::from("/mnt/my cgroups"))
-        );
+        assert_eq!(cgroup2_mount(spaced), Some(PathBuf::from("/mnt/my cgroups")));
     }
 }

@@ -31,9 +31,7 @@ pub fn spawn_in(cgroup: &OwnedCgroup, argv: &[OsString]) -> anyhow::Result<Child
             }
         });
     }
-    command
-        .spawn()
-        .with_context(|| format!("cannot start `{}`", program.to_string_lossy()))
+    command.spawn().with_context(|| format!("cannot start `{}`", program.to_string_lossy()))
 }
 
 /// The shell convention: the exit code, or 128 + the signal that killed the command.

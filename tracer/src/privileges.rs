@@ -22,10 +22,7 @@ pub fn check() -> anyhow::Result<()> {
 }
 
 fn effective_caps(status: &str) -> Option<u64> {
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))?
-        .trim();
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
     u64::from_str_radix(hex, 16).ok()
 }
 

@@ -9,8 +9,5 @@ pub const LABEL: &str = "(built-in default workload)";
 
 /// The argv that runs the workload.
 pub fn default_command() -> Vec<OsString> {
-    ["sh", "-c", SCRIPT, "ktrace-default-workload"]
-        .into_iter()
-        .map(OsString::from)
-        .collect()
+    ["sh", "-c", SCRIPT, "ktrace-default-workload"].into_iter().map(OsString::from).collect()
 }

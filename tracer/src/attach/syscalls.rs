@@ -1,62 +1,35 @@
 //! Syscall counting with raw tracepoints on `sys_enter` and `sys_exit` (Linux 4.17+).
-//!
-//! Works on kernels without kprobes or fentry (tracepoints are almost always built).
-//! Dropping the counter closes the links and programs: nothing stays attached.
+//! Works on kernels without kprobes or fentry: tracepoints are almost always built.
 use anyhow::Context as _;
-use aya::{Ebpf, EbpfLoader, maps::PerCpuArray, programs::RawTracePoint};
+use aya::{Ebpf, maps::PerCpuArray, programs::RawTracePoint};
 use tracer_common::SyscallTable;
 
-use super::{OBJECT, targets};
-use crate::{cgroup::Cgroup, collect::SyscallCounts};
+use crate::collect::SyscallCounts;
 
 /// (program in tracer-ebpf, raw tracepoint it attaches to)
 const PROGRAMS: [(&str, &str); 2] = [("kt_sys_enter", "sys_enter"), ("kt_sys_exit", "sys_exit")];
 
-pub struct SyscallCounter {
-    ebpf: Ebpf,
-    slots: usize,
+pub fn attach(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    for (name, tracepoint) in PROGRAMS {
+        let program: &mut RawTracePoint = ebpf
+            .program_mut(name)
+            .with_context(|| format!("program {name} missing from the eBPF object"))?
+            .try_into()
+            .with_context(|| format!("program {name} is not a raw tracepoint"))?;
+        program.load().with_context(|| format!("loading {name}"))?;
+        program.attach(tracepoint).with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;
+    }
+    Ok(())
 }
 
-impl SyscallCounter {
-    /// Loads the programs with `cgroups` as their targets and attaches them.
-    pub fn attach(cgroups: &[Cgroup]) -> anyhow::Result<Self> {
-        let targets = targets(cgroups)?;
-        let mut ebpf = EbpfLoader::new()
-            .override_global("TARGETS", &targets, true)
-            .load(OBJECT)
-            .context("loading ktrace's eBPF object")?;
-        for (name, tracepoint) in PROGRAMS {
-            let program: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .with_context(|| format!("program {name} missing from the eBPF object"))?
-                .try_into()
-                .with_context(|| format!("program {name} is not a raw tracepoint"))?;
-            program.load().with_context(|| format!("loading {name}"))?;
-            program
-                .attach(tracepoint)
-                .with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;
-        }
-        Ok(Self {
-            ebpf,
-            slots: cgroups.len(),
+/// Cumulative counts of slots 0..slots.
+pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SyscallCounts>> {
+    let map = ebpf.map("SYSCALLS").context("map SYSCALLS missing from the eBPF object")?;
+    let tables: PerCpuArray<_, SyscallTable> = PerCpuArray::try_from(map).context("map SYSCALLS")?;
+    (0..slots as u32)
+        .map(|slot| {
+            let per_cpu = tables.get(&slot, 0).with_context(|| format!("reading SYSCALLS[{slot}]"))?;
+            Ok(SyscallCounts::sum_per_cpu(&per_cpu))
         })
-    }
-
-    /// Cumulative counts of every traced cgroup, in the order they were given.
-    pub fn snapshot(&self) -> anyhow::Result<Vec<SyscallCounts>> {
-        let map = self
-            .ebpf
-            .map("SYSCALLS")
-            .context("map SYSCALLS missing from the eBPF object")?;
-        let tables: PerCpuArray<_, SyscallTable> =
-            PerCpuArray::try_from(map).context("map SYSCALLS")?;
-        (0..self.slots as u32)
-            .map(|slot| {
-                let per_cpu = tables
-                    .get(&slot, 0)
-                    .with_context(|| format!("reading SYSCALLS[{slot}]"))?;
-                Ok(SyscallCounts::sum_per_cpu(&per_cpu))
-            })
-            .collect()
-    }
+        .collect()
 }
