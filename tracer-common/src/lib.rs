@@ -61,9 +61,41 @@ impl Default for SyscallTable {
     }
 }
 
+/// Capacity of the sample hash map: distinct (cgroup slot, kernel IP, stack) keys.
+pub const MAX_SAMPLE_KEYS: u32 = 1 << 16;
+
+/// Capacity of the kernel stack trace map used by `--stacks`.
+pub const MAX_STACKS: u32 = 1 << 14;
+
+/// No stack recorded (stacks off, or `bpf_get_stackid` failed).
+pub const NO_STACK: i32 = -1;
+
+/// A sampled kernel location of one cgroup slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SampleKey {
+    /// Kernel instruction pointer at the sample.
+    pub ip: u64,
+    pub slot: u32,
+    /// Id in the stack trace map, or [`NO_STACK`].
+    pub stack_id: i32,
+}
+
+/// Per-CPU sample totals of one cgroup slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SampleTotals {
+    /// Samples taken while a task of the cgroup ran in the kernel.
+    pub kernel: u64,
+    /// Samples taken while a task of the cgroup ran in user space.
+    pub user: u64,
+    /// Kernel samples that could not be recorded because the sample map was full.
+    pub lost: u64,
+}
+
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: all four types are repr(C), Copy, made only of integers, with explicit padding,
+    // SAFETY: all these types are repr(C), Copy, made only of integers, with explicit padding,
     // so every bit pattern is a valid value.
     unsafe impl aya::Pod for super::CgroupTarget {}
     // SAFETY: as above.
@@ -72,4 +104,8 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallCount {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SyscallTable {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SampleKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SampleTotals {}
 }

@@ -1,7 +1,9 @@
 //! Command-line interface (clap derive).
-use std::{ffi::OsString, time::Duration};
+use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::attach::Sampling;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -10,12 +12,14 @@ Examples:
   sudo ktrace run -o json -- ./my-benchmark > run.json
   sudo ktrace attach --cgroup gvisor -d 10         trace an existing cgroup for 10 s
   sudo ktrace attach --cgroup lxc --cgroup gvisor -i 1   one column per cgroup, a table every second
-  sudo ktrace attach --cgroup system.slice/docker-1234.scope -o csv > counts.csv";
+  sudo ktrace attach --cgroup system.slice/docker-1234.scope -o csv > counts.csv
+  sudo ktrace run --sample --stacks write.folded -- dd if=/dev/zero of=/dev/null count=1M";
 
 /// Count host kernel activity per cgroup (container, VM, command), live, with eBPF.
 ///
 /// ktrace counts every syscall made by the tasks of one or more cgroup v2 directories
-/// (descendants included), with how many of them failed, and prints a frequency table.
+/// (descendants included), with how many of them failed, and prints a frequency table. With
+/// --sample it adds a sampled profile of the kernel functions those tasks run.
 #[derive(Debug, Parser)]
 #[command(name = "ktrace", version, after_help = EXAMPLES)]
 pub struct Cli {
@@ -51,6 +55,9 @@ pub struct AttachArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +68,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 
     /// The command to run; omit it for the built-in default workload.
     #[arg(last = true, value_name = "CMD")]
@@ -82,6 +92,35 @@ pub struct OutputArgs {
     pub top: Option<usize>,
 }
 
+/// A sampled profile of kernel functions: works where function tracing is forbidden, but its
+/// figures are samples (statistical), never counts.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Kernel profile (sampled)")]
+pub struct ProfileArgs {
+    /// Sample the kernel instruction pointer of the traced cgroups' tasks HZ times per second
+    /// per CPU (default 999) and report samples per kernel function and module.
+    #[arg(long, value_name = "HZ", num_args = 0..=1, default_missing_value = "999")]
+    pub sample: Option<u64>,
+
+    /// Also record kernel stacks and write them to FILE as folded stacks (flame graph input:
+    /// `inferno-flamegraph FILE > out.svg`); implies --sample.
+    #[arg(long, value_name = "FILE")]
+    pub stacks: Option<PathBuf>,
+
+    /// Replace an existing --stacks file.
+    #[arg(long, requires = "stacks")]
+    pub force: bool,
+}
+
+impl ProfileArgs {
+    pub const DEFAULT_HZ: u64 = 999;
+
+    pub fn sampling(&self) -> Option<Sampling> {
+        let frequency_hz = self.sample.or(self.stacks.as_ref().map(|_| Self::DEFAULT_HZ))?;
+        Some(Sampling { frequency_hz, stacks: self.stacks.is_some() })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Aligned columns for people.
@@ -93,9 +132,7 @@ pub enum Format {
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("`{s}`: must be a positive number of seconds"));
     }
@@ -104,9 +141,7 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 
 fn parse_cgroup_name(s: &str) -> Result<String, String> {
     if s.is_empty() || s.contains('/') || s == "." || s == ".." {
-        return Err(format!(
-            "`{s}`: a cgroup name is one non-empty path component"
-        ));
+        return Err(format!("`{s}`: a cgroup name is one non-empty path component"));
     }
     Ok(s.to_owned())
 }
@@ -127,11 +162,30 @@ mod tests {
     #[test]
     fn run_takes_the_command_after_double_dash() {
         let cli = Cli::try_parse_from(["ktrace", "run", "-o", "json", "--", "ls", "-l"]).unwrap();
-        let Command::Run(run) = cli.command else {
-            panic!("not run")
-        };
+        let Command::Run(run) = cli.command else { panic!("not run") };
         assert_eq!(run.command, ["ls", "-l"]);
         assert_eq!(run.output.output, Format::Json);
+    }
+
+    #[test]
+    fn sample_frequency_defaults_and_stacks_imply_sampling() {
+        let profile = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["ktrace", "attach", "--cgroup", "x"], args].concat())
+                .unwrap();
+            let Command::Attach(attach) = cli.command else { panic!("not attach") };
+            attach.profile.sampling()
+        };
+        assert_eq!(profile(&[]), None);
+        assert_eq!(profile(&["--sample"]), Some(Sampling { frequency_hz: 999, stacks: false }));
+        assert_eq!(
+            profile(&["--sample", "49"]),
+            Some(Sampling { frequency_hz: 49, stacks: false })
+        );
+        assert_eq!(
+            profile(&["--stacks", "s.folded"]),
+            Some(Sampling { frequency_hz: 999, stacks: true })
+        );
+        assert!(Cli::try_parse_from(["ktrace", "attach", "--cgroup", "x", "--force"]).is_err());
     }
 
     #[test]

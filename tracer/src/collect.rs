@@ -2,7 +2,7 @@
 //!
 //! The kernel side only ever adds; userspace never resets or deletes on read. An interval's
 //! figures are the difference of two cumulative snapshots.
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use serde::Serialize;
 use tracer_common::{MAX_SYSCALLS, SyscallTable};
@@ -36,10 +36,7 @@ impl Count {
 
 impl From<tracer_common::SyscallCount> for Count {
     fn from(c: tracer_common::SyscallCount) -> Self {
-        Self {
-            calls: c.calls,
-            errors: c.errors,
-        }
+        Self { calls: c.calls, errors: c.errors }
     }
 }
 
@@ -52,10 +49,7 @@ pub struct SyscallCounts {
 
 impl Default for SyscallCounts {
     fn default() -> Self {
-        Self {
-            by_nr: vec![Count::default(); MAX_SYSCALLS],
-            out_of_range: Count::default(),
-        }
+        Self { by_nr: vec![Count::default(); MAX_SYSCALLS], out_of_range: Count::default() }
     }
 }
 
@@ -87,11 +81,7 @@ impl SyscallCounts {
 
     /// The syscall number and count of every syscall seen at least once.
     pub fn nonzero(&self) -> impl Iterator<Item = (usize, Count)> + '_ {
-        self.by_nr
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, c)| !c.is_zero())
+        self.by_nr.iter().copied().enumerate().filter(|(_, c)| !c.is_zero())
     }
 
     pub fn get(&self, nr: usize) -> Count {
@@ -104,9 +94,7 @@ impl SyscallCounts {
     }
 
     pub fn total(&self) -> Count {
-        self.by_nr
-            .iter()
-            .fold(self.out_of_range, |sum, &c| sum.saturating_add(c))
+        self.by_nr.iter().fold(self.out_of_range, |sum, &c| sum.saturating_add(c))
     }
 }
 
@@ -133,52 +121,16 @@ mod tests {
     #[test]
     fn sums_cpus_and_finds_nonzero_entries() {
         let mut cpu1 = table(&[(110, 5, 0), (0, 1, 1)]);
-        cpu1.out_of_range = SyscallCount {
-            calls: 2,
-            errors: 2,
-        };
+        cpu1.out_of_range = SyscallCount { calls: 2, errors: 2 };
         let cpu2 = table(&[(110, 7, 1)]);
         let sum = SyscallCounts::sum_per_cpu(&[cpu1, cpu2]);
-        assert_eq!(
-            sum.get(110),
-            Count {
-                calls: 12,
-                errors: 1
-            }
-        );
+        assert_eq!(sum.get(110), Count { calls: 12, errors: 1 });
         assert_eq!(
             sum.nonzero().collect::<Vec<_>>(),
-            [
-                (
-                    0,
-                    Count {
-                        calls: 1,
-                        errors: 1
-                    }
-                ),
-                (
-                    110,
-                    Count {
-                        calls: 12,
-                        errors: 1
-                    }
-                )
-            ]
+            [(0, Count { calls: 1, errors: 1 }), (110, Count { calls: 12, errors: 1 })]
         );
-        assert_eq!(
-            sum.out_of_range(),
-            Count {
-                calls: 2,
-                errors: 2
-            }
-        );
-        assert_eq!(
-            sum.total(),
-            Count {
-                calls: 15,
-                errors: 4
-            }
-        );
+        assert_eq!(sum.out_of_range(), Count { calls: 2, errors: 2 });
+        assert_eq!(sum.total(), Count { calls: 15, errors: 4 });
     }
 
     #[test]
@@ -198,28 +150,74 @@ mod tests {
         let delta = t1.since(&t0);
         assert_eq!(
             delta.nonzero().collect::<Vec<_>>(),
-            [
-                (
-                    2,
-                    Count {
-                        calls: 1,
-                        errors: 0
-                    }
-                ),
-                (
-                    39,
-                    Count {
-                        calls: 150,
-                        errors: 0
-                    }
-                )
-            ]
+            [(2, Count { calls: 1, errors: 0 }), (39, Count { calls: 150, errors: 0 })]
         );
+    }
+
+    #[test]
+    fn sample_intervals_and_ip_totals() {
+        let earlier = SampleCounts {
+            kernel: 10,
+            user: 4,
+            lost: 0,
+            by_location: BTreeMap::from([((0xa, -1), 6), ((0xb, 3), 4)]),
+        };
+        let now = SampleCounts {
+            kernel: 25,
+            user: 4,
+            lost: 1,
+            by_location: BTreeMap::from([((0xa, -1), 6), ((0xb, 3), 10), ((0xb, 7), 8)]),
+        };
+        let delta = now.since(&earlier);
+        assert_eq!((delta.kernel, delta.user, delta.lost), (15, 0, 1));
+        assert_eq!(delta.by_location, BTreeMap::from([((0xb, 3), 6), ((0xb, 7), 8)]));
+        assert_eq!(now.by_ip(), BTreeMap::from([(0xa, 6), (0xb, 18)]));
     }
 
     #[test]
     fn rate_per_second() {
         assert_eq!(rate(300, Duration::from_millis(1500)), 200.0);
         assert_eq!(rate(5, Duration::ZERO), 0.0);
+    }
+}
+
+/// Cumulative kernel samples of one traced cgroup.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SampleCounts {
+    pub kernel: u64,
+    pub user: u64,
+    /// Kernel samples the eBPF side could not record (its map was full).
+    pub lost: u64,
+    /// Samples per (kernel IP, stack id).
+    pub by_location: BTreeMap<(u64, i32), u64>,
+}
+
+impl SampleCounts {
+    /// What happened between `earlier` and `self` (both cumulative).
+    pub fn since(&self, earlier: &Self) -> Self {
+        let by_location = self
+            .by_location
+            .iter()
+            .filter_map(|(loc, &now)| {
+                let delta = now.saturating_sub(earlier.by_location.get(loc).copied().unwrap_or(0));
+                (delta > 0).then_some((*loc, delta))
+            })
+            .collect();
+        Self {
+            kernel: self.kernel.saturating_sub(earlier.kernel),
+            user: self.user.saturating_sub(earlier.user),
+            lost: self.lost.saturating_sub(earlier.lost),
+            by_location,
+        }
+    }
+
+    /// Samples per kernel IP, stacks merged.
+    pub fn by_ip(&self) -> BTreeMap<u64, u64> {
+        let mut by_ip = BTreeMap::new();
+        for (&(ip, _), &n) in &self.by_location {
+            let sum: &mut u64 = by_ip.entry(ip).or_default();
+            *sum = sum.saturating_add(n);
+        }
+        by_ip
     }
 }

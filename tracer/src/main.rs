@@ -9,6 +9,7 @@ mod privileges;
 mod report;
 mod session;
 mod signals;
+mod symbolize;
 mod workload;
 
 use std::process::ExitCode;
@@ -28,12 +29,9 @@ const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let result = runtime
-        .context("starting the tokio runtime")
-        .and_then(|rt| rt.block_on(dispatch(cli)));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let result =
+        runtime.context("starting the tokio runtime").and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -60,7 +58,7 @@ async fn attach(args: AttachArgs, mut signals: Signals) -> anyhow::Result<u8> {
         .iter()
         .map(|spec| hierarchy.resolve(spec))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let session = Session::attach(&cgroups, None, &args.output)?;
+    let session = Session::attach(&cgroups, None, &args.output, &args.profile)?;
     for c in &cgroups {
         eprintln!(
             "ktrace: counting syscalls of cgroup {} ({}, id {})",
@@ -98,26 +96,18 @@ async fn run(args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
     let (argv, label) = if args.command.is_empty() {
-        (
-            workload::default_command(),
-            vec![workload::LABEL.to_owned()],
-        )
+        (workload::default_command(), vec![workload::LABEL.to_owned()])
     } else {
-        let label = args
-            .command
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let label = args.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         (args.command, label)
     };
-    let name = args
-        .name
-        .unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
+    let name = args.name.unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
     let (owned, cgroup) = hierarchy.create(&name)?;
     let session = Session::attach(
         std::slice::from_ref(&cgroup),
         Some(label.clone()),
         &args.output,
+        &args.profile,
     )?;
     let mut child = child::spawn_in(&owned, &argv)?;
     eprintln!(
@@ -126,9 +116,7 @@ async fn run(args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         cgroup.path.display(),
         cgroup.id
     );
-    let status = session
-        .trace_until(signals.relay_until_exit(&mut child))
-        .await?;
+    let status = session.trace_until(signals.relay_until_exit(&mut child)).await?;
     eprintln!("ktrace: command exited with {status}");
     Ok(child::exit_code(status))
 }

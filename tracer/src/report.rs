@@ -2,14 +2,18 @@
 //!
 //! Serialized as is for `--output json`; the schema is documented in docs/json-schema.md and
 //! versioned by `schema_version`.
-use std::time::{Duration, SystemTime};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime},
+};
 
 use serde::Serialize;
 use syscalls::Sysno;
 
 use crate::{
     cgroup::Cgroup,
-    collect::{Count, SyscallCounts},
+    collect::{Count, SampleCounts, SyscallCounts},
+    symbolize::KernelFunction,
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -33,11 +37,7 @@ pub struct CgroupInfo {
 
 impl From<&Cgroup> for CgroupInfo {
     fn from(c: &Cgroup) -> Self {
-        Self {
-            label: c.label.clone(),
-            path: c.path.display().to_string(),
-            id: c.id,
-        }
+        Self { label: c.label.clone(), path: c.path.display().to_string(), id: c.id }
     }
 }
 
@@ -78,6 +78,17 @@ pub struct Report {
     pub syscalls: Vec<SyscallRow>,
     /// Rows left out by `--top`.
     pub rows_omitted: usize,
+    /// The sampled kernel profile, with `--sample`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_samples: Option<SampleReport>,
+}
+
+/// The period a report covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    pub scope: Scope,
+    pub start: SystemTime,
+    pub duration: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,9 +102,7 @@ pub struct SyscallRow {
 
 impl SyscallRow {
     fn total_calls(&self) -> u64 {
-        self.counts
-            .iter()
-            .fold(0u64, |sum, c| sum.saturating_add(c.calls))
+        self.counts.iter().fold(0u64, |sum, c| sum.saturating_add(c.calls))
     }
 }
 
@@ -102,16 +111,13 @@ impl Report {
     /// [`Scope::Total`], a difference for [`Scope::Interval`]).
     pub fn new(
         info: &TraceInfo,
-        scope: Scope,
-        start: SystemTime,
-        duration: Duration,
+        period: Period,
         counts: &[SyscallCounts],
+        kernel_samples: Option<SampleReport>,
         top: Option<usize>,
     ) -> Self {
-        let mut nrs: Vec<usize> = counts
-            .iter()
-            .flat_map(|c| c.nonzero().map(|(nr, _)| nr))
-            .collect();
+        let mut nrs: Vec<usize> =
+            counts.iter().flat_map(|c| c.nonzero().map(|(nr, _)| nr)).collect();
         nrs.sort_unstable();
         nrs.dedup();
         let mut syscalls: Vec<SyscallRow> = nrs
@@ -130,30 +136,147 @@ impl Report {
             });
         }
         syscalls.sort_by(|a, b| {
-            b.total_calls()
-                .cmp(&a.total_calls())
-                .then_with(|| a.name.cmp(&b.name))
+            b.total_calls().cmp(&a.total_calls()).then_with(|| a.name.cmp(&b.name))
         });
-        let keep = top.unwrap_or(usize::MAX).min(syscalls.len());
-        let rows_omitted = syscalls.len() - keep;
-        syscalls.truncate(keep);
+        let rows_omitted = truncate(&mut syscalls, top);
         Self {
             schema_version: SCHEMA_VERSION,
             ktrace_version: env!("CARGO_PKG_VERSION"),
             kernel_release: info.kernel_release.clone(),
-            scope,
-            start_time: humantime::format_rfc3339_millis(start).to_string(),
-            duration_secs: duration.as_secs_f64(),
+            scope: period.scope,
+            start_time: humantime::format_rfc3339_millis(period.start).to_string(),
+            duration_secs: period.duration.as_secs_f64(),
             command: info.command.clone(),
             cgroups: info.cgroups.clone(),
             totals: counts.iter().map(SyscallCounts::total).collect(),
             syscalls,
             rows_omitted,
+            kernel_samples,
         }
     }
 
     pub fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.duration_secs)
+    }
+}
+
+/// Keeps the first `top` rows; returns how many were dropped.
+fn truncate<T>(rows: &mut Vec<T>, top: Option<usize>) -> usize {
+    let keep = top.unwrap_or(usize::MAX).min(rows.len());
+    let omitted = rows.len() - keep;
+    rows.truncate(keep);
+    omitted
+}
+
+/// A sampled kernel profile: statistical, so every figure is a number of samples, never a
+/// count of calls.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampleReport {
+    /// Always `"samples"`, so that no reader mistakes these numbers for counts.
+    pub kind: &'static str,
+    pub frequency_hz: u64,
+    /// Per cgroup, in `cgroups` order.
+    pub totals: Vec<SampleTotalsRow>,
+    /// Most samples (summed over cgroups) first.
+    pub functions: Vec<SampledFunction>,
+    pub functions_omitted: usize,
+    pub modules: Vec<SampledModule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampleTotalsRow {
+    /// Samples while a task of the cgroup ran in the kernel.
+    pub kernel: u64,
+    /// Samples while it ran in user space.
+    pub user: u64,
+    /// Kernel samples not recorded per function (the eBPF map was full).
+    pub lost: u64,
+    /// Kernel CPU time estimated from the samples: kernel / frequency.
+    pub kernel_secs_estimate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampledFunction {
+    pub name: String,
+    pub module: String,
+    pub samples: Vec<u64>,
+    /// samples / the cgroup's kernel samples: the estimated share of its kernel time.
+    pub share: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampledModule {
+    pub module: String,
+    pub samples: Vec<u64>,
+    pub share: Vec<f64>,
+}
+
+impl SampleReport {
+    /// `per_cgroup[i]` holds cgroup i's totals and its samples per kernel function.
+    pub fn new(
+        frequency_hz: u64,
+        per_cgroup: &[(SampleCounts, BTreeMap<KernelFunction, u64>)],
+        top: Option<usize>,
+    ) -> Self {
+        let kernel: Vec<u64> = per_cgroup.iter().map(|(c, _)| c.kernel).collect();
+        let share = |samples: &[u64]| -> Vec<f64> {
+            samples
+                .iter()
+                .zip(&kernel)
+                .map(|(&n, &k)| if k == 0 { 0.0 } else { n as f64 / k as f64 })
+                .collect()
+        };
+        let mut functions: BTreeMap<&KernelFunction, Vec<u64>> = BTreeMap::new();
+        let mut modules: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for (i, (_, by_function)) in per_cgroup.iter().enumerate() {
+            for (function, &n) in by_function {
+                functions.entry(function).or_insert_with(|| vec![0; per_cgroup.len()])[i] += n;
+                modules.entry(&function.module).or_insert_with(|| vec![0; per_cgroup.len()])[i] +=
+                    n;
+            }
+        }
+        let busiest_first =
+            |a: &[u64], b: &[u64]| b.iter().sum::<u64>().cmp(&a.iter().sum::<u64>());
+        let mut functions: Vec<SampledFunction> = functions
+            .into_iter()
+            .map(|(f, samples)| SampledFunction {
+                name: f.name.clone(),
+                module: f.module.clone(),
+                share: share(&samples),
+                samples,
+            })
+            .collect();
+        functions.sort_by(|a, b| {
+            busiest_first(&a.samples, &b.samples).then_with(|| a.name.cmp(&b.name))
+        });
+        let functions_omitted = truncate(&mut functions, top);
+        let mut modules: Vec<SampledModule> = modules
+            .into_iter()
+            .map(|(m, samples)| SampledModule {
+                module: m.to_owned(),
+                share: share(&samples),
+                samples,
+            })
+            .collect();
+        modules.sort_by(|a, b| {
+            busiest_first(&a.samples, &b.samples).then_with(|| a.module.cmp(&b.module))
+        });
+        Self {
+            kind: "samples",
+            frequency_hz,
+            totals: per_cgroup
+                .iter()
+                .map(|(c, _)| SampleTotalsRow {
+                    kernel: c.kernel,
+                    user: c.user,
+                    lost: c.lost,
+                    kernel_secs_estimate: c.kernel as f64 / frequency_hz as f64,
+                })
+                .collect(),
+            functions,
+            functions_omitted,
+            modules,
+        }
     }
 }
 
@@ -191,18 +314,69 @@ pub(crate) mod tests {
         }
     }
 
+    pub(crate) fn period(secs: u64) -> Period {
+        Period {
+            scope: Scope::Total,
+            start: SystemTime::UNIX_EPOCH,
+            duration: Duration::from_secs(secs),
+        }
+    }
+
     /// getppid (110) x 100000 in "lxc", read (0) x 7 with 2 failures in both.
     pub(crate) fn sample() -> Report {
         let lxc = counts(&[(110, 100_000, 0), (0, 5, 2)]);
         let gvisor = counts(&[(0, 2, 0), (81, 3, 3)]);
-        Report::new(
-            &info(&["lxc", "gvisor"]),
-            Scope::Total,
-            SystemTime::UNIX_EPOCH,
-            Duration::from_secs(2),
-            &[lxc, gvisor],
-            None,
-        )
+        Report::new(&info(&["lxc", "gvisor"]), period(2), &[lxc, gvisor], None, None)
+    }
+
+    fn function(name: &str, module: &str) -> KernelFunction {
+        KernelFunction { name: name.to_owned(), module: module.to_owned() }
+    }
+
+    /// `sample()` plus a profile: lxc 40 kernel samples (vfs_write 30, veth_xmit 2, ...),
+    /// gvisor 10 (vfs_write 5, ksys_write 5).
+    pub(crate) fn sampled() -> Report {
+        let totals =
+            |kernel, user| SampleCounts { kernel, user, lost: 0, by_location: BTreeMap::new() };
+        let lxc = BTreeMap::from([
+            (function("vfs_write", "vmlinux"), 30),
+            (function("ksys_write", "vmlinux"), 8),
+            (function("veth_xmit", "veth"), 2),
+        ]);
+        let gvisor = BTreeMap::from([
+            (function("vfs_write", "vmlinux"), 5),
+            (function("ksys_write", "vmlinux"), 5),
+        ]);
+        let samples =
+            SampleReport::new(999, &[(totals(40, 10), lxc), (totals(10, 0), gvisor)], None);
+        Report { kernel_samples: Some(samples), ..sample() }
+    }
+
+    #[test]
+    fn sample_profile_ranks_functions_and_modules_by_samples() {
+        let s = sampled().kernel_samples.unwrap();
+        assert_eq!(s.kind, "samples");
+        let functions: Vec<_> =
+            s.functions.iter().map(|f| (f.name.as_str(), f.samples.clone())).collect();
+        assert_eq!(
+            functions,
+            [("vfs_write", vec![30, 5]), ("ksys_write", vec![8, 5]), ("veth_xmit", vec![2, 0])]
+        );
+        assert_eq!(s.functions[0].share, [0.75, 0.5]);
+        let modules: Vec<_> =
+            s.modules.iter().map(|m| (m.module.as_str(), m.samples.clone())).collect();
+        assert_eq!(modules, [("vmlinux", vec![38, 10]), ("veth", vec![2, 0])]);
+        assert_eq!(s.totals[0].kernel_secs_estimate, 40.0 / 999.0);
+        // --top cuts functions, not modules.
+        let top = SampleReport::new(
+            999,
+            &[(
+                SampleCounts { kernel: 3, ..Default::default() },
+                BTreeMap::from([(function("a", "vmlinux"), 2), (function("b", "m"), 1)]),
+            )],
+            Some(1),
+        );
+        assert_eq!((top.functions.len(), top.functions_omitted, top.modules.len()), (1, 1, 2));
     }
 
     #[test]
@@ -210,42 +384,12 @@ pub(crate) mod tests {
         let r = sample();
         let names: Vec<_> = r.syscalls.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["getppid", "read", "fchdir"]);
-        assert_eq!(
-            r.syscalls[0].counts,
-            [
-                Count {
-                    calls: 100_000,
-                    errors: 0
-                },
-                Count::default()
-            ]
-        );
+        assert_eq!(r.syscalls[0].counts, [Count { calls: 100_000, errors: 0 }, Count::default()]);
         assert_eq!(
             r.syscalls[1].counts,
-            [
-                Count {
-                    calls: 5,
-                    errors: 2
-                },
-                Count {
-                    calls: 2,
-                    errors: 0
-                }
-            ]
+            [Count { calls: 5, errors: 2 }, Count { calls: 2, errors: 0 }]
         );
-        assert_eq!(
-            r.totals,
-            [
-                Count {
-                    calls: 100_005,
-                    errors: 2
-                },
-                Count {
-                    calls: 5,
-                    errors: 3
-                }
-            ]
-        );
+        assert_eq!(r.totals, [Count { calls: 100_005, errors: 2 }, Count { calls: 5, errors: 3 }]);
         assert_eq!(r.start_time, "1970-01-01T00:00:00.000Z");
     }
 
@@ -253,16 +397,12 @@ pub(crate) mod tests {
     fn top_keeps_the_busiest_rows_and_counts_the_rest() {
         let r = Report::new(
             &info(&["a"]),
-            Scope::Total,
-            SystemTime::UNIX_EPOCH,
-            Duration::from_secs(1),
+            period(1),
             &[counts(&[(1, 1, 0), (2, 9, 0), (3, 5, 0)])],
+            None,
             Some(2),
         );
-        assert_eq!(
-            r.syscalls.iter().map(|s| s.nr).collect::<Vec<_>>(),
-            [Some(2), Some(3)]
-        );
+        assert_eq!(r.syscalls.iter().map(|s| s.nr).collect::<Vec<_>>(), [Some(2), Some(3)]);
         assert_eq!(r.rows_omitted, 1);
         assert_eq!(r.totals[0].calls, 15);
     }
@@ -270,26 +410,11 @@ pub(crate) mod tests {
     #[test]
     fn unknown_and_out_of_range_numbers_get_rows() {
         let mut t = SyscallTable::default();
-        t.counts[511] = SyscallCount {
-            calls: 1,
-            errors: 1,
-        };
-        t.out_of_range = SyscallCount {
-            calls: 4,
-            errors: 4,
-        };
-        let r = Report::new(
-            &info(&["a"]),
-            Scope::Total,
-            SystemTime::UNIX_EPOCH,
-            Duration::from_secs(1),
-            &[SyscallCounts::sum_per_cpu(&[t])],
-            None,
-        );
+        t.counts[511] = SyscallCount { calls: 1, errors: 1 };
+        t.out_of_range = SyscallCount { calls: 4, errors: 4 };
+        let r =
+            Report::new(&info(&["a"]), period(1), &[SyscallCounts::sum_per_cpu(&[t])], None, None);
         let names: Vec<_> = r.syscalls.iter().map(|s| (s.name.as_str(), s.nr)).collect();
-        assert_eq!(
-            names,
-            [("(out of range)", None), ("syscall_511", Some(511))]
-        );
+        assert_eq!(names, [("(out of range)", None), ("syscall_511", Some(511))]);
     }
 }

@@ -17,7 +17,9 @@ pub fn attach(ebpf: &mut Ebpf) -> anyhow::Result<()> {
             .try_into()
             .with_context(|| format!("program {name} is not a raw tracepoint"))?;
         program.load().with_context(|| format!("loading {name}"))?;
-        program.attach(tracepoint).with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;
+        program
+            .attach(tracepoint)
+            .with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;
     }
     Ok(())
 }
@@ -25,10 +27,12 @@ pub fn attach(ebpf: &mut Ebpf) -> anyhow::Result<()> {
 /// Cumulative counts of slots 0..slots.
 pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SyscallCounts>> {
     let map = ebpf.map("SYSCALLS").context("map SYSCALLS missing from the eBPF object")?;
-    let tables: PerCpuArray<_, SyscallTable> = PerCpuArray::try_from(map).context("map SYSCALLS")?;
+    let tables: PerCpuArray<_, SyscallTable> =
+        PerCpuArray::try_from(map).context("map SYSCALLS")?;
     (0..slots as u32)
         .map(|slot| {
-            let per_cpu = tables.get(&slot, 0).with_context(|| format!("reading SYSCALLS[{slot}]"))?;
+            let per_cpu =
+                tables.get(&slot, 0).with_context(|| format!("reading SYSCALLS[{slot}]"))?;
             Ok(SyscallCounts::sum_per_cpu(&per_cpu))
         })
         .collect()

@@ -1,11 +1,11 @@
-//! `--output csv`: tidy rows, one per (cgroup, syscall), with the report's metadata repeated on
-//! every row so that rows of several runs or intervals can be concatenated and still be told
-//! apart.
+//! `--output csv`: tidy rows, one per (cgroup, syscall) and, with `--sample`, per (cgroup,
+//! kernel function) and (cgroup, module). The report's metadata is repeated on every row, so
+//! rows of several runs or intervals can be concatenated and still be told apart.
 use std::io::{self, Write};
 
 use crate::report::Report;
 
-const HEADER: [&str; 13] = [
+const HEADER: [&str; 17] = [
     "scope",
     "start_time",
     "duration_secs",
@@ -15,39 +15,96 @@ const HEADER: [&str; 13] = [
     "cgroup",
     "cgroup_path",
     "cgroup_id",
-    "syscall",
+    "kind",
+    "name",
+    "module",
     "nr",
     "calls",
     "errors",
+    "samples",
+    "share",
 ];
+
+/// What a row describes; `*_samples` rows carry samples, never counts.
+const SYSCALL: &str = "syscall";
+const FUNCTION_SAMPLES: &str = "function_samples";
+const MODULE_SAMPLES: &str = "module_samples";
 
 pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<()> {
     let mut csv = ::csv::Writer::from_writer(out);
     if header {
         csv.write_record(HEADER)?;
     }
-    let command = report
-        .command
-        .as_ref()
-        .map(|c| c.join(" "))
-        .unwrap_or_default();
-    for row in &report.syscalls {
-        for (cgroup, count) in report.cgroups.iter().zip(&row.counts) {
-            csv.write_record([
-                report.scope.as_str(),
-                &report.start_time,
-                &format!("{:.3}", report.duration_secs),
-                &report.kernel_release,
-                report.ktrace_version,
-                &command,
-                &cgroup.label,
-                &cgroup.path,
-                &cgroup.id.to_string(),
-                &row.name,
-                &row.nr.map(|n| n.to_string()).unwrap_or_default(),
-                &count.calls.to_string(),
-                &count.errors.to_string(),
-            ])?;
+    let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
+    let duration = format!("{:.3}", report.duration_secs);
+    let mut row = |cgroup: usize, kind: &str, fields: [String; 7]| -> io::Result<()> {
+        let c = &report.cgroups[cgroup];
+        let [name, module, nr, calls, errors, samples, share] = fields;
+        let id = c.id.to_string();
+        csv.write_record([
+            report.scope.as_str(),
+            &report.start_time,
+            &duration,
+            &report.kernel_release,
+            report.ktrace_version,
+            &command,
+            &c.label,
+            &c.path,
+            &id,
+            kind,
+            &name,
+            &module,
+            &nr,
+            &calls,
+            &errors,
+            &samples,
+            &share,
+        ])
+        .map_err(io::Error::from)
+    };
+    for syscall in &report.syscalls {
+        for (i, count) in syscall.counts.iter().enumerate() {
+            let nr = syscall.nr.map(|n| n.to_string()).unwrap_or_default();
+            let fields = [
+                syscall.name.clone(),
+                String::new(),
+                nr,
+                count.calls.to_string(),
+                count.errors.to_string(),
+                String::new(),
+                String::new(),
+            ];
+            row(i, SYSCALL, fields)?;
+        }
+    }
+    if let Some(samples) = &report.kernel_samples {
+        for f in &samples.functions {
+            for (i, (n, share)) in f.samples.iter().zip(&f.share).enumerate() {
+                let fields = [
+                    f.name.clone(),
+                    f.module.clone(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    n.to_string(),
+                    format!("{share:.6}"),
+                ];
+                row(i, FUNCTION_SAMPLES, fields)?;
+            }
+        }
+        for m in &samples.modules {
+            for (i, (n, share)) in m.samples.iter().zip(&m.share).enumerate() {
+                let fields = [
+                    m.module.clone(),
+                    m.module.clone(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    n.to_string(),
+                    format!("{share:.6}"),
+                ];
+                row(i, MODULE_SAMPLES, fields)?;
+            }
         }
     }
     csv.flush()
@@ -56,18 +113,19 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
+    use crate::report::tests::{sample, sampled};
+
+    fn rows(report: &Report) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        write(&mut out, report, true).unwrap();
+        let mut reader = ::csv::Reader::from_reader(out.as_slice());
+        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), HEADER);
+        reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect()
+    }
 
     #[test]
     fn tidy_rows_with_metadata() {
-        let mut out = Vec::new();
-        write(&mut out, &sample(), true).unwrap();
-        let mut reader = ::csv::Reader::from_reader(out.as_slice());
-        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), HEADER);
-        let rows: Vec<Vec<String>> = reader
-            .records()
-            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
-            .collect();
+        let rows = rows(&sample());
         assert_eq!(rows.len(), 6);
         assert_eq!(
             rows[0],
@@ -81,10 +139,14 @@ mod tests {
                 "lxc",
                 "/sys/fs/cgroup/lxc",
                 "1",
+                "syscall",
                 "getppid",
+                "",
                 "110",
                 "100000",
-                "0"
+                "0",
+                "",
+                ""
             ]
         );
         assert_eq!(
@@ -93,11 +155,42 @@ mod tests {
                 "gvisor",
                 "/sys/fs/cgroup/gvisor",
                 "2",
+                "syscall",
                 "fchdir",
+                "",
                 "81",
                 "3",
-                "3"
+                "3",
+                "",
+                ""
             ]
+        );
+    }
+
+    #[test]
+    fn sampled_rows_are_marked_as_samples() {
+        let rows = rows(&sampled());
+        let function_rows: Vec<_> = rows.iter().filter(|r| r[9] == "function_samples").collect();
+        assert_eq!(
+            function_rows[0][6..],
+            [
+                "lxc",
+                "/sys/fs/cgroup/lxc",
+                "1",
+                "function_samples",
+                "vfs_write",
+                "vmlinux",
+                "",
+                "",
+                "",
+                "30",
+                "0.750000"
+            ]
+        );
+        let module_rows: Vec<_> = rows.iter().filter(|r| r[9] == "module_samples").collect();
+        assert_eq!(
+            module_rows[0][9..],
+            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000"]
         );
     }
 }

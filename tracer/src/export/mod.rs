@@ -1,5 +1,6 @@
 //! Renders [`Report`]s to stdout in the format chosen with `--output`, one file per format.
 mod csv;
+pub mod folded;
 mod json;
 mod table;
 
@@ -18,17 +19,12 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(format: Format) -> Self {
-        Self {
-            format,
-            csv_header_written: false,
-        }
+        Self { format, csv_header_written: false }
     }
 
     pub fn print(&mut self, report: &Report) -> anyhow::Result<()> {
         let mut out = io::stdout().lock();
-        self.write(&mut out, report)
-            .and_then(|()| out.flush())
-            .context("writing to stdout")
+        self.write(&mut out, report).and_then(|()| out.flush()).context("writing to stdout")
     }
 
     fn write(&mut self, out: &mut impl Write, report: &Report) -> io::Result<()> {

@@ -1,7 +1,10 @@
 //! `--output table`: aligned columns for people, one column group per cgroup.
 use std::io::{self, Write};
 
-use crate::{collect::rate, report::Report};
+use crate::{
+    collect::rate,
+    report::{Report, SampleReport, SampleTotalsRow},
+};
 
 const NAME_WIDTH: usize = 22;
 const NR_WIDTH: usize = 5;
@@ -18,12 +21,7 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
         report.start_time,
         report.kernel_release
     )?;
-    let mut labels = " ".repeat(NAME_WIDTH + 1 + NR_WIDTH);
-    for cgroup in &report.cgroups {
-        let label = fit(&cgroup.label, GROUP_WIDTH - 2);
-        labels += &format!("  {label:<w$}", w = GROUP_WIDTH - 2);
-    }
-    writeln!(out, "{}", labels.trim_end())?;
+    group_labels(out, report, NAME_WIDTH + 1 + NR_WIDTH, GROUP_WIDTH)?;
     write!(out, "{:<NAME_WIDTH$} {:>NR_WIDTH$}", "SYSCALL", "NR")?;
     for _ in 0..cgroups {
         write!(out, "  {:>12} {:>11} {:>10}", "CALLS", "CALLS/s", "FAILED")?;
@@ -31,16 +29,8 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     writeln!(out)?;
     let elapsed = report.duration();
     for row in &report.syscalls {
-        let nr = row
-            .nr
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| "-".to_owned());
-        write!(
-            out,
-            "{:<NAME_WIDTH$} {:>NR_WIDTH$}",
-            fit(&row.name, NAME_WIDTH),
-            nr
-        )?;
+        let nr = row.nr.map(|n| n.to_string()).unwrap_or_else(|| "-".to_owned());
+        write!(out, "{:<NAME_WIDTH$} {:>NR_WIDTH$}", fit(&row.name, NAME_WIDTH), nr)?;
         for count in &row.counts {
             write!(
                 out,
@@ -64,13 +54,98 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     }
     writeln!(out)?;
     if report.rows_omitted > 0 {
-        writeln!(
-            out,
-            "({} more syscalls not shown; TOTAL includes them)",
-            report.rows_omitted
-        )?;
+        writeln!(out, "({} more syscalls not shown; TOTAL includes them)", report.rows_omitted)?;
+    }
+    writeln!(out)?;
+    if let Some(samples) = &report.kernel_samples {
+        write_samples(out, report, samples)?;
+    }
+    Ok(())
+}
+
+const FUNCTION_WIDTH: usize = 34;
+const MODULE_WIDTH: usize = 12;
+/// "  SAMPLES(10) SHARE(7)"
+const SAMPLE_GROUP_WIDTH: usize = 2 + 10 + 1 + 7;
+const LABEL_WIDTH: usize = FUNCTION_WIDTH + 1 + MODULE_WIDTH;
+
+fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "Kernel functions, sampled at {} Hz per CPU: SAMPLES are samples, not calls; SHARE is of the cgroup's kernel samples",
+        samples.frequency_hz
+    )?;
+    group_labels(out, report, LABEL_WIDTH, SAMPLE_GROUP_WIDTH)?;
+    write!(out, "{:<FUNCTION_WIDTH$} {:<MODULE_WIDTH$}", "FUNCTION", "MODULE")?;
+    sample_headers(out, report.cgroups.len())?;
+    for f in &samples.functions {
+        let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
+        write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
+        sample_cells(out, &f.samples, &f.share)?;
+    }
+    let totals = &samples.totals;
+    total_line(out, "KERNEL SAMPLES", totals.iter().map(|t| t.kernel.to_string()))?;
+    let estimate = |t: &SampleTotalsRow| format!("{:.2} s", t.kernel_secs_estimate);
+    total_line(out, "  est. kernel CPU time", totals.iter().map(estimate))?;
+    total_line(out, "USER SAMPLES", totals.iter().map(|t| t.user.to_string()))?;
+    if totals.iter().any(|t| t.lost > 0) {
+        total_line(out, "LOST (sample map full)", totals.iter().map(|t| t.lost.to_string()))?;
+    }
+    if samples.functions_omitted > 0 {
+        writeln!(out, "({} more functions not shown)", samples.functions_omitted)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Kernel modules, sampled at {} Hz per CPU", samples.frequency_hz)?;
+    group_labels(out, report, LABEL_WIDTH, SAMPLE_GROUP_WIDTH)?;
+    write!(out, "{:<LABEL_WIDTH$}", "MODULE")?;
+    sample_headers(out, report.cgroups.len())?;
+    for m in &samples.modules {
+        write!(out, "{:<LABEL_WIDTH$}", fit(&m.module, LABEL_WIDTH))?;
+        sample_cells(out, &m.samples, &m.share)?;
     }
     writeln!(out)
+}
+
+fn sample_headers(out: &mut impl Write, cgroups: usize) -> io::Result<()> {
+    for _ in 0..cgroups {
+        write!(out, "  {:>10} {:>7}", "SAMPLES", "SHARE")?;
+    }
+    writeln!(out)
+}
+
+fn sample_cells(out: &mut impl Write, samples: &[u64], share: &[f64]) -> io::Result<()> {
+    for (n, share) in samples.iter().zip(share) {
+        write!(out, "  {n:>10} {:>6.1}%", share * 100.0)?;
+    }
+    writeln!(out)
+}
+
+fn total_line(
+    out: &mut impl Write,
+    label: &str,
+    cells: impl Iterator<Item = String>,
+) -> io::Result<()> {
+    let mut line = format!("{label:<LABEL_WIDTH$}");
+    for cell in cells {
+        // Under the SAMPLES column; SHARE stays empty.
+        line += &format!("  {cell:>10} {:>7}", "");
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+/// The line naming each cgroup above its column group.
+fn group_labels(
+    out: &mut impl Write,
+    report: &Report,
+    indent: usize,
+    group_width: usize,
+) -> io::Result<()> {
+    let mut labels = " ".repeat(indent);
+    for cgroup in &report.cgroups {
+        let label = fit(&cgroup.label, group_width - 2);
+        labels += &format!("  {label:<w$}", w = group_width - 2);
+    }
+    writeln!(out, "{}", labels.trim_end())
 }
 
 /// Shortens `s` to `width` characters, keeping its end (the informative part of a path).
@@ -86,7 +161,7 @@ fn fit(s: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
+    use crate::report::tests::{sample, sampled};
 
     #[test]
     fn renders_groups_units_rows_and_totals() {
@@ -107,11 +182,35 @@ TOTAL                               100005     50002.5          2             5 
     }
 
     #[test]
+    fn renders_the_sampled_profile_after_the_syscalls() {
+        let mut out = Vec::new();
+        write(&mut out, &sampled()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let profile = &text[text.find("Kernel functions").expect("profile section")..];
+        let expected = "\
+Kernel functions, sampled at 999 Hz per CPU: SAMPLES are samples, not calls; SHARE is of the cgroup's kernel samples
+                                                 lxc                 gvisor
+FUNCTION                           MODULE           SAMPLES   SHARE     SAMPLES   SHARE
+vfs_write                          vmlinux               30   75.0%           5   50.0%
+ksys_write                         vmlinux                8   20.0%           5   50.0%
+veth_xmit                          veth                   2    5.0%           0    0.0%
+KERNEL SAMPLES                                           40                  10
+  est. kernel CPU time                               0.04 s              0.01 s
+USER SAMPLES                                             10                   0
+
+Kernel modules, sampled at 999 Hz per CPU
+                                                 lxc                 gvisor
+MODULE                                              SAMPLES   SHARE     SAMPLES   SHARE
+vmlinux                                                  38   95.0%          10  100.0%
+veth                                                      2    5.0%           0    0.0%
+
+";
+        assert_eq!(profile, expected);
+    }
+
+    #[test]
     fn long_labels_keep_their_end() {
-        assert_eq!(
-            fit("/sys/fs/cgroup/unified/machine.slice/vm1", 10),
-            "…slice/vm1"
-        );
+        assert_eq!(fit("/sys/fs/cgroup/unified/machine.slice/vm1", 10), "…slice/vm1");
         assert_eq!(fit("short", 10), "short");
     }
 }

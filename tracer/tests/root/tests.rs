@@ -7,55 +7,25 @@ use crate::support::{
     Ktrace, TestCgroups, counts, ktrace, last_report, loaded_bpf_ids, run_workload_in,
 };
 
-type Test = fn() -> anyhow::Result<()>;
+pub type Test = fn() -> anyhow::Result<()>;
 
 pub fn all() -> Vec<(&'static str, Test)> {
     vec![
-        (
-            "run_counts_exactly_the_commands_syscalls",
-            run_counts_exactly_the_commands_syscalls,
-        ),
-        (
-            "run_exits_with_the_commands_status",
-            run_exits_with_the_commands_status,
-        ),
-        (
-            "attach_counts_descendants_but_not_siblings",
-            attach_counts_descendants_but_not_siblings,
-        ),
-        (
-            "attach_gives_each_cgroup_its_own_column",
-            attach_gives_each_cgroup_its_own_column,
-        ),
-        (
-            "attach_prints_interval_reports",
-            attach_prints_interval_reports,
-        ),
-        ("nothing_stays_attached_after_deadline", || {
-            nothing_stays_attached(None)
-        }),
-        ("nothing_stays_attached_after_sigterm", || {
-            nothing_stays_attached(Some(libc::SIGTERM))
-        }),
-        ("nothing_stays_attached_after_sigint", || {
-            nothing_stays_attached(Some(libc::SIGINT))
-        }),
+        ("run_counts_exactly_the_commands_syscalls", run_counts_exactly_the_commands_syscalls),
+        ("run_exits_with_the_commands_status", run_exits_with_the_commands_status),
+        ("attach_counts_descendants_but_not_siblings", attach_counts_descendants_but_not_siblings),
+        ("attach_gives_each_cgroup_its_own_column", attach_gives_each_cgroup_its_own_column),
+        ("attach_prints_interval_reports", attach_prints_interval_reports),
+        ("nothing_stays_attached_after_deadline", || nothing_stays_attached(None)),
+        ("nothing_stays_attached_after_sigterm", || nothing_stays_attached(Some(libc::SIGTERM))),
+        ("nothing_stays_attached_after_sigint", || nothing_stays_attached(Some(libc::SIGINT))),
         (
             "unknown_or_ambiguous_cgroup_is_a_clean_error",
             unknown_or_ambiguous_cgroup_is_a_clean_error,
         ),
-        (
-            "unstartable_command_leaves_no_cgroup",
-            unstartable_command_leaves_no_cgroup,
-        ),
-        (
-            "existing_cgroup_name_is_refused",
-            existing_cgroup_name_is_refused,
-        ),
-        (
-            "non_root_user_is_told_to_use_root",
-            non_root_user_is_told_to_use_root,
-        ),
+        ("unstartable_command_leaves_no_cgroup", unstartable_command_leaves_no_cgroup),
+        ("existing_cgroup_name_is_refused", existing_cgroup_name_is_refused),
+        ("non_root_user_is_told_to_use_root", non_root_user_is_told_to_use_root),
     ]
 }
 
@@ -76,33 +46,17 @@ fn run_counts_exactly_the_commands_syscalls() -> anyhow::Result<()> {
     ])?;
     ensure!(status.success(), "ktrace run failed: {status}\n{stderr}");
     let report = last_report(&stdout)?;
-    ensure!(
-        report["scope"] == "total",
-        "last report is the total: {report}"
-    );
+    ensure!(report["scope"] == "total", "last report is the total: {report}");
     ensure!(
         counts(&report, "getppid", 0) == (100_000, 0),
         "getppid: {:?}",
         counts(&report, "getppid", 0)
     );
-    ensure!(
-        counts(&report, "fchdir", 0) == (7, 7),
-        "fchdir: {:?}",
-        counts(&report, "fchdir", 0)
-    );
-    ensure!(
-        report["command"][1] == "workload",
-        "command recorded: {}",
-        report["command"]
-    );
-    let path = report["cgroups"][0]["path"]
-        .as_str()
-        .context("cgroup path")?;
+    ensure!(counts(&report, "fchdir", 0) == (7, 7), "fchdir: {:?}", counts(&report, "fchdir", 0));
+    ensure!(report["command"][1] == "workload", "command recorded: {}", report["command"]);
+    let path = report["cgroups"][0]["path"].as_str().context("cgroup path")?;
     ensure!(path.ends_with(&name), "cgroup path {path}");
-    ensure!(
-        !Path::new(path).exists(),
-        "run must remove its cgroup {path}"
-    );
+    ensure!(!Path::new(path).exists(), "run must remove its cgroup {path}");
     Ok(())
 }
 
@@ -110,32 +64,21 @@ fn run_exits_with_the_commands_status() -> anyhow::Result<()> {
     let (status, _, stderr) = ktrace(&["run", "--", "sh", "-c", "exit 3"])?;
     ensure!(status.code() == Some(3), "exit 3 -> {status}\n{stderr}");
     let (status, _, stderr) = ktrace(&["run", "--", "sh", "-c", "kill -KILL $$"])?;
-    ensure!(
-        status.code() == Some(128 + libc::SIGKILL),
-        "SIGKILL -> {status}\n{stderr}"
-    );
+    ensure!(status.code() == Some(128 + libc::SIGKILL), "SIGKILL -> {status}\n{stderr}");
     Ok(())
 }
 
 fn attach_counts_descendants_but_not_siblings() -> anyhow::Result<()> {
     let tree = TestCgroups::new(&["target/child/grandchild", "sibling"]);
     let target = tree.path("target");
-    let mut ktrace = Ktrace::spawn(&[
-        "attach",
-        "--cgroup",
-        target.to_str().unwrap(),
-        "--output",
-        "json",
-    ])?;
+    let mut ktrace =
+        Ktrace::spawn(&["attach", "--cgroup", target.to_str().unwrap(), "--output", "json"])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
     // The sibling makes the same calls at the same time; none of them may be counted.
     let sibling = tree.path("sibling");
     let noise = thread::spawn(move || run_workload_in(&sibling, &["getppid=50000", "fchdir=9"]));
     run_workload_in(&target, &["getppid=20000"])?;
-    run_workload_in(
-        &tree.path("target/child/grandchild"),
-        &["getppid=30000", "fchdir=5"],
-    )?;
+    run_workload_in(&tree.path("target/child/grandchild"), &["getppid=30000", "fchdir=5"])?;
     noise.join().expect("sibling workload")?;
     ktrace.signal(libc::SIGINT);
     let (status, stdout, stderr) = ktrace.finish()?;
@@ -146,11 +89,7 @@ fn attach_counts_descendants_but_not_siblings() -> anyhow::Result<()> {
         "getppid: {:?}",
         counts(&report, "getppid", 0)
     );
-    ensure!(
-        counts(&report, "fchdir", 0) == (5, 5),
-        "fchdir: {:?}",
-        counts(&report, "fchdir", 0)
-    );
+    ensure!(counts(&report, "fchdir", 0) == (5, 5), "fchdir: {:?}", counts(&report, "fchdir", 0));
     Ok(())
 }
 
@@ -177,11 +116,7 @@ fn attach_gives_each_cgroup_its_own_column() -> anyhow::Result<()> {
     let (status, stdout, stderr) = ktrace.finish()?;
     ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
     let report = last_report(&stdout)?;
-    ensure!(
-        report["cgroups"][0]["label"] == a.as_str(),
-        "labels: {}",
-        report["cgroups"]
-    );
+    ensure!(report["cgroups"][0]["label"] == a.as_str(), "labels: {}", report["cgroups"]);
     ensure!(
         counts(&report, "getppid", 0) == (1000, 0) && counts(&report, "getppid", 1) == (2000, 0),
         "getppid: {report}"
@@ -196,17 +131,14 @@ fn attach_gives_each_cgroup_its_own_column() -> anyhow::Result<()> {
 fn attach_prints_interval_reports() -> anyhow::Result<()> {
     let tree = TestCgroups::new(&[]);
     // By its unique directory name.
-    let mut ktrace = Ktrace::spawn(&[
-        "attach", "--cgroup", &tree.name, "-o", "json", "-i", "0.2", "-d", "1.5",
-    ])?;
+    let mut ktrace =
+        Ktrace::spawn(&["attach", "--cgroup", &tree.name, "-o", "json", "-i", "0.2", "-d", "1.5"])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
     run_workload_in(&tree.base, &["getppid=4321"])?;
     let (status, stdout, stderr) = ktrace.finish()?;
     ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let reports: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let reports: Vec<serde_json::Value> =
+        stdout.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     let (intervals, totals): (Vec<_>, Vec<_>) =
         reports.iter().partition(|r| r["scope"] == "interval");
     ensure!(
@@ -230,13 +162,8 @@ fn attach_prints_interval_reports() -> anyhow::Result<()> {
 fn nothing_stays_attached(signal: Option<i32>) -> anyhow::Result<()> {
     let tree = TestCgroups::new(&[]);
     let duration = if signal.is_some() { "600" } else { "1" };
-    let mut ktrace = Ktrace::spawn(&[
-        "attach",
-        "--cgroup",
-        tree.base.to_str().unwrap(),
-        "-d",
-        duration,
-    ])?;
+    let mut ktrace =
+        Ktrace::spawn(&["attach", "--cgroup", tree.base.to_str().unwrap(), "-d", duration])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
     let (progs, links) = ktrace.bpf_ids()?;
     ensure!(
@@ -257,10 +184,7 @@ fn nothing_stays_attached(signal: Option<i32>) -> anyhow::Result<()> {
     }
     let (status, stdout, stderr) = ktrace.finish()?;
     ensure!(status.success(), "ktrace: {status}\n{stderr}");
-    ensure!(
-        stdout.contains("TOTAL"),
-        "the final table is printed: {stdout}"
-    );
+    ensure!(stdout.contains("TOTAL"), "the final table is printed: {stdout}");
     // Program and link release is asynchronous in the kernel (RCU); give it a moment.
     for _ in 0..50 {
         let (loaded_progs, loaded_links) = loaded_bpf_ids();
@@ -275,16 +199,10 @@ fn nothing_stays_attached(signal: Option<i32>) -> anyhow::Result<()> {
 }
 
 /// An error is one line on stderr and exit status 2.
-fn expect_error(args: &[&str], needle: &str) -> anyhow::Result<String> {
+pub fn expect_error(args: &[&str], needle: &str) -> anyhow::Result<String> {
     let (status, stdout, stderr) = ktrace(args)?;
-    ensure!(
-        status.code() == Some(2),
-        "{args:?}: expected exit 2, got {status}\n{stderr}"
-    );
-    ensure!(
-        stdout.is_empty(),
-        "{args:?}: nothing on stdout, got {stdout}"
-    );
+    ensure!(status.code() == Some(2), "{args:?}: expected exit 2, got {status}\n{stderr}");
+    ensure!(stdout.is_empty(), "{args:?}: nothing on stdout, got {stdout}");
     ensure!(
         stderr.lines().count() == 1 && stderr.contains(needle),
         "{args:?}: expected one line with `{needle}`:\n{stderr}"
@@ -293,10 +211,7 @@ fn expect_error(args: &[&str], needle: &str) -> anyhow::Result<String> {
 }
 
 fn unknown_or_ambiguous_cgroup_is_a_clean_error() -> anyhow::Result<()> {
-    expect_error(
-        &["attach", "--cgroup", "ktrace-no-such-cgroup-anywhere"],
-        "not found",
-    )?;
+    expect_error(&["attach", "--cgroup", "ktrace-no-such-cgroup-anywhere"], "not found")?;
     let tree = TestCgroups::new(&["x", "y"]);
     // A name unique to this test, twice in the tree.
     let twin = format!("twin-{}", tree.name);
@@ -317,13 +232,7 @@ fn unknown_or_ambiguous_cgroup_is_a_clean_error() -> anyhow::Result<()> {
 fn unstartable_command_leaves_no_cgroup() -> anyhow::Result<()> {
     let name = format!("ktrace-test-nocmd-{}", std::process::id());
     expect_error(
-        &[
-            "run",
-            "--name",
-            &name,
-            "--",
-            "/nonexistent/ktrace-test-command",
-        ],
+        &["run", "--name", &name, "--", "/nonexistent/ktrace-test-command"],
         "cannot start",
     )?;
     let path = crate::support::cgroup2_root().join(&name);
@@ -340,13 +249,7 @@ fn existing_cgroup_name_is_refused() -> anyhow::Result<()> {
 
 fn non_root_user_is_told_to_use_root() -> anyhow::Result<()> {
     let (status, stdout, stderr) = crate::support::run_as_nobody(&["attach", "--cgroup", "/"])?;
-    ensure!(
-        status.code() == Some(2) && stdout.is_empty(),
-        "as nobody: {status}\n{stderr}"
-    );
-    ensure!(
-        stderr.lines().count() == 1 && stderr.contains("needs root"),
-        "{stderr}"
-    );
+    ensure!(status.code() == Some(2) && stdout.is_empty(), "as nobody: {status}\n{stderr}");
+    ensure!(stderr.lines().count() == 1 && stderr.contains("needs root"), "{stderr}");
     Ok(())
 }

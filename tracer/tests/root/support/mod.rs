@@ -22,10 +22,8 @@ pub fn euid() -> u32 {
 
 /// The ktrace under test: `KTRACE_BIN` (set in the QEMU guest) or the one cargo built.
 pub fn ktrace_bin() -> PathBuf {
-    std::env::var_os("KTRACE_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_ktrace")),
-        PathBuf::from,
-    )
+    std::env::var_os("KTRACE_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ktrace")), PathBuf::from)
 }
 
 /// This test binary, which doubles as the workload.
@@ -58,11 +56,8 @@ impl TestCgroups {
     /// Creates `<v2 root>/ktrace-test-<pid>-<n>` and the given relative subdirectories.
     pub fn new(subdirs: &[&str]) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "ktrace-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let name =
+            format!("ktrace-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let base = cgroup2_root().join(&name);
         fs::create_dir(&base).expect("create test cgroup");
         for sub in subdirs {
@@ -72,11 +67,7 @@ impl TestCgroups {
     }
 
     pub fn path(&self, sub: &str) -> PathBuf {
-        if sub.is_empty() {
-            self.base.clone()
-        } else {
-            self.base.join(sub)
-        }
+        if sub.is_empty() { self.base.clone() } else { self.base.join(sub) }
     }
 }
 
@@ -165,11 +156,7 @@ impl Ktrace {
             .context("spawning ktrace")?;
         let mut child = child;
         let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        Ok(Self {
-            child,
-            stderr_lines: Vec::new(),
-            stderr,
-        })
+        Ok(Self { child, stderr_lines: Vec::new(), stderr })
     }
 
     pub fn pid(&self) -> i32 {
@@ -252,30 +239,19 @@ pub fn last_report(stdout: &str) -> anyhow::Result<serde_json::Value> {
 
 /// (calls, errors) of `syscall` in column `column`, (0, 0) if absent.
 pub fn counts(report: &serde_json::Value, syscall: &str, column: usize) -> (u64, u64) {
-    report["syscalls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|row| row["name"] == syscall)
-        .map_or((0, 0), |row| {
+    report["syscalls"].as_array().into_iter().flatten().find(|row| row["name"] == syscall).map_or(
+        (0, 0),
+        |row| {
             let c = &row["counts"][column];
-            (
-                c["calls"].as_u64().unwrap_or(0),
-                c["errors"].as_u64().unwrap_or(0),
-            )
-        })
+            (c["calls"].as_u64().unwrap_or(0), c["errors"].as_u64().unwrap_or(0))
+        },
+    )
 }
 
 /// Ids of all BPF programs and links currently in the kernel.
 pub fn loaded_bpf_ids() -> (Vec<u32>, Vec<u32>) {
-    let progs = aya::programs::loaded_programs()
-        .filter_map(Result::ok)
-        .map(|p| p.id())
-        .collect();
-    let links = aya::programs::loaded_links()
-        .filter_map(Result::ok)
-        .map(|l| l.id())
-        .collect();
+    let progs = aya::programs::loaded_programs().filter_map(Result::ok).map(|p| p.id()).collect();
+    let links = aya::programs::loaded_links().filter_map(Result::ok).map(|l| l.id()).collect();
     (progs, links)
 }
 
@@ -293,4 +269,16 @@ pub fn run_as_nobody(args: &[&str]) -> anyhow::Result<(ExitStatus, String, Strin
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     ))
+}
+
+/// CPU time used by the cgroup's tasks so far (cgroup v2 `cpu.stat`, `usage_usec`).
+pub fn cpu_usage(cgroup: &Path) -> anyhow::Result<Duration> {
+    let stat = fs::read_to_string(cgroup.join("cpu.stat")).context("reading cpu.stat")?;
+    let usec = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .context("no usage_usec in cpu.stat")?
+        .trim()
+        .parse()?;
+    Ok(Duration::from_micros(usec))
 }

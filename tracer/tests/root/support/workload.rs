@@ -1,6 +1,12 @@
 //! The controlled workload: exactly the syscalls it is told to make, by raw syscall(2), so
-//! that libc caching or wrappers cannot change the numbers.
-use std::process::ExitCode;
+//! that libc caching or wrappers cannot change the numbers; plus a kernel-heavy loop and an
+//! idle sleep for the sampling tests.
+use std::{
+    fs::OpenOptions,
+    io::Write as _,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 pub fn run(specs: &[String]) -> ExitCode {
     for spec in specs {
@@ -25,6 +31,9 @@ pub fn run(specs: &[String]) -> ExitCode {
                     assert_eq!(ret, -1, "fchdir(-1) must fail");
                 }
             }
+            // Kernel-heavy for n milliseconds: small writes to /dev/null.
+            "write-null-ms" => write_null_for(Duration::from_millis(n)),
+            "sleep-ms" => std::thread::sleep(Duration::from_millis(n)),
             _ => {
                 eprintln!("workload: unknown syscall {name}");
                 return ExitCode::from(2);
@@ -32,4 +41,14 @@ pub fn run(specs: &[String]) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn write_null_for(duration: Duration) {
+    let mut null = OpenOptions::new().write(true).open("/dev/null").expect("open /dev/null");
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        for _ in 0..1000 {
+            null.write_all(&[0; 64]).expect("write /dev/null");
+        }
+    }
 }

@@ -1,0 +1,88 @@
+//! Sampled kernel profiles: a perf_event program on every CPU (software cpu-clock at the
+//! user's frequency) records, for each traced cgroup whose task was interrupted in the kernel,
+//! the kernel instruction pointer and optionally the kernel stack. Works on kernels without
+//! kprobes or fentry; needs perf_event programs (Linux 4.9+).
+use core::ptr::{addr_of, read_volatile};
+
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    macros::{map, perf_event},
+    maps::{HashMap, PerCpuArray, StackTrace},
+    programs::{PerfEventContext, tracing::StackIdContext as _},
+};
+use tracer_common::{MAX_CGROUPS, MAX_SAMPLE_KEYS, MAX_STACKS, NO_STACK, SampleKey, SampleTotals};
+
+use crate::{bump, targets::for_each_matching_slot};
+
+/// 1 when the loader asks for kernel stacks (`--stacks`).
+#[unsafe(no_mangle)]
+static COLLECT_STACKS: u32 = 0;
+
+/// Kernel samples per (slot, IP, stack). Preallocated: a full map refuses inserts (counted as
+/// lost) instead of allocating in the sampling interrupt.
+#[map]
+static SAMPLES: HashMap<SampleKey, u64> = HashMap::with_max_entries(MAX_SAMPLE_KEYS, 0);
+
+#[map]
+static SAMPLE_TOTALS: PerCpuArray<SampleTotals> =
+    PerCpuArray::with_max_entries(MAX_CGROUPS as u32, 0);
+
+#[map]
+static STACKS: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);
+
+const EEXIST: i32 = 17;
+
+/// x86_64 kernel addresses live in the upper canonical half.
+const KERNEL_START: u64 = 0xffff_8000_0000_0000;
+
+#[perf_event]
+pub fn kt_sample(ctx: PerfEventContext) -> u32 {
+    // SAFETY: the context of a perf_event program is a bpf_perf_event_data.
+    let ip = unsafe { (*ctx.ctx).regs.rip };
+    let in_kernel = ip >= KERNEL_START;
+    for_each_matching_slot(|slot| {
+        let Some(totals) = SAMPLE_TOTALS.get_ptr_mut(slot) else { return };
+        if !in_kernel {
+            // SAFETY: `totals` points into a live map value.
+            bump(unsafe { &raw mut (*totals).user });
+            return;
+        }
+        // SAFETY: as above.
+        bump(unsafe { &raw mut (*totals).kernel });
+        let key = SampleKey { ip, slot, stack_id: stack_id(&ctx) };
+        if !record(&key) {
+            // SAFETY: as above.
+            bump(unsafe { &raw mut (*totals).lost });
+        }
+    });
+    0
+}
+
+fn stack_id(ctx: &PerfEventContext) -> i32 {
+    // SAFETY: a read-only global, see targets.rs.
+    if unsafe { read_volatile(addr_of!(COLLECT_STACKS)) } == 0 {
+        return NO_STACK;
+    }
+    // Flags 0: the kernel stack.
+    ctx.get_stackid(&STACKS, 0).map_or(NO_STACK, |id| id as i32)
+}
+
+/// Adds one sample for `key`; false if the map is full.
+#[inline(always)]
+fn record(key: &SampleKey) -> bool {
+    for _ in 0..2 {
+        if let Some(count) = SAMPLES.get_ptr_mut(key) {
+            bump(count);
+            return true;
+        }
+        // A stack value, not `&1`, which the compiler would turn into a read-only map.
+        let one: u64 = 1;
+        match SAMPLES.insert(key, one, BPF_NOEXIST as u64) {
+            Ok(()) => return true,
+            // Another CPU inserted the key first: add to its entry on the second round.
+            Err(e) if e == -EEXIST => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
