@@ -10,7 +10,11 @@ step() { printf '==> %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------
 # sysbench/fio/iperf3: the default workload's microbenchmarks.
 # iproute2: network namespaces and veth pairs for the network benchmark.
-packages=(sysbench fio iperf3 iproute2 procps)
+# qemu-system-x86, busybox-static, xz-utils: the guest-kernel harness (cargo xtask vm) boots
+# Debian kernels under QEMU with a busybox initramfs; xz unpacks the kernels' modules.
+# runc, runsc: container runtimes, copied into the guest with the benchmarks.
+# tmux: the pseudo-terminal the live view's root tests (ktrace top) are driven in.
+packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils runc runsc tmux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

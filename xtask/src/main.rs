@@ -1,5 +1,8 @@
-//! Developer tasks: `cargo xtask test` runs the whole suite, as CI does.
-use std::process::Command;
+//! Developer tasks: `cargo xtask test` runs the whole suite, as CI does; `cargo xtask vm`
+//! runs a command in a QEMU guest on a Debian kernel.
+mod vm;
+
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -14,26 +17,37 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Set up the machine (scripts/setup.sh), then run every test: unit tests and the root
-    /// integration tests against this host's kernel.
+    /// integration tests against this host's kernel, then the root integration tests in QEMU
+    /// guests on Debian's 6.12 and 6.1 kernels.
     Test,
+    /// Run a command as root in a QEMU guest booting a Debian kernel, with ktrace on its PATH.
+    Vm(vm::VmArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().task {
-        Task::Test => test(),
+        Task::Test => test().map(|()| ExitCode::SUCCESS),
+        Task::Vm(args) => vm::vm(args),
     }
 }
 
+/// Runs the guest tests even when host tests fail, so one run shows all that is broken.
 fn test() -> anyhow::Result<()> {
     run(Command::new("bash").arg(workspace_file("scripts/setup.sh")))?;
     // tracer-ebpf builds only for the BPF target; tracer/build.rs builds it.
-    run(Command::new(env!("CARGO")).args([
+    let host = run(Command::new(env!("CARGO")).args([
         "test",
         "--workspace",
         "--exclude",
         "tracer-ebpf",
         "--no-fail-fast",
-    ]))?;
+    ]));
+    let guests = vm::guest_tests();
+    let failures: Vec<String> =
+        [host, guests].into_iter().filter_map(|r| r.err().map(|e| format!("{e:#}"))).collect();
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
+    }
     Ok(())
 }
 
@@ -48,7 +62,5 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 fn workspace_file(relative: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
 }

@@ -1,0 +1,255 @@
+//! Debian distro kernels for the guest: find the newest cloud kernel package of a series in the
+//! apt archive, download it once with `apt-get download`, unpack it with `dpkg -x` and keep the
+//! tree under `/var/cache/ktrace/kernels/<package>_<version>/`.
+//!
+//! A later run finds the unpacked tree by package version and downloads nothing. `apt-cache`
+//! only reads the local package lists, so `apt-get update` runs only when they know no such
+//! package at all (a fresh machine).
+use std::{
+    collections::HashMap,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, ensure};
+use clap::ValueEnum;
+
+use super::output_of;
+
+const CACHE: &str = "/var/cache/ktrace/kernels";
+
+/// The kernel series the guest tests run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Series {
+    /// Debian 12's backported 6.12 kernel (kprobe.multi, fentry).
+    #[value(name = "6.12")]
+    V6_12,
+    /// Debian 12's own 6.1 kernel: an older verifier and fewer BPF features.
+    #[value(name = "6.1")]
+    V6_1,
+}
+
+impl Series {
+    pub const ALL: [Series; 2] = [Series::V6_12, Series::V6_1];
+
+    /// `apt-cache search --names-only` pattern for this series' cloud kernel packages.
+    fn package_pattern(self) -> &'static str {
+        match self {
+            Series::V6_12 => "^linux-image-6\\.12\\..*-cloud-amd64-unsigned$",
+            Series::V6_1 => "^linux-image-6\\.1\\.0-.*-cloud-amd64-unsigned$",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Series::V6_12 => "6.12",
+            Series::V6_1 => "6.1",
+        }
+    }
+}
+
+/// An unpacked kernel package.
+pub struct Kernel {
+    /// `uname -r` of the kernel, e.g. `6.12.117+deb12-cloud-amd64`.
+    pub release: String,
+    pub vmlinuz: PathBuf,
+    /// `lib/modules/<release>` inside the unpacked package.
+    pub modules: PathBuf,
+}
+
+impl Kernel {
+    /// The modules `names` and everything they depend on, dependencies first, as
+    /// (name, uncompressed `.ko` bytes): busybox `insmod` cannot read compressed modules.
+    /// Dependencies come from each module's own `depends=` modinfo, since an unpacked package has
+    /// no `modules.dep` (depmod runs at install time).
+    pub fn modules_with_deps(&self, names: &[&str]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let mut files = HashMap::new();
+        index_modules(&self.modules.join("kernel"), &mut files)?;
+        let mut loaded = Vec::new();
+        for name in names {
+            self.add_module(name, &files, &mut Vec::new(), &mut loaded)?;
+        }
+        Ok(loaded)
+    }
+
+    fn add_module(
+        &self,
+        name: &str,
+        files: &HashMap<String, PathBuf>,
+        chain: &mut Vec<String>,
+        loaded: &mut Vec<(String, Vec<u8>)>,
+    ) -> anyhow::Result<()> {
+        let name = name.replace('-', "_");
+        if loaded.iter().any(|(n, _)| *n == name) {
+            return Ok(());
+        }
+        ensure!(!chain.contains(&name), "module dependency cycle: {chain:?} -> {name}");
+        let path = files
+            .get(&name)
+            .with_context(|| format!("no module {name} in {}", self.modules.display()))?;
+        let ko = read_module(path)?;
+        chain.push(name.clone());
+        for dep in depends(&ko) {
+            self.add_module(&dep, files, chain, loaded)
+                .with_context(|| format!("dependency of {name}"))?;
+        }
+        chain.pop();
+        loaded.push((name, ko));
+        Ok(())
+    }
+}
+
+/// Maps module names (with `_` for `-`) to their files under `dir`.
+fn index_modules(dir: &Path, files: &mut HashMap<String, PathBuf>) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+        if path.is_dir() {
+            index_modules(&path, files)?;
+        } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && let Some((stem, _)) = name.split_once(".ko")
+        {
+            files.insert(stem.replace('-', "_"), path);
+        }
+    }
+    Ok(())
+}
+
+/// A module's bytes, decompressed with the xz or zstd tool if the package compressed it.
+fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let tool = match path.extension().and_then(|e| e.to_str()) {
+        Some("xz") => "xz",
+        Some("zst") => "zstd",
+        _ => return fs::read(path).with_context(|| format!("reading {}", path.display())),
+    };
+    let out = Command::new(tool)
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .with_context(|| format!("running {tool} -dc {}", path.display()))?;
+    ensure!(out.status.success(), "{tool} -dc {} failed: {}", path.display(), out.status);
+    Ok(out.stdout)
+}
+
+/// The `depends=` list of a module's `.modinfo` section (NUL-separated `key=value` strings).
+fn depends(ko: &[u8]) -> Vec<String> {
+    ko.split(|&b| b == 0)
+        .find_map(|field| field.strip_prefix(b"depends="))
+        .map(|list| {
+            String::from_utf8_lossy(list)
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The newest kernel of `series`, downloaded and unpacked on first use.
+pub fn fetch(series: Series) -> anyhow::Result<Kernel> {
+    let package = newest_package(series)?;
+    let version =
+        output_of(Command::new("apt-cache").args(["show", "--no-all-versions", &package]))?
+            .lines()
+            .find_map(|l| l.strip_prefix("Version: "))
+            .map(str::to_owned)
+            .with_context(|| format!("no Version in `apt-cache show {package}`"))?;
+    let dir = Path::new(CACHE).join(format!("{package}_{version}"));
+    if !dir.is_dir() {
+        eprintln!("xtask: downloading kernel {package} {version}");
+        download(&package, &version, &dir)?;
+    }
+    let modules_root = dir.join("lib/modules");
+    let release = fs::read_dir(&modules_root)
+        .with_context(|| format!("reading {}", modules_root.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .next()
+        .with_context(|| format!("no kernel release under {}", modules_root.display()))?;
+    let vmlinuz = dir.join(format!("boot/vmlinuz-{release}"));
+    ensure!(vmlinuz.is_file(), "{} is missing", vmlinuz.display());
+    Ok(Kernel { modules: modules_root.join(&release), release, vmlinuz })
+}
+
+/// The newest package matching the series, by the numbers in its name (6.12.117 > 6.12.99).
+fn newest_package(series: Series) -> anyhow::Result<String> {
+    let search = || {
+        output_of(Command::new("apt-cache").args([
+            "search",
+            "--names-only",
+            series.package_pattern(),
+        ]))
+        .map(|out| {
+            out.lines()
+                .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut names = search()?;
+    if names.is_empty() {
+        eprintln!("xtask: no {} kernel in the apt lists; running apt-get update", series.name());
+        output_of(Command::new("apt-get").args(["update", "-qq"]))?;
+        names = search()?;
+    }
+    names
+        .into_iter()
+        .max_by_key(|name| numbers(name))
+        .with_context(|| format!("no package matches {}", series.package_pattern()))
+}
+
+/// The decimal numbers in `s`, in order: a version key for package names.
+fn numbers(s: &str) -> Vec<u64> {
+    s.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect()
+}
+
+/// Downloads and unpacks `package` into `dir`, atomically: the directory appears only complete.
+fn download(package: &str, version: &str, dir: &Path) -> anyhow::Result<()> {
+    let mut staging = dir.as_os_str().to_owned();
+    staging.push(".partial");
+    let staging = PathBuf::from(staging);
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let spec = format!("{package}={version}");
+    // Root downloads itself: apt's `_apt` sandbox user cannot write to the cache directory.
+    let status = Command::new("apt-get")
+        .args(["download", "-qq", "-o", "APT::Sandbox::User=root", &spec])
+        .current_dir(&staging)
+        .status()
+        .with_context(|| format!("running apt-get download {spec}"))?;
+    ensure!(status.success(), "apt-get download {spec} failed: {status}");
+    let deb = fs::read_dir(&staging)
+        .with_context(|| format!("listing {}", staging.display()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .with_context(|| format!("apt-get download {spec} left no .deb"))?;
+    let tree = staging.join("tree");
+    let status = Command::new("dpkg")
+        .arg("-x")
+        .args([&deb, &tree])
+        .status()
+        .with_context(|| format!("running dpkg -x {}", deb.display()))?;
+    ensure!(status.success(), "dpkg -x {} failed: {status}", deb.display());
+    fs::rename(&tree, dir)
+        .with_context(|| format!("moving {} to {}", tree.display(), dir.display()))?;
+    fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{depends, numbers};
+
+    #[test]
+    fn modinfo_depends_are_read() {
+        let ko = b"\x7fELF...\0license=GPL\0depends=virtio,virtio_ring\0name=virtio_blk\0";
+        assert_eq!(depends(ko), ["virtio", "virtio_ring"]);
+        assert!(depends(b"\0depends=\0name=veth\0").is_empty());
+    }
+
+    #[test]
+    fn package_names_order_by_their_numbers() {
+        let newer = numbers("linux-image-6.12.117+deb12-cloud-amd64-unsigned");
+        let older = numbers("linux-image-6.12.99+deb12-cloud-amd64-unsigned");
+        assert!(newer > older);
+        assert!(numbers("linux-image-6.1.0-56-cloud") > numbers("linux-image-6.1.0-9-cloud"));
+    }
+}

@@ -1,0 +1,213 @@
+//! Guest-kernel harness: run a command as root inside a QEMU guest that boots a Debian distro
+//! kernel, with ktrace on its PATH. The host kernel lacks kprobes and fentry; these guests
+//! have them, and the 6.1 guest is the oldest kernel ktrace supports.
+//!
+//! - [`kernel`] fetches and caches the kernel packages,
+//! - [`binaries`] builds the static ktrace and tests and collects host workload tools,
+//! - [`cpio`] and [`initramfs`] make the guest's root file system,
+//! - [`qemu`] boots it and decides the verdict.
+mod binaries;
+mod cpio;
+mod initramfs;
+mod kernel;
+mod qemu;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context as _, bail, ensure};
+use clap::Args;
+
+use self::{
+    kernel::Series,
+    qemu::{Outcome, Verdict},
+};
+
+/// Exit statuses of `cargo xtask vm` when the command's own status is unknown.
+const EXIT_TIMED_OUT: u8 = 124;
+const EXIT_CRASHED: u8 = 125;
+
+#[derive(Args)]
+#[command(after_help = "\
+Exits with the command's status; 124 if the guest timed out, 125 if its kernel crashed.
+
+Examples:
+  cargo xtask vm -- ktrace run -- true
+  cargo xtask vm --kernel 6.1 --add load.sh -- sh load.sh
+  cargo xtask vm -- ktrace-root-tests --list")]
+pub struct VmArgs {
+    /// Kernel series to boot: Debian 12's newest 6.12 or 6.1 cloud kernel.
+    #[arg(long, value_enum, default_value = "6.12")]
+    kernel: Series,
+    /// Copy a host file or directory into the guest, at /root/<name> by default; a relative
+    /// GUEST_PATH is under /root, the command's working directory. Repeatable.
+    #[arg(long, value_name = "PATH[:GUEST_PATH]")]
+    add: Vec<String>,
+    /// Seconds before the guest is killed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    timeout: u64,
+    /// The command to run in the guest, as root, in /root.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// `cargo xtask vm`.
+pub fn vm(args: VmArgs) -> anyhow::Result<ExitCode> {
+    let adds = args.add.iter().map(|a| parse_add(a)).collect::<anyhow::Result<Vec<_>>>()?;
+    let bins = binaries::build_static()?;
+    let guest = Guest::prepare(args.kernel, &bins)?;
+    let outcome = guest.run(&args.command, &adds, Duration::from_secs(args.timeout))?;
+    Ok(match outcome.verdict {
+        Verdict::Exited(code) => {
+            if code != 0 {
+                print_tail(&outcome);
+            }
+            ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
+        }
+        Verdict::Crashed(_) => ExitCode::from(EXIT_CRASHED),
+        Verdict::TimedOut(_) => ExitCode::from(EXIT_TIMED_OUT),
+    })
+}
+
+/// The `root` integration tests in a guest on every kernel series; fails naming each kernel
+/// whose tests failed and the failed tests.
+pub fn guest_tests() -> anyhow::Result<()> {
+    let bins = binaries::build_static()?;
+    let failures: Vec<String> = Series::ALL
+        .into_iter()
+        .filter_map(|series| match root_tests_on(series, &bins) {
+            Ok(failure) => failure,
+            Err(e) => Some(format!("the {} kernel: {e:#}", series.name())),
+        })
+        .collect();
+    ensure!(failures.is_empty(), "guest tests failed on:\n  {}", failures.join("\n  "));
+    Ok(())
+}
+
+/// Runs the `root` tests on `series`; `Some` describes a failure.
+fn root_tests_on(series: Series, bins: &binaries::Static) -> anyhow::Result<Option<String>> {
+    let guest = Guest::prepare(series, bins)?;
+    let command = [initramfs::GUEST_ROOT_TESTS.to_owned()];
+    let outcome = guest.run(&command, &[], Duration::from_secs(600))?;
+    let release = &guest.kernel.release;
+    Ok(match &outcome.verdict {
+        Verdict::Exited(0) => None,
+        Verdict::Exited(code) => {
+            print_tail(&outcome);
+            let mut failure = format!("{release}: tests exited {code}");
+            for name in &outcome.failed_tests {
+                failure += &format!("\n    FAILED {name}");
+            }
+            Some(failure)
+        }
+        other => Some(format!("{release}: {other}")),
+    })
+}
+
+/// A kernel and its base initramfs, ready to boot.
+struct Guest {
+    kernel: kernel::Kernel,
+    initramfs: PathBuf,
+}
+
+impl Guest {
+    fn prepare(series: Series, bins: &binaries::Static) -> anyhow::Result<Self> {
+        let kernel = kernel::fetch(series)?;
+        let initramfs = initramfs::base(&kernel, bins)
+            .with_context(|| format!("building the initramfs for {}", kernel.release))?;
+        Ok(Self { kernel, initramfs })
+    }
+
+    fn run(
+        &self,
+        command: &[String],
+        adds: &[(PathBuf, PathBuf)],
+        timeout: Duration,
+    ) -> anyhow::Result<Outcome> {
+        let nonce = nonce();
+        let run_archive = self.initramfs.with_file_name(format!("run-{nonce}.cpio"));
+        initramfs::run_archive(&run_archive, command, &nonce, adds)?;
+        eprintln!("xtask: booting {} to run {command:?}", self.kernel.release);
+        let outcome = qemu::Boot {
+            vmlinuz: &self.kernel.vmlinuz,
+            initramfs: &self.initramfs,
+            run_archive: &run_archive,
+            nonce: &nonce,
+            timeout,
+        }
+        .run();
+        let _ = std::fs::remove_file(&run_archive);
+        let outcome = outcome.with_context(|| format!("booting {}", self.kernel.release))?;
+        let boot = outcome.boot.map_or("-".to_owned(), |b| format!("{:.1} s", b.as_secs_f64()));
+        eprintln!(
+            "xtask: {}: {} (boot to command {boot}, total {:.1} s)",
+            self.kernel.release,
+            outcome.verdict,
+            outcome.total.as_secs_f64()
+        );
+        if !matches!(outcome.verdict, Verdict::Exited(_)) {
+            print_tail(&outcome);
+        }
+        Ok(outcome)
+    }
+}
+
+fn print_tail(outcome: &Outcome) {
+    eprintln!("xtask: last {} console lines:", outcome.tail.len());
+    for line in &outcome.tail {
+        eprintln!("  | {line}");
+    }
+}
+
+/// `PATH[:GUEST_PATH]` as (host path, guest path); the guest path defaults to /root/<name>.
+fn parse_add(spec: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (host, guest) = match spec.split_once(':') {
+        Some((host, guest)) => (Path::new(host), Path::new("/root").join(guest)),
+        None => {
+            let name = Path::new(spec)
+                .file_name()
+                .with_context(|| format!("--add {spec}: no file name"))?;
+            (Path::new(spec), Path::new("/root").join(name))
+        }
+    };
+    ensure!(host.exists(), "--add {spec}: {} does not exist", host.display());
+    Ok((host.to_owned(), guest))
+}
+
+/// A value no command output can guess, for the verdict line.
+fn nonce() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{:x}{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
+}
+
+/// Runs `cmd` and returns its stdout; fails with its stderr unless it exits 0.
+fn output_of(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("non-UTF-8 output from {cmd:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::parse_add;
+
+    #[test]
+    fn add_defaults_to_root_and_keeps_absolute_guest_paths() {
+        let (host, guest) = parse_add("/etc/hostname").unwrap();
+        assert_eq!(
+            (host.as_path(), guest.as_path()),
+            (Path::new("/etc/hostname"), Path::new("/root/hostname"))
+        );
+        let (_, guest) = parse_add("/etc/hostname:/etc/h").unwrap();
+        assert_eq!(guest, Path::new("/etc/h"));
+        let (_, guest) = parse_add("/etc/hostname:sub/h").unwrap();
+        assert_eq!(guest, Path::new("/root/sub/h"));
+    }
+}
