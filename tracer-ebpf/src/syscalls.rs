@@ -64,11 +64,14 @@ fn syscall_nr(regs: *const aya_ebpf::bindings::pt_regs) -> Option<i64> {
 #[inline(always)]
 fn counter(slot: u32, nr: i64) -> Option<*mut SyscallCount> {
     let table = SYSCALLS.get_ptr_mut(slot)?;
-    // SAFETY: `table` points into a live map value; the index is bounds-checked.
-    unsafe {
-        Some(match usize::try_from(nr) {
-            Ok(nr) if nr < MAX_SYSCALLS => &raw mut (*table).counts[nr],
-            _ => &raw mut (*table).out_of_range,
-        })
+    if !(0..MAX_SYSCALLS as i64).contains(&nr) {
+        // SAFETY: `table` points into a live map value.
+        return Some(unsafe { &raw mut (*table).out_of_range });
     }
+    // The mask is applied to a value the compiler cannot see through: otherwise it drops the
+    // mask as redundant with the check above, spills `nr`, and older verifiers (6.1) lose the
+    // bound on the reloaded copy and reject the program.
+    let index = core::hint::black_box(nr as usize) & (MAX_SYSCALLS - 1);
+    // SAFETY: `table` points into a live map value; `index` is below MAX_SYSCALLS.
+    Some(unsafe { &raw mut (*table).counts[index] })
 }

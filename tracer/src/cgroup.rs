@@ -154,7 +154,13 @@ fn unescape_mountinfo(s: &str) -> String {
 }
 
 fn find_dirs_named(dir: &Path, name: &str, found: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // Removed while we walked: cgroups come and go.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
         let entry = entry?;
         if !entry.file_type()?.is_dir() {
             continue;
