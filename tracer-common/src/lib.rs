@@ -10,8 +10,11 @@
 pub const MAX_CGROUPS: usize = 16;
 
 /// Size of the per-cgroup syscall table. x86_64 numbers end below 470 (kernel 6.18);
-/// numbers at or above this land in [`SyscallTable::out_of_range`].
+/// numbers at or above this land in [`SyscallTable::out_of_range`]. A power of two: the eBPF
+/// side masks indexes with it.
 pub const MAX_SYSCALLS: usize = 512;
+
+const _: () = assert!(MAX_SYSCALLS.is_power_of_two() && FUNCTION_CHUNK.is_power_of_two());
 
 /// A cgroup to count, as the eBPF side sees it.
 #[repr(C)]
@@ -93,6 +96,37 @@ pub struct SampleTotals {
     pub lost: u64,
 }
 
+/// Function counters come in per-CPU chunks of this many, so that userspace reads tens of
+/// thousands of counters with a few hundred lookups.
+pub const FUNCTION_CHUNK: usize = 512;
+
+/// One chunk of function entry counters of one cgroup slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionChunk {
+    pub counts: [u64; FUNCTION_CHUNK],
+}
+
+impl Default for FunctionChunk {
+    fn default() -> Self {
+        Self { counts: [0; FUNCTION_CHUNK] }
+    }
+}
+
+/// Index in the eBPF `CONTROL` array of the switch that turns function counting on once
+/// every link is attached.
+pub const CONTROL_ACTIVE: u32 = 0;
+
+/// Per-CPU counts of function hits that could not be counted.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FunctionStats {
+    /// The counter array had no entry for the (cgroup, function) index.
+    pub failed_updates: u64,
+    /// A hit whose function index (cookie or address) was not one of ktrace's targets.
+    pub unknown_function: u64,
+}
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: all these types are repr(C), Copy, made only of integers, with explicit padding,
@@ -108,4 +142,8 @@ mod pod {
     unsafe impl aya::Pod for super::SampleKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SampleTotals {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FunctionStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FunctionChunk {}
 }

@@ -11,8 +11,10 @@ use serde::Serialize;
 use syscalls::Sysno;
 
 use crate::{
+    attach::{Backend, Overhead},
     cgroup::Cgroup,
     collect::{Count, SampleCounts, SyscallCounts},
+    functions::Target,
     symbolize::KernelFunction,
 };
 
@@ -81,6 +83,103 @@ pub struct Report {
     /// The sampled kernel profile, with `--sample`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_samples: Option<SampleReport>,
+    /// Counted kernel function entries, with `--functions`, `--module` or `--all`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_functions: Option<FunctionReport>,
+}
+
+/// Exact counts of kernel function entries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunctionReport {
+    /// Always `"counts"`: every figure is a number of function entries.
+    pub kind: &'static str,
+    pub backend: Backend,
+    /// Functions attached, and functions that matched but could not be attached.
+    pub attached: usize,
+    pub skipped: usize,
+    pub overhead: Overhead,
+    /// Entries of all attached functions, per cgroup.
+    pub totals: Vec<u64>,
+    /// Functions entered at least once, most entries (summed over cgroups) first.
+    pub functions: Vec<CountedFunction>,
+    pub functions_omitted: usize,
+    /// Per module: functions attached, functions hit per cgroup, entries per cgroup.
+    pub modules: Vec<CountedModule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CountedFunction {
+    pub name: String,
+    pub module: String,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CountedModule {
+    pub module: String,
+    pub traced: usize,
+    pub hit: Vec<usize>,
+    pub counts: Vec<u64>,
+}
+
+impl FunctionReport {
+    /// `counts[cgroup][i]` are the entries of `targets[i]`; `attached[i]` says whether it is.
+    pub fn new(
+        backend: Backend,
+        targets: &[Target],
+        attached: &[bool],
+        counts: &[Vec<u64>],
+        overhead: Overhead,
+        top: Option<usize>,
+    ) -> Self {
+        let cgroups = counts.len();
+        let mut functions = Vec::new();
+        let mut modules: BTreeMap<&str, CountedModule> = BTreeMap::new();
+        for (i, target) in targets.iter().enumerate().filter(|&(i, _)| attached[i]) {
+            let per_cgroup: Vec<u64> =
+                counts.iter().map(|c| c.get(i).copied().unwrap_or(0)).collect();
+            let module = modules.entry(&target.module).or_insert_with(|| CountedModule {
+                module: target.module.clone(),
+                traced: 0,
+                hit: vec![0; cgroups],
+                counts: vec![0; cgroups],
+            });
+            module.traced += 1;
+            for (c, &n) in per_cgroup.iter().enumerate() {
+                module.hit[c] += usize::from(n > 0);
+                module.counts[c] = module.counts[c].saturating_add(n);
+            }
+            if per_cgroup.iter().any(|&n| n > 0) {
+                functions.push(CountedFunction {
+                    name: target.name.clone(),
+                    module: target.module.clone(),
+                    counts: per_cgroup,
+                });
+            }
+        }
+        let sum = |c: &[u64]| c.iter().fold(0u64, |s, &n| s.saturating_add(n));
+        functions
+            .sort_by(|a, b| sum(&b.counts).cmp(&sum(&a.counts)).then_with(|| a.name.cmp(&b.name)));
+        let functions_omitted = truncate(&mut functions, top);
+        let mut modules: Vec<CountedModule> = modules.into_values().collect();
+        modules.sort_by(|a, b| {
+            sum(&b.counts).cmp(&sum(&a.counts)).then_with(|| a.module.cmp(&b.module))
+        });
+        let totals = (0..cgroups)
+            .map(|c| modules.iter().fold(0u64, |s, m| s.saturating_add(m.counts[c])))
+            .collect();
+        Self {
+            kind: "counts",
+            backend,
+            attached: attached.iter().filter(|&&a| a).count(),
+            skipped: attached.iter().filter(|&&a| !a).count(),
+            overhead,
+            totals,
+            functions,
+            functions_omitted,
+            modules,
+        }
+    }
 }
 
 /// The period a report covers.
@@ -114,6 +213,7 @@ impl Report {
         period: Period,
         counts: &[SyscallCounts],
         kernel_samples: Option<SampleReport>,
+        kernel_functions: Option<FunctionReport>,
         top: Option<usize>,
     ) -> Self {
         let mut nrs: Vec<usize> =
@@ -152,6 +252,7 @@ impl Report {
             syscalls,
             rows_omitted,
             kernel_samples,
+            kernel_functions,
         }
     }
 
@@ -326,7 +427,7 @@ pub(crate) mod tests {
     pub(crate) fn sample() -> Report {
         let lxc = counts(&[(110, 100_000, 0), (0, 5, 2)]);
         let gvisor = counts(&[(0, 2, 0), (81, 3, 3)]);
-        Report::new(&info(&["lxc", "gvisor"]), period(2), &[lxc, gvisor], None, None)
+        Report::new(&info(&["lxc", "gvisor"]), period(2), &[lxc, gvisor], None, None, None)
     }
 
     fn function(name: &str, module: &str) -> KernelFunction {
@@ -379,6 +480,52 @@ pub(crate) mod tests {
         assert_eq!((top.functions.len(), top.functions_omitted, top.modules.len()), (1, 1, 2));
     }
 
+    fn target(name: &str, module: &str) -> Target {
+        Target { name: name.to_owned(), module: module.to_owned(), btf_id: None }
+    }
+
+    /// `sample()` plus counted functions: vfs_write 10/0, veth_xmit 0/7, ksys_write never
+    /// entered, dev_queue_xmit skipped (not attached).
+    pub(crate) fn counted() -> Report {
+        let targets = [
+            target("vfs_write", "vmlinux"),
+            target("ksys_write", "vmlinux"),
+            target("veth_xmit", "veth"),
+            target("dev_queue_xmit", "vmlinux"),
+        ];
+        let counts = [vec![10, 0, 0, 0], vec![0, 0, 7, 0]];
+        let overhead = Overhead { recursion_misses: 2, ..Default::default() };
+        let functions = FunctionReport::new(
+            Backend::KprobeMulti,
+            &targets,
+            &[true, true, true, false],
+            &counts,
+            overhead,
+            None,
+        );
+        Report { kernel_functions: Some(functions), ..sample() }
+    }
+
+    #[test]
+    fn counted_functions_and_module_coverage() {
+        let f = counted().kernel_functions.unwrap();
+        assert_eq!((f.kind, f.attached, f.skipped), ("counts", 3, 1));
+        let rows: Vec<_> =
+            f.functions.iter().map(|r| (r.name.as_str(), r.counts.clone())).collect();
+        assert_eq!(rows, [("vfs_write", vec![10, 0]), ("veth_xmit", vec![0, 7])]);
+        let modules: Vec<_> = f
+            .modules
+            .iter()
+            .map(|m| (m.module.as_str(), m.traced, m.hit.clone(), m.counts.clone()))
+            .collect();
+        assert_eq!(
+            modules,
+            [("vmlinux", 2, vec![1, 0], vec![10, 0]), ("veth", 1, vec![0, 1], vec![0, 7])]
+        );
+        assert_eq!(f.totals, [10, 7]);
+        assert_eq!(f.overhead.recursion_misses, 2);
+    }
+
     #[test]
     fn rows_are_named_sorted_and_aligned_with_cgroups() {
         let r = sample();
@@ -400,6 +547,7 @@ pub(crate) mod tests {
             period(1),
             &[counts(&[(1, 1, 0), (2, 9, 0), (3, 5, 0)])],
             None,
+            None,
             Some(2),
         );
         assert_eq!(r.syscalls.iter().map(|s| s.nr).collect::<Vec<_>>(), [Some(2), Some(3)]);
@@ -412,8 +560,14 @@ pub(crate) mod tests {
         let mut t = SyscallTable::default();
         t.counts[511] = SyscallCount { calls: 1, errors: 1 };
         t.out_of_range = SyscallCount { calls: 4, errors: 4 };
-        let r =
-            Report::new(&info(&["a"]), period(1), &[SyscallCounts::sum_per_cpu(&[t])], None, None);
+        let r = Report::new(
+            &info(&["a"]),
+            period(1),
+            &[SyscallCounts::sum_per_cpu(&[t])],
+            None,
+            None,
+            None,
+        );
         let names: Vec<_> = r.syscalls.iter().map(|s| (s.name.as_str(), s.nr)).collect();
         assert_eq!(names, [("(out of range)", None), ("syscall_511", Some(511))]);
     }

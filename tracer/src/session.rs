@@ -1,12 +1,16 @@
-//! The trace loop shared by `attach` and `run`: a report every `-i` interval, then the total
-//! once the stop condition (a deadline, a signal, the traced command's exit) is met.
+//! The trace loop shared by `attach`, `run` and `top`: a report every `-i` interval, then the
+//! total once the stop condition (a deadline, a signal, the traced command's exit, quitting the
+//! live view) is met. Interval reports go to a [`Sink`]: stdout or the live view.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     future::Future,
     time::{Instant, SystemTime},
 };
 
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::{
+    sync::mpsc,
+    time::{Interval, MissedTickBehavior},
+};
 use tracer_common::NO_STACK;
 
 use crate::{
@@ -15,48 +19,63 @@ use crate::{
     cli::{OutputArgs, ProfileArgs},
     collect::SampleCounts,
     export::{Printer, folded},
-    report::{Period, Report, SampleReport, Scope, TraceInfo},
+    functions::Matcher,
+    plan::Plan,
+    report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
     symbolize::{CORE_KERNEL, KernelFunction, KernelSymbols},
+    tui,
 };
+
+/// Where the reports of each interval go. The total at the end is printed in either case.
+pub enum Sink {
+    /// Printed in the `--output` format.
+    Print,
+    /// Sent with the cumulative total to the live view, which shows them instead.
+    Live(mpsc::Sender<tui::Update>),
+}
 
 pub struct Session<'a> {
     probes: Probes,
     /// Present when sampling: one symbolizer for the whole trace.
     symbols: Option<KernelSymbols>,
+    /// Sampled functions are limited to these when sampling stands in for counting.
+    sampled_functions: Option<Matcher>,
     info: TraceInfo,
     output: &'a OutputArgs,
     profile: &'a ProfileArgs,
 }
 
 impl<'a> Session<'a> {
-    /// Checks the options, then attaches to `cgroups`; counting starts now.
+    /// Checks the options, then attaches what `plan` says to `cgroups`; counting starts now.
     pub fn attach(
         cgroups: &[Cgroup],
         command: Option<Vec<String>>,
         output: &'a OutputArgs,
         profile: &'a ProfileArgs,
+        plan: Plan,
     ) -> anyhow::Result<Self> {
-        let sampling = profile.sampling();
-        if let Some(sampling) = sampling {
+        if let Some(sampling) = plan.sampling {
             validate_frequency(sampling.frequency_hz)?;
         }
         if let Some(path) = &profile.stacks {
             folded::check_target(path, profile.force)?;
         }
-        let symbols = sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
-        let probes = Probes::attach(cgroups, sampling)?;
+        let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
+        let sampled_functions = plan.sampled_functions;
+        let probes = Probes::attach(cgroups, plan.sampling, plan.functions)?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
             command,
         };
-        Ok(Self { probes, symbols, info, output, profile })
+        Ok(Self { probes, symbols, sampled_functions, info, output, profile })
     }
 
-    /// Prints interval reports until `stop` completes, then the total; returns `stop`'s output.
-    /// Dropping the session afterwards detaches everything.
+    /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
+    /// `stop`'s output. Dropping the session afterwards detaches everything.
     pub async fn trace_until<T>(
         mut self,
+        sink: Sink,
         stop: impl Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<T> {
         let mut printer = Printer::new(self.output.output);
@@ -74,13 +93,28 @@ impl<'a> Session<'a> {
                 outcome = &mut stop => break outcome,
                 () = tick(&mut ticker) => {
                     let now = self.probes.snapshot()?;
+                    // Taken before the reports are built, so that building them does not
+                    // count towards the next interval's length.
+                    let taken = (SystemTime::now(), Instant::now());
                     let (delta, since, since_instant) = match &previous {
                         Some((before, at, at_instant)) => (difference(&now, before), *at, *at_instant),
                         None => (now.clone(), start, started),
                     };
                     let period = Period { scope: Scope::Interval, start: since, duration: since_instant.elapsed() };
-                    printer.print(&self.report(period, &delta)?)?;
-                    previous = Some((now, SystemTime::now(), Instant::now()));
+                    let report = self.report(period, &delta)?;
+                    match &sink {
+                        Sink::Print => printer.print(&report)?,
+                        // Closed: `run` goes on after its view was quit.
+                        Sink::Live(view) if view.is_closed() => {}
+                        Sink::Live(view) => {
+                            let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
+                            let total = self.report(period, &now)?;
+                            // A full queue drops this update rather than stall the collector;
+                            // the next update's cumulative total loses nothing.
+                            let _ = view.try_send(tui::Update { interval: report, total });
+                        }
+                    }
+                    previous = Some((now, taken.0, taken.1));
                 }
             }
         };
@@ -91,6 +125,12 @@ impl<'a> Session<'a> {
             let stacks = self.folded_stacks(samples)?;
             folded::write(path, &stacks, self.profile.force)?;
             eprintln!("ktrace: wrote {} folded kernel stacks to {}", stacks.len(), path.display());
+        }
+        if self.probes.functions().is_some() {
+            // Detaching thousands of functions takes a while: say how long.
+            let detaching = Instant::now();
+            drop(self.probes);
+            eprintln!("ktrace: detached in {:.2} s", detaching.elapsed().as_secs_f64());
         }
         outcome
     }
@@ -106,7 +146,32 @@ impl<'a> Session<'a> {
             }
             _ => None,
         };
-        Ok(Report::new(&self.info, period, &snapshot.syscalls, kernel_samples, self.output.top))
+        let kernel_functions = match (&snapshot.functions, self.probes.functions()) {
+            (Some(counts), Some(counter)) => {
+                let skipped: HashSet<&str> =
+                    counter.skipped.iter().map(|s| s.target.name.as_str()).collect();
+                let attached: Vec<bool> =
+                    counter.targets.iter().map(|t| !skipped.contains(t.name.as_str())).collect();
+                let overhead = self.probes.function_overhead()?.unwrap_or_default();
+                Some(FunctionReport::new(
+                    counter.backend,
+                    &counter.targets,
+                    &attached,
+                    counts,
+                    overhead,
+                    self.output.top,
+                ))
+            }
+            _ => None,
+        };
+        Ok(Report::new(
+            &self.info,
+            period,
+            &snapshot.syscalls,
+            kernel_samples,
+            kernel_functions,
+            self.output.top,
+        ))
     }
 
     fn by_function(
@@ -117,8 +182,13 @@ impl<'a> Session<'a> {
         let by_ip = samples.by_ip();
         let ips: Vec<u64> = by_ip.keys().copied().collect();
         let mut by_function = BTreeMap::new();
+        let wanted = |f: &KernelFunction| {
+            self.sampled_functions.as_ref().is_none_or(|m| m.matches(&f.name, &f.module))
+        };
         for (function, n) in symbols.functions(&ips)?.into_iter().zip(by_ip.values()) {
-            *by_function.entry(function).or_default() += n;
+            if wanted(&function) {
+                *by_function.entry(function).or_default() += n;
+            }
         }
         Ok(by_function)
     }
@@ -166,6 +236,12 @@ fn difference(now: &Snapshot, before: &Snapshot) -> Snapshot {
             .as_ref()
             .zip(before.samples.as_ref())
             .map(|(now, before)| now.iter().zip(before).map(|(n, b)| n.since(b)).collect()),
+        functions: now.functions.as_ref().zip(before.functions.as_ref()).map(|(now, before)| {
+            now.iter()
+                .zip(before)
+                .map(|(n, b)| n.iter().zip(b).map(|(n, b)| n.saturating_sub(*b)).collect())
+                .collect()
+        }),
     }
 }
 

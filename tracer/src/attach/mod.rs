@@ -3,6 +3,9 @@
 //! One object holds every program and map; the loader sizes the maps of mechanisms that are
 //! not used to one entry, so that an unused profile costs no kernel memory. Dropping
 //! [`Probes`] closes every link and program: nothing stays attached.
+mod backend;
+mod functions;
+mod raw;
 mod sample;
 mod syscalls;
 
@@ -10,10 +13,15 @@ use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader};
 use tracer_common::{CgroupTarget, MAX_CGROUPS, Targets};
 
-pub use self::sample::{Sampling, validate_frequency};
+pub use self::{
+    backend::{Backend, choose as choose_backend},
+    functions::{FunctionCounter, Overhead},
+    sample::{Sampling, validate_frequency},
+};
 use crate::{
     cgroup::Cgroup,
     collect::{SampleCounts, SyscallCounts},
+    functions::Target,
 };
 
 /// The eBPF object that tracer/build.rs built from tracer-ebpf.
@@ -25,6 +33,16 @@ pub struct Snapshot {
     pub syscalls: Vec<SyscallCounts>,
     /// Present when sampling.
     pub samples: Option<Vec<SampleCounts>>,
+    /// Present when counting functions: `[slot][function index]`.
+    pub functions: Option<Vec<Vec<u64>>>,
+}
+
+/// Kernel functions to count and how.
+#[derive(Debug, Clone)]
+pub struct FunctionPlan {
+    pub backend: Backend,
+    /// Index = attach cookie.
+    pub targets: Vec<Target>,
 }
 
 /// Everything ktrace attached for one trace.
@@ -32,20 +50,32 @@ pub struct Probes {
     ebpf: Ebpf,
     slots: usize,
     sampling: Option<Sampling>,
+    functions: Option<FunctionCounter>,
 }
 
 impl Probes {
     /// Loads the object with `cgroups` as targets and attaches the syscall counter and, if
-    /// asked, the sampler.
-    pub fn attach(cgroups: &[Cgroup], sampling: Option<Sampling>) -> anyhow::Result<Self> {
+    /// asked, the sampler and the function counter; counting starts once all are attached.
+    pub fn attach(
+        cgroups: &[Cgroup],
+        sampling: Option<Sampling>,
+        functions: Option<FunctionPlan>,
+    ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
         let collect_stacks = u32::from(sampling.is_some_and(|s| s.stacks));
+        let function_count = functions.as_ref().map_or(0, |f| f.targets.len() as u32);
         let mut loader = EbpfLoader::new();
-        loader.override_global("TARGETS", &targets, true).override_global(
-            "COLLECT_STACKS",
-            &collect_stacks,
-            true,
-        );
+        loader
+            .override_global("TARGETS", &targets, true)
+            .override_global("COLLECT_STACKS", &collect_stacks, true)
+            .override_global("FUNCTION_COUNT", &function_count, true);
+        if let Some(plan) = &functions {
+            let chunks = functions::chunks(plan.targets.len()) * cgroups.len().max(1);
+            loader.map_max_entries("FUNCTION_COUNTS", chunks as u32);
+            if plan.backend == Backend::Fentry {
+                loader.map_max_entries("FUNCTION_INDEX", plan.targets.len() as u32);
+            }
+        }
         if sampling.is_none() {
             loader.map_max_entries("SAMPLES", 1);
         }
@@ -57,7 +87,26 @@ impl Probes {
         if let Some(sampling) = sampling {
             sample::attach(&mut ebpf, sampling)?;
         }
-        Ok(Self { ebpf, slots: cgroups.len(), sampling })
+        let functions = functions
+            .map(|plan| FunctionCounter::attach(&mut ebpf, plan.backend, plan.targets))
+            .transpose()?;
+        FunctionCounter::activate(&mut ebpf)?;
+        Ok(Self { ebpf, slots: cgroups.len(), sampling, functions })
+    }
+
+    /// Which function backends work on this kernel, tried on `probe` with a throwaway load
+    /// of the object (counting inactive, so nothing is counted).
+    pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
+        let ebpf = EbpfLoader::new().load(OBJECT).context("loading ktrace's eBPF object")?;
+        Ok(backend::probe_all(&ebpf, probe))
+    }
+
+    pub fn functions(&self) -> Option<&FunctionCounter> {
+        self.functions.as_ref()
+    }
+
+    pub fn function_overhead(&self) -> anyhow::Result<Option<Overhead>> {
+        self.functions.as_ref().map(|f| f.overhead(&self.ebpf)).transpose()
     }
 
     pub fn sampling(&self) -> Option<Sampling> {
@@ -67,7 +116,9 @@ impl Probes {
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
         let syscalls = syscalls::read(&self.ebpf, self.slots)?;
         let samples = self.sampling.map(|_| sample::read(&self.ebpf, self.slots)).transpose()?;
-        Ok(Snapshot { syscalls, samples })
+        let functions =
+            self.functions.as_ref().map(|f| f.read(&self.ebpf, self.slots)).transpose()?;
+        Ok(Snapshot { syscalls, samples, functions })
     }
 
     /// The frames of a kernel stack recorded by the sampler, innermost first.

@@ -27,6 +27,8 @@ const HEADER: [&str; 17] = [
 
 /// What a row describes; `*_samples` rows carry samples, never counts.
 const SYSCALL: &str = "syscall";
+/// Entries of a kernel function, counted; in the `calls` column.
+const FUNCTION_COUNTS: &str = "function";
 const FUNCTION_SAMPLES: &str = "function_samples";
 const MODULE_SAMPLES: &str = "module_samples";
 
@@ -77,6 +79,22 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             row(i, SYSCALL, fields)?;
         }
     }
+    if let Some(functions) = &report.kernel_functions {
+        for f in &functions.functions {
+            for (i, n) in f.counts.iter().enumerate() {
+                let fields = [
+                    f.name.clone(),
+                    f.module.clone(),
+                    String::new(),
+                    n.to_string(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ];
+                row(i, FUNCTION_COUNTS, fields)?;
+            }
+        }
+    }
     if let Some(samples) = &report.kernel_samples {
         for f in &samples.functions {
             for (i, (n, share)) in f.samples.iter().zip(&f.share).enumerate() {
@@ -113,7 +131,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{sample, sampled};
+    use crate::report::tests::{counted, sample, sampled};
 
     fn rows(report: &Report) -> Vec<Vec<String>> {
         let mut out = Vec::new();
@@ -164,6 +182,32 @@ mod tests {
                 "",
                 ""
             ]
+        );
+    }
+
+    #[test]
+    fn counted_functions_fill_the_calls_column() {
+        let rows = rows(&counted());
+        let functions: Vec<_> =
+            rows.iter().filter(|r| r[9] == "function").map(|r| r[6..15].to_vec()).collect();
+        assert_eq!(functions.len(), 4);
+        assert_eq!(
+            functions[1],
+            [
+                "gvisor",
+                "/sys/fs/cgroup/gvisor",
+                "2",
+                "function",
+                "vfs_write",
+                "vmlinux",
+                "",
+                "0",
+                ""
+            ]
+        );
+        assert_eq!(
+            functions[3],
+            ["gvisor", "/sys/fs/cgroup/gvisor", "2", "function", "veth_xmit", "veth", "", "7", ""]
         );
     }
 

@@ -3,7 +3,7 @@ use std::io::{self, Write};
 
 use crate::{
     collect::rate,
-    report::{Report, SampleReport, SampleTotalsRow},
+    report::{FunctionReport, Report, SampleReport, SampleTotalsRow},
 };
 
 const NAME_WIDTH: usize = 22;
@@ -57,10 +57,84 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
         writeln!(out, "({} more syscalls not shown; TOTAL includes them)", report.rows_omitted)?;
     }
     writeln!(out)?;
+    if let Some(functions) = &report.kernel_functions {
+        write_functions(out, report, functions)?;
+    }
     if let Some(samples) = &report.kernel_samples {
         write_samples(out, report, samples)?;
     }
     Ok(())
+}
+
+/// "  CALLS(12) CALLS/s(11)"
+const COUNT_GROUP_WIDTH: usize = 2 + 12 + 1 + 11;
+
+fn write_functions(
+    out: &mut impl Write,
+    report: &Report,
+    functions: &FunctionReport,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "Kernel function entries, counted with {} ({} functions attached, {} skipped)",
+        functions.backend, functions.attached, functions.skipped
+    )?;
+    group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH)?;
+    write!(out, "{:<FUNCTION_WIDTH$} {:<MODULE_WIDTH$}", "FUNCTION", "MODULE")?;
+    for _ in &report.cgroups {
+        write!(out, "  {:>12} {:>11}", "CALLS", "CALLS/s")?;
+    }
+    writeln!(out)?;
+    let elapsed = report.duration();
+    for f in &functions.functions {
+        let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
+        write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
+        for &n in &f.counts {
+            write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
+        }
+        writeln!(out)?;
+    }
+    write!(out, "{:<LABEL_WIDTH$}", "TOTAL")?;
+    for &n in &functions.totals {
+        write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
+    }
+    writeln!(out)?;
+    if functions.functions_omitted > 0 {
+        writeln!(
+            out,
+            "({} more functions not shown; TOTAL includes them)",
+            functions.functions_omitted
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Kernel modules: functions hit / functions attached, and entries")?;
+    group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH)?;
+    write!(out, "{:<LABEL_WIDTH$}", "MODULE")?;
+    for _ in &report.cgroups {
+        write!(out, "  {:>12} {:>11}", "HIT/TRACED", "CALLS")?;
+    }
+    writeln!(out)?;
+    for m in &functions.modules {
+        write!(out, "{:<LABEL_WIDTH$}", fit(&m.module, LABEL_WIDTH))?;
+        for (hit, n) in m.hit.iter().zip(&m.counts) {
+            write!(out, "  {:>12} {n:>11}", format!("{hit}/{}", m.traced))?;
+        }
+        writeln!(out)?;
+    }
+    let o = &functions.overhead;
+    writeln!(
+        out,
+        "ktrace overhead: {} failed updates, {} unknown hits, {} recursion misses, BPF run time {}",
+        o.failed_updates,
+        o.unknown_function,
+        o.recursion_misses,
+        if o.run_count == 0 {
+            "not measured (sysctl kernel.bpf_stats_enabled=1 to measure)".to_owned()
+        } else {
+            format!("{:.3} s over {} runs", o.run_time_ns as f64 / 1e9, o.run_count)
+        }
+    )?;
+    writeln!(out)
 }
 
 const FUNCTION_WIDTH: usize = 34;
@@ -161,7 +235,7 @@ fn fit(s: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{sample, sampled};
+    use crate::report::tests::{counted, sample, sampled};
 
     #[test]
     fn renders_groups_units_rows_and_totals() {
@@ -206,6 +280,31 @@ veth                                                      2    5.0%           0 
 
 ";
         assert_eq!(profile, expected);
+    }
+
+    #[test]
+    fn renders_counted_functions_and_module_coverage() {
+        let mut out = Vec::new();
+        write(&mut out, &counted()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let section = &text[text.find("Kernel function entries").expect("function section")..];
+        let expected = "\
+Kernel function entries, counted with kprobe-multi (3 functions attached, 1 skipped)
+                                                 lxc                       gvisor
+FUNCTION                           MODULE               CALLS     CALLS/s         CALLS     CALLS/s
+vfs_write                          vmlinux                 10         5.0             0         0.0
+veth_xmit                          veth                     0         0.0             7         3.5
+TOTAL                                                      10         5.0             7         3.5
+
+Kernel modules: functions hit / functions attached, and entries
+                                                 lxc                       gvisor
+MODULE                                             HIT/TRACED       CALLS    HIT/TRACED       CALLS
+vmlinux                                                   1/2          10           0/2           0
+veth                                                      0/1           0           1/1           7
+ktrace overhead: 0 failed updates, 0 unknown hits, 2 recursion misses, BPF run time not measured (sysctl kernel.bpf_stats_enabled=1 to measure)
+
+";
+        assert_eq!(section, expected);
     }
 
     #[test]

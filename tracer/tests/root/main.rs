@@ -4,8 +4,10 @@
 //! A custom harness (libtest-mimic) so that this binary is also its own workload:
 //! `root workload getppid=N fchdir=M` makes exactly N getppid calls and M failing fchdir
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
+mod functions;
 mod sampling;
 mod support;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,8 @@ fn main() -> ExitCode {
     let trials = tests::all()
         .into_iter()
         .chain(sampling::all())
+        .chain(tui::all())
+        .chain(functions::all())
         .map(|(name, f)| {
             Trial::test(name, move || f().map_err(|e| format!("{e:#}").into()))
                 .with_ignored_flag(needs_root)

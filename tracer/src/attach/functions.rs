@@ -1,0 +1,288 @@
+//! Counting kernel function entries with the chosen backend, in stages as retsnoop does it:
+//! load -> attach every target (skipping, with the reason, those that fail) -> activate
+//! (only once everything is attached) -> read.
+use std::{
+    collections::HashMap,
+    ffi::CString,
+    fs,
+    io::{self, Write as _},
+    os::fd::OwnedFd,
+    time::Instant,
+};
+
+use anyhow::{Context as _, bail};
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap as BpfHashMap, PerCpuArray},
+};
+use tracer_common::{CONTROL_ACTIVE, FUNCTION_CHUNK, FunctionChunk, FunctionStats};
+
+use super::{
+    backend::{Backend, kprobe_pmu_type, load_spec},
+    raw::{self, ProgramStats},
+};
+use crate::functions::Target;
+
+/// A target that could not be attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub target: Target,
+    pub error: String,
+}
+
+/// ktrace's own cost and losses while counting functions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Overhead {
+    /// Hits whose counter could not be found (should stay 0).
+    pub failed_updates: u64,
+    /// Hits from a function that is not one of the targets (should stay 0).
+    pub unknown_function: u64,
+    /// Runs the kernel skipped because the program was already running on that CPU.
+    pub recursion_misses: u64,
+    /// Total run time of the counting programs; 0 unless `sysctl kernel.bpf_stats_enabled=1`.
+    pub run_time_ns: u64,
+    pub run_count: u64,
+}
+
+pub struct FunctionCounter {
+    pub backend: Backend,
+    pub targets: Vec<Target>,
+    pub skipped: Vec<Skipped>,
+    programs: Vec<OwnedFd>,
+    links: Vec<OwnedFd>,
+}
+
+/// Number of counter chunks per cgroup slot for `functions` targets.
+pub fn chunks(functions: usize) -> usize {
+    functions.div_ceil(FUNCTION_CHUNK).max(1)
+}
+
+impl FunctionCounter {
+    /// Attaches `targets` (index = cookie) with `backend`. Fails only if nothing attaches.
+    pub fn attach(ebpf: &mut Ebpf, backend: Backend, targets: Vec<Target>) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let mut counter =
+            Self { backend, targets, skipped: Vec::new(), programs: Vec::new(), links: Vec::new() };
+        let code = raw::instructions(ebpf, load_spec(backend, None).name)?;
+        let insns = &code.insns;
+        match backend {
+            Backend::KprobeMulti => counter.attach_kprobe_multi(insns)?,
+            Backend::Fentry => counter.attach_fentry(ebpf, insns)?,
+            Backend::Kprobe => counter.attach_kprobes(insns)?,
+        }
+        let attached = counter.attached();
+        if attached == 0 {
+            let first = counter
+                .skipped
+                .first()
+                .map(|s| format!(": {} ({})", s.target.name, s.error))
+                .unwrap_or_default();
+            bail!("no function could be attached with {backend}{first}");
+        }
+        eprintln!(
+            "ktrace: attached {attached} of {} functions with {backend} in {:.2} s{}",
+            counter.targets.len(),
+            started.elapsed().as_secs_f64(),
+            if counter.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", skipped {}", counter.skipped.len())
+            }
+        );
+        for s in counter.skipped.iter().take(10) {
+            eprintln!(
+                "ktrace:   skipped {} [{}] ({backend}): {}",
+                s.target.name, s.target.module, s.error
+            );
+        }
+        if counter.skipped.len() > 10 {
+            eprintln!("ktrace:   ... and {} more skipped", counter.skipped.len() - 10);
+        }
+        Ok(counter)
+    }
+
+    pub fn attached(&self) -> usize {
+        self.targets.len() - self.skipped.len()
+    }
+
+    /// One link for everything; if the kernel refuses the whole set, halves it until the
+    /// functions it refuses are isolated and skipped.
+    fn attach_kprobe_multi(
+        &mut self,
+        insns: &[aya_obj::generated::bpf_insn],
+    ) -> anyhow::Result<()> {
+        let prog = raw::load(&load_spec(Backend::KprobeMulti, None), insns)?;
+        let pairs: Vec<(CString, u64)> = self
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Ok((CString::new(t.name.as_str())?, i as u64)))
+            .collect::<anyhow::Result<_>>()?;
+        let mut pending = vec![pairs.as_slice()];
+        while let Some(set) = pending.pop() {
+            match raw::kprobe_multi_link(&prog, set) {
+                Ok(link) => self.links.push(link),
+                Err(e) if set.len() == 1 => {
+                    let target = self.targets[set[0].1 as usize].clone();
+                    self.skipped.push(Skipped {
+                        target,
+                        error: format!("BPF_LINK_CREATE kprobe_multi: {e}"),
+                    });
+                }
+                Err(_) => {
+                    let (a, b) = set.split_at(set.len() / 2);
+                    pending.extend([a, b]);
+                }
+            }
+        }
+        self.programs.push(prog);
+        Ok(())
+    }
+
+    /// One program load and link per function; the program finds its index from the
+    /// function's address in FUNCTION_INDEX.
+    fn attach_fentry(
+        &mut self,
+        ebpf: &mut Ebpf,
+        insns: &[aya_obj::generated::bpf_insn],
+    ) -> anyhow::Result<()> {
+        let addresses = kallsyms_addresses()?;
+        let mut index: BpfHashMap<_, u64, u32> = BpfHashMap::try_from(
+            ebpf.map_mut("FUNCTION_INDEX").context("map FUNCTION_INDEX missing")?,
+        )?;
+        self.attach_each(|i, target| {
+            let id = target.btf_id.context("no vmlinux BTF id (module functions need kprobe-multi or kprobe)")?;
+            let addr = *addresses.get(&target.name).context("not in /proc/kallsyms")?;
+            index.insert(addr, i as u32, 0).context("FUNCTION_INDEX insert")?;
+            let prog = raw::load(&load_spec(Backend::Fentry, Some(id)), insns)?;
+            let link = raw::tracing_link(&prog).context("BPF_LINK_CREATE fentry")?;
+            Ok((Some(prog), link))
+        });
+        Ok(())
+    }
+
+    /// One kprobe perf event per function, all linked to one program with cookie = index.
+    /// The link holds its perf event, so only the link is kept.
+    fn attach_kprobes(&mut self, insns: &[aya_obj::generated::bpf_insn]) -> anyhow::Result<()> {
+        let pmu = kprobe_pmu_type().map_err(anyhow::Error::msg)?;
+        let prog = raw::load(&load_spec(Backend::Kprobe, None), insns)?;
+        self.attach_each(|i, target| {
+            let name = CString::new(target.name.as_str())?;
+            let event = raw::kprobe_event(pmu, &name).context("perf_event_open kprobe")?;
+            let link = raw::perf_event_link(&prog, &event, i as u64).context("BPF_LINK_CREATE perf_event")?;
+            Ok((None, link))
+        });
+        self.programs.push(prog);
+        Ok(())
+    }
+
+    /// Attaches the targets one at a time: `attach_one(index, target)` returns the program it
+    /// loaded, if any, and the link. A target that fails is skipped with the reason.
+    fn attach_each(
+        &mut self,
+        mut attach_one: impl FnMut(usize, &Target) -> anyhow::Result<(Option<OwnedFd>, OwnedFd)>,
+    ) {
+        let mut progress = Progress::new(self.targets.len());
+        for i in 0..self.targets.len() {
+            progress.tick(i, self.skipped.len());
+            match attach_one(i, &self.targets[i]) {
+                Ok((program, link)) => {
+                    self.programs.extend(program);
+                    self.links.push(link);
+                }
+                Err(e) => self.skipped.push(Skipped { target: self.targets[i].clone(), error: format!("{e:#}") }),
+            }
+        }
+        progress.done();
+    }
+
+    /// Turns counting on. Called once everything (syscalls, sampling, functions) is attached.
+    pub fn activate(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+        let mut control: Array<_, u32> =
+            Array::try_from(ebpf.map_mut("CONTROL").context("map CONTROL missing")?)?;
+        control.set(CONTROL_ACTIVE, 1, 0).context("activating function counting")
+    }
+
+    /// Cumulative entry counts: `[slot][function index]`.
+    pub fn read(&self, ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<Vec<u64>>> {
+        let map = ebpf.map("FUNCTION_COUNTS").context("map FUNCTION_COUNTS missing")?;
+        let counts: PerCpuArray<_, FunctionChunk> = PerCpuArray::try_from(map)?;
+        let chunks = chunks(self.targets.len());
+        (0..slots)
+            .map(|slot| {
+                let mut sums = vec![0u64; chunks * FUNCTION_CHUNK];
+                for chunk in 0..chunks {
+                    let per_cpu = counts
+                        .get(&((slot * chunks + chunk) as u32), 0)
+                        .context("reading FUNCTION_COUNTS")?;
+                    for cpu in per_cpu.iter() {
+                        for (sum, &n) in sums[chunk * FUNCTION_CHUNK..].iter_mut().zip(&cpu.counts)
+                        {
+                            *sum = sum.saturating_add(n);
+                        }
+                    }
+                }
+                sums.truncate(self.targets.len());
+                Ok(sums)
+            })
+            .collect()
+    }
+
+    pub fn overhead(&self, ebpf: &Ebpf) -> anyhow::Result<Overhead> {
+        let map = ebpf.map("FUNCTION_STATS").context("map FUNCTION_STATS missing")?;
+        let stats: PerCpuArray<_, FunctionStats> = PerCpuArray::try_from(map)?;
+        let mut overhead = Overhead::default();
+        for cpu in stats.get(&0, 0)?.iter() {
+            overhead.failed_updates += cpu.failed_updates;
+            overhead.unknown_function += cpu.unknown_function;
+        }
+        for prog in &self.programs {
+            let ProgramStats { recursion_misses, run_time_ns, run_count, .. } =
+                raw::program_stats(prog)?;
+            overhead.recursion_misses += recursion_misses;
+            overhead.run_time_ns += run_time_ns;
+            overhead.run_count += run_count;
+        }
+        Ok(overhead)
+    }
+}
+
+/// Function name -> address, first occurrence (what the kernel resolves a name to).
+fn kallsyms_addresses() -> anyhow::Result<HashMap<String, u64>> {
+    let text = fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
+    let mut addresses = HashMap::new();
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        if let (Some(addr), Some(_), Some(name)) = (f.next(), f.next(), f.next()) {
+            if let Ok(addr) = u64::from_str_radix(addr, 16) {
+                addresses.entry(name.to_owned()).or_insert(addr);
+            }
+        }
+    }
+    Ok(addresses)
+}
+
+/// "attached N of M" on stderr, at most ten times a run, for one-by-one backends.
+struct Progress {
+    total: usize,
+    step: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self { total, step: (total / 10).max(100) }
+    }
+
+    fn tick(&mut self, done: usize, skipped: usize) {
+        if done > 0 && done % self.step == 0 {
+            eprint!("\rktrace: attached {} of {} (skipped {skipped})", done - skipped, self.total);
+            let _ = io::stderr().flush();
+        }
+    }
+
+    fn done(&self) {
+        if self.total >= self.step {
+            eprintln!();
+        }
+    }
+}

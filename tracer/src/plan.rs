@@ -1,0 +1,133 @@
+//! Deciding what to trace before anything is attached: which kernel functions and with which
+//! backend (`--functions`, `--module`, `--all`, `--exclude`, `--backend`), whether to
+//! sample, and `--dry-run`, which prints the plan instead.
+use std::io::{self, Write as _};
+
+use anyhow::{Context as _, bail};
+
+use crate::{
+    attach::{Backend, FunctionPlan, Probes, Sampling, choose_backend},
+    cli::{BackendArg, FunctionArgs, ProfileArgs},
+    functions::{Filter, Inventory, Matcher, Selection, select},
+};
+
+/// What a trace attaches besides the syscall counter.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub sampling: Option<Sampling>,
+    pub functions: Option<FunctionPlan>,
+    /// When functions are sampled because they cannot be counted: the ones asked for.
+    pub sampled_functions: Option<Matcher>,
+}
+
+/// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
+pub fn make(profile: &ProfileArgs, args: &FunctionArgs) -> anyhow::Result<Option<Plan>> {
+    let mut plan = Plan { sampling: profile.sampling(), ..Plan::default() };
+    let filter = Filter {
+        patterns: args.functions.clone(),
+        modules: args.modules.clone(),
+        all: args.all,
+        exclude: args.exclude.clone(),
+    };
+    if filter.is_empty() {
+        if args.dry_run {
+            bail!("--dry-run shows the plan for --functions, --module or --all; none was given");
+        }
+        return Ok(Some(plan));
+    }
+    let selection = match Inventory::read() {
+        Ok(inventory) => select(&inventory, &filter)?,
+        Err(e) => return fallback(plan, args, &filter, &format!("{e:#}")),
+    };
+    let probe =
+        selection.targets.iter().find(|t| t.btf_id.is_some()).unwrap_or(&selection.targets[0]);
+    let available = Probes::probe_backends(probe)?;
+    let choice = match args.backend {
+        BackendArg::Auto => choose_backend(&available, selection.targets.len()),
+        forced => {
+            let backend = forced.backend().expect("not auto");
+            match available.iter().find(|(b, _)| *b == backend) {
+                Some((_, Ok(()))) => Some((backend, "asked for with --backend".to_owned())),
+                Some((_, Err(why))) => {
+                    bail!("--backend {backend} does not work on this kernel: {why}")
+                }
+                None => unreachable!("every backend is probed"),
+            }
+        }
+    };
+    if args.dry_run {
+        print_plan(&selection, &available, choice.as_ref())
+            .context("writing the plan to stdout")?;
+        return Ok(None);
+    }
+    let Some((backend, why)) = choice else {
+        let reasons: Vec<String> = available
+            .iter()
+            .filter_map(|(b, r)| r.as_ref().err().map(|e| format!("{b}: {e}")))
+            .collect();
+        return fallback(plan, args, &filter, &reasons.join("; "));
+    };
+    eprintln!(
+        "ktrace: counting {} kernel functions with {backend} ({why})",
+        selection.targets.len()
+    );
+    plan.functions = Some(FunctionPlan { backend, targets: selection.targets });
+    Ok(Some(plan))
+}
+
+/// No way to count functions here. `--backend auto` samples them instead and says so; a
+/// backend the user chose is an error.
+fn fallback(
+    mut plan: Plan,
+    args: &FunctionArgs,
+    filter: &Filter,
+    why: &str,
+) -> anyhow::Result<Option<Plan>> {
+    if args.backend != BackendArg::Auto || args.dry_run {
+        bail!("kernel functions cannot be counted on this kernel: {why}");
+    }
+    plan.sampled_functions = Some(Matcher::new(filter)?);
+    let sampling = *plan
+        .sampling
+        .get_or_insert(Sampling { frequency_hz: ProfileArgs::DEFAULT_HZ, stacks: false });
+    eprintln!("ktrace: kernel functions cannot be counted on this kernel: {why}");
+    eprintln!(
+        "ktrace: sampling the kernel functions asked for at {} Hz instead: their figures are samples, not counts",
+        sampling.frequency_hz
+    );
+    Ok(Some(plan))
+}
+
+fn print_plan(
+    selection: &Selection,
+    available: &[(Backend, Result<(), String>)],
+    choice: Option<&(Backend, String)>,
+) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "functions matched: {}",
+        selection.targets.len() + selection.excluded.values().sum::<usize>()
+    )?;
+    writeln!(out, "functions to trace: {}", selection.targets.len())?;
+    for (why, n) in &selection.excluded {
+        writeln!(out, "excluded: {n} {}", why.describe())?;
+    }
+    for (backend, result) in available {
+        match result {
+            Ok(()) => writeln!(out, "backend {backend}: works")?,
+            Err(e) => writeln!(out, "backend {backend}: unavailable: {e}")?,
+        }
+    }
+    match choice {
+        Some((backend, why)) => writeln!(out, "would use: {backend} ({why})")?,
+        None => writeln!(
+            out,
+            "would use: none (no backend works); --backend auto would sample instead"
+        )?,
+    }
+    for target in &selection.targets {
+        writeln!(out, "  {} [{}]", target.name, target.module)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,444 @@
+//! The live view's state: which view, sort, filter and mode are chosen, the figures of each
+//! view, and what each action does to them. No terminal here, so all of it is unit-tested.
+use std::time::Duration;
+
+use crate::{report::SampledFunction, symbolize::CORE_KERNEL};
+
+use super::{
+    event::{Action, Update},
+    figures::{Column, Figures, SortColumn},
+};
+
+/// What keys do right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing the filter text after `/`.
+    Filter,
+    /// The key help is shown over the view.
+    Help,
+}
+
+/// The tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Syscalls,
+    Functions,
+    Modules,
+}
+
+impl View {
+    pub const ALL: [Self; 3] = [Self::Syscalls, Self::Functions, Self::Modules];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Syscalls => "Syscalls",
+            Self::Functions => "Functions",
+            Self::Modules => "Modules",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|&v| v == self).expect("every view is in ALL")
+    }
+
+    fn step(self, by: isize) -> Self {
+        let n = Self::ALL.len() as isize;
+        Self::ALL[(self.index() as isize + by).rem_euclid(n) as usize]
+    }
+}
+
+/// ktrace's own cost and losses, shown in the footer. Only what ktrace measures today is
+/// filled in; the other fields are the place for the function-tracing backend's figures (a
+/// later issue) and show as "n/a" until it exists, rather than as made-up numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overhead {
+    /// Kernel samples the eBPF sample map had no room for, all cgroups (with `--sample`).
+    pub lost_samples: Option<u64>,
+    pub attached_functions: Option<u64>,
+    pub failed_updates: Option<u64>,
+    pub recursion_misses: Option<u64>,
+    pub bpf_run_time: Option<Duration>,
+}
+
+/// What the event loop does after an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    Quit,
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub(super) cgroups: Vec<String>,
+    /// The sampling frequency with `--sample`.
+    pub(super) sampling_hz: Option<u64>,
+    pub(super) view: View,
+    pub(super) mode: Mode,
+    pub(super) sort: SortColumn,
+    pub(super) filter: String,
+    /// Collection goes on while paused; the newest update waits here.
+    pub(super) paused: bool,
+    pending: Option<Update>,
+    syscalls: Figures,
+    functions: Figures,
+    modules: Figures,
+    /// Updates applied so far; 0 until the first interval ends.
+    pub(super) updates: u64,
+    /// Length of the last interval.
+    pub(super) interval: Duration,
+    /// Since tracing started, as of the last applied update.
+    pub(super) elapsed: Duration,
+    /// `elapsed` at the last reset.
+    pub(super) reset_at: Option<Duration>,
+    pub(super) overhead: Overhead,
+    /// The shown items of the current view, in order.
+    pub(super) rows: Vec<usize>,
+    /// Index in `rows` of the first row on screen.
+    pub(super) scroll: usize,
+    /// How many rows fit on screen (for page up/down), set by the event loop.
+    viewport_rows: usize,
+}
+
+impl App {
+    pub fn new(cgroups: Vec<String>, sampling_hz: Option<u64>) -> Self {
+        let n = cgroups.len();
+        Self {
+            cgroups,
+            sampling_hz,
+            view: View::Syscalls,
+            mode: Mode::Normal,
+            sort: SortColumn::Rate(Column::All),
+            filter: String::new(),
+            paused: false,
+            pending: None,
+            syscalls: Figures::new(n),
+            functions: Figures::new(n),
+            modules: Figures::new(n),
+            updates: 0,
+            interval: Duration::ZERO,
+            elapsed: Duration::ZERO,
+            reset_at: None,
+            overhead: Overhead::default(),
+            rows: Vec::new(),
+            scroll: 0,
+            viewport_rows: 1,
+        }
+    }
+
+    /// The figures of the current view.
+    pub(super) fn figures(&self) -> &Figures {
+        match self.view {
+            View::Syscalls => &self.syscalls,
+            View::Functions => &self.functions,
+            View::Modules => &self.modules,
+        }
+    }
+
+    pub fn set_viewport_rows(&mut self, rows: usize) {
+        self.viewport_rows = rows.max(1);
+    }
+
+    /// Takes a collector update; while paused it is kept for later and the display stays.
+    pub fn update(&mut self, update: Update) {
+        if self.paused {
+            self.pending = Some(update);
+        } else {
+            self.apply(update);
+        }
+    }
+
+    fn apply(&mut self, Update { interval, total }: Update) {
+        self.interval = interval.duration();
+        self.elapsed = total.duration();
+        self.syscalls.start_update(total.totals.iter().map(|c| c.calls));
+        for row in &total.syscalls {
+            self.syscalls.set_total(&row.name, row.counts.iter().map(|c| c.calls));
+        }
+        for row in &interval.syscalls {
+            self.syscalls.set_interval(&row.name, row.counts.iter().map(|c| c.calls));
+        }
+        if let (Some(total), Some(interval)) = (&total.kernel_samples, &interval.kernel_samples) {
+            let kernel = || total.totals.iter().map(|t| t.kernel);
+            self.functions.start_update(kernel());
+            self.modules.start_update(kernel());
+            // One buffer for all labels: no allocation per function and update.
+            let mut label = String::new();
+            for f in &total.functions {
+                self.functions.set_total(function_label(&mut label, f), f.samples.iter().copied());
+            }
+            for f in &interval.functions {
+                let counts = f.samples.iter().copied();
+                self.functions.set_interval(function_label(&mut label, f), counts);
+            }
+            for m in &total.modules {
+                self.modules.set_total(&m.module, m.samples.iter().copied());
+            }
+            for m in &interval.modules {
+                self.modules.set_interval(&m.module, m.samples.iter().copied());
+            }
+            self.overhead.lost_samples = Some(total.totals.iter().map(|t| t.lost).sum());
+        }
+        self.updates += 1;
+        self.refresh_rows();
+    }
+
+    /// Applies a key's action.
+    pub fn handle(&mut self, action: Action) -> Control {
+        match action {
+            Action::Quit => return Control::Quit,
+            Action::NextView => self.switch_view(self.view.step(1)),
+            Action::PreviousView => self.switch_view(self.view.step(-1)),
+            Action::CycleSortKey => {
+                self.sort = match self.sort {
+                    SortColumn::Rate(column) => SortColumn::Total(column),
+                    SortColumn::Total(_) => SortColumn::Name,
+                    SortColumn::Name => SortColumn::Rate(Column::All),
+                };
+                self.refresh_rows();
+            }
+            Action::CycleSortCgroup => {
+                let next = match self.sort_cgroup() {
+                    Column::All => Column::Cgroup(0),
+                    Column::Cgroup(i) if i + 1 < self.cgroups.len() => Column::Cgroup(i + 1),
+                    Column::Cgroup(_) => Column::All,
+                };
+                self.sort_by_cgroup(next);
+            }
+            Action::SortCgroup(0) => self.sort_by_cgroup(Column::All),
+            Action::SortCgroup(n) if n <= self.cgroups.len() => {
+                self.sort_by_cgroup(Column::Cgroup(n - 1));
+            }
+            Action::SortCgroup(_) => {}
+            Action::StartFilter => self.mode = Mode::Filter,
+            Action::FilterPush(c) => {
+                self.filter.push(c);
+                self.refresh_rows();
+            }
+            Action::FilterPop => {
+                self.filter.pop();
+                self.refresh_rows();
+            }
+            Action::FilterDone => self.mode = Mode::Normal,
+            Action::FilterClear => {
+                self.mode = Mode::Normal;
+                self.filter.clear();
+                self.refresh_rows();
+            }
+            Action::TogglePause => {
+                self.paused = !self.paused;
+                if let Some(update) = self.pending.take().filter(|_| !self.paused) {
+                    self.apply(update);
+                }
+            }
+            Action::Reset => {
+                // The reset is "now": counts collected while paused belong before it.
+                if let Some(update) = self.pending.take() {
+                    self.apply(update);
+                }
+                for figures in [&mut self.syscalls, &mut self.functions, &mut self.modules] {
+                    figures.reset();
+                }
+                self.reset_at = Some(self.elapsed);
+                self.refresh_rows();
+            }
+            Action::ToggleHelp => {
+                self.mode = if self.mode == Mode::Help { Mode::Normal } else { Mode::Help };
+            }
+            Action::Scroll(by) => self.scroll_to(self.scroll.saturating_add_signed(by)),
+            Action::ScrollPage(by) => {
+                let by = by.saturating_mul(self.viewport_rows as isize);
+                self.scroll_to(self.scroll.saturating_add_signed(by));
+            }
+            Action::ScrollTop => self.scroll_to(0),
+            Action::ScrollBottom => {
+                self.scroll_to(self.rows.len().saturating_sub(self.viewport_rows));
+            }
+        }
+        Control::Continue
+    }
+
+    /// The cgroup the current sort looks at (all of them for a sort by name).
+    pub(super) fn sort_cgroup(&self) -> Column {
+        match self.sort {
+            SortColumn::Rate(column) | SortColumn::Total(column) => column,
+            SortColumn::Name => Column::All,
+        }
+    }
+
+    fn sort_by_cgroup(&mut self, column: Column) {
+        self.sort = match self.sort {
+            SortColumn::Total(_) => SortColumn::Total(column),
+            SortColumn::Rate(_) | SortColumn::Name => SortColumn::Rate(column),
+        };
+        self.refresh_rows();
+    }
+
+    fn switch_view(&mut self, view: View) {
+        self.view = view;
+        self.scroll = 0;
+        self.refresh_rows();
+    }
+
+    fn scroll_to(&mut self, row: usize) {
+        self.scroll = row.min(self.rows.len().saturating_sub(1));
+    }
+
+    fn refresh_rows(&mut self) {
+        self.rows = self.figures().rows(self.sort, &self.filter);
+        self.scroll_to(self.scroll);
+    }
+}
+
+/// `name` for the core kernel, `name [module]` for a module's function.
+fn function_label<'a>(buf: &'a mut String, f: &SampledFunction) -> &'a str {
+    buf.clear();
+    buf.push_str(&f.name);
+    if f.module != CORE_KERNEL {
+        buf.push_str(" [");
+        buf.push_str(&f.module);
+        buf.push(']');
+    }
+    buf
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::report::{
+        Report,
+        tests::{sample, sampled},
+    };
+
+    /// An update whose interval is `interval` (2 s long) and whose total is `total`.
+    pub(in crate::tui) fn update(interval: Report, total: Report) -> Update {
+        Update { interval, total }
+    }
+
+    fn shown(app: &App) -> Vec<&str> {
+        app.rows.iter().map(|&i| app.figures().label(i)).collect()
+    }
+
+    /// lxc: getppid 100000, read 5; gvisor: read 2, fchdir 3 (2 s, see `report::tests`).
+    pub(in crate::tui) fn app_with_sample() -> App {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], Some(999));
+        app.update(update(sampled(), sampled()));
+        app
+    }
+
+    #[test]
+    fn an_update_fills_every_view() {
+        let mut app = app_with_sample();
+        assert_eq!(shown(&app), ["getppid", "read", "fchdir"]);
+        app.handle(Action::NextView);
+        assert_eq!(app.view, View::Functions);
+        assert_eq!(shown(&app), ["vfs_write", "ksys_write", "veth_xmit [veth]"]);
+        app.handle(Action::NextView);
+        assert_eq!(shown(&app), ["vmlinux", "veth"]);
+        app.handle(Action::NextView);
+        assert_eq!(app.view, View::Syscalls);
+        app.handle(Action::PreviousView);
+        assert_eq!(app.view, View::Modules);
+        assert_eq!(app.overhead.lost_samples, Some(0));
+    }
+
+    #[test]
+    fn sort_keys_and_cgroup_columns_cycle() {
+        let mut app = app_with_sample();
+        assert_eq!(app.sort, SortColumn::Rate(Column::All));
+        app.handle(Action::CycleSortCgroup);
+        assert_eq!(app.sort, SortColumn::Rate(Column::Cgroup(0)));
+        app.handle(Action::SortCgroup(2));
+        assert_eq!(app.sort, SortColumn::Rate(Column::Cgroup(1)));
+        // gvisor: fchdir 3, read 2, getppid 0.
+        assert_eq!(shown(&app), ["fchdir", "read", "getppid"]);
+        app.handle(Action::CycleSortCgroup);
+        assert_eq!(app.sort, SortColumn::Rate(Column::All));
+        app.handle(Action::SortCgroup(3));
+        assert_eq!(app.sort, SortColumn::Rate(Column::All), "no third cgroup");
+        app.handle(Action::CycleSortKey);
+        assert_eq!(app.sort, SortColumn::Total(Column::All));
+        app.handle(Action::CycleSortKey);
+        assert_eq!(app.sort, SortColumn::Name);
+        assert_eq!(shown(&app), ["fchdir", "getppid", "read"]);
+        app.handle(Action::CycleSortKey);
+        assert_eq!(app.sort, SortColumn::Rate(Column::All));
+    }
+
+    #[test]
+    fn filter_is_typed_kept_and_cleared() {
+        let mut app = app_with_sample();
+        app.handle(Action::StartFilter);
+        assert_eq!(app.mode, Mode::Filter);
+        for c in "ea".chars() {
+            app.handle(Action::FilterPush(c));
+        }
+        assert_eq!(shown(&app), ["read"]);
+        app.handle(Action::FilterPop);
+        assert_eq!(shown(&app), ["getppid", "read"]);
+        app.handle(Action::FilterPush('x'));
+        assert!(shown(&app).is_empty());
+        app.handle(Action::FilterDone);
+        assert_eq!((app.mode, app.filter.as_str()), (Mode::Normal, "ex"));
+        app.handle(Action::FilterClear);
+        assert_eq!(shown(&app), ["getppid", "read", "fchdir"]);
+    }
+
+    #[test]
+    fn pause_freezes_the_display_but_keeps_the_newest_update() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        app.update(update(sample(), sample()));
+        app.handle(Action::TogglePause);
+        let mut later = sample();
+        later.syscalls.retain(|r| r.name == "fchdir");
+        app.update(update(later.clone(), later));
+        assert_eq!((app.updates, shown(&app)), (1, vec!["getppid", "read", "fchdir"]));
+        app.handle(Action::TogglePause);
+        assert_eq!((app.updates, shown(&app)), (2, vec!["fchdir"]));
+    }
+
+    #[test]
+    fn reset_zeroes_totals_on_screen_only() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        app.update(update(sample(), sample()));
+        app.handle(Action::Reset);
+        assert_eq!(app.reset_at, Some(Duration::from_secs(2)));
+        let getppid = app.rows[0];
+        let totals: Vec<u64> =
+            app.figures().cells(getppid, app.interval).map(|c| c.total).collect();
+        assert_eq!(totals, [0, 0]);
+        // The next cumulative total counts from the reset: 100000 + 250 - 100000.
+        let mut total = sample();
+        total.syscalls[0].counts[0].calls += 250;
+        total.totals[0].calls += 250;
+        app.update(update(sample(), total));
+        let cells: Vec<_> = app.figures().cells(getppid, app.interval).collect();
+        assert_eq!((cells[0].total, cells[0].share), (250, 1.0));
+    }
+
+    #[test]
+    fn scrolling_stays_within_the_rows() {
+        let mut app = app_with_sample();
+        app.set_viewport_rows(2);
+        app.handle(Action::Scroll(-1));
+        assert_eq!(app.scroll, 0);
+        app.handle(Action::ScrollPage(1));
+        assert_eq!(app.scroll, 2);
+        app.handle(Action::Scroll(5));
+        assert_eq!(app.scroll, 2);
+        app.handle(Action::ScrollBottom);
+        assert_eq!(app.scroll, 1);
+        app.handle(Action::ScrollTop);
+        assert_eq!(app.scroll, 0);
+    }
+
+    #[test]
+    fn quit_and_help() {
+        let mut app = app_with_sample();
+        app.handle(Action::ToggleHelp);
+        assert_eq!(app.mode, Mode::Help);
+        app.handle(Action::ToggleHelp);
+        assert_eq!(app.mode, Mode::Normal);
+        assert_eq!(app.handle(Action::Quit), Control::Quit);
+    }
+}

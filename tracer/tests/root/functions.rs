@@ -1,0 +1,220 @@
+//! Root tests of kernel function counting (`--functions`, `--module`, `--all`, `--backend`).
+//!
+//! Counting needs kprobe.multi, fentry or kprobes: these tests run in the QEMU guests
+//! (`cargo xtask test`). On a kernel without function tracing (this project's CI host) the
+//! counting tests say so and pass without running, and the fallback test runs instead.
+use std::{fs, thread};
+
+use anyhow::{Context as _, ensure};
+
+use crate::{
+    support::{Ktrace, TestCgroups, ktrace, last_report, loaded_bpf_ids, run_workload_in},
+    tests::{Test, expect_error},
+};
+
+pub fn all() -> Vec<(&'static str, Test)> {
+    vec![
+        ("functions_fall_back_to_samples_without_function_tracing", functions_fall_back_to_samples_without_function_tracing),
+        ("kprobe_multi_counts_exact_entries_per_cgroup", || counts_exact_entries_per_cgroup("kprobe-multi")),
+        ("fentry_counts_exact_entries_per_cgroup", || counts_exact_entries_per_cgroup("fentry")),
+        ("kprobe_counts_exact_entries_per_cgroup", || counts_exact_entries_per_cgroup("kprobe")),
+        ("unknown_function_or_module_is_a_clean_error", unknown_function_or_module_is_a_clean_error),
+        ("dry_run_prints_the_plan_and_attaches_nothing", dry_run_prints_the_plan_and_attaches_nothing),
+        ("all_functions_attach_count_and_detach", all_functions_attach_count_and_detach),
+        ("nothing_stays_attached_after_sigkill", nothing_stays_attached_after_sigkill),
+    ]
+}
+
+/// The syscall entry points the workload's getppid and fchdir calls go through.
+const GETPPID: &str = "__do_sys_getppid";
+const FCHDIR: &str = "__x64_sys_fchdir";
+
+/// The function backends that work on this kernel, asked of ktrace itself (`--dry-run`). A
+/// kernel whose ftrace function list is readable must have at least one: there an empty
+/// answer fails the test instead of skipping it. Debian's 6.12 kernel must have all three.
+fn working_backends() -> anyhow::Result<Vec<String>> {
+    let tree = TestCgroups::new(&[]);
+    let (status, stdout, stderr) =
+        ktrace(&["attach", "--cgroup", tree.base.to_str().unwrap(), "--functions", GETPPID, "--dry-run"])?;
+    let working: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("backend ")?.strip_suffix(": works"))
+        .map(str::to_owned)
+        .collect();
+    let ftrace_readable = fs::File::open("/sys/kernel/tracing/available_filter_functions").is_ok();
+    ensure!(
+        status.success() || !ftrace_readable,
+        "ftrace lists functions here, yet ktrace cannot plan:\n{stdout}{stderr}"
+    );
+    ensure!(!working.is_empty() || !ftrace_readable, "ftrace lists functions here, yet no backend works:\n{stdout}");
+    if fs::read_to_string("/proc/sys/kernel/osrelease")?.starts_with("6.12") {
+        ensure!(working.len() == 3, "Debian 6.12 supports every backend, ktrace found {working:?}:\n{stdout}");
+    }
+    Ok(working)
+}
+
+fn can_count_functions() -> anyhow::Result<bool> {
+    Ok(!working_backends()?.is_empty())
+}
+
+/// Skips (with the reason) unless `backend` works on this kernel.
+fn backend_works(backend: &str) -> anyhow::Result<bool> {
+    let works = working_backends()?.iter().any(|b| b == backend);
+    if !works {
+        eprintln!("skipped: backend {backend} does not work on this kernel (ktrace --dry-run says why)");
+    }
+    Ok(works)
+}
+
+macro_rules! needs_function_tracing {
+    () => {
+        if !can_count_functions()? {
+            eprintln!("skipped: this kernel cannot trace functions (runs in the QEMU guests)");
+            return Ok(());
+        }
+    };
+}
+
+fn functions_fall_back_to_samples_without_function_tracing() -> anyhow::Result<()> {
+    if can_count_functions()? {
+        eprintln!("skipped: this kernel can trace functions; the fallback is tested on the host");
+        return Ok(());
+    }
+    let tree = TestCgroups::new(&[]);
+    let cgroup = tree.base.to_str().unwrap();
+    let mut ktrace = Ktrace::spawn(&["attach", "--cgroup", cgroup, "--functions", "vfs_*", "-o", "json"])?;
+    ktrace.wait_for_stderr("stop with Ctrl-C")?;
+    run_workload_in(&tree.base, &["write-null-ms=500"])?;
+    ktrace.signal(libc::SIGINT);
+    let (status, stdout, stderr) = ktrace.finish()?;
+    ensure!(status.success(), "{status}\n{stderr}");
+    ensure!(stderr.contains("cannot be counted on this kernel") && stderr.contains("samples, not counts"), "{stderr}");
+    let report = last_report(&stdout)?;
+    ensure!(report.get("kernel_functions").is_none(), "no counts may be claimed: {report}");
+    let samples = &report["kernel_samples"];
+    ensure!(samples["kind"] == "samples", "{samples}");
+    let names: Vec<&str> = samples["functions"].as_array().context("functions")?.iter().filter_map(|f| f["name"].as_str()).collect();
+    ensure!(!names.is_empty() && names.iter().all(|n| n.starts_with("vfs_")), "only vfs_* functions: {names:?}");
+    // A backend the user insists on is an error, not a fallback.
+    expect_error(&["attach", "--cgroup", cgroup, "--functions", "vfs_*", "--backend", "kprobe-multi"], "cannot be counted")?;
+    Ok(())
+}
+
+fn counts_exact_entries_per_cgroup(backend: &str) -> anyhow::Result<()> {
+    if !backend_works(backend)? {
+        return Ok(());
+    }
+    let tree = TestCgroups::new(&["target/child", "sibling"]);
+    let target = tree.path("target");
+    let mut ktrace = Ktrace::spawn(&[
+        "attach", "--cgroup", target.to_str().unwrap(), "--functions", GETPPID, "--functions", FCHDIR,
+        "--backend", backend, "-o", "json",
+    ])?;
+    ktrace.wait_for_stderr("stop with Ctrl-C")?;
+    let sibling = tree.path("sibling");
+    let noise = thread::spawn(move || run_workload_in(&sibling, &["getppid=30000", "fchdir=30"]));
+    run_workload_in(&target, &["getppid=10000"])?;
+    run_workload_in(&tree.path("target/child"), &["getppid=2345", "fchdir=17"])?;
+    noise.join().expect("sibling")?;
+    ktrace.signal(libc::SIGTERM);
+    let (status, stdout, stderr) = ktrace.finish()?;
+    ensure!(status.success(), "{status}\n{stderr}");
+    let report = last_report(&stdout)?;
+    let functions = &report["kernel_functions"];
+    ensure!(functions["kind"] == "counts" && functions["backend"] == backend, "{functions}");
+    ensure!(functions["attached"] == 2 && functions["skipped"] == 0, "{functions}");
+    let count = |name: &str| {
+        functions["functions"].as_array().into_iter().flatten().find(|f| f["name"] == name).map_or(0, |f| f["counts"][0].as_u64().unwrap_or(0))
+    };
+    ensure!(count(GETPPID) == 12_345, "{GETPPID}: {} (expected 12345)\n{functions}", count(GETPPID));
+    ensure!(count(FCHDIR) == 17, "{FCHDIR}: {} (expected 17)", count(FCHDIR));
+    let overhead = &functions["overhead"];
+    ensure!(overhead["failed_updates"] == 0 && overhead["unknown_function"] == 0, "{overhead}");
+    Ok(())
+}
+
+fn unknown_function_or_module_is_a_clean_error() -> anyhow::Result<()> {
+    needs_function_tracing!();
+    let tree = TestCgroups::new(&[]);
+    let cgroup = tree.base.to_str().unwrap();
+    expect_error(&["attach", "--cgroup", cgroup, "--functions", "ktrace_no_such_function_*"], "matches no function")?;
+    expect_error(&["attach", "--cgroup", cgroup, "--module", "ktrace_no_such_module"], "--module ktrace_no_such_module")?;
+    expect_error(&["attach", "--cgroup", cgroup, "--functions", "bpf_map_*"], "deny list")?;
+    Ok(())
+}
+
+fn dry_run_prints_the_plan_and_attaches_nothing() -> anyhow::Result<()> {
+    needs_function_tracing!();
+    let tree = TestCgroups::new(&[]);
+    let before = loaded_bpf_ids();
+    let (status, stdout, stderr) =
+        ktrace(&["attach", "--cgroup", tree.base.to_str().unwrap(), "--functions", "vfs_*", "--exclude", "vfs_read*", "--dry-run"])?;
+    ensure!(status.success(), "{status}\n{stderr}");
+    ensure!(stdout.contains("would use: fentry") || stdout.contains("would use: kprobe-multi"), "{stdout}");
+    ensure!(stdout.contains("  vfs_write [vmlinux]") && !stdout.contains("  vfs_read [vmlinux]"), "{stdout}");
+    ensure!(stdout.contains("matched --exclude"), "{stdout}");
+    let after = loaded_bpf_ids();
+    ensure!(after.1.iter().all(|l| before.1.contains(l)), "dry run left links: {:?} -> {:?}", before.1, after.1);
+    Ok(())
+}
+
+/// `--all`: at least 35,000 functions on the 6.12 guest kernel with kprobe.multi, an exact
+/// count among them, and a clean kernel afterwards.
+fn all_functions_attach_count_and_detach() -> anyhow::Result<()> {
+    // One at a time, 40,000 functions take minutes to attach under emulation.
+    if !backend_works("kprobe-multi")? {
+        return Ok(());
+    }
+    let tree = TestCgroups::new(&[]);
+    let mut ktrace = Ktrace::spawn(&["attach", "--cgroup", tree.base.to_str().unwrap(), "--all", "--backend", "kprobe-multi", "-o", "json"])?;
+    ktrace.wait_for_stderr("stop with Ctrl-C")?;
+    let (progs, links) = ktrace.bpf_ids()?;
+    run_workload_in(&tree.base, &["getppid=5000"])?;
+    ktrace.signal(libc::SIGINT);
+    let (status, stdout, stderr) = ktrace.finish()?;
+    ensure!(status.success(), "{status}\n{stderr}");
+    let functions = last_report(&stdout)?["kernel_functions"].clone();
+    let attached = functions["attached"].as_u64().context("attached")?;
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease")?;
+    if release.starts_with("6.12") {
+        ensure!(attached >= 35_000, "only {attached} functions attached on {release}");
+    }
+    let getppid = functions["functions"].as_array().into_iter().flatten().find(|f| f["name"] == GETPPID);
+    ensure!(getppid.is_some_and(|f| f["counts"][0] == 5000), "{GETPPID} under --all: {getppid:?}");
+    assert_clean_kernel(&progs, &links)
+}
+
+fn nothing_stays_attached_after_sigkill() -> anyhow::Result<()> {
+    needs_function_tracing!();
+    let tree = TestCgroups::new(&[]);
+    for backend in working_backends()? {
+        let backend = backend.as_str();
+        let mut ktrace = Ktrace::spawn(&["attach", "--cgroup", tree.base.to_str().unwrap(), "--functions", "vfs_*", "--backend", backend])?;
+        ktrace.wait_for_stderr("stop with Ctrl-C")?;
+        let (progs, links) = ktrace.bpf_ids()?;
+        ensure!(!links.is_empty(), "{backend}: no links held");
+        ktrace.signal(libc::SIGKILL);
+        let _ = ktrace.finish()?;
+        assert_clean_kernel(&progs, &links).with_context(|| format!("after SIGKILL with {backend}"))?;
+    }
+    Ok(())
+}
+
+/// None of `progs`/`links` remains, ftrace has no function enabled and no kprobe is set.
+fn assert_clean_kernel(progs: &[u32], links: &[u32]) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        let (loaded_progs, loaded_links) = loaded_bpf_ids();
+        let ftrace = fs::read_to_string("/sys/kernel/tracing/enabled_functions").unwrap_or_default();
+        let kprobes = fs::read_to_string("/sys/kernel/debug/kprobes/list").unwrap_or_default();
+        let clean = progs.iter().all(|p| !loaded_progs.contains(p))
+            && links.iter().all(|l| !loaded_links.contains(l))
+            && ftrace.trim().is_empty()
+            && kprobes.trim().is_empty();
+        if clean {
+            return Ok(());
+        }
+        thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ftrace = fs::read_to_string("/sys/kernel/tracing/enabled_functions").unwrap_or_default();
+    anyhow::bail!("kernel not clean: {} enabled_functions lines; programs {progs:?}, links {links:?}", ftrace.lines().count())
+}

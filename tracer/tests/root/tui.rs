@@ -1,0 +1,238 @@
+//! Root tests of the live view: the real `ktrace top` in a pseudo-terminal (a tmux server of
+//! the test's own), driven by keys while a workload in a test cgroup makes a known number of
+//! getppid calls; and the terminal given back after quitting and after SIGTERM.
+use std::{
+    fs,
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::{
+    support::{TestCgroups, ktrace, ktrace_bin, run_workload_in},
+    tests::Test,
+};
+
+pub fn all() -> Vec<(&'static str, Test)> {
+    vec![
+        ("top_shows_sorts_filters_resets_and_quits", top_shows_sorts_filters_resets_and_quits),
+        ("top_gives_the_terminal_back_on_sigterm", top_gives_the_terminal_back_on_sigterm),
+        (
+            "top_without_a_terminal_prints_interval_tables",
+            top_without_a_terminal_prints_interval_tables,
+        ),
+    ]
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A tmux server on a private socket with one 160x50 window running `sh`; killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// The live view does not depend on the kernel, so its terminal tests run where tmux is:
+    /// on the host, where scripts/setup.sh installs it, not in the QEMU guests.
+    fn available() -> bool {
+        let found = Command::new("tmux").arg("-V").output().is_ok();
+        if !found {
+            eprintln!("skipped: no tmux here (the live view's terminal tests run on the host)");
+        }
+        found
+    }
+
+    fn start(name: &str) -> anyhow::Result<Self> {
+        let tmux = Self { socket: format!("ktrace-test-{}-{name}", std::process::id()) };
+        tmux.run(&["new-session", "-d", "-s", "t", "-x", "160", "-y", "50", "sh"])
+            .context("starting tmux (scripts/setup.sh installs it)")?;
+        Ok(tmux)
+    }
+
+    fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output()?;
+        ensure!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Types `text` literally.
+    fn type_text(&self, text: &str) -> anyhow::Result<()> {
+        self.run(&["send-keys", "-t", "t", "-l", text]).map(drop)
+    }
+
+    /// Presses a key by tmux name (`Enter`, `Space`, `q`).
+    fn press(&self, key: &str) -> anyhow::Result<()> {
+        self.run(&["send-keys", "-t", "t", key]).map(drop)
+    }
+
+    fn screen(&self) -> anyhow::Result<String> {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// The screen with up to 200 lines of history above it.
+    fn history(&self) -> anyhow::Result<String> {
+        self.run(&["capture-pane", "-p", "-t", "t", "-S", "-200"])
+    }
+
+    fn format(&self, format: &str) -> anyhow::Result<String> {
+        Ok(self.run(&["display-message", "-p", "-t", "t", format])?.trim().to_owned())
+    }
+
+    /// Polls the screen until `ready` accepts it.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> anyhow::Result<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen()?;
+            if ready(&screen) {
+                return Ok(screen);
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts `ktrace ARGS` from the shell, which reports its exit status afterwards.
+    fn start_ktrace(&self, args: &str) -> anyhow::Result<()> {
+        let bin = ktrace_bin();
+        self.type_text(&format!("{} {args}; echo ktrace-exited-$?", bin.display()))?;
+        self.press("Enter")?;
+        self.wait_for("the live view", |s| s.contains("ktrace top   Syscalls")).map(drop)
+    }
+
+    /// After ktrace exited: the main screen is back, and so are the cursor and the line
+    /// discipline (canonical mode, echo).
+    fn check_terminal_restored(&self) -> anyhow::Result<()> {
+        self.wait_for("ktrace to exit", |s| s.contains("ktrace-exited-0"))?;
+        ensure!(self.format("#{alternate_on}")? == "0", "still on the alternate screen");
+        ensure!(self.format("#{cursor_flag}")? == "1", "cursor still hidden");
+        self.type_text("stty -a; echo stty-done")?;
+        self.press("Enter")?;
+        let screen = self.wait_for("stty", |s| s.lines().any(|l| l == "stty-done"))?;
+        let modes: Vec<&str> = screen.split_whitespace().collect();
+        for mode in ["icanon", "echo", "isig", "icrnl", "opost"] {
+            ensure!(modes.contains(&mode), "terminal mode {mode} not restored:\n{screen}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The rows of the syscall table on screen: (name, [rate, total, share] per cgroup).
+fn rows(screen: &str) -> Vec<(String, Vec<String>)> {
+    screen
+        .lines()
+        .skip_while(|l| !l.starts_with("SYSCALL"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let mut fields = l.split_whitespace().map(str::to_owned);
+            (fields.next().unwrap_or_default(), fields.collect())
+        })
+        .collect()
+}
+
+/// The total of `name` in the first cgroup's column, if it has a row.
+fn total(screen: &str, name: &str) -> Option<u64> {
+    rows(screen).into_iter().find(|(n, _)| n == name).and_then(|(_, cells)| cells[1].parse().ok())
+}
+
+fn status_line(screen: &str) -> &str {
+    screen.lines().nth(1).unwrap_or_default()
+}
+
+fn top_shows_sorts_filters_resets_and_quits() -> anyhow::Result<()> {
+    if !Tmux::available() {
+        return Ok(());
+    }
+    let tree = TestCgroups::new(&[]);
+    let tmux = Tmux::start("keys")?;
+    // -d: ends the trace should the test lose control of the view.
+    tmux.start_ktrace(&format!("top --cgroup {} -i 0.3 -d 120", tree.base.display()))?;
+
+    run_workload_in(&tree.base, &["getppid=4242"])?;
+    tmux.wait_for("getppid 4242", |s| total(s, "getppid") == Some(4242))?;
+
+    // Sort by total: getppid is the busiest.
+    tmux.press("s")?;
+    let screen = tmux.wait_for("sort by total", |s| status_line(s).starts_with("sort: total"))?;
+    ensure!(rows(&screen)[0].0 == "getppid", "getppid is not first by total:\n{screen}");
+    // By name: A to Z.
+    tmux.press("s")?;
+    let screen = tmux.wait_for("sort by name", |s| status_line(s).starts_with("sort: name"))?;
+    let names: Vec<String> = rows(&screen).into_iter().map(|(n, _)| n).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    ensure!(names.len() > 2 && names == sorted, "not sorted by name: {names:?}");
+
+    // Filter: only getppid is left.
+    tmux.press("/")?;
+    tmux.type_text("ppid")?;
+    tmux.press("Enter")?;
+    let screen =
+        tmux.wait_for("the filter", |s| status_line(s).contains("filter: ppid   1 rows"))?;
+    let shown: Vec<String> = rows(&screen).into_iter().map(|(n, _)| n).collect();
+    ensure!(shown == ["getppid"], "filtered rows: {shown:?}");
+
+    // Reset: getppid is idle, so it disappears, and comes back counting from zero.
+    tmux.press("r")?;
+    tmux.wait_for("the reset", |s| status_line(s).contains("0 rows"))?;
+    run_workload_in(&tree.base, &["getppid=1000"])?;
+    tmux.wait_for("getppid 1000 after the reset", |s| total(s, "getppid") == Some(1000))?;
+
+    tmux.press("q")?;
+    tmux.check_terminal_restored()?;
+    // The totals are printed after the view: 4242 + 1000 getppid calls (syscall 110).
+    let history = tmux.history()?;
+    let printed = history
+        .lines()
+        .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["getppid", "110", "5242"]);
+    ensure!(printed, "no total of 5242 getppid calls printed:\n{history}");
+    Ok(())
+}
+
+fn top_gives_the_terminal_back_on_sigterm() -> anyhow::Result<()> {
+    if !Tmux::available() {
+        return Ok(());
+    }
+    let tree = TestCgroups::new(&[]);
+    let tmux = Tmux::start("sigterm")?;
+    tmux.start_ktrace(&format!("top --cgroup {} -d 120", tree.base.display()))?;
+    // ktrace is the shell's child.
+    let shell = tmux.format("#{pane_pid}")?;
+    let children = fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))?;
+    let pid: i32 = children.split_whitespace().next().context("ktrace's pid")?.parse()?;
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    tmux.check_terminal_restored()?;
+    ensure!(tmux.history()?.contains("ktrace: stopped by SIGTERM"), "no stop message");
+    Ok(())
+}
+
+fn top_without_a_terminal_prints_interval_tables() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&[]);
+    let cgroup = tree.base.to_str().unwrap();
+    let (status, stdout, stderr) = ktrace(&["top", "--cgroup", cgroup, "-i", "0.4", "-d", "1"])?;
+    ensure!(status.success(), "ktrace top: {status}\n{stderr}");
+    ensure!(stderr.contains("stdout is not a terminal"), "{stderr}");
+    // Two whole intervals in 1 s, then the total.
+    let titles: Vec<&str> =
+        stdout.lines().filter(|l| l.starts_with("Syscalls per cgroup")).collect();
+    ensure!(titles.len() == 3, "expected 2 interval tables and the total:\n{stdout}");
+    // About 0.4 s each; emulated guests run late by a few hundredths.
+    let interval_secs = |t: &str| -> Option<f64> { t.split(" interval of ").nth(1)?.split(' ').next()?.parse().ok() };
+    ensure!(
+        titles[..2].iter().all(|t| interval_secs(t).is_some_and(|s| (0.35..0.5).contains(&s))),
+        "{titles:?}"
+    );
+    ensure!(titles[2].contains(" total of "), "{titles:?}");
+    Ok(())
+}
