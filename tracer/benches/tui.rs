@@ -1,47 +1,6 @@
 //! Benchmark of the live view (`ktrace top`): one refresh, i.e. an update with an interval
 //! report and a total report of 40,000 sampled kernel functions x 4 cgroups applied to the
 //! `App`, then the frame rendered into ratatui's `TestBackend` at 160x50.
-//!
-//! `ktrace` is a binary crate, so the bench compiles its modules from their paths (the same
-//! list as `src/main.rs`) and exercises only the live view's.
-// Which of ktrace's items and (cfg(test)) test imports go unused here depends on the rest of
-// the crate, so these are allowed rather than expected.
-#![allow(
-    dead_code,
-    unused_imports,
-    reason = "the bench compiles all of ktrace's modules but runs only the live view's"
-)]
-
-#[path = "../src/attach/mod.rs"]
-mod attach;
-#[path = "../src/cgroup.rs"]
-mod cgroup;
-#[path = "../src/child.rs"]
-mod child;
-#[path = "../src/cli.rs"]
-mod cli;
-#[path = "../src/collect.rs"]
-mod collect;
-#[path = "../src/export/mod.rs"]
-mod export;
-#[path = "../src/functions/mod.rs"]
-mod functions;
-#[path = "../src/plan.rs"]
-mod plan;
-#[path = "../src/privileges.rs"]
-mod privileges;
-#[path = "../src/report.rs"]
-mod report;
-#[path = "../src/session.rs"]
-mod session;
-#[path = "../src/signals.rs"]
-mod signals;
-#[path = "../src/symbolize.rs"]
-mod symbolize;
-#[path = "../src/tui/mod.rs"]
-mod tui;
-#[path = "../src/workload.rs"]
-mod workload;
 
 use std::{
     collections::BTreeMap,
@@ -53,7 +12,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ratatui::{Terminal, backend::TestBackend};
 use tracer_common::{SyscallCount, SyscallTable};
 
-use crate::{
+use tracer::{
     collect::{SampleCounts, SyscallCounts},
     report::{CgroupInfo, Period, Report, SampleReport, Scope, TraceInfo},
     symbolize::KernelFunction,

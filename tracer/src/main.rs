@@ -1,19 +1,4 @@
-//! ktrace: count host kernel activity per cgroup, live, with eBPF.
-mod attach;
-mod cgroup;
-mod child;
-mod cli;
-mod collect;
-mod export;
-mod functions;
-mod plan;
-mod privileges;
-mod report;
-mod session;
-mod signals;
-mod symbolize;
-mod tui;
-mod workload;
+//! The `ktrace` command line: parses arguments and dispatches to the library.
 
 use std::{
     io::{self, IsTerminal as _},
@@ -24,12 +9,15 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use crate::{
+use tracer::{
     cgroup::{Cgroup, Hierarchy},
+    child, cli,
     cli::{AttachArgs, Cli, Command, ProfileArgs, RunArgs},
+    plan, privileges,
     session::{Session, Sink},
     signals::Signals,
     tui::LiveView,
+    workload,
 };
 
 /// Exit status for every error of ktrace's own (bad input, missing privileges, ...).
@@ -54,7 +42,10 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {

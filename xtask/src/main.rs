@@ -22,12 +22,16 @@ enum Task {
     Test,
     /// Run a command as root in a QEMU guest booting a Debian kernel, with ktrace on its PATH.
     Vm(vm::VmArgs),
+    /// Benchmark function counting in the 6.12 guest: --all attach and detach against a bare
+    /// kprobe.multi link, and the counting program's cost per hit against an empty program.
+    Bench,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().task {
         Task::Test => test().map(|()| ExitCode::SUCCESS),
         Task::Vm(args) => vm::vm(args),
+        Task::Bench => vm::bench().map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -151,7 +151,9 @@ impl FunctionCounter {
             ebpf.map_mut("FUNCTION_INDEX").context("map FUNCTION_INDEX missing")?,
         )?;
         self.attach_each(|i, target| {
-            let id = target.btf_id.context("no vmlinux BTF id (module functions need kprobe-multi or kprobe)")?;
+            let id = target
+                .btf_id
+                .context("no vmlinux BTF id (module functions need kprobe-multi or kprobe)")?;
             let addr = *addresses.get(&target.name).context("not in /proc/kallsyms")?;
             index.insert(addr, i as u32, 0).context("FUNCTION_INDEX insert")?;
             let prog = raw::load(&load_spec(Backend::Fentry, Some(id)), insns)?;
@@ -169,7 +171,8 @@ impl FunctionCounter {
         self.attach_each(|i, target| {
             let name = CString::new(target.name.as_str())?;
             let event = raw::kprobe_event(pmu, &name).context("perf_event_open kprobe")?;
-            let link = raw::perf_event_link(&prog, &event, i as u64).context("BPF_LINK_CREATE perf_event")?;
+            let link = raw::perf_event_link(&prog, &event, i as u64)
+                .context("BPF_LINK_CREATE perf_event")?;
             Ok((None, link))
         });
         self.programs.push(prog);
@@ -190,7 +193,9 @@ impl FunctionCounter {
                     self.programs.extend(program);
                     self.links.push(link);
                 }
-                Err(e) => self.skipped.push(Skipped { target: self.targets[i].clone(), error: format!("{e:#}") }),
+                Err(e) => self
+                    .skipped
+                    .push(Skipped { target: self.targets[i].clone(), error: format!("{e:#}") }),
             }
         }
         progress.done();

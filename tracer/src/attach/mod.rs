@@ -5,7 +5,7 @@
 //! [`Probes`] closes every link and program: nothing stays attached.
 mod backend;
 mod functions;
-mod raw;
+pub mod raw;
 mod sample;
 mod syscalls;
 

@@ -36,12 +36,23 @@ pub fn instructions(ebpf: &Ebpf, program: &str) -> anyhow::Result<Code> {
         fds.push((name.to_owned(), map_fd(map).with_context(|| format!("map {name}"))?));
     }
     let obj_maps = obj.maps.clone();
-    let maps = fds.iter().filter_map(|(name, fd)| Some((name.as_str(), fd.as_raw_fd(), obj_maps.get(name)?)));
+    let maps = fds
+        .iter()
+        .filter_map(|(name, fd)| Some((name.as_str(), fd.as_raw_fd(), obj_maps.get(name)?)));
     let text_sections: HashSet<usize> = obj.functions.keys().map(|(section, _)| *section).collect();
     obj.relocate_maps(maps, &text_sections).context("relocating map references")?;
     obj.relocate_calls(&text_sections).context("relocating calls")?;
-    let key = obj.programs.get(program).with_context(|| format!("program {program} missing from the eBPF object"))?.function_key();
-    let insns = obj.functions.get(&key).with_context(|| format!("code of {program} missing"))?.instructions.clone();
+    let key = obj
+        .programs
+        .get(program)
+        .with_context(|| format!("program {program} missing from the eBPF object"))?
+        .function_key();
+    let insns = obj
+        .functions
+        .get(&key)
+        .with_context(|| format!("code of {program} missing"))?
+        .instructions
+        .clone();
     Ok(Code { insns, _map_fds: fds.into_iter().map(|(_, fd)| fd).collect() })
 }
 

@@ -2,7 +2,7 @@
 //! view, and what each action does to them. No terminal here, so all of it is unit-tested.
 use std::time::Duration;
 
-use crate::{report::SampledFunction, symbolize::CORE_KERNEL};
+use crate::{attach::Backend, symbolize::CORE_KERNEL};
 
 use super::{
     event::{Action, Update},
@@ -48,9 +48,8 @@ impl View {
     }
 }
 
-/// ktrace's own cost and losses, shown in the footer. Only what ktrace measures today is
-/// filled in; the other fields are the place for the function-tracing backend's figures (a
-/// later issue) and show as "n/a" until it exists, rather than as made-up numbers.
+/// ktrace's own cost and losses, shown in the footer. A figure ktrace does not have in this
+/// trace (no sampling, no function counting, BPF stats off) shows as "n/a", never as 0.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overhead {
     /// Kernel samples the eBPF sample map had no room for, all cgroups (with `--sample`).
@@ -73,6 +72,8 @@ pub struct App {
     pub(super) cgroups: Vec<String>,
     /// The sampling frequency with `--sample`.
     pub(super) sampling_hz: Option<u64>,
+    /// The backend counting kernel functions, once an update says so.
+    pub(super) counting: Option<Backend>,
     pub(super) view: View,
     pub(super) mode: Mode,
     pub(super) sort: SortColumn,
@@ -106,6 +107,7 @@ impl App {
         Self {
             cgroups,
             sampling_hz,
+            counting: None,
             view: View::Syscalls,
             mode: Mode::Normal,
             sort: SortColumn::Rate(Column::All),
@@ -158,18 +160,46 @@ impl App {
         for row in &interval.syscalls {
             self.syscalls.set_interval(&row.name, row.counts.iter().map(|c| c.calls));
         }
-        if let (Some(total), Some(interval)) = (&total.kernel_samples, &interval.kernel_samples) {
+        // Counted functions, when ktrace counts them, take the views; samples otherwise.
+        if let (Some(total), Some(interval)) = (&total.kernel_functions, &interval.kernel_functions)
+        {
+            self.counting = Some(total.backend);
+            self.functions.start_update(total.totals.iter().copied());
+            self.modules.start_update(total.totals.iter().copied());
+            let mut label = String::new();
+            for f in &total.functions {
+                self.functions.set_total(
+                    function_label(&mut label, &f.name, &f.module),
+                    f.counts.iter().copied(),
+                );
+            }
+            for f in &interval.functions {
+                let counts = f.counts.iter().copied();
+                self.functions.set_interval(function_label(&mut label, &f.name, &f.module), counts);
+            }
+            for m in &total.modules {
+                self.modules.set_total(&m.module, m.counts.iter().copied());
+            }
+            for m in &interval.modules {
+                self.modules.set_interval(&m.module, m.counts.iter().copied());
+            }
+        } else if let (Some(total), Some(interval)) =
+            (&total.kernel_samples, &interval.kernel_samples)
+        {
             let kernel = || total.totals.iter().map(|t| t.kernel);
             self.functions.start_update(kernel());
             self.modules.start_update(kernel());
             // One buffer for all labels: no allocation per function and update.
             let mut label = String::new();
             for f in &total.functions {
-                self.functions.set_total(function_label(&mut label, f), f.samples.iter().copied());
+                self.functions.set_total(
+                    function_label(&mut label, &f.name, &f.module),
+                    f.samples.iter().copied(),
+                );
             }
             for f in &interval.functions {
                 let counts = f.samples.iter().copied();
-                self.functions.set_interval(function_label(&mut label, f), counts);
+                self.functions.set_interval(function_label(&mut label, &f.name, &f.module), counts);
             }
             for m in &total.modules {
                 self.modules.set_total(&m.module, m.samples.iter().copied());
@@ -178,6 +208,15 @@ impl App {
                 self.modules.set_interval(&m.module, m.samples.iter().copied());
             }
             self.overhead.lost_samples = Some(total.totals.iter().map(|t| t.lost).sum());
+        }
+        if let Some(functions) = &total.kernel_functions {
+            let o = &functions.overhead;
+            self.overhead.attached_functions = Some(functions.attached as u64);
+            self.overhead.failed_updates = Some(o.failed_updates + o.unknown_function);
+            self.overhead.recursion_misses = Some(o.recursion_misses);
+            // Measured only while kernel.bpf_stats_enabled is on.
+            self.overhead.bpf_run_time =
+                (o.run_count > 0).then(|| Duration::from_nanos(o.run_time_ns));
         }
         self.updates += 1;
         self.refresh_rows();
@@ -291,12 +330,12 @@ impl App {
 }
 
 /// `name` for the core kernel, `name [module]` for a module's function.
-fn function_label<'a>(buf: &'a mut String, f: &SampledFunction) -> &'a str {
+fn function_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a str {
     buf.clear();
-    buf.push_str(&f.name);
-    if f.module != CORE_KERNEL {
+    buf.push_str(name);
+    if module != CORE_KERNEL {
         buf.push_str(" [");
-        buf.push_str(&f.module);
+        buf.push_str(module);
         buf.push(']');
     }
     buf

@@ -165,7 +165,9 @@ fn row_lines(app: &App, name_width: usize, height: u16) -> Vec<Line<'static>> {
 
 fn footer_lines(app: &App) -> Vec<Line<'static>> {
     let mut backend = "syscalls: raw tracepoints".to_owned();
-    if let Some(hz) = app.sampling_hz {
+    if let Some(counting) = app.counting {
+        backend += &format!(" | functions: counted with {counting}");
+    } else if let Some(hz) = app.sampling_hz {
         backend += &format!(" | functions: sampled at {hz} Hz");
     }
     backend += &format!(" | elapsed {}", clock(app.elapsed));

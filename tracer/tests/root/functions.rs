@@ -14,12 +14,23 @@ use crate::{
 
 pub fn all() -> Vec<(&'static str, Test)> {
     vec![
-        ("functions_fall_back_to_samples_without_function_tracing", functions_fall_back_to_samples_without_function_tracing),
-        ("kprobe_multi_counts_exact_entries_per_cgroup", || counts_exact_entries_per_cgroup("kprobe-multi")),
+        (
+            "functions_fall_back_to_samples_without_function_tracing",
+            functions_fall_back_to_samples_without_function_tracing,
+        ),
+        ("kprobe_multi_counts_exact_entries_per_cgroup", || {
+            counts_exact_entries_per_cgroup("kprobe-multi")
+        }),
         ("fentry_counts_exact_entries_per_cgroup", || counts_exact_entries_per_cgroup("fentry")),
         ("kprobe_counts_exact_entries_per_cgroup", || counts_exact_entries_per_cgroup("kprobe")),
-        ("unknown_function_or_module_is_a_clean_error", unknown_function_or_module_is_a_clean_error),
-        ("dry_run_prints_the_plan_and_attaches_nothing", dry_run_prints_the_plan_and_attaches_nothing),
+        (
+            "unknown_function_or_module_is_a_clean_error",
+            unknown_function_or_module_is_a_clean_error,
+        ),
+        (
+            "dry_run_prints_the_plan_and_attaches_nothing",
+            dry_run_prints_the_plan_and_attaches_nothing,
+        ),
         ("all_functions_attach_count_and_detach", all_functions_attach_count_and_detach),
         ("nothing_stays_attached_after_sigkill", nothing_stays_attached_after_sigkill),
     ]
@@ -34,8 +45,14 @@ const FCHDIR: &str = "__x64_sys_fchdir";
 /// answer fails the test instead of skipping it. Debian's 6.12 kernel must have all three.
 fn working_backends() -> anyhow::Result<Vec<String>> {
     let tree = TestCgroups::new(&[]);
-    let (status, stdout, stderr) =
-        ktrace(&["attach", "--cgroup", tree.base.to_str().unwrap(), "--functions", GETPPID, "--dry-run"])?;
+    let (status, stdout, stderr) = ktrace(&[
+        "attach",
+        "--cgroup",
+        tree.base.to_str().unwrap(),
+        "--functions",
+        GETPPID,
+        "--dry-run",
+    ])?;
     let working: Vec<String> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("backend ")?.strip_suffix(": works"))
@@ -46,9 +63,15 @@ fn working_backends() -> anyhow::Result<Vec<String>> {
         status.success() || !ftrace_readable,
         "ftrace lists functions here, yet ktrace cannot plan:\n{stdout}{stderr}"
     );
-    ensure!(!working.is_empty() || !ftrace_readable, "ftrace lists functions here, yet no backend works:\n{stdout}");
+    ensure!(
+        !working.is_empty() || !ftrace_readable,
+        "ftrace lists functions here, yet no backend works:\n{stdout}"
+    );
     if fs::read_to_string("/proc/sys/kernel/osrelease")?.starts_with("6.12") {
-        ensure!(working.len() == 3, "Debian 6.12 supports every backend, ktrace found {working:?}:\n{stdout}");
+        ensure!(
+            working.len() == 3,
+            "Debian 6.12 supports every backend, ktrace found {working:?}:\n{stdout}"
+        );
     }
     Ok(working)
 }
@@ -61,7 +84,9 @@ fn can_count_functions() -> anyhow::Result<bool> {
 fn backend_works(backend: &str) -> anyhow::Result<bool> {
     let works = working_backends()?.iter().any(|b| b == backend);
     if !works {
-        eprintln!("skipped: backend {backend} does not work on this kernel (ktrace --dry-run says why)");
+        eprintln!(
+            "skipped: backend {backend} does not work on this kernel (ktrace --dry-run says why)"
+        );
     }
     Ok(works)
 }
@@ -82,21 +107,37 @@ fn functions_fall_back_to_samples_without_function_tracing() -> anyhow::Result<(
     }
     let tree = TestCgroups::new(&[]);
     let cgroup = tree.base.to_str().unwrap();
-    let mut ktrace = Ktrace::spawn(&["attach", "--cgroup", cgroup, "--functions", "vfs_*", "-o", "json"])?;
+    let mut ktrace =
+        Ktrace::spawn(&["attach", "--cgroup", cgroup, "--functions", "vfs_*", "-o", "json"])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
     run_workload_in(&tree.base, &["write-null-ms=500"])?;
     ktrace.signal(libc::SIGINT);
     let (status, stdout, stderr) = ktrace.finish()?;
     ensure!(status.success(), "{status}\n{stderr}");
-    ensure!(stderr.contains("cannot be counted on this kernel") && stderr.contains("samples, not counts"), "{stderr}");
+    ensure!(
+        stderr.contains("cannot be counted on this kernel")
+            && stderr.contains("samples, not counts"),
+        "{stderr}"
+    );
     let report = last_report(&stdout)?;
     ensure!(report.get("kernel_functions").is_none(), "no counts may be claimed: {report}");
     let samples = &report["kernel_samples"];
     ensure!(samples["kind"] == "samples", "{samples}");
-    let names: Vec<&str> = samples["functions"].as_array().context("functions")?.iter().filter_map(|f| f["name"].as_str()).collect();
-    ensure!(!names.is_empty() && names.iter().all(|n| n.starts_with("vfs_")), "only vfs_* functions: {names:?}");
+    let names: Vec<&str> = samples["functions"]
+        .as_array()
+        .context("functions")?
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    ensure!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("vfs_")),
+        "only vfs_* functions: {names:?}"
+    );
     // A backend the user insists on is an error, not a fallback.
-    expect_error(&["attach", "--cgroup", cgroup, "--functions", "vfs_*", "--backend", "kprobe-multi"], "cannot be counted")?;
+    expect_error(
+        &["attach", "--cgroup", cgroup, "--functions", "vfs_*", "--backend", "kprobe-multi"],
+        "cannot be counted",
+    )?;
     Ok(())
 }
 
@@ -107,8 +148,17 @@ fn counts_exact_entries_per_cgroup(backend: &str) -> anyhow::Result<()> {
     let tree = TestCgroups::new(&["target/child", "sibling"]);
     let target = tree.path("target");
     let mut ktrace = Ktrace::spawn(&[
-        "attach", "--cgroup", target.to_str().unwrap(), "--functions", GETPPID, "--functions", FCHDIR,
-        "--backend", backend, "-o", "json",
+        "attach",
+        "--cgroup",
+        target.to_str().unwrap(),
+        "--functions",
+        GETPPID,
+        "--functions",
+        FCHDIR,
+        "--backend",
+        backend,
+        "-o",
+        "json",
     ])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
     let sibling = tree.path("sibling");
@@ -124,9 +174,18 @@ fn counts_exact_entries_per_cgroup(backend: &str) -> anyhow::Result<()> {
     ensure!(functions["kind"] == "counts" && functions["backend"] == backend, "{functions}");
     ensure!(functions["attached"] == 2 && functions["skipped"] == 0, "{functions}");
     let count = |name: &str| {
-        functions["functions"].as_array().into_iter().flatten().find(|f| f["name"] == name).map_or(0, |f| f["counts"][0].as_u64().unwrap_or(0))
+        functions["functions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["name"] == name)
+            .map_or(0, |f| f["counts"][0].as_u64().unwrap_or(0))
     };
-    ensure!(count(GETPPID) == 12_345, "{GETPPID}: {} (expected 12345)\n{functions}", count(GETPPID));
+    ensure!(
+        count(GETPPID) == 12_345,
+        "{GETPPID}: {} (expected 12345)\n{functions}",
+        count(GETPPID)
+    );
     ensure!(count(FCHDIR) == 17, "{FCHDIR}: {} (expected 17)", count(FCHDIR));
     let overhead = &functions["overhead"];
     ensure!(overhead["failed_updates"] == 0 && overhead["unknown_function"] == 0, "{overhead}");
@@ -137,8 +196,14 @@ fn unknown_function_or_module_is_a_clean_error() -> anyhow::Result<()> {
     needs_function_tracing!();
     let tree = TestCgroups::new(&[]);
     let cgroup = tree.base.to_str().unwrap();
-    expect_error(&["attach", "--cgroup", cgroup, "--functions", "ktrace_no_such_function_*"], "matches no function")?;
-    expect_error(&["attach", "--cgroup", cgroup, "--module", "ktrace_no_such_module"], "--module ktrace_no_such_module")?;
+    expect_error(
+        &["attach", "--cgroup", cgroup, "--functions", "ktrace_no_such_function_*"],
+        "matches no function",
+    )?;
+    expect_error(
+        &["attach", "--cgroup", cgroup, "--module", "ktrace_no_such_module"],
+        "--module ktrace_no_such_module",
+    )?;
     expect_error(&["attach", "--cgroup", cgroup, "--functions", "bpf_map_*"], "deny list")?;
     Ok(())
 }
@@ -147,14 +212,33 @@ fn dry_run_prints_the_plan_and_attaches_nothing() -> anyhow::Result<()> {
     needs_function_tracing!();
     let tree = TestCgroups::new(&[]);
     let before = loaded_bpf_ids();
-    let (status, stdout, stderr) =
-        ktrace(&["attach", "--cgroup", tree.base.to_str().unwrap(), "--functions", "vfs_*", "--exclude", "vfs_read*", "--dry-run"])?;
+    let (status, stdout, stderr) = ktrace(&[
+        "attach",
+        "--cgroup",
+        tree.base.to_str().unwrap(),
+        "--functions",
+        "vfs_*",
+        "--exclude",
+        "vfs_read*",
+        "--dry-run",
+    ])?;
     ensure!(status.success(), "{status}\n{stderr}");
-    ensure!(stdout.contains("would use: fentry") || stdout.contains("would use: kprobe-multi"), "{stdout}");
-    ensure!(stdout.contains("  vfs_write [vmlinux]") && !stdout.contains("  vfs_read [vmlinux]"), "{stdout}");
+    ensure!(
+        stdout.contains("would use: fentry") || stdout.contains("would use: kprobe-multi"),
+        "{stdout}"
+    );
+    ensure!(
+        stdout.contains("  vfs_write [vmlinux]") && !stdout.contains("  vfs_read [vmlinux]"),
+        "{stdout}"
+    );
     ensure!(stdout.contains("matched --exclude"), "{stdout}");
     let after = loaded_bpf_ids();
-    ensure!(after.1.iter().all(|l| before.1.contains(l)), "dry run left links: {:?} -> {:?}", before.1, after.1);
+    ensure!(
+        after.1.iter().all(|l| before.1.contains(l)),
+        "dry run left links: {:?} -> {:?}",
+        before.1,
+        after.1
+    );
     Ok(())
 }
 
@@ -166,7 +250,16 @@ fn all_functions_attach_count_and_detach() -> anyhow::Result<()> {
         return Ok(());
     }
     let tree = TestCgroups::new(&[]);
-    let mut ktrace = Ktrace::spawn(&["attach", "--cgroup", tree.base.to_str().unwrap(), "--all", "--backend", "kprobe-multi", "-o", "json"])?;
+    let mut ktrace = Ktrace::spawn(&[
+        "attach",
+        "--cgroup",
+        tree.base.to_str().unwrap(),
+        "--all",
+        "--backend",
+        "kprobe-multi",
+        "-o",
+        "json",
+    ])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
     let (progs, links) = ktrace.bpf_ids()?;
     run_workload_in(&tree.base, &["getppid=5000"])?;
@@ -179,7 +272,8 @@ fn all_functions_attach_count_and_detach() -> anyhow::Result<()> {
     if release.starts_with("6.12") {
         ensure!(attached >= 35_000, "only {attached} functions attached on {release}");
     }
-    let getppid = functions["functions"].as_array().into_iter().flatten().find(|f| f["name"] == GETPPID);
+    let getppid =
+        functions["functions"].as_array().into_iter().flatten().find(|f| f["name"] == GETPPID);
     ensure!(getppid.is_some_and(|f| f["counts"][0] == 5000), "{GETPPID} under --all: {getppid:?}");
     assert_clean_kernel(&progs, &links)
 }
@@ -189,13 +283,22 @@ fn nothing_stays_attached_after_sigkill() -> anyhow::Result<()> {
     let tree = TestCgroups::new(&[]);
     for backend in working_backends()? {
         let backend = backend.as_str();
-        let mut ktrace = Ktrace::spawn(&["attach", "--cgroup", tree.base.to_str().unwrap(), "--functions", "vfs_*", "--backend", backend])?;
+        let mut ktrace = Ktrace::spawn(&[
+            "attach",
+            "--cgroup",
+            tree.base.to_str().unwrap(),
+            "--functions",
+            "vfs_*",
+            "--backend",
+            backend,
+        ])?;
         ktrace.wait_for_stderr("stop with Ctrl-C")?;
         let (progs, links) = ktrace.bpf_ids()?;
         ensure!(!links.is_empty(), "{backend}: no links held");
         ktrace.signal(libc::SIGKILL);
         let _ = ktrace.finish()?;
-        assert_clean_kernel(&progs, &links).with_context(|| format!("after SIGKILL with {backend}"))?;
+        assert_clean_kernel(&progs, &links)
+            .with_context(|| format!("after SIGKILL with {backend}"))?;
     }
     Ok(())
 }
@@ -204,7 +307,8 @@ fn nothing_stays_attached_after_sigkill() -> anyhow::Result<()> {
 fn assert_clean_kernel(progs: &[u32], links: &[u32]) -> anyhow::Result<()> {
     for _ in 0..100 {
         let (loaded_progs, loaded_links) = loaded_bpf_ids();
-        let ftrace = fs::read_to_string("/sys/kernel/tracing/enabled_functions").unwrap_or_default();
+        let ftrace =
+            fs::read_to_string("/sys/kernel/tracing/enabled_functions").unwrap_or_default();
         let kprobes = fs::read_to_string("/sys/kernel/debug/kprobes/list").unwrap_or_default();
         let clean = progs.iter().all(|p| !loaded_progs.contains(p))
             && links.iter().all(|l| !loaded_links.contains(l))
@@ -216,5 +320,8 @@ fn assert_clean_kernel(progs: &[u32], links: &[u32]) -> anyhow::Result<()> {
         thread::sleep(std::time::Duration::from_millis(100));
     }
     let ftrace = fs::read_to_string("/sys/kernel/tracing/enabled_functions").unwrap_or_default();
-    anyhow::bail!("kernel not clean: {} enabled_functions lines; programs {progs:?}, links {links:?}", ftrace.lines().count())
+    anyhow::bail!(
+        "kernel not clean: {} enabled_functions lines; programs {progs:?}, links {links:?}",
+        ftrace.lines().count()
+    )
 }

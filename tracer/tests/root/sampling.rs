@@ -6,21 +6,32 @@ use anyhow::{Context as _, ensure};
 
 use crate::{
     support::{
-        Ktrace, TestCgroups, cpu_usage, ktrace, last_report, run_workload_in, spawn_in, workload_cmd,
+        Ktrace, TestCgroups, cpu_usage, ktrace, last_report, run_workload_in, spawn_in,
+        workload_cmd,
     },
     tests::{Test, expect_error},
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
     vec![
-        ("sampling_finds_the_write_path_and_nothing_in_an_idle_sibling", sampling_finds_the_write_path_and_nothing_in_an_idle_sibling),
-        ("sample_frequency_out_of_range_is_a_clean_error", sample_frequency_out_of_range_is_a_clean_error),
-        ("existing_stacks_file_is_not_replaced_without_force", existing_stacks_file_is_not_replaced_without_force),
+        (
+            "sampling_finds_the_write_path_and_nothing_in_an_idle_sibling",
+            sampling_finds_the_write_path_and_nothing_in_an_idle_sibling,
+        ),
+        (
+            "sample_frequency_out_of_range_is_a_clean_error",
+            sample_frequency_out_of_range_is_a_clean_error,
+        ),
+        (
+            "existing_stacks_file_is_not_replaced_without_force",
+            existing_stacks_file_is_not_replaced_without_force,
+        ),
     ]
 }
 
 /// Functions on the write(2) path to /dev/null.
-const WRITE_PATH: [&str; 5] = ["vfs_write", "ksys_write", "__x64_sys_write", "write_null", "rw_verify_area"];
+const WRITE_PATH: [&str; 5] =
+    ["vfs_write", "ksys_write", "__x64_sys_write", "write_null", "rw_verify_area"];
 const HZ: u64 = 999;
 
 fn sampling_finds_the_write_path_and_nothing_in_an_idle_sibling() -> anyhow::Result<()> {
@@ -33,8 +44,17 @@ fn sampling_finds_the_write_path_and_nothing_in_an_idle_sibling() -> anyhow::Res
     let mut sleeper = spawn_in(&idle, &mut workload_cmd(&["sleep-ms=600000"]));
     thread::sleep(Duration::from_millis(300));
     let mut ktrace = Ktrace::spawn(&[
-        "attach", "--cgroup", busy.to_str().unwrap(), "--cgroup", idle.to_str().unwrap(),
-        "--sample", &HZ.to_string(), "--stacks", stacks_file.to_str().unwrap(), "-o", "json",
+        "attach",
+        "--cgroup",
+        busy.to_str().unwrap(),
+        "--cgroup",
+        idle.to_str().unwrap(),
+        "--sample",
+        &HZ.to_string(),
+        "--stacks",
+        stacks_file.to_str().unwrap(),
+        "-o",
+        "json",
     ])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
     let cpu_before = cpu_usage(&busy)?;
@@ -47,7 +67,10 @@ fn sampling_finds_the_write_path_and_nothing_in_an_idle_sibling() -> anyhow::Res
     ensure!(status.success(), "ktrace: {status}\n{stderr}");
     let report = last_report(&stdout)?;
     let samples = &report["kernel_samples"];
-    ensure!(samples["kind"] == "samples" && samples["frequency_hz"] == HZ, "profile header: {samples}");
+    ensure!(
+        samples["kind"] == "samples" && samples["frequency_hz"] == HZ,
+        "profile header: {samples}"
+    );
 
     let (kernel, user) = (&samples["totals"][0]["kernel"], &samples["totals"][0]["user"]);
     let taken = kernel.as_u64().context("kernel")? + user.as_u64().context("user")?;
@@ -60,21 +83,41 @@ fn sampling_finds_the_write_path_and_nothing_in_an_idle_sibling() -> anyhow::Res
         high * expected
     );
 
-    let top: Vec<&str> = samples["functions"].as_array().context("functions")?.iter().take(10).filter_map(|f| f["name"].as_str()).collect();
-    ensure!(top.iter().any(|f| WRITE_PATH.contains(f)), "no write-path function among the busiest: {top:?}");
+    let top: Vec<&str> = samples["functions"]
+        .as_array()
+        .context("functions")?
+        .iter()
+        .take(10)
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    ensure!(
+        top.iter().any(|f| WRITE_PATH.contains(f)),
+        "no write-path function among the busiest: {top:?}"
+    );
 
     let idle_totals = &samples["totals"][1];
-    ensure!(idle_totals["kernel"] == 0 && idle_totals["user"] == 0, "idle sibling got samples: {idle_totals}");
-    let idle_functions = samples["functions"].as_array().unwrap().iter().filter(|f| f["samples"][1] != 0).count();
+    ensure!(
+        idle_totals["kernel"] == 0 && idle_totals["user"] == 0,
+        "idle sibling got samples: {idle_totals}"
+    );
+    let idle_functions =
+        samples["functions"].as_array().unwrap().iter().filter(|f| f["samples"][1] != 0).count();
     ensure!(idle_functions == 0, "{idle_functions} functions sampled in the idle sibling");
 
     // The folded stacks render as a flame graph, rooted at the cgroup, through the write path.
     let folded = fs::read_to_string(&stacks_file)?;
-    ensure!(folded.lines().all(|l| l.starts_with(busy.to_str().unwrap())), "stacks are rooted at the busy cgroup:\n{folded}");
-    ensure!(folded.lines().any(|l| l.contains(";vfs_write")), "no stack through vfs_write:\n{folded}");
+    ensure!(
+        folded.lines().all(|l| l.starts_with(busy.to_str().unwrap())),
+        "stacks are rooted at the busy cgroup:\n{folded}"
+    );
+    ensure!(
+        folded.lines().any(|l| l.contains(";vfs_write")),
+        "no stack through vfs_write:\n{folded}"
+    );
     let mut svg = Vec::new();
     let mut options = inferno::flamegraph::Options::default();
-    inferno::flamegraph::from_lines(&mut options, folded.lines(), &mut svg).context("inferno renders the stacks")?;
+    inferno::flamegraph::from_lines(&mut options, folded.lines(), &mut svg)
+        .context("inferno renders the stacks")?;
     ensure!(String::from_utf8_lossy(&svg).contains("vfs_write"), "flame graph lacks vfs_write");
     Ok(())
 }
@@ -92,8 +135,12 @@ fn sample_frequency_out_of_range_is_a_clean_error() -> anyhow::Result<()> {
     let tree = TestCgroups::new(&[]);
     let cgroup = tree.base.to_str().unwrap();
     expect_error(&["attach", "--cgroup", cgroup, "--sample", "0"], "at least 1 Hz")?;
-    let max: u64 = fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate")?.trim().parse()?;
-    expect_error(&["attach", "--cgroup", cgroup, "--sample", &(max + 1).to_string()], "perf_event_max_sample_rate")?;
+    let max: u64 =
+        fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate")?.trim().parse()?;
+    expect_error(
+        &["attach", "--cgroup", cgroup, "--sample", &(max + 1).to_string()],
+        "perf_event_max_sample_rate",
+    )?;
     Ok(())
 }
 
@@ -102,10 +149,14 @@ fn existing_stacks_file_is_not_replaced_without_force() -> anyhow::Result<()> {
     let file = dir.path().join("keep.folded");
     fs::write(&file, "precious 1\n")?;
     let name = format!("ktrace-test-stacks-{}", std::process::id());
-    expect_error(&["run", "--name", &name, "--stacks", file.to_str().unwrap(), "--", "true"], "--force")?;
+    expect_error(
+        &["run", "--name", &name, "--stacks", file.to_str().unwrap(), "--", "true"],
+        "--force",
+    )?;
     ensure!(fs::read_to_string(&file)? == "precious 1\n", "the existing file was changed");
     ensure!(!crate::support::cgroup2_root().join(&name).exists(), "cgroup {name} left behind");
-    let (status, _, stderr) = ktrace(&["run", "--stacks", file.to_str().unwrap(), "--force", "--", "true"])?;
+    let (status, _, stderr) =
+        ktrace(&["run", "--stacks", file.to_str().unwrap(), "--force", "--", "true"])?;
     ensure!(status.success(), "with --force: {status}\n{stderr}");
     Ok(())
 }

@@ -228,7 +228,9 @@ fn top_without_a_terminal_prints_interval_tables() -> anyhow::Result<()> {
         stdout.lines().filter(|l| l.starts_with("Syscalls per cgroup")).collect();
     ensure!(titles.len() == 3, "expected 2 interval tables and the total:\n{stdout}");
     // About 0.4 s each; emulated guests run late by a few hundredths.
-    let interval_secs = |t: &str| -> Option<f64> { t.split(" interval of ").nth(1)?.split(' ').next()?.parse().ok() };
+    let interval_secs = |t: &str| -> Option<f64> {
+        t.split(" interval of ").nth(1)?.split(' ').next()?.parse().ok()
+    };
     ensure!(
         titles[..2].iter().all(|t| interval_secs(t).is_some_and(|s| (0.35..0.5).contains(&s))),
         "{titles:?}"

@@ -107,6 +107,24 @@ fn root_tests_on(series: Series, bins: &binaries::Static) -> anyhow::Result<Opti
     })
 }
 
+/// `cargo xtask bench`: the `attach` benchmark in the 6.12 guest, whose kernel has
+/// kprobe.multi; its figures go to stdout.
+pub fn bench() -> anyhow::Result<()> {
+    let bins = binaries::build_static()?;
+    let bench = binaries::build_static_bench()?;
+    let guest = Guest::prepare(Series::V6_12, &bins)?;
+    let command = ["/root/attach-bench".to_owned()];
+    let adds = [(bench, PathBuf::from("/root/attach-bench"))];
+    let outcome = guest.run(&command, &adds, Duration::from_secs(1200))?;
+    match &outcome.verdict {
+        Verdict::Exited(0) => Ok(()),
+        other => {
+            print_tail(&outcome);
+            bail!("the benchmark did not finish: {other}")
+        }
+    }
+}
+
 /// A kernel and its base initramfs, ready to boot.
 struct Guest {
     kernel: kernel::Kernel,

@@ -1,0 +1,19 @@
+//! ktrace: count host kernel activity per cgroup (container, sandbox, VM), live, with eBPF.
+//!
+//! The `ktrace` binary (`main.rs`) is a thin command-line front; everything else lives here
+//! so that benchmarks can drive the same code.
+pub mod attach;
+pub mod cgroup;
+pub mod child;
+pub mod cli;
+pub mod collect;
+pub mod export;
+pub mod functions;
+pub mod plan;
+pub mod privileges;
+pub mod report;
+pub mod session;
+pub mod signals;
+pub mod symbolize;
+pub mod tui;
+pub mod workload;
