@@ -2,7 +2,11 @@
 //! view, and what each action does to them. No terminal here, so all of it is unit-tested.
 use std::time::Duration;
 
-use crate::{attach::Backend, symbolize::CORE_KERNEL};
+use crate::{
+    attach::Backend,
+    report::{FunctionReport, SampleReport},
+    symbolize::CORE_KERNEL,
+};
 
 use super::{
     event::{Action, Update},
@@ -164,49 +168,20 @@ impl App {
         if let (Some(total), Some(interval)) = (&total.kernel_functions, &interval.kernel_functions)
         {
             self.counting = Some(total.backend);
-            self.functions.start_update(total.totals.iter().copied());
-            self.modules.start_update(total.totals.iter().copied());
-            let mut label = String::new();
-            for f in &total.functions {
-                self.functions.set_total(
-                    function_label(&mut label, &f.name, &f.module),
-                    f.counts.iter().copied(),
-                );
-            }
-            for f in &interval.functions {
-                let counts = f.counts.iter().copied();
-                self.functions.set_interval(function_label(&mut label, &f.name, &f.module), counts);
-            }
-            for m in &total.modules {
-                self.modules.set_total(&m.module, m.counts.iter().copied());
-            }
-            for m in &interval.modules {
-                self.modules.set_interval(&m.module, m.counts.iter().copied());
-            }
+            self.apply_profile(
+                &total.totals,
+                [counted_functions(total), counted_functions(interval)],
+                [counted_modules(total), counted_modules(interval)],
+            );
         } else if let (Some(total), Some(interval)) =
             (&total.kernel_samples, &interval.kernel_samples)
         {
-            let kernel = || total.totals.iter().map(|t| t.kernel);
-            self.functions.start_update(kernel());
-            self.modules.start_update(kernel());
-            // One buffer for all labels: no allocation per function and update.
-            let mut label = String::new();
-            for f in &total.functions {
-                self.functions.set_total(
-                    function_label(&mut label, &f.name, &f.module),
-                    f.samples.iter().copied(),
-                );
-            }
-            for f in &interval.functions {
-                let counts = f.samples.iter().copied();
-                self.functions.set_interval(function_label(&mut label, &f.name, &f.module), counts);
-            }
-            for m in &total.modules {
-                self.modules.set_total(&m.module, m.samples.iter().copied());
-            }
-            for m in &interval.modules {
-                self.modules.set_interval(&m.module, m.samples.iter().copied());
-            }
+            let kernel: Vec<u64> = total.totals.iter().map(|t| t.kernel).collect();
+            self.apply_profile(
+                &kernel,
+                [sampled_functions(total), sampled_functions(interval)],
+                [sampled_modules(total), sampled_modules(interval)],
+            );
             self.overhead.lost_samples = Some(total.totals.iter().map(|t| t.lost).sum());
         }
         if let Some(functions) = &total.kernel_functions {
@@ -220,6 +195,36 @@ impl App {
         }
         self.updates += 1;
         self.refresh_rows();
+    }
+
+    /// Fills the functions and modules views from `[total, interval]` rows of (name, module,
+    /// figure per cgroup) and (module, figure per cgroup); `cgroup_totals` are the shares'
+    /// denominators.
+    fn apply_profile<'a>(
+        &mut self,
+        cgroup_totals: &[u64],
+        [total_functions, interval_functions]: [impl Iterator<Item = (&'a str, &'a str, &'a [u64])>;
+            2],
+        [total_modules, interval_modules]: [impl Iterator<Item = (&'a str, &'a [u64])>; 2],
+    ) {
+        self.functions.start_update(cgroup_totals.iter().copied());
+        self.modules.start_update(cgroup_totals.iter().copied());
+        // One buffer for all labels: no allocation per function and update.
+        let mut label = String::new();
+        for (name, module, figures) in total_functions {
+            self.functions
+                .set_total(function_label(&mut label, name, module), figures.iter().copied());
+        }
+        for (name, module, figures) in interval_functions {
+            self.functions
+                .set_interval(function_label(&mut label, name, module), figures.iter().copied());
+        }
+        for (module, figures) in total_modules {
+            self.modules.set_total(module, figures.iter().copied());
+        }
+        for (module, figures) in interval_modules {
+            self.modules.set_interval(module, figures.iter().copied());
+        }
     }
 
     /// Applies a key's action.
@@ -330,6 +335,24 @@ impl App {
 }
 
 /// `name` for the core kernel, `name [module]` for a module's function.
+/// (name, module, entries per cgroup) of each counted function.
+fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[u64])> {
+    r.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts.as_slice()))
+}
+
+fn counted_modules(r: &FunctionReport) -> impl Iterator<Item = (&str, &[u64])> {
+    r.modules.iter().map(|m| (m.module.as_str(), m.counts.as_slice()))
+}
+
+/// (name, module, samples per cgroup) of each sampled function.
+fn sampled_functions(r: &SampleReport) -> impl Iterator<Item = (&str, &str, &[u64])> {
+    r.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.samples.as_slice()))
+}
+
+fn sampled_modules(r: &SampleReport) -> impl Iterator<Item = (&str, &[u64])> {
+    r.modules.iter().map(|m| (m.module.as_str(), m.samples.as_slice()))
+}
+
 fn function_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a str {
     buf.clear();
     buf.push_str(name);
@@ -346,7 +369,7 @@ pub(super) mod tests {
     use super::*;
     use crate::report::{
         Report,
-        tests::{sample, sampled},
+        tests::{counted, sample, sampled},
     };
 
     /// An update whose interval is `interval` (2 s long) and whose total is `total`.
@@ -379,6 +402,23 @@ pub(super) mod tests {
         app.handle(Action::PreviousView);
         assert_eq!(app.view, View::Modules);
         assert_eq!(app.overhead.lost_samples, Some(0));
+    }
+
+    #[test]
+    fn counted_functions_take_the_views_and_fill_the_overhead() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        app.update(update(counted(), counted()));
+        assert_eq!(app.counting, Some(Backend::KprobeMulti));
+        app.handle(Action::NextView);
+        assert_eq!(shown(&app), ["vfs_write", "veth_xmit [veth]"]);
+        app.handle(Action::NextView);
+        assert_eq!(shown(&app), ["vmlinux", "veth"]);
+        let o = &app.overhead;
+        assert_eq!(
+            (o.attached_functions, o.failed_updates, o.recursion_misses),
+            (Some(3), Some(0), Some(2))
+        );
+        assert_eq!((o.bpf_run_time, o.lost_samples), (None, None));
     }
 
     #[test]
