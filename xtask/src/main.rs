@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<ExitCode> {
 /// Runs the guest tests even when host tests fail, so one run shows all that is broken.
 fn test() -> anyhow::Result<()> {
     run(Command::new("bash").arg(workspace_file("scripts/setup.sh")))?;
+    vm::fetch_debug_image()?;
     // tracer-ebpf builds only for the BPF target; tracer/build.rs builds it.
     let host = run(Command::new(env!("CARGO")).args([
         "test",

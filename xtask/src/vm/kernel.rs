@@ -170,6 +170,49 @@ pub fn fetch(series: Series) -> anyhow::Result<Kernel> {
     Ok(Kernel { modules: modules_root.join(&release), release, vmlinuz })
 }
 
+/// Where ktrace looks for a kernel's DWARF image (`tracer/src/sources.rs`).
+const DEBUG_CACHE: &str = "/var/cache/ktrace/debug";
+
+/// The vmlinux with DWARF of `kernel`, from Debian's `linux-image-<release>-dbg` package
+/// (about 320 MB); only the image is kept. Downloaded once.
+pub fn fetch_debug_vmlinux(kernel: &Kernel) -> anyhow::Result<PathBuf> {
+    let dir = Path::new(DEBUG_CACHE).join(&kernel.release);
+    let vmlinux = dir.join("vmlinux");
+    if vmlinux.is_file() {
+        return Ok(vmlinux);
+    }
+    let package = format!("linux-image-{}-dbg", kernel.release);
+    eprintln!("xtask: downloading {package} for its vmlinux with DWARF");
+    let staging = Path::new(DEBUG_CACHE).join(format!("{}.partial", kernel.release));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let status = Command::new("apt-get")
+        .args(["download", "-qq", "-o", "APT::Sandbox::User=root", &package])
+        .current_dir(&staging)
+        .status()
+        .with_context(|| format!("running apt-get download {package}"))?;
+    ensure!(status.success(), "apt-get download {package} failed: {status}");
+    let image = format!("./usr/lib/debug/boot/vmlinux-{}", kernel.release);
+    let deb = fs::read_dir(&staging)
+        .with_context(|| format!("listing {}", staging.display()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .with_context(|| format!("apt-get download {package} left no .deb"))?;
+    let status = Command::new("sh")
+        .args(["-c", r#"dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$3""#, "sh"])
+        .arg(&deb)
+        .arg(&staging)
+        .arg(&image)
+        .status()
+        .context("unpacking the debug image")?;
+    ensure!(status.success(), "extracting {image} from {} failed: {status}", deb.display());
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::rename(staging.join(&image), &vmlinux)
+        .with_context(|| format!("moving the debug image to {}", vmlinux.display()))?;
+    fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    Ok(vmlinux)
+}
+
 /// The newest package matching the series, by the numbers in its name (6.12.117 > 6.12.99).
 fn newest_package(series: Series) -> anyhow::Result<String> {
     let search = || {

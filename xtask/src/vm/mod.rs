@@ -107,6 +107,14 @@ fn root_tests_on(series: Series, bins: &binaries::Static) -> anyhow::Result<Opti
     })
 }
 
+/// The 6.12 guest kernel's vmlinux with DWARF, which the source-location tests read.
+pub fn fetch_debug_image() -> anyhow::Result<()> {
+    let kernel = kernel::fetch(Series::V6_12)?;
+    let vmlinux = kernel::fetch_debug_vmlinux(&kernel)?;
+    eprintln!("xtask: kernel debug image {}", vmlinux.display());
+    Ok(())
+}
+
 /// `cargo xtask bench`: the `attach` benchmark in the 6.12 guest, whose kernel has
 /// kprobe.multi; its figures go to stdout.
 pub fn bench() -> anyhow::Result<()> {
