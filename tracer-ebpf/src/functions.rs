@@ -10,11 +10,11 @@
 use core::ptr::{addr_of, read_volatile};
 
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::{bpf_get_attach_cookie, bpf_get_func_ip},
     macros::{fentry, kprobe, map},
     maps::{Array, HashMap, PerCpuArray},
     programs::{FEntryContext, ProbeContext},
-    EbpfContext as _,
 };
 use tracer_common::{CONTROL_ACTIVE, FUNCTION_CHUNK, FunctionChunk, FunctionStats};
 
@@ -81,10 +81,12 @@ fn count(index: u64) {
     }
     let chunks = functions.div_ceil(FUNCTION_CHUNK as u64);
     let (chunk, offset) = (index / FUNCTION_CHUNK as u64, (index % FUNCTION_CHUNK as u64) as usize);
-    for_each_matching_slot(|slot| match FUNCTION_COUNTS.get_ptr_mut((u64::from(slot) * chunks + chunk) as u32) {
-        // SAFETY: `counts` points into a live map value; `offset` is below FUNCTION_CHUNK.
-        Some(counts) => bump(unsafe { &raw mut (*counts).counts[offset] }),
-        None => uncounted(Uncounted::FailedUpdate),
+    for_each_matching_slot(|slot| {
+        match FUNCTION_COUNTS.get_ptr_mut((u64::from(slot) * chunks + chunk) as u32) {
+            // SAFETY: `counts` points into a live map value; `offset` is below FUNCTION_CHUNK.
+            Some(counts) => bump(unsafe { &raw mut (*counts).counts[offset] }),
+            None => uncounted(Uncounted::FailedUpdate),
+        }
     });
 }
 

@@ -1,9 +1,13 @@
 //! Command-line interface (clap derive).
-use std::{ffi::OsString, path::PathBuf, time::Duration};
+use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::attach::{Backend, Sampling};
+use crate::{
+    attach::{Backend, Sampling},
+    compare::CompareFormat,
+    serve,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -17,7 +21,11 @@ Examples:
   sudo ktrace top --cgroup lxc --cgroup gvisor --sample   live view, side by side
   sudo ktrace run --live -- make -j8               live view while the command runs
   sudo ktrace run --functions 'vfs_*' --module veth -- iperf3 -c 10.0.0.2
-  sudo ktrace attach --cgroup lxc --all --dry-run  what --all would attach, and how";
+  sudo ktrace attach --cgroup lxc --all --dry-run  what --all would attach, and how
+  sudo ktrace record -o lxc.json --cgroup lxc -d 60 --sample   save the totals as a record
+  sudo ktrace run --record build.json -- make -j8
+  ktrace compare lxc.json gvisor.json -o markdown  side by side, no root needed
+  sudo ktrace serve --cgroup lxc --cgroup gvisor   Prometheus metrics on 127.0.0.1:9435";
 
 /// Count host kernel activity per cgroup (container, VM, command), live, with eBPF.
 ///
@@ -54,6 +62,132 @@ pub enum Command {
     /// every interval instead, as `attach -i` does.
     #[command(after_help = EXAMPLES)]
     Top(AttachArgs),
+    /// Trace existing cgroups like attach, then save the totals as a record file.
+    ///
+    /// A record is the JSON report plus what a comparison needs: host, kernel release and
+    /// build id, backends, function targets (docs/json-schema.md, "Records"). It is written
+    /// atomically; an existing file is replaced only with --force.
+    #[command(after_help = EXAMPLES)]
+    Record(RecordArgs),
+    /// Compare records side by side: per syscall, kernel function and module. Needs no root.
+    ///
+    /// One column per record, or per cgroup of a record with several ("stem:cgroup"); the
+    /// figures of each, their ratio to the first and "only in" for items that some runs lack.
+    #[command(after_help = EXAMPLES)]
+    Compare(CompareArgs),
+    /// Export a record for other tools: an lcov tracefile of kernel function coverage.
+    ///
+    /// Each counted function is placed in its source file with the DWARF of the traced kernel
+    /// (--vmlinux, or Debian's linux-image-<release>-dbg in its standard places); genhtml
+    /// renders the tracefile into a per-directory report (`genhtml --no-source -o html
+    /// run.info`), and lcov diffs two platforms' tracefiles. Needs no root.
+    Export(ExportArgs),
+    /// Trace existing cgroups and serve the counters as Prometheus metrics (GET /metrics).
+    ///
+    /// Counters per cgroup and syscall (calls, errors), per counted kernel function and per
+    /// sampled kernel function, refreshed every -i seconds (default 1), until -d, Ctrl-C or
+    /// SIGTERM.
+    #[command(after_help = EXAMPLES)]
+    Serve(ServeArgs),
+}
+
+/// The cgroups to trace and for how long, for commands that trace existing cgroups.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// cgroup to trace: an absolute path, a path relative to the cgroup v2 mount, or a
+    /// directory name that is unique in the v2 tree. Repeat for one column each.
+    #[arg(short, long = "cgroup", value_name = "PATH|NAME", required = true)]
+    pub cgroups: Vec<String>,
+
+    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Write the record to FILE.
+    #[arg(short, long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
+    #[command(flatten)]
+    pub functions: FunctionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Records written by `ktrace record` or `ktrace run --record`; the first is the baseline
+    /// of the ratios.
+    #[arg(value_name = "RECORD", num_args = 2.., required = true)]
+    pub records: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = CompareFormat::Table)]
+    pub output: CompareFormat,
+
+    /// Show only the N rows with the most (summed over runs) of each section.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A record written by `ktrace record` or `ktrace run --record` with counted functions.
+    #[arg(value_name = "RECORD")]
+    pub record: PathBuf,
+
+    /// Export format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Lcov)]
+    pub format: ExportFormat,
+
+    /// The traced cgroup to export, by label; needed when the record traced several.
+    #[arg(long, value_name = "LABEL")]
+    pub cgroup: Option<String>,
+
+    /// Kernel image with DWARF of the traced kernel (default: the standard debug locations).
+    #[arg(long, value_name = "PATH")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Replace an existing output file.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// lcov tracefile: function records per source file.
+    Lcov,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to serve /metrics on. The default is loopback only; to let another
+    /// host scrape, bind its address explicitly.
+    #[arg(long, value_name = "ADDR:PORT", default_value = serve::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Refresh the counters every this many seconds (default 1).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub interval: Option<Duration>,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
+    #[command(flatten)]
+    pub functions: FunctionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +231,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub live: bool,
 
+    /// Also save the totals as a record file (see `ktrace record`).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
     /// The command to run; omit it for the built-in default workload.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -132,8 +270,8 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "FILE")]
     pub stacks: Option<PathBuf>,
 
-    /// Replace an existing --stacks file.
-    #[arg(long, requires = "stacks")]
+    /// Replace an existing output file (--stacks, the record).
+    #[arg(long)]
     pub force: bool,
 }
 
@@ -263,7 +401,6 @@ mod tests {
             profile(&["--stacks", "s.folded"]),
             Some(Sampling { frequency_hz: 999, stacks: true })
         );
-        assert!(Cli::try_parse_from(["ktrace", "attach", "--cgroup", "x", "--force"]).is_err());
     }
 
     #[test]
@@ -281,6 +418,35 @@ mod tests {
         let Command::Run(run) = cli.command else { panic!("not run") };
         assert!(run.live);
         assert_eq!(run.output.top, Some(5));
+    }
+
+    #[test]
+    fn record_writes_to_its_output_and_compare_needs_two_records() {
+        let cli = Cli::try_parse_from([
+            "ktrace", "record", "-o", "a.json", "-c", "x", "-d", "2", "--sample", "--force",
+        ])
+        .unwrap();
+        let Command::Record(record) = cli.command else { panic!("not record") };
+        assert_eq!(record.output, PathBuf::from("a.json"));
+        assert_eq!(record.target.cgroups, ["x"]);
+        assert!(record.profile.force);
+        assert!(Cli::try_parse_from(["ktrace", "record", "-c", "x"]).is_err());
+        let cli = Cli::try_parse_from(["ktrace", "run", "--record", "r.json", "--", "ls"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!(run.record, Some(PathBuf::from("r.json")));
+        let cli = Cli::try_parse_from(["ktrace", "compare", "a.json", "b.json", "-o", "markdown"])
+            .unwrap();
+        let Command::Compare(compare) = cli.command else { panic!("not compare") };
+        assert_eq!(compare.output, CompareFormat::Markdown);
+        assert!(Cli::try_parse_from(["ktrace", "compare", "a.json"]).is_err());
+    }
+
+    #[test]
+    fn serve_binds_loopback_by_default() {
+        let cli = Cli::try_parse_from(["ktrace", "serve", "-c", "x"]).unwrap();
+        let Command::Serve(serve) = cli.command else { panic!("not serve") };
+        assert_eq!(serve.listen, "127.0.0.1:9435".parse().unwrap());
+        assert!(serve.listen.ip().is_loopback());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The `ktrace` command line: parses arguments and dispatches to the library.
 
 use std::{
-    io::{self, IsTerminal as _},
+    io::{self, IsTerminal as _, Write as _},
+    path::Path,
     process::ExitCode,
     time::Duration,
 };
@@ -12,8 +13,16 @@ use clap::Parser as _;
 use tracer::{
     cgroup::{Cgroup, Hierarchy},
     child, cli,
-    cli::{AttachArgs, Cli, Command, ProfileArgs, RunArgs},
+    cli::{
+        AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, Format, FunctionArgs,
+        OutputArgs, ProfileArgs, RecordArgs, RunArgs, ServeArgs,
+    },
+    compare, coverage,
+    export::file,
     plan, privileges,
+    record::{self, RecordInfo},
+    report::Report,
+    serve,
     session::{Session, Sink},
     signals::Signals,
     tui::LiveView,
@@ -24,6 +33,8 @@ use tracer::{
 const EXIT_ERROR: u8 = 2;
 /// How often the live view refreshes without -i.
 const LIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often `serve` refreshes its metrics without -i.
+const SERVE_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -49,52 +60,36 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    // Reads files only: nothing to stop cleanly, so Ctrl-C keeps its default.
+    match &cli.command {
+        Command::Compare(args) => return compare(args),
+        Command::Export(args) => return export(args),
+        _ => {}
+    }
     // Before anything is attached, so that an early Ctrl-C still ends in a clean exit.
     let signals = Signals::new()?;
     match cli.command {
         Command::Attach(args) => attach(args, false, signals).await,
         Command::Run(args) => run(args, signals).await,
         Command::Top(args) => attach(args, true, signals).await,
+        Command::Record(args) => record(args, signals).await,
+        Command::Serve(args) => serve(args, signals).await,
+        Command::Compare(_) | Command::Export(_) => unreachable!("handled above"),
     }
 }
 
 /// `attach`, or with `live` `top`: the same trace, shown in the live view.
 async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyhow::Result<u8> {
     let live = live && wants_live_view(&mut args.output);
-    privileges::check()?;
-    let hierarchy = Hierarchy::discover()?;
-    let cgroups = args
-        .cgroups
-        .iter()
-        .map(|spec| hierarchy.resolve(spec))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let Some(plan) = plan::make(&args.profile, &args.functions)? else {
+    let Some((cgroups, session, _)) =
+        attach_cgroups(&args.cgroups, &args.output, &args.profile, &args.functions)?
+    else {
         return Ok(0);
     };
-    let session = Session::attach(&cgroups, None, &args.output, &args.profile, plan)?;
-    for c in &cgroups {
-        eprintln!(
-            "ktrace: counting syscalls of cgroup {} ({}, id {})",
-            c.label,
-            c.path.display(),
-            c.id
-        );
-    }
-    eprintln!(
-        "ktrace: tracing {}; stop with Ctrl-C",
-        args.duration.map_or_else(
-            || "until stopped".to_owned(),
-            |d| format!("for {:.1} s", d.as_secs_f64())
-        )
-    );
-    let deadline = async {
-        match args.duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
+    announce(args.duration);
+    let deadline = deadline(args.duration);
     let (sink, view) = sink(live, &cgroups, &args.profile);
-    let stopped_by = session
+    let (stopped_by, _) = session
         .trace_until(sink, async {
             tokio::select! {
                 () = deadline => Ok("the -d deadline"),
@@ -107,8 +102,161 @@ async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyho
     Ok(0)
 }
 
+/// `record`: `attach` printing the total as a table, then saving it as a record.
+async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
+    file::check_target(&args.output, args.profile.force)?;
+    let output = OutputArgs { interval: None, output: Format::Table, top: None };
+    let Some((_, session, info)) =
+        attach_cgroups(&args.target.cgroups, &output, &args.profile, &args.functions)?
+    else {
+        return Ok(0);
+    };
+    announce(args.target.duration);
+    let deadline = deadline(args.target.duration);
+    let (stopped_by, total) = session
+        .trace_until(Sink::Print, async {
+            tokio::select! {
+                () = deadline => Ok("the -d deadline"),
+                sig = signals.stop_signal() => Ok(sig),
+            }
+        })
+        .await?;
+    eprintln!("ktrace: stopped by {stopped_by}");
+    save(&args.output, &info, &total, args.profile.force)?;
+    Ok(0)
+}
+
+/// `serve`: `attach` with the cumulative totals of every interval served as metrics.
+async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
+    // Bound before anything is attached, so that a port in use leaves nothing to undo.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let interval = args.interval.unwrap_or(SERVE_INTERVAL);
+    let output = OutputArgs { interval: Some(interval), output: Format::Table, top: None };
+    let Some((_, session, _)) =
+        attach_cgroups(&args.target.cgroups, &output, &args.profile, &args.functions)?
+    else {
+        return Ok(0);
+    };
+    eprintln!(
+        "ktrace: serving metrics on http://{}/metrics, refreshed every {:.1} s",
+        listener.local_addr().context("reading the listening address")?,
+        interval.as_secs_f64()
+    );
+    announce(args.target.duration);
+    let deadline = deadline(args.target.duration);
+    // The session's cumulative totals, sent as to the live view.
+    let (totals, updates) = tokio::sync::mpsc::channel(4);
+    let (stopped_by, _) = session
+        .trace_until(Sink::Live(totals), async {
+            tokio::select! {
+                () = deadline => Ok("the -d deadline"),
+                sig = signals.stop_signal() => Ok(sig),
+                served = serve::run(listener, updates) => match served? {},
+            }
+        })
+        .await?;
+    eprintln!("ktrace: stopped by {stopped_by}");
+    Ok(0)
+}
+
+/// `compare`: needs no privileges, only the record files.
+fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
+    let comparison = compare::load(&args.records, args.top)?;
+    let mut out = io::stdout().lock();
+    compare::write(&mut out, &comparison, args.output)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
+    Ok(0)
+}
+
+fn export(args: &ExportArgs) -> anyhow::Result<u8> {
+    let ExportFormat::Lcov = args.format;
+    if let Some(path) = &args.output {
+        file::check_target(path, args.force)?;
+    }
+    let record = record::read(&args.record)?;
+    // A tracefile is a few MB at most: built whole, then written whole.
+    let mut tracefile = Vec::new();
+    let summary = coverage::export_lcov(
+        &record,
+        args.cgroup.as_deref(),
+        args.vmlinux.as_deref(),
+        &mut tracefile,
+    )?;
+    match &args.output {
+        Some(path) => file::write_atomically(path, args.force, |f| f.write_all(&tracefile))?,
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(&tracefile).and_then(|()| out.flush()).context("writing to stdout")?;
+        }
+    }
+    eprintln!(
+        "ktrace: {} functions in the tracefile, {} entered; left out: {} module functions \
+         (their DWARF is in the module's debug file), {} without line information",
+        summary.functions, summary.entered, summary.module_functions, summary.without_source
+    );
+    Ok(0)
+}
+
+/// Resolves the cgroups, makes the plan and attaches it: what attach, top, record and serve
+/// share. `None` after `--dry-run`. The [`RecordInfo`] names what was attached.
+fn attach_cgroups<'a>(
+    specs: &[String],
+    output: &'a OutputArgs,
+    profile: &'a ProfileArgs,
+    functions: &FunctionArgs,
+) -> anyhow::Result<Option<(Vec<Cgroup>, Session<'a>, RecordInfo)>> {
+    privileges::check()?;
+    let hierarchy = Hierarchy::discover()?;
+    let cgroups =
+        specs.iter().map(|spec| hierarchy.resolve(spec)).collect::<anyhow::Result<Vec<_>>>()?;
+    let Some(plan) = plan::make(profile, functions)? else {
+        return Ok(None);
+    };
+    let info = RecordInfo::new(&plan);
+    let session = Session::attach(&cgroups, None, output, profile, plan)?;
+    for c in &cgroups {
+        eprintln!(
+            "ktrace: counting syscalls of cgroup {} ({}, id {})",
+            c.label,
+            c.path.display(),
+            c.id
+        );
+    }
+    Ok(Some((cgroups, session, info)))
+}
+
+fn announce(duration: Option<Duration>) {
+    eprintln!(
+        "ktrace: tracing {}; stop with Ctrl-C",
+        duration.map_or_else(
+            || "until stopped".to_owned(),
+            |d| format!("for {:.1} s", d.as_secs_f64())
+        )
+    );
+}
+
+/// Completes after `-d`; without it, never.
+async fn deadline(duration: Option<Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn save(path: &Path, info: &RecordInfo, total: &Report, force: bool) -> anyhow::Result<()> {
+    record::write(path, info, total, force)?;
+    eprintln!("ktrace: wrote the record {}", path.display());
+    Ok(())
+}
+
 async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     let live = args.live && wants_live_view(&mut args.output);
+    if let Some(path) = &args.record {
+        file::check_target(path, args.profile.force)?;
+    }
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
     let (argv, label) = if args.command.is_empty() {
@@ -120,6 +268,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     let Some(plan) = plan::make(&args.profile, &args.functions)? else {
         return Ok(0);
     };
+    let info = RecordInfo::new(&plan);
     let name = args.name.unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
     let (owned, cgroup) = hierarchy.create(&name)?;
     let session = Session::attach(
@@ -137,7 +286,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         cgroup.id
     );
     let (sink, view) = sink(live, std::slice::from_ref(&cgroup), &args.profile);
-    let status = session
+    let (status, total) = session
         .trace_until(sink, async {
             if let Some(view) = view {
                 tokio::select! {
@@ -161,6 +310,9 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         })
         .await?;
     eprintln!("ktrace: command exited with {status}");
+    if let Some(path) = &args.record {
+        save(path, &info, &total, args.profile.force)?;
+    }
     Ok(child::exit_code(status))
 }
 

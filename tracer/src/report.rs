@@ -105,6 +105,16 @@ pub struct FunctionReport {
     pub functions_omitted: usize,
     /// Per module: functions attached, functions hit per cgroup, entries per cgroup.
     pub modules: Vec<CountedModule>,
+    /// In the total report only: the attached functions no traced cgroup entered. With
+    /// `functions` this is the whole traced set, which coverage reports need as denominator.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub not_entered: Vec<FunctionName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FunctionName {
+    pub name: String,
+    pub module: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -131,9 +141,11 @@ impl FunctionReport {
         counts: &[Vec<u64>],
         overhead: Overhead,
         top: Option<usize>,
+        list_not_entered: bool,
     ) -> Self {
         let cgroups = counts.len();
         let mut functions = Vec::new();
+        let mut not_entered = Vec::new();
         let mut modules: BTreeMap<&str, CountedModule> = BTreeMap::new();
         for (i, target) in targets.iter().enumerate().filter(|&(i, _)| attached[i]) {
             let per_cgroup: Vec<u64> =
@@ -149,7 +161,14 @@ impl FunctionReport {
                 module.hit[c] += usize::from(n > 0);
                 module.counts[c] = module.counts[c].saturating_add(n);
             }
-            if per_cgroup.iter().any(|&n| n > 0) {
+            if per_cgroup.iter().all(|&n| n == 0) {
+                if list_not_entered {
+                    not_entered.push(FunctionName {
+                        name: target.name.clone(),
+                        module: target.module.clone(),
+                    });
+                }
+            } else {
                 functions.push(CountedFunction {
                     name: target.name.clone(),
                     module: target.module.clone(),
@@ -178,6 +197,7 @@ impl FunctionReport {
             functions,
             functions_omitted,
             modules,
+            not_entered,
         }
     }
 }
@@ -502,6 +522,7 @@ pub(crate) mod tests {
             &counts,
             overhead,
             None,
+            true,
         );
         Report { kernel_functions: Some(functions), ..sample() }
     }
@@ -523,6 +544,9 @@ pub(crate) mod tests {
             [("vmlinux", 2, vec![1, 0], vec![10, 0]), ("veth", 1, vec![0, 1], vec![0, 7])]
         );
         assert_eq!(f.totals, [10, 7]);
+        let not_entered: Vec<_> =
+            f.not_entered.iter().map(|n| (n.name.as_str(), n.module.as_str())).collect();
+        assert_eq!(not_entered, [("ksys_write", "vmlinux")]);
         assert_eq!(f.overhead.recursion_misses, 2);
     }
 

@@ -18,7 +18,7 @@ use crate::{
     cgroup::Cgroup,
     cli::{OutputArgs, ProfileArgs},
     collect::SampleCounts,
-    export::{Printer, folded},
+    export::{Printer, file, folded},
     functions::Matcher,
     plan::Plan,
     report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
@@ -58,7 +58,7 @@ impl<'a> Session<'a> {
             validate_frequency(sampling.frequency_hz)?;
         }
         if let Some(path) = &profile.stacks {
-            folded::check_target(path, profile.force)?;
+            file::check_target(path, profile.force)?;
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
@@ -72,12 +72,13 @@ impl<'a> Session<'a> {
     }
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
-    /// `stop`'s output. Dropping the session afterwards detaches everything.
+    /// `stop`'s output and the total with every row (whatever `--top` says), for a record.
+    /// Everything is detached before it returns.
     pub async fn trace_until<T>(
         mut self,
         sink: Sink,
         stop: impl Future<Output = anyhow::Result<T>>,
-    ) -> anyhow::Result<T> {
+    ) -> anyhow::Result<(T, Report)> {
         let mut printer = Printer::new(self.output.output);
         let start = SystemTime::now();
         let started = Instant::now();
@@ -101,14 +102,14 @@ impl<'a> Session<'a> {
                         None => (now.clone(), start, started),
                     };
                     let period = Period { scope: Scope::Interval, start: since, duration: since_instant.elapsed() };
-                    let report = self.report(period, &delta)?;
+                    let report = self.report(period, &delta, self.output.top)?;
                     match &sink {
                         Sink::Print => printer.print(&report)?,
                         // Closed: `run` goes on after its view was quit.
                         Sink::Live(view) if view.is_closed() => {}
                         Sink::Live(view) => {
                             let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
-                            let total = self.report(period, &now)?;
+                            let total = self.report(period, &now, self.output.top)?;
                             // A full queue drops this update rather than stall the collector;
                             // the next update's cumulative total loses nothing.
                             let _ = view.try_send(tui::Update { interval: report, total });
@@ -120,7 +121,11 @@ impl<'a> Session<'a> {
         };
         let total = self.probes.snapshot()?;
         let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
-        printer.print(&self.report(period, &total)?)?;
+        let report = self.report(period, &total, None)?;
+        match self.output.top {
+            Some(_) => printer.print(&self.report(period, &total, self.output.top)?)?,
+            None => printer.print(&report)?,
+        }
         if let (Some(path), Some(samples)) = (&self.profile.stacks, &total.samples) {
             let stacks = self.folded_stacks(samples)?;
             folded::write(path, &stacks, self.profile.force)?;
@@ -132,17 +137,22 @@ impl<'a> Session<'a> {
             drop(self.probes);
             eprintln!("ktrace: detached in {:.2} s", detaching.elapsed().as_secs_f64());
         }
-        outcome
+        Ok((outcome?, report))
     }
 
-    fn report(&mut self, period: Period, snapshot: &Snapshot) -> anyhow::Result<Report> {
+    fn report(
+        &mut self,
+        period: Period,
+        snapshot: &Snapshot,
+        top: Option<usize>,
+    ) -> anyhow::Result<Report> {
         let kernel_samples = match (&snapshot.samples, self.probes.sampling()) {
             (Some(samples), Some(sampling)) => {
                 let per_cgroup = samples
                     .iter()
                     .map(|s| Ok((s.clone(), self.by_function(s)?)))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                Some(SampleReport::new(sampling.frequency_hz, &per_cgroup, self.output.top))
+                Some(SampleReport::new(sampling.frequency_hz, &per_cgroup, top))
             }
             _ => None,
         };
@@ -159,7 +169,8 @@ impl<'a> Session<'a> {
                     &attached,
                     counts,
                     overhead,
-                    self.output.top,
+                    top,
+                    period.scope == Scope::Total,
                 ))
             }
             _ => None,
@@ -170,7 +181,7 @@ impl<'a> Session<'a> {
             &snapshot.syscalls,
             kernel_samples,
             kernel_functions,
-            self.output.top,
+            top,
         ))
     }
 

@@ -1,7 +1,9 @@
 //! Renders [`Report`]s to stdout in the format chosen with `--output`, one file per format.
 mod csv;
+pub mod file;
 pub mod folded;
 mod json;
+pub mod lcov;
 mod table;
 
 use std::io::{self, Write};

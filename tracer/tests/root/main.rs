@@ -5,6 +5,7 @@
 //! `root workload getppid=N fchdir=M` makes exactly N getppid calls and M failing fchdir
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
 mod functions;
+mod records;
 mod sampling;
 mod support;
 mod tui;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         .chain(sampling::all())
         .chain(tui::all())
         .chain(functions::all())
+        .chain(records::all())
         .map(|(name, f)| {
             Trial::test(name, move || f().map_err(|e| format!("{e:#}").into()))
                 .with_ignored_flag(needs_root)

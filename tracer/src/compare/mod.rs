@@ -1,0 +1,405 @@
+//! `ktrace compare A.json B.json ...`: records side by side. Needs no privileges: it only reads
+//! files.
+//!
+//! Every traced cgroup of every record is one column (a run), labelled by the file's stem, or
+//! `stem:cgroup` when the record has several cgroups. Per syscall, per kernel function and per
+//! module the comparison shows each run's figure, its ratio to the first run and which runs
+//! alone have it ("only in ..."). Function figures are exact entry counts when every record
+//! counted functions, otherwise samples when every record sampled (labelled as such: samples
+//! are statistical, never counts). Module coverage is functions hit / traceable functions
+//! attached: the denominator is the set the kernel let ktrace attach, not every function of
+//! the module.
+mod render;
+
+use std::{collections::BTreeMap, path::Path};
+
+use clap::ValueEnum;
+
+use crate::record::{self, RecordView};
+
+pub use render::write;
+
+/// Version of the `--output json` layout of a comparison.
+pub const COMPARE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned columns for people.
+    Table,
+    /// GitHub-flavoured Markdown tables, for reports and issues.
+    Markdown,
+    /// One row per (item, run).
+    Csv,
+    /// One document with every section.
+    Json,
+}
+
+/// One column: one cgroup of one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub label: String,
+    pub file: String,
+    pub cgroup: String,
+    pub host: String,
+    pub kernel_release: String,
+    pub kernel_build_id: String,
+    pub duration_secs: f64,
+}
+
+/// What the figures of a section are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// Syscall entries.
+    Calls,
+    /// Exact kernel function entries.
+    Entries,
+    /// Sampled: how often a timer interrupt found a task there.
+    Samples,
+}
+
+impl Measure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Calls => "calls",
+            Self::Entries => "entries",
+            Self::Samples => "samples",
+        }
+    }
+}
+
+/// One syscall, function or module across all runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub name: String,
+    /// The module of a function row.
+    pub module: Option<String>,
+    /// One figure per run.
+    pub values: Vec<u64>,
+    /// Module rows of counted functions: (functions hit, traceable functions attached) per run.
+    pub coverage: Option<Vec<(u64, u64)>>,
+}
+
+impl Row {
+    /// `values[run] / values[0]`; `None` for the first run and when the first run has none.
+    pub fn ratio(&self, run: usize) -> Option<f64> {
+        let first = self.values[0];
+        (run > 0 && first > 0).then(|| self.values[run] as f64 / first as f64)
+    }
+
+    /// The runs that have this item, when not all of them do.
+    pub fn only_in(&self) -> Option<Vec<usize>> {
+        let present: Vec<usize> = (0..self.values.len()).filter(|&i| self.values[i] > 0).collect();
+        (!present.is_empty() && present.len() < self.values.len()).then_some(present)
+    }
+
+    fn total(&self) -> u64 {
+        self.values.iter().fold(0u64, |s, &n| s.saturating_add(n))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub measure: Measure,
+    /// Most (summed over runs) first.
+    pub rows: Vec<Row>,
+    /// Rows left out by `--top`.
+    pub omitted: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub runs: Vec<Run>,
+    pub syscalls: Section,
+    /// Absent when not every record has functions of the same kind.
+    pub functions: Option<Section>,
+    pub modules: Option<Section>,
+}
+
+/// Reads the records at `paths` and compares them.
+pub fn load(paths: &[impl AsRef<Path>], top: Option<usize>) -> anyhow::Result<Comparison> {
+    let records = paths
+        .iter()
+        .map(|p| {
+            let path = p.as_ref();
+            let stem = path.file_stem().unwrap_or(path.as_os_str()).to_string_lossy().into_owned();
+            Ok((stem, path.display().to_string(), record::read(path)?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(compare(&records, top))
+}
+
+/// Compares `(stem, file, record)` triples.
+pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> Comparison {
+    let mut runs = Vec::new();
+    // (record, cgroup) of each run.
+    let mut columns = Vec::new();
+    for (r, (stem, file, record)) in records.iter().enumerate() {
+        for (c, cgroup) in record.cgroups.iter().enumerate() {
+            let label = match record.cgroups.len() {
+                1 => stem.clone(),
+                _ => format!("{stem}:{}", cgroup.label),
+            };
+            runs.push(Run {
+                label,
+                file: file.clone(),
+                cgroup: cgroup.label.clone(),
+                host: record.host.clone(),
+                kernel_release: record.kernel_release.clone(),
+                kernel_build_id: record.kernel_build_id.clone(),
+                duration_secs: record.duration_secs,
+            });
+            columns.push((r, c));
+        }
+    }
+    let table = Table { records, columns: &columns, top };
+    let syscalls = table.section(Measure::Calls, |rec, c| {
+        rec.syscalls.iter().map(|s| ((s.name.clone(), None), s.counts[c].calls, None)).collect()
+    });
+    let counted = records.iter().all(|(_, _, r)| r.kernel_functions.is_some());
+    let sampled = records.iter().all(|(_, _, r)| r.kernel_samples.is_some());
+    let (functions, modules) = if counted {
+        let functions = table.section(Measure::Entries, |rec, c| {
+            let f = rec.kernel_functions.as_ref().expect("all records counted functions");
+            f.functions
+                .iter()
+                .map(|f| ((f.name.clone(), Some(f.module.clone())), f.counts[c], None))
+                .collect()
+        });
+        let modules = table.section(Measure::Entries, |rec, c| {
+            let f = rec.kernel_functions.as_ref().expect("all records counted functions");
+            f.modules
+                .iter()
+                .map(|m| ((m.module.clone(), None), m.counts[c], Some((m.hit[c], m.traced))))
+                .collect()
+        });
+        (Some(functions), Some(modules))
+    } else if sampled {
+        let functions = table.section(Measure::Samples, |rec, c| {
+            let s = rec.kernel_samples.as_ref().expect("all records sampled");
+            s.functions
+                .iter()
+                .map(|f| ((f.name.clone(), Some(f.module.clone())), f.samples[c], None))
+                .collect()
+        });
+        let modules = table.section(Measure::Samples, |rec, c| {
+            let s = rec.kernel_samples.as_ref().expect("all records sampled");
+            s.modules.iter().map(|m| ((m.module.clone(), None), m.samples[c], None)).collect()
+        });
+        (Some(functions), Some(modules))
+    } else {
+        (None, None)
+    };
+    Comparison { runs, syscalls, functions, modules }
+}
+
+/// (name, module) of a row.
+type Key = (String, Option<String>);
+/// One item of one run: its key, figure and (hit, attached) coverage for modules.
+type Item = (Key, u64, Option<(u64, u64)>);
+
+struct Table<'a> {
+    records: &'a [(String, String, RecordView)],
+    columns: &'a [(usize, usize)],
+    top: Option<usize>,
+}
+
+impl Table<'_> {
+    /// Lines up the items that `items(record, cgroup)` lists for every run.
+    fn section(
+        &self,
+        measure: Measure,
+        items: impl Fn(&RecordView, usize) -> Vec<Item>,
+    ) -> Section {
+        let runs = self.columns.len();
+        let mut rows: BTreeMap<Key, Row> = BTreeMap::new();
+        for (run, &(r, c)) in self.columns.iter().enumerate() {
+            for ((name, module), value, coverage) in items(&self.records[r].2, c) {
+                let row = rows.entry((name.clone(), module.clone())).or_insert_with(|| Row {
+                    name,
+                    module,
+                    values: vec![0; runs],
+                    coverage: None,
+                });
+                row.values[run] = value;
+                if let Some(hit_attached) = coverage {
+                    row.coverage.get_or_insert_with(|| vec![(0, 0); runs])[run] = hit_attached;
+                }
+            }
+        }
+        let mut rows: Vec<Row> = rows.into_values().collect();
+        rows.sort_by(|a, b| {
+            b.total().cmp(&a.total()).then_with(|| (&a.name, &a.module).cmp(&(&b.name, &b.module)))
+        });
+        let keep = self.top.unwrap_or(usize::MAX).min(rows.len());
+        let omitted = rows.len() - keep;
+        rows.truncate(keep);
+        Section { measure, rows, omitted }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::record::{
+        CgroupView, CountView, CountedFunctionView, CountedModuleView, FunctionsView,
+        SampledFunctionView, SampledModuleView, SamplesView, SyscallView,
+    };
+
+    fn syscalls(rows: &[(&str, &[u64])]) -> Vec<SyscallView> {
+        rows.iter()
+            .map(|(name, calls)| SyscallView {
+                name: name.to_string(),
+                counts: calls.iter().map(|&calls| CountView { calls }).collect(),
+            })
+            .collect()
+    }
+
+    fn record(cgroups: &[&str], rows: &[(&str, &[u64])]) -> RecordView {
+        RecordView {
+            host: "h1".to_owned(),
+            kernel_release: "6.12.0".to_owned(),
+            kernel_build_id: "ab12".to_owned(),
+            duration_secs: 2.0,
+            cgroups: cgroups.iter().map(|l| CgroupView { label: l.to_string() }).collect(),
+            syscalls: syscalls(rows),
+            kernel_functions: None,
+            kernel_samples: None,
+        }
+    }
+
+    fn counted(
+        functions: &[(&str, &str, u64)],
+        modules: &[(&str, u64, u64, u64)],
+    ) -> FunctionsView {
+        FunctionsView {
+            functions: functions
+                .iter()
+                .map(|&(name, module, n)| CountedFunctionView {
+                    name: name.to_owned(),
+                    module: module.to_owned(),
+                    counts: vec![n],
+                })
+                .collect(),
+            modules: modules
+                .iter()
+                .map(|&(module, traced, hit, n)| CountedModuleView {
+                    module: module.to_owned(),
+                    traced,
+                    hit: vec![hit],
+                    counts: vec![n],
+                })
+                .collect(),
+            not_entered: Vec::new(),
+        }
+    }
+
+    /// net: getppid 1000, read 10, veth_xmit 40 and vfs_read 5 entries (veth 1 of 30 hit);
+    /// disk: fchdir 17, read 20, vfs_read 15 and vfs_write 5 (vmlinux 2 of 100 hit).
+    pub(crate) fn pair() -> Comparison {
+        let net = RecordView {
+            kernel_functions: Some(counted(
+                &[("veth_xmit", "veth", 40), ("vfs_read", "vmlinux", 5)],
+                &[("veth", 30, 1, 40), ("vmlinux", 100, 1, 5)],
+            )),
+            ..record(&["ktrace-run-1"], &[("getppid", &[1000]), ("read", &[10])])
+        };
+        let disk = RecordView {
+            host: "h2".to_owned(),
+            duration_secs: 4.5,
+            kernel_functions: Some(counted(
+                &[("vfs_read", "vmlinux", 15), ("vfs_write", "vmlinux", 5)],
+                &[("veth", 30, 0, 0), ("vmlinux", 100, 2, 20)],
+            )),
+            ..record(&["ktrace-run-2"], &[("fchdir", &[17]), ("read", &[20])])
+        };
+        compare(
+            &[
+                ("net".to_owned(), "runs/net.json".to_owned(), net),
+                ("disk".to_owned(), "runs/disk.json".to_owned(), disk),
+            ],
+            None,
+        )
+    }
+
+    #[test]
+    fn rows_line_up_with_ratios_and_only_in() {
+        let c = pair();
+        let labels: Vec<_> = c.runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["net", "disk"]);
+        let rows: Vec<_> = c
+            .syscalls
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.values.clone(), r.only_in()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("getppid", vec![1000, 0], Some(vec![0])),
+                ("read", vec![10, 20], None),
+                ("fchdir", vec![0, 17], Some(vec![1])),
+            ]
+        );
+        assert_eq!(c.syscalls.rows[1].ratio(1), Some(2.0));
+        assert_eq!(c.syscalls.rows[0].ratio(1), Some(0.0));
+        assert_eq!(c.syscalls.rows[2].ratio(1), None);
+        assert_eq!(c.syscalls.rows[1].ratio(0), None);
+        let functions = c.functions.unwrap();
+        assert_eq!(functions.measure, Measure::Entries);
+        assert_eq!(functions.rows[0].name, "veth_xmit");
+        assert_eq!(functions.rows[1].values, [5, 15]);
+        let modules = c.modules.unwrap();
+        assert_eq!(modules.rows[0].name, "veth");
+        assert_eq!(modules.rows[0].coverage, Some(vec![(1, 30), (0, 30)]));
+        assert_eq!(modules.rows[1].coverage, Some(vec![(1, 100), (2, 100)]));
+    }
+
+    #[test]
+    fn several_cgroups_give_a_column_each_and_top_cuts_rows() {
+        let two = record(&["lxc", "gvisor"], &[("read", &[3, 4]), ("write", &[1, 0])]);
+        let one = record(&["x"], &[("write", &[9])]);
+        let c = compare(
+            &[
+                ("a".to_owned(), "a.json".to_owned(), two),
+                ("b".to_owned(), "b.json".to_owned(), one),
+            ],
+            Some(1),
+        );
+        let labels: Vec<_> = c.runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["a:lxc", "a:gvisor", "b"]);
+        assert_eq!(c.syscalls.rows.len(), 1);
+        assert_eq!(c.syscalls.rows[0].values, [1, 0, 9]);
+        assert_eq!(c.syscalls.rows[0].only_in(), Some(vec![0, 2]));
+        assert_eq!(c.syscalls.omitted, 1);
+        assert_eq!(c.functions, None);
+    }
+
+    #[test]
+    fn sampled_functions_are_compared_as_samples_when_not_all_counted() {
+        let samples = |n| {
+            Some(SamplesView {
+                functions: vec![SampledFunctionView {
+                    name: "vfs_write".to_owned(),
+                    module: "vmlinux".to_owned(),
+                    samples: vec![n],
+                }],
+                modules: vec![SampledModuleView { module: "vmlinux".to_owned(), samples: vec![n] }],
+            })
+        };
+        let a = RecordView {
+            kernel_samples: samples(8),
+            kernel_functions: Some(counted(&[], &[])),
+            ..record(&["x"], &[])
+        };
+        let b = RecordView { kernel_samples: samples(2), ..record(&["y"], &[]) };
+        let c = compare(
+            &[("a".to_owned(), "a.json".to_owned(), a), ("b".to_owned(), "b.json".to_owned(), b)],
+            None,
+        );
+        let functions = c.functions.unwrap();
+        assert_eq!(functions.measure, Measure::Samples);
+        assert_eq!(functions.rows[0].values, [8, 2]);
+        assert_eq!(functions.rows[0].ratio(1), Some(0.25));
+        assert_eq!(c.modules.unwrap().rows[0].coverage, None);
+    }
+}

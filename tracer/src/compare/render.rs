@@ -1,0 +1,416 @@
+//! The four renderings of a [`Comparison`]: aligned table, Markdown, tidy CSV and JSON.
+use std::io::{self, Write};
+
+use serde_json::json;
+
+use super::{COMPARE_VERSION, CompareFormat, Comparison, Measure, Row, Section};
+
+pub fn write(out: &mut impl Write, c: &Comparison, format: CompareFormat) -> io::Result<()> {
+    match format {
+        CompareFormat::Table => write_text(out, c, false),
+        CompareFormat::Markdown => write_text(out, c, true),
+        CompareFormat::Csv => write_csv(out, c),
+        CompareFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &to_json(c))?;
+            writeln!(out)
+        }
+    }
+}
+
+/// A section as cells, shared by the table and the Markdown rendering.
+struct Grid {
+    title: String,
+    headers: Vec<String>,
+    /// Whether each column is right-aligned (the numbers).
+    right: Vec<bool>,
+    rows: Vec<Vec<String>>,
+    omitted: usize,
+}
+
+fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Result<()> {
+    let mut grids = vec![runs_grid(c)];
+    grids.push(section_grid(c, &c.syscalls, "Syscalls", "SYSCALL"));
+    if let Some(functions) = &c.functions {
+        grids.push(section_grid(c, functions, "Kernel functions", "FUNCTION"));
+    }
+    if let Some(modules) = &c.modules {
+        grids.push(section_grid(c, modules, "Modules", "MODULE"));
+    }
+    for (i, grid) in grids.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        if markdown { write_markdown(out, grid) } else { write_aligned(out, grid) }?;
+    }
+    Ok(())
+}
+
+fn runs_grid(c: &Comparison) -> Grid {
+    let headers = ["RUN", "FILE", "CGROUP", "HOST", "KERNEL", "BUILD ID", "SECONDS"];
+    Grid {
+        title: "Runs".to_owned(),
+        headers: headers.map(str::to_owned).to_vec(),
+        right: headers.map(|h| h == "SECONDS").to_vec(),
+        rows: c
+            .runs
+            .iter()
+            .map(|r| {
+                vec![
+                    r.label.clone(),
+                    r.file.clone(),
+                    r.cgroup.clone(),
+                    r.host.clone(),
+                    r.kernel_release.clone(),
+                    r.kernel_build_id.clone(),
+                    format!("{:.2}", r.duration_secs),
+                ]
+            })
+            .collect(),
+        omitted: 0,
+    }
+}
+
+fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Grid {
+    let first = &c.runs[0].label;
+    let coverage = section.rows.iter().any(|r| r.coverage.is_some());
+    let title = match (section.measure, coverage) {
+        (Measure::Calls, _) => format!("{what}: calls per run, ratio to {first}"),
+        (Measure::Entries, false) => format!("{what}: counted entries per run, ratio to {first}"),
+        (Measure::Entries, true) => format!(
+            "{what}: functions hit / traceable functions attached (the denominator is the \
+             attached set), and counted entries per run, ratio to {first}"
+        ),
+        (Measure::Samples, _) => {
+            format!("{what}: samples per run (sampled, not counts), ratio to {first}")
+        }
+    };
+    let has_module = section.rows.iter().any(|r| r.module.is_some());
+    let mut headers = vec![item.to_owned()];
+    if has_module {
+        headers.push("MODULE".to_owned());
+    }
+    let left = headers.len();
+    if coverage {
+        headers.extend(c.runs.iter().map(|r| format!("{} hit", r.label)));
+    }
+    headers.extend(c.runs.iter().map(|r| r.label.clone()));
+    headers.extend(c.runs[1..].iter().map(|r| format!("{}/{first}", r.label)));
+    headers.push("NOTE".to_owned());
+    let right = (0..headers.len()).map(|i| i >= left && i + 1 < headers.len()).collect();
+    let rows = section
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.name.clone()];
+            if has_module {
+                cells.push(row.module.clone().unwrap_or_default());
+            }
+            if let Some(coverage) = &row.coverage {
+                cells.extend(coverage.iter().map(|(hit, attached)| format!("{hit}/{attached}")));
+            }
+            cells.extend(row.values.iter().map(u64::to_string));
+            cells.extend(
+                (1..c.runs.len())
+                    .map(|i| row.ratio(i).map_or("-".to_owned(), |r| format!("{r:.2}"))),
+            );
+            cells.push(note(c, row));
+            cells
+        })
+        .collect();
+    Grid { title, headers, right, rows, omitted: section.omitted }
+}
+
+fn note(c: &Comparison, row: &Row) -> String {
+    row.only_in().map_or_else(String::new, |runs| {
+        let labels: Vec<&str> = runs.iter().map(|&i| c.runs[i].label.as_str()).collect();
+        format!("only in {}", labels.join(", "))
+    })
+}
+
+fn write_aligned(out: &mut impl Write, grid: &Grid) -> io::Result<()> {
+    writeln!(out, "{}", grid.title)?;
+    let widths: Vec<usize> = (0..grid.headers.len())
+        .map(|i| {
+            grid.rows
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([grid.headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for cells in std::iter::once(&grid.headers).chain(&grid.rows) {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .zip(&grid.right)
+            .map(
+                |((cell, &w), &right)| {
+                    if right { format!("{cell:>w$}") } else { format!("{cell:<w$}") }
+                },
+            )
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    if grid.omitted > 0 {
+        writeln!(out, "({} more rows left out by --top)", grid.omitted)?;
+    }
+    Ok(())
+}
+
+fn write_markdown(out: &mut impl Write, grid: &Grid) -> io::Result<()> {
+    let escape = |s: &str| s.replace('|', "\\|");
+    let row = |cells: &[String]| {
+        format!("| {} |", cells.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "))
+    };
+    writeln!(out, "### {}\n", grid.title)?;
+    writeln!(out, "{}", row(&grid.headers))?;
+    let rule: Vec<&str> = grid.right.iter().map(|&r| if r { "---:" } else { "---" }).collect();
+    writeln!(out, "| {} |", rule.join(" | "))?;
+    for cells in &grid.rows {
+        writeln!(out, "{}", row(cells))?;
+    }
+    if grid.omitted > 0 {
+        writeln!(out, "\n{} more rows left out by `--top`.", grid.omitted)?;
+    }
+    Ok(())
+}
+
+/// Tidy rows: one per (section, item, run).
+fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "section",
+        "measure",
+        "name",
+        "module",
+        "run",
+        "value",
+        "ratio_to_first",
+        "hit",
+        "attached",
+        "only_in",
+    ])?;
+    let sections = [
+        ("syscall", Some(&c.syscalls)),
+        ("function", c.functions.as_ref()),
+        ("module", c.modules.as_ref()),
+    ];
+    for (name, section) in sections {
+        let Some(section) = section else { continue };
+        for row in &section.rows {
+            let only_in = row.only_in().map_or_else(String::new, |runs| {
+                runs.iter().map(|&i| c.runs[i].label.as_str()).collect::<Vec<_>>().join(";")
+            });
+            for (i, run) in c.runs.iter().enumerate() {
+                let (hit, attached) =
+                    row.coverage.as_ref().map_or((String::new(), String::new()), |cov| {
+                        (cov[i].0.to_string(), cov[i].1.to_string())
+                    });
+                w.write_record([
+                    name,
+                    section.measure.as_str(),
+                    &row.name,
+                    row.module.as_deref().unwrap_or(""),
+                    &run.label,
+                    &row.values[i].to_string(),
+                    &row.ratio(i).map_or_else(String::new, |r| format!("{r:.4}")),
+                    &hit,
+                    &attached,
+                    &only_in,
+                ])?;
+            }
+        }
+    }
+    w.flush()
+}
+
+fn to_json(c: &Comparison) -> serde_json::Value {
+    let label = |i: usize| c.runs[i].label.clone();
+    let section = |s: &Section| {
+        let rows: Vec<serde_json::Value> = s
+            .rows
+            .iter()
+            .map(|row| {
+                let mut v = json!({
+                    "name": row.name,
+                    "values": row.values,
+                    "ratios": (0..row.values.len()).map(|i| row.ratio(i)).collect::<Vec<_>>(),
+                });
+                if let Some(module) = &row.module {
+                    v["module"] = json!(module);
+                }
+                if let Some(coverage) = &row.coverage {
+                    v["hit"] = json!(coverage.iter().map(|c| c.0).collect::<Vec<_>>());
+                    v["attached"] = json!(coverage.iter().map(|c| c.1).collect::<Vec<_>>());
+                }
+                if let Some(runs) = row.only_in() {
+                    v["only_in"] = json!(runs.into_iter().map(label).collect::<Vec<_>>());
+                }
+                v
+            })
+            .collect();
+        json!({"measure": s.measure.as_str(), "rows": rows, "rows_omitted": s.omitted})
+    };
+    let mut doc = json!({
+        "compare_version": COMPARE_VERSION,
+        "runs": c.runs.iter().map(|r| json!({
+            "label": r.label,
+            "file": r.file,
+            "cgroup": r.cgroup,
+            "host": r.host,
+            "kernel_release": r.kernel_release,
+            "kernel_build_id": r.kernel_build_id,
+            "duration_secs": r.duration_secs,
+        })).collect::<Vec<_>>(),
+        "syscalls": section(&c.syscalls),
+    });
+    if let Some(functions) = &c.functions {
+        doc["functions"] = section(functions);
+    }
+    if let Some(modules) = &c.modules {
+        doc["modules"] = section(modules);
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::tests::pair;
+
+    fn render(format: CompareFormat) -> String {
+        let mut out = Vec::new();
+        write(&mut out, &pair(), format).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn table() {
+        assert_eq!(
+            render(CompareFormat::Table),
+            "\
+Runs
+RUN   FILE            CGROUP        HOST  KERNEL  BUILD ID  SECONDS
+net   runs/net.json   ktrace-run-1  h1    6.12.0  ab12         2.00
+disk  runs/disk.json  ktrace-run-2  h2    6.12.0  ab12         4.50
+
+Syscalls: calls per run, ratio to net
+SYSCALL   net  disk  disk/net  NOTE
+getppid  1000     0      0.00  only in net
+read       10    20      2.00
+fchdir      0    17         -  only in disk
+
+Kernel functions: counted entries per run, ratio to net
+FUNCTION   MODULE   net  disk  disk/net  NOTE
+veth_xmit  veth      40     0      0.00  only in net
+vfs_read   vmlinux    5    15      3.00
+vfs_write  vmlinux    0     5         -  only in disk
+
+Modules: functions hit / traceable functions attached (the denominator is the attached set), \
+and counted entries per run, ratio to net
+MODULE   net hit  disk hit  net  disk  disk/net  NOTE
+veth        1/30      0/30   40     0      0.00  only in net
+vmlinux    1/100     2/100    5    20      4.00
+"
+        );
+    }
+
+    #[test]
+    fn markdown() {
+        assert_eq!(
+            render(CompareFormat::Markdown),
+            "\
+### Runs
+
+| RUN | FILE | CGROUP | HOST | KERNEL | BUILD ID | SECONDS |
+| --- | --- | --- | --- | --- | --- | ---: |
+| net | runs/net.json | ktrace-run-1 | h1 | 6.12.0 | ab12 | 2.00 |
+| disk | runs/disk.json | ktrace-run-2 | h2 | 6.12.0 | ab12 | 4.50 |
+
+### Syscalls: calls per run, ratio to net
+
+| SYSCALL | net | disk | disk/net | NOTE |
+| --- | ---: | ---: | ---: | --- |
+| getppid | 1000 | 0 | 0.00 | only in net |
+| read | 10 | 20 | 2.00 |  |
+| fchdir | 0 | 17 | - | only in disk |
+
+### Kernel functions: counted entries per run, ratio to net
+
+| FUNCTION | MODULE | net | disk | disk/net | NOTE |
+| --- | --- | ---: | ---: | ---: | --- |
+| veth_xmit | veth | 40 | 0 | 0.00 | only in net |
+| vfs_read | vmlinux | 5 | 15 | 3.00 |  |
+| vfs_write | vmlinux | 0 | 5 | - | only in disk |
+
+### Modules: functions hit / traceable functions attached (the denominator is the attached set), \
+and counted entries per run, ratio to net
+
+| MODULE | net hit | disk hit | net | disk | disk/net | NOTE |
+| --- | ---: | ---: | ---: | ---: | ---: | --- |
+| veth | 1/30 | 0/30 | 40 | 0 | 0.00 | only in net |
+| vmlinux | 1/100 | 2/100 | 5 | 20 | 4.00 |  |
+"
+        );
+    }
+
+    #[test]
+    fn csv() {
+        assert_eq!(
+            render(CompareFormat::Csv),
+            "\
+section,measure,name,module,run,value,ratio_to_first,hit,attached,only_in
+syscall,calls,getppid,,net,1000,,,,net
+syscall,calls,getppid,,disk,0,0.0000,,,net
+syscall,calls,read,,net,10,,,,
+syscall,calls,read,,disk,20,2.0000,,,
+syscall,calls,fchdir,,net,0,,,,disk
+syscall,calls,fchdir,,disk,17,,,,disk
+function,entries,veth_xmit,veth,net,40,,,,net
+function,entries,veth_xmit,veth,disk,0,0.0000,,,net
+function,entries,vfs_read,vmlinux,net,5,,,,
+function,entries,vfs_read,vmlinux,disk,15,3.0000,,,
+function,entries,vfs_write,vmlinux,net,0,,,,disk
+function,entries,vfs_write,vmlinux,disk,5,,,,disk
+module,entries,veth,,net,40,,1,30,net
+module,entries,veth,,disk,0,0.0000,0,30,net
+module,entries,vmlinux,,net,5,,1,100,
+module,entries,vmlinux,,disk,20,4.0000,2,100,
+"
+        );
+    }
+
+    #[test]
+    fn json() {
+        let v: serde_json::Value = serde_json::from_str(&render(CompareFormat::Json)).unwrap();
+        let run = |label: &str, cgroup: &str, host: &str, secs: f64| {
+            json!({"label": label, "file": format!("runs/{label}.json"), "cgroup": cgroup,
+                   "host": host, "kernel_release": "6.12.0", "kernel_build_id": "ab12",
+                   "duration_secs": secs})
+        };
+        let expected = json!({
+            "compare_version": 1,
+            "runs": [run("net", "ktrace-run-1", "h1", 2.0), run("disk", "ktrace-run-2", "h2", 4.5)],
+            "syscalls": {"measure": "calls", "rows_omitted": 0, "rows": [
+                {"name": "getppid", "values": [1000, 0], "ratios": [null, 0.0], "only_in": ["net"]},
+                {"name": "read", "values": [10, 20], "ratios": [null, 2.0]},
+                {"name": "fchdir", "values": [0, 17], "ratios": [null, null], "only_in": ["disk"]},
+            ]},
+            "functions": {"measure": "entries", "rows_omitted": 0, "rows": [
+                {"name": "veth_xmit", "module": "veth", "values": [40, 0], "ratios": [null, 0.0],
+                 "only_in": ["net"]},
+                {"name": "vfs_read", "module": "vmlinux", "values": [5, 15], "ratios": [null, 3.0]},
+                {"name": "vfs_write", "module": "vmlinux", "values": [0, 5], "ratios": [null, null],
+                 "only_in": ["disk"]},
+            ]},
+            "modules": {"measure": "entries", "rows_omitted": 0, "rows": [
+                {"name": "veth", "values": [40, 0], "hit": [1, 0], "attached": [30, 30],
+                 "ratios": [null, 0.0], "only_in": ["net"]},
+                {"name": "vmlinux", "values": [5, 20], "hit": [1, 2], "attached": [100, 100],
+                 "ratios": [null, 4.0]},
+            ]},
+        });
+        assert_eq!(v, expected);
+    }
+}

@@ -1,0 +1,172 @@
+//! `ktrace export --format lcov RUN.json`: kernel function coverage of one traced cgroup as an
+//! lcov tracefile, for genhtml's per-directory report and lcov's diffs between platforms.
+//!
+//! The traced set (every function ktrace attached, entered or not, from the record) is the
+//! denominator. Each function is placed in its source file with the DWARF of the traced kernel's
+//! vmlinux (`--vmlinux`, or Debian's debug package in its standard places). Module functions
+//! are left out: their DWARF lives in each module's own debug file.
+use std::{io::Write, path::Path};
+
+use anyhow::{Context as _, bail};
+
+use crate::{
+    export::lcov::{self, CoveredFunction},
+    record::RecordView,
+    sources::KernelSources,
+    symbolize::CORE_KERNEL,
+};
+
+/// What the export left out, for the user to know.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub functions: usize,
+    pub entered: usize,
+    pub module_functions: usize,
+    pub without_source: usize,
+}
+
+/// Writes the lcov tracefile of `cgroup` (required when the record traced several) to `out`.
+pub fn export_lcov(
+    record: &RecordView,
+    cgroup: Option<&str>,
+    vmlinux: Option<&Path>,
+    out: &mut dyn Write,
+) -> anyhow::Result<Summary> {
+    let column = match (cgroup, record.cgroups.as_slice()) {
+        (None, [_]) => 0,
+        (None, many) => bail!(
+            "the record traced {} cgroups; choose one with --cgroup ({})",
+            many.len(),
+            many.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        (Some(label), all) => all
+            .iter()
+            .position(|c| c.label == label)
+            .with_context(|| format!("the record has no cgroup `{label}`"))?,
+    };
+    let Some(functions) = &record.kernel_functions else {
+        bail!(
+            "the record has no counted kernel functions (record with --functions, --module or --all on a kernel that can trace functions)"
+        );
+    };
+    let vmlinux = match vmlinux {
+        Some(path) => path.to_owned(),
+        None => KernelSources::find(&record.kernel_release).with_context(|| {
+            format!(
+                "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package linux-image-{0}-dbg)",
+                record.kernel_release
+            )
+        })?,
+    };
+    let sources = KernelSources::open(&vmlinux)?;
+    let entered =
+        functions.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts[column]));
+    let not_entered = functions.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str(), 0));
+    let mut summary = Summary::default();
+    let core: Vec<(&str, u64)> = entered
+        .chain(not_entered)
+        .filter(|&(_, module, _)| {
+            let core = module == CORE_KERNEL;
+            summary.module_functions += usize::from(!core);
+            core
+        })
+        .map(|(name, _, count)| (name, count))
+        .collect();
+    let names: Vec<&str> = core.iter().map(|&(name, _)| name).collect();
+    let locations = sources.locate(&names)?;
+    let covered: Vec<CoveredFunction> = core
+        .iter()
+        .zip(&locations)
+        .filter_map(|(&(name, count), location)| {
+            Some(CoveredFunction { name, count, location: location.as_ref()? })
+        })
+        .collect();
+    summary.functions = covered.len();
+    summary.entered = covered.iter().filter(|f| f.count > 0).count();
+    summary.without_source = core.len() - covered.len();
+    lcov::write(out, &record.cgroups[column].label, &covered).context("writing the tracefile")?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{fs, process::Command};
+
+    use super::*;
+    use crate::record;
+
+    /// The cached debug image of the 6.12 guest kernel, which `cargo xtask test` fetches.
+    fn debug_image() -> Option<(String, std::path::PathBuf)> {
+        let dir = fs::read_dir("/var/cache/ktrace/debug")
+            .ok()?
+            .flatten()
+            .find(|e| e.path().join("vmlinux").is_file())?;
+        Some((dir.file_name().into_string().ok()?, dir.path().join("vmlinux")))
+    }
+
+    /// A record of two cgroups on `release`: `net` entered is_skb_forwardable 200 times, `file`
+    /// entered vfs_write 7 times; vfs_read and veth_xmit [veth] were attached, not entered.
+    fn record_text(release: &str) -> String {
+        format!(
+            r#"{{"record_version": 1, "host": "h", "kernel_release": "{release}", "kernel_build_id": "unknown",
+            "duration_secs": 1.0, "cgroups": [{{"label": "net"}}, {{"label": "file"}}], "syscalls": [],
+            "kernel_functions": {{
+              "functions": [{{"name": "is_skb_forwardable", "module": "vmlinux", "counts": [200, 0]}},
+                            {{"name": "vfs_write", "module": "vmlinux", "counts": [0, 7]}}],
+              "modules": [],
+              "not_entered": [{{"name": "vfs_read", "module": "vmlinux"}}, {{"name": "veth_xmit", "module": "veth"}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn exports_a_record_that_genhtml_renders_by_directory() {
+        let Some((release, vmlinux)) = debug_image() else {
+            eprintln!(
+                "skipped: no debug vmlinux in /var/cache/ktrace/debug (cargo xtask test fetches one)"
+            );
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        fs::write(&path, record_text(&release)).unwrap();
+        let record = record::read(&path).unwrap();
+
+        let err = export_lcov(&record, None, Some(&vmlinux), &mut Vec::new()).unwrap_err();
+        assert!(format!("{err:#}").contains("choose one with --cgroup (net, file)"), "{err:#}");
+
+        let mut tracefile = Vec::new();
+        let summary = export_lcov(&record, Some("file"), None, &mut tracefile).unwrap();
+        assert_eq!(
+            summary,
+            Summary { functions: 3, entered: 1, module_functions: 1, without_source: 0 }
+        );
+        let text = String::from_utf8(tracefile).unwrap();
+        assert!(text.starts_with("TN:file\n"), "{text}");
+        assert!(
+            text.contains("SF:fs/read_write.c\n") && text.contains("FNDA:7,vfs_write\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SF:net/core/dev.c\n") && text.contains("FNDA:0,is_skb_forwardable\n"),
+            "{text}"
+        );
+        assert!(!text.contains("veth_xmit"), "module functions are left out:\n{text}");
+
+        let info = dir.path().join("file.info");
+        fs::write(&info, &text).unwrap();
+        let html = dir.path().join("html");
+        let out = Command::new("genhtml")
+            .arg("--no-source")
+            .arg("-o")
+            .arg(&html)
+            .arg(&info)
+            .output()
+            .expect("genhtml (lcov) installed by scripts/setup.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let index = fs::read_to_string(html.join("index.html")).unwrap();
+        assert!(
+            index.contains(">fs</a>") && index.contains(">net/core</a>"),
+            "directories missing from the report"
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! Records: the total report of one trace saved as a self-describing file (`ktrace record -o
+//! RUN.json`, `ktrace run --record RUN.json`) that `ktrace compare` reads back, possibly on
+//! another machine, long after the trace.
+//!
+//! A record is the report's JSON (schema_version 1, docs/json-schema.md) with the facts a
+//! comparison needs to be trusted added at the top level: `record_version`, the host, the
+//! kernel's build id, which kernel mechanism produced each figure and how many functions were
+//! targeted. The file is written to a temporary file in the same directory and renamed, so a
+//! reader never sees half a record; an existing file is replaced only with `--force`.
+use std::{fs, io::Write as _, path::Path};
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    export::file,
+    plan::Plan,
+    report::{FunctionName, Report},
+};
+
+/// Version of the record layout; bumped on any incompatible change.
+pub const RECORD_VERSION: u32 = 1;
+
+/// Where the GNU build-id note of the running kernel can be read without privileges.
+const KERNEL_NOTES: &str = "/sys/kernel/notes";
+/// ELF note type of a GNU build id (`NT_GNU_BUILD_ID`).
+const NT_GNU_BUILD_ID: u32 = 3;
+
+/// What a record says about the trace besides the report, known before anything is attached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordInfo {
+    pub host: String,
+    /// Hex GNU build id of the running kernel, `unknown` if it has none.
+    pub kernel_build_id: String,
+    pub backends: Backends,
+    /// Functions selected for counting (0 when none were, or when they were sampled instead).
+    pub function_targets: usize,
+}
+
+/// The kernel mechanism behind each kind of figure in the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backends {
+    /// Always `raw_tracepoint` (sys_enter and sys_exit).
+    pub syscalls: &'static str,
+    /// `perf_event` (cpu-clock sampling) with `--sample`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<&'static str>,
+    /// The counting backend (`kprobe-multi`, `fentry`, `kprobe`), or `samples` when the
+    /// functions asked for were sampled because no backend works on this kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub functions: Option<String>,
+}
+
+impl RecordInfo {
+    /// The facts of this host and of `plan`, before it is attached.
+    pub fn new(plan: &Plan) -> Self {
+        let build_id = fs::read(KERNEL_NOTES).ok().and_then(|notes| gnu_build_id(&notes));
+        let functions = match (&plan.functions, &plan.sampled_functions) {
+            (Some(f), _) => Some(f.backend.to_string()),
+            (None, Some(_)) => Some("samples".to_owned()),
+            (None, None) => None,
+        };
+        Self {
+            host: fs::read_to_string("/proc/sys/kernel/hostname")
+                .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned()),
+            kernel_build_id: build_id.unwrap_or_else(|| "unknown".to_owned()),
+            backends: Backends {
+                syscalls: "raw_tracepoint",
+                samples: plan.sampling.map(|_| "perf_event"),
+                functions,
+            },
+            function_targets: plan.functions.as_ref().map_or(0, |f| f.targets.len()),
+        }
+    }
+}
+
+/// A record as written: the info, then every field of the total report.
+#[derive(Debug, Serialize)]
+struct Record<'a> {
+    record_version: u32,
+    #[serde(flatten)]
+    info: &'a RecordInfo,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+/// The hex GNU build id among the ELF notes of `/sys/kernel/notes`: a sequence of (namesz,
+/// descsz, type, name, desc) entries in native byte order, name and desc padded to 4 bytes.
+fn gnu_build_id(notes: &[u8]) -> Option<String> {
+    let word = |at: usize| -> Option<usize> {
+        let bytes = notes.get(at..at + 4)?;
+        Some(u32::from_ne_bytes(bytes.try_into().ok()?) as usize)
+    };
+    let padded = |n: usize| n.checked_add(3).map(|n| n & !3);
+    let mut at = 0;
+    while at + 12 <= notes.len() {
+        let (namesz, descsz, kind) = (word(at)?, word(at + 4)?, word(at + 8)?);
+        let name_at = at + 12;
+        let desc_at = name_at.checked_add(padded(namesz)?)?;
+        let desc = notes.get(desc_at..desc_at.checked_add(descsz)?)?;
+        if kind == NT_GNU_BUILD_ID as usize && notes.get(name_at..name_at + namesz)? == b"GNU\0" {
+            return Some(desc.iter().map(|b| format!("{b:02x}")).collect());
+        }
+        at = desc_at.checked_add(padded(descsz)?)?;
+    }
+    None
+}
+
+/// Writes `report` with `info` to `path`, atomically (see [`file::write_atomically`]).
+pub fn write(path: &Path, info: &RecordInfo, report: &Report, force: bool) -> anyhow::Result<()> {
+    let record = Record { record_version: RECORD_VERSION, info, report };
+    file::write_atomically(path, force, |out| {
+        serde_json::to_writer_pretty(&mut *out, &record)?;
+        writeln!(out)
+    })
+    .with_context(|| format!("writing the record {}", path.display()))
+}
+
+/// What `compare` reads from a record: the labels and every count, nothing it does not need.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RecordView {
+    pub host: String,
+    pub kernel_release: String,
+    pub kernel_build_id: String,
+    pub duration_secs: f64,
+    pub cgroups: Vec<CgroupView>,
+    pub syscalls: Vec<SyscallView>,
+    pub kernel_functions: Option<FunctionsView>,
+    pub kernel_samples: Option<SamplesView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CgroupView {
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SyscallView {
+    pub name: String,
+    pub counts: Vec<CountView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct CountView {
+    pub calls: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FunctionsView {
+    pub functions: Vec<CountedFunctionView>,
+    pub modules: Vec<CountedModuleView>,
+    /// Attached functions no cgroup entered: with `functions`, the whole traced set.
+    #[serde(default)]
+    pub not_entered: Vec<FunctionName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CountedFunctionView {
+    pub name: String,
+    pub module: String,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CountedModuleView {
+    pub module: String,
+    pub traced: u64,
+    pub hit: Vec<u64>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SamplesView {
+    pub functions: Vec<SampledFunctionView>,
+    pub modules: Vec<SampledModuleView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SampledFunctionView {
+    pub name: String,
+    pub module: String,
+    pub samples: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SampledModuleView {
+    pub module: String,
+    pub samples: Vec<u64>,
+}
+
+/// Reads a record, refusing anything that is not a ktrace record of a version this ktrace
+/// knows.
+pub fn read(path: &Path) -> anyhow::Result<RecordView> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&text).with_context(|| format!("{}", path.display()))
+}
+
+fn parse(text: &str) -> anyhow::Result<RecordView> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).context("not a ktrace record (not a JSON document)")?;
+    match value.get("record_version").map(serde_json::Value::as_u64) {
+        None => bail!("not a ktrace record (no record_version)"),
+        Some(Some(v)) if v == u64::from(RECORD_VERSION) => {}
+        Some(v) => bail!(
+            "record_version {} is not supported (this ktrace reads version {RECORD_VERSION})",
+            v.map_or_else(|| value["record_version"].to_string(), |v| v.to_string())
+        ),
+    }
+    let record: RecordView = serde_json::from_value(value).context("not a valid ktrace record")?;
+    let columns = record.cgroups.len();
+    let aligned = record.syscalls.iter().all(|s| s.counts.len() == columns)
+        && record.kernel_functions.as_ref().is_none_or(|f| {
+            f.functions.iter().all(|r| r.counts.len() == columns)
+                && f.modules.iter().all(|m| m.counts.len() == columns && m.hit.len() == columns)
+        })
+        && record.kernel_samples.as_ref().is_none_or(|s| {
+            s.functions.iter().all(|r| r.samples.len() == columns)
+                && s.modules.iter().all(|m| m.samples.len() == columns)
+        });
+    if !aligned {
+        bail!("not a valid ktrace record (counts do not match its {columns} cgroups)");
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        attach::{Backend, FunctionPlan, Sampling},
+        report::tests::{counted, sample},
+    };
+
+    pub(crate) fn info() -> RecordInfo {
+        RecordInfo {
+            host: "build-7".to_owned(),
+            kernel_build_id: "00ff".to_owned(),
+            backends: Backends {
+                syscalls: "raw_tracepoint",
+                samples: None,
+                functions: Some("kprobe-multi".to_owned()),
+            },
+            function_targets: 4,
+        }
+    }
+
+    /// One ELF note: header, name and desc each padded to 4 bytes.
+    fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for word in [name.len() as u32, desc.len() as u32, kind] {
+            out.extend(word.to_ne_bytes());
+        }
+        for part in [name, desc] {
+            out.extend(part);
+            out.resize(out.len().next_multiple_of(4), 0);
+        }
+        out
+    }
+
+    #[test]
+    fn build_id_is_the_gnu_note_after_others() {
+        let notes = [
+            note(b"Xen\0", 3, &[1, 2, 3, 4, 5]),
+            note(b"GNU\0", 1, &[9; 16]),
+            note(b"GNU\0", 3, &[0xde, 0xad, 0xbe, 0xef, 0x01]),
+        ]
+        .concat();
+        assert_eq!(gnu_build_id(&notes).as_deref(), Some("deadbeef01"));
+        assert_eq!(gnu_build_id(&notes[..notes.len() - 4]), None);
+        assert_eq!(gnu_build_id(&note(b"Xen\0", 3, &[1])), None);
+        assert_eq!(gnu_build_id(&[]), None);
+    }
+
+    #[test]
+    fn info_names_the_backends_of_the_plan() {
+        let plan = Plan {
+            sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
+            functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
+            sampled_functions: None,
+        };
+        let info = RecordInfo::new(&plan);
+        assert_eq!(
+            info.backends,
+            Backends {
+                syscalls: "raw_tracepoint",
+                samples: Some("perf_event"),
+                functions: Some("fentry".to_owned())
+            }
+        );
+        assert_eq!(info.function_targets, 0);
+        assert!(!info.host.is_empty() && !info.kernel_build_id.is_empty());
+        assert_eq!(RecordInfo::new(&Plan::default()).backends.functions, None);
+    }
+
+    #[test]
+    fn a_record_is_the_report_plus_its_info_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        write(&path, &info(), &counted(), false).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["record_version"], 1);
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["host"], "build-7");
+        assert_eq!(v["kernel_build_id"], "00ff");
+        assert_eq!(
+            v["backends"],
+            serde_json::json!({"syscalls": "raw_tracepoint", "functions": "kprobe-multi"})
+        );
+        assert_eq!(v["function_targets"], 4);
+        assert_eq!(v["kernel_release"], "6.18.0-test");
+        assert_eq!(v["kernel_functions"]["modules"][1]["hit"], serde_json::json!([0, 1]));
+        let back = read(&path).unwrap();
+        assert_eq!(
+            back.cgroups.iter().map(|c| c.label.as_str()).collect::<Vec<_>>(),
+            ["lxc", "gvisor"]
+        );
+        assert_eq!(back.syscalls[0].name, "getppid");
+        assert_eq!(back.syscalls[0].counts[0].calls, 100_000);
+        assert_eq!(back.kernel_functions.unwrap().functions[1].counts, [0, 7]);
+        assert_eq!(back.duration_secs, 2.0);
+    }
+
+    #[test]
+    fn writes_atomically_and_refuses_to_clobber() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        file::check_target(&path, false).unwrap();
+        write(&path, &info(), &sample(), false).unwrap();
+        let first = fs::read_to_string(&path).unwrap();
+        let err = file::check_target(&path, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{} exists; pass --force to replace it", path.display())
+        );
+        assert!(write(&path, &info(), &counted(), false).is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), first);
+        file::check_target(&path, true).unwrap();
+        write(&path, &info(), &counted(), true).unwrap();
+        assert!(fs::read_to_string(&path).unwrap().contains("kernel_functions"));
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let missing = dir.path().join("no/such/dir/run.json");
+        assert!(
+            file::check_target(&missing, false)
+                .unwrap_err()
+                .to_string()
+                .contains("is not a directory")
+        );
+    }
+
+    #[test]
+    fn foreign_files_and_unknown_versions_are_refused_in_one_line() {
+        let err = |text: &str| format!("{:#}", parse(text).unwrap_err());
+        assert_eq!(
+            err("hello"),
+            "not a ktrace record (not a JSON document): expected value at line 1 column 1"
+        );
+        assert_eq!(err(r#"{"schema_version": 1}"#), "not a ktrace record (no record_version)");
+        assert_eq!(
+            err(r#"{"record_version": 2}"#),
+            "record_version 2 is not supported (this ktrace reads version 1)"
+        );
+        assert_eq!(
+            err(r#"{"record_version": "x"}"#),
+            r#"record_version "x" is not supported (this ktrace reads version 1)"#
+        );
+        assert!(
+            err(r#"{"record_version": 1}"#).starts_with("not a valid ktrace record: missing field")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.json");
+        assert!(
+            format!("{:#}", read(&missing).unwrap_err())
+                .starts_with(&format!("reading {}: ", missing.display()))
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! `ktrace serve`: the live counters as Prometheus metrics, so that an existing Prometheus
+//! gathers a fleet of hosts. `GET /metrics` answers in the OpenMetrics text format
+//! (prometheus-client's encoder), which Prometheus scrapes natively.
+//!
+//! The session hands the cumulative total to [`run`] every `-i` interval (default 1 s); the
+//! exposition is rendered once per interval and every scrape in between gets the same text,
+//! so scrapes never touch the eBPF maps and cost no more than a copy. Every figure is a counter
+//! since tracing started (ktrace never resets the kernel's counters), labelled by the cgroup's
+//! label as given with `--cgroup`.
+use std::{convert::Infallible, sync::Arc};
+
+use anyhow::Context as _;
+use http_body_util::Full;
+use hyper::{
+    Method, Request, Response, StatusCode,
+    body::{Bytes, Incoming},
+    header::CONTENT_TYPE,
+    server::conn::http1,
+    service::service_fn,
+};
+use hyper_util::rt::TokioIo;
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric as _},
+    metrics::counter::ConstCounter,
+    registry::Registry,
+};
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+};
+
+use crate::{report::Report, tui::Update};
+
+/// What `ktrace serve` binds to without `--listen`: loopback only, since the counters say what
+/// runs on the host.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9435";
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves `GET /metrics` on `listener` from the latest total in `updates`. Returns only on an
+/// error, or when the session stops sending updates.
+pub async fn run(
+    listener: TcpListener,
+    mut updates: mpsc::Receiver<Update>,
+) -> anyhow::Result<Infallible> {
+    let (latest, scrapes) = watch::channel(Arc::new(exposition(None)?));
+    loop {
+        tokio::select! {
+            update = updates.recv() => {
+                let update = update.context("the trace stopped sending counters")?;
+                latest.send_replace(Arc::new(exposition(Some(Arc::new(update.total)))?));
+            }
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    // Out of file descriptors and the like: this scrape fails, the next may not.
+                    Err(e) => {
+                        eprintln!("ktrace: warning: accepting a metrics connection: {e}");
+                        continue;
+                    }
+                };
+                let scrapes = scrapes.clone();
+                let service = service_fn(move |request| {
+                    let body = scrapes.borrow().clone();
+                    async move { Ok::<_, Infallible>(respond(&request, &body)) }
+                });
+                tokio::spawn(async move {
+                    // A client that goes away mid-answer is its own problem.
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        }
+    }
+}
+
+fn respond(request: &Request<Incoming>, metrics: &str) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => (StatusCode::OK, OPENMETRICS, metrics.to_owned()),
+        (_, "/metrics") => (StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n".to_owned()),
+        _ => (StatusCode::NOT_FOUND, "text/plain", "ktrace serves /metrics\n".to_owned()),
+    };
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("a response from valid parts")
+}
+
+/// The OpenMetrics text of `report`; without one (before the first interval), the metric
+/// families with no samples.
+pub fn exposition(report: Option<Arc<Report>>) -> anyhow::Result<String> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Counters(report)));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .context("encoding the metrics")?;
+    Ok(text)
+}
+
+/// Encodes a report's counters in the report's order, so the exposition is stable.
+#[derive(Debug)]
+struct Counters(Option<Arc<Report>>);
+
+impl Collector for Counters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let empty = Vec::new();
+        let cgroups: Vec<&str> =
+            self.0.iter().flat_map(|r| r.cgroups.iter().map(|c| c.label.as_str())).collect();
+        let syscalls = self.0.as_ref().map_or(&empty, |r| &r.syscalls);
+        let mut family =
+            |name: &str,
+             help: &str,
+             rows: &mut dyn Iterator<Item = (Vec<(&'static str, &str)>, u64)>| {
+                let mut metric = encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    ConstCounter::new(0u64).metric_type(),
+                )?;
+                for (labels, value) in rows {
+                    ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
+                }
+                Ok::<_, std::fmt::Error>(())
+            };
+        family(
+            "ktrace_syscalls",
+            "Syscall entries by tasks of the cgroup or below it.",
+            &mut syscalls.iter().flat_map(|row| {
+                cgroups.iter().zip(&row.counts).map(|(&cgroup, count)| {
+                    (vec![("cgroup", cgroup), ("syscall", row.name.as_str())], count.calls)
+                })
+            }),
+        )?;
+        family(
+            "ktrace_syscall_errors",
+            "Syscalls of the cgroup that returned an error (-4095..-1).",
+            &mut syscalls.iter().flat_map(|row| {
+                cgroups.iter().zip(&row.counts).map(|(&cgroup, count)| {
+                    (vec![("cgroup", cgroup), ("syscall", row.name.as_str())], count.errors)
+                })
+            }),
+        )?;
+        let functions = self.0.as_ref().and_then(|r| r.kernel_functions.as_ref());
+        family(
+            "ktrace_function_entries",
+            "Exact entries of a counted kernel function by tasks of the cgroup.",
+            &mut functions.into_iter().flat_map(|f| &f.functions).flat_map(|row| {
+                cgroups.iter().zip(&row.counts).map(|(&cgroup, &n)| {
+                    (
+                        vec![
+                            ("cgroup", cgroup),
+                            ("function", row.name.as_str()),
+                            ("module", row.module.as_str()),
+                        ],
+                        n,
+                    )
+                })
+            }),
+        )?;
+        let samples = self.0.as_ref().and_then(|r| r.kernel_samples.as_ref());
+        family(
+            "ktrace_kernel_samples",
+            "Kernel samples (not calls) that found a task of the cgroup in this function.",
+            &mut samples.into_iter().flat_map(|s| &s.functions).flat_map(|row| {
+                cgroups.iter().zip(&row.samples).map(|(&cgroup, &n)| {
+                    (
+                        vec![
+                            ("cgroup", cgroup),
+                            ("function", row.name.as_str()),
+                            ("module", row.module.as_str()),
+                        ],
+                        n,
+                    )
+                })
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{counted, sampled};
+
+    #[test]
+    fn exposition_has_every_counter_per_cgroup() {
+        let report = Report { kernel_samples: sampled().kernel_samples, ..counted() };
+        assert_eq!(
+            exposition(Some(Arc::new(report))).unwrap(),
+            r#"# HELP ktrace_syscalls Syscall entries by tasks of the cgroup or below it.
+# TYPE ktrace_syscalls counter
+ktrace_syscalls_total{cgroup="lxc",syscall="getppid"} 100000
+ktrace_syscalls_total{cgroup="gvisor",syscall="getppid"} 0
+ktrace_syscalls_total{cgroup="lxc",syscall="read"} 5
+ktrace_syscalls_total{cgroup="gvisor",syscall="read"} 2
+ktrace_syscalls_total{cgroup="lxc",syscall="fchdir"} 0
+ktrace_syscalls_total{cgroup="gvisor",syscall="fchdir"} 3
+# HELP ktrace_syscall_errors Syscalls of the cgroup that returned an error (-4095..-1).
+# TYPE ktrace_syscall_errors counter
+ktrace_syscall_errors_total{cgroup="lxc",syscall="getppid"} 0
+ktrace_syscall_errors_total{cgroup="gvisor",syscall="getppid"} 0
+ktrace_syscall_errors_total{cgroup="lxc",syscall="read"} 2
+ktrace_syscall_errors_total{cgroup="gvisor",syscall="read"} 0
+ktrace_syscall_errors_total{cgroup="lxc",syscall="fchdir"} 0
+ktrace_syscall_errors_total{cgroup="gvisor",syscall="fchdir"} 3
+# HELP ktrace_function_entries Exact entries of a counted kernel function by tasks of the cgroup.
+# TYPE ktrace_function_entries counter
+ktrace_function_entries_total{cgroup="lxc",function="vfs_write",module="vmlinux"} 10
+ktrace_function_entries_total{cgroup="gvisor",function="vfs_write",module="vmlinux"} 0
+ktrace_function_entries_total{cgroup="lxc",function="veth_xmit",module="veth"} 0
+ktrace_function_entries_total{cgroup="gvisor",function="veth_xmit",module="veth"} 7
+# HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
+# TYPE ktrace_kernel_samples counter
+ktrace_kernel_samples_total{cgroup="lxc",function="vfs_write",module="vmlinux"} 30
+ktrace_kernel_samples_total{cgroup="gvisor",function="vfs_write",module="vmlinux"} 5
+ktrace_kernel_samples_total{cgroup="lxc",function="ksys_write",module="vmlinux"} 8
+ktrace_kernel_samples_total{cgroup="gvisor",function="ksys_write",module="vmlinux"} 5
+ktrace_kernel_samples_total{cgroup="lxc",function="veth_xmit",module="veth"} 2
+ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 0
+# EOF
+"#
+        );
+    }
+
+    #[test]
+    fn before_the_first_interval_the_families_are_empty() {
+        assert_eq!(
+            exposition(None).unwrap(),
+            "\
+# HELP ktrace_syscalls Syscall entries by tasks of the cgroup or below it.
+# TYPE ktrace_syscalls counter
+# HELP ktrace_syscall_errors Syscalls of the cgroup that returned an error (-4095..-1).
+# TYPE ktrace_syscall_errors counter
+# HELP ktrace_function_entries Exact entries of a counted kernel function by tasks of the cgroup.
+# TYPE ktrace_function_entries counter
+# HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
+# TYPE ktrace_kernel_samples counter
+# EOF
+"
+        );
+    }
+}

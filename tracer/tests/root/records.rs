@@ -1,0 +1,205 @@
+//! Root tests of records, `compare` and `serve`: exact counts from controlled workloads, saved
+//! and compared, or scraped over loopback and parsed with a real Prometheus parser.
+use std::{
+    fs,
+    io::{Read as _, Write as _},
+    net::{TcpListener, TcpStream},
+    path::Path,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::{
+    support::{Ktrace, TestCgroups, ktrace, run_workload_in},
+    tests::{Test, expect_error},
+};
+
+pub fn all() -> Vec<(&'static str, Test)> {
+    vec![
+        ("records_of_two_cgroups_compare_exactly", records_of_two_cgroups_compare_exactly),
+        (
+            "existing_record_is_not_replaced_without_force",
+            existing_record_is_not_replaced_without_force,
+        ),
+        ("compare_refuses_what_is_not_a_record", compare_refuses_what_is_not_a_record),
+        ("serve_exposes_exact_counts_over_loopback", serve_exposes_exact_counts_over_loopback),
+    ]
+}
+
+const GETPPID: u64 = 4321;
+const FCHDIR: u64 = 17;
+
+/// Starts `ktrace record -o FILE --cgroup PATH` and waits until it counts.
+fn start_record(file: &Path, cgroup: &Path) -> anyhow::Result<Ktrace> {
+    let mut k = Ktrace::spawn(&[
+        "record",
+        "-o",
+        file.to_str().unwrap(),
+        "--cgroup",
+        cgroup.to_str().unwrap(),
+    ])?;
+    k.wait_for_stderr("stop with Ctrl-C")?;
+    Ok(k)
+}
+
+fn records_of_two_cgroups_compare_exactly() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["ppid", "chdir"]);
+    let dir = tempfile::tempdir()?;
+    let (ppid_file, chdir_file) = (dir.path().join("ppid.json"), dir.path().join("chdir.json"));
+    let ppid = start_record(&ppid_file, &tree.path("ppid"))?;
+    let chdir = start_record(&chdir_file, &tree.path("chdir"))?;
+    run_workload_in(&tree.path("ppid"), &[&format!("getppid={GETPPID}")])?;
+    run_workload_in(&tree.path("chdir"), &[&format!("fchdir={FCHDIR}")])?;
+    for k in [ppid, chdir] {
+        k.signal(libc::SIGINT);
+        let (status, _, stderr) = k.finish()?;
+        ensure!(status.success(), "ktrace record failed: {status}\n{stderr}");
+        ensure!(stderr.contains("wrote the record"), "record written: {stderr}");
+    }
+    let record: serde_json::Value = serde_json::from_str(&fs::read_to_string(&ppid_file)?)?;
+    ensure!(record["record_version"] == 1, "record_version: {}", record["record_version"]);
+    ensure!(record["backends"]["syscalls"] == "raw_tracepoint", "backends: {}", record["backends"]);
+    ensure!(record["kernel_build_id"].as_str().is_some_and(|id| !id.is_empty()), "build id");
+
+    let (status, csv, stderr) = ktrace(&[
+        "compare",
+        ppid_file.to_str().unwrap(),
+        chdir_file.to_str().unwrap(),
+        "-o",
+        "csv",
+    ])?;
+    ensure!(status.success(), "compare failed: {status}\n{stderr}");
+    let rows: Vec<&str> = csv.lines().collect();
+    for expected in [
+        format!("syscall,calls,getppid,,ppid,{GETPPID},,,,ppid"),
+        "syscall,calls,getppid,,chdir,0,0.0000,,,ppid".to_owned(),
+        "syscall,calls,fchdir,,ppid,0,,,,chdir".to_owned(),
+        format!("syscall,calls,fchdir,,chdir,{FCHDIR},,,,chdir"),
+    ] {
+        ensure!(rows.contains(&expected.as_str()), "no row `{expected}` in:\n{csv}");
+    }
+    let (status, table, _) =
+        ktrace(&["compare", ppid_file.to_str().unwrap(), chdir_file.to_str().unwrap()])?;
+    ensure!(status.success(), "compare table: {status}");
+    let line = |name: &str| table.lines().find(|l| l.starts_with(name)).unwrap_or_default();
+    let words = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    ensure!(
+        words(line("getppid"))
+            == ["getppid", &GETPPID.to_string(), "0", "0.00", "only", "in", "ppid"],
+        "getppid row: {table}"
+    );
+    ensure!(
+        words(line("fchdir")) == ["fchdir", "0", &FCHDIR.to_string(), "-", "only", "in", "chdir"],
+        "fchdir row: {table}"
+    );
+    Ok(())
+}
+
+fn existing_record_is_not_replaced_without_force() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&[]);
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("run.json");
+    fs::write(&file, "keep me")?;
+    expect_error(
+        &[
+            "record",
+            "-o",
+            file.to_str().unwrap(),
+            "--cgroup",
+            tree.base.to_str().unwrap(),
+            "-d",
+            "1",
+        ],
+        "exists; pass --force to replace it",
+    )?;
+    let name = format!("{}-run", tree.name);
+    expect_error(
+        &["run", "--name", &name, "--record", file.to_str().unwrap(), "--", "true"],
+        "exists; pass --force to replace it",
+    )?;
+    ensure!(fs::read_to_string(&file)? == "keep me", "the record was replaced");
+    ensure!(!tree.base.with_file_name(&name).exists(), "run left its cgroup behind");
+
+    // With --force it is replaced, by a record.
+    let (status, _, stderr) =
+        ktrace(&["run", "--record", file.to_str().unwrap(), "--force", "--", "true"])?;
+    ensure!(status.success(), "run --record --force: {status}\n{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&fs::read_to_string(&file)?)?;
+    ensure!(record["command"][0] == "true", "command: {}", record["command"]);
+    ensure!(fs::read_dir(dir.path())?.count() == 1, "a temporary file was left behind");
+    Ok(())
+}
+
+fn compare_refuses_what_is_not_a_record() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let report = dir.path().join("report.json");
+    fs::write(&report, r#"{"schema_version": 1, "scope": "total"}"#)?;
+    let future = dir.path().join("future.json");
+    fs::write(&future, r#"{"record_version": 99}"#)?;
+    let missing = dir.path().join("missing.json");
+    let (report, future, missing) =
+        (report.to_str().unwrap(), future.to_str().unwrap(), missing.to_str().unwrap());
+    expect_error(&["compare", report, report], "not a ktrace record (no record_version)")?;
+    expect_error(&["compare", future, report], "record_version 99 is not supported")?;
+    expect_error(&["compare", missing, report], "No such file")?;
+    Ok(())
+}
+
+fn serve_exposes_exact_counts_over_loopback() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["served"]);
+    let cgroup = tree.path("served");
+    let label = cgroup.to_str().unwrap();
+    // A port that was free a moment ago.
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut k = Ktrace::spawn(&["serve", "--listen", &listen, "--cgroup", label, "-i", "0.2"])?;
+    k.wait_for_stderr("stop with Ctrl-C")?;
+    run_workload_in(&cgroup, &[&format!("getppid={GETPPID}")])?;
+    // The exposition is refreshed every 0.2 s: wait for the workload's calls to show.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let calls = loop {
+        let scrape = scrape(&listen)?;
+        let value = |metric: &str| {
+            scrape.samples.iter().find_map(|s| {
+                (s.metric == metric
+                    && s.labels.get("cgroup") == Some(label)
+                    && s.labels.get("syscall") == Some("getppid"))
+                .then_some(match s.value {
+                    prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                    _ => f64::NAN,
+                })
+            })
+        };
+        match value("ktrace_syscalls_total") {
+            Some(n) if n >= GETPPID as f64 || Instant::now() > deadline => {
+                ensure!(value("ktrace_syscall_errors_total") == Some(0.0), "errors of getppid");
+                break n;
+            }
+            _ if Instant::now() > deadline => bail!("no getppid counter for {label} in time"),
+            _ => thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    ensure!(calls == GETPPID as f64, "ktrace_syscalls_total for getppid: {calls}, not {GETPPID}");
+    k.signal(libc::SIGTERM);
+    let (status, _, stderr) = k.finish()?;
+    ensure!(status.success(), "ktrace serve: {status}\n{stderr}");
+    ensure!(TcpStream::connect(&listen).is_err(), "still listening after exit");
+    Ok(())
+}
+
+/// `GET /metrics` over a plain TCP connection, parsed with prometheus-parse.
+fn scrape(addr: &str) -> anyhow::Result<prometheus_parse::Scrape> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").context("no HTTP header end")?;
+    ensure!(head.starts_with("HTTP/1.1 200"), "status: {head}");
+    ensure!(head.contains("application/openmetrics-text"), "content type: {head}");
+    ensure!(body.ends_with("# EOF\n"), "an OpenMetrics exposition ends with # EOF: {body}");
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+        .context("parsing the exposition")
+}
