@@ -38,6 +38,18 @@ fn main() -> anyhow::Result<ExitCode> {
 /// Runs the guest tests even when host tests fail, so one run shows all that is broken.
 fn test() -> anyhow::Result<()> {
     run(Command::new("bash").arg(workspace_file("scripts/setup.sh")))?;
+    // Formatting and lints first: they fail fast and say exactly where.
+    run(Command::new(env!("CARGO")).args(["fmt", "--all", "--check"]))?;
+    run(Command::new(env!("CARGO")).args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "tracer-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     vm::fetch_debug_image()?;
     // tracer-ebpf builds only for the BPF target; tracer/build.rs builds it.
     let host = run(Command::new(env!("CARGO")).args([

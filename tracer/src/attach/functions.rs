@@ -258,10 +258,10 @@ fn kallsyms_addresses() -> anyhow::Result<HashMap<String, u64>> {
     let mut addresses = HashMap::new();
     for line in text.lines() {
         let mut f = line.split_whitespace();
-        if let (Some(addr), Some(_), Some(name)) = (f.next(), f.next(), f.next()) {
-            if let Ok(addr) = u64::from_str_radix(addr, 16) {
-                addresses.entry(name.to_owned()).or_insert(addr);
-            }
+        if let (Some(addr), Some(_), Some(name)) = (f.next(), f.next(), f.next())
+            && let Ok(addr) = u64::from_str_radix(addr, 16)
+        {
+            addresses.entry(name.to_owned()).or_insert(addr);
         }
     }
     Ok(addresses)
@@ -279,7 +279,7 @@ impl Progress {
     }
 
     fn tick(&mut self, done: usize, skipped: usize) {
-        if done > 0 && done % self.step == 0 {
+        if done > 0 && done.is_multiple_of(self.step) {
             eprint!("\rktrace: attached {} of {} (skipped {skipped})", done - skipped, self.total);
             let _ = io::stderr().flush();
         }

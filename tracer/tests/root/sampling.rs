@@ -40,7 +40,11 @@ fn sampling_finds_the_write_path_and_nothing_in_an_idle_sibling() -> anyhow::Res
     let stacks = tempfile::tempdir()?;
     let stacks_file = stacks.path().join("busy.folded");
     // The idle sibling holds a task that sleeps through the whole trace; started first so
-    // that its own start-up is not sampled.
+    // that its own start-up is not sampled. Dropping `tree` kills it on every path.
+    #[expect(
+        clippy::zombie_processes,
+        reason = "an early return leaves it to `tree`'s cgroup.kill"
+    )]
     let mut sleeper = spawn_in(&idle, &mut workload_cmd(&["sleep-ms=600000"]));
     thread::sleep(Duration::from_millis(300));
     let mut ktrace = Ktrace::spawn(&[
