@@ -43,7 +43,7 @@ pub fn make(profile: &ProfileArgs, args: &FunctionArgs) -> anyhow::Result<Option
         selection.targets.iter().find(|t| t.btf_id.is_some()).unwrap_or(&selection.targets[0]);
     let available = Probes::probe_backends(probe)?;
     let choice = match args.backend {
-        BackendArg::Auto => choose_backend(&available, selection.targets.len()),
+        BackendArg::Auto => choose_backend(&available, &selection.targets),
         forced => {
             let backend = forced.backend().expect("not auto");
             match available.iter().find(|(b, _)| *b == backend) {

@@ -102,29 +102,37 @@ fn try_backend(ebpf: &Ebpf, backend: Backend, probe: &Target) -> Result<(), Stri
     link.map(drop)
 }
 
-/// `auto`: kprobe.multi for sets larger than [`FENTRY_AUTO_MAX`], fentry for small sets
-/// (cheapest per hit), kprobe as the fallback. Returns the choice and why.
+/// `auto`: fentry for small sets (cheapest per hit), kprobe.multi otherwise, kprobe as the
+/// fallback. fentry only when it can take every target: it attaches by vmlinux BTF id, which
+/// module functions do not have here. Returns the choice and why.
 pub fn choose(
     available: &[(Backend, Result<(), String>)],
-    targets: usize,
+    targets: &[Target],
 ) -> Option<(Backend, String)> {
     let ok = |b: Backend| available.iter().any(|(x, r)| *x == b && r.is_ok());
-    if targets <= FENTRY_AUTO_MAX && ok(Backend::Fentry) {
+    let n = targets.len();
+    let fentry_fits = ok(Backend::Fentry) && targets.iter().all(|t| t.btf_id.is_some());
+    if n <= FENTRY_AUTO_MAX && fentry_fits {
         return Some((
             Backend::Fentry,
-            format!("{targets} functions (at most {FENTRY_AUTO_MAX}): fentry costs least per hit"),
+            format!("{n} functions (at most {FENTRY_AUTO_MAX}): fentry costs least per hit"),
         ));
     }
     if ok(Backend::KprobeMulti) {
         return Some((
             Backend::KprobeMulti,
-            format!("{targets} functions: one kprobe.multi link attaches them all at once"),
+            format!("{n} functions: one kprobe.multi link attaches them all at once"),
         ));
     }
-    [Backend::Fentry, Backend::Kprobe]
-        .into_iter()
-        .find(|b| ok(*b))
-        .map(|b| (b, format!("kprobe.multi unavailable; {b} attaches one function at a time")))
+    if fentry_fits {
+        return Some((
+            Backend::Fentry,
+            "kprobe.multi unavailable; fentry attaches one function at a time".to_owned(),
+        ));
+    }
+    ok(Backend::Kprobe).then(|| {
+        (Backend::Kprobe, "kprobe.multi unavailable (and fentry cannot take module functions); kprobe attaches one function at a time".to_owned())
+    })
 }
 
 #[cfg(test)]
@@ -138,16 +146,36 @@ mod tests {
             .collect()
     }
 
+    fn targets(n: usize, module: bool) -> Vec<Target> {
+        (0..n)
+            .map(|i| Target {
+                name: format!("f{i}"),
+                module: if module { "veth".into() } else { "vmlinux".into() },
+                btf_id: (!module).then_some(i as u32 + 1),
+            })
+            .collect()
+    }
+
     #[test]
     fn auto_prefers_fentry_for_few_and_kprobe_multi_for_many() {
         let all = avail(&[Backend::KprobeMulti, Backend::Fentry, Backend::Kprobe]);
-        assert_eq!(choose(&all, 3).unwrap().0, Backend::Fentry);
-        assert_eq!(choose(&all, 33).unwrap().0, Backend::KprobeMulti);
+        assert_eq!(choose(&all, &targets(3, false)).unwrap().0, Backend::Fentry);
+        assert_eq!(choose(&all, &targets(33, false)).unwrap().0, Backend::KprobeMulti);
+        let no_multi = avail(&[Backend::Fentry, Backend::Kprobe]);
+        assert_eq!(choose(&no_multi, &targets(1000, false)).unwrap().0, Backend::Fentry);
         assert_eq!(
-            choose(&avail(&[Backend::Fentry, Backend::Kprobe]), 1000).unwrap().0,
-            Backend::Fentry
+            choose(&avail(&[Backend::Kprobe]), &targets(5, false)).unwrap().0,
+            Backend::Kprobe
         );
-        assert_eq!(choose(&avail(&[Backend::Kprobe]), 5).unwrap().0, Backend::Kprobe);
-        assert_eq!(choose(&avail(&[]), 5), None);
+        assert_eq!(choose(&avail(&[]), &targets(5, false)), None);
+    }
+
+    #[test]
+    fn module_functions_never_go_to_fentry() {
+        let all = avail(&[Backend::KprobeMulti, Backend::Fentry, Backend::Kprobe]);
+        assert_eq!(choose(&all, &targets(3, true)).unwrap().0, Backend::KprobeMulti);
+        let no_multi = avail(&[Backend::Fentry, Backend::Kprobe]);
+        assert_eq!(choose(&no_multi, &targets(3, true)).unwrap().0, Backend::Kprobe);
+        assert_eq!(choose(&avail(&[Backend::Fentry]), &targets(3, true)), None);
     }
 }

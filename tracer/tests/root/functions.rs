@@ -33,6 +33,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ),
         ("all_functions_attach_count_and_detach", all_functions_attach_count_and_detach),
         ("nothing_stays_attached_after_sigkill", nothing_stays_attached_after_sigkill),
+        ("network_functions_only_in_the_network_run", network_functions_only_in_the_network_run),
     ]
 }
 
@@ -300,6 +301,72 @@ fn nothing_stays_attached_after_sigkill() -> anyhow::Result<()> {
         assert_clean_kernel(&progs, &links)
             .with_context(|| format!("after SIGKILL with {backend}"))?;
     }
+    Ok(())
+}
+
+/// Pings over a veth pair between two network namespaces of its own, then removes them. Uses
+/// iproute2's ip (the guest's busybox ip has no netns).
+const NETWORK_RUN: &str = r#"set -e
+ip=/usr/bin/ip a=ktn-a-$$ b=ktn-b-$$
+$ip netns add $a; $ip netns add $b
+trap '$ip netns del $a; $ip netns del $b' EXIT
+$ip link add kta$$ netns $a type veth peer name ktb$$ netns $b
+$ip -n $a addr add 198.18.0.1/30 dev kta$$; $ip -n $b addr add 198.18.0.2/30 dev ktb$$
+$ip -n $a link set kta$$ up; $ip -n $b link set ktb$$ up
+nsenter --net=/var/run/netns/$a ping -c 20 -i 0.05 -W 2 198.18.0.2 >/dev/null"#;
+
+/// Writes and removes a 1 MiB file.
+const FILE_RUN: &str = "dd if=/dev/zero of=/root/ktrace-file-$$ bs=4096 count=256 2>/dev/null; rm /root/ktrace-file-$$";
+
+/// The seed study's network finding, live: a network run over veth forwards packets through
+/// `__dev_forward_skb2` and veth's functions, a file run does not; the file run writes. (The
+/// study's `is_skb_forwardable` is inlined into `__dev_forward_skb2` in Debian's 6.12 build:
+/// function-entry tracing cannot see inlined calls, so the test counts its caller.)
+fn network_functions_only_in_the_network_run() -> anyhow::Result<()> {
+    needs_function_tracing!();
+    if !std::path::Path::new("/usr/bin/ip").exists() {
+        eprintln!("skipped: no iproute2 ip here (the guests have it)");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let functions =
+        ["--functions", "__dev_forward_skb2", "--functions", "vfs_write", "--module", "veth"];
+    for (name, script) in [("net", NETWORK_RUN), ("file", FILE_RUN)] {
+        let record = dir.path().join(format!("{name}.json"));
+        let mut args = vec!["run", "--record", record.to_str().unwrap()];
+        args.extend(functions);
+        args.extend(["--", "sh", "-c", script]);
+        let (status, _, stderr) = ktrace(&args)?;
+        ensure!(status.success(), "{name} run: {status}\n{stderr}");
+    }
+    let net = dir.path().join("net.json");
+    let file = dir.path().join("file.json");
+    let (status, csv, stderr) =
+        ktrace(&["compare", net.to_str().unwrap(), file.to_str().unwrap(), "-o", "csv"])?;
+    ensure!(status.success(), "compare: {status}\n{stderr}");
+    // section,measure,name,module,run,value,ratio_to_first,hit,attached,only_in
+    let value = |function: &str, run: &str| -> Option<(u64, String)> {
+        csv.lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|f| f[0] == "function" && f[2] == function && f[4] == run)
+            .map(|f| (f[5].parse().unwrap_or(0), f[9].to_owned()))
+    };
+    // 20 echo requests and 20 replies cross the pair, ARP a few more packets.
+    let (forwarded, only_in) = value("__dev_forward_skb2", "net")
+        .context("__dev_forward_skb2 missing from the comparison")?;
+    ensure!(
+        forwarded >= 40 && only_in == "net",
+        "__dev_forward_skb2 in net: {forwarded}, only in `{only_in}`\n{csv}"
+    );
+    ensure!(
+        value("__dev_forward_skb2", "file").is_some_and(|(n, _)| n == 0),
+        "__dev_forward_skb2 in file:\n{csv}"
+    );
+    ensure!(
+        value("veth_xmit", "net").is_some_and(|(n, o)| n >= 40 && o == "net"),
+        "veth_xmit:\n{csv}"
+    );
+    ensure!(value("vfs_write", "file").is_some_and(|(n, _)| n >= 256), "vfs_write in file:\n{csv}");
     Ok(())
 }
 

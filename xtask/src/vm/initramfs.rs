@@ -32,7 +32,7 @@ pub const GUEST_ROOT_TESTS: &str = "/bin/ktrace-root-tests";
 const MODULES: &[&str] = &["qemu_fw_cfg", "veth", "overlay"];
 
 /// Host programs for the guest: the workloads' benchmarks and the container runtimes.
-const HOST_PROGRAMS: &[&str] = &["sysbench", "iperf3", "fio", "runc", "runsc"];
+const HOST_PROGRAMS: &[&str] = &["sysbench", "iperf3", "fio", "runc", "runsc", "ip"];
 
 /// The base initramfs for `kernel`, built if its inputs changed since the last build.
 pub fn base(kernel: &Kernel, bins: &binaries::Static) -> anyhow::Result<PathBuf> {
