@@ -134,6 +134,11 @@ pub struct CompareArgs {
     /// Show only the N rows with the most (summed over runs) of each section.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
+
+    /// Kernel image with DWARF, to group counted functions by source directory (default:
+    /// Debian's debug package of each record's kernel in its standard places).
+    #[arg(long, value_name = "PATH")]
+    pub vmlinux: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

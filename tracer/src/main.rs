@@ -163,7 +163,7 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
 
 /// `compare`: needs no privileges, only the record files.
 fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
-    let comparison = compare::load(&args.records, args.top)?;
+    let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
     let mut out = io::stdout().lock();
     compare::write(&mut out, &comparison, args.output)
         .and_then(|()| out.flush())

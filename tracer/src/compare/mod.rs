@@ -8,14 +8,20 @@
 //! counted functions, otherwise samples when every record sampled (labelled as such: samples
 //! are statistical, never counts). Module coverage is functions hit / traceable functions
 //! attached: the denominator is the set the kernel let ktrace attach, not every function of
-//! the module.
+//! the module. With the DWARF of a record's kernel (`--vmlinux`, or Debian's debug package in
+//! its standard places) counted functions are also grouped by kernel source directory
+//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only.
 mod render;
 
 use std::{collections::BTreeMap, path::Path};
 
 use clap::ValueEnum;
 
-use crate::record::{self, RecordView};
+use crate::{
+    record::{self, RecordView},
+    sources::KernelSources,
+    symbolize::CORE_KERNEL,
+};
 
 pub use render::write;
 
@@ -113,10 +119,17 @@ pub struct Comparison {
     /// Absent when not every record has functions of the same kind.
     pub functions: Option<Section>,
     pub modules: Option<Section>,
+    /// Counted functions by source directory, when every record's kernel has DWARF here.
+    pub directories: Option<Section>,
 }
 
-/// Reads the records at `paths` and compares them.
-pub fn load(paths: &[impl AsRef<Path>], top: Option<usize>) -> anyhow::Result<Comparison> {
+/// Reads the records at `paths` and compares them; `vmlinux` (or the standard debug locations
+/// per kernel release) places counted functions in source directories.
+pub fn load(
+    paths: &[impl AsRef<Path>],
+    top: Option<usize>,
+    vmlinux: Option<&Path>,
+) -> anyhow::Result<Comparison> {
     let records = paths
         .iter()
         .map(|p| {
@@ -125,16 +138,79 @@ pub fn load(paths: &[impl AsRef<Path>], top: Option<usize>) -> anyhow::Result<Co
             Ok((stem, path.display().to_string(), record::read(path)?))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(compare(&records, top))
+    let mut comparison = compare(&records, top);
+    if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries) {
+        comparison.directories = directories(&records, top, vmlinux)?;
+    }
+    Ok(comparison)
+}
+
+/// Counted functions of every run grouped by source directory: entries, and functions hit /
+/// attached. `None` (said once on stderr) when a record's kernel has no DWARF here.
+fn directories(
+    records: &[(String, String, RecordView)],
+    top: Option<usize>,
+    vmlinux: Option<&Path>,
+) -> anyhow::Result<Option<Section>> {
+    // Each record's functions placed in directories, with its own kernel's DWARF.
+    let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
+    for (_, _, record) in records {
+        let image =
+            vmlinux.map(Path::to_owned).or_else(|| KernelSources::find(&record.kernel_release));
+        let Some(image) = image else {
+            eprintln!(
+                "ktrace: no vmlinux with DWARF for kernel {} (--vmlinux, or package linux-image-{}-dbg): grouping by module only",
+                record.kernel_release, record.kernel_release
+            );
+            return Ok(None);
+        };
+        let f = record.kernel_functions.as_ref().expect("counted records");
+        let names: Vec<&str> = f
+            .functions
+            .iter()
+            .map(|f| (f.name.as_str(), f.module.as_str()))
+            .chain(f.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str())))
+            .filter(|&(_, module)| module == CORE_KERNEL)
+            .map(|(name, _)| name)
+            .collect();
+        let locations = KernelSources::open(&image)?.locate(&names)?;
+        placed.push(
+            names
+                .iter()
+                .zip(locations)
+                .filter_map(|(name, loc)| Some((name.to_string(), loc?.directory().to_owned())))
+                .collect(),
+        );
+    }
+    let table = Table { records, columns: &columns(records), top };
+    Ok(Some(table.section(Measure::Entries, |r, rec, c| {
+        let f = rec.kernel_functions.as_ref().expect("counted records");
+        // directory -> (entries, hit, attached)
+        let mut dirs: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        let all = f
+            .functions
+            .iter()
+            .map(|f| (&f.name, f.counts[c]))
+            .chain(f.not_entered.iter().map(|f| (&f.name, 0)));
+        for (name, n) in all {
+            if let Some(dir) = placed[r].get(name) {
+                let d = dirs.entry(dir).or_default();
+                d.0 = d.0.saturating_add(n);
+                d.1 += u64::from(n > 0);
+                d.2 += 1;
+            }
+        }
+        dirs.into_iter()
+            .map(|(dir, (n, hit, attached))| ((dir.to_owned(), None), n, Some((hit, attached))))
+            .collect()
+    })))
 }
 
 /// Compares `(stem, file, record)` triples.
 pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> Comparison {
     let mut runs = Vec::new();
-    // (record, cgroup) of each run.
-    let mut columns = Vec::new();
-    for (r, (stem, file, record)) in records.iter().enumerate() {
-        for (c, cgroup) in record.cgroups.iter().enumerate() {
+    for (stem, file, record) in records {
+        for cgroup in &record.cgroups {
             let label = match record.cgroups.len() {
                 1 => stem.clone(),
                 _ => format!("{stem}:{}", cgroup.label),
@@ -148,24 +224,23 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
                 kernel_build_id: record.kernel_build_id.clone(),
                 duration_secs: record.duration_secs,
             });
-            columns.push((r, c));
         }
     }
-    let table = Table { records, columns: &columns, top };
-    let syscalls = table.section(Measure::Calls, |rec, c| {
+    let table = Table { records, columns: &columns(records), top };
+    let syscalls = table.section(Measure::Calls, |_, rec, c| {
         rec.syscalls.iter().map(|s| ((s.name.clone(), None), s.counts[c].calls, None)).collect()
     });
     let counted = records.iter().all(|(_, _, r)| r.kernel_functions.is_some());
     let sampled = records.iter().all(|(_, _, r)| r.kernel_samples.is_some());
     let (functions, modules) = if counted {
-        let functions = table.section(Measure::Entries, |rec, c| {
+        let functions = table.section(Measure::Entries, |_, rec, c| {
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
             f.functions
                 .iter()
                 .map(|f| ((f.name.clone(), Some(f.module.clone())), f.counts[c], None))
                 .collect()
         });
-        let modules = table.section(Measure::Entries, |rec, c| {
+        let modules = table.section(Measure::Entries, |_, rec, c| {
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
             f.modules
                 .iter()
@@ -174,14 +249,14 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
         });
         (Some(functions), Some(modules))
     } else if sampled {
-        let functions = table.section(Measure::Samples, |rec, c| {
+        let functions = table.section(Measure::Samples, |_, rec, c| {
             let s = rec.kernel_samples.as_ref().expect("all records sampled");
             s.functions
                 .iter()
                 .map(|f| ((f.name.clone(), Some(f.module.clone())), f.samples[c], None))
                 .collect()
         });
-        let modules = table.section(Measure::Samples, |rec, c| {
+        let modules = table.section(Measure::Samples, |_, rec, c| {
             let s = rec.kernel_samples.as_ref().expect("all records sampled");
             s.modules.iter().map(|m| ((m.module.clone(), None), m.samples[c], None)).collect()
         });
@@ -189,7 +264,16 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
     } else {
         (None, None)
     };
-    Comparison { runs, syscalls, functions, modules }
+    Comparison { runs, syscalls, functions, modules, directories: None }
+}
+
+/// (record, cgroup) of each run, in run order.
+fn columns(records: &[(String, String, RecordView)]) -> Vec<(usize, usize)> {
+    records
+        .iter()
+        .enumerate()
+        .flat_map(|(r, (_, _, record))| (0..record.cgroups.len()).map(move |c| (r, c)))
+        .collect()
 }
 
 /// (name, module) of a row.
@@ -208,12 +292,12 @@ impl Table<'_> {
     fn section(
         &self,
         measure: Measure,
-        items: impl Fn(&RecordView, usize) -> Vec<Item>,
+        items: impl Fn(usize, &RecordView, usize) -> Vec<Item>,
     ) -> Section {
         let runs = self.columns.len();
         let mut rows: BTreeMap<Key, Row> = BTreeMap::new();
         for (run, &(r, c)) in self.columns.iter().enumerate() {
-            for ((name, module), value, coverage) in items(&self.records[r].2, c) {
+            for ((name, module), value, coverage) in items(r, &self.records[r].2, c) {
                 let row = rows.entry((name.clone(), module.clone())).or_insert_with(|| Row {
                     name,
                     module,
@@ -240,6 +324,53 @@ impl Table<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// Two counted records on the kernel of the cached debug image: `net` entered
+    /// is_skb_forwardable 200 times, `file` vfs_write 7 times; both attached vfs_read too.
+    #[test]
+    fn counted_functions_are_grouped_by_source_directory() {
+        let Some((release, _)) = std::fs::read_dir("/var/cache/ktrace/debug")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.path().join("vmlinux").is_file())
+            .and_then(|e| Some((e.file_name().into_string().ok()?, ())))
+        else {
+            eprintln!(
+                "skipped: no debug vmlinux in /var/cache/ktrace/debug (cargo xtask test fetches one)"
+            );
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, entered: &str, count: u64, not_entered: &str| {
+            let text = format!(
+                r#"{{"record_version": 1, "host": "h", "kernel_release": "{release}", "kernel_build_id": "x",
+                "duration_secs": 1.0, "cgroups": [{{"label": "{name}"}}], "syscalls": [],
+                "kernel_functions": {{"functions": [{{"name": "{entered}", "module": "vmlinux", "counts": [{count}]}}],
+                  "modules": [{{"module": "vmlinux", "traced": 2, "hit": [1], "counts": [{count}]}}],
+                  "not_entered": [{{"name": "{not_entered}", "module": "vmlinux"}}, {{"name": "vfs_read", "module": "vmlinux"}}]}}}}"#
+            );
+            let path = dir.path().join(format!("{name}.json"));
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let net = write("net", "is_skb_forwardable", 200, "vfs_write");
+        let file = write("file", "vfs_write", 7, "is_skb_forwardable");
+        let c = load(&[net, file], None, None).unwrap();
+        let dirs = c.directories.expect("directories with DWARF");
+        let rows: Vec<_> = dirs
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.values.clone(), r.coverage.clone()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("net/core", vec![200, 0], Some(vec![(1, 1), (0, 1)])),
+                ("fs", vec![0, 7], Some(vec![(0, 2), (1, 2)])),
+            ]
+        );
+    }
     use crate::record::{
         CgroupView, CountView, CountedFunctionView, CountedModuleView, FunctionsView,
         SampledFunctionView, SampledModuleView, SamplesView, SyscallView,

@@ -36,6 +36,9 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
     if let Some(modules) = &c.modules {
         grids.push(section_grid(c, modules, "Modules", "MODULE"));
     }
+    if let Some(directories) = &c.directories {
+        grids.push(section_grid(c, directories, "Source directories", "DIRECTORY"));
+    }
     for (i, grid) in grids.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
@@ -195,6 +198,7 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
         ("syscall", Some(&c.syscalls)),
         ("function", c.functions.as_ref()),
         ("module", c.modules.as_ref()),
+        ("directory", c.directories.as_ref()),
     ];
     for (name, section) in sections {
         let Some(section) = section else { continue };
@@ -270,6 +274,9 @@ fn to_json(c: &Comparison) -> serde_json::Value {
     }
     if let Some(modules) = &c.modules {
         doc["modules"] = section(modules);
+    }
+    if let Some(directories) = &c.directories {
+        doc["directories"] = section(directories);
     }
     doc
 }
