@@ -139,6 +139,15 @@ pub struct CompareArgs {
     /// Debian's debug package of each record's kernel in its standard places).
     #[arg(long, value_name = "PATH")]
     pub vmlinux: Option<PathBuf>,
+
+    /// Also draw the per-directory (or per-module) coverage and entries of every run as a
+    /// bar chart: FILE.svg or FILE.png.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+
+    /// Replace an existing --plot file.
+    #[arg(long, requires = "plot")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -163,7 +163,14 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
 
 /// `compare`: needs no privileges, only the record files.
 fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
+    if let Some(path) = &args.plot {
+        file::check_target(path, args.force)?;
+    }
     let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
+    if let Some(path) = &args.plot {
+        compare::plot(path, &comparison, args.force)?;
+        eprintln!("ktrace: wrote {}", path.display());
+    }
     let mut out = io::stdout().lock();
     compare::write(&mut out, &comparison, args.output)
         .and_then(|()| out.flush())

@@ -11,6 +11,7 @@
 //! the module. With the DWARF of a record's kernel (`--vmlinux`, or Debian's debug package in
 //! its standard places) counted functions are also grouped by kernel source directory
 //! (`net/core`, `fs`, ...), with the same coverage; without it, by module only.
+mod plot;
 mod render;
 
 use std::{collections::BTreeMap, path::Path};
@@ -23,7 +24,7 @@ use crate::{
     symbolize::CORE_KERNEL,
 };
 
-pub use render::write;
+pub use self::{plot::plot, render::write};
 
 /// Version of the `--output json` layout of a comparison.
 pub const COMPARE_VERSION: u32 = 1;
