@@ -60,8 +60,25 @@ fn test() -> anyhow::Result<()> {
         "--no-fail-fast",
     ]));
     let guests = vm::guest_tests();
-    let failures: Vec<String> =
-        [host, guests].into_iter().filter_map(|r| r.err().map(|e| format!("{e:#}"))).collect();
+    // What the 6.12 guest recorded, exported and plotted here, where that kernel's DWARF is.
+    let guest_records = vm::guest_out_dir().and_then(|out| {
+        run(Command::new(env!("CARGO"))
+            .args([
+                "test",
+                "-p",
+                "tracer",
+                "--test",
+                "root",
+                "--",
+                "--exact",
+                "guest_records_export_and_plot",
+            ])
+            .env("KTRACE_GUEST_OUT", out))
+    });
+    let failures: Vec<String> = [host, guests, guest_records]
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+        .collect();
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }

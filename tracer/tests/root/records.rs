@@ -5,6 +5,7 @@ use std::{
     io::{Read as _, Write as _},
     net::{TcpListener, TcpStream},
     path::Path,
+    process::Command,
     thread,
     time::{Duration, Instant},
 };
@@ -25,6 +26,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ),
         ("compare_refuses_what_is_not_a_record", compare_refuses_what_is_not_a_record),
         ("serve_exposes_exact_counts_over_loopback", serve_exposes_exact_counts_over_loopback),
+        ("guest_records_export_and_plot", guest_records_export_and_plot),
     ]
 }
 
@@ -202,4 +204,74 @@ fn scrape(addr: &str) -> anyhow::Result<prometheus_parse::Scrape> {
     ensure!(body.ends_with("# EOF\n"), "an OpenMetrics exposition ends with # EOF: {body}");
     prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
         .context("parsing the exposition")
+}
+
+/// The network and file records the 6.12 guest made (functions.rs), on the host, which has
+/// that kernel's DWARF: the lcov export renders with genhtml showing `net/` and `fs/` with
+/// entered functions, and the comparison's figure shows both runs. `cargo xtask test` runs
+/// this after the guests, naming their output directory in `KTRACE_GUEST_OUT`.
+fn guest_records_export_and_plot() -> anyhow::Result<()> {
+    let Some(out) = std::env::var_os("KTRACE_GUEST_OUT") else {
+        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
+        return Ok(());
+    };
+    let records = Path::new(&out).join("network-vs-file");
+    let (net, file) = (records.join("net.json"), records.join("file.json"));
+    ensure!(net.is_file() && file.is_file(), "the guest left no records in {}", records.display());
+    let dir = tempfile::tempdir()?;
+    for (record, hit_dir) in [(&net, "net/core"), (&file, "fs")] {
+        let info = dir.path().join("run.info");
+        let (status, _, stderr) = ktrace(&[
+            "export",
+            "--format",
+            "lcov",
+            record.to_str().unwrap(),
+            "-o",
+            info.to_str().unwrap(),
+            "--force",
+        ])?;
+        ensure!(status.success(), "export {}: {status}\n{stderr}", record.display());
+        let html = dir.path().join(hit_dir.replace('/', "_"));
+        let genhtml =
+            Command::new("genhtml").arg("--no-source").arg("-o").arg(&html).arg(&info).output()?;
+        ensure!(genhtml.status.success(), "genhtml: {}", String::from_utf8_lossy(&genhtml.stderr));
+        // genhtml's index row of a directory: its link, then "hit / total" of lines, then
+        // of functions.
+        let index = fs::read_to_string(html.join("index.html"))?;
+        let row = index
+            .split(&format!(">{hit_dir}</a>"))
+            .nth(1)
+            // Up to the next row's file cell (the coverage bar holds a table of its own).
+            .and_then(|rest| rest.split("coverFile").next())
+            .with_context(|| {
+                format!("{hit_dir} missing from the report of {}", record.display())
+            })?;
+        let pairs: Vec<(u64, u64)> = row
+            .split("\">")
+            .filter_map(|cell| {
+                let (hit, total) = cell.split('<').next()?.split_once(" / ")?;
+                Some((hit.trim().parse().ok()?, total.trim().parse().ok()?))
+            })
+            .collect();
+        ensure!(
+            pairs.len() == 2 && pairs[1].0 > 0 && pairs[1].0 <= pairs[1].1,
+            "{hit_dir} in the report of {}: functions hit / total {pairs:?}",
+            record.display()
+        );
+    }
+    let svg = dir.path().join("cmp.svg");
+    let (status, table, stderr) = ktrace(&[
+        "compare",
+        net.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ])?;
+    ensure!(status.success(), "compare: {status}\n{stderr}");
+    ensure!(table.contains("Source directories"), "no directory section:\n{table}");
+    let figure = fs::read_to_string(&svg)?;
+    for label in ["net", "file", "net/core", "fs"] {
+        ensure!(figure.contains(&format!("\n{label}\n</text>")), "{label} missing from the figure");
+    }
+    Ok(())
 }

@@ -27,9 +27,9 @@ const INIT: &str = include_str!("../../../scripts/guest/init");
 pub const GUEST_KTRACE: &str = "/bin/ktrace";
 pub const GUEST_ROOT_TESTS: &str = "/bin/ktrace-root-tests";
 
-/// Modules for the tests: veth pairs and overlay mounts, and qemu_fw_cfg, through which
-/// `/init` receives the per-run archive.
-const MODULES: &[&str] = &["qemu_fw_cfg", "veth", "overlay"];
+/// Modules for the tests: veth pairs and overlay mounts, qemu_fw_cfg, through which `/init`
+/// receives the per-run archive, and virtio_blk, the disk it hands files back on.
+const MODULES: &[&str] = &["qemu_fw_cfg", "veth", "overlay", "virtio_pci", "virtio_blk"];
 
 /// Host programs for the guest: the workloads' benchmarks and the container runtimes.
 const HOST_PROGRAMS: &[&str] = &["sysbench", "iperf3", "fio", "runc", "runsc", "ip"];

@@ -85,9 +85,17 @@ impl Kernel {
             return Ok(());
         }
         ensure!(!chain.contains(&name), "module dependency cycle: {chain:?} -> {name}");
-        let path = files
-            .get(&name)
-            .with_context(|| format!("no module {name} in {}", self.modules.display()))?;
+        let Some(path) = files.get(&name) else {
+            // Built into this kernel (CONFIG_...=y): nothing to load.
+            let builtin =
+                fs::read_to_string(self.modules.join("modules.builtin")).unwrap_or_default();
+            ensure!(
+                builtin.lines().any(|l| l.rsplit('/').next() == Some(&format!("{name}.ko"))),
+                "no module {name} in {}",
+                self.modules.display()
+            );
+            return Ok(());
+        };
         let ko = read_module(path)?;
         chain.push(name.clone());
         for dep in depends(&ko) {

@@ -13,6 +13,7 @@ mod kernel;
 mod qemu;
 
 use std::{
+    fs,
     path::{Path, PathBuf},
     process::{Command, ExitCode},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -107,6 +108,12 @@ fn root_tests_on(series: Series, bins: &binaries::Static) -> anyhow::Result<Opti
     })
 }
 
+/// Where the files the root tests left in the 6.12 guest end up on the host.
+pub fn guest_out_dir() -> anyhow::Result<PathBuf> {
+    let kernel = kernel::fetch(Series::V6_12)?;
+    Ok(crate::workspace_file("target/guest/out").join(&kernel.release))
+}
+
 /// The 6.12 guest kernel's vmlinux with DWARF, which the source-location tests read.
 pub fn fetch_debug_image() -> anyhow::Result<()> {
     let kernel = kernel::fetch(Series::V6_12)?;
@@ -140,6 +147,11 @@ struct Guest {
 }
 
 impl Guest {
+    /// Where the files the last command left in the guest's $KTRACE_OUT end up.
+    fn out_dir(&self) -> PathBuf {
+        crate::workspace_file("target/guest/out").join(&self.kernel.release)
+    }
+
     fn prepare(series: Series, bins: &binaries::Static) -> anyhow::Result<Self> {
         let kernel = kernel::fetch(series)?;
         let initramfs = initramfs::base(&kernel, bins)
@@ -156,16 +168,24 @@ impl Guest {
         let nonce = nonce();
         let run_archive = self.initramfs.with_file_name(format!("run-{nonce}.cpio"));
         initramfs::run_archive(&run_archive, command, &nonce, adds)?;
+        let outbox = self.initramfs.with_file_name(format!("out-{nonce}.img"));
+        fs::File::create(&outbox)
+            .and_then(|f| f.set_len(OUTBOX_BYTES))
+            .with_context(|| format!("creating {}", outbox.display()))?;
         eprintln!("xtask: booting {} to run {command:?}", self.kernel.release);
         let outcome = qemu::Boot {
             vmlinuz: &self.kernel.vmlinuz,
             initramfs: &self.initramfs,
             run_archive: &run_archive,
             nonce: &nonce,
+            outbox: &outbox,
             timeout,
         }
         .run();
         let _ = std::fs::remove_file(&run_archive);
+        let unpacked = unpack_outbox(&outbox, &self.out_dir());
+        let _ = std::fs::remove_file(&outbox);
+        unpacked?;
         let outcome = outcome.with_context(|| format!("booting {}", self.kernel.release))?;
         let boot = outcome.boot.map_or("-".to_owned(), |b| format!("{:.1} s", b.as_secs_f64()));
         eprintln!(
@@ -179,6 +199,32 @@ impl Guest {
         }
         Ok(outcome)
     }
+}
+
+/// Size of the disk the guest hands files back on (sparse on the host).
+const OUTBOX_BYTES: u64 = 64 << 20;
+
+/// Unpacks the tar stream the guest wrote onto `image` into `dir` (emptied first); an image
+/// the guest left blank leaves `dir` empty.
+fn unpack_outbox(image: &Path, dir: &Path) -> anyhow::Result<()> {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut head = [0u8; 512];
+    fs::File::open(image)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .with_context(|| format!("reading {}", image.display()))?;
+    if head.iter().all(|&b| b == 0) {
+        return Ok(());
+    }
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(image)
+        .arg("-C")
+        .arg(dir)
+        .status()
+        .context("running tar")?;
+    ensure!(status.success(), "unpacking the guest's files from {}: {status}", image.display());
+    Ok(())
 }
 
 fn print_tail(outcome: &Outcome) {

@@ -62,6 +62,8 @@ pub struct Boot<'a> {
     /// The nonce in the verdict line `KTRACE-VM-EXIT[<nonce>]: <status>`, so that no output of
     /// the command can pass for it.
     pub nonce: &'a str,
+    /// A raw disk image the guest writes its output files onto, as a tar stream.
+    pub outbox: &'a Path,
     pub timeout: Duration,
 }
 
@@ -69,6 +71,8 @@ impl Boot<'_> {
     pub fn run(&self) -> anyhow::Result<Outcome> {
         let mut fw_cfg = std::ffi::OsString::from("name=opt/ktrace/run,file=");
         fw_cfg.push(self.run_archive);
+        let mut outbox = std::ffi::OsString::from("format=raw,if=virtio,file=");
+        outbox.push(self.outbox);
         let mut cmd = Command::new("qemu-system-x86_64");
         // Two vCPUs, but emulated by one host thread: with multi-threaded TCG a vCPU can run
         // a stale translation of kernel text another vCPU just patched (attaching a
@@ -82,6 +86,8 @@ impl Boot<'_> {
             .arg(self.initramfs)
             .arg("-fw_cfg")
             .arg(fw_cfg)
+            .arg("-drive")
+            .arg(outbox)
             // panic=-1 reboots at once on a panic, and -no-reboot turns that into QEMU's exit.
             .args(["-append", "console=ttyS0 quiet panic=-1"])
             .stdin(Stdio::null())
