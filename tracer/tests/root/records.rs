@@ -220,7 +220,8 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
     ensure!(net.is_file() && file.is_file(), "the guest left no records in {}", records.display());
     let dir = tempfile::tempdir()?;
     for (record, hit_dir) in [(&net, "net/core"), (&file, "fs")] {
-        let info = dir.path().join("run.info");
+        let info = record.with_extension("info");
+        let info = dir.path().join(info.file_name().context("file name")?);
         let (status, _, stderr) = ktrace(&[
             "export",
             "--format",
@@ -259,6 +260,22 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
             record.display()
         );
     }
+    // lcov's differential view: the file run against the network run as baseline.
+    let diff = Command::new("genhtml")
+        .arg("--no-source")
+        .arg("--baseline-file")
+        .arg(dir.path().join("net.info"))
+        .arg("-o")
+        .arg(dir.path().join("diff"))
+        .arg(dir.path().join("file.info"))
+        .output()?;
+    ensure!(
+        diff.status.success(),
+        "genhtml --baseline-file: {}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let diff_index = fs::read_to_string(dir.path().join("diff/index.html"))?;
+    ensure!(diff_index.contains(">fs</a>"), "the differential report lacks fs");
     let svg = dir.path().join("cmp.svg");
     let (status, table, stderr) = ktrace(&[
         "compare",
