@@ -2,9 +2,11 @@
 //! status.
 use std::{
     ffi::OsString,
+    fs::File,
     io,
     os::{fd::AsRawFd as _, unix::process::ExitStatusExt as _},
     process::ExitStatus,
+    process::Stdio,
 };
 
 use anyhow::Context as _;
@@ -13,13 +15,22 @@ use tokio::process::{Child, Command};
 use crate::cgroup::OwnedCgroup;
 
 /// Spawns `argv` so that it joins `cgroup` between fork and exec: not one of its syscalls,
-/// nor any of its children's, happens outside.
-pub fn spawn_in(cgroup: &OwnedCgroup, argv: &[OsString]) -> anyhow::Result<Child> {
+/// nor any of its children's, happens outside. With `output`, the command's stdout and stderr
+/// go there and its stdin is empty: the live view owns the terminal.
+pub fn spawn_in(
+    cgroup: &OwnedCgroup,
+    argv: &[OsString],
+    output: Option<&File>,
+) -> anyhow::Result<Child> {
     let (program, args) = argv.split_first().context("no command given")?;
     let procs = cgroup.procs_file()?;
     let procs_fd = procs.as_raw_fd();
     let mut command = Command::new(program);
     command.args(args);
+    if let Some(file) = output {
+        let (out, err) = (file.try_clone()?, file.try_clone()?);
+        command.stdin(Stdio::null()).stdout(out).stderr(err);
+    }
     // SAFETY: the hook runs in the forked child and only calls write(2), which is
     // async-signal-safe; `procs` outlives `spawn` and is O_CLOEXEC, so exec closes it.
     unsafe {

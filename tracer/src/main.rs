@@ -285,7 +285,14 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         &args.profile,
         plan,
     )?;
-    let mut child = child::spawn_in(&owned, &argv)?;
+    // In the live view the command's output would scribble over the screen: it is kept in an
+    // unnamed file and shown once the view is gone.
+    let output = if live {
+        Some(tempfile::tempfile().context("creating a file for the command's output")?)
+    } else {
+        None
+    };
+    let mut child = child::spawn_in(&owned, &argv, output.as_ref())?;
     eprintln!(
         "ktrace: running `{}` in cgroup {} (id {})",
         label.join(" "),
@@ -317,10 +324,28 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         })
         .await?;
     eprintln!("ktrace: command exited with {status}");
+    if let Some(mut output) = output {
+        show_output(&mut output, &label.join(" "))?;
+    }
     if let Some(path) = &args.record {
         save(path, &info, &total, args.profile.force)?;
     }
     Ok(child::exit_code(status))
+}
+
+/// Copies what the command wrote while the live view was up to stderr, if anything.
+fn show_output(output: &mut std::fs::File, command: &str) -> anyhow::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut text = Vec::new();
+    output
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| output.read_to_end(&mut text))
+        .context("reading the command's output")?;
+    if !text.is_empty() {
+        eprintln!("ktrace: output of `{command}`:");
+        io::stderr().write_all(&text).context("writing to stderr")?;
+    }
+    Ok(())
 }
 
 /// Whether to show the live view that was asked for: only on a terminal. Elsewhere the reports

@@ -23,6 +23,10 @@ pub fn all() -> Vec<(&'static str, Test)> {
             "top_without_a_terminal_prints_interval_tables",
             top_without_a_terminal_prints_interval_tables,
         ),
+        (
+            "run_live_keeps_the_commands_output_off_the_view",
+            run_live_keeps_the_commands_output_off_the_view,
+        ),
     ]
 }
 
@@ -236,5 +240,25 @@ fn top_without_a_terminal_prints_interval_tables() -> anyhow::Result<()> {
         "{titles:?}"
     );
     ensure!(titles[2].contains(" total of "), "{titles:?}");
+    Ok(())
+}
+
+/// `run --live`: the command's output does not scribble over the view; it is shown after.
+fn run_live_keeps_the_commands_output_off_the_view() -> anyhow::Result<()> {
+    if !Tmux::available() {
+        return Ok(());
+    }
+    let tmux = Tmux::start("run-live")?;
+    tmux.start_ktrace("run --live -i 0.5 -- sh -c 'sleep 1; echo mid-output; sleep 3; exit 3'")?;
+    // The command has written by now, while the view is up.
+    thread::sleep(Duration::from_millis(2500));
+    let during = tmux.screen()?;
+    ensure!(during.contains("ktrace top   Syscalls"), "the view is gone too early:\n{during}");
+    ensure!(!during.contains("mid-output"), "the command wrote over the view:\n{during}");
+    tmux.wait_for("ktrace to exit", |s| s.contains("ktrace-exited-3"))?;
+    let history = tmux.history()?;
+    for line in ["ktrace: output of `sh -c", "mid-output"] {
+        ensure!(history.contains(line), "`{line}` missing after the view:\n{history}");
+    }
     Ok(())
 }
