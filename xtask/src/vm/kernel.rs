@@ -194,18 +194,8 @@ pub fn fetch_debug_vmlinux(kernel: &Kernel) -> anyhow::Result<PathBuf> {
     let staging = Path::new(DEBUG_CACHE).join(format!("{}.partial", kernel.release));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let status = Command::new("apt-get")
-        .args(["download", "-qq", "-o", "APT::Sandbox::User=root", &package])
-        .current_dir(&staging)
-        .status()
-        .with_context(|| format!("running apt-get download {package}"))?;
-    ensure!(status.success(), "apt-get download {package} failed: {status}");
+    let deb = apt_download(&package, &staging)?;
     let image = format!("./usr/lib/debug/boot/vmlinux-{}", kernel.release);
-    let deb = fs::read_dir(&staging)
-        .with_context(|| format!("listing {}", staging.display()))?
-        .filter_map(|e| Some(e.ok()?.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .with_context(|| format!("apt-get download {package} left no .deb"))?;
     let status = Command::new("sh")
         .args(["-c", r#"dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$3""#, "sh"])
         .arg(&deb)
@@ -252,6 +242,22 @@ fn numbers(s: &str) -> Vec<u64> {
     s.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect()
 }
 
+/// `apt-get download SPEC` into `dir`; the .deb's path.
+fn apt_download(spec: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+    // Root downloads itself: apt's `_apt` sandbox user cannot write to the cache directory.
+    let status = Command::new("apt-get")
+        .args(["download", "-qq", "-o", "APT::Sandbox::User=root", spec])
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("running apt-get download {spec}"))?;
+    ensure!(status.success(), "apt-get download {spec} failed: {status}");
+    fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .with_context(|| format!("apt-get download {spec} left no .deb"))
+}
+
 /// Downloads and unpacks `package` into `dir`, atomically: the directory appears only complete.
 fn download(package: &str, version: &str, dir: &Path) -> anyhow::Result<()> {
     let mut staging = dir.as_os_str().to_owned();
@@ -259,19 +265,7 @@ fn download(package: &str, version: &str, dir: &Path) -> anyhow::Result<()> {
     let staging = PathBuf::from(staging);
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let spec = format!("{package}={version}");
-    // Root downloads itself: apt's `_apt` sandbox user cannot write to the cache directory.
-    let status = Command::new("apt-get")
-        .args(["download", "-qq", "-o", "APT::Sandbox::User=root", &spec])
-        .current_dir(&staging)
-        .status()
-        .with_context(|| format!("running apt-get download {spec}"))?;
-    ensure!(status.success(), "apt-get download {spec} failed: {status}");
-    let deb = fs::read_dir(&staging)
-        .with_context(|| format!("listing {}", staging.display()))?
-        .filter_map(|e| Some(e.ok()?.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .with_context(|| format!("apt-get download {spec} left no .deb"))?;
+    let deb = apt_download(&format!("{package}={version}"), &staging)?;
     let tree = staging.join("tree");
     let status = Command::new("dpkg")
         .arg("-x")
