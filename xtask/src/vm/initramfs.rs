@@ -6,7 +6,8 @@
 //!   cached under `target/guest/initramfs/`, named by a key over its inputs (host files by
 //!   identity, size and mtime), and written only when that key is new;
 //! - a small per-run archive with the command, a nonce for the verdict line, and the `--add`
-//!   files, which the guest reads from QEMU's fw_cfg, so a new command does not touch the base.
+//!   files, which the guest reads from a read-only virtio disk, so a new command does not touch
+//!   the base.
 use std::{
     fs,
     hash::{DefaultHasher, Hash as _, Hasher as _},
@@ -27,9 +28,9 @@ const INIT: &str = include_str!("../../../scripts/guest/init");
 pub const GUEST_KTRACE: &str = "/bin/ktrace";
 pub const GUEST_ROOT_TESTS: &str = "/bin/ktrace-root-tests";
 
-/// Modules for the tests: veth pairs and overlay mounts, qemu_fw_cfg, through which `/init`
-/// receives the per-run archive, and virtio_blk, the disk it hands files back on.
-const MODULES: &[&str] = &["qemu_fw_cfg", "veth", "overlay", "virtio_pci", "virtio_blk"];
+/// Modules for the tests: veth pairs and overlay mounts, and virtio_blk for the disks that
+/// bring the per-run archive in and the command's files back out.
+const MODULES: &[&str] = &["veth", "overlay", "virtio_pci", "virtio_blk"];
 
 /// Host programs for the guest: the workloads' benchmarks and the container runtimes.
 const HOST_PROGRAMS: &[&str] = &["sysbench", "iperf3", "fio", "runc", "runsc", "ip"];
@@ -115,7 +116,11 @@ pub fn run_archive(
     for (host, guest) in adds {
         archive.host_tree(guest, host)?;
     }
-    write_atomically(path, &archive)
+    write_atomically(path, &archive)?;
+    // A disk is whole 512-byte sectors: QEMU would cut off a shorter tail.
+    let file = fs::OpenOptions::new().write(true).open(path)?;
+    let len = file.metadata()?.len();
+    file.set_len(len.next_multiple_of(512)).with_context(|| format!("padding {}", path.display()))
 }
 
 fn write_atomically(path: &Path, archive: &Archive) -> anyhow::Result<()> {
