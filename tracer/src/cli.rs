@@ -206,14 +206,8 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
-    /// cgroup to trace: an absolute path, a path relative to the cgroup v2 mount, or a
-    /// directory name that is unique in the v2 tree. Repeat for side-by-side columns.
-    #[arg(short, long = "cgroup", value_name = "PATH|NAME", required = true)]
-    pub cgroups: Vec<String>,
-
-    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
-    #[arg(short, long, value_name = "SECONDS", value_parser = parse_seconds)]
-    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -423,7 +417,7 @@ mod tests {
             Cli::try_parse_from(["ktrace", "top", "-c", "a", "-c", "b", "-i", "0.5", "--sample"])
                 .unwrap();
         let Command::Top(top) = cli.command else { panic!("not top") };
-        assert_eq!(top.cgroups, ["a", "b"]);
+        assert_eq!(top.target.cgroups, ["a", "b"]);
         assert_eq!(top.output.interval, Some(Duration::from_millis(500)));
         assert_eq!(top.profile.sampling(), Some(Sampling { frequency_hz: 999, stacks: false }));
         assert!(Cli::try_parse_from(["ktrace", "top"]).is_err());

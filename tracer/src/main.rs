@@ -82,12 +82,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyhow::Result<u8> {
     let live = live && wants_live_view(&mut args.output);
     let Some((cgroups, session, _)) =
-        attach_cgroups(&args.cgroups, &args.output, &args.profile, &args.functions)?
+        attach_cgroups(&args.target.cgroups, &args.output, &args.profile, &args.functions)?
     else {
         return Ok(0);
     };
-    announce(args.duration);
-    let deadline = deadline(args.duration);
+    announce(args.target.duration);
+    let deadline = deadline(args.target.duration);
     let (sink, view) = sink(live, &cgroups, &args.profile);
     let (stopped_by, _) = session
         .trace_until(sink, async {
