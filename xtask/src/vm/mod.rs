@@ -110,8 +110,12 @@ fn root_tests_on(series: Series, bins: &binaries::Static) -> anyhow::Result<Opti
 
 /// Where the files the root tests left in the 6.12 guest end up on the host.
 pub fn guest_out_dir() -> anyhow::Result<PathBuf> {
-    let kernel = kernel::fetch(Series::V6_12)?;
-    Ok(crate::workspace_file("target/guest/out").join(&kernel.release))
+    Ok(out_dir(&kernel::fetch(Series::V6_12)?))
+}
+
+/// Where the files a command left in the guest's $KTRACE_OUT end up, per kernel.
+fn out_dir(kernel: &kernel::Kernel) -> PathBuf {
+    crate::workspace_file("target/guest/out").join(&kernel.release)
 }
 
 /// The 6.12 guest kernel's vmlinux with DWARF, which the source-location tests read.
@@ -147,11 +151,6 @@ struct Guest {
 }
 
 impl Guest {
-    /// Where the files the last command left in the guest's $KTRACE_OUT end up.
-    fn out_dir(&self) -> PathBuf {
-        crate::workspace_file("target/guest/out").join(&self.kernel.release)
-    }
-
     fn prepare(series: Series, bins: &binaries::Static) -> anyhow::Result<Self> {
         let kernel = kernel::fetch(series)?;
         let initramfs = initramfs::base(&kernel, bins)
@@ -183,7 +182,7 @@ impl Guest {
         }
         .run();
         let _ = std::fs::remove_file(&run_archive);
-        let unpacked = unpack_outbox(&outbox, &self.out_dir());
+        let unpacked = unpack_outbox(&outbox, &out_dir(&self.kernel));
         let _ = std::fs::remove_file(&outbox);
         unpacked?;
         let outcome = outcome.with_context(|| format!("booting {}", self.kernel.release))?;
