@@ -2,10 +2,16 @@
 //!
 //! Counting needs kprobe.multi, fentry or kprobes: these tests run in the QEMU guests
 //! (`cargo xtask test`). On a kernel without function tracing (this project's CI host) the
-//! counting tests say so and pass without running, and the fallback test runs instead.
-use std::{fs, thread};
+//! counting tests say so and pass without running, and the fallback test runs instead. They
+//! run one at a time ([`one_at_a_time`]).
+use std::{
+    fs,
+    sync::{Mutex, MutexGuard},
+    thread,
+};
 
 use anyhow::{Context as _, ensure};
+use aya::programs::links::LinkType;
 
 use crate::{
     support::{Ktrace, TestCgroups, ktrace, last_report, loaded_bpf_ids, run_workload_in},
@@ -35,6 +41,16 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ("nothing_stays_attached_after_sigkill", nothing_stays_attached_after_sigkill),
         ("network_functions_only_in_the_network_run", network_functions_only_in_the_network_run),
     ]
+}
+
+/// Function tracing is kernel-wide state: ftrace's enabled functions, the kprobe list, and the
+/// links a dry run must not add to. The tests of this module attach functions or check that
+/// state, so they run one at a time (each holds this for its whole run); the other tests,
+/// which count syscalls and samples, still run beside them.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static FUNCTION_TRACING: Mutex<()> = Mutex::new(());
+    // A failed test poisons the lock; the next one still gets its turn.
+    FUNCTION_TRACING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The syscall entry points the workload's getppid and fchdir calls go through.
@@ -212,7 +228,7 @@ fn unknown_function_or_module_is_a_clean_error() -> anyhow::Result<()> {
 fn dry_run_prints_the_plan_and_attaches_nothing() -> anyhow::Result<()> {
     needs_function_tracing!();
     let tree = TestCgroups::new(&[]);
-    let before = loaded_bpf_ids();
+    let before = function_links();
     let (status, stdout, stderr) = ktrace(&[
         "attach",
         "--cgroup",
@@ -233,14 +249,23 @@ fn dry_run_prints_the_plan_and_attaches_nothing() -> anyhow::Result<()> {
         "{stdout}"
     );
     ensure!(stdout.contains("matched --exclude"), "{stdout}");
-    let after = loaded_bpf_ids();
+    let after = function_links();
     ensure!(
-        after.1.iter().all(|l| before.1.contains(l)),
-        "dry run left links: {:?} -> {:?}",
-        before.1,
-        after.1
+        after.iter().all(|l| before.contains(l)),
+        "dry run left links: {before:?} -> {after:?}"
     );
     Ok(())
+}
+
+/// Ids of the kprobe.multi and fentry (tracing) links in the kernel. Only this module's tests,
+/// which run one at a time, make such links; the syscall and sampling tests beside them make
+/// raw tracepoint and perf event links.
+fn function_links() -> Vec<u32> {
+    aya::programs::loaded_links()
+        .filter_map(Result::ok)
+        .filter(|l| matches!(l.link_type(), Ok(LinkType::KProbeMulti | LinkType::Tracing)))
+        .map(|l| l.id())
+        .collect()
 }
 
 /// `--all`: at least 35,000 functions on the 6.12 guest kernel with kprobe.multi, an exact

@@ -28,15 +28,17 @@ fn main() -> ExitCode {
             "root integration tests need root (they load eBPF programs and create cgroups): ignored"
         );
     }
-    let trials = tests::all()
-        .into_iter()
-        .chain(sampling::all())
-        .chain(tui::all())
-        .chain(functions::all())
-        .chain(records::all())
-        .map(|(name, f)| {
-            Trial::test(name, move || f().map_err(|e| format!("{e:#}").into()))
-                .with_ignored_flag(needs_root)
+    let shared =
+        tests::all().into_iter().chain(sampling::all()).chain(tui::all()).chain(records::all());
+    let trials = shared
+        .map(|test| (test, false))
+        .chain(functions::all().into_iter().map(|test| (test, true)))
+        .map(|((name, f), one_at_a_time)| {
+            Trial::test(name, move || {
+                let _alone = one_at_a_time.then(functions::one_at_a_time);
+                f().map_err(|e| format!("{e:#}").into())
+            })
+            .with_ignored_flag(needs_root)
         })
         .collect();
     libtest_mimic::run(&args, trials).exit_code()
