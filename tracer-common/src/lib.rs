@@ -113,8 +113,8 @@ impl Default for FunctionChunk {
     }
 }
 
-/// Index in the eBPF `CONTROL` array of the switch that turns function counting on once
-/// every link is attached.
+/// Index in the eBPF `CONTROL` array of the switch that turns counting (syscalls, samples,
+/// functions) on once everything is attached.
 pub const CONTROL_ACTIVE: u32 = 0;
 
 /// Per-CPU counts of function hits that could not be counted.
@@ -125,6 +125,63 @@ pub struct FunctionStats {
     pub failed_updates: u64,
     /// A hit whose function index (cookie or address) was not one of ktrace's targets.
     pub unknown_function: u64,
+}
+
+/// Where the function counting programs find a function's index: an open-addressing table
+/// (linear probing) in an eBPF array, keyed by the address right after the function's
+/// `call __fentry__` (its ftrace patch site + 5). That is what a kprobe.multi program reads
+/// as `regs->ip` (x86_64 ftrace saves the call's return address there), so a hit costs a
+/// multiply and a few inlined array lookups instead of `bpf_get_attach_cookie`, which
+/// binary-searches the link's addresses and cost more than the rest of the program together
+/// (see `cargo xtask bench`).
+///
+/// Userspace takes the patch sites from ftrace (Linux 6.5+). Older kernels list only
+/// function addresses, and the call sits at the address or 4 bytes later, behind an
+/// `endbr64` (IBT builds, not every function): userspace then stores both keys. Neither can
+/// be another function's key: functions are more than 4 bytes apart.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpSlot {
+    /// The key; 0 marks an empty slot (no kernel address is 0).
+    pub ip: u64,
+    /// Index of the function in ktrace's target list.
+    pub index: u32,
+    pub _pad: u32,
+}
+
+/// Size of x86_64's `call __fentry__`.
+pub const FENTRY_CALL_SIZE: u64 = 5;
+
+/// Size of the `endbr64` that may precede it.
+pub const ENDBR_SIZE: u64 = 4;
+
+/// A lookup gives up after this many slots; userspace grows the table until every key is
+/// found within it.
+pub const IP_TABLE_MAX_PROBES: u32 = 32;
+
+/// Home slot of `ip` in a table of `mask + 1` slots: Fibonacci hashing, taking the product's
+/// upper half so that the low bits, alike in aligned addresses, do not decide the slot.
+#[inline(always)]
+pub fn ip_home(ip: u64, mask: u32) -> u32 {
+    (ip.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32 & mask
+}
+
+/// The index stored for `ip`, probing at most [`IP_TABLE_MAX_PROBES`] slots; `slot_at`
+/// reads a slot. Shared by the eBPF lookup and userspace's check of the table it built.
+#[inline(always)]
+pub fn ip_find(ip: u64, mask: u32, mut slot_at: impl FnMut(u32) -> Option<IpSlot>) -> Option<u32> {
+    let mut pos = ip_home(ip, mask);
+    for _ in 0..IP_TABLE_MAX_PROBES {
+        let slot = slot_at(pos)?;
+        if slot.ip == ip {
+            return Some(slot.index);
+        }
+        if slot.ip == 0 {
+            return None;
+        }
+        pos = pos.wrapping_add(1) & mask;
+    }
+    None
 }
 
 #[cfg(feature = "user")]
@@ -146,4 +203,6 @@ mod pod {
     unsafe impl aya::Pod for super::FunctionStats {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FunctionChunk {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::IpSlot {}
 }

@@ -2,52 +2,64 @@
 //!
 //! Counters live in per-CPU chunks of [`FUNCTION_CHUNK`] counters, chunk `slot * chunks +
 //! index / FUNCTION_CHUNK`: no hash lookup per hit on the mass-attach path, and few lookups
-//! for userspace to read them all. The function index comes from the attach
-//! cookie (kprobe.multi: Linux 5.18+; kprobe perf links: 5.15+) or, for fentry, which has one
-//! program load per function, from the function's address (`bpf_get_func_ip`, 5.15+).
-//! Nothing is counted until userspace sets `CONTROL[ACTIVE]`, after every link is attached,
-//! so a half-attached set never produces numbers.
+//! for userspace to read them all. The function index comes from the address of the hit
+//! looked up in `IP_TABLE` (kprobe.multi, whose own cookie lookup is a binary search, and
+//! fentry, one program load per function) or from the attach cookie (kprobe perf links,
+//! Linux 5.15+, where it is a plain load). Nothing is counted until userspace turns counting
+//! on (see targets.rs).
 use core::ptr::{addr_of, read_volatile};
 
 use aya_ebpf::{
     EbpfContext as _,
     helpers::{bpf_get_attach_cookie, bpf_get_func_ip},
     macros::{fentry, kprobe, map},
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, PerCpuArray},
     programs::{FEntryContext, ProbeContext},
 };
-use tracer_common::{CONTROL_ACTIVE, FUNCTION_CHUNK, FunctionChunk, FunctionStats};
+use tracer_common::{
+    ENDBR_SIZE, FENTRY_CALL_SIZE, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IpSlot, ip_find,
+};
 
-use crate::{bump, targets::for_each_matching_slot};
+use crate::{
+    bump,
+    targets::{Matching, matching},
+};
 
-/// Number of target functions; the loader writes it.
+/// Chunks of counters per cgroup slot; the loader writes it.
 #[unsafe(no_mangle)]
-static FUNCTION_COUNT: u32 = 0;
+static FUNCTION_CHUNKS: u32 = 0;
+
+/// Slots in `IP_TABLE` minus one (a power of two minus one); the loader writes it.
+#[unsafe(no_mangle)]
+static IP_TABLE_MASK: u32 = 0;
 
 /// Entry counts in chunks; the loader sizes it to slots x chunks.
 #[map]
 static FUNCTION_COUNTS: PerCpuArray<FunctionChunk> = PerCpuArray::with_max_entries(1, 0);
 
-/// Function address -> index, for fentry.
+/// Address after a function's `call __fentry__` -> its index (see [`IpSlot`]); the loader
+/// sizes and fills it.
 #[map]
-static FUNCTION_INDEX: HashMap<u64, u32> = HashMap::with_max_entries(1, 0);
-
-/// Switches written by userspace at run time (see [`CONTROL_ACTIVE`]).
-#[map]
-static CONTROL: Array<u32> = Array::with_max_entries(1, 0);
+static IP_TABLE: Array<IpSlot> = Array::with_max_entries(1, 0);
 
 /// Hits that could not be counted, per CPU.
 #[map]
 static FUNCTION_STATS: PerCpuArray<FunctionStats> = PerCpuArray::with_max_entries(1, 0);
 
-/// Entry of a function attached with kprobe.multi or a kprobe perf link; cookie = index.
+/// Entry of a function attached with kprobe.multi: `regs->ip` is the address after the
+/// function's `call __fentry__`.
 #[kprobe]
-pub fn kt_func_cookie(ctx: ProbeContext) -> u32 {
-    if active() {
-        // SAFETY: the helper only reads the cookie of the current link.
-        let index = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
-        count(index, Increment::Plain);
-    }
+pub fn kt_func_multi(ctx: ProbeContext) -> u32 {
+    // SAFETY: the context of a kprobe program is the traced function's pt_regs.
+    on_entry(|| index_at(unsafe { (*ctx.regs).rip }), Increment::Plain);
+    0
+}
+
+/// Entry of a function attached with a kprobe perf link; cookie = index.
+#[kprobe]
+pub fn kt_func_kprobe(ctx: ProbeContext) -> u32 {
+    // SAFETY: the helper only reads the cookie of the current link.
+    on_entry(|| Some(unsafe { bpf_get_attach_cookie(ctx.as_ptr()) }), Increment::Plain);
     0
 }
 
@@ -55,20 +67,15 @@ pub fn kt_func_cookie(ctx: ProbeContext) -> u32 {
 /// placeholder: the loader sets the real target per load.
 #[fentry(function = "ktrace_placeholder")]
 pub fn kt_func_fentry(ctx: FEntryContext) -> u32 {
-    if active() {
-        // SAFETY: the helper only reads the traced function's address.
-        let ip = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
-        // SAFETY: the value is copied out immediately.
-        match unsafe { FUNCTION_INDEX.get(&ip) } {
-            Some(&index) => count(u64::from(index), Increment::Atomic),
-            None => uncounted(Uncounted::UnknownFunction),
-        }
-    }
+    // The traced function's address, not its patch site: that is 4 bytes further when the
+    // function starts with an endbr64.
+    let index = || {
+        // SAFETY: the helper only reads the traced function's address (inlined for fentry).
+        let addr = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
+        index_at(addr + FENTRY_CALL_SIZE).or_else(|| index_at(addr + ENDBR_SIZE + FENTRY_CALL_SIZE))
+    };
+    on_entry(index, Increment::Atomic);
     0
-}
-
-fn active() -> bool {
-    CONTROL.get(CONTROL_ACTIVE).is_some_and(|&on| on != 0)
 }
 
 /// How a counter is incremented. kprobe and kprobe.multi programs never run nested or
@@ -81,17 +88,35 @@ enum Increment {
     Atomic,
 }
 
+/// Counts one entry of the function `index()` names if the current task is traced: the
+/// cheap cgroup check first, most hits come from untraced tasks.
 #[inline(always)]
-fn count(index: u64, increment: Increment) {
-    // SAFETY: a read-only global, see targets.rs.
-    let functions = u64::from(unsafe { read_volatile(addr_of!(FUNCTION_COUNT)) });
-    if index >= functions {
-        uncounted(Uncounted::UnknownFunction);
+fn on_entry(index: impl FnOnce() -> Option<u64>, increment: Increment) {
+    let matching = matching();
+    if matching.is_empty() {
         return;
     }
-    let chunks = functions.div_ceil(FUNCTION_CHUNK as u64);
+    match index() {
+        Some(index) => count(index, matching, increment),
+        None => uncounted(Uncounted::UnknownFunction),
+    }
+}
+
+/// The index of the function whose `IP_TABLE` key is `ip`.
+#[inline(always)]
+fn index_at(ip: u64) -> Option<u64> {
+    // SAFETY: a read-only global, see targets.rs.
+    let mask = unsafe { read_volatile(addr_of!(IP_TABLE_MASK)) };
+    ip_find(ip, mask, |pos| IP_TABLE.get(pos).copied()).map(u64::from)
+}
+
+/// Adds one to function `index`'s counter in every matching slot.
+#[inline(always)]
+fn count(index: u64, matching: Matching, increment: Increment) {
+    // SAFETY: a read-only global, see targets.rs.
+    let chunks = u64::from(unsafe { read_volatile(addr_of!(FUNCTION_CHUNKS)) });
     let (chunk, offset) = (index / FUNCTION_CHUNK as u64, (index % FUNCTION_CHUNK as u64) as usize);
-    for_each_matching_slot(|slot| {
+    matching.for_each(|slot| {
         match FUNCTION_COUNTS.get_ptr_mut((u64::from(slot) * chunks + chunk) as u32) {
             Some(counts) => {
                 // SAFETY: `counts` points into a live map value; `offset` is below

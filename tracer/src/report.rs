@@ -501,7 +501,12 @@ pub(crate) mod tests {
     }
 
     fn target(name: &str, module: &str) -> Target {
-        Target { name: name.to_owned(), module: module.to_owned(), btf_id: None }
+        Target {
+            name: name.to_owned(),
+            module: module.to_owned(),
+            btf_id: None,
+            patch_sites: vec![],
+        }
     }
 
     /// `sample()` plus counted functions: vfs_write 10/0, veth_xmit 0/7, ksys_write never

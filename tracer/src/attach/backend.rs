@@ -18,7 +18,7 @@ pub const FENTRY_AUTO_MAX: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
-    /// One kprobe.multi link (fprobe) for all functions, attach cookie = function index.
+    /// One kprobe.multi link (fprobe) for all functions; the function is found by address.
     KprobeMulti,
     /// One fentry program per function: lowest cost per hit, slow to attach in bulk.
     Fentry,
@@ -36,11 +36,19 @@ impl fmt::Display for Backend {
     }
 }
 
+impl Backend {
+    /// Whether the counting program finds the function index by the hit's address in
+    /// `IP_TABLE` rather than by attach cookie.
+    pub fn finds_index_by_address(self) -> bool {
+        matches!(self, Self::KprobeMulti | Self::Fentry)
+    }
+}
+
 /// The program and its load settings for each backend.
 pub fn load_spec(backend: Backend, attach_btf_id: Option<u32>) -> LoadSpec<'static> {
     match backend {
         Backend::KprobeMulti => LoadSpec {
-            name: "kt_func_cookie",
+            name: "kt_func_multi",
             prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE,
             expected_attach_type: Some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI),
             attach_btf_id: None,
@@ -52,7 +60,7 @@ pub fn load_spec(backend: Backend, attach_btf_id: Option<u32>) -> LoadSpec<'stat
             attach_btf_id,
         },
         Backend::Kprobe => LoadSpec {
-            name: "kt_func_cookie",
+            name: "kt_func_kprobe",
             prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE,
             expected_attach_type: None,
             attach_btf_id: None,
@@ -87,7 +95,7 @@ fn try_backend(ebpf: &Ebpf, backend: Backend, probe: &Target) -> Result<(), Stri
     let code = raw::instructions(ebpf, spec.name).map_err(|e| format!("{e:#}"))?;
     let prog = raw::load(&spec, &code.insns).map_err(|e| format!("{e:#}"))?;
     let link = match backend {
-        Backend::KprobeMulti => raw::kprobe_multi_link(&prog, &[(name, 0)])
+        Backend::KprobeMulti => raw::kprobe_multi_link(&prog, [name.as_c_str()])
             .map_err(|e| format!("BPF_LINK_CREATE kprobe_multi: {e}")),
         Backend::Fentry => {
             raw::tracing_link(&prog).map_err(|e| format!("BPF_LINK_CREATE fentry: {e}"))
@@ -152,6 +160,7 @@ mod tests {
                 name: format!("f{i}"),
                 module: if module { "veth".into() } else { "vmlinux".into() },
                 btf_id: (!module).then_some(i as u32 + 1),
+                patch_sites: Vec::new(),
             })
             .collect()
     }

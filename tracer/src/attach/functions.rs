@@ -2,20 +2,16 @@
 //! load -> attach every target (skipping, with the reason, those that fail) -> activate
 //! (only once everything is attached) -> read.
 use std::{
-    collections::HashMap,
+    collections::HashSet,
     ffi::CString,
-    fs,
     io::{self, Write as _},
     os::fd::OwnedFd,
     time::Instant,
 };
 
 use anyhow::{Context as _, bail};
-use aya::{
-    Ebpf,
-    maps::{Array, HashMap as BpfHashMap, PerCpuArray},
-};
-use tracer_common::{CONTROL_ACTIVE, FUNCTION_CHUNK, FunctionChunk, FunctionStats};
+use aya::{Ebpf, maps::PerCpuArray};
+use tracer_common::{FUNCTION_CHUNK, FunctionChunk, FunctionStats};
 
 use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
@@ -58,17 +54,31 @@ pub fn chunks(functions: usize) -> usize {
 }
 
 impl FunctionCounter {
-    /// Attaches `targets` (index = cookie) with `backend`. Fails only if nothing attaches.
-    pub fn attach(ebpf: &mut Ebpf, backend: Backend, targets: Vec<Target>) -> anyhow::Result<Self> {
+    /// Attaches `targets` with `backend`, except those at the `unlocated` indexes (no address
+    /// to find them by), which are skipped. Fails only if nothing attaches.
+    pub fn attach(
+        ebpf: &mut Ebpf,
+        backend: Backend,
+        targets: Vec<Target>,
+        unlocated: &[usize],
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
+        let skipped = unlocated
+            .iter()
+            .map(|&i| Skipped {
+                target: targets[i].clone(),
+                error: "no address in /proc/kallsyms".to_owned(),
+            })
+            .collect();
         let mut counter =
-            Self { backend, targets, skipped: Vec::new(), programs: Vec::new(), links: Vec::new() };
+            Self { backend, targets, skipped, programs: Vec::new(), links: Vec::new() };
+        let unlocated: HashSet<usize> = unlocated.iter().copied().collect();
         let code = raw::instructions(ebpf, load_spec(backend, None).name)?;
         let insns = &code.insns;
         match backend {
-            Backend::KprobeMulti => counter.attach_kprobe_multi(insns)?,
-            Backend::Fentry => counter.attach_fentry(ebpf, insns)?,
-            Backend::Kprobe => counter.attach_kprobes(insns)?,
+            Backend::KprobeMulti => counter.attach_kprobe_multi(insns, &unlocated)?,
+            Backend::Fentry => counter.attach_fentry(insns, &unlocated),
+            Backend::Kprobe => counter.attach_kprobes(insns, &unlocated)?,
         }
         let attached = counter.attached();
         if attached == 0 {
@@ -110,20 +120,19 @@ impl FunctionCounter {
     fn attach_kprobe_multi(
         &mut self,
         insns: &[aya_obj::generated::bpf_insn],
+        unlocated: &HashSet<usize>,
     ) -> anyhow::Result<()> {
         let prog = raw::load(&load_spec(Backend::KprobeMulti, None), insns)?;
-        let pairs: Vec<(CString, u64)> = self
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(i, t)| Ok((CString::new(t.name.as_str())?, i as u64)))
+        let entries: Vec<(CString, usize)> = (0..self.targets.len())
+            .filter(|i| !unlocated.contains(i))
+            .map(|i| Ok((CString::new(self.targets[i].name.as_str())?, i)))
             .collect::<anyhow::Result<_>>()?;
-        let mut pending = vec![pairs.as_slice()];
+        let mut pending = vec![entries.as_slice()];
         while let Some(set) = pending.pop() {
-            match raw::kprobe_multi_link(&prog, set) {
+            match raw::kprobe_multi_link(&prog, set.iter().map(|(name, _)| name.as_c_str())) {
                 Ok(link) => self.links.push(link),
                 Err(e) if set.len() == 1 => {
-                    let target = self.targets[set[0].1 as usize].clone();
+                    let target = self.targets[set[0].1].clone();
                     self.skipped.push(Skipped {
                         target,
                         error: format!("BPF_LINK_CREATE kprobe_multi: {e}"),
@@ -139,36 +148,33 @@ impl FunctionCounter {
         Ok(())
     }
 
-    /// One program load and link per function; the program finds its index from the
-    /// function's address in FUNCTION_INDEX.
+    /// One program load and link per function; the program finds its index by the
+    /// function's address in IP_TABLE.
     fn attach_fentry(
         &mut self,
-        ebpf: &mut Ebpf,
         insns: &[aya_obj::generated::bpf_insn],
-    ) -> anyhow::Result<()> {
-        let addresses = kallsyms_addresses()?;
-        let mut index: BpfHashMap<_, u64, u32> = BpfHashMap::try_from(
-            ebpf.map_mut("FUNCTION_INDEX").context("map FUNCTION_INDEX missing")?,
-        )?;
-        self.attach_each(|i, target| {
+        unlocated: &HashSet<usize>,
+    ) {
+        self.attach_each(unlocated, |_, target| {
             let id = target
                 .btf_id
                 .context("no vmlinux BTF id (module functions need kprobe-multi or kprobe)")?;
-            let addr = *addresses.get(&target.name).context("not in /proc/kallsyms")?;
-            index.insert(addr, i as u32, 0).context("FUNCTION_INDEX insert")?;
             let prog = raw::load(&load_spec(Backend::Fentry, Some(id)), insns)?;
             let link = raw::tracing_link(&prog).context("BPF_LINK_CREATE fentry")?;
             Ok((Some(prog), link))
         });
-        Ok(())
     }
 
     /// One kprobe perf event per function, all linked to one program with cookie = index.
     /// The link holds its perf event, so only the link is kept.
-    fn attach_kprobes(&mut self, insns: &[aya_obj::generated::bpf_insn]) -> anyhow::Result<()> {
+    fn attach_kprobes(
+        &mut self,
+        insns: &[aya_obj::generated::bpf_insn],
+        unlocated: &HashSet<usize>,
+    ) -> anyhow::Result<()> {
         let pmu = kprobe_pmu_type().map_err(anyhow::Error::msg)?;
         let prog = raw::load(&load_spec(Backend::Kprobe, None), insns)?;
-        self.attach_each(|i, target| {
+        self.attach_each(unlocated, |i, target| {
             let name = CString::new(target.name.as_str())?;
             let event = raw::kprobe_event(pmu, &name).context("perf_event_open kprobe")?;
             let link = raw::perf_event_link(&prog, &event, i as u64)
@@ -179,15 +185,20 @@ impl FunctionCounter {
         Ok(())
     }
 
-    /// Attaches the targets one at a time: `attach_one(index, target)` returns the program it
-    /// loaded, if any, and the link. A target that fails is skipped with the reason.
+    /// Attaches the targets one at a time, but for the `unlocated` ones (already skipped):
+    /// `attach_one(index, target)` returns the program it loaded, if any, and the link. A
+    /// target that fails is skipped with the reason.
     fn attach_each(
         &mut self,
+        unlocated: &HashSet<usize>,
         mut attach_one: impl FnMut(usize, &Target) -> anyhow::Result<(Option<OwnedFd>, OwnedFd)>,
     ) {
         let mut progress = Progress::new(self.targets.len());
         for i in 0..self.targets.len() {
             progress.tick(i, self.skipped.len());
+            if unlocated.contains(&i) {
+                continue;
+            }
             match attach_one(i, &self.targets[i]) {
                 Ok((program, link)) => {
                     self.programs.extend(program);
@@ -199,13 +210,6 @@ impl FunctionCounter {
             }
         }
         progress.done();
-    }
-
-    /// Turns counting on. Called once everything (syscalls, sampling, functions) is attached.
-    pub fn activate(ebpf: &mut Ebpf) -> anyhow::Result<()> {
-        let mut control: Array<_, u32> =
-            Array::try_from(ebpf.map_mut("CONTROL").context("map CONTROL missing")?)?;
-        control.set(CONTROL_ACTIVE, 1, 0).context("activating function counting")
     }
 
     /// Cumulative entry counts: `[slot][function index]`.
@@ -250,21 +254,6 @@ impl FunctionCounter {
         }
         Ok(overhead)
     }
-}
-
-/// Function name -> address, first occurrence (what the kernel resolves a name to).
-fn kallsyms_addresses() -> anyhow::Result<HashMap<String, u64>> {
-    let text = fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
-    let mut addresses = HashMap::new();
-    for line in text.lines() {
-        let mut f = line.split_whitespace();
-        if let (Some(addr), Some(_), Some(name)) = (f.next(), f.next(), f.next())
-            && let Ok(addr) = u64::from_str_radix(addr, 16)
-        {
-            addresses.entry(name.to_owned()).or_insert(addr);
-        }
-    }
-    Ok(addresses)
 }
 
 /// "attached N of M" on stderr, at most ten times a run, for one-by-one backends.

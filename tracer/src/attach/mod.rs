@@ -5,14 +5,17 @@
 //! [`Probes`] closes every link and program: nothing stays attached.
 mod backend;
 mod functions;
+mod ip_table;
 pub mod raw;
+mod running_task;
 mod sample;
 mod syscalls;
 
 use anyhow::{Context as _, bail};
-use aya::{Ebpf, EbpfLoader};
-use tracer_common::{CgroupTarget, MAX_CGROUPS, Targets};
+use aya::{Ebpf, EbpfLoader, maps::Array, programs::RawTracePoint};
+use tracer_common::{CONTROL_ACTIVE, CgroupTarget, MAX_CGROUPS, Targets};
 
+use self::ip_table::IpTable;
 pub use self::{
     backend::{Backend, choose as choose_backend},
     functions::{FunctionCounter, Overhead},
@@ -45,12 +48,13 @@ pub struct FunctionPlan {
     pub targets: Vec<Target>,
 }
 
-/// Everything ktrace attached for one trace.
+/// Everything ktrace attached for one trace. Fields drop in order: the function links
+/// before the programs and links the object holds.
 pub struct Probes {
+    functions: Option<FunctionCounter>,
     ebpf: Ebpf,
     slots: usize,
     sampling: Option<Sampling>,
-    functions: Option<FunctionCounter>,
 }
 
 impl Probes {
@@ -63,18 +67,26 @@ impl Probes {
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
         let collect_stacks = u32::from(sampling.is_some_and(|s| s.stacks));
-        let function_count = functions.as_ref().map_or(0, |f| f.targets.len() as u32);
+        let function_chunks =
+            functions.as_ref().map_or(0, |f| functions::chunks(f.targets.len()) as u32);
+        let ip_table = functions
+            .as_ref()
+            .filter(|plan| plan.backend.finds_index_by_address())
+            .map(|plan| IpTable::for_targets(&plan.targets))
+            .transpose()?;
+        let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
         let mut loader = EbpfLoader::new();
         loader
             .override_global("TARGETS", &targets, true)
             .override_global("COLLECT_STACKS", &collect_stacks, true)
-            .override_global("FUNCTION_COUNT", &function_count, true);
-        if let Some(plan) = &functions {
-            let chunks = functions::chunks(plan.targets.len()) * cgroups.len().max(1);
-            loader.map_max_entries("FUNCTION_COUNTS", chunks as u32);
-            if plan.backend == Backend::Fentry {
-                loader.map_max_entries("FUNCTION_INDEX", plan.targets.len() as u32);
-            }
+            .override_global("FUNCTION_CHUNKS", &function_chunks, true)
+            .override_global("IP_TABLE_MASK", &ip_table_mask, true);
+        if functions.is_some() {
+            loader
+                .map_max_entries("FUNCTION_COUNTS", function_chunks * cgroups.len().max(1) as u32);
+        }
+        if let Some(table) = &ip_table {
+            loader.map_max_entries("IP_TABLE", table.len());
         }
         if sampling.is_none() {
             loader.map_max_entries("SAMPLES", 1);
@@ -83,15 +95,22 @@ impl Probes {
             loader.map_max_entries("STACKS", 1);
         }
         let mut ebpf = loader.load(OBJECT).context("loading ktrace's eBPF object")?;
+        if let Some(table) = &ip_table {
+            table.write(&ebpf)?;
+        }
+        running_task::attach(&mut ebpf)?;
         syscalls::attach(&mut ebpf)?;
         if let Some(sampling) = sampling {
             sample::attach(&mut ebpf, sampling)?;
         }
         let functions = functions
-            .map(|plan| FunctionCounter::attach(&mut ebpf, plan.backend, plan.targets))
+            .map(|plan| {
+                let unlocated = ip_table.map(|t| t.unlocated).unwrap_or_default();
+                FunctionCounter::attach(&mut ebpf, plan.backend, plan.targets, &unlocated)
+            })
             .transpose()?;
-        FunctionCounter::activate(&mut ebpf)?;
-        Ok(Self { ebpf, slots: cgroups.len(), sampling, functions })
+        activate(&mut ebpf)?;
+        Ok(Self { functions, ebpf, slots: cgroups.len(), sampling })
     }
 
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
@@ -125,6 +144,29 @@ impl Probes {
     pub fn stack(&self, stack_id: i32) -> anyhow::Result<Vec<u64>> {
         sample::stack(&self.ebpf, stack_id)
     }
+}
+
+/// Turns counting on: nothing counts before, so a half-attached set never produces numbers.
+fn activate(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    let mut control: Array<_, u32> =
+        Array::try_from(ebpf.map_mut("CONTROL").context("map CONTROL missing")?)?;
+    control.set(CONTROL_ACTIVE, 1, 0).context("turning counting on")
+}
+
+/// Loads and attaches each (program, raw tracepoint) pair of ktrace's object.
+fn attach_raw_tracepoints(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> anyhow::Result<()> {
+    for &(name, tracepoint) in programs {
+        let program: &mut RawTracePoint = ebpf
+            .program_mut(name)
+            .with_context(|| format!("program {name} missing from the eBPF object"))?
+            .try_into()
+            .with_context(|| format!("program {name} is not a raw tracepoint"))?;
+        program.load().with_context(|| format!("loading {name}"))?;
+        program
+            .attach(tracepoint)
+            .with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;
+    }
+    Ok(())
 }
 
 /// The load-time `TARGETS` global for these cgroups, slot i = cgroups[i].

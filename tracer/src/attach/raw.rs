@@ -1,13 +1,13 @@
 //! What aya (0.14) cannot do, done by hand with the bpf(2) and perf_event_open(2) syscalls:
 //! loading a program with an expected attach type of our choosing (kprobe.multi), loading one
-//! program many times (fentry, one load per target), links with attach cookies, and reading
-//! program statistics.
+//! program many times (fentry, one load per target), links with attach cookies, batch map
+//! updates, and reading program statistics.
 //!
 //! The instructions come from the same object aya loaded: re-parsed with aya-obj and
 //! relocated against the maps aya created, so all loads share one set of maps.
 use std::{
     collections::HashSet,
-    ffi::CString,
+    ffi::{CStr, CString},
     io, mem,
     os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
 };
@@ -54,6 +54,22 @@ pub fn instructions(ebpf: &Ebpf, program: &str) -> anyhow::Result<Code> {
         .instructions
         .clone();
     Ok(Code { insns, _map_fds: fds.into_iter().map(|(_, fd)| fd).collect() })
+}
+
+/// BPF_MAP_UPDATE_BATCH (Linux 5.6+; arrays 5.7+): `values[i]` at `keys[i]` in one call,
+/// where one update per element costs a syscall each.
+pub fn map_update_batch<V>(map: &Map, keys: &[u32], values: &[V]) -> anyhow::Result<()> {
+    anyhow::ensure!(keys.len() == values.len(), "{} keys for {} values", keys.len(), values.len());
+    let fd = map_fd(map)?;
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the BPF_MAP_*_BATCH member of the union.
+    let batch = unsafe { &mut attr.batch };
+    batch.map_fd = fd.as_raw_fd() as u32;
+    batch.keys = keys.as_ptr() as u64;
+    batch.values = values.as_ptr() as u64;
+    batch.count = keys.len() as u32;
+    bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr)?;
+    Ok(())
 }
 
 /// A descriptor of the map behind `map`.
@@ -129,11 +145,13 @@ pub fn load(spec: &LoadSpec, insns: &[bpf_insn]) -> anyhow::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// BPF_LINK_CREATE of a kprobe.multi link (Linux 5.18+) on (symbol, cookie) pairs. The
-/// kernel sorts the symbols and carries each cookie along.
-pub fn kprobe_multi_link(prog: &OwnedFd, targets: &[(CString, u64)]) -> io::Result<OwnedFd> {
-    let syms: Vec<u64> = targets.iter().map(|(s, _)| s.as_ptr() as u64).collect();
-    let cookies: Vec<u64> = targets.iter().map(|&(_, c)| c).collect();
+/// BPF_LINK_CREATE of a kprobe.multi link (Linux 5.18+) on kernel functions by name, without
+/// attach cookies (the program finds the function by address).
+pub fn kprobe_multi_link<'a>(
+    prog: &OwnedFd,
+    symbols: impl IntoIterator<Item = &'a CStr>,
+) -> io::Result<OwnedFd> {
+    let syms: Vec<u64> = symbols.into_iter().map(|s| s.as_ptr() as u64).collect();
     let mut attr = zeroed_attr();
     // SAFETY: writing the BPF_LINK_CREATE member of the union.
     let link = unsafe { &mut attr.link_create };
@@ -141,7 +159,6 @@ pub fn kprobe_multi_link(prog: &OwnedFd, targets: &[(CString, u64)]) -> io::Resu
     link.attach_type = bpf_attach_type::BPF_TRACE_KPROBE_MULTI as u32;
     link.__bindgen_anon_3.kprobe_multi.cnt = syms.len() as u32;
     link.__bindgen_anon_3.kprobe_multi.syms = syms.as_ptr() as u64;
-    link.__bindgen_anon_3.kprobe_multi.cookies = cookies.as_ptr() as u64;
     let fd = bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr)?;
     // SAFETY: a new descriptor that we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })

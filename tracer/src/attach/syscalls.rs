@@ -1,7 +1,7 @@
 //! Syscall counting with raw tracepoints on `sys_enter` and `sys_exit` (Linux 4.17+).
 //! Works on kernels without kprobes or fentry: tracepoints are almost always built.
 use anyhow::Context as _;
-use aya::{Ebpf, maps::PerCpuArray, programs::RawTracePoint};
+use aya::{Ebpf, maps::PerCpuArray};
 use tracer_common::SyscallTable;
 
 use crate::collect::SyscallCounts;
@@ -10,18 +10,7 @@ use crate::collect::SyscallCounts;
 const PROGRAMS: [(&str, &str); 2] = [("kt_sys_enter", "sys_enter"), ("kt_sys_exit", "sys_exit")];
 
 pub fn attach(ebpf: &mut Ebpf) -> anyhow::Result<()> {
-    for (name, tracepoint) in PROGRAMS {
-        let program: &mut RawTracePoint = ebpf
-            .program_mut(name)
-            .with_context(|| format!("program {name} missing from the eBPF object"))?
-            .try_into()
-            .with_context(|| format!("program {name} is not a raw tracepoint"))?;
-        program.load().with_context(|| format!("loading {name}"))?;
-        program
-            .attach(tracepoint)
-            .with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;
-    }
-    Ok(())
+    super::attach_raw_tracepoints(ebpf, &PROGRAMS)
 }
 
 /// Cumulative counts of slots 0..slots.

@@ -1,5 +1,7 @@
 //! The kernel's own lists that decide what can be traced: ftrace's
-//! `available_filter_functions`, kernel BTF (vmlinux and modules), the kprobe blacklist.
+//! `available_filter_functions` (with addresses where the kernel has
+//! `available_filter_functions_addrs`, Linux 6.5+), kernel BTF (vmlinux and modules), the
+//! kprobe blacklist.
 use std::{
     collections::{HashMap, HashSet},
     fs, io,
@@ -14,10 +16,21 @@ const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const KPROBE_BLACKLIST: &str = "/sys/kernel/debug/kprobes/blacklist";
 const BTF_DIR: &str = "/sys/kernel/btf";
 
+/// A function ftrace can attach to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filterable {
+    pub name: String,
+    /// `vmlinux` or the module's name.
+    pub module: String,
+    /// Where ftrace patches it in (its `call __fentry__`), one per function of this name;
+    /// empty when the kernel does not list them (before Linux 6.5).
+    pub patch_sites: Vec<u64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
-    /// (function, module) pairs ftrace can attach to, first occurrence of each, in file order.
-    pub filterable: Vec<(String, String)>,
+    /// Functions ftrace can attach to, one per (name, module), in file order.
+    pub filterable: Vec<Filterable>,
     /// vmlinux BTF: function -> type id.
     pub vmlinux_btf: HashMap<String, u32>,
     /// Module BTF: module -> its functions.
@@ -29,22 +42,28 @@ impl Inventory {
     /// Reads the running kernel's lists. Fails with the reason when function tracing is not
     /// possible at all (no tracefs, or a kernel that forbids reading it).
     pub fn read() -> anyhow::Result<Self> {
-        let path = TRACEFS
+        let tracefs = TRACEFS
             .iter()
-            .map(|dir| Path::new(dir).join("available_filter_functions"))
-            .find(|p| p.exists())
+            .map(Path::new)
+            .find(|dir| dir.join("available_filter_functions").exists())
             .ok_or_else(|| {
                 anyhow!(
                     "no available_filter_functions under {} (tracefs not mounted?)",
                     TRACEFS.join(" or ")
                 )
             })?;
+        let with_addrs = tracefs.join("available_filter_functions_addrs");
+        let (path, addrs) = if with_addrs.exists() {
+            (with_addrs, Addresses::Listed)
+        } else {
+            (tracefs.join("available_filter_functions"), Addresses::Absent)
+        };
         let text =
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let filterable = parse_filter_functions(&text);
+        let filterable = parse_filter_functions(&text, addrs);
         let vmlinux = read_btf(&Path::new(BTF_DIR).join("vmlinux"), None)?;
         let modules: HashSet<&str> =
-            filterable.iter().map(|(_, m)| m.as_str()).filter(|m| *m != CORE_KERNEL).collect();
+            filterable.iter().map(|f| f.module.as_str()).filter(|m| *m != CORE_KERNEL).collect();
         let mut module_btf = HashMap::new();
         for module in modules {
             // A module built without BTF simply has no entry: its functions are "not in BTF".
@@ -66,22 +85,44 @@ fn read_btf(path: &PathBuf, base: Option<&Btf>) -> anyhow::Result<Btf> {
     Btf::parse(&data, base).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// "name" or "name [module]" per line (newer kernels may add an address column first when
-/// reading `available_filter_functions_addrs`; this file has none). Duplicates (static
-/// functions of the same name) are kept once: attaching by name reaches one of them.
-fn parse_filter_functions(text: &str) -> Vec<(String, String)> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
+/// Whether a line of the ftrace function list starts with the patch site's address.
+#[derive(Clone, Copy)]
+enum Addresses {
+    Listed,
+    Absent,
+}
+
+/// "name" or "name [module]" per line, after "address " in `available_filter_functions_addrs`.
+/// Names can repeat (static functions of the same name): each is kept once, with all its
+/// patch sites, since attaching by name reaches one of them.
+fn parse_filter_functions(text: &str, addrs: Addresses) -> Vec<Filterable> {
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut out: Vec<Filterable> = Vec::new();
     for line in text.lines() {
         let mut fields = line.split_whitespace();
+        let patch_site = match addrs {
+            Addresses::Listed => {
+                let Some(Ok(addr)) = fields.next().map(|a| u64::from_str_radix(a, 16)) else {
+                    continue;
+                };
+                Some(addr)
+            }
+            Addresses::Absent => None,
+        };
         let Some(name) = fields.next() else { continue };
         let module = fields
             .next()
             .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
             .unwrap_or(CORE_KERNEL);
-        if seen.insert((name, module)) {
-            out.push((name.to_owned(), module.to_owned()));
-        }
+        let at = *index.entry((name, module)).or_insert_with(|| {
+            out.push(Filterable {
+                name: name.to_owned(),
+                module: module.to_owned(),
+                patch_sites: Vec::new(),
+            });
+            out.len() - 1
+        });
+        out[at].patch_sites.extend(patch_site);
     }
     out
 }
@@ -95,13 +136,29 @@ fn parse_blacklist(text: &str) -> HashSet<String> {
 mod tests {
     use super::*;
 
+    fn filterable(name: &str, module: &str, patch_sites: &[u64]) -> Filterable {
+        Filterable { name: name.into(), module: module.into(), patch_sites: patch_sites.into() }
+    }
+
     #[test]
     fn parses_ftrace_and_kprobe_lists() {
         let text = "vfs_write\nvfs_read\nveth_xmit [veth]\nvfs_write\n\n";
         assert_eq!(
-            parse_filter_functions(text),
-            [("vfs_write", "vmlinux"), ("vfs_read", "vmlinux"), ("veth_xmit", "veth")]
-                .map(|(n, m)| (n.to_owned(), m.to_owned()))
+            parse_filter_functions(text, Addresses::Absent),
+            [
+                filterable("vfs_write", "vmlinux", &[]),
+                filterable("vfs_read", "vmlinux", &[]),
+                filterable("veth_xmit", "veth", &[])
+            ]
+        );
+        let text = "ffffffff81001004 vfs_write\nffffffffc0001000 veth_xmit [veth]\n\
+                    ffffffff81002000 vfs_write\n";
+        assert_eq!(
+            parse_filter_functions(text, Addresses::Listed),
+            [
+                filterable("vfs_write", "vmlinux", &[0xffffffff81001004, 0xffffffff81002000]),
+                filterable("veth_xmit", "veth", &[0xffffffffc0001000])
+            ]
         );
         let blacklist = "0xffffffff81001000-0xffffffff81001040\tdo_int3\n0xffffffffc0001000-0xffffffffc0001010\tfoo [mod]\n";
         assert_eq!(

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, bail};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-pub use self::inventory::Inventory;
+pub use self::inventory::{Filterable, Inventory};
 
 /// Name of the core kernel image as a "module".
 pub use crate::symbolize::CORE_KERNEL;
@@ -66,6 +66,8 @@ pub struct Target {
     pub module: String,
     /// Type id in vmlinux BTF (fentry attaches by id; module functions have none here).
     pub btf_id: Option<u32>,
+    /// Where ftrace patches it in, see [`Filterable::patch_sites`].
+    pub patch_sites: Vec<u64>,
 }
 
 /// Why a function that matched the user's patterns is not traced.
@@ -159,7 +161,7 @@ pub fn select(inventory: &Inventory, filter: &Filter) -> anyhow::Result<Selectio
     let mut matched_per_module: BTreeMap<&str, usize> =
         filter.modules.iter().map(|m| (m.as_str(), 0)).collect();
     let mut selection = Selection::default();
-    for (name, module) in &inventory.filterable {
+    for Filterable { name, module, patch_sites } in &inventory.filterable {
         for (pattern, hits) in matcher.patterns.iter().zip(&mut matched_per_pattern) {
             *hits += usize::from(pattern.is_match(name));
         }
@@ -189,6 +191,7 @@ pub fn select(inventory: &Inventory, filter: &Filter) -> anyhow::Result<Selectio
                 name: name.clone(),
                 module: module.clone(),
                 btf_id,
+                patch_sites: patch_sites.clone(),
             }),
         }
     }
@@ -239,7 +242,14 @@ mod tests {
         ];
         let btf = ["vfs_write", "vfs_read", "ksys_write", "bpf_map_lookup_elem", "do_int3"];
         Inventory {
-            filterable: filterable.iter().map(|(n, m)| (n.to_string(), m.to_string())).collect(),
+            filterable: filterable
+                .iter()
+                .map(|(n, m)| Filterable {
+                    name: n.to_string(),
+                    module: m.to_string(),
+                    patch_sites: Vec::new(),
+                })
+                .collect(),
             vmlinux_btf: btf.iter().zip(1..).map(|(n, id)| (n.to_string(), id)).collect(),
             module_btf: HashMap::from([(
                 "veth".to_owned(),

@@ -15,6 +15,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ("run_exits_with_the_commands_status", run_exits_with_the_commands_status),
         ("attach_counts_descendants_but_not_siblings", attach_counts_descendants_but_not_siblings),
         ("attach_gives_each_cgroup_its_own_column", attach_gives_each_cgroup_its_own_column),
+        ("a_task_is_counted_only_while_inside", a_task_is_counted_only_while_inside),
         ("attach_prints_interval_reports", attach_prints_interval_reports),
         ("nothing_stays_attached_after_deadline", || nothing_stays_attached(None)),
         ("nothing_stays_attached_after_sigterm", || nothing_stays_attached(Some(libc::SIGTERM))),
@@ -90,6 +91,41 @@ fn attach_counts_descendants_but_not_siblings() -> anyhow::Result<()> {
         counts(&report, "getppid", 0)
     );
     ensure!(counts(&report, "fchdir", 0) == (5, 5), "fchdir: {:?}", counts(&report, "fchdir", 0));
+    Ok(())
+}
+
+/// ktrace caches per CPU which traced cgroups the running task is in; a task that moves
+/// itself, without a task switch in between, must be counted from the move on, and no
+/// longer once it has left again.
+fn a_task_is_counted_only_while_inside() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["target", "outside"]);
+    let (target, outside) = (tree.path("target"), tree.path("outside"));
+    let mut ktrace =
+        Ktrace::spawn(&["attach", "--cgroup", target.to_str().unwrap(), "--output", "json"])?;
+    ktrace.wait_for_stderr("stop with Ctrl-C")?;
+    let join = |dir: &Path| format!("join={}", dir.display());
+    run_workload_in(
+        &outside,
+        &[
+            "getppid=1000",
+            &join(&target),
+            "getppid=20000",
+            "fchdir=3",
+            &join(&outside),
+            "getppid=4000",
+            "fchdir=5",
+        ],
+    )?;
+    ktrace.signal(libc::SIGINT);
+    let (status, stdout, stderr) = ktrace.finish()?;
+    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
+    let report = last_report(&stdout)?;
+    ensure!(
+        counts(&report, "getppid", 0) == (20_000, 0),
+        "getppid: {:?}",
+        counts(&report, "getppid", 0)
+    );
+    ensure!(counts(&report, "fchdir", 0) == (3, 3), "fchdir: {:?}", counts(&report, "fchdir", 0));
     Ok(())
 }
 

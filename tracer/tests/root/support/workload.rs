@@ -1,6 +1,6 @@
 //! The controlled workload: exactly the syscalls it is told to make, by raw syscall(2), so
 //! that libc caching or wrappers cannot change the numbers; plus a kernel-heavy loop and an
-//! idle sleep for the sampling tests.
+//! idle sleep for the sampling tests, and `join=CGROUP_DIR` to move itself mid-run.
 use std::{
     fs::OpenOptions,
     io::Write as _,
@@ -14,6 +14,15 @@ pub fn run(specs: &[String]) -> ExitCode {
             eprintln!("workload: expected NAME=COUNT, got {spec}");
             return ExitCode::from(2);
         };
+        if name == "join" {
+            // Moves this very process, running on: no task switch marks the move.
+            let procs = std::path::Path::new(n).join("cgroup.procs");
+            if let Err(e) = std::fs::write(&procs, "0") {
+                eprintln!("workload: joining {}: {e}", procs.display());
+                return ExitCode::from(2);
+            }
+            continue;
+        }
         let Ok(n) = n.parse::<u64>() else {
             eprintln!("workload: bad count in {spec}");
             return ExitCode::from(2);
