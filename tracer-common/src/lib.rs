@@ -171,15 +171,20 @@ pub fn ip_home(ip: u64, mask: u32) -> u32 {
 #[inline(always)]
 pub fn ip_find(ip: u64, mask: u32, mut slot_at: impl FnMut(u32) -> Option<IpSlot>) -> Option<u32> {
     let mut pos = ip_home(ip, mask);
-    for _ in 0..IP_TABLE_MAX_PROBES {
-        let slot = slot_at(pos)?;
-        if slot.ip == ip {
-            return Some(slot.index);
-        }
+    let mut slot = slot_at(pos)?;
+    // The first probe hits most of the time: kept out of the loop for the eBPF hot path.
+    if slot.ip == ip {
+        return Some(slot.index);
+    }
+    for _ in 1..IP_TABLE_MAX_PROBES {
         if slot.ip == 0 {
             return None;
         }
         pos = pos.wrapping_add(1) & mask;
+        slot = slot_at(pos)?;
+        if slot.ip == ip {
+            return Some(slot.index);
+        }
     }
     None
 }

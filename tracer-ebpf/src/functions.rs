@@ -115,22 +115,27 @@ fn index_at(ip: u64) -> Option<u64> {
 fn count(index: u64, matching: Matching, increment: Increment) {
     // SAFETY: a read-only global, see targets.rs.
     let chunks = u64::from(unsafe { read_volatile(addr_of!(FUNCTION_CHUNKS)) });
-    let (chunk, offset) = (index / FUNCTION_CHUNK as u64, (index % FUNCTION_CHUNK as u64) as usize);
-    matching.for_each(|slot| {
-        match FUNCTION_COUNTS.get_ptr_mut((u64::from(slot) * chunks + chunk) as u32) {
-            Some(counts) => {
-                // SAFETY: `counts` points into a live map value; `offset` is below
-                // FUNCTION_CHUNK.
-                let counter = unsafe { &raw mut (*counts).counts[offset] };
-                match increment {
-                    // SAFETY: as above; see `Increment` for why nothing writes it meanwhile.
-                    Increment::Plain => unsafe { *counter += 1 },
-                    Increment::Atomic => bump(counter),
-                }
-            }
-            None => uncounted(Uncounted::FailedUpdate),
-        }
-    });
+    let (chunk, offset) = (index / FUNCTION_CHUNK as u64, index % FUNCTION_CHUNK as u64);
+    let add = |slot: u64| add_one(slot * chunks + chunk, offset, increment);
+    match matching.single() {
+        Some(slot) => add(slot),
+        None => matching.for_each(|slot| add(u64::from(slot))),
+    }
+}
+
+/// Adds one to counter `offset` of chunk `chunk`.
+#[inline(always)]
+fn add_one(chunk: u64, offset: u64, increment: Increment) {
+    let Some(counts) = FUNCTION_COUNTS.get_ptr_mut(chunk as u32) else {
+        return uncounted(Uncounted::FailedUpdate);
+    };
+    // SAFETY: `counts` points into a live map value; `offset` is below FUNCTION_CHUNK.
+    let counter = unsafe { &raw mut (*counts).counts[offset as usize % FUNCTION_CHUNK] };
+    match increment {
+        // SAFETY: as above; see `Increment` for why nothing writes it meanwhile.
+        Increment::Plain => unsafe { *counter += 1 },
+        Increment::Atomic => bump(counter),
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -18,9 +18,9 @@
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_task},
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_task, bpf_get_smp_processor_id},
     macros::{map, raw_tracepoint},
-    maps::{Array, PerCpuArray},
+    maps::Array,
     programs::RawTracePointContext,
 };
 use tracer_common::{CONTROL_ACTIVE, CgroupTarget, MAX_CGROUPS, Targets};
@@ -35,15 +35,28 @@ static TARGETS: Targets = Targets {
 };
 
 /// Bumped whenever a task moves to another cgroup: cached answers older than that are stale.
+/// On a cache line of its own: every hit on every CPU reads it.
 #[unsafe(no_mangle)]
-static mut CGROUP_MOVES: u64 = 0;
+static mut CGROUP_MOVES: Generation = Generation(0);
+
+#[repr(C, align(64))]
+struct Generation(u64);
 
 /// Switches written by userspace at run time (see [`CONTROL_ACTIVE`]).
 #[map]
 static CONTROL: Array<u32> = Array::with_max_entries(1, 0);
 
-/// The cached answer for the task running on a CPU.
-#[repr(C)]
+/// CPUs the cache covers; a task on a CPU beyond it is asked about every time.
+const CACHED_CPUS: usize = 1024;
+
+/// The cache: a global array indexed by CPU rather than a per-CPU map, since
+/// `bpf_get_smp_processor_id` (inlined on x86_64 since Linux 6.10) is cheaper than a map
+/// lookup and never fails.
+#[unsafe(no_mangle)]
+static mut RUNNING_TASKS: [RunningTask; CACHED_CPUS] = [RunningTask::EMPTY; CACHED_CPUS];
+
+/// The cached answer for the task running on a CPU, on a cache line of its own.
+#[repr(C, align(64))]
 struct RunningTask {
     /// The task the last `sched_switch` on this CPU switched away from.
     leaving: u64,
@@ -52,24 +65,31 @@ struct RunningTask {
     matching: Matching,
 }
 
-/// The traced cgroups a task is in or below.
-#[repr(C)]
+/// The traced cgroups a task is in or below: bit i set for slot i in the low half, the lowest
+/// slot (the only one, most of the time) in the high half. One word, so that the cache holds
+/// it in one load.
+#[repr(transparent)]
 #[derive(Clone, Copy)]
-pub struct Matching {
-    /// Bit i set: the cgroup of slot i.
-    slots: u32,
-    /// The lowest slot in `slots`: the only one, most of the time.
-    first: u32,
+pub struct Matching(u64);
+
+impl RunningTask {
+    const EMPTY: Self = Self { leaving: 0, tag: 0, matching: Matching::NONE };
 }
 
-#[map]
-static RUNNING_TASK: PerCpuArray<RunningTask> = PerCpuArray::with_max_entries(1, 0);
+/// This CPU's cache entry, if the cache covers it.
+#[inline(always)]
+fn running_task() -> Option<*mut RunningTask> {
+    // SAFETY: the helper only reads the CPU number.
+    let cpu = unsafe { bpf_get_smp_processor_id() } as usize;
+    // SAFETY: only a pointer is formed here; each CPU only touches its own entry.
+    (cpu < CACHED_CPUS).then(|| unsafe { &raw mut RUNNING_TASKS[cpu] })
+}
 
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn kt_sched_switch(ctx: RawTracePointContext) -> i32 {
     // sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...)
     let prev: u64 = ctx.arg(1);
-    if let Some(running) = RUNNING_TASK.get_ptr_mut(0) {
+    if let Some(running) = running_task() {
         // SAFETY: `running` points into a live map value. `leaving` first: an NMI in between
         // then either still finds the outgoing task's answer, or may not fill.
         unsafe {
@@ -83,7 +103,8 @@ pub fn kt_sched_switch(ctx: RawTracePointContext) -> i32 {
 #[raw_tracepoint(tracepoint = "cgroup_attach_task")]
 pub fn kt_cgroup_attach_task(_ctx: RawTracePointContext) -> i32 {
     // Fires after the move has taken effect, so an answer computed before it is now stale.
-    bump(addr_of_mut!(CGROUP_MOVES));
+    // SAFETY: only a pointer is formed; the add is atomic.
+    bump(unsafe { addr_of_mut!(CGROUP_MOVES.0) });
     0
 }
 
@@ -94,19 +115,32 @@ pub fn for_each_matching_slot(f: impl FnMut(u32)) {
 }
 
 impl Matching {
-    const NONE: Self = Self { slots: 0, first: 0 };
+    const NONE: Self = Self(0);
+
+    #[inline(always)]
+    fn slots(self) -> u32 {
+        self.0 as u32
+    }
 
     #[inline(always)]
     pub fn is_empty(self) -> bool {
-        self.slots == 0
+        self.slots() == 0
+    }
+
+    /// The slot, when there is exactly one.
+    #[inline(always)]
+    pub fn single(self) -> Option<u64> {
+        let slots = self.slots();
+        (slots != 0 && slots & (slots - 1) == 0).then_some(self.0 >> 32)
     }
 
     /// Calls `f` with every slot.
     #[inline(always)]
     pub fn for_each(self, mut f: impl FnMut(u32)) {
-        if self.slots & self.slots.wrapping_sub(1) == 0 {
-            if self.slots != 0 {
-                f(self.first);
+        let slots = self.slots();
+        if slots & slots.wrapping_sub(1) == 0 {
+            if slots != 0 {
+                f((self.0 >> 32) as u32);
             }
             return;
         }
@@ -117,7 +151,7 @@ impl Matching {
             if slot >= count {
                 break;
             }
-            if self.slots & (1 << slot) != 0 {
+            if slots & (1 << slot) != 0 {
                 f(slot);
             }
         }
@@ -128,12 +162,12 @@ impl Matching {
 #[inline(always)]
 pub fn matching() -> Matching {
     // SAFETY: a global only ever added to; any value read is a valid generation.
-    let tag = unsafe { read_volatile(addr_of!(CGROUP_MOVES)) } + 1;
-    let Some(running) = RUNNING_TASK.get_ptr_mut(0) else { return ask_kernel() };
+    let tag = unsafe { read_volatile(addr_of!(CGROUP_MOVES.0)) } + 1;
+    let Some(running) = running_task() else { return ask_kernel() };
     // SAFETY: `running` points into a live map value.
     unsafe {
-        if read_volatile(&raw const (*running).tag) == tag {
-            return read_volatile(&raw const (*running).matching);
+        if (*running).tag == tag {
+            return (*running).matching;
         }
     }
     if !active() {
@@ -162,7 +196,8 @@ fn active() -> bool {
 fn ask_kernel() -> Matching {
     // SAFETY: as in Matching::for_each.
     let count = unsafe { read_volatile(addr_of!(TARGETS.count)) } as usize;
-    let mut matching = Matching::NONE;
+    let mut slots = 0u32;
+    let mut first = 0u32;
     for slot in 0..MAX_CGROUPS {
         if slot >= count {
             break;
@@ -173,11 +208,11 @@ fn ask_kernel() -> Matching {
         // task's own yields 0, which is never a cgroup id.
         let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(target.level as i32) };
         if ancestor == target.id {
-            if matching.slots == 0 {
-                matching.first = slot as u32;
+            if slots == 0 {
+                first = slot as u32;
             }
-            matching.slots |= 1 << slot;
+            slots |= 1 << slot;
         }
     }
-    matching
+    Matching(u64::from(first) << 32 | u64::from(slots))
 }
