@@ -72,6 +72,20 @@ pub fn map_update_batch<V>(map: &Map, keys: &[u32], values: &[V]) -> anyhow::Res
     Ok(())
 }
 
+/// BPF_MAP_CREATE of a per-CPU array (for programs assembled by hand, as the benchmark's).
+pub fn create_per_cpu_array(key_size: u32, value_size: u32, entries: u32) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the BPF_MAP_CREATE member of the union.
+    let create = unsafe { &mut attr.__bindgen_anon_1 };
+    create.map_type = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
+    create.key_size = key_size;
+    create.value_size = value_size;
+    create.max_entries = entries;
+    let fd = bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr)?;
+    // SAFETY: a new descriptor that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// A descriptor of the map behind `map`.
 fn map_fd(map: &Map) -> anyhow::Result<OwnedFd> {
     let data = match map {
