@@ -44,7 +44,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct FunctionPlan {
     pub backend: Backend,
-    /// Index = attach cookie.
+    /// A function's index here is the index of its counter (and its kprobe attach cookie).
     pub targets: Vec<Target>,
 }
 

@@ -58,7 +58,7 @@ pub const DENY_LIST: &[&str] = &[
     "get_perf_callchain*",
 ];
 
-/// A function ktrace counts. Its index in [`Selection::targets`] is its attach cookie.
+/// A function ktrace counts. Its index in [`Selection::targets`] is the index of its counter.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Target {
     pub name: String,
