@@ -90,8 +90,9 @@ pub fn kt_sched_switch(ctx: RawTracePointContext) -> i32 {
     // sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...)
     let prev: u64 = ctx.arg(1);
     if let Some(running) = running_task() {
-        // SAFETY: `running` points into a live map value. `leaving` first: an NMI in between
-        // then either still finds the outgoing task's answer, or may not fill.
+        // SAFETY: `running` is this CPU's entry, which only this CPU writes. `leaving` first:
+        // an NMI in between then either still finds the outgoing task's answer, or may not
+        // fill.
         unsafe {
             write_volatile(&raw mut (*running).leaving, prev);
             write_volatile(&raw mut (*running).tag, 0);
@@ -164,7 +165,7 @@ pub fn matching() -> Matching {
     // SAFETY: a global only ever added to; any value read is a valid generation.
     let tag = unsafe { read_volatile(addr_of!(CGROUP_MOVES.0)) } + 1;
     let Some(running) = running_task() else { return ask_kernel() };
-    // SAFETY: `running` points into a live map value.
+    // SAFETY: `running` is this CPU's entry, which only this CPU writes.
     unsafe {
         if (*running).tag == tag {
             return (*running).matching;
@@ -176,8 +177,8 @@ pub fn matching() -> Matching {
     let matching = ask_kernel();
     // SAFETY: the helper only returns the current task's address.
     let current = unsafe { bpf_get_current_task() };
-    // SAFETY: `running` points into a live map value. The answer is written before the tag,
-    // so that an interrupt in between finds no answer or a stale one.
+    // SAFETY: as above. The answer is written before the tag, so that an interrupt in between
+    // finds no answer or a stale one.
     unsafe {
         if read_volatile(&raw const (*running).leaving) != current {
             write_volatile(&raw mut (*running).matching, matching);
