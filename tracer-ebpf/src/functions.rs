@@ -116,11 +116,7 @@ fn count(index: u64, matching: Matching, increment: Increment) {
     // SAFETY: a read-only global, see targets.rs.
     let chunks = u64::from(unsafe { read_volatile(addr_of!(FUNCTION_CHUNKS)) });
     let (chunk, offset) = (index / FUNCTION_CHUNK as u64, index % FUNCTION_CHUNK as u64);
-    let add = |slot: u64| add_one(slot * chunks + chunk, offset, increment);
-    match matching.single() {
-        Some(slot) => add(slot),
-        None => matching.for_each(|slot| add(u64::from(slot))),
-    }
+    matching.for_each(|slot| add_one(u64::from(slot) * chunks + chunk, offset, increment));
 }
 
 /// Adds one to counter `offset` of chunk `chunk`.

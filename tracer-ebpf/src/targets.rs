@@ -130,7 +130,7 @@ impl Matching {
 
     /// The slot, when there is exactly one.
     #[inline(always)]
-    pub fn single(self) -> Option<u64> {
+    fn single(self) -> Option<u64> {
         let slots = self.slots();
         (slots != 0 && slots & (slots - 1) == 0).then_some(self.0 >> 32)
     }
@@ -138,13 +138,11 @@ impl Matching {
     /// Calls `f` with every slot.
     #[inline(always)]
     pub fn for_each(self, mut f: impl FnMut(u32)) {
-        let slots = self.slots();
-        if slots & slots.wrapping_sub(1) == 0 {
-            if slots != 0 {
-                f((self.0 >> 32) as u32);
-            }
+        if let Some(slot) = self.single() {
+            f(slot as u32);
             return;
         }
+        let slots = self.slots();
         // SAFETY: TARGETS is a read-only global; volatile keeps the compiler from folding the
         // loader-written value to its compile-time default.
         let count = unsafe { read_volatile(addr_of!(TARGETS.count)) };
