@@ -3,6 +3,7 @@
 //! The `ktrace` binary (`main.rs`) is a thin command-line front; everything else lives here
 //! so that benchmarks can drive the same code.
 pub mod attach;
+pub mod btf;
 pub mod cgroup;
 pub mod child;
 pub mod cli;

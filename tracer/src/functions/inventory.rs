@@ -10,7 +10,8 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 
-use super::{CORE_KERNEL, btf::Btf};
+use super::CORE_KERNEL;
+use crate::btf::Btf;
 
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const KPROBE_BLACKLIST: &str = "/sys/kernel/debug/kprobes/blacklist";
