@@ -64,6 +64,30 @@ impl Default for SyscallTable {
     }
 }
 
+/// Field offsets of the kernel structures that say which cgroups a task is in, and whether
+/// it runs a 32-bit syscall; the loader reads them from kernel BTF.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLayout {
+    /// `task_struct.cgroups` (the task's `struct css_set *`).
+    pub task_cgroups: u32,
+    /// `task_struct.thread_info.status` (x86: `thread_info` is the first member).
+    pub task_status: u32,
+    /// `css_set.dfl_cgrp`: the task's cgroup in the v2 hierarchy.
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.level` (an `int`).
+    pub cgroup_level: u32,
+    /// `cgroup.ancestors` (Linux 6.2+, `struct cgroup *[]`) or `cgroup.ancestor_ids` (up to
+    /// 6.1, `u64[]`): indexed by level, the cgroup itself at its own level.
+    pub cgroup_ancestors: u32,
+    /// 1 when `cgroup_ancestors` holds ids (`ancestor_ids`), 0 when cgroup pointers.
+    pub ancestors_are_ids: u32,
+    /// `cgroup.kn`: the cgroup's directory, whose `kernfs_node.id` is the cgroup id.
+    pub cgroup_kn: u32,
+    /// `kernfs_node.id`.
+    pub kernfs_node_id: u32,
+}
+
 /// Capacity of the sample hash map: distinct (cgroup slot, kernel IP, stack) keys.
 pub const MAX_SAMPLE_KEYS: u32 = 1 << 16;
 
@@ -200,6 +224,8 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallCount {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SyscallTable {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::KernelLayout {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SampleKey {}
     // SAFETY: as above.

@@ -7,10 +7,8 @@
 //! fentry, one program load per function) or from the attach cookie (kprobe perf links,
 //! Linux 5.15+, where it is a plain load). Nothing is counted until userspace turns counting
 //! on (see targets.rs).
-use core::ptr::{addr_of, read_volatile};
-
 use aya_ebpf::{
-    EbpfContext as _,
+    EbpfContext as _, Global,
     helpers::{bpf_get_attach_cookie, bpf_get_func_ip},
     macros::{fentry, kprobe, map},
     maps::{Array, PerCpuArray},
@@ -27,11 +25,11 @@ use crate::{
 
 /// Chunks of counters per cgroup slot; the loader writes it.
 #[unsafe(no_mangle)]
-static FUNCTION_CHUNKS: u32 = 0;
+static FUNCTION_CHUNKS: Global<u32> = Global::new(0);
 
 /// Slots in `IP_TABLE` minus one (a power of two minus one); the loader writes it.
 #[unsafe(no_mangle)]
-static IP_TABLE_MASK: u32 = 0;
+static IP_TABLE_MASK: Global<u32> = Global::new(0);
 
 /// Entry counts in chunks; the loader sizes it to slots x chunks.
 #[map]
@@ -105,16 +103,13 @@ fn on_entry(index: impl FnOnce() -> Option<u64>, increment: Increment) {
 /// The index of the function whose `IP_TABLE` key is `ip`.
 #[inline(always)]
 fn index_at(ip: u64) -> Option<u64> {
-    // SAFETY: a read-only global, see targets.rs.
-    let mask = unsafe { read_volatile(addr_of!(IP_TABLE_MASK)) };
-    ip_find(ip, mask, |pos| IP_TABLE.get(pos).copied()).map(u64::from)
+    ip_find(ip, IP_TABLE_MASK.load(), |pos| IP_TABLE.get(pos).copied()).map(u64::from)
 }
 
 /// Adds one to function `index`'s counter in every matching slot.
 #[inline(always)]
 fn count(index: u64, matching: Matching, increment: Increment) {
-    // SAFETY: a read-only global, see targets.rs.
-    let chunks = u64::from(unsafe { read_volatile(addr_of!(FUNCTION_CHUNKS)) });
+    let chunks = u64::from(FUNCTION_CHUNKS.load());
     let (chunk, offset) = (index / FUNCTION_CHUNK as u64, index % FUNCTION_CHUNK as u64);
     matching.for_each(|slot| add_one(u64::from(slot) * chunks + chunk, offset, increment));
 }

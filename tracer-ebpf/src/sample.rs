@@ -2,9 +2,8 @@
 //! user's frequency) records, for each traced cgroup whose task was interrupted in the kernel,
 //! the kernel instruction pointer and optionally the kernel stack. Works on kernels without
 //! kprobes or fentry; needs perf_event programs (Linux 4.9+).
-use core::ptr::{addr_of, read_volatile};
-
 use aya_ebpf::{
+    Global,
     bindings::BPF_NOEXIST,
     macros::{map, perf_event},
     maps::{HashMap, PerCpuArray, StackTrace},
@@ -16,7 +15,7 @@ use crate::{bump, targets::for_each_matching_slot};
 
 /// 1 when the loader asks for kernel stacks (`--stacks`).
 #[unsafe(no_mangle)]
-static COLLECT_STACKS: u32 = 0;
+static COLLECT_STACKS: Global<u32> = Global::new(0);
 
 /// Kernel samples per (slot, IP, stack). Preallocated: a full map refuses inserts (counted as
 /// lost) instead of allocating in the sampling interrupt.
@@ -59,8 +58,7 @@ pub fn kt_sample(ctx: PerfEventContext) -> u32 {
 }
 
 fn stack_id(ctx: &PerfEventContext) -> i32 {
-    // SAFETY: a read-only global, see targets.rs.
-    if unsafe { read_volatile(addr_of!(COLLECT_STACKS)) } == 0 {
+    if COLLECT_STACKS.load() == 0 {
         return NO_STACK;
     }
     // Flags 0: the kernel stack.

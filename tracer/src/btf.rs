@@ -246,7 +246,6 @@ mod tests {
     /// A BTF blob: INT "int", FUNC_PROTO with 1 param, FUNC "vfs_write", STRUCT with 2 members,
     /// FUNC "ksys_write".
     fn blob() -> Vec<u8> {
-        let strings = b"\0int\0vfs_write\0ksys_write\0s\0";
         let mut types = Vec::new();
         let mut ty = |name: u32, kind: u32, vlen: u32, size: u32, extra: &[u8]| {
             types.extend(name.to_le_bytes());
@@ -259,6 +258,31 @@ mod tests {
         ty(5, 12, 0, 2, &[]); // id 3: vfs_write
         ty(25, 4, 2, 8, &[0; 24]); // id 4: struct s
         ty(15, 12, 0, 2, &[]); // id 5: ksys_write
+        with_header(types, b"\0int\0vfs_write\0ksys_write\0s\0")
+    }
+
+    /// `struct cgroup { int level; kn_t kn; union { struct cgroup *ancestors[]; }; }` with
+    /// `typedef struct cgroup *kn_t`, as the kernel's, reduced.
+    fn cgroup_blob() -> Vec<u8> {
+        let strings = b"\0int\0u64\0cgroup\0level\0kn\0kn_t\0ancestors\0";
+        let words = |w: &[u32]| w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let mut types = Vec::new();
+        let mut ty = |name: u32, kind: u32, vlen: u32, size: u32, extra: &[u8]| {
+            types.extend(words(&[name, (kind << 24) | vlen, size]));
+            types.extend(extra);
+        };
+        ty(1, 1, 0, 4, &[0; 4]); // id 1: int
+        ty(5, 1, 0, 8, &[0; 4]); // id 2: u64
+        ty(0, 2, 0, 5, &[]); // id 3: struct cgroup *
+        ty(0, 3, 0, 0, &words(&[3, 1, 0])); // id 4: struct cgroup *[]
+        // id 5: struct cgroup: level at 0, kn at 8, the anonymous union at 16 (bit offsets).
+        ty(9, 4, 3, 24, &words(&[16, 1, 0, 22, 6, 64, 0, 7, 128]));
+        ty(25, 8, 0, 3, &[]); // id 6: kn_t
+        ty(0, 5, 1, 0, &words(&[30, 4, 0])); // id 7: union { ancestors }
+        with_header(types, strings)
+    }
+
+    fn with_header(types: Vec<u8>, strings: &[u8]) -> Vec<u8> {
         let mut data = Vec::new();
         data.extend(MAGIC.to_le_bytes());
         data.extend([1u8, 0]); // version, flags
@@ -287,6 +311,20 @@ mod tests {
             HashMap::from([("vfs_write".to_owned(), 8), ("ksys_write".to_owned(), 10)])
         );
         assert_eq!(split.last_id, 10);
+    }
+
+    #[test]
+    fn finds_members_through_typedefs_and_anonymous_unions() {
+        let btf = Btf::parse(&cgroup_blob(), None).unwrap();
+        let member = |name| btf.member("cgroup", name).map_err(|e| e.to_string());
+        assert_eq!(member("level"), Ok(Member { offset: 0, shape: Shape::Int(4) }));
+        assert_eq!(member("kn"), Ok(Member { offset: 8, shape: Shape::Pointer }));
+        assert_eq!(
+            member("ancestors"),
+            Ok(Member { offset: 16, shape: Shape::Array(0, Inner::Pointer) })
+        );
+        assert_eq!(member("ancestor_ids"), Err("no member ancestor_ids in struct cgroup of kernel BTF".to_owned()));
+        assert!(btf.member("task_struct", "cgroups").is_err());
     }
 
     #[test]

@@ -6,14 +6,16 @@
 mod backend;
 mod functions;
 mod ip_table;
+mod layout;
 pub mod raw;
 mod running_task;
 mod sample;
 mod syscalls;
+mod verifier;
 
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader, maps::Array, programs::RawTracePoint};
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, MAX_CGROUPS, Targets};
+use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets};
 
 use self::ip_table::IpTable;
 pub use self::{
@@ -66,6 +68,7 @@ impl Probes {
         functions: Option<FunctionPlan>,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
+        let kernel_layout = layout::read()?;
         let collect_stacks = u32::from(sampling.is_some_and(|s| s.stacks));
         let function_chunks =
             functions.as_ref().map_or(0, |f| functions::chunks(f.targets.len()) as u32);
@@ -75,7 +78,7 @@ impl Probes {
             .map(|plan| IpTable::for_targets(&plan.targets))
             .transpose()?;
         let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
-        let mut loader = EbpfLoader::new();
+        let mut loader = loader(&kernel_layout);
         loader
             .override_global("TARGETS", &targets, true)
             .override_global("COLLECT_STACKS", &collect_stacks, true)
@@ -116,7 +119,8 @@ impl Probes {
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
     /// of the object (counting inactive, so nothing is counted).
     pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
-        let ebpf = EbpfLoader::new().load(OBJECT).context("loading ktrace's eBPF object")?;
+        let kernel_layout = layout::read()?;
+        let ebpf = loader(&kernel_layout).load(OBJECT).context("loading ktrace's eBPF object")?;
         Ok(backend::probe_all(&ebpf, probe))
     }
 
@@ -146,6 +150,13 @@ impl Probes {
     }
 }
 
+/// A loader of ktrace's object with what every load needs: the kernel's layout.
+fn loader(kernel_layout: &KernelLayout) -> EbpfLoader<'_> {
+    let mut loader = EbpfLoader::new();
+    loader.override_global("KERNEL_LAYOUT", kernel_layout, true);
+    loader
+}
+
 /// Turns counting on: nothing counts before, so a half-attached set never produces numbers.
 fn activate(ebpf: &mut Ebpf) -> anyhow::Result<()> {
     let mut control: Array<_, u32> =
@@ -161,7 +172,7 @@ fn attach_raw_tracepoints(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> anyhow:
             .with_context(|| format!("program {name} missing from the eBPF object"))?
             .try_into()
             .with_context(|| format!("program {name} is not a raw tracepoint"))?;
-        program.load().with_context(|| format!("loading {name}"))?;
+        program.load().map_err(|e| verifier::load_error(name, e))?;
         program
             .attach(tracepoint)
             .with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;

@@ -48,7 +48,7 @@ pub fn attach(ebpf: &mut Ebpf, sampling: Sampling) -> anyhow::Result<()> {
         .context("program kt_sample missing from the eBPF object")?
         .try_into()
         .context("program kt_sample is not a perf_event program")?;
-    program.load().context("loading kt_sample")?;
+    program.load().map_err(|e| super::verifier::load_error("kt_sample", e))?;
     let cpus = online_cpus().map_err(|(path, e)| anyhow::anyhow!("reading {path}: {e}"))?;
     for cpu in cpus {
         program
