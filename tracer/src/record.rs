@@ -143,6 +143,9 @@ pub struct SyscallView {
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct CountView {
     pub calls: u64,
+    /// Absent from records before blocked returns were counted.
+    #[serde(default)]
+    pub blocked: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

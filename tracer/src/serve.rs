@@ -141,6 +141,16 @@ impl Collector for Counters {
                 })
             }),
         )?;
+        family(
+            "ktrace_syscalls_blocked",
+            "Syscalls of the cgroup that returned without entering: rejected by seccomp, or \
+             skipped or emulated by a ptrace tracer (gVisor).",
+            &mut syscalls.iter().flat_map(|row| {
+                cgroups.iter().zip(&row.counts).map(|(&cgroup, count)| {
+                    (vec![("cgroup", cgroup), ("syscall", row.name.as_str())], count.blocked)
+                })
+            }),
+        )?;
         let functions = self.0.as_ref().and_then(|r| r.kernel_functions.as_ref());
         family(
             "ktrace_function_entries",
@@ -204,6 +214,14 @@ ktrace_syscall_errors_total{cgroup="lxc",syscall="read"} 2
 ktrace_syscall_errors_total{cgroup="gvisor",syscall="read"} 0
 ktrace_syscall_errors_total{cgroup="lxc",syscall="fchdir"} 0
 ktrace_syscall_errors_total{cgroup="gvisor",syscall="fchdir"} 3
+# HELP ktrace_syscalls_blocked Syscalls of the cgroup that returned without entering: rejected by seccomp, or skipped or emulated by a ptrace tracer (gVisor).
+# TYPE ktrace_syscalls_blocked counter
+ktrace_syscalls_blocked_total{cgroup="lxc",syscall="getppid"} 0
+ktrace_syscalls_blocked_total{cgroup="gvisor",syscall="getppid"} 0
+ktrace_syscalls_blocked_total{cgroup="lxc",syscall="read"} 0
+ktrace_syscalls_blocked_total{cgroup="gvisor",syscall="read"} 0
+ktrace_syscalls_blocked_total{cgroup="lxc",syscall="fchdir"} 0
+ktrace_syscalls_blocked_total{cgroup="gvisor",syscall="fchdir"} 0
 # HELP ktrace_function_entries Exact entries of a counted kernel function by tasks of the cgroup.
 # TYPE ktrace_function_entries counter
 ktrace_function_entries_total{cgroup="lxc",function="vfs_write",module="vmlinux"} 10
@@ -232,6 +250,8 @@ ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 
 # TYPE ktrace_syscalls counter
 # HELP ktrace_syscall_errors Syscalls of the cgroup that returned an error (-4095..-1).
 # TYPE ktrace_syscall_errors counter
+# HELP ktrace_syscalls_blocked Syscalls of the cgroup that returned without entering: rejected by seccomp, or skipped or emulated by a ptrace tracer (gVisor).
+# TYPE ktrace_syscalls_blocked counter
 # HELP ktrace_function_entries Exact entries of a counted kernel function by tasks of the cgroup.
 # TYPE ktrace_function_entries counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.

@@ -120,6 +120,13 @@ impl<'a> Session<'a> {
             }
         };
         let total = self.probes.snapshot()?;
+        let entry_failures = self.probes.syscall_entry_failures()?;
+        if entry_failures > 0 {
+            eprintln!(
+                "ktrace: {entry_failures} syscall entries or returns could not be recorded \
+                 (task storage full or busy): failed and blocked counts may miss as many"
+            );
+        }
         let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
         let report = self.report(period, &total, None)?;
         match self.output.top {

@@ -132,6 +132,12 @@ impl Probes {
         self.functions.as_ref().map(|f| f.overhead(&self.ebpf)).transpose()
     }
 
+    /// Syscall entries and returns whose blocked or failed status could not be recorded
+    /// (the task's entry record could not be read or created), since attaching.
+    pub fn syscall_entry_failures(&self) -> anyhow::Result<u64> {
+        syscalls::entry_failures(&self.ebpf)
+    }
+
     pub fn sampling(&self) -> Option<Sampling> {
         self.sampling
     }
@@ -150,10 +156,11 @@ impl Probes {
     }
 }
 
-/// A loader of ktrace's object with what every load needs: the kernel's layout.
+/// A loader of ktrace's object with what every load needs: the kernel's layout, and task
+/// storage allowed (aya creates the map but has no type for it; only the programs use it).
 fn loader(kernel_layout: &KernelLayout) -> EbpfLoader<'_> {
     let mut loader = EbpfLoader::new();
-    loader.override_global("KERNEL_LAYOUT", kernel_layout, true);
+    loader.override_global("KERNEL_LAYOUT", kernel_layout, true).allow_unsupported_maps();
     loader
 }
 

@@ -30,6 +30,9 @@ struct Grid {
 fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Result<()> {
     let mut grids = vec![runs_grid(c)];
     grids.push(section_grid(c, &c.syscalls, "Syscalls", "SYSCALL"));
+    if let Some(blocked) = &c.blocked {
+        grids.push(section_grid(c, blocked, "Blocked syscalls", "SYSCALL"));
+    }
     if let Some(functions) = &c.functions {
         grids.push(section_grid(c, functions, "Kernel functions", "FUNCTION"));
     }
@@ -86,6 +89,10 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         (Measure::Samples, _) => {
             format!("{what}: samples per run (sampled, not counts), ratio to {first}")
         }
+        (Measure::Blocked, _) => format!(
+            "{what}: returns without an entry per run (turned away before they ran: seccomp, \
+             ptrace), ratio to {first}"
+        ),
     };
     let has_module = section.rows.iter().any(|r| r.module.is_some());
     let mut headers = vec![item.to_owned()];
@@ -196,6 +203,7 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
     ])?;
     let sections = [
         ("syscall", Some(&c.syscalls)),
+        ("blocked", c.blocked.as_ref()),
         ("function", c.functions.as_ref()),
         ("module", c.modules.as_ref()),
         ("directory", c.directories.as_ref()),
@@ -269,6 +277,9 @@ fn to_json(c: &Comparison) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "syscalls": section(&c.syscalls),
     });
+    if let Some(blocked) = &c.blocked {
+        doc["blocked"] = section(blocked);
+    }
     if let Some(functions) = &c.functions {
         doc["functions"] = section(functions);
     }
