@@ -8,6 +8,7 @@ mod functions;
 mod records;
 mod sampling;
 mod support;
+mod syscall_accounting;
 mod tui;
 
 use std::process::ExitCode;
@@ -28,8 +29,12 @@ fn main() -> ExitCode {
             "root integration tests need root (they load eBPF programs and create cgroups): ignored"
         );
     }
-    let shared =
-        tests::all().into_iter().chain(sampling::all()).chain(tui::all()).chain(records::all());
+    let shared = tests::all()
+        .into_iter()
+        .chain(sampling::all())
+        .chain(tui::all())
+        .chain(records::all())
+        .chain(syscall_accounting::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(functions::all().into_iter().map(|test| (test, true)))
