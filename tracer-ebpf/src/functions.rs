@@ -14,6 +14,7 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray},
     programs::{FEntryContext, ProbeContext},
 };
+use aya_log_ebpf::warn;
 use tracer_common::{
     ENDBR_SIZE, FENTRY_CALL_SIZE, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IpSlot, ip_find,
 };
@@ -48,16 +49,24 @@ static FUNCTION_STATS: PerCpuArray<FunctionStats> = PerCpuArray::with_max_entrie
 /// function's `call __fentry__`.
 #[kprobe]
 pub fn kt_func_multi(ctx: ProbeContext) -> u32 {
-    // SAFETY: the context of a kprobe program is the traced function's pt_regs.
-    on_entry(|| index_at(unsafe { (*ctx.regs).rip }), Increment::Plain);
+    let index = || {
+        // SAFETY: the context of a kprobe program is the traced function's pt_regs.
+        let ip = unsafe { (*ctx.regs).rip };
+        (ip, index_at(ip))
+    };
+    on_entry(index, Increment::Plain);
     0
 }
 
 /// Entry of a function attached with a kprobe perf link; cookie = index.
 #[kprobe]
 pub fn kt_func_kprobe(ctx: ProbeContext) -> u32 {
-    // SAFETY: the helper only reads the cookie of the current link.
-    on_entry(|| Some(unsafe { bpf_get_attach_cookie(ctx.as_ptr()) }), Increment::Plain);
+    let index = || {
+        // SAFETY: the helper only reads the cookie of the current link.
+        let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
+        (cookie, Some(cookie))
+    };
+    on_entry(index, Increment::Plain);
     0
 }
 
@@ -70,7 +79,9 @@ pub fn kt_func_fentry(ctx: FEntryContext) -> u32 {
     let index = || {
         // SAFETY: the helper only reads the traced function's address (inlined for fentry).
         let addr = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
-        index_at(addr + FENTRY_CALL_SIZE).or_else(|| index_at(addr + ENDBR_SIZE + FENTRY_CALL_SIZE))
+        let index = index_at(addr + FENTRY_CALL_SIZE)
+            .or_else(|| index_at(addr + ENDBR_SIZE + FENTRY_CALL_SIZE));
+        (addr, index)
     };
     on_entry(index, Increment::Atomic);
     0
@@ -87,16 +98,20 @@ enum Increment {
 }
 
 /// Counts one entry of the function `index()` names if the current task is traced: the
-/// cheap cgroup check first, most hits come from untraced tasks.
+/// cheap cgroup check first, most hits come from untraced tasks. `index()` also gives what
+/// it looked the function up by, for the diagnostic when it is not found.
 #[inline(always)]
-fn on_entry(index: impl FnOnce() -> Option<u64>, increment: Increment) {
+fn on_entry(index: impl FnOnce() -> (u64, Option<u64>), increment: Increment) {
     let matching = matching();
     if matching.is_empty() {
         return;
     }
     match index() {
-        Some(index) => count(index, matching, increment),
-        None => uncounted(Uncounted::UnknownFunction),
+        (_, Some(index)) => count(index, matching, increment),
+        (key, None) => {
+            uncounted(Uncounted::UnknownFunction);
+            warn!(&(), "a function hit at {:x} is not in ktrace's function table", key);
+        }
     }
 }
 
@@ -118,7 +133,9 @@ fn count(index: u64, matching: Matching, increment: Increment) {
 #[inline(always)]
 fn add_one(chunk: u64, offset: u64, increment: Increment) {
     let Some(counts) = FUNCTION_COUNTS.get_ptr_mut(chunk as u32) else {
-        return uncounted(Uncounted::FailedUpdate);
+        uncounted(Uncounted::FailedUpdate);
+        warn!(&(), "no function counters in chunk {} of FUNCTION_COUNTS", chunk);
+        return;
     };
     // SAFETY: `counts` points into a live map value; `offset` is below FUNCTION_CHUNK.
     let counter = unsafe { &raw mut (*counts).counts[offset as usize % FUNCTION_CHUNK] };

@@ -9,6 +9,7 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, StackTrace},
     programs::{PerfEventContext, tracing::StackIdContext as _},
 };
+use aya_log_ebpf::warn;
 use tracer_common::{MAX_CGROUPS, MAX_SAMPLE_KEYS, MAX_STACKS, NO_STACK, SampleKey, SampleTotals};
 
 use crate::{bump, targets::for_each_matching_slot};
@@ -40,7 +41,10 @@ pub fn kt_sample(ctx: PerfEventContext) -> u32 {
     let ip = unsafe { (*ctx.ctx).regs.rip };
     let in_kernel = ip >= KERNEL_START;
     for_each_matching_slot(|slot| {
-        let Some(totals) = SAMPLE_TOTALS.get_ptr_mut(slot) else { return };
+        let Some(totals) = SAMPLE_TOTALS.get_ptr_mut(slot) else {
+            warn!(&(), "no sample totals for slot {} in SAMPLE_TOTALS", slot);
+            return;
+        };
         if !in_kernel {
             // SAFETY: `totals` points into a live map value.
             bump(unsafe { &raw mut (*totals).user });

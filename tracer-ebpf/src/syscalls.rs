@@ -2,12 +2,22 @@
 //! per-CPU table per traced cgroup, indexed by ABI and syscall number, so a hit costs one
 //! array lookup and one atomic add per matching cgroup.
 //!
-//! For a task of a traced cgroup, `sys_enter` also leaves a [`SyscallEntry`] in the task's
-//! local storage. `sys_exit` counts a failure where the entry counted the call (the same
-//! cgroups and row, even if the task moved in between), and a return without an entry is a
-//! blocked call: the kernel turned it away before `sys_enter`, as a seccomp filter does, or a
-//! ptrace tracer that skips or emulates calls. Tasks outside traced cgroups leave after the
-//! cached cgroup check and pay for none of this.
+//! For a task of a traced cgroup, `sys_enter` also notes a [`SyscallEntry`]. `sys_exit` counts
+//! a failure where the entry counted the call (the same cgroups and row, even if the task
+//! moved in between), and a return without an entry is a blocked call: the kernel turned it
+//! away before `sys_enter`, as a seccomp filter does, or a ptrace tracer that skips or
+//! emulates calls. Tasks outside traced cgroups leave after the cached cgroup check and pay
+//! for none of this.
+//!
+//! The entry belongs to the task, so it lives in the task's local storage
+//! (`BPF_MAP_TYPE_TASK_STORAGE`, Linux 5.11, freed with the task). A storage lookup costs
+//! about as much as the rest of a hit, though, so while the task runs on a CPU its entry stays
+//! in that CPU's running-task cache line (see targets.rs) instead: the task's first event
+//! after it is switched in makes sure it has storage (and reads its entry from there), and
+//! `sched_switch` moves the entry of a task switched out inside a call into its storage.
+//! A call that does not block costs no storage lookup at all. This relies on syscall
+//! tracepoint programs running with preemption disabled (as the kernel runs them, Linux 4.17
+//! to 6.18): no switch can come between the reads and writes of one program run.
 use core::ptr::addr_of;
 
 use aya_ebpf::{
@@ -17,14 +27,15 @@ use aya_ebpf::{
     maps::PerCpuArray,
     programs::RawTracePointContext,
 };
+use aya_log_ebpf::{debug, warn};
 use tracer_common::{
-    Abi, ENTRY_INSIDE, ENTRY_RETURNED, MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount, SyscallEntry,
-    SyscallStats, SyscallTable, TS_COMPAT, counter_index,
+    Abi, ENTRY_INSIDE, ENTRY_NEW, ENTRY_RETURNED, MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount,
+    SyscallEntry, SyscallStats, SyscallTable, TS_COMPAT, counter_index,
 };
 
 use crate::{
     bump,
-    targets::{Matching, current_task, field, layout, matching},
+    targets::{Matching, current_task, field, layout, matching, running_syscall},
     task_storage::TaskStorage,
 };
 
@@ -36,9 +47,26 @@ static SYSCALLS: PerCpuArray<SyscallTable> = PerCpuArray::with_max_entries(MAX_C
 #[map]
 static SYSCALL_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(1, 0);
 
-/// Each traced task's record of the call it is in.
+/// Each traced task's record of the call it is in, while the task is not running.
 #[btf_map]
 static ENTRIES: TaskStorage<SyscallEntry> = TaskStorage::new();
+
+/// The syscall entry of the task running on a CPU, kept in the CPU's running-task cache line.
+#[repr(C)]
+pub struct RunningSyscall {
+    /// 1 when `entry` is the running task's: set by its first event since it was switched in,
+    /// cleared at every switch. Only the running task has events on its CPU, so no task
+    /// pointer (a helper call away) needs comparing.
+    live: u64,
+    entry: SyscallEntry,
+}
+
+impl RunningSyscall {
+    pub const EMPTY: Self = Self {
+        live: 0,
+        entry: SyscallEntry { matching: 0, entry_ns: 0, counter: 0, state: ENTRY_NEW },
+    };
+}
 
 /// A syscall failed when it returned an errno, i.e. -4095..=-1 (the kernel's IS_ERR_VALUE).
 const MAX_ERRNO: i64 = 4095;
@@ -52,25 +80,15 @@ pub fn kt_sys_enter(ctx: RawTracePointContext) -> i32 {
     if matching.is_empty() {
         return 0;
     }
-    let task = current_task();
     // sys_enter(struct pt_regs *regs, long id)
-    let counter = counter_of(ctx.arg(1), abi_of(task));
+    let counter = counter_of(ctx.arg(1), abi_of(current_task()));
     matching.for_each(|slot| {
         if let Some(count) = count_at(slot, counter) {
             // SAFETY: `count` points into a live map value.
             bump(unsafe { &raw mut (*count).calls });
         }
     });
-    let Some(entry) = ENTRIES.get_or_create(task) else {
-        return entry_failed();
-    };
-    // SAFETY: `entry` is this task's own record, which only this task writes.
-    unsafe {
-        (*entry).matching = matching.word();
-        (*entry).counter = counter;
-        (*entry).state = ENTRY_INSIDE;
-    }
-    0
+    remember(SyscallEntry { matching: matching.word(), entry_ns: 0, counter, state: ENTRY_INSIDE })
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
@@ -79,29 +97,27 @@ pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
     if matching.is_empty() {
         return 0;
     }
-    let task = current_task();
-    let Some(entry) = ENTRIES.get_or_create(task) else {
+    let Some(entry) = take_entry() else {
         return entry_failed();
     };
-    // SAFETY: `entry` is this task's own record, which only this task writes.
-    let (state, entered, counter) =
-        unsafe { ((*entry).state, Matching::from_word((*entry).matching), (*entry).counter) };
-    // SAFETY: as above.
-    unsafe { (*entry).state = ENTRY_RETURNED };
-    if state == ENTRY_INSIDE {
+    if entry.state == ENTRY_INSIDE {
+        let entered = Matching::from_word(entry.matching);
+        if entered.word() != matching.word() {
+            debug!(&(), "a task moved between cgroups in a syscall (counter {})", entry.counter);
+        }
         // sys_exit(struct pt_regs *regs, long ret)
         let ret: i64 = ctx.arg(1);
         if (-MAX_ERRNO..0).contains(&ret) {
             entered.for_each(|slot| {
-                if let Some(count) = count_at(slot, counter) {
+                if let Some(count) = count_at(slot, entry.counter) {
                     // SAFETY: `count` points into a live map value.
                     bump(unsafe { &raw mut (*count).errors });
                 }
             });
         }
-    } else if state == ENTRY_RETURNED {
+    } else if entry.state == ENTRY_RETURNED {
         let Some(nr) = syscall_nr(ctx.arg(0)) else { return 0 };
-        let counter = counter_of(nr, abi_of(task));
+        let counter = counter_of(nr, abi_of(current_task()));
         matching.for_each(|slot| {
             if let Some(count) = count_at(slot, counter) {
                 // SAFETY: `count` points into a live map value.
@@ -112,6 +128,83 @@ pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
     // Else a new record: the task's first return seen in a traced cgroup, from the clone
     // that made it or from a call it entered outside. Nothing to count.
     0
+}
+
+/// Keeps `entry` for the return of `task`'s call; returns the program's result.
+#[inline(always)]
+fn remember(entry: SyscallEntry) -> i32 {
+    let Some(running) = running_syscall() else {
+        // A CPU beyond the cache: straight to the task's storage.
+        let Some(stored) = ENTRIES.get_or_create(current_task()) else { return entry_failed() };
+        // SAFETY: `stored` is this task's own record, which only this task writes.
+        unsafe { *stored = entry };
+        return 0;
+    };
+    // SAFETY: `running` is this CPU's entry, which only this CPU writes (see the module docs).
+    unsafe {
+        if (*running).live == 0 {
+            // The task's first event since it was switched in: it needs storage for
+            // sched_switch to move the entry to, which must not allocate.
+            if ENTRIES.get_or_create(current_task()).is_none() {
+                return entry_failed();
+            }
+            (*running).live = 1;
+        }
+        (*running).entry = entry;
+    }
+    0
+}
+
+/// The running task's entry, marked as returned from; `None` if it could not be read.
+#[inline(always)]
+fn take_entry() -> Option<SyscallEntry> {
+    let running = running_syscall();
+    if let Some(running) = running {
+        // SAFETY: as in `remember`.
+        unsafe {
+            if (*running).live != 0 {
+                let entry = (*running).entry;
+                (*running).entry.state = ENTRY_RETURNED;
+                return Some(entry);
+            }
+        }
+    }
+    // The task's first event since it was switched in: its entry, if any, is in its storage.
+    let stored = ENTRIES.get_or_create(current_task())?;
+    // SAFETY: `stored` is this task's own record, which only this task writes.
+    let entry = unsafe { *stored };
+    let returned = SyscallEntry { state: ENTRY_RETURNED, ..entry };
+    // SAFETY: as above, and as in `remember` for `running`.
+    unsafe {
+        *stored = returned;
+        if let Some(running) = running {
+            (*running).live = 1;
+            (*running).entry = returned;
+        }
+    }
+    Some(entry)
+}
+
+/// At `sched_switch`, while `prev` is still the current task: moves the entry of a task
+/// switched out inside a call into its storage (which its first event since it was switched
+/// in made sure exists: nothing is allocated under the runqueue lock), and empties the CPU's
+/// entry for the next task.
+#[inline(always)]
+pub fn switched_out(running: *mut RunningSyscall, prev: u64) {
+    // SAFETY: `running` is this CPU's entry, which only this CPU writes.
+    unsafe {
+        if (*running).live != 0 && (*running).entry.state == ENTRY_INSIDE {
+            let task = current_task();
+            match ENTRIES.get(task).filter(|_| task as u64 == prev) {
+                // `stored` is the outgoing task's own record, and that task is not running.
+                Some(stored) => *stored = (*running).entry,
+                None => {
+                    entry_failed();
+                }
+            }
+        }
+        (*running).live = 0;
+    }
 }
 
 /// The ABI of the current call of `task`.
@@ -139,7 +232,10 @@ fn syscall_nr(regs: *const pt_regs) -> Option<i64> {
 /// Counter `counter` of `slot`'s table.
 #[inline(always)]
 fn count_at(slot: u32, counter: u32) -> Option<*mut SyscallCount> {
-    let table = SYSCALLS.get_ptr_mut(slot)?;
+    let Some(table) = SYSCALLS.get_ptr_mut(slot) else {
+        warn!(&(), "no syscall table for slot {} in SYSCALLS", slot);
+        return None;
+    };
     if counter >= OUT_OF_RANGE {
         // SAFETY: `table` points into a live map value.
         return Some(unsafe { &raw mut (*table).out_of_range });
@@ -159,5 +255,6 @@ fn entry_failed() -> i32 {
         // SAFETY: `stats` points into a live map value.
         bump(unsafe { &raw mut (*stats).entry_failures });
     }
+    warn!(&(), "no syscall entry record for the current task (task storage full or busy)");
     0
 }

@@ -44,9 +44,13 @@ use aya_ebpf::{
     maps::Array,
     programs::RawTracePointContext,
 };
+use aya_log_ebpf::warn;
 use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets};
 
-use crate::bump;
+use crate::{
+    bump,
+    syscalls::{RunningSyscall, switched_out},
+};
 
 /// Read per slot (a whole copy would take 264 bytes of the 512-byte stack).
 #[unsafe(no_mangle)]
@@ -89,7 +93,8 @@ const CACHED_CPUS: usize = 1024;
 #[unsafe(no_mangle)]
 static mut RUNNING_TASKS: [RunningTask; CACHED_CPUS] = [RunningTask::EMPTY; CACHED_CPUS];
 
-/// The cached answer for the task running on a CPU, on a cache line of its own.
+/// The cached answer for the task running on a CPU, and its syscall state, on a cache line of
+/// its own.
 #[repr(C, align(64))]
 struct RunningTask {
     /// The task the last `sched_switch` on this CPU switched away from.
@@ -97,6 +102,7 @@ struct RunningTask {
     /// `CGROUP_MOVES + 1` from before the answer was computed; 0: no answer.
     tag: u64,
     matching: Matching,
+    syscall: RunningSyscall,
 }
 
 /// The traced cgroups a task is in or below: bit i set for slot i in the low half, the lowest
@@ -107,7 +113,8 @@ struct RunningTask {
 pub struct Matching(u64);
 
 impl RunningTask {
-    const EMPTY: Self = Self { leaving: 0, tag: 0, matching: Matching::NONE };
+    const EMPTY: Self =
+        Self { leaving: 0, tag: 0, matching: Matching::NONE, syscall: RunningSyscall::EMPTY };
 }
 
 /// This CPU's cache entry, if the cache covers it.
@@ -131,8 +138,17 @@ pub fn kt_sched_switch(ctx: RawTracePointContext) -> i32 {
             write_volatile(&raw mut (*running).leaving, prev);
             write_volatile(&raw mut (*running).tag, 0);
         }
+        // SAFETY: as above.
+        switched_out(unsafe { &raw mut (*running).syscall }, prev);
     }
     0
+}
+
+/// The syscall state of the task running on this CPU, if the cache covers the CPU.
+#[inline(always)]
+pub fn running_syscall() -> Option<*mut RunningSyscall> {
+    // SAFETY: only a pointer into this CPU's entry is formed.
+    running_task().map(|running| unsafe { &raw mut (*running).syscall })
 }
 
 #[raw_tracepoint(tracepoint = "cgroup_attach_task")]
@@ -275,6 +291,9 @@ fn ask_kernel() -> Matching {
     let cgroup: KernelObject = unsafe {
         field(field(current_task().cast(), layout.task_cgroups), layout.css_set_dfl_cgrp)
     };
+    if cgroup.is_null() {
+        warn!(&(), "the current task's cgroup could not be read");
+    }
     // SAFETY: as above.
     let level: i32 = unsafe { field(cgroup, layout.cgroup_level) };
     let (mut slots, mut lowest) = (0u32, 0u32);

@@ -39,6 +39,18 @@ impl<T> TaskStorage<T> {
     /// (out of memory, or task storage busy on this CPU).
     #[inline(always)]
     pub fn get_or_create(&self, task: *mut task_struct) -> Option<*mut T> {
+        self.lookup(task, BPF_LOCAL_STORAGE_GET_F_CREATE.into())
+    }
+
+    /// `task`'s value, if it has one. Never allocates, so it is safe where allocating is not
+    /// (the scheduler, holding its runqueue lock).
+    #[inline(always)]
+    pub fn get(&self, task: *mut task_struct) -> Option<*mut T> {
+        self.lookup(task, 0)
+    }
+
+    #[inline(always)]
+    fn lookup(&self, task: *mut task_struct, flags: u64) -> Option<*mut T> {
         // SAFETY: `self` is a map definition the loader relocated, `task` a BTF pointer to a
         // live task; no initial value is passed, so the kernel zeroes a new one.
         let value = unsafe {
@@ -46,7 +58,7 @@ impl<T> TaskStorage<T> {
                 ptr::from_ref(self).cast_mut().cast(),
                 task,
                 ptr::null_mut(),
-                BPF_LOCAL_STORAGE_GET_F_CREATE.into(),
+                flags,
             )
         };
         (!value.is_null()).then_some(value.cast())

@@ -323,7 +323,10 @@ mod tests {
             member("ancestors"),
             Ok(Member { offset: 16, shape: Shape::Array(0, Inner::Pointer) })
         );
-        assert_eq!(member("ancestor_ids"), Err("no member ancestor_ids in struct cgroup of kernel BTF".to_owned()));
+        assert_eq!(
+            member("ancestor_ids"),
+            Err("no member ancestor_ids in struct cgroup of kernel BTF".to_owned())
+        );
         assert!(btf.member("task_struct", "cgroups").is_err());
     }
 

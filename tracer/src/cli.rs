@@ -261,6 +261,10 @@ pub struct OutputArgs {
     /// Show only the N syscalls with the most calls.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
+
+    /// Also print ktrace's own eBPF diagnostics on stderr: hits it could not count, and why.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// A sampled profile of kernel functions: works where function tracing is forbidden, but its

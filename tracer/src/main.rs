@@ -105,7 +105,7 @@ async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyho
 /// `record`: `attach` printing the total as a table, then saving it as a record.
 async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
     file::check_target(&args.output, args.profile.force)?;
-    let output = OutputArgs { interval: None, output: Format::Table, top: None };
+    let output = OutputArgs { interval: None, output: Format::Table, top: None, verbose: false };
     let Some((_, session, info)) =
         attach_cgroups(&args.target.cgroups, &output, &args.profile, &args.functions)?
     else {
@@ -133,7 +133,8 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let interval = args.interval.unwrap_or(SERVE_INTERVAL);
-    let output = OutputArgs { interval: Some(interval), output: Format::Table, top: None };
+    let output =
+        OutputArgs { interval: Some(interval), output: Format::Table, top: None, verbose: false };
     let Some((_, session, _)) =
         attach_cgroups(&args.target.cgroups, &output, &args.profile, &args.functions)?
     else {

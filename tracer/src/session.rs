@@ -14,7 +14,7 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Probes, Snapshot, validate_frequency},
+    attach::{Diagnostics, Probes, Snapshot, validate_frequency},
     cgroup::Cgroup,
     cli::{OutputArgs, ProfileArgs},
     collect::SampleCounts,
@@ -62,7 +62,8 @@ impl<'a> Session<'a> {
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
-        let probes = Probes::attach(cgroups, plan.sampling, plan.functions)?;
+        let diagnostics = if output.verbose { Diagnostics::Stderr } else { Diagnostics::Off };
+        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, diagnostics)?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
@@ -93,6 +94,7 @@ impl<'a> Session<'a> {
             tokio::select! {
                 outcome = &mut stop => break outcome,
                 () = tick(&mut ticker) => {
+                    self.probes.print_diagnostics();
                     let now = self.probes.snapshot()?;
                     // Taken before the reports are built, so that building them does not
                     // count towards the next interval's length.
@@ -119,6 +121,7 @@ impl<'a> Session<'a> {
                 }
             }
         };
+        self.probes.print_diagnostics();
         let total = self.probes.snapshot()?;
         let entry_failures = self.probes.syscall_entry_failures()?;
         if entry_failures > 0 {

@@ -4,6 +4,7 @@
 //! not used to one entry, so that an unused profile costs no kernel memory. Dropping
 //! [`Probes`] closes every link and program: nothing stays attached.
 mod backend;
+mod diagnostics;
 mod functions;
 mod ip_table;
 mod layout;
@@ -20,6 +21,7 @@ use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Tar
 use self::ip_table::IpTable;
 pub use self::{
     backend::{Backend, choose as choose_backend},
+    diagnostics::Diagnostics,
     functions::{FunctionCounter, Overhead},
     sample::{Sampling, validate_frequency},
 };
@@ -57,6 +59,7 @@ pub struct Probes {
     ebpf: Ebpf,
     slots: usize,
     sampling: Option<Sampling>,
+    diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
@@ -66,6 +69,7 @@ impl Probes {
         cgroups: &[Cgroup],
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
+        diagnostics: Diagnostics,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
         let kernel_layout = layout::read()?;
@@ -97,6 +101,7 @@ impl Probes {
         if collect_stacks == 0 {
             loader.map_max_entries("STACKS", 1);
         }
+        diagnostics::configure(&mut loader, diagnostics);
         let mut ebpf = loader.load(OBJECT).context("loading ktrace's eBPF object")?;
         if let Some(table) = &ip_table {
             table.write(&ebpf)?;
@@ -112,15 +117,20 @@ impl Probes {
                 FunctionCounter::attach(&mut ebpf, plan.backend, plan.targets, &unlocated)
             })
             .transpose()?;
+        let diagnostics = (diagnostics == Diagnostics::Stderr)
+            .then(|| diagnostics::Printer::start(&mut ebpf))
+            .transpose()?;
         activate(&mut ebpf)?;
-        Ok(Self { functions, ebpf, slots: cgroups.len(), sampling })
+        Ok(Self { functions, ebpf, slots: cgroups.len(), sampling, diagnostics })
     }
 
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
     /// of the object (counting inactive, so nothing is counted).
     pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
         let kernel_layout = layout::read()?;
-        let ebpf = loader(&kernel_layout).load(OBJECT).context("loading ktrace's eBPF object")?;
+        let mut loader = loader(&kernel_layout);
+        diagnostics::configure(&mut loader, Diagnostics::Off);
+        let ebpf = loader.load(OBJECT).context("loading ktrace's eBPF object")?;
         Ok(backend::probe_all(&ebpf, probe))
     }
 
@@ -136,6 +146,13 @@ impl Probes {
     /// (the task's entry record could not be read or created), since attaching.
     pub fn syscall_entry_failures(&self) -> anyhow::Result<u64> {
         syscalls::entry_failures(&self.ebpf)
+    }
+
+    /// Prints what the eBPF side logged since the last call, with [`Diagnostics::Stderr`].
+    pub fn print_diagnostics(&mut self) {
+        if let Some(printer) = &mut self.diagnostics {
+            printer.print();
+        }
     }
 
     pub fn sampling(&self) -> Option<Sampling> {

@@ -177,19 +177,25 @@ fn move_to(cgroup: &Path, pid: u32) -> std::io::Result<()> {
 }
 
 /// seccomp refuses getcwd before the kernel's sys_enter tracepoint, which sees no call; only
-/// sys_exit sees the return. Such returns are counted as blocked, never as failed calls.
+/// sys_exit sees the return. Such returns are counted as blocked, never as failed calls. The
+/// failing futex waits block, so their entries go through the task's storage while it is
+/// switched out, and must still be counted where they entered.
 fn calls_seccomp_refuses_are_blocked_not_failed() -> anyhow::Result<()> {
     let tree = TestCgroups::new(&[]);
     let mut ktrace =
         Ktrace::spawn(&["attach", "--cgroup", tree.base.to_str().unwrap(), "-o", "json"])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
-    run_workload_in(&tree.base, &["seccomp=getcwd", "getcwd=500", "getppid=700"])?;
+    run_workload_in(
+        &tree.base,
+        &["seccomp=getcwd", "getcwd=300", "futex-timeout=40", "getcwd=200", "getppid=700"],
+    )?;
     ktrace.signal(libc::SIGINT);
     let (status, stdout, stderr) = ktrace.finish()?;
     ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
     let report = last_report(&stdout)?;
     ensure!(figures(&report, "getcwd", 0) == (0, 0, 500), "getcwd: {report}");
     ensure!(figures(&report, "getppid", 0) == (700, 0, 0), "getppid: {report}");
+    ensure!(figures(&report, "futex", 0) == (40, 40, 0), "futex: {report}");
     // Nothing else was refused: a new process's first return (from the clone that made it)
     // has no entry either, and must not count as blocked.
     ensure!(report["totals"][0]["blocked"] == 500, "blocked in total: {report}");

@@ -1,8 +1,9 @@
 //! The controlled workload: exactly the syscalls it is told to make, by raw syscall(2), so
 //! that libc caching or wrappers cannot change the numbers; plus a kernel-heavy loop and an
 //! idle sleep for the sampling tests, `join=CGROUP_DIR` to move itself mid-run,
-//! `seccomp=getcwd` to have every later getcwd refused before it enters the kernel, and
-//! `i386-getpid=N` for 32-bit calls (`int 0x80`) from this 64-bit program.
+//! `seccomp=getcwd` to have every later getcwd refused before it enters the kernel,
+//! `i386-getpid=N` for 32-bit calls (`int 0x80`) from this 64-bit program, and
+//! `futex-timeout=N` for failing calls that block.
 use std::{
     fs::OpenOptions,
     io::Write as _,
@@ -62,6 +63,25 @@ pub fn run(specs: &[String]) -> ExitCode {
                 }
             }
             "i386-getpid" => (0..n).for_each(|_| i386_getpid()),
+            // Each waits 1 ms on a futex nobody wakes and fails with ETIMEDOUT: a failing call
+            // that blocks, so that the task is switched out inside it.
+            "futex-timeout" => {
+                let word = 0u32;
+                let timeout = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+                for _ in 0..n {
+                    // SAFETY: FUTEX_WAIT reads `word` and `timeout`, both alive for the call.
+                    let ret = unsafe {
+                        libc::syscall(
+                            libc::SYS_futex,
+                            &raw const word,
+                            libc::FUTEX_WAIT,
+                            0,
+                            &raw const timeout,
+                        )
+                    };
+                    assert_eq!(ret, -1, "a futex wait nobody wakes must time out");
+                }
+            }
             // Kernel-heavy for n milliseconds: small writes to /dev/null.
             "write-null-ms" => write_null_for(Duration::from_millis(n)),
             "sleep-ms" => std::thread::sleep(Duration::from_millis(n)),
