@@ -202,7 +202,7 @@ fn empty_program() -> anyhow::Result<OwnedFd> {
         expected_attach_type: Some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI),
         attach_btf_id: None,
     };
-    raw::load(&spec, &insns)
+    Ok(raw::load(&spec, &insns)?)
 }
 
 /// A program that adds one to the first counter of a one-entry per-CPU array it owns, loaded

@@ -186,6 +186,19 @@ pub fn kprobe_multi_link<'a>(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// BPF_RAW_TRACEPOINT_OPEN (Linux 4.17+): attaches a loaded raw tracepoint program to the
+/// tracepoint `name` (for programs assembled by hand, as the benchmark's).
+pub fn raw_tracepoint_open(prog: &OwnedFd, name: &CStr) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the BPF_RAW_TRACEPOINT_OPEN member of the union.
+    let open = unsafe { &mut attr.raw_tracepoint };
+    open.name = name.as_ptr() as u64;
+    open.prog_fd = prog.as_raw_fd() as u32;
+    let fd = bpf(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)?;
+    // SAFETY: a new descriptor that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// BPF_LINK_CREATE of a perf event link (kprobe backend) with an attach cookie (Linux 5.15+).
 pub fn perf_event_link(prog: &OwnedFd, perf_event: &OwnedFd, cookie: u64) -> io::Result<OwnedFd> {
     let mut attr = zeroed_attr();
