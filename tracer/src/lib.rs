@@ -15,6 +15,7 @@ pub mod plan;
 pub mod privileges;
 pub mod record;
 pub mod report;
+pub mod runtime;
 pub mod serve;
 pub mod session;
 pub mod signals;
