@@ -30,7 +30,8 @@ fn lxc(roots: &Roots, dir: &Path, found: &mut Vec<Workload>) {
 
 /// The workload whose cgroup is `dir`; its processes are the ones in the directory.
 fn workload(roots: &Roots, runtime: Runtime, dir: &Path, name: Option<&str>) -> Option<Workload> {
-    let id = name.map_or_else(|| dir.file_name().map(|n| n.to_string_lossy()), |n| Some(n.into()))?;
+    let id =
+        name.map_or_else(|| dir.file_name().map(|n| n.to_string_lossy()), |n| Some(n.into()))?;
     let pids: Vec<u32> = fs::read_to_string(dir.join("cgroup.procs"))
         .unwrap_or_default()
         .lines()

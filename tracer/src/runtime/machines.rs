@@ -20,7 +20,8 @@ pub fn discover(roots: &Roots, processes: &Processes) -> Vec<Workload> {
             let field = |key: &str| {
                 text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')).map(str::to_owned)
             };
-            let name = field("NAME").or_else(|| Some(path.file_name()?.to_string_lossy().into()))?;
+            let name =
+                field("NAME").or_else(|| Some(path.file_name()?.to_string_lossy().into()))?;
             let runtime = match field("SERVICE")?.as_str() {
                 s if s.starts_with("libvirt") => Runtime::Libvirt,
                 "nspawn" => Runtime::SystemdNspawn,

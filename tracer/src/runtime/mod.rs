@@ -219,7 +219,8 @@ pub fn discover(roots: &Roots) -> Vec<Workload> {
 /// one of the same processes: Docker's containers are also in runc's or runsc's state (which
 /// knows the gofer), libvirt's QEMU is also a QEMU process. The first found names it.
 fn add(found: &mut Vec<Workload>, workload: Workload) {
-    let same = |w: &Workload| w.id == workload.id || w.pids.iter().any(|p| workload.pids.contains(p));
+    let same =
+        |w: &Workload| w.id == workload.id || w.pids.iter().any(|p| workload.pids.contains(p));
     match found.iter_mut().find(|w| same(w)) {
         Some(known) => {
             let pids: BTreeSet<u32> = known.pids.iter().chain(&workload.pids).copied().collect();

@@ -65,7 +65,8 @@ impl Processes {
 
     /// `roots` and all their descendants, in pid order.
     pub fn trees(&self, roots: &[u32]) -> Vec<u32> {
-        let mut found: BTreeSet<u32> = roots.iter().copied().filter(|&p| self.is_alive(p)).collect();
+        let mut found: BTreeSet<u32> =
+            roots.iter().copied().filter(|&p| self.is_alive(p)).collect();
         // Parents have smaller pids unless pids wrapped, so repeat until nothing is added.
         loop {
             let before = found.len();

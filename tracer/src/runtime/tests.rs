@@ -18,12 +18,33 @@ const PROCESSES: &[Fake] = &[
     Fake(25965, 1, "exe", 1000, "/", "runsc-gofer gofer"),
     Fake(25967, 1, "exe", 1001, "/", "runsc-sandbox boot gvisor"),
     Fake(25989, 25967, "exe", 1002, "/", "[exe]"),
-    Fake(30294, 1, "sleep", 140232, "/docker/92f81c0d27f0d1278bac929fe6f243ae04c19e1cdac72c6fecd91dd5ba90d599", "sleep 3600"),
+    Fake(
+        30294,
+        1,
+        "sleep",
+        140232,
+        "/docker/92f81c0d27f0d1278bac929fe6f243ae04c19e1cdac72c6fecd91dd5ba90d599",
+        "sleep 3600",
+    ),
     Fake(30488, 1, "exe", 2000, "/", "runsc-gofer gofer"),
     Fake(30489, 1, "exe", 2001, "/", "runsc-sandbox boot"),
-    Fake(41000, 1, "sh", 200000, "/libpod_parent/libpod-7f3c9a0e51b24d6c8e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f", "sh"),
+    Fake(
+        41000,
+        1,
+        "sh",
+        200000,
+        "/libpod_parent/libpod-7f3c9a0e51b24d6c8e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f",
+        "sh",
+    ),
     Fake(42000, 1, "nginx", 210000, "/api", "nginx"),
-    Fake(43000, 1, "qemu-system-x86", 3000, r"/machine.slice/machine-qemu\x2d1\x2dvm1.scope", "qemu-system-x86_64 -name guest=vm1,debug-threads=on"),
+    Fake(
+        43000,
+        1,
+        "qemu-system-x86",
+        3000,
+        r"/machine.slice/machine-qemu\x2d1\x2dvm1.scope",
+        "qemu-system-x86_64 -name guest=vm1,debug-threads=on",
+    ),
     Fake(44000, 1, "systemd", 4000, "/machine.slice/machine-box.scope", "/usr/lib/systemd/systemd"),
     Fake(45000, 1, "firecracker", 5000, "/firecracker/fc1", "firecracker --id fc1"),
     Fake(46000, 1, "qemu-system-x86", 6000, "/", "qemu-system-x86_64 -M microvm -name micro"),
@@ -43,7 +64,8 @@ fn host() -> (tempfile::TempDir, Roots) {
     for Fake(pid, ppid, comm, start, cgroup, cmdline) in PROCESSES {
         let proc = roots.proc.join(pid.to_string());
         fs::create_dir_all(&proc).unwrap();
-        let stat = format!("{pid} ({comm}) S {ppid} 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0");
+        let stat =
+            format!("{pid} ({comm}) S {ppid} 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0");
         fs::write(proc.join("stat"), stat).unwrap();
         fs::write(proc.join("cgroup"), format!("4:memory:/x\n0::{cgroup}\n")).unwrap();
         fs::write(proc.join("cmdline"), cmdline.replace(' ', "\0") + "\0").unwrap();
@@ -74,7 +96,9 @@ fn runc_containers_are_found_with_their_cgroup_and_life() {
     // Its init is gone and no cgroup is left: stopped, nothing to trace.
     let old = find(&all, "old");
     assert_eq!((old.state, old.pids.len()), (State::Stopped, 0));
-    assert!(matches!(&old.placement, Placement::None { why, .. } if why.contains("no running process")));
+    assert!(
+        matches!(&old.placement, Placement::None { why, .. } if why.contains("no running process"))
+    );
 }
 
 #[test]
