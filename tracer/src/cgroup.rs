@@ -261,8 +261,7 @@ impl Hierarchy {
         if moved.origins.is_empty() {
             bail!("no process of {label} is left to move (pids {roots:?})");
         }
-        let mut cgroup = self.cgroup_at(label, &moved.path)?;
-        cgroup.label = label.to_owned();
+        let cgroup = self.cgroup_at(label, &moved.path)?;
         Ok((moved, cgroup))
     }
 }

@@ -45,6 +45,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
             pid_traces_its_cgroup_or_moves_it_from_the_root,
         ),
         ("qemu_is_traced_by_pid", qemu_is_traced_by_pid),
+        ("lxc_container_is_traced_by_name", lxc_container_is_traced_by_name),
     ]
 }
 
@@ -66,7 +67,9 @@ fn runc_flags() -> &'static [&'static str] {
 fn can_run(runtime: &str) -> bool {
     let usable = match runtime {
         "runsc" => !on_initramfs(),
-        "qemu-system-x86_64" => Command::new(runtime).arg("--version").output().is_ok(),
+        "qemu-system-x86_64" | "lxc-create" => {
+            Command::new(runtime).arg("--version").output().is_ok()
+        }
         _ => true,
     };
     if !usable {
@@ -508,4 +511,78 @@ impl Drop for KillOnDrop {
         // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
     }
+}
+
+/// An LXC container (busybox template, no network), removed on drop.
+struct Lxc {
+    name: String,
+}
+
+impl Drop for Lxc {
+    fn drop(&mut self) {
+        let _ =
+            Command::new("lxc-stop").args(["-k", "-n", &self.name]).stderr(Stdio::null()).status();
+        let _ = Command::new("lxc-destroy").args(["-n", &self.name]).stderr(Stdio::null()).status();
+    }
+}
+
+/// `lxc-attach` runs the workload inside a running LXC container, which `ps` lists and
+/// `--cgroup NAME` finds at `lxc.payload.NAME`; a second container's calls are not counted.
+fn lxc_container_is_traced_by_name() -> anyhow::Result<()> {
+    if !can_run("lxc-create") {
+        return Ok(());
+    }
+    let config = tempfile::NamedTempFile::new()?;
+    fs::write(config.path(), "lxc.net.0.type = empty\n")?;
+    let start = |name: &str| -> anyhow::Result<Lxc> {
+        let lxc = Lxc { name: name.to_owned() };
+        let config = config.path().to_str().context("config path")?;
+        let created = Command::new("lxc-create")
+            .args(["-n", name, "-t", "busybox", "-f", config])
+            .stdout(Stdio::null())
+            .status()?;
+        ensure!(created.success(), "lxc-create {name}: {created}");
+        // The busybox template binds the host's /lib and /usr/lib: the binary is enough.
+        let rootfs = PathBuf::from(format!("/var/lib/lxc/{name}/rootfs"));
+        copy_into(&rootfs, &std::env::current_exe()?, Path::new("/bin/ktrace-root"))?;
+        let started = Command::new("lxc-start").args(["-n", name]).status()?;
+        ensure!(started.success(), "lxc-start {name}: {started}");
+        Ok(lxc)
+    };
+    let attach = |name: &str, specs: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("lxc-attach")
+            .args(["-n", name, "--", "/bin/ktrace-root", "workload"])
+            .args(specs)
+            .status()?;
+        ensure!(status.success(), "lxc-attach {name}: {status}");
+        Ok(())
+    };
+    let (name, other) = (unique("lxc"), unique("lxc-other"));
+    let _lxc = start(&name)?;
+    let _other = start(&other)?;
+    let (_, stdout, _) = ktrace(&["ps", "-o", "json"])?;
+    let all: Vec<Value> = serde_json::from_str(&stdout)?;
+    let listed =
+        all.iter().find(|w| w["name"] == name.as_str()).context("LXC container not listed")?;
+    ensure!(
+        listed["runtime"] == "lxc" && listed["cgroup"] == format!("/lxc.payload.{name}"),
+        "{listed}"
+    );
+    let mut trace = Ktrace::spawn(&["attach", "--cgroup", &name, "-o", "json"])?;
+    trace.wait_for_stderr("stop with Ctrl-C")?;
+    attach(&other, &["getppid=5000"])?;
+    attach(&name, &["getppid=15000", "fchdir=3"])?;
+    trace.signal(libc::SIGINT);
+    let (status, stdout, stderr) = trace.finish()?;
+    ensure!(status.success(), "ktrace attach --cgroup LXC: {status}\n{stderr}");
+    let report = last_report(&stdout)?;
+    let (label, workload) = cgroup_of_report(&report, 0);
+    ensure!(label == name && workload["runtime"] == "lxc", "{label} {workload}");
+    ensure!(
+        counts(&report, "getppid", 0).0 == 15_000,
+        "getppid: {:?}",
+        counts(&report, "getppid", 0)
+    );
+    ensure!(counts(&report, "fchdir", 0).1 == 3, "fchdir: {:?}", counts(&report, "fchdir", 0));
+    Ok(())
 }
