@@ -116,9 +116,12 @@ impl Bundle {
     }
 }
 
-/// The shared libraries and the loader `ldd` lists for `exe`.
+/// The shared libraries and the loader `ldd` lists for `exe`; none in the guests, whose test
+/// binary is static and which have no ldd.
 fn libraries(exe: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let out = Command::new("ldd").arg(exe).output().context("running ldd")?;
+    let Ok(out) = Command::new("ldd").arg(exe).output() else {
+        return Ok(Vec::new());
+    };
     Ok(String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .filter(|w| w.starts_with('/'))
@@ -394,16 +397,16 @@ fn pid_traces_its_cgroup_or_moves_it_from_the_root() -> anyhow::Result<()> {
 
     // In a cgroup of its own.
     let go = fifo("go")?;
-    let mut child = spawn_in(
+    let mut child = Reaped(spawn_in(
         &tree.path("target"),
         &mut workload_cmd(&[&format!("wait={go}"), "getppid=25000"]),
-    );
-    let pid = child.id().to_string();
+    ));
+    let pid = child.0.id().to_string();
     let mut trace = Ktrace::spawn(&["attach", "--pid", &pid, "-o", "json"])?;
     trace.wait_for_stderr("stop with Ctrl-C")?;
     run_workload_in(&tree.path("sibling"), &["getppid=9000"])?;
     release(&go)?;
-    ensure!(child.wait()?.success(), "workload failed");
+    ensure!(child.0.wait()?.success(), "workload failed");
     trace.signal(libc::SIGINT);
     let (status, stdout, stderr) = trace.finish()?;
     ensure!(status.success(), "ktrace attach --pid: {status}\n{stderr}");
@@ -422,11 +425,11 @@ fn pid_traces_its_cgroup_or_moves_it_from_the_root() -> anyhow::Result<()> {
 
     // In the v2 root.
     let (go, done) = (fifo("go-root")?, fifo("done-root")?);
-    let mut child = spawn_in(
+    let mut child = Reaped(spawn_in(
         &cgroup2_root(),
         &mut workload_cmd(&[&format!("wait={go}"), "getppid=35000", &format!("wait={done}")]),
-    );
-    let pid = child.id().to_string();
+    ));
+    let pid = child.0.id().to_string();
     let (status, _, stderr) = ktrace(&["attach", "--pid", &pid, "-d", "1"])?;
     ensure!(status.code() == Some(2), "a pid in the root is refused: {status}\n{stderr}");
     ensure!(stderr.lines().count() == 1 && stderr.contains("--move"), "{stderr}");
@@ -441,7 +444,7 @@ fn pid_traces_its_cgroup_or_moves_it_from_the_root() -> anyhow::Result<()> {
     ensure!(status.success(), "ktrace attach --pid --move: {status}\n{stderr}");
     let back = fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     release(&done)?;
-    ensure!(child.wait()?.success(), "workload failed");
+    ensure!(child.0.wait()?.success(), "workload failed");
     ensure!(back.lines().any(|l| l == "0::/"), "moved back to the root: {back}");
     let report = last_report(&stdout)?;
     ensure!(
@@ -460,15 +463,16 @@ fn qemu_is_traced_by_pid() -> anyhow::Result<()> {
         return Ok(());
     }
     let name = unique("qemu");
-    let mut qemu = Command::new("qemu-system-x86_64")
-        .args(["-M", "none", "-S", "-nodefaults", "-display", "none", "-monitor", "stdio"])
-        .args(["-name", &name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting qemu-system-x86_64")?;
-    let guard = KillOnDrop(qemu.id());
-    let pid = qemu.id().to_string();
+    let mut qemu = Reaped(
+        Command::new("qemu-system-x86_64")
+            .args(["-M", "none", "-S", "-nodefaults", "-display", "none", "-monitor", "stdio"])
+            .args(["-name", &name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting qemu-system-x86_64")?,
+    );
+    let pid = qemu.0.id().to_string();
     fs::write(cgroup2_root().join("cgroup.procs"), &pid)?;
     thread::sleep(Duration::from_millis(300));
     let (_, stdout, _) = ktrace(&["ps", "-o", "json"])?;
@@ -481,7 +485,7 @@ fn qemu_is_traced_by_pid() -> anyhow::Result<()> {
     let mut trace = Ktrace::spawn(&["attach", "--pid", &pid, "--move", "-o", "json"])?;
     trace.wait_for_stderr("stop with Ctrl-C")?;
     let ktrace_pid = trace.pid();
-    let stdin = qemu.stdin.as_mut().context("QEMU's stdin")?;
+    let stdin = qemu.0.stdin.as_mut().context("QEMU's stdin")?;
     stdin.write_all(b"info status\n")?;
     thread::sleep(Duration::from_millis(300));
     trace.signal(libc::SIGINT);
@@ -498,18 +502,17 @@ fn qemu_is_traced_by_pid() -> anyhow::Result<()> {
     let back = fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     ensure!(back.lines().any(|l| l == "0::/"), "QEMU moved back to the root: {back}");
     ensure!(moved_dirs(ktrace_pid).is_empty(), "the move's cgroup is left behind");
-    drop(guard);
-    let _ = qemu.wait();
     Ok(())
 }
 
-/// Kills a process on drop, so that a failed test leaves no QEMU behind.
-struct KillOnDrop(u32);
+/// A child process killed and reaped on drop, so that a failed test leaves none behind (a
+/// workload blocked on its FIFO, a QEMU).
+struct Reaped(std::process::Child);
 
-impl Drop for KillOnDrop {
+impl Drop for Reaped {
     fn drop(&mut self) {
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
