@@ -100,7 +100,7 @@ impl Hierarchy {
         let workloads = if exact || dirs.is_empty() { named } else { Vec::new() };
         match (workloads.as_slice(), dirs.as_slice()) {
             ([], []) => Ok(None),
-            ([workload], []) => self.workload_cgroup(workload).map(Some),
+            ([workload], []) => self.workload_cgroup(workload),
             ([], [dir]) => self.cgroup_at(spec, dir).map(|c| Some(Found::Cgroup(c))),
             _ => {
                 let list: Vec<String> = workloads
@@ -119,13 +119,19 @@ impl Hierarchy {
             // Says which directory is missing.
             return self.cgroup_at(spec, &path).map(Found::Cgroup);
         }
-        self.lookup(spec, workloads)?.ok_or_else(|| {
-            anyhow!(
-                "cgroup `{spec}` not found: no container, sandbox or VM of that name or id (see \
-                 `ktrace ps`) and no such directory under {}",
-                self.root.display()
-            )
-        })
+        if let Some(found) = self.lookup(spec, workloads)? {
+            return Ok(found);
+        }
+        if let [workload] = runtime::named(workloads, spec).as_slice()
+            && let Placement::None { why, fix } = &workload.placement
+        {
+            bail!("{} `{}` cannot be traced: {why}; {fix}", workload.runtime, workload.name);
+        }
+        bail!(
+            "cgroup `{spec}` not found: no container, sandbox or VM of that name or id (see \
+             `ktrace ps`) and no such directory under {}",
+            self.root.display()
+        )
     }
 
     /// The path a spec with a `/` gives: absolute, or relative to the mount.
@@ -137,21 +143,20 @@ impl Hierarchy {
         }
     }
 
-    /// The cgroup of a workload, labelled with its name.
-    fn workload_cgroup(&self, workload: &Workload) -> anyhow::Result<Found> {
-        match &workload.placement {
+    /// The cgroup of a workload, labelled with its name; `None` for one with neither a cgroup
+    /// nor a process (stopped: `--wait` waits for it to start).
+    fn workload_cgroup(&self, workload: &Workload) -> anyhow::Result<Option<Found>> {
+        Ok(match &workload.placement {
             Placement::Own { cgroup } => {
                 let mut found = self.cgroup_at(&workload.name, &self.path_of(cgroup))?;
                 found.workload = Some(workload.reference());
-                Ok(Found::Cgroup(found))
+                Some(Found::Cgroup(found))
             }
             Placement::None { .. } if !workload.pids.is_empty() => {
-                Ok(Found::Unplaced(workload.clone()))
+                Some(Found::Unplaced(workload.clone()))
             }
-            Placement::None { why, fix } => {
-                bail!("{} `{}` cannot be traced: {why}; {fix}", workload.runtime, workload.name)
-            }
-        }
+            Placement::None { .. } => None,
+        })
     }
 
     /// The directory of a cgroup path below the mount, e.g. `/web`.
@@ -566,6 +571,7 @@ mod tests {
         let stopped = [Workload { pids: Vec::new(), ..workload("gv", "gv", none()) }];
         let err = format!("{:#}", h.resolve("gv", &stopped).unwrap_err());
         assert_eq!(err, "runc `gv` cannot be traced: in the root; move it");
+        assert!(h.lookup("gv", &stopped).unwrap().is_none(), "--wait waits for it to start");
         // Nothing yet, which --wait waits for; a missing path waits too.
         assert!(h.lookup("later", &[]).unwrap().is_none());
         assert!(h.lookup("lxc/later", &[]).unwrap().is_none());
