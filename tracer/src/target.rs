@@ -75,7 +75,7 @@ pub async fn resolve(hierarchy: &Hierarchy, request: &Request) -> anyhow::Result
             .collect();
         if missing.is_empty() {
             let found = found.into_iter().flatten().collect();
-            return place(hierarchy, &roots, found, &workloads, request);
+            return into_cgroups(hierarchy, &roots, found, &workloads, request);
         }
         let watch = match &mut watch {
             Some(watch) => watch,
@@ -92,7 +92,7 @@ pub async fn resolve(hierarchy: &Hierarchy, request: &Request) -> anyhow::Result
 
 /// Turns what was found into cgroups: workloads without a cgroup, and `--pid`s in the root
 /// with `--move`, are moved into one of their own.
-fn place(
+fn into_cgroups(
     hierarchy: &Hierarchy,
     roots: &Roots,
     found: Vec<Found>,

@@ -232,14 +232,16 @@ fn add(found: &mut Vec<Workload>, workload: Workload) {
 
 /// Where the processes `pids` are, by their `0::` line: the ground truth, whatever the state
 /// files say. `declared` is the cgroup the runtime says it made, for a workload that has no
-/// process left.
-/// `in_root` says why a workload of this kind can be in the v2 root.
+/// process left; `in_root` says why a workload of this kind can be in the v2 root.
 fn place(roots: &Roots, pids: &[u32], declared: Option<&str>, in_root: &str) -> Placement {
     match pids.iter().find_map(|&pid| cgroup_of(&roots.proc, pid)) {
         Some(path) if path == "/" => Placement::None {
-            why: format!("its processes are in the cgroup v2 root with every other process: {in_root}"),
-            fix: "name it with --cgroup and ktrace moves its processes into a cgroup of their own \
-                  for the trace (and back afterwards), or start it inside one with `ktrace run -- CMD`"
+            why: format!(
+                "its processes are in the cgroup v2 root with every other process: {in_root}"
+            ),
+            fix: "name it with --cgroup and ktrace moves its processes into a cgroup of their \
+                  own for the trace (and back afterwards), or start it inside one with `ktrace \
+                  run -- CMD`"
                 .to_owned(),
         },
         Some(path) => Placement::Own { cgroup: path },
@@ -247,8 +249,9 @@ fn place(roots: &Roots, pids: &[u32], declared: Option<&str>, in_root: &str) -> 
             Some(path) => Placement::Own { cgroup: path.to_owned() },
             None => Placement::None {
                 why: "it has no running process".to_owned(),
-                fix: "start it, or trace it from its start with `ktrace attach --wait --cgroup NAME`"
-                    .to_owned(),
+                fix:
+                    "start it, or trace it from its start with `ktrace attach --wait --cgroup NAME`"
+                        .to_owned(),
             },
         },
     }

@@ -318,11 +318,13 @@ fn wait_traces_a_runc_container_from_create() -> anyhow::Result<()> {
     ensure!(status.success(), "ktrace attach --wait: {status}\n{stderr}");
     let report = last_report(&stdout)?;
     ensure!(cgroup_of_report(&report, 0).0 == name, "{}", report["cgroups"]);
-    ensure!(
-        counts(&report, "getppid", 0) == (20_000, 0),
-        "getppid: {:?}",
-        counts(&report, "getppid", 0)
-    );
+    // Counting starts as soon as the cgroup appears, so whatever runc's init does after that
+    // is counted too, as far as ktrace attached in time: its fchdir calls all succeed, so the
+    // failed ones are exactly the container's; and runc's init calls getppid twice (its
+    // parent check), which the slow guests count and this host, attaching after `runc
+    // create` returned, does not.
+    let getppid = counts(&report, "getppid", 0).0;
+    ensure!((20_000..=20_002).contains(&getppid), "getppid: {getppid}");
     ensure!(counts(&report, "fchdir", 0).1 == 5, "fchdir: {:?}", counts(&report, "fchdir", 0));
     // A stop signal while waiting ends it cleanly, having traced nothing.
     let mut idle = Ktrace::spawn(&["attach", "--cgroup", &unique("never"), "--wait"])?;
