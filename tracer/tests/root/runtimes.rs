@@ -439,13 +439,14 @@ fn pid_traces_its_cgroup_or_moves_it_from_the_root() -> anyhow::Result<()> {
     trace.wait_for_stderr("stop with Ctrl-C")?;
     let ktrace_pid = trace.pid();
     release(&go)?;
-    // The workload is moved back only when the trace ends: it waits on `done` until then.
-    thread::sleep(Duration::from_millis(200));
+    // Its calls are made once it waits on `done`, where it stays until the trace has ended
+    // and moved it back.
+    let done_writer = reader_waits_on(&done)?;
     trace.signal(libc::SIGINT);
     let (status, stdout, stderr) = trace.finish()?;
     ensure!(status.success(), "ktrace attach --pid --move: {status}\n{stderr}");
     let back = fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
-    release(&done)?;
+    drop(done_writer);
     ensure!(child.0.wait()?.success(), "workload failed");
     ensure!(back.lines().any(|l| l == "0::/"), "moved back to the root: {back}");
     let report = last_report(&stdout)?;
@@ -456,6 +457,23 @@ fn pid_traces_its_cgroup_or_moves_it_from_the_root() -> anyhow::Result<()> {
     );
     ensure!(moved_dirs(ktrace_pid).is_empty(), "the move's cgroup is left behind");
     Ok(())
+}
+
+/// Waits until a process opens the FIFO at `path` for reading, and returns the FIFO opened
+/// for writing: closing it lets the reader go on.
+fn reader_waits_on(path: &str) -> anyhow::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Without a reader, a non-blocking open for writing fails with ENXIO.
+        match fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path) {
+            Ok(writer) => return Ok(writer),
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e).with_context(|| format!("waiting for a reader of {path}")),
+        }
+    }
 }
 
 /// A QEMU process (no guest: `-M none -S`, its monitor on stdin) in the v2 root, listed by
