@@ -546,6 +546,11 @@ impl Drop for Lxc {
         let _ =
             Command::new("lxc-stop").args(["-k", "-n", &self.name]).stderr(Stdio::null()).status();
         let _ = Command::new("lxc-destroy").args(["-n", &self.name]).stderr(Stdio::null()).status();
+        // lxc-start parks its monitor in an `lxc.pivot` cgroup of every hierarchy and leaves
+        // it behind; removed once empty (rmdir refuses otherwise), so the test leaves nothing.
+        for hierarchy in fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let _ = fs::remove_dir(hierarchy.path().join("lxc.pivot"));
+        }
     }
 }
 
