@@ -128,58 +128,21 @@ pub fn coverage(input: &Coverage, palette: &Palette) -> BarChart {
         Compared::Benchmark(_) => format!("platforms {}", input.runs.join(", ")),
         Compared::Records(files) => format!("records {}", files.join(", ")),
     };
-    let (measure, names, panels, total, notes) = match &input.groups {
+    let (measure, names, panels, totals) = match &input.groups {
         Groups::Counted(groups) => {
-            let shares = groups.iter().map(|g| {
-                g.runs.iter().map(|c| c.map_or(Bar::Absent, |c| Bar::share(c.entered, c.attached)))
-            });
-            let entries = groups.iter().map(|g| {
-                g.runs
-                    .iter()
-                    .map(|c| match c {
-                        Some(c) if c.attached > 0 => Bar::count(c.entries),
-                        _ => Bar::Absent,
-                    })
-                    .collect()
-            });
-            let panels = vec![
-                Panel {
-                    heading: "Functions entered, % of those attached".to_owned(),
-                    axis: Axis::Percent,
-                    bars: shares.map(Iterator::collect).collect(),
-                },
-                Panel {
-                    heading: "Function entries (log scale)".to_owned(),
-                    axis: Axis::Log10,
-                    bars: entries.collect(),
-                },
-            ];
-            let entered: Vec<u64> = groups
-                .iter()
-                .map(|g| g.runs.iter().flatten().fold(0u64, |s, c| s.saturating_add(c.entered)))
-                .collect();
-            let note = format!(
-                "Coverage is functions entered / functions ktrace attached in the {} (the \
-                 attached set, not every function of it).",
-                grouping.noun()
-            );
-            (Measure::Counted, names(groups), panels, entered, vec![note])
+            (Measure::Counted, names(groups), counted_panels(groups), totals(groups, |c| c.entered))
         }
         Groups::Sampled(groups) => {
-            let samples = groups
-                .iter()
-                .map(|g| g.runs.iter().map(|s| s.map_or(Bar::Absent, Bar::count)).collect());
-            let panels = vec![Panel {
-                heading: "Kernel samples (log scale)".to_owned(),
-                axis: Axis::Log10,
-                bars: samples.collect(),
-            }];
-            let totals: Vec<u64> = groups
-                .iter()
-                .map(|g| g.runs.iter().flatten().fold(0u64, |s, &n| s.saturating_add(n)))
-                .collect();
-            (Measure::Sampled, names(groups), panels, totals, Vec::new())
+            (Measure::Sampled, names(groups), sampled_panels(groups), totals(groups, |&n| n))
         }
+    };
+    let notes = match measure {
+        Measure::Counted => vec![format!(
+            "Coverage is functions entered / functions ktrace attached in the {} (the attached \
+             set, not every function of it).",
+            grouping.noun()
+        )],
+        Measure::Sampled => Vec::new(),
     };
     let mut chart = BarChart {
         title,
@@ -194,7 +157,7 @@ pub fn coverage(input: &Coverage, palette: &Palette) -> BarChart {
         .to_owned(),
         notes,
     };
-    keep_largest(&mut chart, &total, grouping.plural(), measure);
+    keep_largest(&mut chart, &totals, grouping.plural(), measure);
     chart
 }
 
@@ -231,6 +194,56 @@ pub fn overview(input: &Overview, palette: &Palette) -> BarChart {
         absent: "not run".to_owned(),
         notes: Vec::new(),
     }
+}
+
+/// Counted runs: the share of attached functions entered, and entries on a log axis.
+fn counted_panels(groups: &[Group<Counted>]) -> Vec<Panel> {
+    let bars = |bar: fn(&Counted) -> Bar| {
+        groups
+            .iter()
+            .map(|g| {
+                g.runs
+                    .iter()
+                    .map(|c| match c {
+                        Some(c) if c.attached > 0 => bar(c),
+                        _ => Bar::Absent,
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    vec![
+        Panel {
+            heading: "Functions entered, % of those attached".to_owned(),
+            axis: Axis::Percent,
+            bars: bars(|c| Bar::share(c.entered, c.attached)),
+        },
+        Panel {
+            heading: "Function entries (log scale)".to_owned(),
+            axis: Axis::Log10,
+            bars: bars(|c| Bar::count(c.entries)),
+        },
+    ]
+}
+
+/// Sampled runs: samples on a log axis.
+fn sampled_panels(groups: &[Group<u64>]) -> Vec<Panel> {
+    vec![Panel {
+        heading: "Kernel samples (log scale)".to_owned(),
+        axis: Axis::Log10,
+        bars: groups
+            .iter()
+            .map(|g| g.runs.iter().map(|s| s.map_or(Bar::Absent, Bar::count)).collect())
+            .collect(),
+    }]
+}
+
+/// Each group's `figure` summed over its runs.
+fn totals<T>(groups: &[Group<T>], figure: impl Fn(&T) -> u64) -> Vec<u64> {
+    groups
+        .iter()
+        .map(|g| g.runs.iter().flatten().fold(0u64, |sum, t| sum.saturating_add(figure(t))))
+        .collect()
 }
 
 fn subtitle(compared: &str, kernel_release: &str, measure: Measure) -> String {

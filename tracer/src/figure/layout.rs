@@ -312,15 +312,15 @@ impl Page<'_> {
             // The axis: the zero line and the baseline under the groups.
             self.rect(x0, top, 1.0, bottom - top, Colour::INK);
             self.rect(x0, bottom, w.round() + 1.0, 1.0, Colour::INK);
-            for (g, bars) in panel.bars.iter().enumerate() {
-                for (s, bar) in bars.iter().enumerate() {
+            // Zipped, so a group or series without its bar (or a bar without them) is skipped.
+            for (g, (group, bars)) in chart.groups.iter().zip(&panel.bars).enumerate() {
+                for (s, (series, bar)) in chart.series.iter().zip(bars).enumerate() {
                     let Bar::Value { value, label } = bar else { continue };
                     let y = top + g as f32 * group_h + GROUP_PAD + s as f32 * (BAR + BAR_GAP);
                     let length = scale.fraction(*value) * w;
-                    let rect =
-                        Rect { x: x0 + 1.0, y, w: length, h: BAR, fill: chart.series[s].colour };
+                    let rect = Rect { x: x0 + 1.0, y, w: length, h: BAR, fill: series.colour };
                     let value = self.value(&rect, label, x0 + w);
-                    let tip = format!("{}, {}: {label}", chart.series[s].name, chart.groups[g]);
+                    let tip = format!("{}, {group}: {label}", series.name);
                     self.shapes.push(Shape::Bar { tip, rect, value });
                 }
             }

@@ -96,16 +96,38 @@ pub fn png(chart: &BarChart) -> anyhow::Result<Vec<u8>> {
     png::write(&layout(chart, &fonts), &fonts)
 }
 
+/// The file formats of a figure, by the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Svg,
+    Png,
+}
+
+impl Format {
+    fn of(path: &Path) -> anyhow::Result<Self> {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("svg") => Ok(Self::Svg),
+            Some("png") => Ok(Self::Png),
+            _ => bail!("{}: the figure's file name must end in .svg or .png", path.display()),
+        }
+    }
+}
+
+/// Fails early, before any work, if a figure could not be written at `path`: not `.svg` or
+/// `.png`, an existing file without `force`, or no such directory.
+pub fn check_target(path: &Path, force: bool) -> anyhow::Result<()> {
+    Format::of(path)?;
+    file::check_target(path, force)
+}
+
 /// Writes the chart to `path`, SVG or PNG by its extension, atomically; an existing file is
 /// replaced only if `force`.
 pub fn write(path: &Path, chart: &BarChart, force: bool) -> anyhow::Result<()> {
-    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let as_svg = match extension.as_deref() {
-        Some("svg") => true,
-        Some("png") => false,
-        _ => bail!("{}: the figure's file name must end in .svg or .png", path.display()),
-    };
+    let format = Format::of(path)?;
     file::check_target(path, force)?;
-    let bytes = if as_svg { svg(chart)?.into_bytes() } else { png(chart)? };
+    let bytes = match format {
+        Format::Svg => svg(chart)?.into_bytes(),
+        Format::Png => png(chart)?,
+    };
     file::write_atomically(path, force, |f| f.write_all(&bytes))
 }

@@ -450,6 +450,10 @@ fn files_are_written_whole_by_extension() {
     assert!(write(&png_path, &chart, false).unwrap_err().to_string().contains("--force"));
     write(&png_path, &chart, true).unwrap();
     let jpg = dir.path().join("network.jpg");
+    let checked = check_target(&jpg, false).unwrap_err().to_string();
+    assert!(checked.contains("must end in .svg or .png"), "{checked}");
+    assert!(check_target(&svg_path, false).unwrap_err().to_string().contains("--force"));
+    check_target(&svg_path, true).unwrap();
     assert!(
         write(&jpg, &chart, false).unwrap_err().to_string().contains("must end in .svg or .png")
     );
