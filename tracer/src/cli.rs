@@ -171,8 +171,9 @@ pub struct CompareArgs {
     #[arg(long, value_name = "PATH")]
     pub vmlinux: Option<PathBuf>,
 
-    /// Also draw the per-directory (or per-module) coverage and entries of every run as a
-    /// bar chart: FILE.svg or FILE.png.
+    /// Also draw the comparison as a figure, FILE.svg or FILE.png (twice the size, for
+    /// print): per source directory (per module without DWARF) each run's share of attached
+    /// functions entered and its entries; for sampled records, samples per module.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
 

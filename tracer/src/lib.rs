@@ -10,6 +10,7 @@ pub mod collect;
 pub mod compare;
 pub mod coverage;
 pub mod export;
+pub mod figure;
 pub mod functions;
 pub mod plan;
 pub mod privileges;

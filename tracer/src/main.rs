@@ -19,7 +19,7 @@ use tracer::{
     },
     compare, coverage,
     export::file,
-    plan, privileges, ps,
+    figure, plan, privileges, ps,
     record::{self, RecordInfo},
     report::Report,
     runtime::{self, Roots},
@@ -170,7 +170,7 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
 /// `compare`: needs no privileges, only the record files.
 fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.plot {
-        file::check_target(path, args.force)?;
+        figure::check_target(path, args.force)?;
     }
     let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
     if let Some(path) = &args.plot {
