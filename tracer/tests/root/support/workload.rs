@@ -1,9 +1,9 @@
 //! The controlled workload: exactly the syscalls it is told to make, by raw syscall(2), so
 //! that libc caching or wrappers cannot change the numbers; plus a kernel-heavy loop and an
 //! idle sleep for the sampling tests, `join=CGROUP_DIR` to move itself mid-run,
-//! `seccomp=getcwd` to have every later getcwd refused before it enters the kernel,
-//! `i386-getpid=N` for 32-bit calls (`int 0x80`) from this 64-bit program, and
-//! `futex-timeout=N` for failing calls that block.
+//! `wait=FIFO` to block until the test writes to FIFO, `seccomp=getcwd` to have every later
+//! getcwd refused before it enters the kernel, `i386-getpid=N` for 32-bit calls (`int 0x80`)
+//! from this 64-bit program, and `futex-timeout=N` for failing calls that block.
 use std::{
     fs::OpenOptions,
     io::Write as _,
@@ -33,6 +33,14 @@ pub fn run(specs: &[String]) -> ExitCode {
             }
             if let Err(e) = refuse_getcwd() {
                 eprintln!("workload: installing the seccomp filter: {e}");
+                return ExitCode::from(2);
+            }
+            continue;
+        }
+        if name == "wait" {
+            // Blocks in open(2) until the test opens the FIFO for writing.
+            if let Err(e) = std::fs::read(n) {
+                eprintln!("workload: waiting on {n}: {e}");
                 return ExitCode::from(2);
             }
             continue;
