@@ -158,31 +158,35 @@ fn remember(entry: SyscallEntry) -> i32 {
 /// The running task's entry, marked as returned from; `None` if it could not be read.
 #[inline(always)]
 fn take_entry() -> Option<SyscallEntry> {
-    let running = running_syscall();
-    if let Some(running) = running {
-        // SAFETY: as in `remember`.
-        unsafe {
-            if (*running).live != 0 {
-                let entry = (*running).entry;
-                (*running).entry.state = ENTRY_RETURNED;
-                return Some(entry);
-            }
+    let Some(running) = running_syscall() else {
+        return take_stored();
+    };
+    // SAFETY: as in `remember`.
+    unsafe {
+        if (*running).live != 0 {
+            let entry = (*running).entry;
+            (*running).entry.state = ENTRY_RETURNED;
+            return Some(entry);
         }
+        // The task's first event since it was switched in: its entry, if any, is in its
+        // storage, and stays on this CPU from now on.
+        let entry = take_stored()?;
+        (*running).live = 1;
+        (*running).entry = SyscallEntry { state: ENTRY_RETURNED, ..entry };
+        Some(entry)
     }
-    // The task's first event since it was switched in: its entry, if any, is in its storage.
+}
+
+/// The entry in the current task's storage, marked there as returned from.
+#[inline(always)]
+fn take_stored() -> Option<SyscallEntry> {
     let stored = ENTRIES.get_or_create(current_task())?;
     // SAFETY: `stored` is this task's own record, which only this task writes.
-    let entry = unsafe { *stored };
-    let returned = SyscallEntry { state: ENTRY_RETURNED, ..entry };
-    // SAFETY: as above, and as in `remember` for `running`.
     unsafe {
-        *stored = returned;
-        if let Some(running) = running {
-            (*running).live = 1;
-            (*running).entry = returned;
-        }
+        let entry = *stored;
+        (*stored).state = ENTRY_RETURNED;
+        Some(entry)
     }
-    Some(entry)
 }
 
 /// At `sched_switch`, while `prev` is still the current task: moves the entry of a task

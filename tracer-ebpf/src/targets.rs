@@ -60,6 +60,8 @@ static TARGETS: Targets = Targets {
     cgroups: [CgroupTarget { id: 0, level: 0, _pad: 0 }; MAX_CGROUPS],
 };
 
+/// Where a task's cgroup and syscall ABI are in the kernel's structures; the loader writes
+/// the offsets it found in kernel BTF.
 #[unsafe(no_mangle)]
 static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
     task_cgroups: 0,
@@ -122,8 +124,12 @@ impl RunningTask {
 fn running_task() -> Option<*mut RunningTask> {
     // SAFETY: the helper only reads the CPU number.
     let cpu = unsafe { bpf_get_smp_processor_id() } as usize;
+    // The mask, on a value the compiler cannot see through, keeps the bound on the index
+    // itself: otherwise the compiler may form the pointer before the check, and older
+    // verifiers (6.1) do not carry the check's bound over to it.
     // SAFETY: only a pointer is formed here; each CPU only touches its own entry.
-    (cpu < CACHED_CPUS).then(|| unsafe { &raw mut RUNNING_TASKS[cpu] })
+    (cpu < CACHED_CPUS)
+        .then(|| unsafe { &raw mut RUNNING_TASKS[core::hint::black_box(cpu) & (CACHED_CPUS - 1)] })
 }
 
 #[raw_tracepoint(tracepoint = "sched_switch")]

@@ -82,7 +82,7 @@ impl Probes {
             .map(|plan| IpTable::for_targets(&plan.targets))
             .transpose()?;
         let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
-        let mut loader = loader(&kernel_layout);
+        let mut loader = loader(&kernel_layout, diagnostics);
         loader
             .override_global("TARGETS", &targets, true)
             .override_global("COLLECT_STACKS", &collect_stacks, true)
@@ -101,7 +101,6 @@ impl Probes {
         if collect_stacks == 0 {
             loader.map_max_entries("STACKS", 1);
         }
-        diagnostics::configure(&mut loader, diagnostics);
         let mut ebpf = loader.load(OBJECT).context("loading ktrace's eBPF object")?;
         if let Some(table) = &ip_table {
             table.write(&ebpf)?;
@@ -128,9 +127,9 @@ impl Probes {
     /// of the object (counting inactive, so nothing is counted).
     pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
         let kernel_layout = layout::read()?;
-        let mut loader = loader(&kernel_layout);
-        diagnostics::configure(&mut loader, Diagnostics::Off);
-        let ebpf = loader.load(OBJECT).context("loading ktrace's eBPF object")?;
+        let ebpf = loader(&kernel_layout, Diagnostics::Off)
+            .load(OBJECT)
+            .context("loading ktrace's eBPF object")?;
         Ok(backend::probe_all(&ebpf, probe))
     }
 
@@ -173,11 +172,13 @@ impl Probes {
     }
 }
 
-/// A loader of ktrace's object with what every load needs: the kernel's layout, and task
-/// storage allowed (aya creates the map but has no type for it; only the programs use it).
-fn loader(kernel_layout: &KernelLayout) -> EbpfLoader<'_> {
+/// A loader of ktrace's object with what every load needs: the kernel's layout, what the eBPF
+/// side logs, and task storage allowed (aya creates the map but has no type for it; only the
+/// programs use it).
+fn loader(kernel_layout: &KernelLayout, diagnostics: Diagnostics) -> EbpfLoader<'_> {
     let mut loader = EbpfLoader::new();
     loader.override_global("KERNEL_LAYOUT", kernel_layout, true).allow_unsupported_maps();
+    diagnostics::configure(&mut loader, diagnostics);
     loader
 }
 
