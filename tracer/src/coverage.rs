@@ -11,9 +11,9 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     export::lcov::{self, CoveredFunction},
+    kallsyms::CORE_KERNEL,
     record::RecordView,
     sources::KernelSources,
-    symbolize::CORE_KERNEL,
 };
 
 /// What the export left out, for the user to know.

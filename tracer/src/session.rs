@@ -20,9 +20,10 @@ use crate::{
     collect::SampleCounts,
     export::{Printer, file, folded},
     functions::Matcher,
+    kallsyms::CORE_KERNEL,
     plan::Plan,
     report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
-    symbolize::{CORE_KERNEL, KernelFunction, KernelSymbols},
+    symbolize::{KernelFunction, KernelSymbols},
     tui,
 };
 

@@ -15,6 +15,7 @@ use tracer_common::{FUNCTION_CHUNK, FunctionChunk, FunctionStats};
 
 use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
+    object,
     raw::{self, ProgramStats},
 };
 use crate::functions::Target;
@@ -214,8 +215,7 @@ impl FunctionCounter {
 
     /// Cumulative entry counts: `[slot][function index]`.
     pub fn read(&self, ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<Vec<u64>>> {
-        let map = ebpf.map("FUNCTION_COUNTS").context("map FUNCTION_COUNTS missing")?;
-        let counts: PerCpuArray<_, FunctionChunk> = PerCpuArray::try_from(map)?;
+        let counts: PerCpuArray<_, FunctionChunk> = object::map_as(ebpf, "FUNCTION_COUNTS")?;
         let chunks = chunks(self.targets.len());
         (0..slots)
             .map(|slot| {
@@ -238,8 +238,7 @@ impl FunctionCounter {
     }
 
     pub fn overhead(&self, ebpf: &Ebpf) -> anyhow::Result<Overhead> {
-        let map = ebpf.map("FUNCTION_STATS").context("map FUNCTION_STATS missing")?;
-        let stats: PerCpuArray<_, FunctionStats> = PerCpuArray::try_from(map)?;
+        let stats: PerCpuArray<_, FunctionStats> = object::map_as(ebpf, "FUNCTION_STATS")?;
         let mut overhead = Overhead::default();
         for cpu in stats.get(&0, 0)?.iter() {
             overhead.failed_updates += cpu.failed_updates;

@@ -15,6 +15,7 @@ use aya::{
 };
 use tracer_common::{SampleKey, SampleTotals};
 
+use super::object;
 use crate::collect::SampleCounts;
 
 const MAX_SAMPLE_RATE: &str = "/proc/sys/kernel/perf_event_max_sample_rate";
@@ -43,11 +44,7 @@ pub fn validate_frequency(hz: u64) -> anyhow::Result<()> {
 }
 
 pub fn attach(ebpf: &mut Ebpf, sampling: Sampling) -> anyhow::Result<()> {
-    let program: &mut PerfEvent = ebpf
-        .program_mut("kt_sample")
-        .context("program kt_sample missing from the eBPF object")?
-        .try_into()
-        .context("program kt_sample is not a perf_event program")?;
+    let program: &mut PerfEvent = object::program_mut(ebpf, "kt_sample")?;
     program.load().context("loading kt_sample")?;
     let cpus = online_cpus().map_err(|(path, e)| anyhow::anyhow!("reading {path}: {e}"))?;
     for cpu in cpus {
@@ -65,10 +62,7 @@ pub fn attach(ebpf: &mut Ebpf, sampling: Sampling) -> anyhow::Result<()> {
 
 /// Cumulative samples of slots 0..slots.
 pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SampleCounts>> {
-    let map =
-        ebpf.map("SAMPLE_TOTALS").context("map SAMPLE_TOTALS missing from the eBPF object")?;
-    let totals: PerCpuArray<_, SampleTotals> =
-        PerCpuArray::try_from(map).context("map SAMPLE_TOTALS")?;
+    let totals: PerCpuArray<_, SampleTotals> = object::map_as(ebpf, "SAMPLE_TOTALS")?;
     let mut counts: Vec<SampleCounts> = (0..slots as u32)
         .map(|slot| {
             let per_cpu =
@@ -81,8 +75,7 @@ pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SampleCounts>> {
             }))
         })
         .collect::<anyhow::Result<_>>()?;
-    let map = ebpf.map("SAMPLES").context("map SAMPLES missing from the eBPF object")?;
-    let samples: HashMap<_, SampleKey, u64> = HashMap::try_from(map).context("map SAMPLES")?;
+    let samples: HashMap<_, SampleKey, u64> = object::map_as(ebpf, "SAMPLES")?;
     for entry in samples.iter() {
         let (key, n) = entry.context("reading SAMPLES")?;
         if let Some(slot) = counts.get_mut(key.slot as usize) {
@@ -94,8 +87,7 @@ pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SampleCounts>> {
 
 /// The frames of stack `stack_id`, innermost first.
 pub fn stack(ebpf: &Ebpf, stack_id: i32) -> anyhow::Result<Vec<u64>> {
-    let map = ebpf.map("STACKS").context("map STACKS missing from the eBPF object")?;
-    let stacks = StackTraceMap::try_from(map).context("map STACKS")?;
+    let stacks: StackTraceMap<_> = object::map_as(ebpf, "STACKS")?;
     let id = u32::try_from(stack_id).with_context(|| format!("invalid stack id {stack_id}"))?;
     let trace = stacks.get(&id, 0).with_context(|| format!("reading STACKS[{id}]"))?;
     Ok(trace.frames().iter().map(|f| f.ip).collect())

@@ -19,9 +19,9 @@ use std::{collections::BTreeMap, path::Path};
 use clap::ValueEnum;
 
 use crate::{
+    kallsyms::CORE_KERNEL,
     record::{self, RecordView},
     sources::KernelSources,
-    symbolize::CORE_KERNEL,
 };
 
 pub use self::{plot::plot, render::write};

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use crate::{
     attach::Backend,
+    kallsyms::CORE_KERNEL,
     report::{FunctionReport, SampleReport},
-    symbolize::CORE_KERNEL,
 };
 
 use super::{
