@@ -11,9 +11,9 @@ use serde::Serialize;
 use syscalls::Sysno;
 
 use crate::{
-    attach::{Backend, Overhead},
+    attach::Backend,
     cgroup::Cgroup,
-    collect::{Count, SampleCounts, SyscallCounts},
+    collect::{Count, Overhead, SampleCounts, SyscallCounts},
     functions::Target,
     symbolize::KernelFunction,
 };

@@ -30,7 +30,7 @@ use tokio::{
     sync::{mpsc, watch},
 };
 
-use crate::{report::Report, tui::Update};
+use crate::{report::Report, session::Update};
 
 /// What `ktrace serve` binds to without `--listen`: loopback only, since the counters say what
 /// runs on the host.

@@ -1,6 +1,7 @@
 //! The trace loop shared by `attach`, `run` and `top`: a report every `-i` interval, then the
 //! total once the stop condition (a deadline, a signal, the traced command's exit, quitting the
-//! live view) is met. Interval reports go to a [`Sink`]: stdout or the live view.
+//! live view) is met. Interval reports go to a [`Sink`]: stdout, or as [`Update`]s to the live
+//! view or to `serve`.
 use std::{
     collections::{BTreeMap, HashSet},
     future::Future,
@@ -14,25 +15,33 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Probes, Snapshot, validate_frequency},
+    attach::{Probes, validate_frequency},
     cgroup::Cgroup,
     cli::{OutputArgs, ProfileArgs},
-    collect::SampleCounts,
+    collect::{SampleCounts, Snapshot},
     export::{Printer, file, folded},
     functions::Matcher,
     kallsyms::CORE_KERNEL,
     plan::Plan,
     report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
     symbolize::{KernelFunction, KernelSymbols},
-    tui,
 };
+
+/// What the session sends to the live view or to `serve` once per interval: that interval's
+/// report and the cumulative total since tracing started. Totals come from the kernel's cumulative counters rather than
+/// from adding intervals up, so a missed update loses no counts.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub interval: Report,
+    pub total: Report,
+}
 
 /// Where the reports of each interval go. The total at the end is printed in either case.
 pub enum Sink {
     /// Printed in the `--output` format.
     Print,
-    /// Sent with the cumulative total to the live view, which shows them instead.
-    Live(mpsc::Sender<tui::Update>),
+    /// Sent with the cumulative total to the live view (which shows them instead) or `serve`.
+    Live(mpsc::Sender<Update>),
 }
 
 pub struct Session<'a> {
@@ -99,7 +108,7 @@ impl<'a> Session<'a> {
                     // count towards the next interval's length.
                     let taken = (SystemTime::now(), Instant::now());
                     let (delta, since, since_instant) = match &previous {
-                        Some((before, at, at_instant)) => (difference(&now, before), *at, *at_instant),
+                        Some((before, at, at_instant)) => (now.since(before), *at, *at_instant),
                         None => (now.clone(), start, started),
                     };
                     let period = Period { scope: Scope::Interval, start: since, duration: since_instant.elapsed() };
@@ -113,7 +122,7 @@ impl<'a> Session<'a> {
                             let total = self.report(period, &now, self.output.top)?;
                             // A full queue drops this update rather than stall the collector;
                             // the next update's cumulative total loses nothing.
-                            let _ = view.try_send(tui::Update { interval: report, total });
+                            let _ = view.try_send(Update { interval: report, total });
                         }
                     }
                     previous = Some((now, taken.0, taken.1));
@@ -236,24 +245,6 @@ impl<'a> Session<'a> {
             }
         }
         Ok(folded)
-    }
-}
-
-/// The counters of the period between two cumulative snapshots.
-fn difference(now: &Snapshot, before: &Snapshot) -> Snapshot {
-    Snapshot {
-        syscalls: now.syscalls.iter().zip(&before.syscalls).map(|(n, b)| n.since(b)).collect(),
-        samples: now
-            .samples
-            .as_ref()
-            .zip(before.samples.as_ref())
-            .map(|(now, before)| now.iter().zip(before).map(|(n, b)| n.since(b)).collect()),
-        functions: now.functions.as_ref().zip(before.functions.as_ref()).map(|(now, before)| {
-            now.iter()
-                .zip(before)
-                .map(|(n, b)| n.iter().zip(b).map(|(n, b)| n.saturating_sub(*b)).collect())
-                .collect()
-        }),
     }
 }
 

@@ -19,24 +19,14 @@ use tracer_common::{CONTROL_ACTIVE, CgroupTarget, MAX_CGROUPS, Targets};
 use self::ip_table::IpTable;
 pub use self::{
     backend::{Backend, choose as choose_backend},
-    functions::{FunctionCounter, Overhead},
+    functions::FunctionCounter,
     sample::{Sampling, validate_frequency},
 };
 use crate::{
     cgroup::Cgroup,
-    collect::{SampleCounts, SyscallCounts},
+    collect::{Overhead, Snapshot},
     functions::Target,
 };
-
-/// Cumulative counters of every traced cgroup, in `--cgroup` order.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub syscalls: Vec<SyscallCounts>,
-    /// Present when sampling.
-    pub samples: Option<Vec<SampleCounts>>,
-    /// Present when counting functions: `[slot][function index]`.
-    pub functions: Option<Vec<Vec<u64>>>,
-}
 
 /// Kernel functions to count and how.
 #[derive(Debug, Clone)]

@@ -1,8 +1,6 @@
 //! Sampled kernel profiles: the `kt_sample` perf_event program on a software cpu-clock event
 //! per online CPU, at the user's frequency. Needs perf_event programs (Linux 4.9+), not
 //! kprobes: it is the function-level view on kernels that forbid function tracing.
-use std::collections::BTreeMap;
-
 use anyhow::{Context as _, bail};
 use aya::{
     Ebpf,
@@ -67,12 +65,7 @@ pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SampleCounts>> {
         .map(|slot| {
             let per_cpu =
                 totals.get(&slot, 0).with_context(|| format!("reading SAMPLE_TOTALS[{slot}]"))?;
-            Ok(per_cpu.iter().fold(SampleCounts::default(), |sum, t| SampleCounts {
-                kernel: sum.kernel.saturating_add(t.kernel),
-                user: sum.user.saturating_add(t.user),
-                lost: sum.lost.saturating_add(t.lost),
-                by_location: BTreeMap::new(),
-            }))
+            Ok(SampleCounts::sum_per_cpu(&per_cpu))
         })
         .collect::<anyhow::Result<_>>()?;
     let samples: HashMap<_, SampleKey, u64> = object::map_as(ebpf, "SAMPLES")?;

@@ -6,22 +6,13 @@ use crate::{
     attach::Backend,
     kallsyms::CORE_KERNEL,
     report::{FunctionReport, SampleReport},
+    session::Update,
 };
 
 use super::{
-    event::{Action, Update},
+    event::{Action, Mode},
     figures::{Column, Figures, SortColumn},
 };
-
-/// What keys do right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Normal,
-    /// Typing the filter text after `/`.
-    Filter,
-    /// The key help is shown over the view.
-    Help,
-}
 
 /// The tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
