@@ -1,4 +1,6 @@
-//! The `ktrace` command line: parses arguments and dispatches to the library.
+//! The `ktrace` binary: parses the command line ([`cli`]) and runs each command with the
+//! library's own inputs.
+mod cli;
 
 use std::{
     io::{self, IsTerminal as _, Write as _},
@@ -12,21 +14,21 @@ use clap::Parser as _;
 
 use tracer::{
     cgroup::{Cgroup, Hierarchy},
-    child, cli,
-    cli::{
-        AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, Format, FunctionArgs,
-        OutputArgs, ProfileArgs, RecordArgs, RunArgs, ServeArgs,
-    },
-    compare, coverage,
-    export::file,
+    child, compare, coverage,
+    export::{Format, file},
     plan, privileges,
     record::{self, RecordInfo},
     report::Report,
     serve,
-    session::{Session, Sink},
+    session::{Options, Session, Sink},
     signals::Signals,
     tui::LiveView,
     workload,
+};
+
+use self::cli::{
+    AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, OutputArgs, RecordArgs,
+    RunArgs, ServeArgs,
 };
 
 /// Exit status for every error of ktrace's own (bad input, missing privileges, ...).
@@ -81,14 +83,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 /// `attach`, or with `live` `top`: the same trace, shown in the live view.
 async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyhow::Result<u8> {
     let live = live && wants_live_view(&mut args.output);
+    let request = args.trace.request();
     let Some((cgroups, session, _)) =
-        attach_cgroups(&args.target.cgroups, &args.output, &args.profile, &args.functions)?
+        attach_cgroups(&args.target.cgroups, args.output.options(&args.trace), &request)?
     else {
         return Ok(0);
     };
     announce(args.target.duration);
     let deadline = deadline(args.target.duration);
-    let (sink, view) = sink(live, &cgroups, &args.profile);
+    let (sink, view) = sink(live, &cgroups, &request);
     let (stopped_by, _) = session
         .trace_until(sink, async {
             tokio::select! {
@@ -104,10 +107,10 @@ async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyho
 
 /// `record`: `attach` printing the total as a table, then saving it as a record.
 async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
-    file::check_target(&args.output, args.profile.force)?;
-    let output = OutputArgs { interval: None, output: Format::Table, top: None };
+    file::check_target(&args.output, args.trace.profile.force)?;
+    let options = args.trace.options(None, Format::Table, None);
     let Some((_, session, info)) =
-        attach_cgroups(&args.target.cgroups, &output, &args.profile, &args.functions)?
+        attach_cgroups(&args.target.cgroups, options, &args.trace.request())?
     else {
         return Ok(0);
     };
@@ -122,7 +125,7 @@ async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
         })
         .await?;
     eprintln!("ktrace: stopped by {stopped_by}");
-    save(&args.output, &info, &total, args.profile.force)?;
+    save(&args.output, &info, &total, args.trace.profile.force)?;
     Ok(0)
 }
 
@@ -133,9 +136,9 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let interval = args.interval.unwrap_or(SERVE_INTERVAL);
-    let output = OutputArgs { interval: Some(interval), output: Format::Table, top: None };
+    let options = args.trace.options(Some(interval), Format::Table, None);
     let Some((_, session, _)) =
-        attach_cgroups(&args.target.cgroups, &output, &args.profile, &args.functions)?
+        attach_cgroups(&args.target.cgroups, options, &args.trace.request())?
     else {
         return Ok(0);
     };
@@ -172,7 +175,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
         eprintln!("ktrace: wrote {}", path.display());
     }
     let mut out = io::stdout().lock();
-    compare::write(&mut out, &comparison, args.output)
+    compare::write(&mut out, &comparison, args.output.into())
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     Ok(0)
@@ -209,21 +212,20 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
 
 /// Resolves the cgroups, makes the plan and attaches it: what attach, top, record and serve
 /// share. `None` after `--dry-run`. The [`RecordInfo`] names what was attached.
-fn attach_cgroups<'a>(
+fn attach_cgroups(
     specs: &[String],
-    output: &'a OutputArgs,
-    profile: &'a ProfileArgs,
-    functions: &FunctionArgs,
-) -> anyhow::Result<Option<(Vec<Cgroup>, Session<'a>, RecordInfo)>> {
+    options: Options,
+    request: &plan::Request,
+) -> anyhow::Result<Option<(Vec<Cgroup>, Session, RecordInfo)>> {
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
     let cgroups =
         specs.iter().map(|spec| hierarchy.resolve(spec)).collect::<anyhow::Result<Vec<_>>>()?;
-    let Some(plan) = plan::make(profile, functions)? else {
+    let Some(plan) = plan::make(request)? else {
         return Ok(None);
     };
     let info = RecordInfo::new(&plan);
-    let session = Session::attach(&cgroups, None, output, profile, plan)?;
+    let session = Session::attach(&cgroups, None, options, plan)?;
     for c in &cgroups {
         eprintln!(
             "ktrace: counting syscalls of cgroup {} ({}, id {})",
@@ -262,7 +264,7 @@ fn save(path: &Path, info: &RecordInfo, total: &Report, force: bool) -> anyhow::
 async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     let live = args.live && wants_live_view(&mut args.output);
     if let Some(path) = &args.record {
-        file::check_target(path, args.profile.force)?;
+        file::check_target(path, args.trace.profile.force)?;
     }
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
@@ -272,7 +274,8 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         let label = args.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         (args.command, label)
     };
-    let Some(plan) = plan::make(&args.profile, &args.functions)? else {
+    let request = args.trace.request();
+    let Some(plan) = plan::make(&request)? else {
         return Ok(0);
     };
     let info = RecordInfo::new(&plan);
@@ -281,8 +284,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     let session = Session::attach(
         std::slice::from_ref(&cgroup),
         Some(label.clone()),
-        &args.output,
-        &args.profile,
+        args.output.options(&args.trace),
         plan,
     )?;
     // In the live view the command's output would scribble over the screen: it is kept in an
@@ -299,7 +301,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         cgroup.path.display(),
         cgroup.id
     );
-    let (sink, view) = sink(live, std::slice::from_ref(&cgroup), &args.profile);
+    let (sink, view) = sink(live, std::slice::from_ref(&cgroup), &request);
     let (status, total) = session
         .trace_until(sink, async {
             if let Some(view) = view {
@@ -328,7 +330,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         show_output(&mut output, &label.join(" "))?;
     }
     if let Some(path) = &args.record {
-        save(path, &info, &total, args.profile.force)?;
+        save(path, &info, &total, args.trace.profile.force)?;
     }
     Ok(child::exit_code(status))
 }
@@ -351,7 +353,7 @@ fn show_output(output: &mut std::fs::File, command: &str) -> anyhow::Result<()> 
 /// Whether to show the live view that was asked for: only on a terminal. Elsewhere the reports
 /// are printed every interval, as `attach -i` does. Either way the interval defaults to
 /// [`LIVE_INTERVAL`].
-fn wants_live_view(output: &mut cli::OutputArgs) -> bool {
+fn wants_live_view(output: &mut OutputArgs) -> bool {
     let interval = *output.interval.get_or_insert(LIVE_INTERVAL);
     let terminal = io::stdout().is_terminal();
     if !terminal {
@@ -365,12 +367,12 @@ fn wants_live_view(output: &mut cli::OutputArgs) -> bool {
 }
 
 /// Where the interval reports go, and the live view that shows them, if `live`.
-fn sink(live: bool, cgroups: &[Cgroup], profile: &ProfileArgs) -> (Sink, Option<LiveView>) {
+fn sink(live: bool, cgroups: &[Cgroup], request: &plan::Request) -> (Sink, Option<LiveView>) {
     if !live {
         return (Sink::Print, None);
     }
     let labels = cgroups.iter().map(|c| c.label.clone()).collect();
-    let (sender, view) = LiveView::new(labels, profile.sampling().map(|s| s.frequency_hz));
+    let (sender, view) = LiveView::new(labels, request.sampling.map(|s| s.frequency_hz));
     (Sink::Live(sender), Some(view))
 }
 

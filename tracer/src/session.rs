@@ -5,7 +5,8 @@
 use std::{
     collections::{BTreeMap, HashSet},
     future::Future,
-    time::{Instant, SystemTime},
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime},
 };
 
 use tokio::{
@@ -17,9 +18,8 @@ use tracer_common::NO_STACK;
 use crate::{
     attach::{Probes, validate_frequency},
     cgroup::Cgroup,
-    cli::{OutputArgs, ProfileArgs},
     collect::{SampleCounts, Snapshot},
-    export::{Printer, file, folded},
+    export::{Format, Printer, file, folded},
     functions::Matcher,
     kallsyms::CORE_KERNEL,
     plan::Plan,
@@ -44,31 +44,44 @@ pub enum Sink {
     Live(mpsc::Sender<Update>),
 }
 
-pub struct Session<'a> {
+/// How a session reports what it traces.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Also report every interval of this length (`-i`).
+    pub interval: Option<Duration>,
+    /// How reports are printed (`--output`).
+    pub format: Format,
+    /// Print only the N rows with the most of each section (`--top`); records keep every row.
+    pub top: Option<usize>,
+    /// Write the sampled kernel stacks of the whole trace here, as folded stacks (`--stacks`).
+    pub stacks: Option<PathBuf>,
+    /// Replace an existing stacks file (`--force`).
+    pub force: bool,
+}
+
+pub struct Session {
     probes: Probes,
     /// Present when sampling: one symbolizer for the whole trace.
     symbols: Option<KernelSymbols>,
     /// Sampled functions are limited to these when sampling stands in for counting.
     sampled_functions: Option<Matcher>,
     info: TraceInfo,
-    output: &'a OutputArgs,
-    profile: &'a ProfileArgs,
+    options: Options,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     /// Checks the options, then attaches what `plan` says to `cgroups`; counting starts now.
     pub fn attach(
         cgroups: &[Cgroup],
         command: Option<Vec<String>>,
-        output: &'a OutputArgs,
-        profile: &'a ProfileArgs,
+        options: Options,
         plan: Plan,
     ) -> anyhow::Result<Self> {
         if let Some(sampling) = plan.sampling {
             validate_frequency(sampling.frequency_hz)?;
         }
-        if let Some(path) = &profile.stacks {
-            file::check_target(path, profile.force)?;
+        if let Some(path) = &options.stacks {
+            file::check_target(path, options.force)?;
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
@@ -78,7 +91,7 @@ impl<'a> Session<'a> {
             cgroups: cgroups.iter().map(Into::into).collect(),
             command,
         };
-        Ok(Self { probes, symbols, sampled_functions, info, output, profile })
+        Ok(Self { probes, symbols, sampled_functions, info, options })
     }
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
@@ -89,10 +102,10 @@ impl<'a> Session<'a> {
         sink: Sink,
         stop: impl Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<(T, Report)> {
-        let mut printer = Printer::new(self.output.output);
+        let mut printer = Printer::new(self.options.format);
         let start = SystemTime::now();
         let started = Instant::now();
-        let mut ticker = self.output.interval.map(|period| {
+        let mut ticker = self.options.interval.map(|period| {
             let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             t.set_missed_tick_behavior(MissedTickBehavior::Delay);
             t
@@ -112,14 +125,14 @@ impl<'a> Session<'a> {
                         None => (now.clone(), start, started),
                     };
                     let period = Period { scope: Scope::Interval, start: since, duration: since_instant.elapsed() };
-                    let report = self.report(period, &delta, self.output.top)?;
+                    let report = self.report(period, &delta, self.options.top)?;
                     match &sink {
                         Sink::Print => printer.print(&report)?,
                         // Closed: `run` goes on after its view was quit.
                         Sink::Live(view) if view.is_closed() => {}
                         Sink::Live(view) => {
                             let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
-                            let total = self.report(period, &now, self.output.top)?;
+                            let total = self.report(period, &now, self.options.top)?;
                             // A full queue drops this update rather than stall the collector;
                             // the next update's cumulative total loses nothing.
                             let _ = view.try_send(Update { interval: report, total });
@@ -132,13 +145,13 @@ impl<'a> Session<'a> {
         let total = self.probes.snapshot()?;
         let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
         let report = self.report(period, &total, None)?;
-        match self.output.top {
-            Some(_) => printer.print(&self.report(period, &total, self.output.top)?)?,
+        match self.options.top {
+            Some(_) => printer.print(&self.report(period, &total, self.options.top)?)?,
             None => printer.print(&report)?,
         }
-        if let (Some(path), Some(samples)) = (&self.profile.stacks, &total.samples) {
+        if let (Some(path), Some(samples)) = (self.options.stacks.clone(), &total.samples) {
             let stacks = self.folded_stacks(samples)?;
-            folded::write(path, &stacks, self.profile.force)?;
+            folded::write(&path, &stacks, self.options.force)?;
             eprintln!("ktrace: wrote {} folded kernel stacks to {}", stacks.len(), path.display());
         }
         if self.probes.functions().is_some() {

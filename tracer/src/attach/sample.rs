@@ -18,6 +18,10 @@ use crate::collect::SampleCounts;
 
 const MAX_SAMPLE_RATE: &str = "/proc/sys/kernel/perf_event_max_sample_rate";
 
+/// `--sample` without a frequency, and the frequency of functions sampled because they cannot
+/// be counted: an odd rate, so that sampling does not run in lockstep with periodic work.
+pub const DEFAULT_FREQUENCY_HZ: u64 = 999;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sampling {
     pub frequency_hz: u64,

@@ -16,8 +16,6 @@ mod render;
 
 use std::{collections::BTreeMap, path::Path};
 
-use clap::ValueEnum;
-
 use crate::{
     kallsyms::CORE_KERNEL,
     record::{self, RecordView},
@@ -29,15 +27,13 @@ pub use self::{plot::plot, render::write};
 /// Version of the `--output json` layout of a comparison.
 pub const COMPARE_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CompareFormat {
-    /// Aligned columns for people.
+/// The renderings of a comparison ([`write`]): aligned columns, GitHub-flavoured Markdown,
+/// tidy CSV rows and one JSON document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
     Table,
-    /// GitHub-flavoured Markdown tables, for reports and issues.
     Markdown,
-    /// One row per (item, run).
     Csv,
-    /// One document with every section.
     Json,
 }
 

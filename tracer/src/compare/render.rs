@@ -3,14 +3,14 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::{COMPARE_VERSION, CompareFormat, Comparison, Measure, Row, Section};
+use super::{COMPARE_VERSION, Comparison, Format, Measure, Row, Section};
 
-pub fn write(out: &mut impl Write, c: &Comparison, format: CompareFormat) -> io::Result<()> {
+pub fn write(out: &mut impl Write, c: &Comparison, format: Format) -> io::Result<()> {
     match format {
-        CompareFormat::Table => write_text(out, c, false),
-        CompareFormat::Markdown => write_text(out, c, true),
-        CompareFormat::Csv => write_csv(out, c),
-        CompareFormat::Json => {
+        Format::Table => write_text(out, c, false),
+        Format::Markdown => write_text(out, c, true),
+        Format::Csv => write_csv(out, c),
+        Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &to_json(c))?;
             writeln!(out)
         }
@@ -286,7 +286,7 @@ mod tests {
     use super::*;
     use crate::compare::tests::pair;
 
-    fn render(format: CompareFormat) -> String {
+    fn render(format: Format) -> String {
         let mut out = Vec::new();
         write(&mut out, &pair(), format).unwrap();
         String::from_utf8(out).unwrap()
@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn table() {
         assert_eq!(
-            render(CompareFormat::Table),
+            render(Format::Table),
             "\
 Runs
 RUN   FILE            CGROUP        HOST  KERNEL  BUILD ID  SECONDS
@@ -326,7 +326,7 @@ vmlinux    1/100     2/100    5    20      4.00
     #[test]
     fn markdown() {
         assert_eq!(
-            render(CompareFormat::Markdown),
+            render(Format::Markdown),
             "\
 ### Runs
 
@@ -365,7 +365,7 @@ and counted entries per run, ratio to net
     #[test]
     fn csv() {
         assert_eq!(
-            render(CompareFormat::Csv),
+            render(Format::Csv),
             "\
 section,measure,name,module,run,value,ratio_to_first,hit,attached,only_in
 syscall,calls,getppid,,net,1000,,,,net
@@ -390,7 +390,7 @@ module,entries,vmlinux,,disk,20,4.0000,2,100,
 
     #[test]
     fn json() {
-        let v: serde_json::Value = serde_json::from_str(&render(CompareFormat::Json)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
         let run = |label: &str, cgroup: &str, host: &str, secs: f64| {
             json!({"label": label, "file": format!("runs/{label}.json"), "cgroup": cgroup,
                    "host": host, "kernel_release": "6.12.0", "kernel_build_id": "ab12",
