@@ -5,7 +5,7 @@
 //! are the difference of two cumulative snapshots ([`Snapshot::since`]).
 use std::{collections::BTreeMap, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracer_common::{
     FUNCTION_CHUNK, FunctionChunk, FunctionStats, MAX_SYSCALLS, SampleTotals, SyscallTable,
 };
@@ -48,7 +48,7 @@ impl Snapshot {
 }
 
 /// Calls of a syscall and how many of them failed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {
     pub calls: u64,
     pub errors: u64,
@@ -211,7 +211,7 @@ pub fn sum_function_chunks(per_cpu: &[&[FunctionChunk]], functions: usize) -> Ve
 }
 
 /// ktrace's own cost and losses while counting functions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overhead {
     /// Hits whose counter could not be found (should stay 0).
     pub failed_updates: u64,

@@ -17,8 +17,7 @@ use tracer::{
     child, compare, coverage,
     export::{Format, file},
     plan, privileges,
-    record::{self, RecordInfo},
-    report::Report,
+    record::{self, Record, RecordInfo},
     serve,
     session::{Options, Session, Sink},
     signals::Signals,
@@ -125,7 +124,7 @@ async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
         })
         .await?;
     eprintln!("ktrace: stopped by {stopped_by}");
-    save(&args.output, &info, &total, args.trace.profile.force)?;
+    save(&args.output, &Record::new(info, total), args.trace.profile.force)?;
     Ok(0)
 }
 
@@ -255,8 +254,8 @@ async fn deadline(duration: Option<Duration>) {
     }
 }
 
-fn save(path: &Path, info: &RecordInfo, total: &Report, force: bool) -> anyhow::Result<()> {
-    record::write(path, info, total, force)?;
+fn save(path: &Path, record: &Record, force: bool) -> anyhow::Result<()> {
+    record::write(path, record, force)?;
     eprintln!("ktrace: wrote the record {}", path.display());
     Ok(())
 }
@@ -330,7 +329,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         show_output(&mut output, &label.join(" "))?;
     }
     if let Some(path) = &args.record {
-        save(path, &info, &total, args.trace.profile.force)?;
+        save(path, &Record::new(info, total), args.trace.profile.force)?;
     }
     Ok(child::exit_code(status))
 }
