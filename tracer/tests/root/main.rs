@@ -8,13 +8,12 @@ mod functions;
 mod records;
 mod sampling;
 mod support;
+mod syscalls;
 mod tui;
 
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Trial};
-
-mod tests;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -29,7 +28,7 @@ fn main() -> ExitCode {
         );
     }
     let shared =
-        tests::all().into_iter().chain(sampling::all()).chain(tui::all()).chain(records::all());
+        syscalls::all().into_iter().chain(sampling::all()).chain(tui::all()).chain(records::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(functions::all().into_iter().map(|test| (test, true)))
