@@ -415,7 +415,7 @@ pub enum CompareFormat {
     Json,
 }
 
-impl From<CompareFormat> for compare::Format {
+impl From<CompareFormat> for compare::render::Format {
     fn from(format: CompareFormat) -> Self {
         match format {
             CompareFormat::Table => Self::Table,

@@ -170,11 +170,11 @@ fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     }
     let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
     if let Some(path) = &args.plot {
-        compare::plot(path, &comparison, args.force)?;
+        compare::plot::plot(path, &comparison, args.force)?;
         eprintln!("ktrace: wrote {}", path.display());
     }
     let mut out = io::stdout().lock();
-    compare::write(&mut out, &comparison, args.output.into())
+    compare::render::write(&mut out, &comparison, args.output.into())
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     Ok(0)

@@ -11,8 +11,11 @@
 //! the module. With the DWARF of a record's kernel (`--vmlinux`, or Debian's debug package in
 //! its standard places) counted functions are also grouped by kernel source directory
 //! (`net/core`, `fs`, ...), with the same coverage; without it, by module only.
-mod plot;
-mod render;
+//!
+//! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
+//! [`plot`] draws it. They use this module, never the other way round.
+pub mod plot;
+pub mod render;
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -24,21 +27,6 @@ use crate::{
     report::Report,
     sources::KernelSources,
 };
-
-pub use self::{plot::plot, render::write};
-
-/// Version of the `--output json` layout of a comparison.
-pub const COMPARE_VERSION: u32 = 1;
-
-/// The renderings of a comparison ([`write`]): aligned columns, GitHub-flavoured Markdown,
-/// tidy CSV rows and one JSON document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Markdown,
-    Csv,
-    Json,
-}
 
 /// One column: one cgroup of one record. The fields are in the order `--output json` writes
 /// them (alphabetical).

@@ -3,8 +3,22 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{COMPARE_VERSION, Comparison, Format, Measure, Row, Run, Section};
+use super::{Comparison, Measure, Row, Run, Section};
 
+/// Version of the `--output json` layout of a comparison.
+pub const COMPARE_VERSION: u32 = 1;
+
+/// The renderings of a comparison ([`write`]): aligned columns, GitHub-flavoured Markdown,
+/// tidy CSV rows and one JSON document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+}
+
+/// Writes `c` to `out` in `format`.
 pub fn write(out: &mut impl Write, c: &Comparison, format: Format) -> io::Result<()> {
     match format {
         Format::Table => write_text(out, c, false),
