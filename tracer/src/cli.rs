@@ -426,10 +426,17 @@ impl From<CompareFormat> for compare::render::Format {
     }
 }
 
+/// The shortest interval or duration accepted: shorter ones round to nothing (1e-10 s is 0
+/// ns, which no timer can tick at) or would be all overhead.
+const MIN_SECONDS: f64 = 0.001;
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("`{s}`: must be a positive number of seconds"));
+    }
+    if secs < MIN_SECONDS {
+        return Err(format!("`{s}`: must be at least {MIN_SECONDS} seconds"));
     }
     Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
@@ -452,6 +459,8 @@ mod tests {
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("inf").is_err());
         assert!(parse_seconds("x").is_err());
+        assert!(parse_seconds("1e-10").is_err());
+        assert_eq!(parse_seconds("0.001"), Ok(Duration::from_millis(1)));
     }
 
     #[test]
