@@ -1,4 +1,4 @@
-//! The trace loop shared by `attach`, `run` and `top`: a report every `-i` interval, then the
+//! The trace loop shared by every command that traces: a report every `-i` interval, then the
 //! total once the stop condition (a deadline, a signal, the traced command's exit, quitting the
 //! live view) is met. Interval reports go to a [`Sink`]: stdout, or as [`Update`]s to the live
 //! view or to `serve`.
