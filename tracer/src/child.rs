@@ -2,7 +2,7 @@
 //! status.
 use std::{
     env,
-    ffi::{OsStr, OsString},
+    ffi::{CString, OsStr, OsString},
     fs::File,
     io,
     os::{
@@ -11,6 +11,7 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
+    ptr,
 };
 
 use anyhow::{Context as _, bail};
@@ -27,8 +28,14 @@ const DEFAULT_PATH: &str = "/bin:/usr/bin";
 ///
 /// The program is looked up in PATH here, before the fork: a search in the child would be
 /// counted as one execve per PATH entry tried, all but the last failing.
+///
+/// With `view` (the cgroup v2 mount), the command gets a mount namespace of its own in which
+/// `cgroup` is mounted over `view`: it sees its cgroup as the root of the v2 tree, so a
+/// container runtime it starts creates the container's cgroup inside `cgroup`. The bind
+/// mount does not propagate back to the host.
 pub fn spawn_in(
     cgroup: &OwnedCgroup,
+    view: Option<&Path>,
     argv: &[OsString],
     output: Option<&File>,
 ) -> anyhow::Result<Child> {
@@ -37,6 +44,13 @@ pub fn spawn_in(
     let executable = resolve(program, &path)?;
     let procs = cgroup.procs_file()?;
     let procs_fd = procs.as_raw_fd();
+    // Made before the fork: the child may not allocate.
+    let c_path = |path: &Path| {
+        CString::new(path.as_os_str().as_bytes())
+            .with_context(|| format!("{} contains a NUL byte", path.display()))
+    };
+    let view =
+        view.map(|mount| anyhow::Ok((c_path(cgroup.path())?, c_path(mount)?))).transpose()?;
     let mut command = Command::new(&executable);
     // The command sees the name it was given as argv[0], as a shell would pass it.
     command.arg0(program);
@@ -45,10 +59,32 @@ pub fn spawn_in(
         let (out, err) = (file.try_clone()?, file.try_clone()?);
         command.stdin(Stdio::null()).stdout(out).stderr(err);
     }
-    // SAFETY: the hook runs in the forked child and only calls write(2), which is
-    // async-signal-safe; `procs` outlives `spawn` and is O_CLOEXEC, so exec closes it.
+    // SAFETY: the hook runs in the forked child and only calls unshare(2), mount(2) and
+    // write(2), which are async-signal-safe, on strings made before the fork; `procs` outlives
+    // `spawn` and is O_CLOEXEC, so exec closes it.
     unsafe {
         command.pre_exec(move || {
+            // Before joining: the namespace's setup is not the command's work.
+            if let Some((cgroup, mount)) = &view {
+                let ok = libc::unshare(libc::CLONE_NEWNS) == 0
+                    && libc::mount(
+                        ptr::null(),
+                        c"/".as_ptr(),
+                        ptr::null(),
+                        libc::MS_SLAVE | libc::MS_REC,
+                        ptr::null(),
+                    ) == 0
+                    && libc::mount(
+                        cgroup.as_ptr(),
+                        mount.as_ptr(),
+                        ptr::null(),
+                        libc::MS_BIND,
+                        ptr::null(),
+                    ) == 0;
+                if !ok {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             if libc::write(procs_fd, b"0".as_ptr().cast(), 1) == 1 {
                 Ok(())
             } else {

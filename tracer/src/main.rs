@@ -16,18 +16,20 @@ use tracer::{
     cgroup::{Cgroup, Hierarchy},
     child, compare, coverage,
     export::{Format, file},
-    plan, privileges,
+    figure, plan, privileges, ps,
     record::{self, Record, RecordInfo},
+    runtime::{self, Roots},
     serve,
     session::{Options, Session, Sink},
     signals::Signals,
+    target::{self, Targets},
     tui::LiveView,
     workload,
 };
 
 use self::cli::{
-    AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, OutputArgs, RecordArgs,
-    RunArgs, ServeArgs,
+    AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, OutputArgs, PsArgs,
+    RecordArgs, RunArgs, ServeArgs,
 };
 
 /// Exit status for every error of ktrace's own (bad input, missing privileges, ...).
@@ -65,6 +67,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Compare(args) => return compare(args),
         Command::Export(args) => return export(args),
+        Command::Ps(args) => return ps(args),
         _ => {}
     }
     // Before anything is attached, so that an early Ctrl-C still ends in a clean exit.
@@ -75,7 +78,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Top(args) => attach(args, true, signals).await,
         Command::Record(args) => record(args, signals).await,
         Command::Serve(args) => serve(args, signals).await,
-        Command::Compare(_) | Command::Export(_) => unreachable!("handled above"),
+        Command::Compare(_) | Command::Export(_) | Command::Ps(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -83,14 +88,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyhow::Result<u8> {
     let live = live && wants_live_view(&mut args.output);
     let request = args.trace.request();
-    let Some((cgroups, session, _)) =
-        attach_cgroups(&args.target.cgroups, args.output.options(&args.trace), &request)?
+    let Some((targets, session, _)) = attach_cgroups(
+        &args.target.request(),
+        args.output.options(&args.trace),
+        &request,
+        &mut signals,
+    )
+    .await?
     else {
         return Ok(0);
     };
     announce(args.target.duration);
     let deadline = deadline(args.target.duration);
-    let (sink, view) = sink(live, &cgroups, &request);
+    let (sink, view) = sink(live, &targets.cgroups, &request);
     let (stopped_by, _) = session
         .trace_until(sink, async {
             tokio::select! {
@@ -108,8 +118,9 @@ async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyho
 async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
     file::check_target(&args.output, args.trace.profile.force)?;
     let options = args.trace.options(None, Format::Table, None);
-    let Some((_, session, info)) =
-        attach_cgroups(&args.target.cgroups, options, &args.trace.request())?
+    let request = args.trace.request();
+    let Some((_targets, session, info)) =
+        attach_cgroups(&args.target.request(), options, &request, &mut signals).await?
     else {
         return Ok(0);
     };
@@ -136,8 +147,9 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let interval = args.interval.unwrap_or(SERVE_INTERVAL);
     let options = args.trace.options(Some(interval), Format::Table, None);
-    let Some((_, session, _)) =
-        attach_cgroups(&args.target.cgroups, options, &args.trace.request())?
+    let request = args.trace.request();
+    let Some((_targets, session, _)) =
+        attach_cgroups(&args.target.request(), options, &request, &mut signals).await?
     else {
         return Ok(0);
     };
@@ -166,7 +178,7 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
 /// `compare`: needs no privileges, only the record files.
 fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.plot {
-        file::check_target(path, args.force)?;
+        figure::check_target(path, args.force)?;
     }
     let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
     if let Some(path) = &args.plot {
@@ -175,6 +187,20 @@ fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     }
     let mut out = io::stdout().lock();
     compare::render::write(&mut out, &comparison, args.output.into())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
+    Ok(0)
+}
+
+/// `ps`: reads state files only; what it cannot read (not root) it cannot list.
+fn ps(args: &PsArgs) -> anyhow::Result<u8> {
+    let hierarchy = Hierarchy::discover()?;
+    if privileges::check().is_err() {
+        eprintln!("ktrace: not root: runtimes' state files may be unreadable, and so not listed");
+    }
+    let workloads = runtime::discover(&Roots::host(hierarchy.root()));
+    let mut out = io::stdout().lock();
+    ps::write(&mut out, &workloads, args.output.into())
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     Ok(0)
@@ -209,23 +235,31 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Resolves the cgroups, makes the plan and attaches it: what attach, top, record and serve
-/// share. `None` after `--dry-run`. The [`RecordInfo`] names what was attached.
-fn attach_cgroups(
-    specs: &[String],
+/// Makes the plan, resolves the cgroups (waiting for them with `--wait`, until a stop signal)
+/// and attaches the plan: what attach, top, record and serve share. `None` after `--dry-run`
+/// or a stop signal while waiting. The [`RecordInfo`] names what was attached; dropping the
+/// [`Targets`] after the trace puts moved processes back.
+async fn attach_cgroups(
+    target: &target::Request,
     options: Options,
     request: &plan::Request,
-) -> anyhow::Result<Option<(Vec<Cgroup>, Session, RecordInfo)>> {
+    signals: &mut Signals,
+) -> anyhow::Result<Option<(Targets, Session, RecordInfo)>> {
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
-    let cgroups =
-        specs.iter().map(|spec| hierarchy.resolve(spec)).collect::<anyhow::Result<Vec<_>>>()?;
     let Some(plan) = plan::make(request)? else {
         return Ok(None);
     };
+    let targets = tokio::select! {
+        targets = target::resolve(&hierarchy, target) => targets?,
+        sig = signals.stop_signal() => {
+            eprintln!("ktrace: stopped by {sig} before anything was traced");
+            return Ok(None);
+        }
+    };
     let info = RecordInfo::new(&plan);
-    let session = Session::attach(&cgroups, None, options, plan)?;
-    for c in &cgroups {
+    let session = Session::attach(&targets.cgroups, None, options, plan)?;
+    for c in &targets.cgroups {
         eprintln!(
             "ktrace: counting syscalls of cgroup {} ({}, id {})",
             c.label,
@@ -233,7 +267,7 @@ fn attach_cgroups(
             c.id
         );
     }
-    Ok(Some((cgroups, session, info)))
+    Ok(Some((targets, session, info)))
 }
 
 fn announce(duration: Option<Duration>) {
@@ -293,7 +327,17 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let mut child = child::spawn_in(&owned, &argv, output.as_ref())?;
+    // runc and friends would put the container in a cgroup of their own beside the run's.
+    let view = runtime::creates_its_own_cgroup(&argv).then(|| {
+        eprintln!(
+            "ktrace: `{}` makes its container's cgroup at the top of the v2 tree: the command \
+             sees cgroup {} as the v2 mount, so that the container lands inside it",
+            label.join(" "),
+            cgroup.path.display()
+        );
+        hierarchy.root()
+    });
+    let mut child = child::spawn_in(&owned, view, &argv, output.as_ref())?;
     eprintln!(
         "ktrace: running `{}` in cgroup {} (id {})",
         label.join(" "),

@@ -373,7 +373,7 @@ pub(crate) mod tests {
     }
     /// A record of `cgroups` on host h1, kernel 6.12.0 (build ab12), 2 s long, with these
     /// syscalls (calls per cgroup) and nothing else.
-    fn record(cgroups: &[&str], rows: &[(&str, &[u64])]) -> Record {
+    pub(crate) fn record(cgroups: &[&str], rows: &[(&str, &[u64])]) -> Record {
         let no_syscalls = vec![SyscallCounts::default(); cgroups.len()];
         let mut report = Report::new(&info(cgroups), period(2), &no_syscalls, None, None, None);
         report.kernel_release = "6.12.0".to_owned();

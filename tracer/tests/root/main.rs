@@ -6,6 +6,7 @@
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
 mod functions;
 mod records;
+mod runtimes;
 mod sampling;
 mod support;
 mod syscalls;
@@ -27,8 +28,12 @@ fn main() -> ExitCode {
             "root integration tests need root (they load eBPF programs and create cgroups): ignored"
         );
     }
-    let shared =
-        syscalls::all().into_iter().chain(sampling::all()).chain(tui::all()).chain(records::all());
+    let shared = syscalls::all()
+        .into_iter()
+        .chain(sampling::all())
+        .chain(tui::all())
+        .chain(records::all())
+        .chain(runtimes::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(functions::all().into_iter().map(|test| (test, true)))
