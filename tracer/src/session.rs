@@ -1,10 +1,12 @@
-//! The trace loop shared by `attach`, `run` and `top`: a report every `-i` interval, then the
+//! The trace loop shared by every command that traces: a report every `-i` interval, then the
 //! total once the stop condition (a deadline, a signal, the traced command's exit, quitting the
-//! live view) is met. Interval reports go to a [`Sink`]: stdout or the live view.
+//! live view) is met. Interval reports go to a [`Sink`]: stdout, or as [`Update`]s to the live
+//! view or to `serve`.
 use std::{
     collections::{BTreeMap, HashSet},
     future::Future,
-    time::{Instant, SystemTime},
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime},
 };
 
 use tokio::{
@@ -14,115 +16,131 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Diagnostics, Probes, Snapshot, validate_frequency},
+    attach::{Diagnostics, Probes, validate_frequency},
     cgroup::Cgroup,
-    cli::{OutputArgs, ProfileArgs},
-    collect::SampleCounts,
-    export::{Printer, file, folded},
+    collect::{SampleCounts, Snapshot},
+    export::{Format, Printer, file, folded},
     functions::Matcher,
+    kallsyms::CORE_KERNEL,
     plan::Plan,
     report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
-    symbolize::{CORE_KERNEL, KernelFunction, KernelSymbols},
-    tui,
+    symbolize::{KernelFunction, KernelSymbols},
 };
+
+/// What the session sends to the live view or to `serve` once per interval: that interval's
+/// report and the cumulative total since tracing started. Totals come from the kernel's cumulative counters rather than
+/// from adding intervals up, so a missed update loses no counts.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub interval: Report,
+    pub total: Report,
+}
 
 /// Where the reports of each interval go. The total at the end is printed in either case.
 pub enum Sink {
     /// Printed in the `--output` format.
     Print,
-    /// Sent with the cumulative total to the live view, which shows them instead.
-    Live(mpsc::Sender<tui::Update>),
+    /// Sent with the cumulative total to the live view (which shows them instead) or `serve`.
+    Live(mpsc::Sender<Update>),
 }
 
-pub struct Session<'a> {
+/// How a session reports what it traces.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Also report every interval of this length (`-i`).
+    pub interval: Option<Duration>,
+    /// How reports are printed (`--output`).
+    pub format: Format,
+    /// Print only the N rows with the most of each section (`--top`); records keep every row.
+    pub top: Option<usize>,
+    /// Write the sampled kernel stacks of the whole trace here, as folded stacks (`--stacks`).
+    pub stacks: Option<PathBuf>,
+    /// Replace an existing stacks file (`--force`).
+    pub force: bool,
+    /// Keep tracing when stdout's reader goes away (`run`: its command goes on, and ktrace
+    /// exits with its status); otherwise a closed stdout ends the trace.
+    pub outlive_stdout: bool,
+    /// Where ktrace's own eBPF diagnostics go (`-v`: stderr).
+    pub diagnostics: Diagnostics,
+}
+
+pub struct Session {
     probes: Probes,
     /// Present when sampling: one symbolizer for the whole trace.
     symbols: Option<KernelSymbols>,
     /// Sampled functions are limited to these when sampling stands in for counting.
     sampled_functions: Option<Matcher>,
     info: TraceInfo,
-    output: &'a OutputArgs,
-    profile: &'a ProfileArgs,
+    options: Options,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     /// Checks the options, then attaches what `plan` says to `cgroups`; counting starts now.
     pub fn attach(
         cgroups: &[Cgroup],
         command: Option<Vec<String>>,
-        output: &'a OutputArgs,
-        profile: &'a ProfileArgs,
+        options: Options,
         plan: Plan,
     ) -> anyhow::Result<Self> {
         if let Some(sampling) = plan.sampling {
             validate_frequency(sampling.frequency_hz)?;
         }
-        if let Some(path) = &profile.stacks {
-            file::check_target(path, profile.force)?;
+        if let Some(path) = &options.stacks {
+            file::check_target(path, options.force)?;
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
-        let diagnostics = if output.verbose { Diagnostics::Stderr } else { Diagnostics::Off };
-        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, diagnostics)?;
+        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, options.diagnostics)?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
             command,
         };
-        Ok(Self { probes, symbols, sampled_functions, info, output, profile })
+        Ok(Self { probes, symbols, sampled_functions, info, options })
     }
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
     /// `stop`'s output and the total with every row (whatever `--top` says), for a record.
-    /// Everything is detached before it returns.
+    /// Printed intervals end with the partial one before the stop, so that they add up to the
+    /// total exactly. Everything is detached before it returns.
     pub async fn trace_until<T>(
         mut self,
         sink: Sink,
         stop: impl Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<(T, Report)> {
-        let mut printer = Printer::new(self.output.output);
-        let start = SystemTime::now();
-        let started = Instant::now();
-        let mut ticker = self.output.interval.map(|period| {
+        let mut out = Output { printer: Printer::new(self.options.format), closed: false };
+        let start = Mark { snapshot: None, at: SystemTime::now(), at_instant: Instant::now() };
+        let mut ticker = self.options.interval.map(|period| {
             let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             t.set_missed_tick_behavior(MissedTickBehavior::Delay);
             t
         });
-        let mut previous: Option<(Snapshot, SystemTime, Instant)> = None;
+        let mut last = start.clone();
         tokio::pin!(stop);
         let outcome = loop {
             tokio::select! {
                 outcome = &mut stop => break outcome,
                 () = tick(&mut ticker) => {
                     self.probes.print_diagnostics();
-                    let now = self.probes.snapshot()?;
-                    // Taken before the reports are built, so that building them does not
-                    // count towards the next interval's length.
-                    let taken = (SystemTime::now(), Instant::now());
-                    let (delta, since, since_instant) = match &previous {
-                        Some((before, at, at_instant)) => (difference(&now, before), *at, *at_instant),
-                        None => (now.clone(), start, started),
-                    };
-                    let period = Period { scope: Scope::Interval, start: since, duration: since_instant.elapsed() };
-                    let report = self.report(period, &delta, self.output.top)?;
+                    let now = Mark::take(&self.probes)?;
+                    let report = self.interval(&now, &last)?;
                     match &sink {
-                        Sink::Print => printer.print(&report)?,
+                        Sink::Print => self.print(&mut out, &report)?,
                         // Closed: `run` goes on after its view was quit.
                         Sink::Live(view) if view.is_closed() => {}
                         Sink::Live(view) => {
-                            let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
-                            let total = self.report(period, &now, self.output.top)?;
+                            let total = self.total(&now, &start, self.options.top)?;
                             // A full queue drops this update rather than stall the collector;
                             // the next update's cumulative total loses nothing.
-                            let _ = view.try_send(tui::Update { interval: report, total });
+                            let _ = view.try_send(Update { interval: report, total });
                         }
                     }
-                    previous = Some((now, taken.0, taken.1));
+                    last = now;
                 }
             }
         };
         self.probes.print_diagnostics();
-        let total = self.probes.snapshot()?;
+        let end = Mark::take(&self.probes)?;
         let entry_failures = self.probes.syscall_entry_failures()?;
         if entry_failures > 0 {
             eprintln!(
@@ -130,15 +148,25 @@ impl<'a> Session<'a> {
                  (task storage full or busy): failed and blocked counts may miss as many"
             );
         }
-        let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
-        let report = self.report(period, &total, None)?;
-        match self.output.top {
-            Some(_) => printer.print(&self.report(period, &total, self.output.top)?)?,
-            None => printer.print(&report)?,
+        if ticker.is_some() && matches!(sink, Sink::Print) {
+            let report = self.interval(&end, &last)?;
+            self.print(&mut out, &report)?;
         }
-        if let (Some(path), Some(samples)) = (&self.profile.stacks, &total.samples) {
+        let report = self.total(&end, &start, None)?;
+        match self.options.top {
+            Some(_) => {
+                let shown = self.total(&end, &start, self.options.top)?;
+                self.print(&mut out, &shown)?;
+            }
+            None => self.print(&mut out, &report)?,
+        }
+        if out.closed {
+            eprintln!("ktrace: stdout was closed: the reports since then were not delivered");
+        }
+        let snapshot = end.snapshot.expect("taken");
+        if let (Some(path), Some(samples)) = (self.options.stacks.clone(), &snapshot.samples) {
             let stacks = self.folded_stacks(samples)?;
-            folded::write(path, &stacks, self.profile.force)?;
+            folded::write(&path, &stacks, self.options.force)?;
             eprintln!("ktrace: wrote {} folded kernel stacks to {}", stacks.len(), path.display());
         }
         if self.probes.functions().is_some() {
@@ -148,6 +176,40 @@ impl<'a> Session<'a> {
             eprintln!("ktrace: detached in {:.2} s", detaching.elapsed().as_secs_f64());
         }
         Ok((outcome?, report))
+    }
+
+    /// The report of the interval from `last` to `now`.
+    fn interval(&mut self, now: &Mark, last: &Mark) -> anyhow::Result<Report> {
+        let now_snapshot = now.snapshot.as_ref().expect("taken");
+        let delta = match &last.snapshot {
+            Some(before) => now_snapshot.since(before),
+            None => now_snapshot.clone(),
+        };
+        let duration = now.at_instant.saturating_duration_since(last.at_instant);
+        let period = Period { scope: Scope::Interval, start: last.at, duration };
+        self.report(period, &delta, self.options.top)
+    }
+
+    /// The report of everything from `start` to `now`.
+    fn total(&mut self, now: &Mark, start: &Mark, top: Option<usize>) -> anyhow::Result<Report> {
+        let duration = now.at_instant.saturating_duration_since(start.at_instant);
+        let period = Period { scope: Scope::Total, start: start.at, duration };
+        self.report(period, now.snapshot.as_ref().expect("taken"), top)
+    }
+
+    /// Prints `report` unless stdout was closed. A closed stdout ends the trace, unless the
+    /// session outlives it (`run`, whose command goes on): then it is said once at the end.
+    fn print(&self, out: &mut Output, report: &Report) -> anyhow::Result<()> {
+        if out.closed {
+            return Ok(());
+        }
+        match out.printer.print(report) {
+            Err(e) if self.options.outlive_stdout && is_broken_pipe(&e) => {
+                out.closed = true;
+                Ok(())
+            }
+            result => result,
+        }
     }
 
     fn report(
@@ -248,22 +310,35 @@ impl<'a> Session<'a> {
     }
 }
 
-/// The counters of the period between two cumulative snapshots.
-fn difference(now: &Snapshot, before: &Snapshot) -> Snapshot {
-    Snapshot {
-        syscalls: now.syscalls.iter().zip(&before.syscalls).map(|(n, b)| n.since(b)).collect(),
-        samples: now
-            .samples
-            .as_ref()
-            .zip(before.samples.as_ref())
-            .map(|(now, before)| now.iter().zip(before).map(|(n, b)| n.since(b)).collect()),
-        functions: now.functions.as_ref().zip(before.functions.as_ref()).map(|(now, before)| {
-            now.iter()
-                .zip(before)
-                .map(|(n, b)| n.iter().zip(b).map(|(n, b)| n.saturating_sub(*b)).collect())
-                .collect()
-        }),
+/// Where stdout's reports go, and whether its reader went away.
+struct Output {
+    printer: Printer,
+    closed: bool,
+}
+
+/// A point of the trace: the cumulative counters then (none at the start, when every counter
+/// is zero), and when it was.
+#[derive(Clone)]
+struct Mark {
+    snapshot: Option<Snapshot>,
+    at: SystemTime,
+    at_instant: Instant,
+}
+
+impl Mark {
+    fn take(probes: &Probes) -> anyhow::Result<Self> {
+        let snapshot = probes.snapshot()?;
+        // Timed after the read, so that building the reports counts towards the next period.
+        Ok(Self { snapshot: Some(snapshot), at: SystemTime::now(), at_instant: Instant::now() })
     }
+}
+
+/// Whether `e` is a write to a pipe or socket whose reader has gone away.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn tick(ticker: &mut Option<Interval>) {

@@ -15,12 +15,9 @@ use std::{
 
 use anyhow::{Context as _, ensure};
 
-use crate::{
-    support::{
-        Ktrace, TestCgroups, counts, last_report, run_workload_in, spawn_in, wait_timeout,
-        workload_cmd,
-    },
-    tests::Test,
+use crate::support::{
+    Ktrace, Test, TestCgroups, counts, last_report, run_workload_in, spawn_in, wait_timeout,
+    workload_cmd,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
