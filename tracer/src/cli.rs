@@ -111,7 +111,8 @@ pub enum Command {
 pub struct TargetArgs {
     /// cgroup to trace: a container's, sandbox's or VM's name or id (or unique id prefix, see
     /// `ktrace ps`), an absolute path, a path relative to the cgroup v2 mount, or a directory
-    /// name that is unique in the v2 tree. Repeat for one column each. A named sandbox whose
+    /// name that is unique in the v2 tree; `/` alone is the v2 root, every task on the host.
+    /// Repeat for one column each. A named sandbox whose
     /// processes are in the v2 root is moved into a cgroup of its own for the trace.
     #[arg(short, long = "cgroup", value_name = "NAME|PATH", required_unless_present = "pids")]
     pub cgroups: Vec<String>,

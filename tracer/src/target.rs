@@ -22,7 +22,7 @@ use anyhow::{Context as _, bail};
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    cgroup::{Cgroup, Found, Hierarchy, MovedProcesses},
+    cgroup::{Cgroup, Found, Hierarchy, MovedProcesses, ROOT_SPEC},
     runtime::{self, Roots, Workload},
 };
 
@@ -102,7 +102,16 @@ fn into_cgroups(
     let mut targets = Targets { cgroups: Vec::new(), moved: Vec::new() };
     for found in found {
         match found {
-            Found::Cgroup(cgroup) => targets.cgroups.push(cgroup),
+            Found::Cgroup(cgroup) => {
+                if cgroup.label == ROOT_SPEC {
+                    eprintln!(
+                        "ktrace: --cgroup / is the cgroup v2 root {}: it traces every task on \
+                         the host",
+                        cgroup.path.display()
+                    );
+                }
+                targets.cgroups.push(cgroup);
+            }
             Found::Unplaced(workload) => {
                 let (moved, mut cgroup) =
                     move_for_trace(hierarchy, roots, &workload.name, &workload.pids)?;
