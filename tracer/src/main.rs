@@ -173,7 +173,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.plot {
         figure::check_target(path, args.force)?;
     }
-    let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
+    let comparison = compare::load(&args.records, &args.labels, args.top, args.vmlinux.as_deref())?;
     if let Some(path) = &args.plot {
         compare::plot::plot(path, &comparison, args.force)?;
         eprintln!("ktrace: wrote {}", path.display());

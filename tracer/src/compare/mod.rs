@@ -1,8 +1,9 @@
 //! `ktrace compare A.json B.json ...`: records side by side. Needs no privileges: it only reads
 //! files.
 //!
-//! Every traced cgroup of every record is one column (a run), labelled by the file's stem, or
-//! `stem:cgroup` when the record has several cgroups. Per syscall, per kernel function and per
+//! Every traced cgroup of every record is one column (a run), labelled by the record's label
+//! (see [`labels`]: the file's stem, or the shortest path suffix that tells it from the other
+//! files, or `--label`), or `label:cgroup` when the record has several cgroups. Per syscall, per kernel function and per
 //! module the comparison shows each run's figure, its ratio to the first run and which runs
 //! alone have it ("only in ..."). Function figures are exact entry counts when every record
 //! counted functions, otherwise samples when every record sampled (labelled as such: samples
@@ -14,6 +15,7 @@
 //!
 //! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
 //! [`plot`] draws it. They use this module, never the other way round.
+pub mod labels;
 pub mod plot;
 pub mod render;
 
@@ -38,7 +40,7 @@ pub struct Run {
     pub host: String,
     pub kernel_build_id: String,
     pub kernel_release: String,
-    /// The column's label: the record file's stem, with `:cgroup` when it traced several.
+    /// The column's label: the record's label, with `:cgroup` when it traced several.
     pub label: String,
 }
 
@@ -114,21 +116,23 @@ pub struct Comparison {
     pub directories: Option<Section>,
 }
 
-/// Reads the records at `paths` and compares them; `vmlinux` (or the standard debug locations
-/// per kernel release) places counted functions in source directories.
+/// Reads the records at `paths` and compares them, labelled `given` (one per file) or by
+/// [`labels::labels`]; `vmlinux` (or the standard debug locations per kernel release) places
+/// counted functions in source directories.
 pub fn load(
     paths: &[impl AsRef<Path>],
+    given: &[String],
     top: Option<usize>,
     vmlinux: Option<&Path>,
 ) -> anyhow::Result<Comparison> {
-    let records = paths
-        .iter()
-        .map(|p| {
-            let path = p.as_ref();
-            let stem = path.file_stem().unwrap_or(path.as_os_str()).to_string_lossy().into_owned();
-            Ok((stem, path.display().to_string(), record::read(path)?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let paths: Vec<&Path> = paths.iter().map(AsRef::as_ref).collect();
+    let read = paths.iter().map(|p| record::read(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let records: Vec<_> = labels::labels(&paths, given)?
+        .into_iter()
+        .zip(&paths)
+        .zip(read)
+        .map(|((label, path), record)| (label, path.display().to_string(), record))
+        .collect();
     let mut comparison = compare(&records, top);
     if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries) {
         comparison.directories = directories(&records, top, vmlinux)?;
@@ -198,14 +202,14 @@ fn directories(
     })))
 }
 
-/// Compares `(stem, file, record)` triples.
+/// Compares `(label, file, record)` triples.
 pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comparison {
     let mut runs = Vec::new();
-    for (stem, file, record) in records {
+    for (record_label, file, record) in records {
         for cgroup in &record.report.cgroups {
             let label = match record.report.cgroups.len() {
-                1 => stem.clone(),
-                _ => format!("{stem}:{}", cgroup.label),
+                1 => record_label.clone(),
+                _ => format!("{record_label}:{}", cgroup.label),
             };
             runs.push(Run {
                 label,
@@ -356,7 +360,7 @@ pub(crate) mod tests {
         };
         let net = write("net", "is_skb_forwardable", 200, "vfs_write");
         let file = write("file", "vfs_write", 7, "is_skb_forwardable");
-        let c = load(&[net, file], None, None).unwrap();
+        let c = load(&[net, file], &[], None, None).unwrap();
         let dirs = c.directories.expect("directories with DWARF");
         let rows: Vec<_> = dirs
             .rows
@@ -448,6 +452,27 @@ pub(crate) mod tests {
             ],
             None,
         )
+    }
+
+    /// `d1/r.json` and `d2/r.json` were both labelled `r`, and "only in r" meant nothing.
+    #[test]
+    fn records_of_one_stem_get_labels_that_tell_them_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = ["d1", "d2"]
+            .iter()
+            .map(|d| {
+                std::fs::create_dir(dir.path().join(d)).unwrap();
+                let path = dir.path().join(d).join("r.json");
+                record::write(&path, &record(&["x"], &[("read", &[1])]), false).unwrap();
+                path
+            })
+            .collect();
+        let labels = |given: &[String]| {
+            let c = load(&paths, given, None, None).unwrap();
+            c.runs.iter().map(|r| r.label.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(labels(&[]), ["d1/r", "d2/r"]);
+        assert_eq!(labels(&["old".to_owned(), "new".to_owned()]), ["old", "new"]);
     }
 
     #[test]
