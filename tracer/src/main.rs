@@ -364,7 +364,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         show_output(&mut output, &label.join(" "))?;
     }
     if let Some(path) = &args.record {
-        save(path, &Record::new(info, total), args.trace.profile.force)?;
+        save(path, &Record::of_command(info, total, status), args.trace.profile.force)?;
     }
     Ok(child::exit_code(status))
 }

@@ -11,8 +11,12 @@
 use std::{
     fs,
     io::{self, Read as _, Write as _},
-    os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _},
+    os::unix::{
+        fs::{FileTypeExt as _, OpenOptionsExt as _},
+        process::ExitStatusExt as _,
+    },
     path::Path,
+    process::ExitStatus,
 };
 
 use anyhow::{Context as _, bail};
@@ -82,14 +86,42 @@ pub struct Record {
     pub record_version: u32,
     #[serde(flatten)]
     pub info: RecordInfo,
+    /// How `run`'s command ended; absent when no command ran (`record`), and in records of
+    /// ktrace versions before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_exit: Option<CommandExit>,
     #[serde(flatten)]
     pub report: Report,
 }
 
+/// How the traced command ended: `{"status": 3}` or `{"signal": 9}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandExit {
+    /// It exited with this status.
+    Status(i32),
+    /// A signal of this number killed it.
+    Signal(i32),
+}
+
+impl From<ExitStatus> for CommandExit {
+    fn from(status: ExitStatus) -> Self {
+        match (status.code(), status.signal()) {
+            (None, Some(signal)) => Self::Signal(signal),
+            (code, _) => Self::Status(code.unwrap_or(-1)),
+        }
+    }
+}
+
 impl Record {
-    /// A record of this version.
+    /// A record of this version, of a trace without a command.
     pub fn new(info: RecordInfo, report: Report) -> Self {
-        Self { record_version: RECORD_VERSION, info, report }
+        Self { record_version: RECORD_VERSION, info, command_exit: None, report }
+    }
+
+    /// A record of `run`, whose command ended with `status`.
+    pub fn of_command(info: RecordInfo, report: Report, status: ExitStatus) -> Self {
+        Self { command_exit: Some(status.into()), ..Self::new(info, report) }
     }
 }
 
@@ -302,6 +334,26 @@ pub(crate) mod tests {
         assert_eq!(read(&path).unwrap(), record);
     }
 
+    /// `run --record` kept no trace of how its command ended.
+    #[test]
+    fn records_of_run_keep_the_command_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        for (raw, exit, json) in [
+            (3 << 8, CommandExit::Status(3), serde_json::json!({"status": 3})),
+            (libc::SIGKILL, CommandExit::Signal(9), serde_json::json!({"signal": 9})),
+        ] {
+            let record = Record::of_command(info(), counted(), ExitStatus::from_raw(raw));
+            write(&path, &record, true).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(v["command_exit"], json);
+            assert_eq!(read(&path).unwrap().command_exit, Some(exit));
+        }
+        write(&path, &Record::new(info(), counted()), true).unwrap();
+        assert_eq!(read(&path).unwrap().command_exit, None);
+    }
+
     /// Records an earlier ktrace wrote: one that counted functions with kprobe.multi (in the
     /// Debian 6.12 guest) and one that sampled (on a host without function tracing).
     #[test]
@@ -310,6 +362,7 @@ pub(crate) mod tests {
         let counted = parse(text.as_bytes()).unwrap();
         assert_eq!(serde_json::to_string_pretty(&counted).unwrap() + "\n", text);
         assert_eq!(counted.info.backends.functions.as_deref(), Some("kprobe-multi"));
+        assert_eq!(counted.command_exit, None);
         let report = &counted.report;
         assert_eq!(report.kernel_release, "6.12.117+deb12-cloud-amd64");
         assert_eq!(

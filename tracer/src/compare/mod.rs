@@ -114,6 +114,16 @@ pub struct Comparison {
     pub modules: Option<Section>,
     /// Counted functions by source directory, when every record's kernel has DWARF here.
     pub directories: Option<Section>,
+    /// Sections that some records have but the comparison leaves out, and why.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A section the comparison leaves out, said on stderr and in every output but CSV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// `functions` (with the modules), or `directories`.
+    pub section: &'static str,
+    pub why: String,
 }
 
 /// Reads the records at `paths` and compares them, labelled `given` (one per file) or by
@@ -135,17 +145,21 @@ pub fn load(
         .collect();
     let mut comparison = compare(&records, top);
     if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries) {
-        comparison.directories = directories(&records, top, vmlinux)?;
+        comparison.directories = directories(&records, top, vmlinux, &mut comparison.left_out)?;
+    }
+    for left in &comparison.left_out {
+        eprintln!("ktrace: left out {}: {}", left.section, left.why);
     }
     Ok(comparison)
 }
 
 /// Counted functions of every run grouped by source directory: entries, and functions hit /
-/// attached. `None` (said once on stderr) when a record's kernel has no DWARF here.
+/// attached. `None` (and why in `left_out`) when a record's kernel has no DWARF here.
 fn directories(
     records: &[(String, String, Record)],
     top: Option<usize>,
     vmlinux: Option<&Path>,
+    left_out: &mut Vec<LeftOut>,
 ) -> anyhow::Result<Option<Section>> {
     // Each record's functions placed in directories, with its own kernel's DWARF.
     let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
@@ -154,10 +168,14 @@ fn directories(
             .map(Path::to_owned)
             .or_else(|| KernelSources::find(&record.report.kernel_release));
         let Some(image) = image else {
-            eprintln!(
-                "ktrace: no vmlinux with DWARF for kernel {} (--vmlinux, or package linux-image-{}-dbg): grouping by module only",
-                record.report.kernel_release, record.report.kernel_release
-            );
+            let release = &record.report.kernel_release;
+            left_out.push(LeftOut {
+                section: "directories",
+                why: format!(
+                    "no vmlinux with DWARF for kernel {release} (--vmlinux, or package \
+                     linux-image-{release}-dbg): grouping by module only"
+                ),
+            });
             return Ok(None);
         };
         let f = record.report.kernel_functions.as_ref().expect("counted records");
@@ -263,7 +281,36 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     } else {
         (None, None)
     };
-    Comparison { runs, syscalls, functions, modules, directories: None }
+    let left_out = match functions {
+        None => functions_left_out(records).into_iter().collect(),
+        Some(_) => Vec::new(),
+    };
+    Comparison { runs, syscalls, functions, modules, directories: None, left_out }
+}
+
+/// Why kernel functions are not compared although some record has them: counts and samples
+/// do not compare, and a record without either has nothing to compare with.
+fn functions_left_out(records: &[(String, String, Record)]) -> Option<LeftOut> {
+    let with = |has: fn(&Report) -> bool| -> Vec<&str> {
+        records.iter().filter(|(_, _, r)| has(&r.report)).map(|(l, _, _)| l.as_str()).collect()
+    };
+    let counted = with(|r| r.kernel_functions.is_some());
+    let sampled = with(|r| r.kernel_samples.is_some() && r.kernel_functions.is_none());
+    let neither = with(|r| r.kernel_samples.is_none() && r.kernel_functions.is_none());
+    let mut parts = Vec::new();
+    for (labels, what) in [
+        (&counted, "counted kernel functions (exact entries)"),
+        (&sampled, "sampled them (statistical samples)"),
+        (&neither, "traced syscalls only"),
+    ] {
+        if !labels.is_empty() {
+            parts.push(format!("{} {what}", labels.join(", ")));
+        }
+    }
+    (parts.len() > 1).then(|| LeftOut {
+        section: "functions",
+        why: format!("{}; kernel functions and modules are compared only when every record counted them or every record sampled them", parts.join("; ")),
+    })
 }
 
 /// (record, cgroup) of each run, in run order.
@@ -526,6 +573,40 @@ pub(crate) mod tests {
         assert_eq!(c.syscalls.rows[0].only_in(), Some(vec![0, 2]));
         assert_eq!(c.syscalls.omitted, 1);
         assert_eq!(c.functions, None);
+    }
+
+    /// A counted record beside a sampled one lost its function tables without a word.
+    #[test]
+    fn sections_left_out_are_named_with_the_reason() {
+        let mut counted_run = record(&["x"], &[("read", &[1])]);
+        counted_run.report.kernel_functions = Some(counted(&[], &[]));
+        let syscalls_only = record(&["y"], &[("read", &[2])]);
+        let c = compare(
+            &[
+                ("guest".to_owned(), "guest.json".to_owned(), counted_run),
+                ("host".to_owned(), "host.json".to_owned(), syscalls_only.clone()),
+            ],
+            None,
+        );
+        assert_eq!((c.functions, c.modules), (None, None));
+        assert_eq!(
+            c.left_out,
+            [LeftOut {
+                section: "functions",
+                why: "guest counted kernel functions (exact entries); host traced syscalls only; \
+                      kernel functions and modules are compared only when every record counted \
+                      them or every record sampled them"
+                    .to_owned()
+            }]
+        );
+        let c = compare(
+            &[
+                ("a".to_owned(), "a.json".to_owned(), syscalls_only.clone()),
+                ("b".to_owned(), "b.json".to_owned(), syscalls_only),
+            ],
+            None,
+        );
+        assert_eq!(c.left_out, [], "nothing to leave out where no record has functions");
     }
 
     #[test]
