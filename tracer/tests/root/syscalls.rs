@@ -29,6 +29,8 @@ pub fn all() -> Vec<(&'static str, Test)> {
             "unknown_or_ambiguous_cgroup_is_a_clean_error",
             unknown_or_ambiguous_cgroup_is_a_clean_error,
         ),
+        ("the_v2_root_is_traced_only_as_a_slash", the_v2_root_is_traced_only_as_a_slash),
+        ("a_cgroup_given_twice_is_refused", a_cgroup_given_twice_is_refused),
         ("unstartable_command_leaves_no_cgroup", unstartable_command_leaves_no_cgroup),
         ("existing_cgroup_name_is_refused", existing_cgroup_name_is_refused),
         ("non_root_user_is_told_to_use_root", non_root_user_is_told_to_use_root),
@@ -334,6 +336,33 @@ fn unknown_or_ambiguous_cgroup_is_a_clean_error() -> anyhow::Result<()> {
             candidate.display()
         );
     }
+    Ok(())
+}
+
+/// `./` (or `.`, or the mount path) used to trace every task on the host unannounced.
+fn the_v2_root_is_traced_only_as_a_slash() -> anyhow::Result<()> {
+    let mount = crate::support::cgroup2_root();
+    for spelling in ["./", ".", mount.to_str().unwrap()] {
+        expect_error(&["attach", "--cgroup", spelling, "-d", "0.1"], "is the cgroup v2 root")?;
+    }
+    let (status, _, stderr) = ktrace(&["attach", "--cgroup", "/", "-d", "0.1", "-o", "json"])?;
+    ensure!(status.success(), "--cgroup /: {status}\n{stderr}");
+    ensure!(stderr.contains("it traces every task on the host"), "{stderr}");
+    Ok(())
+}
+
+/// `./x`, `x` and the full path used to give three columns counting the same tasks.
+fn a_cgroup_given_twice_is_refused() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&[]);
+    let relative = format!("./{}", tree.name);
+    let full = tree.path("");
+    let args = ["--cgroup", &relative, "--cgroup", &tree.name, "--cgroup", full.to_str().unwrap()];
+    let stderr =
+        expect_error(&[&["attach", "-d", "0.1"], &args[..]].concat(), "are the same cgroup")?;
+    ensure!(
+        stderr.contains(&format!("--cgroup {relative} and --cgroup {}", tree.name)),
+        "names both spellings: {stderr}"
+    );
     Ok(())
 }
 
