@@ -40,6 +40,10 @@ pub struct CgroupInfo {
     /// The container, sandbox or VM this cgroup holds, when it was named or found by pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadRef>,
+    /// When ktrace found the cgroup gone (removed during the trace), RFC 3339 UTC: its counts
+    /// end there. Absent while it exists, and in records of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vanished_at: Option<String>,
 }
 
 impl From<&Cgroup> for CgroupInfo {
@@ -49,6 +53,7 @@ impl From<&Cgroup> for CgroupInfo {
             path: c.path.display().to_string(),
             id: c.id,
             workload: c.workload.clone(),
+            vanished_at: None,
         }
     }
 }
@@ -451,6 +456,7 @@ pub(crate) mod tests {
                     path: format!("/sys/fs/cgroup/{l}"),
                     id,
                     workload: None,
+                    vanished_at: None,
                 })
                 .collect(),
             command: None,

@@ -4,7 +4,9 @@
 //! view or to `serve`.
 use std::{
     collections::{BTreeMap, HashSet},
+    fs,
     future::Future,
+    os::unix::fs::MetadataExt as _,
     path::PathBuf,
     time::{Duration, Instant, SystemTime},
 };
@@ -114,11 +116,15 @@ impl Session {
             t
         });
         let mut last = start.clone();
+        let mut presence = tokio::time::interval(PRESENCE_CHECK);
+        presence.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tokio::pin!(stop);
         let outcome = loop {
             tokio::select! {
                 outcome = &mut stop => break outcome,
+                _ = presence.tick() => self.note_vanished(&start),
                 () = tick(&mut ticker) => {
+                    self.note_vanished(&start);
                     let now = Mark::take(&self.probes)?;
                     let report = self.interval(&now, &last)?;
                     match &sink {
@@ -136,6 +142,7 @@ impl Session {
                 }
             }
         };
+        self.note_vanished(&start);
         let end = Mark::take(&self.probes)?;
         if ticker.is_some() && matches!(sink, Sink::Print) {
             let report = self.interval(&end, &last)?;
@@ -165,6 +172,27 @@ impl Session {
             eprintln!("ktrace: detached in {:.2} s", detaching.elapsed().as_secs_f64());
         }
         Ok((outcome?, report))
+    }
+
+    /// Marks the traced cgroups that are gone (removed, or replaced by a new directory of the
+    /// same name, which is not traced), saying so once on stderr: every report from then on
+    /// carries `vanished_at`, so that their zeros are not read as silence.
+    fn note_vanished(&mut self, start: &Mark) {
+        for cgroup in self.info.cgroups.iter_mut().filter(|c| c.vanished_at.is_none()) {
+            if fs::metadata(&cgroup.path).is_ok_and(|m| m.ino() == cgroup.id) {
+                continue;
+            }
+            let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+            eprintln!(
+                "ktrace: cgroup {} ({}, id {}) vanished at {at}, {:.1} s into the trace: it is \
+                 counted no further",
+                cgroup.label,
+                cgroup.path,
+                cgroup.id,
+                start.at_instant.elapsed().as_secs_f64()
+            );
+            cgroup.vanished_at = Some(at);
+        }
     }
 
     /// The report of the interval from `last` to `now`.
@@ -298,6 +326,9 @@ impl Session {
         Ok(folded)
     }
 }
+
+/// How often the traced cgroups are checked for removal: a removal is dated to within this.
+const PRESENCE_CHECK: Duration = Duration::from_millis(250);
 
 /// Where stdout's reports go, and whether its reader went away.
 struct Output {

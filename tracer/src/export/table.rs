@@ -56,6 +56,11 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     if report.rows_omitted > 0 {
         writeln!(out, "({} more syscalls not shown; TOTAL includes them)", report.rows_omitted)?;
     }
+    for cgroup in &report.cgroups {
+        if let Some(at) = &cgroup.vanished_at {
+            writeln!(out, "(cgroup {} vanished at {at}: counted until then)", cgroup.label)?;
+        }
+    }
     writeln!(out)?;
     if let Some(functions) = &report.kernel_functions {
         write_functions(out, report, functions)?;

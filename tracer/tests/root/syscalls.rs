@@ -29,6 +29,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
             "unknown_or_ambiguous_cgroup_is_a_clean_error",
             unknown_or_ambiguous_cgroup_is_a_clean_error,
         ),
+        ("a_vanished_cgroup_is_said_once_and_marked", a_vanished_cgroup_is_said_once_and_marked),
         ("the_v2_root_is_traced_only_as_a_slash", the_v2_root_is_traced_only_as_a_slash),
         ("a_cgroup_given_twice_is_refused", a_cgroup_given_twice_is_refused),
         ("unstartable_command_leaves_no_cgroup", unstartable_command_leaves_no_cgroup),
@@ -336,6 +337,52 @@ fn unknown_or_ambiguous_cgroup_is_a_clean_error() -> anyhow::Result<()> {
             candidate.display()
         );
     }
+    Ok(())
+}
+
+/// A cgroup removed mid-trace used to show as silent zeros: now one line on stderr, and
+/// `vanished_at` in every report after it, with the counts made before it exact.
+fn a_vanished_cgroup_is_said_once_and_marked() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["gone", "stays"]);
+    let (gone, stays) = (tree.path("gone"), tree.path("stays"));
+    let mut ktrace = Ktrace::spawn(&[
+        "attach",
+        "--cgroup",
+        gone.to_str().unwrap(),
+        "--cgroup",
+        stays.to_str().unwrap(),
+        "-i",
+        "0.2",
+        "-o",
+        "json",
+        "-d",
+        "600",
+    ])?;
+    ktrace.wait_for_stderr("stop with Ctrl-C")?;
+    run_workload_in(&gone, &["getppid=1000"])?;
+    fs::remove_dir(&gone).context("removing the emptied cgroup")?;
+    run_workload_in(&stays, &["getppid=2000"])?;
+    // Several checks and intervals after the removal, each of which could repeat the message.
+    thread::sleep(Duration::from_millis(800));
+    ktrace.signal(libc::SIGTERM);
+    let (status, stdout, stderr) = ktrace.finish()?;
+    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("vanished")).collect();
+    ensure!(said.len() == 1, "said once: {said:?}");
+    ensure!(said[0].contains(&format!("({}, id ", gone.display())), "names it: {}", said[0]);
+    let report = last_report(&stdout)?;
+    let vanished_at = report["cgroups"][0]["vanished_at"].as_str();
+    ensure!(vanished_at.is_some_and(|t| t.ends_with('Z')), "marked: {}", report["cgroups"]);
+    ensure!(report["cgroups"][1].get("vanished_at").is_none(), "{}", report["cgroups"]);
+    ensure!(
+        counts(&report, "getppid", 0) == (1000, 0) && counts(&report, "getppid", 1) == (2000, 0),
+        "getppid: {report}"
+    );
+    let intervals: Vec<serde_json::Value> =
+        stdout.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let last_interval = &intervals[intervals.len() - 2];
+    ensure!(last_interval["scope"] == "interval", "{last_interval}");
+    ensure!(last_interval["cgroups"][0]["vanished_at"].is_string(), "{last_interval}");
     Ok(())
 }
 
