@@ -261,6 +261,22 @@ TOTAL                               100005     50002.5          2             5 
     }
 
     #[test]
+    fn a_vanished_cgroup_is_noted_under_the_syscalls() {
+        let mut report = sample();
+        report.cgroups[1].vanished_at = Some("2026-11-28T20:59:01.250Z".to_owned());
+        let mut out = Vec::new();
+        write(&mut out, &report).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "TOTAL                               100005     50002.5          2             5         2.5          3\n\
+                 (cgroup gvisor vanished at 2026-11-28T20:59:01.250Z: counted until then)\n\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn renders_the_sampled_profile_after_the_syscalls() {
         let mut out = Vec::new();
         write(&mut out, &sampled()).unwrap();
