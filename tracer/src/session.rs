@@ -18,14 +18,14 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Probes, validate_frequency},
+    attach::{Probes, hardware_cycles, validate_frequency},
     cgroup::Cgroup,
     collect::{SampleCounts, Snapshot},
     export::{Format, Printer, file, folded},
     functions::Matcher,
     kallsyms::CORE_KERNEL,
     plan::Plan,
-    report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
+    report::{FunctionReport, Period, Report, SampleClock, SampleReport, Scope, TraceInfo},
     symbolize::{KernelFunction, KernelSymbols},
 };
 
@@ -72,6 +72,8 @@ pub struct Session {
     sampled_functions: Option<Matcher>,
     info: TraceInfo,
     options: Options,
+    /// How samples are taken on this machine.
+    clock: SampleClock,
 }
 
 impl Session {
@@ -96,7 +98,8 @@ impl Session {
             cgroups: cgroups.iter().map(Into::into).collect(),
             command,
         };
-        Ok(Self { probes, symbols, sampled_functions, info, options })
+        let clock = SampleClock::cpu_clock(plan.sampling.is_some() && hardware_cycles());
+        Ok(Self { probes, symbols, sampled_functions, info, options, clock })
     }
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
@@ -241,7 +244,7 @@ impl Session {
                     .iter()
                     .map(|s| Ok((s.clone(), self.by_function(s)?)))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                Some(SampleReport::new(sampling.frequency_hz, &per_cgroup, top))
+                Some(SampleReport::new(sampling.frequency_hz, self.clock.clone(), &per_cgroup, top))
             }
             _ => None,
         };

@@ -20,7 +20,7 @@ use self::ip_table::IpTable;
 pub use self::{
     backend::{Backend, choose as choose_backend},
     functions::FunctionCounter,
-    sample::{DEFAULT_FREQUENCY_HZ, Sampling, validate_frequency},
+    sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
 };
 use crate::{
     cgroup::Cgroup,

@@ -628,6 +628,7 @@ pub(crate) mod tests {
                     share: vec![1.0],
                 }],
                 functions_omitted: 0,
+                clock: None,
             })
         };
         let mut a = record(&["x"], &[]);

@@ -170,6 +170,7 @@ mod tests {
                         share: vec![1.0],
                     })
                     .collect(),
+                clock: None,
             });
             record
         };
