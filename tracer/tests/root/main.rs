@@ -9,6 +9,7 @@ mod records;
 mod runtimes;
 mod sampling;
 mod support;
+mod syscall_accounting;
 mod syscalls;
 mod tui;
 
@@ -33,7 +34,8 @@ fn main() -> ExitCode {
         .chain(sampling::all())
         .chain(tui::all())
         .chain(records::all())
-        .chain(runtimes::all());
+        .chain(runtimes::all())
+        .chain(syscall_accounting::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(functions::all().into_iter().map(|test| (test, true)))
