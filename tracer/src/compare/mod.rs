@@ -315,16 +315,20 @@ fn functions_left_out(records: &[(String, String, Record)]) -> Option<LeftOut> {
     let mut parts = Vec::new();
     for (labels, what) in [
         (&counted, "counted kernel functions (exact entries)"),
-        (&sampled, "sampled them (statistical samples)"),
-        (&neither, "traced syscalls only"),
+        (&sampled, "sampled kernel functions (statistical samples)"),
+        (&neither, "syscalls only"),
     ] {
         if !labels.is_empty() {
-            parts.push(format!("{} {what}", labels.join(", ")));
+            parts.push(format!("{}: {what}", labels.join(", ")));
         }
     }
     (parts.len() > 1).then(|| LeftOut {
         section: "functions",
-        why: format!("{}; kernel functions and modules are compared only when every record counted them or every record sampled them", parts.join("; ")),
+        why: format!(
+            "{}; kernel functions and modules are compared only when every record counted them \
+             or every record sampled them",
+            parts.join("; ")
+        ),
     })
 }
 
@@ -638,7 +642,7 @@ pub(crate) mod tests {
             c.left_out,
             [LeftOut {
                 section: "functions",
-                why: "guest counted kernel functions (exact entries); host traced syscalls only; \
+                why: "guest: counted kernel functions (exact entries); host: syscalls only; \
                       kernel functions and modules are compared only when every record counted \
                       them or every record sampled them"
                     .to_owned()
