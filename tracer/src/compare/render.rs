@@ -121,7 +121,12 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         headers.extend(c.runs.iter().map(|r| format!("{} hit", r.label)));
     }
     headers.extend(c.runs.iter().map(|r| r.label.clone()));
-    headers.extend(c.runs[1..].iter().map(|r| format!("{}/{first}", r.label)));
+    // Labels that are paths (`d1/r`) are bracketed, so that the ratio still reads as one.
+    let term = |label: &str| match label.contains('/') {
+        true => format!("({label})"),
+        false => label.to_owned(),
+    };
+    headers.extend(c.runs[1..].iter().map(|r| format!("{}/{}", term(&r.label), term(first))));
     headers.push("NOTE".to_owned());
     let right = (0..headers.len()).map(|i| i >= left && i + 1 < headers.len()).collect();
     let rows = section
@@ -347,6 +352,18 @@ mod tests {
         let mut out = Vec::new();
         write(&mut out, &pair(), format).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// Ratio headers of path labels read `(d2/r)/(d1/r)`, not `d2/r/d1/r`.
+    #[test]
+    fn ratio_headers_bracket_path_labels() {
+        let mut c = pair();
+        c.runs[0].label = "d1/r".to_owned();
+        c.runs[1].label = "d2/r".to_owned();
+        let mut out = Vec::new();
+        write(&mut out, &c, Format::Table).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("SYSCALL  d1/r  d2/r  (d2/r)/(d1/r)  NOTE"), "{text}");
     }
 
     /// A section left out is said in the table, the Markdown and the JSON document.
