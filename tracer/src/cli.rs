@@ -76,7 +76,7 @@ pub enum Command {
     Record(RecordArgs),
     /// Compare records side by side: per syscall, kernel function and module. Needs no root.
     ///
-    /// One column per record, or per cgroup of a record with several ("stem:cgroup"); the
+    /// One column per record, or per cgroup of a record with several ("label:cgroup"); the
     /// figures of each, their ratio to the first and "only in" for items that some runs lack.
     #[command(after_help = EXAMPLES)]
     Compare(CompareArgs),
@@ -111,7 +111,8 @@ pub enum Command {
 pub struct TargetArgs {
     /// cgroup to trace: a container's, sandbox's or VM's name or id (or unique id prefix, see
     /// `ktrace ps`), an absolute path, a path relative to the cgroup v2 mount, or a directory
-    /// name that is unique in the v2 tree. Repeat for one column each. A named sandbox whose
+    /// name that is unique in the v2 tree; `/` alone is the v2 root, every task on the host.
+    /// Repeat for one column each. A named sandbox whose
     /// processes are in the v2 root is moved into a cgroup of its own for the trace.
     #[arg(short, long = "cgroup", value_name = "NAME|PATH", required_unless_present = "pids")]
     pub cgroups: Vec<String>,
@@ -171,6 +172,11 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = CompareFormat::Table)]
     pub output: CompareFormat,
+
+    /// Label of a record's columns, one per RECORD in their order (default: the file's stem,
+    /// or the shortest path suffix that tells equal stems apart, e.g. `d1/r` and `d2/r`).
+    #[arg(long = "label", value_name = "NAME")]
+    pub labels: Vec<String>,
 
     /// Show only the N rows with the most (summed over runs) of each section.
     #[arg(long, value_name = "N")]

@@ -173,7 +173,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.plot {
         figure::check_target(path, args.force)?;
     }
-    let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
+    let comparison = compare::load(&args.records, &args.labels, args.top, args.vmlinux.as_deref())?;
     if let Some(path) = &args.plot {
         compare::plot::plot(path, &comparison, args.force)?;
         eprintln!("ktrace: wrote {}", path.display());
@@ -364,7 +364,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         show_output(&mut output, &label.join(" "))?;
     }
     if let Some(path) = &args.record {
-        save(path, &Record::new(info, total), args.trace.profile.force)?;
+        save(path, &Record::of_command(info, total, status), args.trace.profile.force)?;
     }
     Ok(child::exit_code(status))
 }

@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn records_plot_as_their_numbers() {
         let dir = tempfile::tempdir().unwrap();
-        let c = load(&fixtures(), None, None).unwrap();
+        let c = load(&fixtures(), &[], None, None).unwrap();
         let svg = dir.path().join("cmp.svg");
         plot(&svg, &c, false).unwrap();
         let figure = Figure::parse(&std::fs::read_to_string(&svg).unwrap());
@@ -170,6 +170,7 @@ mod tests {
                         share: vec![1.0],
                     })
                     .collect(),
+                clock: None,
             });
             record
         };

@@ -3,7 +3,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Comparison, Measure, Row, Run, Section};
+use super::{Comparison, LeftOut, Measure, Row, Run, Section};
 
 /// Version of the `--output json` layout of a comparison.
 pub const COMPARE_VERSION: u32 = 1;
@@ -62,6 +62,9 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
         }
         if markdown { write_markdown(out, grid) } else { write_aligned(out, grid) }?;
     }
+    for left in &c.left_out {
+        writeln!(out, "\nLeft out {}: {}", left.section, left.why)?;
+    }
     Ok(())
 }
 
@@ -118,7 +121,12 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         headers.extend(c.runs.iter().map(|r| format!("{} hit", r.label)));
     }
     headers.extend(c.runs.iter().map(|r| r.label.clone()));
-    headers.extend(c.runs[1..].iter().map(|r| format!("{}/{first}", r.label)));
+    // Labels that are paths (`d1/r`) are bracketed, so that the ratio still reads as one.
+    let term = |label: &str| match label.contains('/') {
+        true => format!("({label})"),
+        false => label.to_owned(),
+    };
+    headers.extend(c.runs[1..].iter().map(|r| format!("{}/{}", term(&r.label), term(first))));
     headers.push("NOTE".to_owned());
     let right = (0..headers.len()).map(|i| i >= left && i + 1 < headers.len()).collect();
     let rows = section
@@ -262,6 +270,8 @@ struct Document<'a> {
     directories: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     functions: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "<[LeftOut]>::is_empty")]
+    left_out: &'a [LeftOut],
     #[serde(skip_serializing_if = "Option::is_none")]
     modules: Option<SectionDocument<'a>>,
     runs: &'a [Run],
@@ -304,6 +314,7 @@ impl<'a> Document<'a> {
             compare_version: COMPARE_VERSION,
             directories: c.directories.as_ref().map(section),
             functions: c.functions.as_ref().map(section),
+            left_out: &c.left_out,
             modules: c.modules.as_ref().map(section),
             runs: &c.runs,
             syscalls: section(&c.syscalls),
@@ -341,6 +352,43 @@ mod tests {
         let mut out = Vec::new();
         write(&mut out, &pair(), format).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// Ratio headers of path labels read `(d2/r)/(d1/r)`, not `d2/r/d1/r`.
+    #[test]
+    fn ratio_headers_bracket_path_labels() {
+        let mut c = pair();
+        c.runs[0].label = "d1/r".to_owned();
+        c.runs[1].label = "d2/r".to_owned();
+        let mut out = Vec::new();
+        write(&mut out, &c, Format::Table).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("SYSCALL  d1/r  d2/r  (d2/r)/(d1/r)  NOTE"), "{text}");
+    }
+
+    /// A section left out is said in the table, the Markdown and the JSON document.
+    #[test]
+    fn sections_left_out_are_said() {
+        let mut c = pair();
+        let why = "no vmlinux with DWARF for kernel 6.12.0".to_owned();
+        c.left_out.push(LeftOut { section: "directories", why });
+        for format in [Format::Table, Format::Markdown] {
+            let mut out = Vec::new();
+            write(&mut out, &c, format).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.ends_with("\nLeft out directories: no vmlinux with DWARF for kernel 6.12.0\n"),
+                "{text}"
+            );
+        }
+        let mut out = Vec::new();
+        write(&mut out, &c, Format::Json).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            doc["left_out"],
+            json!([{"section": "directories", "why": "no vmlinux with DWARF for kernel 6.12.0"}])
+        );
+        assert_eq!(Document::new(&pair()).left_out, [], "absent when nothing is left out");
     }
 
     #[test]
