@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 use crate::support::{
-    Ktrace, Test, TestCgroups, expect_error, ktrace, ktrace_command, run_workload_in,
+    Ktrace, Test, TestCgroups, expect_error, in_guest, ktrace, ktrace_command, run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -282,7 +282,10 @@ fn serve_stays_cheap_and_answers_under_slow_clients() -> anyhow::Result<()> {
     let cpu_before = cpu_time(k.pid())?;
     thread::sleep(Duration::from_secs(3));
     let cpu = cpu_time(k.pid())? - cpu_before;
-    ensure!(cpu < Duration::from_millis(300), "ktrace used {cpu:?} of CPU in 3 s of slow clients");
+    // A spinning accept loop takes most of the 3 s; the emulated guest runs ktrace's
+    // periodic reads about 10x slower than the host.
+    let budget = Duration::from_millis(if in_guest() { 1000 } else { 300 });
+    ensure!(cpu < budget, "ktrace used {cpu:?} of CPU in 3 s of slow clients");
     // Queued behind the slow clients, which ktrace drops a few seconds after accepting them.
     let started = Instant::now();
     let scrape = loop {

@@ -92,7 +92,8 @@ pub fn guest_tests() -> anyhow::Result<()> {
 fn root_tests_on(series: Series, bins: &binaries::Static) -> anyhow::Result<Option<String>> {
     let guest = Guest::prepare(series, bins)?;
     let command = [initramfs::GUEST_ROOT_TESTS.to_owned()];
-    let outcome = guest.run(&command, &[], Duration::from_secs(600))?;
+    // The suite takes about 5 minutes alone on an idle host; a loaded one doubles that.
+    let outcome = guest.run(&command, &[], Duration::from_secs(1200))?;
     let release = &guest.kernel.release;
     Ok(match &outcome.verdict {
         Verdict::Exited(0) => None,

@@ -23,6 +23,11 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether these tests run in the QEMU guest (emulated, so several times slower).
+pub fn in_guest() -> bool {
+    std::env::var_os("KTRACE_BIN").is_some()
+}
+
 /// The ktrace under test: `KTRACE_BIN` (set in the QEMU guest) or the one cargo built.
 pub fn ktrace_bin() -> PathBuf {
     std::env::var_os("KTRACE_BIN")
