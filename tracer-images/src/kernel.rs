@@ -65,6 +65,7 @@ impl FromStr for Series {
 }
 
 /// An unpacked kernel package.
+#[derive(Debug, Clone)]
 pub struct Kernel {
     /// `uname -r` of the kernel, e.g. `6.12.117+deb12-cloud-amd64`.
     pub release: String,

@@ -14,23 +14,24 @@ use tokio::process::{Child, Command};
 
 use crate::cgroup::OwnedCgroup;
 
-/// Spawns `argv` so that it joins `cgroup` between fork and exec: not one of its syscalls,
-/// nor any of its children's, happens outside. With `output`, the command's stdout and stderr
-/// go there and its stdin is empty: the live view owns the terminal.
-pub fn spawn_in(
-    cgroup: &OwnedCgroup,
-    argv: &[OsString],
-    output: Option<&File>,
-) -> anyhow::Result<Child> {
+/// `argv` as a command. With `output`, its stdout and stderr go there and its stdin is empty:
+/// the live view owns the terminal.
+pub fn command(argv: &[OsString], output: Option<&File>) -> anyhow::Result<Command> {
     let (program, args) = argv.split_first().context("no command given")?;
-    let procs = cgroup.procs_file()?;
-    let procs_fd = procs.as_raw_fd();
     let mut command = Command::new(program);
     command.args(args);
     if let Some(file) = output {
         let (out, err) = (file.try_clone()?, file.try_clone()?);
         command.stdin(Stdio::null()).stdout(out).stderr(err);
     }
+    Ok(command)
+}
+
+/// Spawns `command` so that it joins `cgroup` between fork and exec: not one of its syscalls,
+/// nor any of its children's, happens outside.
+pub fn spawn_in(cgroup: &OwnedCgroup, mut command: Command) -> anyhow::Result<Child> {
+    let procs = cgroup.procs_file()?;
+    let procs_fd = procs.as_raw_fd();
     // SAFETY: the hook runs in the forked child and only calls write(2), which is
     // async-signal-safe; `procs` outlives `spawn` and is O_CLOEXEC, so exec closes it.
     unsafe {
@@ -42,7 +43,8 @@ pub fn spawn_in(
             }
         });
     }
-    command.spawn().with_context(|| format!("cannot start `{}`", program.to_string_lossy()))
+    let program = command.as_std().get_program().to_string_lossy().into_owned();
+    command.spawn().with_context(|| format!("cannot start `{program}`"))
 }
 
 /// The shell convention: the exit code, or 128 + the signal that killed the command.

@@ -19,6 +19,7 @@ pub mod serve;
 pub mod session;
 pub mod signals;
 pub mod sources;
+pub mod study;
 pub mod symbolize;
 pub mod tui;
 pub mod workload;

@@ -15,7 +15,7 @@ use tracer::{
     child, cli,
     cli::{
         AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, Format, FunctionArgs,
-        OutputArgs, ProfileArgs, RecordArgs, RunArgs, ServeArgs,
+        OutputArgs, ProfileArgs, RecordArgs, RunArgs, ServeArgs, StudyArgs,
     },
     compare, coverage,
     export::file,
@@ -24,7 +24,8 @@ use tracer::{
     report::Report,
     serve,
     session::{Session, Sink},
-    signals::Signals,
+    signals::{self, Signals},
+    study,
     tui::LiveView,
     workload,
 };
@@ -64,6 +65,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Compare(args) => return compare(args),
         Command::Export(args) => return export(args),
+        Command::Study(StudyArgs { report_only: Some(dir), vmlinux, .. }) => {
+            study::report_only(dir, vmlinux.as_deref())?;
+            return Ok(0);
+        }
         _ => {}
     }
     // Before anything is attached, so that an early Ctrl-C still ends in a clean exit.
@@ -74,6 +79,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Top(args) => attach(args, true, signals).await,
         Command::Record(args) => record(args, signals).await,
         Command::Serve(args) => serve(args, signals).await,
+        Command::Study(args) => run_study(args, signals).await,
         Command::Compare(_) | Command::Export(_) => unreachable!("handled above"),
     }
 }
@@ -159,6 +165,44 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
         .await?;
     eprintln!("ktrace: stopped by {stopped_by}");
     Ok(0)
+}
+
+/// `study`: every platform x benchmark, traced and reported.
+async fn run_study(args: StudyArgs, mut signals: Signals) -> anyhow::Result<u8> {
+    privileges::check()?;
+    study::check_dir(&args.output, args.force)?;
+    let mut functions = args.functions;
+    // Count every function where the kernel allows it (plan::make samples them where it does
+    // not), unless the user chose what to trace.
+    if args.sample.is_none() && functions.functions.is_empty() && functions.modules.is_empty() {
+        functions.all = true;
+    }
+    let profile = ProfileArgs { sample: args.sample, stacks: None, force: false };
+    let Some(plan) = plan::make(&profile, &functions)? else {
+        return Ok(0);
+    };
+    let options = study::Options {
+        platforms: args.platforms,
+        benchmarks: args.benchmarks,
+        seconds: args.seconds,
+        dir: args.output,
+        vmlinux: args.vmlinux,
+    };
+    match study::run(&options, &plan, &mut signals).await? {
+        study::Outcome::Done { failed: 0 } => Ok(0),
+        study::Outcome::Done { failed } => {
+            eprintln!("ktrace: study: {failed} runs failed (see the report)");
+            Ok(1)
+        }
+        study::Outcome::Interrupted(signal) => {
+            eprintln!(
+                "ktrace: study: interrupted by {signal}; the completed runs' records are in {0} \
+                 (`ktrace study --report-only {0}` reports them)",
+                options.dir.display()
+            );
+            Ok(128 + signals::number(signal))
+        }
+    }
 }
 
 /// `compare`: needs no privileges, only the record files.
@@ -292,7 +336,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let mut child = child::spawn_in(&owned, &argv, output.as_ref())?;
+    let mut child = child::spawn_in(&owned, child::command(&argv, output.as_ref())?)?;
     eprintln!(
         "ktrace: running `{}` in cgroup {} (id {})",
         label.join(" "),

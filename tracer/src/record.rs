@@ -143,6 +143,8 @@ pub struct SyscallView {
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct CountView {
     pub calls: u64,
+    /// Calls that returned an error.
+    pub errors: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -277,6 +279,7 @@ mod tests {
             sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
             functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
             sampled_functions: None,
+            sampled_because: None,
         };
         let info = RecordInfo::new(&plan);
         assert_eq!(

@@ -26,12 +26,15 @@ use crate::{
     tui,
 };
 
-/// Where the reports of each interval go. The total at the end is printed in either case.
+/// Where the reports of each interval go. The total at the end is printed unless silent.
 pub enum Sink {
     /// Printed in the `--output` format.
     Print,
     /// Sent with the cumulative total to the live view, which shows them instead.
     Live(mpsc::Sender<tui::Update>),
+    /// Nothing is printed, not even the total: the caller keeps it (`ktrace study` saves
+    /// each run as a record).
+    Silent,
 }
 
 pub struct Session<'a> {
@@ -105,6 +108,7 @@ impl<'a> Session<'a> {
                     let report = self.report(period, &delta, self.output.top)?;
                     match &sink {
                         Sink::Print => printer.print(&report)?,
+                        Sink::Silent => {}
                         // Closed: `run` goes on after its view was quit.
                         Sink::Live(view) if view.is_closed() => {}
                         Sink::Live(view) => {
@@ -122,9 +126,10 @@ impl<'a> Session<'a> {
         let total = self.probes.snapshot()?;
         let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
         let report = self.report(period, &total, None)?;
-        match self.output.top {
-            Some(_) => printer.print(&self.report(period, &total, self.output.top)?)?,
-            None => printer.print(&report)?,
+        match (&sink, self.output.top) {
+            (Sink::Silent, _) => {}
+            (_, Some(_)) => printer.print(&self.report(period, &total, self.output.top)?)?,
+            (_, None) => printer.print(&report)?,
         }
         if let (Some(path), Some(samples)) = (&self.profile.stacks, &total.samples) {
             let stacks = self.folded_stacks(samples)?;

@@ -24,6 +24,7 @@ use crate::{
     symbolize::CORE_KERNEL,
 };
 
+pub(crate) use self::render::markdown_table;
 pub use self::{plot::plot, render::write};
 
 /// Version of the `--output json` layout of a comparison.
@@ -148,7 +149,7 @@ pub fn load(
 
 /// Counted functions of every run grouped by source directory: entries, and functions hit /
 /// attached. `None` (said once on stderr) when a record's kernel has no DWARF here.
-fn directories(
+pub fn directories(
     records: &[(String, String, RecordView)],
     top: Option<usize>,
     vmlinux: Option<&Path>,
@@ -381,7 +382,7 @@ pub(crate) mod tests {
         rows.iter()
             .map(|(name, calls)| SyscallView {
                 name: name.to_string(),
-                counts: calls.iter().map(|&calls| CountView { calls }).collect(),
+                counts: calls.iter().map(|&calls| CountView { calls, errors: 0 }).collect(),
             })
             .collect()
     }

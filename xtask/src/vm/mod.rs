@@ -250,7 +250,6 @@ fn nonce() -> String {
     format!("{:x}{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
