@@ -310,18 +310,24 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     }
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
-    let (argv, label) = if args.command.is_empty() {
-        (workload::default_command(), vec![workload::LABEL.to_owned()])
-    } else {
-        let label = args.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        (args.command, label)
-    };
     let Some(plan) = plan::make(&args.profile, &args.functions)? else {
         return Ok(0);
     };
     let info = RecordInfo::new(&plan);
-    let name = args.name.unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
+    let name = args.name.clone().unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
     let (owned, cgroup) = hierarchy.create(&name)?;
+    if args.command.is_empty() {
+        let phases = workload::Phases::create(&hierarchy, &name)?;
+        eprintln!(
+            "ktrace: running the built-in workload in cgroup {}: {} s per phase, each in a cgroup \
+             of its own",
+            cgroup.path.display(),
+            phases.seconds()
+        );
+        return run_phases(&args, live, &phases, plan, &info, signals).await;
+    }
+    let argv = args.command;
+    let label: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let session = Session::attach(
         std::slice::from_ref(&cgroup),
         Some(label.clone()),
@@ -375,6 +381,38 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         save(path, &info, &total, args.profile.force)?;
     }
     Ok(child::exit_code(status))
+}
+
+/// `run` without a command: the built-in workload's phases, one column each; 128+signal when a
+/// signal (or quitting the live view) stopped them.
+async fn run_phases(
+    args: &RunArgs,
+    live: bool,
+    phases: &workload::Phases,
+    plan: plan::Plan,
+    info: &RecordInfo,
+    mut signals: Signals,
+) -> anyhow::Result<u8> {
+    let cgroups = phases.cgroups();
+    let label = vec![workload::LABEL.to_owned()];
+    let session = Session::attach(&cgroups, Some(label), &args.output, &args.profile, plan)?;
+    let (sink, view) = sink(live, &cgroups, &args.profile);
+    let (stopped_by, total) = session
+        .trace_until(sink, async {
+            tokio::select! {
+                done = phases.run() => done.map(|()| None),
+                signal = signals.stop_signal() => Ok(Some(signal)),
+                shown = show(view) => shown.map(|()| Some("SIGINT")),
+            }
+        })
+        .await?;
+    if let Some(signal) = stopped_by {
+        eprintln!("ktrace: the built-in workload was stopped by {signal}");
+    }
+    if let Some(path) = &args.record {
+        save(path, info, &total, args.profile.force)?;
+    }
+    Ok(stopped_by.map_or(0, |signal| 128 + signals::number(signal)))
 }
 
 /// Copies what the command wrote while the live view was up to stderr, if anything.

@@ -159,7 +159,7 @@ pub(crate) mod tests {
             ktrace_version: "0.1.0".to_owned(),
             started: "2026-11-28T18:00:00.000Z".to_owned(),
             host: "h".to_owned(),
-            kernel_release: "6.12.117+deb12-cloud-amd64".to_owned(),
+            kernel_release: "6.12.0-test".to_owned(),
             seconds: 2,
             tracing: Tracing {
                 syscalls: "raw_tracepoint".to_owned(),

@@ -15,8 +15,8 @@
 //! Ctrl-C or SIGTERM stop the study at once and leave none of them behind.
 mod benchmark;
 mod manifest;
-mod network;
-mod platform;
+pub(crate) mod network;
+pub(crate) mod platform;
 mod report;
 mod rootfs;
 mod trace;
@@ -67,12 +67,15 @@ pub enum Outcome {
 }
 
 /// Fails unless `dir` can take a study: an earlier study there is replaced only with `force`.
-/// Creates `dir` if needed.
+/// The study creates `dir` once its platforms are ready.
 pub fn check_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     if dir.join(manifest::FILE).exists() && !force {
         bail!("{} holds a study already; pass --force to replace it", dir.display());
     }
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+    if dir.exists() && !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    Ok(())
 }
 
 /// Runs the study with `plan` (made once, attached for each run) until every run was tried or
@@ -135,12 +138,11 @@ impl Study<'_> {
     async fn run(&self, manifest: &mut Manifest) -> anyhow::Result<Outcome> {
         let hierarchy = Hierarchy::discover()?;
         let platforms = self.prepare(manifest).await?;
-        manifest.write(&self.options.dir)?;
+        let dir = &self.options.dir;
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        manifest.write(dir)?;
         let prefix = format!("ktrace-study-{}", std::process::id());
-        let scratch = tempfile::Builder::new()
-            .prefix(&format!("{prefix}-"))
-            .tempdir_in("/var/tmp")
-            .context("creating a scratch directory in /var/tmp")?;
+        let scratch = scratch(&prefix)?;
         let (servers, _) = hierarchy.create(&format!("{prefix}-servers"))?;
         let runs: Vec<(&Platform, Benchmark)> = platforms
             .iter()
@@ -260,6 +262,17 @@ impl Study<'_> {
         fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
         Ok((file, score))
     }
+}
+
+/// A directory of its own for the runs' files, `<prefix>-XXXXXX` in /var/tmp (on disk, where
+/// there is one) or else the temporary directory; removed with everything in it on drop.
+pub(crate) fn scratch(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+    let var_tmp = Path::new("/var/tmp");
+    let parent = if var_tmp.is_dir() { var_tmp.to_owned() } else { std::env::temp_dir() };
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}-"))
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a scratch directory in {}", parent.display()))
 }
 
 /// How long a run may take: the benchmark, a VM's boot and fileio's preparation under

@@ -172,9 +172,10 @@ async fn start_server(namespace: &Namespace, cgroup: &OwnedCgroup) -> anyhow::Re
     Ok(server)
 }
 
-/// Runs `ip ARGS`, failing with its error output.
+/// Runs iproute2's `ip ARGS` (not busybox's, which has no namespaces), failing with its
+/// error output.
 fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip")
+    let out = Command::new(tracer_images::program::find("ip")?)
         .args(args)
         .stdin(Stdio::null())
         .output()

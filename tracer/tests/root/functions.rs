@@ -60,7 +60,7 @@ const FCHDIR: &str = "__x64_sys_fchdir";
 /// The function backends that work on this kernel, asked of ktrace itself (`--dry-run`). A
 /// kernel whose ftrace function list is readable must have at least one: there an empty
 /// answer fails the test instead of skipping it. Debian's 6.12 kernel must have all three.
-fn working_backends() -> anyhow::Result<Vec<String>> {
+pub fn working_backends() -> anyhow::Result<Vec<String>> {
     let tree = TestCgroups::new(&[]);
     let (status, stdout, stderr) = ktrace(&[
         "attach",

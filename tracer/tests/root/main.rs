@@ -7,6 +7,7 @@
 mod functions;
 mod records;
 mod sampling;
+mod study;
 mod support;
 mod tui;
 
@@ -28,11 +29,15 @@ fn main() -> ExitCode {
             "root integration tests need root (they load eBPF programs and create cgroups): ignored"
         );
     }
-    let shared =
-        tests::all().into_iter().chain(sampling::all()).chain(tui::all()).chain(records::all());
+    let shared = tests::all()
+        .into_iter()
+        .chain(sampling::all())
+        .chain(tui::all())
+        .chain(records::all())
+        .chain(study::all());
     let trials = shared
         .map(|test| (test, false))
-        .chain(functions::all().into_iter().map(|test| (test, true)))
+        .chain(functions::all().into_iter().chain(study::counting()).map(|test| (test, true)))
         .map(|((name, f), one_at_a_time)| {
             Trial::test(name, move || {
                 let _alone = one_at_a_time.then(functions::one_at_a_time);

@@ -39,6 +39,11 @@ impl Kind {
     pub const ALL: [Kind; 6] =
         [Kind::Bare, Kind::Runc, Kind::Runsc, Kind::Qemu, Kind::Lxc, Kind::Firecracker];
 
+    /// Whether the study can run it; the others are listed as skipped in every report.
+    fn driven(self) -> bool {
+        !matches!(self, Self::Lxc | Self::Firecracker)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Bare => "bare",
@@ -60,11 +65,19 @@ impl fmt::Display for Kind {
 impl FromStr for Kind {
     type Err = String;
 
+    /// A platform the study can drive; LXC and Firecracker are known but refused.
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown platform `{s}`; the platforms are {}", names.join(", "))
-        })
+        let driven = || {
+            let names: Vec<_> = Self::ALL.iter().filter(|k| k.driven()).map(|k| k.name()).collect();
+            names.join(", ")
+        };
+        match Self::ALL.into_iter().find(|k| k.name() == s) {
+            Some(kind) if kind.driven() => Ok(kind),
+            Some(kind) => {
+                Err(format!("ktrace study does not drive {kind} yet; it drives {}", driven()))
+            }
+            None => Err(format!("unknown platform `{s}`; the platforms are {}", driven())),
+        }
     }
 }
 
@@ -87,8 +100,8 @@ impl Platform {
             Kind::Runsc => Self::Runsc(runsc::Runsc::prepare()?),
             Kind::Qemu => Self::Qemu(qemu::Qemu::prepare().await?),
             Kind::Lxc | Kind::Firecracker => bail!(
-                "ktrace study does not drive {kind} yet (it is not installed on the machines \
-                 ktrace is tested on)"
+                "ktrace study does not drive {kind} yet (not installed on the machines ktrace \
+                 is tested on)"
             ),
         })
     }

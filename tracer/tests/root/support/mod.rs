@@ -147,8 +147,14 @@ pub struct Ktrace {
 
 impl Ktrace {
     pub fn spawn(args: &[&str]) -> anyhow::Result<Self> {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// `spawn` with these environment variables set.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let child = Command::new(ktrace_bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -207,7 +213,15 @@ impl Ktrace {
     }
 
     /// Waits for exit; returns the status, stdout and the whole stderr.
-    pub fn finish(mut self) -> anyhow::Result<(ExitStatus, String, String)> {
+    pub fn finish(self) -> anyhow::Result<(ExitStatus, String, String)> {
+        self.finish_within(Duration::from_secs(120))
+    }
+
+    /// `finish` for a ktrace that may take up to `timeout` (it is killed after that).
+    pub fn finish_within(
+        mut self,
+        timeout: Duration,
+    ) -> anyhow::Result<(ExitStatus, String, String)> {
         let mut stdout = self.child.stdout.take().expect("stdout");
         let reader = thread::spawn(move || {
             let mut s = String::new();
@@ -219,7 +233,7 @@ impl Ktrace {
             let _ = self.stderr.read_to_string(&mut rest);
             rest
         });
-        let status = wait_timeout(&mut self.child, Duration::from_secs(120))?;
+        let status = wait_timeout(&mut self.child, timeout)?;
         let stdout = reader.join().expect("stdout reader");
         let stderr = self.stderr_lines.concat() + &err_reader.join().expect("stderr reader");
         Ok((status, stdout, stderr))
