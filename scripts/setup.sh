@@ -15,10 +15,11 @@ step() { printf '==> %s\n' "$*" >&2; }
 # kernels' modules; busybox-static is also the shell of the study's containers.
 # e2fsprogs, util-linux: the study VM's ext4 disk (mkfs.ext4); nsenter and unshare.
 # runc, runsc: container runtimes, the study's platforms, also copied into the guest.
+# lxc: LXC containers, which the runtime root tests trace by name (busybox template, no network).
 # tmux: the pseudo-terminal the live view's root tests (ktrace top) are driven in.
 # lcov: genhtml, which renders ktrace's lcov coverage export in the tests.
 # fonts-dejavu-core: the font of `ktrace compare --plot` figures.
-packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils e2fsprogs util-linux runc runsc tmux lcov fonts-dejavu-core)
+packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils e2fsprogs util-linux runc runsc lxc tmux lcov fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

@@ -9,6 +9,7 @@
 //! exist only inside these namespaces: the host's interfaces are never touched, and two studies
 //! at once cannot clash (their namespaces have different names).
 use std::{
+    ffi::OsString,
     net::Ipv4Addr,
     path::PathBuf,
     process::{Command, Stdio},
@@ -132,17 +133,26 @@ impl Network {
 
 /// `iperf3 --server --one-off` in `namespace`, joined to `cgroup`; returns once it listens.
 async fn start_server(namespace: &Namespace, cgroup: &OwnedCgroup) -> anyhow::Result<Child> {
-    let mut command = tokio::process::Command::new("nsenter");
+    let argv = [
+        "nsenter".to_owned(),
+        format!("--net={}", namespace.path().display()),
+        "iperf3".to_owned(),
+        "--server".to_owned(),
+        "--one-off".to_owned(),
+        "--forceflush".to_owned(),
+        "--bind".to_owned(),
+        SERVER.to_string(),
+    ]
+    .map(OsString::from);
+    let mut command = child::command(&argv)?;
     command
-        .arg(format!("--net={}", namespace.path().display()))
-        .args(["iperf3", "--server", "--one-off", "--forceflush", "--bind"])
-        .arg(SERVER.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
-    let mut server = child::spawn_in(cgroup, command)?;
+    let mut server =
+        child::spawn_command_in(cgroup, None, command).context("cannot start the iperf3 server")?;
     let stdout = server.stdout.take().context("iperf3 server stdout")?;
     let mut stderr = server.stderr.take().context("iperf3 server stderr")?;
     let mut lines = BufReader::new(stdout).lines();

@@ -6,6 +6,7 @@
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
 mod functions;
 mod records;
+mod runtimes;
 mod sampling;
 mod study;
 mod support;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         .chain(sampling::all())
         .chain(tui::all())
         .chain(records::all())
+        .chain(runtimes::all())
         .chain(study::all());
     let trials = shared
         .map(|test| (test, false))

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::{
     functions,
-    support::{Ktrace, counts, ktrace, last_report},
+    support::{Ktrace, counts, ktrace, ktrace_command, last_report},
     tests::Test,
 };
 
@@ -269,6 +269,13 @@ fn study_refuses_bad_input_cleanly() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `ktrace ARGS` with each phase of the built-in workload `seconds` long.
+fn workload_run(args: &[&str], seconds: &str) -> anyhow::Result<Ktrace> {
+    let mut command = ktrace_command(args);
+    command.env("KTRACE_WORKLOAD_SECONDS", seconds);
+    Ktrace::spawn_command(command)
+}
+
 /// `ktrace run` without a command: one column per benchmark, each benchmark's own syscalls in
 /// its column only (the iperf3 client's connect, sysbench fileio's fsync), nothing left.
 fn run_without_a_command_has_a_column_per_phase() -> anyhow::Result<()> {
@@ -277,10 +284,7 @@ fn run_without_a_command_has_a_column_per_phase() -> anyhow::Result<()> {
         return Ok(());
     }
     let name = format!("ktrace-test-phases-{}", std::process::id());
-    let k = Ktrace::spawn_with_env(
-        &["run", "--name", &name, "-o", "json"],
-        &[("KTRACE_WORKLOAD_SECONDS", "1")],
-    )?;
+    let k = workload_run(&["run", "--name", &name, "-o", "json"], "1")?;
     let (status, stdout, stderr) = k.finish()?;
     ensure!(status.success(), "run: {status}\n{stderr}");
     let report = last_report(&stdout)?;
@@ -306,7 +310,7 @@ fn run_without_a_command_has_a_column_per_phase() -> anyhow::Result<()> {
         ensure!(stderr.contains(needle), "no `{needle}` on stderr:\n{stderr}");
     }
     ensure!(leftovers(&name).is_empty(), "left behind: {:?}", leftovers(&name));
-    let k = Ktrace::spawn_with_env(&["run", "--name", &name], &[("KTRACE_WORKLOAD_SECONDS", "0")])?;
+    let k = workload_run(&["run", "--name", &name], "0")?;
     let (status, _, stderr) = k.finish()?;
     ensure!(
         status.code() == Some(2)
@@ -326,10 +330,7 @@ fn interrupted_builtin_workload_leaves_nothing_behind() -> anyhow::Result<()> {
     }
     for (phase, signal) in [("fileio", libc::SIGINT), ("network", libc::SIGTERM)] {
         let name = format!("ktrace-test-stop-{}-{phase}", std::process::id());
-        let mut k = Ktrace::spawn_with_env(
-            &["run", "--name", &name, "-o", "json"],
-            &[("KTRACE_WORKLOAD_SECONDS", "2")],
-        )?;
+        let mut k = workload_run(&["run", "--name", &name, "-o", "json"], "2")?;
         // The phase's first line says it starts; its score comes at its end.
         k.wait_for_stderr(&format!("workload: {phase}: "))?;
         thread::sleep(Duration::from_secs(1));

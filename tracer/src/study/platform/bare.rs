@@ -5,7 +5,7 @@ use std::{ffi::OsStr, fs};
 
 use anyhow::Context as _;
 
-use super::{Job, command, output};
+use super::{Job, command_line, output};
 
 #[derive(Debug)]
 pub struct Bare;
@@ -23,7 +23,7 @@ impl Bare {
         let shell: [&OsStr; 3] = ["sh".as_ref(), "-c".as_ref(), script.as_ref()];
         output(
             job.cgroup,
-            command(job.network, &shell),
+            &command_line(job.network, &shell),
             &format!("the {} benchmark", job.benchmark),
         )
         .await

@@ -13,10 +13,15 @@ mod qemu;
 mod runc;
 mod runsc;
 
-use std::{ffi::OsStr, fmt, path::Path, process::Stdio, str::FromStr};
+use std::{
+    ffi::{OsStr, OsString},
+    fmt,
+    path::Path,
+    process::Stdio,
+    str::FromStr,
+};
 
 use anyhow::{Context as _, bail};
-use tokio::process::Command;
 
 use super::{
     benchmark::Benchmark,
@@ -173,32 +178,33 @@ fn first_line(program: &Path, args: &[&str]) -> anyhow::Result<String> {
     Ok(out.lines().next().unwrap_or_default().trim().to_owned())
 }
 
-/// The command `args`; with a network, run in its platform namespace (`nsenter --net=NS`).
-fn command(network: Option<&Network>, args: &[&OsStr]) -> Command {
-    let Some(network) = network else {
-        let mut command = Command::new(args[0]);
-        command.args(&args[1..]);
-        return command;
-    };
-    let mut command = Command::new("nsenter");
-    let mut net = std::ffi::OsString::from("--net=");
-    net.push(network.platform_namespace());
-    command.arg(net).args(args);
-    command
+/// The command line `args`; with a network, run in its platform namespace (`nsenter
+/// --net=NS`).
+fn command_line(network: Option<&Network>, args: &[&OsStr]) -> Vec<OsString> {
+    let mut argv = Vec::new();
+    if let Some(network) = network {
+        let mut net = OsString::from("--net=");
+        net.push(network.platform_namespace());
+        argv.extend([OsString::from("nsenter"), net]);
+    }
+    argv.extend(args.iter().map(|a| a.to_os_string()));
+    argv
 }
 
-/// Runs `command` inside `cgroup` to its end and returns its stdout; an error with the end of
+/// Runs `argv` inside `cgroup` to its end and returns its stdout; an error with the end of
 /// its stderr if it fails. It runs in a process group of its own, so that a Ctrl-C at the
 /// terminal reaches ktrace alone, which then stops the run itself; and it is killed if the
 /// run's future is dropped.
-async fn output(cgroup: &OwnedCgroup, mut command: Command, what: &str) -> anyhow::Result<String> {
+async fn output(cgroup: &OwnedCgroup, argv: &[OsString], what: &str) -> anyhow::Result<String> {
+    let mut command = child::command(argv)?;
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let child = child::spawn_in(cgroup, command)?;
+    let child = child::spawn_command_in(cgroup, None, command)
+        .with_context(|| format!("cannot start {what}"))?;
     let out = child.wait_with_output().await.with_context(|| format!("waiting for {what}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {

@@ -13,7 +13,7 @@
 //! version checks) and TCG, software emulation, where it does not: then the host kernel never
 //! enters `arch/x86/kvm`, and the guest runs several times slower.
 use std::{
-    ffi::OsStr,
+    ffi::{OsStr, OsString},
     fs,
     hash::{DefaultHasher, Hash as _, Hasher as _},
     io::Write as _,
@@ -106,14 +106,14 @@ impl Qemu {
         run_initrd(&self.initramfs, &script, &initrd)?;
         let console = output(
             job.cgroup,
-            self.command(&disk, &initrd, job.network),
+            &self.command_line(&disk, &initrd, job.network),
             &format!("the microVM ({} benchmark)", job.benchmark),
         )
         .await?;
         benchmark_output(&console)
     }
 
-    fn command(&self, disk: &Path, initrd: &Path, network: Option<&Network>) -> Command {
+    fn command_line(&self, disk: &Path, initrd: &Path, network: Option<&Network>) -> Vec<OsString> {
         let mut drive = std::ffi::OsString::from("id=disk,format=raw,if=none,file=");
         drive.push(disk);
         let accel = match self.accel {
@@ -162,7 +162,7 @@ impl Qemu {
                 "virtio-net-pci,netdev=net".as_ref(),
             ]);
         }
-        super::command(network, &args)
+        super::command_line(network, &args)
     }
 }
 

@@ -6,9 +6,7 @@
 //! The run's cgroup sits directly below the v2 root: on hosts with cgroup v1 controllers
 //! beside v2 (hybrid), runc also creates the path in every v1 hierarchy and removes only its
 //! last component, so a nested path would leave its parents behind.
-use std::path::PathBuf;
-
-use tokio::process::Command;
+use std::{ffi::OsStr, path::PathBuf};
 
 use super::{
     Job,
@@ -49,9 +47,16 @@ impl Runc {
             id: job.name.to_owned(),
             network_namespace: None,
         };
-        let mut command = Command::new(&self.runc);
-        command.arg("--root").arg(&container.root).arg("run").arg("--bundle").arg(&bundle);
-        command.arg(&container.id);
-        output(job.cgroup, command, &format!("runc run ({} benchmark)", job.benchmark)).await
+        let argv = [
+            self.runc.as_os_str(),
+            "--root".as_ref(),
+            container.root.as_os_str(),
+            "run".as_ref(),
+            "--bundle".as_ref(),
+            bundle.as_os_str(),
+            container.id.as_ref(),
+        ]
+        .map(OsStr::to_os_string);
+        output(job.cgroup, &argv, &format!("runc run ({} benchmark)", job.benchmark)).await
     }
 }

@@ -101,7 +101,7 @@ impl Runsc {
             container.id.as_ref(),
         ]);
         // Every runsc command of a networked sandbox runs in its namespace.
-        let command = super::command(job.network, &args);
-        output(job.cgroup, command, &format!("runsc run ({} benchmark)", job.benchmark)).await
+        let argv = super::command_line(job.network, &args);
+        output(job.cgroup, &argv, &format!("runsc run ({} benchmark)", job.benchmark)).await
     }
 }
