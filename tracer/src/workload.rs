@@ -92,7 +92,11 @@ impl Phases {
                 anyhow!("the {benchmark} phase did not end within {} s", limit.as_secs())
             })??;
             let score = benchmark.score(&output)?;
-            eprintln!("ktrace: workload: {benchmark}: {score:.2} {}", benchmark.unit());
+            eprintln!(
+                "ktrace: workload: {benchmark}: {} {}",
+                study::figure(score),
+                benchmark.unit()
+            );
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ use std::{
 
 use anyhow::{Context as _, anyhow, bail};
 
+pub(crate) use self::report::figure;
 pub use self::{benchmark::Benchmark, platform::Kind};
 use self::{
     manifest::{Manifest, PlatformEntry, RunEntry, Skipped, Tracing},
@@ -164,7 +165,7 @@ impl Study<'_> {
                 Err(e) => (None, None, Some(format!("{e:#}"))),
             };
             let outcome = match (&score, &error) {
-                (Some(score), _) => format!("{score:.2} {}", benchmark.unit()),
+                (Some(score), _) => format!("{} {}", figure(*score), benchmark.unit()),
                 (None, error) => format!("FAILED: {}", error.as_deref().unwrap_or_default()),
             };
             manifest.runs.push(RunEntry {

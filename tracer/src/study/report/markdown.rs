@@ -9,7 +9,7 @@ use std::{
     path::Path,
 };
 
-use super::{BenchmarkSection, FunctionRow, GroupRow, StudyReport, thousands};
+use super::{BenchmarkSection, FunctionRow, GroupRow, StudyReport, figure, thousands};
 use crate::{compare::markdown_table, study::manifest::Tracing};
 
 /// Writes report.md.
@@ -51,7 +51,7 @@ pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
             let mut row = vec![b.name().to_owned(), b.unit().to_owned()];
             row.extend(names.iter().map(|p| {
                 match s.runs.iter().find(|r| r.platform == *p && r.benchmark == b) {
-                    Some(run) => run.score.map_or_else(|| "failed".to_owned(), score),
+                    Some(run) => run.score.map_or_else(|| "failed".to_owned(), figure),
                     None => "-".to_owned(),
                 }
             }));
@@ -269,15 +269,6 @@ fn tracing_sentence(t: &Tracing) -> String {
             t.sample_hz.unwrap_or_default()
         ),
         (_, None) => "Syscalls were counted per run.".to_owned(),
-    }
-}
-
-/// A benchmark score: whole numbers from 100 on, else three significant digits or so.
-fn score(value: f64) -> String {
-    match value {
-        v if v >= 100.0 => thousands(v.round() as u64),
-        v if v >= 10.0 => format!("{v:.1}"),
-        v => format!("{v:.2}"),
     }
 }
 

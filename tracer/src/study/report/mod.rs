@@ -365,6 +365,19 @@ fn write_lcov(
     Ok(Lcov { files, missing: None })
 }
 
+/// A benchmark's score as reports print it: whole numbers from 100 on, else three
+/// significant digits (58.6, 0.140, 0.00412).
+pub(crate) fn figure(value: f64) -> String {
+    if value >= 100.0 {
+        return thousands(value.round() as u64);
+    }
+    if value <= 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let decimals = (2 - value.log10().floor() as i32).max(0) as usize;
+    format!("{value:.decimals$}")
+}
+
 /// `n` with thousands separators: 1,234,567.
 fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -540,6 +553,12 @@ mod tests {
 
     #[test]
     fn numbers_read_well() {
+        assert_eq!(figure(1926.62), "1,927");
+        assert_eq!(figure(58.63), "58.6");
+        assert_eq!(figure(1.7940157985), "1.79");
+        assert_eq!(figure(0.14), "0.140");
+        assert_eq!(figure(0.0041234), "0.00412");
+        assert_eq!(figure(0.0), "0");
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
