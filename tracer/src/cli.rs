@@ -119,8 +119,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run every platform x benchmark, each traced in a cgroup of its own, and report.
     ///
-    /// Platforms: a bare process, a runc container, a gVisor (runsc) sandbox and a QEMU
-    /// microVM (KVM where it works, else TCG); benchmarks: sysbench cpu, memory and fileio,
+    /// Platforms: a bare process, runc and LXC containers, a gVisor (runsc) sandbox and a small
+    /// QEMU VM (KVM where it works, else TCG); benchmarks: sysbench cpu, memory and fileio,
     /// and iperf3 over a private veth or tap link (198.18.2.0/30, in namespaces of their own).
     /// ktrace builds what they need itself (an OCI root file system from busybox and the
     /// benchmarks; the VM's Debian kernel and initramfs), cached in /var/cache/ktrace/study.
@@ -281,9 +281,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct StudyArgs {
-    /// Platforms to compare, comma-separated: bare, runc, runsc, qemu (lxc and firecracker
-    /// are not driven yet). Default: every one that works here; the others are skipped with
-    /// their reason.
+    /// Platforms to compare, comma-separated: bare, runc, lxc, runsc, qemu (firecracker is
+    /// not driven yet). Default: every one that works here; the others are skipped with their
+    /// reason.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub platforms: Option<Vec<Kind>>,
 

@@ -116,11 +116,11 @@ fn completed_runs(dir: &Path, expected: usize) -> anyhow::Result<Vec<(String, St
 
 /// Every platform on the host, which cannot trace functions: each run's record has syscalls
 /// and samples, gVisor's runs (and only they) make ptrace calls, the iperf3 client's connect
-/// is in the network runs of the host's own network stack, and the report says that the
-/// function figures are samples.
+/// is in the network runs that use the host's network stack (bare, runc, LXC), and the report
+/// says that the function figures are samples.
 fn study_on_the_host_samples_every_platform() -> anyhow::Result<()> {
-    if !installed("qemu-system-x86_64") {
-        eprintln!("skipped: no QEMU here (runs on the host)");
+    if !installed("qemu-system-x86_64") || !installed("lxc-execute") {
+        eprintln!("skipped: no QEMU or LXC here (runs on the host)");
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
@@ -128,7 +128,7 @@ fn study_on_the_host_samples_every_platform() -> anyhow::Result<()> {
     let k = Ktrace::spawn(&[
         "study",
         "--platforms",
-        "bare,runc,runsc,qemu",
+        "bare,runc,lxc,runsc,qemu",
         "--benchmarks",
         "cpu,network",
         "--seconds",
@@ -142,7 +142,7 @@ fn study_on_the_host_samples_every_platform() -> anyhow::Result<()> {
     ensure!(leftovers(&prefix).is_empty(), "left behind: {:?}", leftovers(&prefix));
     let manifest = read_json(&out.join("study.json"))?;
     ensure!(manifest["tracing"]["functions"] == "samples", "tracing: {}", manifest["tracing"]);
-    let runs = completed_runs(&out, 8)?;
+    let runs = completed_runs(&out, 10)?;
     for (platform, benchmark, record) in &runs {
         ensure!(
             record["kernel_samples"]["kind"] == "samples",
@@ -158,7 +158,7 @@ fn study_on_the_host_samples_every_platform() -> anyhow::Result<()> {
     let record = |platform: &str, benchmark: &str| {
         &runs.iter().find(|r| r.0 == platform && r.1 == benchmark).expect("every run completed").2
     };
-    for platform in ["bare", "runc"] {
+    for platform in ["bare", "runc", "lxc"] {
         ensure!(
             calls(record(platform, "network"), "connect") > 0,
             "{platform}: no connect in its network run"
@@ -187,17 +187,19 @@ fn study_on_the_host_samples_every_platform() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Studies stopped by SIGINT or SIGTERM while preparing, with a container on a private
-/// network, a gVisor sandbox on one, and a VM writing to its disk: each exits 128+signal,
-/// says so, and leaves no cgroup, namespace, scratch directory or process behind.
+/// Studies stopped by SIGINT or SIGTERM while preparing, with a runc or LXC container on a
+/// private network, a gVisor sandbox on one, and a VM writing to its disk: each exits
+/// 128+signal, says so, and leaves no cgroup (v2 or v1), namespace, scratch directory or
+/// process behind.
 fn interrupted_study_leaves_nothing_behind() -> anyhow::Result<()> {
-    if !installed("qemu-system-x86_64") {
-        eprintln!("skipped: no QEMU here (runs on the host)");
+    if !installed("qemu-system-x86_64") || !installed("lxc-execute") {
+        eprintln!("skipped: no QEMU or LXC here (runs on the host)");
         return Ok(());
     }
     let cases = [
-        ("bare,runc,runsc,qemu", "cpu", "study: bare:", 0, libc::SIGINT),
+        ("bare,runc,lxc,runsc,qemu", "cpu", "study: bare:", 0, libc::SIGINT),
         ("runc", "network", "runc network: running", 1500, libc::SIGTERM),
+        ("lxc", "network", "lxc network: running", 1500, libc::SIGINT),
         ("runsc", "network", "runsc network: running", 2500, libc::SIGINT),
         ("qemu", "fileio", "qemu fileio: running", 4000, libc::SIGTERM),
     ];
@@ -235,7 +237,10 @@ fn study_refuses_bad_input_cleanly() -> anyhow::Result<()> {
     let out = out.to_str().unwrap();
     for (args, needle) in [
         (vec!["study", "--platforms", "docker", "-o", out], "unknown platform `docker`"),
-        (vec!["study", "--platforms", "lxc", "-o", out], "ktrace study does not drive lxc yet"),
+        (
+            vec!["study", "--platforms", "firecracker", "-o", out],
+            "ktrace study does not drive firecracker yet",
+        ),
         (vec!["study", "--benchmarks", "disk", "-o", out], "unknown benchmark `disk`"),
         (vec!["study", "--seconds", "0", "-o", out], "0 is not in 1..=3600"),
     ] {
