@@ -244,17 +244,26 @@ fn function_table(
                 row.push(r.module.clone().unwrap_or_default());
             }
             row.extend(r.values.iter().map(|&v| thousands(v)));
-            row.push(if r.only_in.is_empty() {
-                String::new()
-            } else {
-                format!("only in {}", r.only_in.join(", "))
-            });
+            row.push(note(&r.only_in, platforms));
             row
         })
         .collect();
     let mut right = right_after(left, headers.len());
     *right.last_mut().expect("a NOTE column") = false;
     markdown_table(out, &headers, &right, &cells)
+}
+
+/// Which platforms have a row that not all have: "only in" the few, or "not in" the few.
+fn note(only_in: &[String], platforms: &[&str]) -> String {
+    if only_in.is_empty() {
+        return String::new();
+    }
+    if only_in.len() * 2 <= platforms.len() {
+        return format!("only in {}", only_in.join(", "));
+    }
+    let missing: Vec<&str> =
+        platforms.iter().copied().filter(|p| !only_in.iter().any(|o| o == p)).collect();
+    format!("not in {}", missing.join(", "))
 }
 
 fn tracing_sentence(t: &Tracing) -> String {
@@ -287,4 +296,18 @@ fn strings(items: &[&str]) -> Vec<String> {
 /// Columns from `left` on are right-aligned.
 fn right_after(left: usize, columns: usize) -> Vec<bool> {
     (0..columns).map(|i| i >= left).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_name_the_fewer_platforms() {
+        let platforms = ["bare", "runc", "lxc", "runsc", "qemu"];
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(note(&names(&["runsc"]), &platforms), "only in runsc");
+        assert_eq!(note(&names(&["bare", "runc", "lxc", "runsc"]), &platforms), "not in qemu");
+        assert_eq!(note(&[], &platforms), "");
+    }
 }

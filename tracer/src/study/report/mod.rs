@@ -213,6 +213,7 @@ fn load(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Loaded>> {
         .collect()
 }
 
+/// Per platform (in the order they ran), per benchmark.
 fn syscall_summaries(loaded: &[Loaded]) -> Vec<SyscallSummary> {
     let mut summaries = Vec::new();
     for l in loaded {
@@ -228,7 +229,11 @@ fn syscall_summaries(loaded: &[Loaded]) -> Vec<SyscallSummary> {
             });
         }
     }
-    summaries.sort_by(|a, b| (&a.platform, a.benchmark).cmp(&(&b.platform, b.benchmark)));
+    // Stable: the platforms keep their order within each benchmark's records.
+    let order: Vec<&str> =
+        loaded.iter().flat_map(|l| l.records.iter().map(|r| r.0.as_str())).collect();
+    let rank = |platform: &str| order.iter().position(|p| *p == platform);
+    summaries.sort_by_key(|s| rank(&s.platform));
     summaries
 }
 
