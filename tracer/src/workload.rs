@@ -3,7 +3,7 @@
 //! platform, one after the other, each in a cgroup of its own under the run's, so that the
 //! report has one column per benchmark, as in the seed study. `KTRACE_WORKLOAD_SECONDS` sets
 //! each phase's length (default 3).
-use std::{fs, time::Duration};
+use std::fs;
 
 use anyhow::{Context as _, anyhow, bail};
 
@@ -87,7 +87,7 @@ impl Phases {
                 scratch: &scratch,
                 network: network.as_ref(),
             };
-            let limit = Duration::from_secs(u64::from(self.seconds) * 4 + 60);
+            let limit = study::time_limit(self.seconds);
             let output = tokio::time::timeout(limit, bare.run(&job)).await.map_err(|_| {
                 anyhow!("the {benchmark} phase did not end within {} s", limit.as_secs())
             })??;

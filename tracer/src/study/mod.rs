@@ -278,7 +278,7 @@ pub(crate) fn scratch(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
 
 /// How long a run may take: the benchmark, a VM's boot and fileio's preparation under
 /// emulation, with room to spare.
-fn time_limit(seconds: u32) -> Duration {
+pub(crate) fn time_limit(seconds: u32) -> Duration {
     Duration::from_secs(u64::from(seconds) * 4 + 180)
 }
 

@@ -30,6 +30,8 @@ pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);
 /// Prefix length of the link's subnet: the two addresses above.
 pub const PREFIX: u8 = 30;
+/// The tap device's name, in the server namespace.
+pub const TAP: &str = "ktrace-tap";
 /// How long the iperf3 server may take to listen.
 const SERVER_START: Duration = Duration::from_secs(10);
 
@@ -110,19 +112,15 @@ impl Network {
                 Some(client_ns)
             }
             Link::Tap => {
-                let tap = Self::TAP;
-                ip(&["-n", &server_ns.name, "tuntap", "add", "dev", tap, "mode", "tap"])?;
-                ip(&["-n", &server_ns.name, "addr", "add", &server_address, "dev", tap])?;
-                ip(&["-n", &server_ns.name, "link", "set", tap, "up"])?;
+                ip(&["-n", &server_ns.name, "tuntap", "add", "dev", TAP, "mode", "tap"])?;
+                ip(&["-n", &server_ns.name, "addr", "add", &server_address, "dev", TAP])?;
+                ip(&["-n", &server_ns.name, "link", "set", TAP, "up"])?;
                 None
             }
         };
         let server = start_server(&server_ns, servers).await?;
         Ok(Self { _server: server, server_ns, client_ns })
     }
-
-    /// The tap device's name, in the server namespace.
-    pub const TAP: &str = "ktrace-tap";
 
     /// The namespace the platform's processes join: the client's for a veth link, the
     /// server's for a tap (QEMU opens the tap there).

@@ -152,7 +152,7 @@ impl Qemu {
             "virtio-blk-pci,drive=disk".as_ref(),
         ]
         .into();
-        let tap = format!("tap,id=net,ifname={},script=no,downscript=no", Network::TAP);
+        let tap = format!("tap,id=net,ifname={},script=no,downscript=no", network::TAP);
         if network.is_some() {
             // QEMU opens the tap in the server's namespace, where it was created.
             args.extend::<[&OsStr; 4]>([
