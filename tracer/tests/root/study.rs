@@ -53,7 +53,8 @@ fn installed(program: &str) -> bool {
 }
 
 /// Everything a study or run whose names start with `prefix` could leave behind: cgroups (v2
-/// and, on hybrid hosts, v1), network namespaces, scratch directories and processes.
+/// and, on hybrid hosts, v1), network namespaces, scratch directories (/var/tmp, or the
+/// temporary directory where there is none) and processes.
 fn leftovers(prefix: &str) -> Vec<String> {
     let mut found = Vec::new();
     let cgroup_roots =
@@ -61,6 +62,7 @@ fn leftovers(prefix: &str) -> Vec<String> {
     for dir in cgroup_roots
         .chain([PathBuf::from("/sys/fs/cgroup")])
         .chain(["/var/run/netns", "/var/tmp"].map(PathBuf::from))
+        .chain([std::env::temp_dir()])
     {
         for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
             if entry.file_name().to_string_lossy().starts_with(prefix) {
