@@ -11,9 +11,9 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     export::lcov::{self, CoveredFunction},
-    record::RecordView,
+    kallsyms::CORE_KERNEL,
+    record::Record,
     sources::KernelSources,
-    symbolize::CORE_KERNEL,
 };
 
 /// What the export left out, for the user to know.
@@ -27,12 +27,13 @@ pub struct Summary {
 
 /// Writes the lcov tracefile of `cgroup` (required when the record traced several) to `out`.
 pub fn export_lcov(
-    record: &RecordView,
+    record: &Record,
     cgroup: Option<&str>,
     vmlinux: Option<&Path>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
-    let column = match (cgroup, record.cgroups.as_slice()) {
+    let report = &record.report;
+    let column = match (cgroup, report.cgroups.as_slice()) {
         (None, [_]) => 0,
         (None, many) => bail!(
             "the record traced {} cgroups; choose one with --cgroup ({})",
@@ -44,17 +45,17 @@ pub fn export_lcov(
             .position(|c| c.label == label)
             .with_context(|| format!("the record has no cgroup `{label}`"))?,
     };
-    if record.kernel_functions.is_none() {
+    if report.kernel_functions.is_none() {
         bail!(
             "the record has no counted kernel functions (record with --functions, --module or --all on a kernel that can trace functions)"
         );
     }
     let vmlinux = match vmlinux {
         Some(path) => path.to_owned(),
-        None => KernelSources::find(&record.kernel_release).with_context(|| {
+        None => KernelSources::find(&report.kernel_release).with_context(|| {
             format!(
                 "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package linux-image-{0}-dbg)",
-                record.kernel_release
+                report.kernel_release
             )
         })?,
     };
@@ -65,12 +66,13 @@ pub fn export_lcov(
 /// `sources`, the DWARF of the record's kernel. A record without counted functions gives an
 /// empty tracefile.
 pub fn write_lcov(
-    record: &RecordView,
+    record: &Record,
     column: usize,
     sources: &KernelSources,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
-    let Some(functions) = &record.kernel_functions else {
+    let report = &record.report;
+    let Some(functions) = &report.kernel_functions else {
         return Ok(Summary::default());
     };
     let entered =
@@ -98,7 +100,7 @@ pub fn write_lcov(
     summary.functions = covered.len();
     summary.entered = covered.iter().filter(|f| f.count > 0).count();
     summary.without_source = core.len() - covered.len();
-    lcov::write(out, &record.cgroups[column].label, &covered).context("writing the tracefile")?;
+    lcov::write(out, &report.cgroups[column].label, &covered).context("writing the tracefile")?;
     Ok(summary)
 }
 
@@ -107,7 +109,7 @@ mod tests {
     use std::{fs, process::Command};
 
     use super::*;
-    use crate::record;
+    use crate::{record, report::tests::counting};
 
     /// The cached debug image of the 6.12 guest kernel, which `cargo xtask test` fetches.
     fn debug_image() -> Option<(String, std::path::PathBuf)> {
@@ -120,16 +122,16 @@ mod tests {
 
     /// A record of two cgroups on `release`: `net` entered is_skb_forwardable 200 times, `file`
     /// entered vfs_write 7 times; vfs_read and veth_xmit [veth] were attached, not entered.
-    fn record_text(release: &str) -> String {
-        format!(
-            r#"{{"record_version": 1, "host": "h", "kernel_release": "{release}", "kernel_build_id": "unknown",
-            "duration_secs": 1.0, "cgroups": [{{"label": "net"}}, {{"label": "file"}}], "syscalls": [],
-            "kernel_functions": {{
-              "functions": [{{"name": "is_skb_forwardable", "module": "vmlinux", "counts": [200, 0]}},
-                            {{"name": "vfs_write", "module": "vmlinux", "counts": [0, 7]}}],
-              "modules": [],
-              "not_entered": [{{"name": "vfs_read", "module": "vmlinux"}}, {{"name": "veth_xmit", "module": "veth"}}]}}}}"#
-        )
+    fn record_of(release: &str) -> Record {
+        let targets = [
+            ("is_skb_forwardable", "vmlinux"),
+            ("vfs_write", "vmlinux"),
+            ("vfs_read", "vmlinux"),
+            ("veth_xmit", "veth"),
+        ];
+        let counts = [vec![200, 0, 0, 0], vec![0, 7, 0, 0]];
+        let report = counting(&["net", "file"], release, &targets, &counts);
+        Record::new(record::tests::info(), report)
     }
 
     #[test]
@@ -142,7 +144,7 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
-        fs::write(&path, record_text(&release)).unwrap();
+        record::write(&path, &record_of(&release), false).unwrap();
         let record = record::read(&path).unwrap();
 
         let err = export_lcov(&record, None, Some(&vmlinux), &mut Vec::new()).unwrap_err();

@@ -15,29 +15,19 @@ use tracer_common::{FUNCTION_CHUNK, FunctionChunk, FunctionStats};
 
 use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
+    object,
     raw::{self, ProgramStats},
 };
-use crate::functions::Target;
+use crate::{
+    collect::{self, Overhead},
+    functions::Target,
+};
 
 /// A target that could not be attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub target: Target,
     pub error: String,
-}
-
-/// ktrace's own cost and losses while counting functions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Overhead {
-    /// Hits whose counter could not be found (should stay 0).
-    pub failed_updates: u64,
-    /// Hits from a function that is not one of the targets (should stay 0).
-    pub unknown_function: u64,
-    /// Runs the kernel skipped because the program was already running on that CPU.
-    pub recursion_misses: u64,
-    /// Total run time of the counting programs; 0 unless `sysctl kernel.bpf_stats_enabled=1`.
-    pub run_time_ns: u64,
-    pub run_count: u64,
 }
 
 pub struct FunctionCounter {
@@ -214,37 +204,23 @@ impl FunctionCounter {
 
     /// Cumulative entry counts: `[slot][function index]`.
     pub fn read(&self, ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<Vec<u64>>> {
-        let map = ebpf.map("FUNCTION_COUNTS").context("map FUNCTION_COUNTS missing")?;
-        let counts: PerCpuArray<_, FunctionChunk> = PerCpuArray::try_from(map)?;
+        let counts: PerCpuArray<_, FunctionChunk> = object::map_as(ebpf, "FUNCTION_COUNTS")?;
         let chunks = chunks(self.targets.len());
         (0..slots)
             .map(|slot| {
-                let mut sums = vec![0u64; chunks * FUNCTION_CHUNK];
-                for chunk in 0..chunks {
-                    let per_cpu = counts
-                        .get(&((slot * chunks + chunk) as u32), 0)
-                        .context("reading FUNCTION_COUNTS")?;
-                    for cpu in per_cpu.iter() {
-                        for (sum, &n) in sums[chunk * FUNCTION_CHUNK..].iter_mut().zip(&cpu.counts)
-                        {
-                            *sum = sum.saturating_add(n);
-                        }
-                    }
-                }
-                sums.truncate(self.targets.len());
-                Ok(sums)
+                let per_cpu = (0..chunks)
+                    .map(|chunk| counts.get(&((slot * chunks + chunk) as u32), 0))
+                    .collect::<Result<Vec<_>, _>>()
+                    .context("reading FUNCTION_COUNTS")?;
+                let per_cpu: Vec<&[FunctionChunk]> = per_cpu.iter().map(|c| &c[..]).collect();
+                Ok(collect::sum_function_chunks(&per_cpu, self.targets.len()))
             })
             .collect()
     }
 
     pub fn overhead(&self, ebpf: &Ebpf) -> anyhow::Result<Overhead> {
-        let map = ebpf.map("FUNCTION_STATS").context("map FUNCTION_STATS missing")?;
-        let stats: PerCpuArray<_, FunctionStats> = PerCpuArray::try_from(map)?;
-        let mut overhead = Overhead::default();
-        for cpu in stats.get(&0, 0)?.iter() {
-            overhead.failed_updates += cpu.failed_updates;
-            overhead.unknown_function += cpu.unknown_function;
-        }
+        let stats: PerCpuArray<_, FunctionStats> = object::map_as(ebpf, "FUNCTION_STATS")?;
+        let mut overhead = Overhead::sum_per_cpu(&stats.get(&0, 0)?);
         for prog in &self.programs {
             let ProgramStats { recursion_misses, run_time_ns, run_count, .. } =
                 raw::program_stats(prog)?;

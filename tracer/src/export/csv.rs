@@ -48,7 +48,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &report.start_time,
             &duration,
             &report.kernel_release,
-            report.ktrace_version,
+            &report.ktrace_version,
             &command,
             &c.label,
             &c.path,

@@ -40,7 +40,7 @@ use self::{
 use crate::{
     cgroup::{Hierarchy, OwnedCgroup},
     plan::Plan,
-    record::{self, RecordInfo},
+    record::{self, Record, RecordInfo},
     signals::Signals,
 };
 
@@ -259,7 +259,8 @@ impl Study<'_> {
             format!("reading the score from the {benchmark} benchmark's output")
         })?;
         let file = format!("{label}.json");
-        record::write(&self.options.dir.join(&file), self.info, &report, true)?;
+        let record = Record::new(self.info.clone(), report);
+        record::write(&self.options.dir.join(&file), &record, true)?;
         fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
         Ok((file, score))
     }

@@ -6,10 +6,10 @@ use std::future::Future;
 
 use crate::{
     cgroup::Cgroup,
-    cli::{Format, OutputArgs, ProfileArgs},
+    export::Format,
     plan::Plan,
     report::Report,
-    session::{Session, Sink},
+    session::{Options, Session, Sink},
 };
 
 /// Traces `cgroup` with `plan` while `work` runs; `work`'s output and the total report, which
@@ -20,15 +20,10 @@ pub async fn trace_while<T>(
     command: Vec<String>,
     work: impl Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<(T, Report)> {
-    let output = OutputArgs { interval: None, output: Format::Table, top: None };
-    let profile =
-        ProfileArgs { sample: plan.sampling.map(|s| s.frequency_hz), stacks: None, force: false };
-    let session = Session::attach(
-        std::slice::from_ref(cgroup),
-        Some(command),
-        &output,
-        &profile,
-        plan.clone(),
-    )?;
+    // Printed nowhere (Sink::Silent): only the record's fields matter.
+    let options =
+        Options { interval: None, format: Format::Json, top: None, stacks: None, force: false };
+    let session =
+        Session::attach(std::slice::from_ref(cgroup), Some(command), options, plan.clone())?;
     session.trace_until(Sink::Silent, work).await
 }

@@ -13,9 +13,8 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
-use crate::{
-    support::{Ktrace, TestCgroups, ktrace, ktrace_command, run_workload_in},
-    tests::{Test, expect_error},
+use crate::support::{
+    Ktrace, Test, TestCgroups, expect_error, ktrace, ktrace_command, run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -374,8 +373,10 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
     ensure!(status.success(), "compare: {status}\n{stderr}");
     ensure!(table.contains("Source directories"), "no directory section:\n{table}");
     let figure = fs::read_to_string(&svg)?;
-    for label in ["net", "file", "net/core", "fs"] {
-        ensure!(figure.contains(&format!("\n{label}\n</text>")), "{label} missing from the figure");
+    // Runs, directories and ticks as SVG text; the subtitle names the records.
+    for text in ["net", "file", "net/core", "fs", "100%", "10¹"] {
+        ensure!(figure.contains(&format!(">{text}</text>")), "{text} missing from the figure");
     }
+    ensure!(figure.contains(">records net.json, file.json · kernel "), "no subtitle");
     Ok(())
 }

@@ -18,8 +18,7 @@ use serde_json::Value;
 
 use crate::{
     functions,
-    support::{Ktrace, counts, ktrace, ktrace_command, last_report},
-    tests::Test,
+    support::{Ktrace, Test, counts, ktrace, ktrace_command, last_report},
 };
 
 /// Tests that share the kernel with others.

@@ -105,7 +105,7 @@ pub(super) fn findings(
         for (_, _, record) in
             loaded.iter().flat_map(|l| &l.records).filter(|r| r.0 == platform.name)
         {
-            for s in &record.syscalls {
+            for s in &record.report.syscalls {
                 *calls.entry(&s.name).or_default() += s.counts[0].calls;
             }
         }

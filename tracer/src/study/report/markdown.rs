@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{BenchmarkSection, FunctionRow, GroupRow, StudyReport, figure, thousands};
-use crate::{compare::markdown_table, study::manifest::Tracing};
+use crate::{compare::render::markdown_table, study::manifest::Tracing};
 
 /// Writes report.md.
 pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {

@@ -27,7 +27,7 @@ use crate::{
     compare::{self, Comparison, Measure, Row},
     coverage,
     export::file,
-    record::{self, RecordView},
+    record::{self, Record},
     sources::KernelSources,
 };
 
@@ -126,7 +126,7 @@ pub struct Lcov {
 struct Loaded {
     benchmark: Benchmark,
     /// (platform, record file, record), in platform order.
-    records: Vec<(String, String, RecordView)>,
+    records: Vec<(String, String, Record)>,
 }
 
 /// Makes the report of the study in `dir`: reads study.json and the records, writes
@@ -218,7 +218,7 @@ fn syscall_summaries(loaded: &[Loaded]) -> Vec<SyscallSummary> {
     let mut summaries = Vec::new();
     for l in loaded {
         for (platform, _, record) in &l.records {
-            let counts = || record.syscalls.iter().map(|s| s.counts[0]);
+            let counts = || record.report.syscalls.iter().map(|s| s.counts[0]);
             summaries.push(SyscallSummary {
                 platform: platform.clone(),
                 benchmark: l.benchmark,
@@ -242,7 +242,7 @@ fn syscalls_only_some(manifest: &Manifest, loaded: &[Loaded]) -> Vec<FunctionRow
     let mut calls: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for (platform, record) in loaded.iter().flat_map(|l| l.records.iter().map(|r| (&r.0, &r.2))) {
         let column = platforms.iter().position(|p| p == platform).expect("a study platform");
-        for syscall in &record.syscalls {
+        for syscall in &record.report.syscalls {
             calls.entry(&syscall.name).or_insert_with(|| vec![0; platforms.len()])[column] +=
                 syscall.counts[0].calls;
         }
@@ -294,8 +294,8 @@ fn footprint(manifest: &Manifest, loaded: &[Loaded]) -> Vec<Footprint> {
         .collect()
 }
 
-fn functions_seen(record: &RecordView) -> Vec<&str> {
-    match (&record.kernel_functions, &record.kernel_samples) {
+fn functions_seen(record: &Record) -> Vec<&str> {
+    match (&record.report.kernel_functions, &record.report.kernel_samples) {
         (Some(f), _) => {
             f.functions.iter().filter(|f| f.counts[0] > 0).map(|f| f.name.as_str()).collect()
         }
