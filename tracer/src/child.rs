@@ -6,7 +6,7 @@ use std::{
     fs::File,
     io,
     os::{
-        fd::AsRawFd as _,
+        fd::{AsFd as _, AsRawFd as _},
         unix::{ffi::OsStrExt as _, fs::PermissionsExt as _, process::ExitStatusExt as _},
     },
     path::{Path, PathBuf},
@@ -24,7 +24,8 @@ const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
 /// Spawns `argv` so that it joins `cgroup` between fork and exec (see [`spawn_command_in`]).
 /// With `output`, the command's stdout and stderr go there and its stdin is empty: the live
-/// view owns the terminal.
+/// view owns the terminal. Without, its stdout goes to ktrace's stderr, its stdin and stderr
+/// are ktrace's.
 pub fn spawn_in(
     cgroup: &OwnedCgroup,
     view: Option<&Path>,
@@ -32,9 +33,17 @@ pub fn spawn_in(
     output: Option<&File>,
 ) -> anyhow::Result<Child> {
     let mut command = command(argv)?;
-    if let Some(file) = output {
-        let (out, err) = (file.try_clone()?, file.try_clone()?);
-        command.stdin(Stdio::null()).stdout(out).stderr(err);
+    match output {
+        Some(file) => {
+            let (out, err) = (file.try_clone()?, file.try_clone()?);
+            command.stdin(Stdio::null()).stdout(out).stderr(err);
+        }
+        // ktrace's stdout carries the reports only (`-o json | jq` must parse): the command
+        // writes to ktrace's stderr, as its status lines do.
+        None => {
+            let stderr = io::stderr().as_fd().try_clone_to_owned().context("duplicating stderr")?;
+            command.stdout(stderr);
+        }
     }
     spawn_command_in(cgroup, view, command)
         .with_context(|| format!("cannot start `{}`", argv[0].to_string_lossy()))

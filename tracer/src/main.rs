@@ -20,7 +20,7 @@ use tracer::{
     record::{self, Record, RecordInfo},
     runtime::{self, Roots},
     serve,
-    session::{Options, Session, Sink},
+    session::{Options, Session, Sink, is_broken_pipe},
     signals::{self, Signals},
     study,
     target::{self, Targets},
@@ -54,13 +54,6 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
@@ -351,12 +344,10 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     }
     let argv = args.command;
     let label: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    let session = Session::attach(
-        std::slice::from_ref(&cgroup),
-        Some(label.clone()),
-        args.output.options(&args.trace),
-        plan,
-    )?;
+    // The command goes on when stdout's reader goes away; its status is still ktrace's.
+    let options = Options { outlive_stdout: true, ..args.output.options(&args.trace) };
+    let session =
+        Session::attach(std::slice::from_ref(&cgroup), Some(label.clone()), options, plan)?;
     // In the live view the command's output would scribble over the screen: it is kept in an
     // unnamed file and shown once the view is gone.
     let output = if live {
@@ -427,7 +418,9 @@ async fn run_phases(
 ) -> anyhow::Result<u8> {
     let cgroups = phases.cgroups();
     let label = vec![workload::LABEL.to_owned()];
-    let session = Session::attach(&cgroups, Some(label), args.output.options(&args.trace), plan)?;
+    // As with a command: the phases go on when stdout's reader goes away.
+    let options = Options { outlive_stdout: true, ..args.output.options(&args.trace) };
+    let session = Session::attach(&cgroups, Some(label), options, plan)?;
     let (sink, view) = sink(live, &cgroups, &args.trace.request());
     let (stopped_by, total) = session
         .trace_until(sink, async {

@@ -21,8 +21,14 @@ pub async fn trace_while<T>(
     work: impl Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<(T, Report)> {
     // Printed nowhere (Sink::Silent): only the record's fields matter.
-    let options =
-        Options { interval: None, format: Format::Json, top: None, stacks: None, force: false };
+    let options = Options {
+        interval: None,
+        format: Format::Json,
+        top: None,
+        stacks: None,
+        force: false,
+        outlive_stdout: false,
+    };
     let session =
         Session::attach(std::slice::from_ref(cgroup), Some(command), options, plan.clone())?;
     session.trace_until(Sink::Silent, work).await
