@@ -1,7 +1,7 @@
 //! report.md: the report for people, as GitHub-flavoured Markdown, in the seed study's order:
 //! the setup, performance, syscalls, host kernel functions per benchmark (by source directory,
 //! by module, hottest functions, functions only some platforms enter), lcov tracefiles,
-//! findings, and what ktrace cannot see.
+//! findings, and what ktrace cannot see. The figures are embedded where their numbers are.
 use std::{
     fmt::Write as _,
     fs,
@@ -9,7 +9,7 @@ use std::{
     path::Path,
 };
 
-use super::{BenchmarkSection, FunctionRow, GroupRow, StudyReport, figure, thousands};
+use super::{BenchmarkSection, Figure, FunctionRow, GroupRow, StudyReport, figure, thousands};
 use crate::{compare::render::markdown_table, study::manifest::Tracing};
 
 /// Writes report.md.
@@ -120,8 +120,10 @@ pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
         })
         .collect();
     markdown_table(out, &headers, &right_after(1, headers.len()), &rows)?;
+    embed(out, r.figures.iter().filter(|f| f.benchmark.is_none()))?;
     for section in &r.benchmarks {
         render_benchmark(out, section)?;
+        embed(out, r.figures.iter().filter(|f| f.benchmark == Some(section.benchmark)))?;
     }
 
     writeln!(out, "\n## Coverage reports (lcov)\n")?;
@@ -159,6 +161,14 @@ pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
     writeln!(out, "\n## What ktrace cannot see here\n")?;
     for limit in &r.limits {
         writeln!(out, "- {limit}")?;
+    }
+    Ok(())
+}
+
+/// The figures' SVGs as images, each with a link to its PNG.
+fn embed<'a>(out: &mut fs::File, figures: impl Iterator<Item = &'a Figure>) -> io::Result<()> {
+    for f in figures {
+        writeln!(out, "\n![{}]({}) ([PNG]({}))", f.shows, f.svg, f.png)?;
     }
     Ok(())
 }

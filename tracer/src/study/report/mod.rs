@@ -2,13 +2,15 @@
 //! again elsewhere (`ktrace study --report-only DIR`, e.g. on the host that has the DWARF of a
 //! guest's kernel): `report.md` for people, in the seed study's order, and `report.json` with
 //! the same figures for programs. When functions were counted and the traced kernel's DWARF is
-//! at hand, also one lcov tracefile per platform under `lcov/` for genhtml.
+//! at hand, also one lcov tracefile per platform under `lcov/` for genhtml. The figures
+//! (`figures`) are drawn next to report.md, which embeds them.
 //!
 //! Sections: performance per platform and benchmark; syscalls (distinct, calls, failed) and
 //! the syscalls only some platforms make; host kernel functions entered (or sampled) per
 //! platform and benchmark; per benchmark, coverage by kernel source directory and by module,
 //! the hottest functions side by side and those only one platform enters; findings computed
 //! from these numbers; and what ktrace cannot see in this study.
+mod figures;
 mod findings;
 mod markdown;
 
@@ -22,6 +24,7 @@ use std::{
 use anyhow::Context as _;
 use serde::Serialize;
 
+pub use self::figures::Figure;
 use super::{benchmark::Benchmark, manifest::Manifest};
 use crate::{
     compare::{self, Comparison, Measure, Row},
@@ -52,6 +55,8 @@ pub struct StudyReport {
     /// Host kernel functions entered (counted) or seen in samples, per platform.
     pub footprint: Vec<Footprint>,
     pub benchmarks: Vec<BenchmarkSection>,
+    /// The overview, then each benchmark's coverage per source directory and module.
+    pub figures: Vec<Figure>,
     pub lcov: Lcov,
     pub findings: Vec<String>,
     /// What ktrace cannot see in this study.
@@ -173,6 +178,7 @@ pub fn write(dir: &Path, vmlinux: Option<&Path>) -> anyhow::Result<StudyReport> 
         loaded.iter().zip(&comparisons).map(|(l, c)| section(l.benchmark, c)).collect();
     let syscalls = syscall_summaries(&loaded);
     let footprint = footprint(&manifest, &loaded);
+    let figures = figures::write(dir, &manifest, &footprint, &loaded, &comparisons)?;
     let report = StudyReport {
         report_version: REPORT_VERSION,
         ktrace_version: env!("CARGO_PKG_VERSION"),
@@ -183,6 +189,7 @@ pub fn write(dir: &Path, vmlinux: Option<&Path>) -> anyhow::Result<StudyReport> 
         syscalls,
         footprint,
         benchmarks,
+        figures,
         lcov,
     };
     file::write_atomically(&dir.join("report.json"), true, |out| {
@@ -401,7 +408,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::study::manifest::tests::manifest;
+    use crate::{
+        figure::tests::{Figure, png_size},
+        study::manifest::tests::manifest,
+    };
 
     /// A counted record of one cgroup: syscalls (name, calls, errors), entered functions
     /// (name, module, entries) and functions attached but not entered.
@@ -414,10 +424,19 @@ mod tests {
         let modules: BTreeSet<&str> = entered.iter().map(|f| f.1).collect();
         json!({
             "record_version": 1, "host": "h", "kernel_release": "6.12.0-test",
-            "kernel_build_id": "x", "duration_secs": 2.0, "cgroups": [{"label": label}],
+            "kernel_build_id": "x", "duration_secs": 2.0,
+            "cgroups": [{"label": label, "path": format!("/sys/fs/cgroup/{label}"), "id": 1}],
+            "backends": {"syscalls": "raw_tracepoint", "functions": "kprobe-multi"},
+            "function_targets": entered.len() + not_entered.len(),
+            "schema_version": 1, "ktrace_version": "0.1.0", "scope": "total",
+            "start_time": "2026-11-28T12:00:00.000Z", "totals": [], "rows_omitted": 0,
             "syscalls": syscalls.iter().map(|(name, calls, errors)|
-                json!({"name": name, "counts": [{"calls": calls, "errors": errors}]})).collect::<Vec<_>>(),
+                json!({"name": name, "nr": null, "counts": [{"calls": calls, "errors": errors}]})).collect::<Vec<_>>(),
             "kernel_functions": {
+                "kind": "counts", "backend": "kprobe-multi", "attached": entered.len() + not_entered.len(),
+                "skipped": 0, "totals": [], "functions_omitted": 0,
+                "overhead": {"failed_updates": 0, "unknown_function": 0, "recursion_misses": 0,
+                             "run_time_ns": 0, "run_count": 0},
                 "functions": entered.iter().map(|(name, module, n)|
                     json!({"name": name, "module": module, "counts": [n]})).collect::<Vec<_>>(),
                 "modules": modules.iter().map(|m| {
@@ -554,6 +573,51 @@ mod tests {
                 .unwrap();
         assert_eq!(json["report_version"], 1);
         assert_eq!(json["syscalls"][0]["blocked"], serde_json::Value::Null);
+    }
+
+    /// The overview and each benchmark's per-module figure (no DWARF: no directories), drawn
+    /// from the report's numbers, embedded in report.md and listed in report.json.
+    #[test]
+    fn figures_are_drawn_and_embedded() {
+        let dir = study();
+        let r = write(dir.path(), None).unwrap();
+        let drawn: Vec<_> =
+            r.figures.iter().map(|f| (f.benchmark, f.svg.as_str(), f.png.as_str())).collect();
+        assert_eq!(
+            drawn,
+            [
+                (None, "overview.svg", "overview.png"),
+                (Some(Benchmark::Cpu), "cpu-modules.svg", "cpu-modules.png"),
+                (Some(Benchmark::Network), "network-modules.svg", "network-modules.png"),
+            ]
+        );
+        let read = |file: &str| Figure::parse(&fs::read_to_string(dir.path().join(file)).unwrap());
+        let overview = read("overview.svg");
+        overview.check_layout();
+        // Distinct functions entered: runsc's network run failed, so it has no bar.
+        let expected = [("bare", "cpu", "2"), ("runsc", "cpu", "3"), ("bare", "network", "2")];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|&(p, b, v)| (0, p.to_owned(), b.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(overview.values(), expected);
+        let cpu = read("cpu-modules.svg");
+        assert!(cpu.has_text(
+            "platforms bare, runsc · kernel 6.12.0-test · function entries counted (exact)"
+        ));
+        // Each platform keeps its colour in every figure.
+        assert_eq!(cpu.legend_colour("runsc"), overview.legend_colour("runsc"));
+        let png = fs::read(dir.path().join("cpu-modules.png")).unwrap();
+        assert_eq!(png_size(&png).0, (cpu.width * 2.0) as u32);
+        let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
+        let overview_line = "![Distinct host kernel functions per platform and benchmark](overview.svg) ([PNG](overview.png))";
+        let cpu_line = "![Host kernel functions per module: cpu benchmark](cpu-modules.svg) ([PNG](cpu-modules.png))";
+        let at = |line: &str| {
+            md.lines().position(|l| l == line).unwrap_or_else(|| panic!("no `{line}` in\n{md}"))
+        };
+        assert!(at(overview_line) < at("### cpu") && at("### cpu") < at(cpu_line), "{md}");
+        // Made again (--report-only): the figures are replaced, not refused.
+        write(dir.path(), None).unwrap();
     }
 
     #[test]
