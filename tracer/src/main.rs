@@ -323,6 +323,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     if let Some(path) = &args.record {
         file::check_target(path, args.trace.profile.force)?;
     }
+    let phase_seconds = args.command.is_empty().then(workload::phase_seconds).transpose()?;
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
     let request = args.trace.request();
@@ -332,8 +333,8 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     let info = RecordInfo::new(&plan);
     let name = args.name.clone().unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
     let (owned, cgroup) = hierarchy.create(&name)?;
-    if args.command.is_empty() {
-        let phases = workload::Phases::create(&hierarchy, &name)?;
+    if let Some(seconds) = phase_seconds {
+        let phases = workload::Phases::create(&hierarchy, &name, seconds)?;
         eprintln!(
             "ktrace: running the built-in workload in cgroup {}: {} s per phase, each in a cgroup \
              of its own",

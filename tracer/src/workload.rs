@@ -36,9 +36,8 @@ pub struct Phases {
 
 impl Phases {
     /// A cgroup per benchmark below the run's cgroup `run` (a name directly below the v2
-    /// root), labelled with the benchmark's name.
-    pub fn create(hierarchy: &Hierarchy, run: &str) -> anyhow::Result<Self> {
-        let seconds = seconds(std::env::var(SECONDS_VARIABLE).ok().as_deref())?;
+    /// root), labelled with the benchmark's name; each phase `seconds` long.
+    pub fn create(hierarchy: &Hierarchy, run: &str, seconds: u32) -> anyhow::Result<Self> {
         let phases = Benchmark::ALL
             .into_iter()
             .map(|benchmark| {
@@ -100,6 +99,12 @@ impl Phases {
         }
         Ok(())
     }
+}
+
+/// Each phase's length, from `KTRACE_WORKLOAD_SECONDS`: checked before anything is created,
+/// so that a bad value is one line and exit status 2, not a run that never ends.
+pub fn phase_seconds() -> anyhow::Result<u32> {
+    seconds(std::env::var(SECONDS_VARIABLE).ok().as_deref())
 }
 
 /// A phase's length from the variable's value, if set.

@@ -31,6 +31,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
             "run_without_a_command_has_a_column_per_phase",
             run_without_a_command_has_a_column_per_phase,
         ),
+        ("builtin_workload_refuses_bad_lengths", builtin_workload_refuses_bad_lengths),
         (
             "interrupted_builtin_workload_leaves_nothing_behind",
             interrupted_builtin_workload_leaves_nothing_behind,
@@ -316,25 +317,42 @@ fn run_without_a_command_has_a_column_per_phase() -> anyhow::Result<()> {
         ensure!(stderr.contains(needle), "no `{needle}` on stderr:\n{stderr}");
     }
     ensure!(leftovers(&name).is_empty(), "left behind: {:?}", leftovers(&name));
-    let k = workload_run(&["run", "--name", &name], "0")?;
-    let (status, _, stderr) = k.finish()?;
-    ensure!(
-        status.code() == Some(2)
-            && stderr.contains("KTRACE_WORKLOAD_SECONDS=0: must be a whole number"),
-        "{status}\n{stderr}"
-    );
-    ensure!(leftovers(&name).is_empty(), "a refused run left behind: {:?}", leftovers(&name));
     Ok(())
 }
 
-/// The built-in workload stopped in its file I/O and network phases: exit 128+signal, the
-/// report of what ran is printed, nothing is left.
+/// A phase length of 0 or less would never end: refused in one line, exit 2, nothing made.
+fn builtin_workload_refuses_bad_lengths() -> anyhow::Result<()> {
+    let name = format!("ktrace-test-length-{}", std::process::id());
+    for seconds in ["0", "-1"] {
+        let (status, stdout, stderr) =
+            workload_run(&["run", "--name", &name], seconds)?.finish()?;
+        ensure!(
+            status.code() == Some(2)
+                && stdout.is_empty()
+                && stderr.lines().count() == 1
+                && stderr.contains(&format!("KTRACE_WORKLOAD_SECONDS={seconds}: must be a whole")),
+            "{seconds}: {status}\n{stderr}"
+        );
+        ensure!(leftovers(&name).is_empty(), "a refused run left behind: {:?}", leftovers(&name));
+    }
+    Ok(())
+}
+
+/// The built-in workload stopped in each of its phases, by SIGINT or SIGTERM: exit 128+signal,
+/// the report of what ran is printed, and no cgroup, namespace, veth, scratch directory or
+/// process is left.
 fn interrupted_builtin_workload_leaves_nothing_behind() -> anyhow::Result<()> {
     if !installed("sysbench") || !installed("iperf3") {
         eprintln!("skipped: sysbench or iperf3 missing (scripts/setup.sh installs them)");
         return Ok(());
     }
-    for (phase, signal) in [("fileio", libc::SIGINT), ("network", libc::SIGTERM)] {
+    let cases = [
+        ("cpu", libc::SIGTERM),
+        ("memory", libc::SIGINT),
+        ("fileio", libc::SIGINT),
+        ("network", libc::SIGTERM),
+    ];
+    for (phase, signal) in cases {
         let name = format!("ktrace-test-stop-{}-{phase}", std::process::id());
         let mut k = workload_run(&["run", "--name", &name, "-o", "json"], "2")?;
         // The phase's first line says it starts; its score comes at its end.
