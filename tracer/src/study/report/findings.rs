@@ -89,7 +89,7 @@ pub(super) fn findings(
                 let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
                 let more = names.len().saturating_sub(shown.len());
                 findings.push(format!(
-                    "{}: only {platform} enters {} {kind}{} {}{}.",
+                    "{}: only {platform} {what} {} {kind}{}: {}{}.",
                     section.benchmark,
                     names.len(),
                     if names.len() == 1 { "" } else { "s" },
