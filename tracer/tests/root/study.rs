@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::{
     functions,
-    support::{Ktrace, Test, counts, ktrace, ktrace_command, last_report},
+    support::{Ktrace, Test, counts, entries, ktrace, ktrace_command, last_report},
 };
 
 /// Tests that share the kernel with others.
@@ -208,7 +208,7 @@ fn interrupted_study_leaves_nothing_behind() -> anyhow::Result<()> {
     for (platforms, benchmark, marker, delay_ms, signal) in cases {
         let dir = tempfile::tempdir()?;
         let out = dir.path().join("study");
-        let mut k = Ktrace::spawn(&[
+        let k = Ktrace::spawn(&[
             "study",
             "--platforms",
             platforms,
@@ -220,17 +220,32 @@ fn interrupted_study_leaves_nothing_behind() -> anyhow::Result<()> {
             out.to_str().unwrap(),
         ])?;
         let prefix = format!("ktrace-study-{}", k.pid());
-        k.wait_for_stderr(marker)?;
-        thread::sleep(Duration::from_millis(delay_ms));
-        k.signal(signal);
-        let (status, _, stderr) = k.finish()?;
         let case = format!("{platforms} {benchmark}, signal {signal}");
-        ensure!(status.code() == Some(128 + signal), "{case}: exit {status}\n{stderr}");
+        let delay = Duration::from_millis(delay_ms);
+        let (_, stderr) = interrupt(k, marker, delay, signal, &prefix, &case)?;
         ensure!(stderr.contains("study: interrupted by SIG"), "{case}: {stderr}");
-        let left = leftovers(&prefix);
-        ensure!(left.is_empty(), "{case} left behind: {left:?}\n{stderr}");
     }
     Ok(())
+}
+
+/// Sends `signal` to `k` once `marker` is on its stderr and `delay` has passed; it must exit
+/// 128+signal and leave nothing whose name starts with `prefix`. Its stdout and stderr.
+fn interrupt(
+    mut k: Ktrace,
+    marker: &str,
+    delay: Duration,
+    signal: i32,
+    prefix: &str,
+    case: &str,
+) -> anyhow::Result<(String, String)> {
+    k.wait_for_stderr(marker)?;
+    thread::sleep(delay);
+    k.signal(signal);
+    let (status, stdout, stderr) = k.finish()?;
+    ensure!(status.code() == Some(128 + signal), "{case}: exit {status}\n{stderr}");
+    let left = leftovers(prefix);
+    ensure!(left.is_empty(), "{case} left behind: {left:?}\n{stderr}");
+    Ok((stdout, stderr))
 }
 
 fn study_refuses_bad_input_cleanly() -> anyhow::Result<()> {
@@ -354,19 +369,14 @@ fn interrupted_builtin_workload_leaves_nothing_behind() -> anyhow::Result<()> {
     ];
     for (phase, signal) in cases {
         let name = format!("ktrace-test-stop-{}-{phase}", std::process::id());
-        let mut k = workload_run(&["run", "--name", &name, "-o", "json"], "2")?;
+        let k = workload_run(&["run", "--name", &name, "-o", "json"], "2")?;
         // The phase's first line says it starts; its score comes at its end.
-        k.wait_for_stderr(&format!("workload: {phase}: "))?;
-        thread::sleep(Duration::from_secs(1));
-        k.signal(signal);
-        let (status, stdout, stderr) = k.finish()?;
-        ensure!(status.code() == Some(128 + signal), "{phase}: {status}\n{stderr}");
+        let marker = format!("workload: {phase}: ");
+        let (stdout, _) = interrupt(k, &marker, Duration::from_secs(1), signal, &name, phase)?;
         ensure!(
             last_report(&stdout).is_ok_and(|r| r["scope"] == "total"),
             "{phase}: no total report:\n{stdout}"
         );
-        let left = leftovers(&name);
-        ensure!(left.is_empty(), "{phase} left behind: {left:?}");
     }
     Ok(())
 }
@@ -412,14 +422,6 @@ fn study_in_the_guest_counts_functions() -> anyhow::Result<()> {
     );
     for (platform, benchmark, record) in completed_runs(&out, 6)? {
         let functions = &record["kernel_functions"];
-        let entries = |name: &str| {
-            functions["functions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|f| f["name"] == name)
-                .map_or(0, |f| f["counts"][0].as_u64().unwrap_or(0))
-        };
         let veth_hit = functions["modules"]
             .as_array()
             .into_iter()
@@ -428,11 +430,8 @@ fn study_in_the_guest_counts_functions() -> anyhow::Result<()> {
             .map_or(0, |m| m["hit"][0].as_u64().unwrap_or(0));
         let network = benchmark == "network";
         let run = format!("{platform} {benchmark}");
-        ensure!(
-            network == (entries("__dev_forward_skb2") > 0),
-            "{run}: __dev_forward_skb2 {}",
-            entries("__dev_forward_skb2")
-        );
+        let forwarded = entries(&record, "__dev_forward_skb2", 0);
+        ensure!(network == (forwarded > 0), "{run}: __dev_forward_skb2 {forwarded}");
         ensure!(network == (veth_hit > 0), "{run}: {veth_hit} veth functions entered");
         ensure!(
             (platform == "runsc") == (calls(&record, "ptrace") > 0),

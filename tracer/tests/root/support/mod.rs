@@ -281,6 +281,16 @@ pub fn counts(report: &serde_json::Value, syscall: &str, column: usize) -> (u64,
     )
 }
 
+/// Counted entries of kernel function `function` in column `column`, 0 if absent.
+pub fn entries(report: &serde_json::Value, function: &str, column: usize) -> u64 {
+    report["kernel_functions"]["functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == function)
+        .map_or(0, |f| f["counts"][column].as_u64().unwrap_or(0))
+}
+
 /// Ids of all BPF programs and links currently in the kernel.
 pub fn loaded_bpf_ids() -> (Vec<u32>, Vec<u32>) {
     let progs = aya::programs::loaded_programs().filter_map(Result::ok).map(|p| p.id()).collect();
