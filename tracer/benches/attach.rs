@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Backend, FunctionPlan, Probes,
+        Backend, Diagnostics, FunctionPlan, Probes,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -63,7 +63,8 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         bare.1.push(detach);
         let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
         let start = Instant::now();
-        let probes = Probes::attach(std::slice::from_ref(cgroup), None, Some(plan))?;
+        let probes =
+            Probes::attach(std::slice::from_ref(cgroup), None, Some(plan), Diagnostics::Off)?;
         ktrace.0.push(start.elapsed());
         let start = Instant::now();
         drop(probes);
@@ -102,11 +103,17 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             loop_ns()
         };
         let syscalls = {
-            let _probes = Probes::attach(std::slice::from_ref(cgroup), None, None)?;
+            let _probes =
+                Probes::attach(std::slice::from_ref(cgroup), None, None, Diagnostics::Off)?;
             loop_ns()
         };
         let counting = {
-            let probes = Probes::attach(std::slice::from_ref(cgroup), None, Some(getppid_plan()))?;
+            let probes = Probes::attach(
+                std::slice::from_ref(cgroup),
+                None,
+                Some(getppid_plan()),
+                Diagnostics::Off,
+            )?;
             let ns = loop_ns();
             let counted = probes.snapshot()?.functions.context("no function counts")?[0][0];
             anyhow::ensure!(counted == CALLS, "ktrace counted {counted} of {CALLS} calls");
@@ -136,7 +143,8 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     let _empty_link = raw::kprobe_multi_link(&empty, [name.as_c_str()])?;
     let (floor, _floor_map) = floor_program()?;
     let _floor_link = raw::kprobe_multi_link(&floor, [name.as_c_str()])?;
-    let probes = Probes::attach(std::slice::from_ref(cgroup), None, Some(getppid_plan()))?;
+    let probes =
+        Probes::attach(std::slice::from_ref(cgroup), None, Some(getppid_plan()), Diagnostics::Off)?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     loop_ns();
     fs::write(BPF_STATS, "0")?;
@@ -194,7 +202,7 @@ fn empty_program() -> anyhow::Result<OwnedFd> {
         expected_attach_type: Some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI),
         attach_btf_id: None,
     };
-    raw::load(&spec, &insns)
+    Ok(raw::load(&spec, &insns)?)
 }
 
 /// A program that adds one to the first counter of a one-entry per-CPU array it owns, loaded

@@ -4,7 +4,7 @@ use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracer::{
-    attach::{Backend, DEFAULT_FREQUENCY_HZ, Sampling},
+    attach::{Backend, DEFAULT_FREQUENCY_HZ, Diagnostics, Sampling},
     compare, export,
     functions::Filter,
     plan, ps, serve, session,
@@ -444,6 +444,10 @@ pub struct TraceArgs {
 
     #[command(flatten)]
     pub functions: FunctionArgs,
+
+    /// Also print ktrace's own eBPF diagnostics on stderr: hits it could not count, and why.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 impl TraceArgs {
@@ -477,6 +481,7 @@ impl TraceArgs {
             stacks: self.profile.stacks.clone(),
             force: self.profile.force,
             outlive_stdout: false,
+            diagnostics: if self.verbose { Diagnostics::Stderr } else { Diagnostics::Off },
         }
     }
 }

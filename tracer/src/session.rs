@@ -16,7 +16,7 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Probes, validate_frequency},
+    attach::{Diagnostics, Probes, validate_frequency},
     cgroup::Cgroup,
     collect::{SampleCounts, Snapshot},
     export::{Format, Printer, file, folded},
@@ -63,6 +63,8 @@ pub struct Options {
     /// Keep tracing when stdout's reader goes away (`run`: its command goes on, and ktrace
     /// exits with its status); otherwise a closed stdout ends the trace.
     pub outlive_stdout: bool,
+    /// Where ktrace's own eBPF diagnostics go (`-v`: stderr).
+    pub diagnostics: Diagnostics,
 }
 
 pub struct Session {
@@ -91,7 +93,7 @@ impl Session {
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
-        let probes = Probes::attach(cgroups, plan.sampling, plan.functions)?;
+        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, options.diagnostics)?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
@@ -122,6 +124,7 @@ impl Session {
             tokio::select! {
                 outcome = &mut stop => break outcome,
                 () = tick(&mut ticker) => {
+                    self.probes.print_diagnostics();
                     let now = Mark::take(&self.probes)?;
                     let report = self.interval(&now, &last)?;
                     match &sink {
@@ -140,7 +143,15 @@ impl Session {
                 }
             }
         };
+        self.probes.print_diagnostics();
         let end = Mark::take(&self.probes)?;
+        let entry_failures = self.probes.syscall_entry_failures()?;
+        if entry_failures > 0 {
+            eprintln!(
+                "ktrace: {entry_failures} syscall entries or returns could not be recorded \
+                 (task storage full or busy): failed and blocked counts may miss as many"
+            );
+        }
         if ticker.is_some() && matches!(sink, Sink::Print) {
             let report = self.interval(&end, &last)?;
             self.print(&mut out, &report)?;

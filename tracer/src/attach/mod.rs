@@ -4,21 +4,25 @@
 //! not used to one entry, so that an unused profile costs no kernel memory. Dropping
 //! [`Probes`] closes every link and program: nothing stays attached.
 mod backend;
+mod diagnostics;
 mod functions;
 mod ip_table;
+mod layout;
 mod object;
 pub mod raw;
 mod running_task;
 mod sample;
 mod syscalls;
+mod verifier;
 
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader, maps::Array};
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, MAX_CGROUPS, Targets};
+use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets};
 
 use self::ip_table::IpTable;
 pub use self::{
     backend::{Backend, choose as choose_backend},
+    diagnostics::Diagnostics,
     functions::FunctionCounter,
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, validate_frequency},
 };
@@ -43,6 +47,7 @@ pub struct Probes {
     ebpf: Ebpf,
     slots: usize,
     sampling: Option<Sampling>,
+    diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
@@ -52,8 +57,10 @@ impl Probes {
         cgroups: &[Cgroup],
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
+        diagnostics: Diagnostics,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
+        let kernel_layout = layout::read()?;
         let collect_stacks = u32::from(sampling.is_some_and(|s| s.stacks));
         let function_chunks =
             functions.as_ref().map_or(0, |f| functions::chunks(f.targets.len()) as u32);
@@ -63,7 +70,7 @@ impl Probes {
             .map(|plan| IpTable::for_targets(&plan.targets))
             .transpose()?;
         let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
-        let mut loader = EbpfLoader::new();
+        let mut loader = loader(&kernel_layout, diagnostics);
         loader
             .override_global("TARGETS", &targets, true)
             .override_global("COLLECT_STACKS", &collect_stacks, true)
@@ -97,14 +104,18 @@ impl Probes {
                 FunctionCounter::attach(&mut ebpf, plan.backend, plan.targets, &unlocated)
             })
             .transpose()?;
+        let diagnostics = (diagnostics == Diagnostics::Stderr)
+            .then(|| diagnostics::Printer::start(&mut ebpf))
+            .transpose()?;
         activate(&mut ebpf)?;
-        Ok(Self { functions, ebpf, slots: cgroups.len(), sampling })
+        Ok(Self { functions, ebpf, slots: cgroups.len(), sampling, diagnostics })
     }
 
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
     /// of the object (counting inactive, so nothing is counted).
     pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
-        let ebpf = object::load(&mut EbpfLoader::new())?;
+        let kernel_layout = layout::read()?;
+        let ebpf = object::load(&mut loader(&kernel_layout, Diagnostics::Off))?;
         Ok(backend::probe_all(&ebpf, probe))
     }
 
@@ -114,6 +125,19 @@ impl Probes {
 
     pub fn function_overhead(&self) -> anyhow::Result<Option<Overhead>> {
         self.functions.as_ref().map(|f| f.overhead(&self.ebpf)).transpose()
+    }
+
+    /// Syscall entries and returns whose blocked or failed status could not be recorded
+    /// (the task's entry record could not be read or created), since attaching.
+    pub fn syscall_entry_failures(&self) -> anyhow::Result<u64> {
+        syscalls::entry_failures(&self.ebpf)
+    }
+
+    /// Prints what the eBPF side logged since the last call, with [`Diagnostics::Stderr`].
+    pub fn print_diagnostics(&mut self) {
+        if let Some(printer) = &mut self.diagnostics {
+            printer.print();
+        }
     }
 
     pub fn sampling(&self) -> Option<Sampling> {
@@ -132,6 +156,16 @@ impl Probes {
     pub fn stack(&self, stack_id: i32) -> anyhow::Result<Vec<u64>> {
         sample::stack(&self.ebpf, stack_id)
     }
+}
+
+/// A loader of ktrace's object with what every load needs: the kernel's layout, what the eBPF
+/// side logs, and task storage allowed (aya creates the map but has no type for it; only the
+/// programs use it).
+fn loader(kernel_layout: &KernelLayout, diagnostics: Diagnostics) -> EbpfLoader<'_> {
+    let mut loader = EbpfLoader::new();
+    loader.override_global("KERNEL_LAYOUT", kernel_layout, true).allow_unsupported_maps();
+    diagnostics::configure(&mut loader, diagnostics);
+    loader
 }
 
 /// Turns counting on: nothing counts before, so a half-attached set never produces numbers.

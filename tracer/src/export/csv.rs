@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use crate::report::Report;
 
-const HEADER: [&str; 17] = [
+const HEADER: [&str; 18] = [
     "scope",
     "start_time",
     "duration_secs",
@@ -23,6 +23,8 @@ const HEADER: [&str; 17] = [
     "errors",
     "samples",
     "share",
+    // Last, so that readers of the columns before it by position still work.
+    "blocked",
 ];
 
 /// What a row describes; `*_samples` rows carry samples, never counts.
@@ -39,9 +41,9 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     }
     let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
     let duration = format!("{:.3}", report.duration_secs);
-    let mut row = |cgroup: usize, kind: &str, fields: [String; 7]| -> io::Result<()> {
+    let mut row = |cgroup: usize, kind: &str, fields: [String; 8]| -> io::Result<()> {
         let c = &report.cgroups[cgroup];
-        let [name, module, nr, calls, errors, samples, share] = fields;
+        let [name, module, nr, calls, errors, samples, share, blocked] = fields;
         let id = c.id.to_string();
         csv.write_record([
             report.scope.as_str(),
@@ -61,6 +63,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &errors,
             &samples,
             &share,
+            &blocked,
         ])
         .map_err(io::Error::from)
     };
@@ -75,6 +78,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 count.errors.to_string(),
                 String::new(),
                 String::new(),
+                count.blocked.to_string(),
             ];
             row(i, SYSCALL, fields)?;
         }
@@ -87,6 +91,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     f.module.clone(),
                     String::new(),
                     n.to_string(),
+                    String::new(),
                     String::new(),
                     String::new(),
                     String::new(),
@@ -106,6 +111,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     n.to_string(),
                     format!("{share:.6}"),
+                    String::new(),
                 ];
                 row(i, FUNCTION_SAMPLES, fields)?;
             }
@@ -120,6 +126,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     n.to_string(),
                     format!("{share:.6}"),
+                    String::new(),
                 ];
                 row(i, MODULE_SAMPLES, fields)?;
             }
@@ -164,7 +171,8 @@ mod tests {
                 "100000",
                 "0",
                 "",
-                ""
+                "",
+                "0"
             ]
         );
         assert_eq!(
@@ -180,7 +188,8 @@ mod tests {
                 "3",
                 "3",
                 "",
-                ""
+                "",
+                "0"
             ]
         );
     }
@@ -228,13 +237,14 @@ mod tests {
                 "",
                 "",
                 "30",
-                "0.750000"
+                "0.750000",
+                ""
             ]
         );
         let module_rows: Vec<_> = rows.iter().filter(|r| r[9] == "module_samples").collect();
         assert_eq!(
             module_rows[0][9..],
-            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000"]
+            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000", ""]
         );
     }
 }

@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use crate::{
+    attach::Diagnostics,
     cgroup::Cgroup,
     export::Format,
     plan::Plan,
@@ -28,6 +29,7 @@ pub async fn trace_while<T>(
         stacks: None,
         force: false,
         outlive_stdout: false,
+        diagnostics: Diagnostics::Off,
     };
     let session =
         Session::attach(std::slice::from_ref(cgroup), Some(command), options, plan.clone())?;

@@ -10,6 +10,7 @@ mod runtimes;
 mod sampling;
 mod study;
 mod support;
+mod syscall_accounting;
 mod syscalls;
 mod tui;
 
@@ -35,7 +36,8 @@ fn main() -> ExitCode {
         .chain(tui::all())
         .chain(records::all())
         .chain(runtimes::all())
-        .chain(study::all());
+        .chain(study::all())
+        .chain(syscall_accounting::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(functions::all().into_iter().chain(study::counting()).map(|test| (test, true)))
