@@ -186,6 +186,12 @@ fn study_on_the_host_samples_every_platform() -> anyhow::Result<()> {
         json["report_version"] == 1 && json["benchmarks"].as_array().is_some_and(|b| b.len() == 2),
         "report.json: {json:#}"
     );
+    // gVisor's sentry runs the application's calls: the host kernel sees them blocked.
+    for row in json["syscalls"].as_array().context("syscalls")? {
+        if row["platform"] == "runsc" {
+            ensure!(row["blocked"].as_u64().is_some_and(|n| n > 0), "runsc blocked: {row}");
+        }
+    }
     Ok(())
 }
 

@@ -102,20 +102,28 @@ pub(super) fn findings(
     // Each platform's busiest syscall over all benchmarks.
     for platform in &manifest.platforms {
         let mut calls: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut blocked = 0u64;
         for (_, _, record) in
             loaded.iter().flat_map(|l| &l.records).filter(|r| r.0 == platform.name)
         {
             for s in &record.report.syscalls {
                 *calls.entry(&s.name).or_default() += s.counts[0].calls;
+                blocked += s.counts[0].blocked;
             }
         }
         let total: u64 = calls.values().sum();
         if let Some((name, n)) = calls.iter().max_by_key(|(_, n)| **n)
             && total > 0
         {
+            let blocked = match blocked {
+                0 => String::new(),
+                n => {
+                    format!("; {} more were blocked before the host kernel ran them", thousands(n))
+                }
+            };
             findings.push(format!(
                 "{}: {} distinct syscalls over all benchmarks; the busiest, {name}, makes {:.0}% \
-                 of its {} calls.",
+                 of its {} calls{blocked}.",
                 platform.name,
                 calls.values().filter(|&&n| n > 0).count(),
                 100.0 * *n as f64 / total as f64,
@@ -184,9 +192,9 @@ pub(super) fn limits(manifest: &Manifest, dwarf: bool) -> Vec<String> {
                     limits.push(
                         "runsc ran on gVisor's ptrace platform: the sentry stops the \
                          application at each of its syscalls (PTRACE_SYSEMU), so the host sees \
-                         ptrace and wait4 instead of the application's calls; those calls skip \
-                         the sys_enter tracepoint. The systrap and KVM platforms take other \
-                         paths into the host kernel."
+                         ptrace and wait4 instead of the application's calls, which are \
+                         counted as blocked, per syscall: the host kernel never runs them. The \
+                         systrap and KVM platforms take other paths into the host kernel."
                             .to_owned(),
                     );
                 }

@@ -69,26 +69,25 @@ pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
     }
 
     writeln!(out, "\n## Syscalls\n")?;
-    let blocked = r.syscalls.iter().any(|x| x.blocked.is_some());
-    let mut headers = strings(&["PLATFORM", "BENCHMARK", "DISTINCT", "CALLS", "FAILED"]);
-    if blocked {
-        headers.push("BLOCKED".to_owned());
-    }
+    writeln!(
+        out,
+        "Distinct syscalls entered, their calls and failures, and the calls blocked: turned \
+         away before they entered the host kernel (by a seccomp filter, or by gVisor's ptrace \
+         platform, which runs the application's calls in its sentry instead).\n"
+    )?;
+    let headers = strings(&["PLATFORM", "BENCHMARK", "DISTINCT", "CALLS", "FAILED", "BLOCKED"]);
     let rows: Vec<Vec<String>> = r
         .syscalls
         .iter()
         .map(|x| {
-            let mut row = vec![
+            vec![
                 x.platform.clone(),
                 x.benchmark.to_string(),
                 x.distinct.to_string(),
                 thousands(x.calls),
                 thousands(x.failed),
-            ];
-            if blocked {
-                row.push(x.blocked.map_or_else(|| "-".to_owned(), thousands));
-            }
-            row
+                thousands(x.blocked),
+            ]
         })
         .collect();
     markdown_table(out, &headers, &right_after(2, headers.len()), &rows)?;

@@ -5,11 +5,11 @@
 //! at hand, also one lcov tracefile per platform under `lcov/` for genhtml. The figures
 //! (`figures`) are drawn next to report.md, which embeds them.
 //!
-//! Sections: performance per platform and benchmark; syscalls (distinct, calls, failed) and
-//! the syscalls only some platforms make; host kernel functions entered (or sampled) per
-//! platform and benchmark; per benchmark, coverage by kernel source directory and by module,
-//! the hottest functions side by side and those only one platform enters; findings computed
-//! from these numbers; and what ktrace cannot see in this study.
+//! Sections: performance per platform and benchmark; syscalls (distinct, calls, failed,
+//! blocked) and the syscalls only some platforms make; host kernel functions entered (or
+//! sampled) per platform and benchmark; per benchmark, coverage by kernel source directory and
+//! by module, the hottest functions side by side and those only one platform enters; findings
+//! computed from these numbers; and what ktrace cannot see in this study.
 mod figures;
 mod findings;
 mod markdown;
@@ -67,12 +67,13 @@ pub struct StudyReport {
 pub struct SyscallSummary {
     pub platform: String,
     pub benchmark: Benchmark,
+    /// Syscalls entered at least once.
     pub distinct: usize,
     pub calls: u64,
     pub failed: u64,
-    /// Returns without a counted entry: calls seccomp rejected or a ptrace tracer (gVisor's
-    /// ptrace platform) kept from the host kernel. Absent until records carry them.
-    pub blocked: Option<u64>,
+    /// Returns without an entry: calls a seccomp filter turned away or a ptrace tracer
+    /// (gVisor's ptrace platform) kept from the host kernel; not among `calls`.
+    pub blocked: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -229,10 +230,10 @@ fn syscall_summaries(loaded: &[Loaded]) -> Vec<SyscallSummary> {
             summaries.push(SyscallSummary {
                 platform: platform.clone(),
                 benchmark: l.benchmark,
-                distinct: counts().filter(|c| c.calls > 0 || c.errors > 0).count(),
+                distinct: counts().filter(|c| c.calls > 0).count(),
                 calls: counts().map(|c| c.calls).sum(),
                 failed: counts().map(|c| c.errors).sum(),
-                blocked: None,
+                blocked: counts().map(|c| c.blocked).sum(),
             });
         }
     }
@@ -413,11 +414,11 @@ mod tests {
         study::manifest::tests::manifest,
     };
 
-    /// A counted record of one cgroup: syscalls (name, calls, errors), entered functions
+    /// A counted record of one cgroup: syscalls (name, calls, errors, blocked), entered functions
     /// (name, module, entries) and functions attached but not entered.
     fn record(
         label: &str,
-        syscalls: &[(&str, u64, u64)],
+        syscalls: &[(&str, u64, u64, u64)],
         entered: &[(&str, &str, u64)],
         not_entered: &[&str],
     ) -> serde_json::Value {
@@ -430,8 +431,9 @@ mod tests {
             "function_targets": entered.len() + not_entered.len(),
             "schema_version": 1, "ktrace_version": "0.1.0", "scope": "total",
             "start_time": "2026-11-28T12:00:00.000Z", "totals": [], "rows_omitted": 0,
-            "syscalls": syscalls.iter().map(|(name, calls, errors)|
-                json!({"name": name, "nr": null, "counts": [{"calls": calls, "errors": errors}]})).collect::<Vec<_>>(),
+            "syscalls": syscalls.iter().map(|(name, calls, errors, blocked)|
+                json!({"name": name, "nr": null,
+                       "counts": [{"calls": calls, "errors": errors, "blocked": blocked}]})).collect::<Vec<_>>(),
             "kernel_functions": {
                 "kind": "counts", "backend": "kprobe-multi", "attached": entered.len() + not_entered.len(),
                 "skipped": 0, "totals": [], "functions_omitted": 0,
@@ -459,7 +461,7 @@ mod tests {
             "bare-cpu.json",
             record(
                 "bare-cpu",
-                &[("mmap", 10, 0), ("openat", 4, 1)],
+                &[("mmap", 10, 0, 0), ("openat", 4, 1, 0)],
                 &[("schedule", "vmlinux", 50), ("do_mmap", "vmlinux", 10)],
                 &["veth_xmit_fake", "ptrace_request"],
             ),
@@ -468,7 +470,7 @@ mod tests {
             "bare-network.json",
             record(
                 "bare-network",
-                &[("write", 100, 0), ("connect", 1, 0)],
+                &[("write", 100, 0, 0), ("connect", 1, 0, 0)],
                 &[("schedule", "vmlinux", 20), ("veth_xmit", "veth", 40)],
                 &["do_mmap", "ptrace_request"],
             ),
@@ -477,7 +479,12 @@ mod tests {
             "runsc-cpu.json",
             record(
                 "runsc-cpu",
-                &[("ptrace", 300, 0), ("wait4", 150, 0), ("mmap", 5, 0)],
+                &[
+                    ("ptrace", 300, 0, 0),
+                    ("wait4", 150, 0, 0),
+                    ("mmap", 5, 0, 0),
+                    ("getpid", 0, 0, 40),
+                ],
                 &[
                     ("schedule", "vmlinux", 900),
                     ("ptrace_request", "vmlinux", 300),
@@ -497,14 +504,15 @@ mod tests {
         let syscalls: Vec<_> = r
             .syscalls
             .iter()
-            .map(|s| (s.platform.as_str(), s.benchmark, s.distinct, s.calls, s.failed))
+            .map(|s| (s.platform.as_str(), s.benchmark, s.distinct, s.calls, s.failed, s.blocked))
             .collect();
+        // runsc's getpid calls were all blocked (the sentry ran them): not a distinct syscall.
         assert_eq!(
             syscalls,
             [
-                ("bare", Benchmark::Cpu, 2, 14, 1),
-                ("bare", Benchmark::Network, 2, 101, 0),
-                ("runsc", Benchmark::Cpu, 3, 455, 0),
+                ("bare", Benchmark::Cpu, 2, 14, 1, 0),
+                ("bare", Benchmark::Network, 2, 101, 0, 0),
+                ("runsc", Benchmark::Cpu, 3, 455, 0, 40),
             ]
         );
         let only_some: Vec<_> = r
@@ -549,7 +557,7 @@ mod tests {
         for finding in [
             "cpu performance against bare: runsc 0.75x.",
             "cpu: runsc enters the most distinct host kernel functions (3; bare 2).",
-            "runsc: 3 distinct syscalls over all benchmarks; the busiest, ptrace, makes 66% of its 455 calls.",
+            "runsc: 3 distinct syscalls over all benchmarks; the busiest, ptrace, makes 66% of its 455 calls; 40 more were blocked before the host kernel ran them.",
         ] {
             assert!(r.findings.iter().any(|f| f == finding), "no `{finding}` in {:#?}", r.findings);
         }
@@ -561,6 +569,7 @@ mod tests {
         let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
         for line in [
             "| cpu | events/s | 2,000 | 1,500 |",
+            "| runsc | cpu | 3 | 455 | 0 | 40 |",
             "| network | Gbit/s | 12.5 | failed |",
             "- runsc network failed: runsc run failed",
             "| ptrace | 0 | 300 | only in runsc |",
@@ -572,7 +581,7 @@ mod tests {
             serde_json::from_str(&fs::read_to_string(dir.path().join("report.json")).unwrap())
                 .unwrap();
         assert_eq!(json["report_version"], 1);
-        assert_eq!(json["syscalls"][0]["blocked"], serde_json::Value::Null);
+        assert_eq!(json["syscalls"][2]["blocked"], 40);
     }
 
     /// The overview and each benchmark's per-module figure (no DWARF: no directories), drawn
