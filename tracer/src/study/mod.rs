@@ -105,9 +105,10 @@ pub async fn run(options: &Options, plan: &Plan, signals: &mut Signals) -> anyho
     if let Outcome::Done { .. } = outcome {
         let report = report::write(&options.dir, options.vmlinux.as_deref())?;
         eprintln!(
-            "ktrace: study: wrote {} and {} ({} findings)",
+            "ktrace: study: wrote {} and {} ({} figures, {} findings)",
             options.dir.join("report.md").display(),
             options.dir.join("report.json").display(),
+            report.figures.len(),
             report.findings.len()
         );
     }
@@ -118,9 +119,10 @@ pub async fn run(options: &Options, plan: &Plan, signals: &mut Signals) -> anyho
 pub fn report_only(dir: &Path, vmlinux: Option<&Path>) -> anyhow::Result<()> {
     let report = report::write(dir, vmlinux)?;
     eprintln!(
-        "ktrace: study: wrote {} and {} from {} records",
+        "ktrace: study: wrote {} and {} ({} figures) from {} records",
         dir.join("report.md").display(),
         dir.join("report.json").display(),
+        report.figures.len(),
         report.study.runs.iter().filter(|r| r.record.is_some()).count()
     );
     Ok(())
