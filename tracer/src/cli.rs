@@ -68,8 +68,10 @@ pub enum Command {
     ///
     /// The command joins the new cgroup before it execs, so nothing it does escapes. Without a
     /// command, runs the built-in default workload: short CPU, memory, file I/O (sysbench) and
-    /// network (iperf3 over a private veth pair) benchmarks. ktrace exits with the command's
-    /// exit status and removes the cgroup.
+    /// network (iperf3 over a private veth pair) benchmarks, each in a cgroup of its own below
+    /// the run's, so each gets a column; KTRACE_WORKLOAD_SECONDS sets their length (1-3600,
+    /// default 3). ktrace exits with the command's exit status (128+signal if stopped) and
+    /// removes the cgroup.
     #[command(after_help = EXAMPLES)]
     Run(RunArgs),
     /// Watch existing cgroups live, top-style, until q, -d, Ctrl-C or SIGTERM.
