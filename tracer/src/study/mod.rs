@@ -108,7 +108,7 @@ pub async fn run(options: &Options, plan: &Plan, signals: &mut Signals) -> anyho
             "ktrace: study: wrote {} and {} ({} figures, {} findings)",
             options.dir.join("report.md").display(),
             options.dir.join("report.json").display(),
-            report.figures.len(),
+            report.figures.files.len(),
             report.findings.len()
         );
     }
@@ -122,7 +122,7 @@ pub fn report_only(dir: &Path, vmlinux: Option<&Path>) -> anyhow::Result<()> {
         "ktrace: study: wrote {} and {} ({} figures) from {} records",
         dir.join("report.md").display(),
         dir.join("report.json").display(),
-        report.figures.len(),
+        report.figures.files.len(),
         report.study.runs.iter().filter(|r| r.record.is_some()).count()
     );
     Ok(())

@@ -450,6 +450,10 @@ fn study_in_the_guest_counts_functions() -> anyhow::Result<()> {
         report.contains("entries of") && report.contains("kprobe-multi"),
         "report.md:\n{report}"
     );
+    // The guest has no fonts: the report goes on without figures and says so.
+    if !Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").exists() {
+        ensure!(report.contains("No figures: reading the font"), "report.md:\n{report}");
+    }
     Ok(())
 }
 
@@ -512,6 +516,10 @@ fn guest_records_of_the_study_are_reported() -> anyhow::Result<()> {
     ensure!(index.contains(">net/core</a>"), "the differential report lacks net/core");
     if !fs::read_to_string(study.join("report.md"))?.contains("By kernel source directory") {
         bail!("report.md has no source directories");
+    }
+    // The host has the figures' font and the DWARF: the guest's runs get every figure.
+    for figure in ["overview.svg", "network-directories.svg", "network-modules.png"] {
+        ensure!(study.join(figure).is_file(), "no {figure}: {}", report["figures"]);
     }
     Ok(())
 }

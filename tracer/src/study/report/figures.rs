@@ -14,6 +14,15 @@ use crate::{
     study::{benchmark::Benchmark, manifest::Manifest},
 };
 
+/// The report's figures, or why there are none.
+#[derive(Debug, Default, Serialize)]
+pub struct Figures {
+    /// The overview, then each benchmark's per-directory and per-module figures.
+    pub files: Vec<Figure>,
+    /// Why there are none, when there are none.
+    pub missing: Option<String>,
+}
+
 /// A figure of the report, as report.json lists it.
 #[derive(Debug, Serialize)]
 pub struct Figure {
@@ -27,14 +36,23 @@ pub struct Figure {
 }
 
 /// Draws the overview and each benchmark's coverage figures into `dir`, replacing earlier
-/// ones: a report made again (`--report-only`, e.g. with DWARF) redraws them all.
+/// ones: a report made again (`--report-only`, e.g. with DWARF) redraws them all. Without the
+/// figures' font the report goes on without them and says how to draw them: a study's runs
+/// (minutes in a guest without fonts) must not be lost to its figures.
 pub(super) fn write(
     dir: &Path,
     manifest: &Manifest,
     footprint: &[Footprint],
     loaded: &[Loaded],
     comparisons: &[Comparison],
-) -> anyhow::Result<Vec<Figure>> {
+) -> anyhow::Result<Figures> {
+    if let Err(e) = figure::check_fonts() {
+        let missing = format!(
+            "{e:#}; `ktrace study --report-only DIR` on a machine with the font draws them"
+        );
+        eprintln!("ktrace: study: no figures: {missing}");
+        return Ok(Figures { files: Vec::new(), missing: Some(missing) });
+    }
     let platforms: Vec<String> = manifest.platforms.iter().map(|p| p.name.clone()).collect();
     let palette = Palette::new(&platforms);
     let overview = Overview {
@@ -72,7 +90,7 @@ pub(super) fn write(
             }
         }
     }
-    Ok(figures)
+    Ok(Figures { files: figures, missing: None })
 }
 
 /// Writes `chart` as `DIR/STEM.svg` and `DIR/STEM.png`.

@@ -119,10 +119,13 @@ pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
         })
         .collect();
     markdown_table(out, &headers, &right_after(1, headers.len()), &rows)?;
-    embed(out, r.figures.iter().filter(|f| f.benchmark.is_none()))?;
+    if let Some(why) = &r.figures.missing {
+        writeln!(out, "\nNo figures: {why}.")?;
+    }
+    embed(out, r.figures.files.iter().filter(|f| f.benchmark.is_none()))?;
     for section in &r.benchmarks {
         render_benchmark(out, section)?;
-        embed(out, r.figures.iter().filter(|f| f.benchmark == Some(section.benchmark)))?;
+        embed(out, r.figures.files.iter().filter(|f| f.benchmark == Some(section.benchmark)))?;
     }
 
     writeln!(out, "\n## Coverage reports (lcov)\n")?;

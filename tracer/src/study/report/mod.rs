@@ -24,7 +24,7 @@ use std::{
 use anyhow::Context as _;
 use serde::Serialize;
 
-pub use self::figures::Figure;
+pub use self::figures::{Figure, Figures};
 use super::{benchmark::Benchmark, manifest::Manifest};
 use crate::{
     compare::{self, Comparison, Measure, Row},
@@ -56,7 +56,7 @@ pub struct StudyReport {
     pub footprint: Vec<Footprint>,
     pub benchmarks: Vec<BenchmarkSection>,
     /// The overview, then each benchmark's coverage per source directory and module.
-    pub figures: Vec<Figure>,
+    pub figures: Figures,
     pub lcov: Lcov,
     pub findings: Vec<String>,
     /// What ktrace cannot see in this study.
@@ -591,7 +591,7 @@ mod tests {
         let dir = study();
         let r = write(dir.path(), None).unwrap();
         let drawn: Vec<_> =
-            r.figures.iter().map(|f| (f.benchmark, f.svg.as_str(), f.png.as_str())).collect();
+            r.figures.files.iter().map(|f| (f.benchmark, f.svg.as_str(), f.png.as_str())).collect();
         assert_eq!(
             drawn,
             [
