@@ -502,7 +502,7 @@ fn collect_dirs(path: &Path, dirs: &mut Vec<PathBuf>) -> io::Result<()> {
 }
 
 /// Removes a cgroup directory, waiting briefly for killed tasks to leave it (EBUSY).
-fn remove_when_empty(dir: &Path) -> anyhow::Result<()> {
+pub fn remove_when_empty(dir: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match fs::remove_dir(dir) {

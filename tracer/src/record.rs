@@ -297,6 +297,7 @@ pub(crate) mod tests {
             sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
             functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
             sampled_functions: None,
+            sampled_because: None,
         };
         let info = RecordInfo::new(&plan);
         assert_eq!(

@@ -38,12 +38,15 @@ pub struct Update {
     pub total: Report,
 }
 
-/// Where the reports of each interval go. The total at the end is printed in either case.
+/// Where the reports of each interval go. The total at the end is printed unless silent.
 pub enum Sink {
     /// Printed in the `--output` format.
     Print,
     /// Sent with the cumulative total to the live view (which shows them instead) or `serve`.
     Live(mpsc::Sender<Update>),
+    /// Nothing is printed, not even the total: the caller keeps it (`ktrace study` saves
+    /// each run as a record).
+    Silent,
 }
 
 /// How a session reports what it traces.
@@ -135,6 +138,7 @@ impl Session {
                     let report = self.interval(&now, &last)?;
                     match &sink {
                         Sink::Print => self.print(&mut out, &report)?,
+                        Sink::Silent => {}
                         // Closed: `run` goes on after its view was quit.
                         Sink::Live(view) if view.is_closed() => {}
                         Sink::Live(view) => {
@@ -163,12 +167,13 @@ impl Session {
             self.print(&mut out, &report)?;
         }
         let report = self.total(&end, &start, None)?;
-        match self.options.top {
-            Some(_) => {
+        match (&sink, self.options.top) {
+            (Sink::Silent, _) => {}
+            (_, Some(_)) => {
                 let shown = self.total(&end, &start, self.options.top)?;
                 self.print(&mut out, &shown)?;
             }
-            None => self.print(&mut out, &report)?,
+            (_, None) => self.print(&mut out, &report)?,
         }
         if out.closed {
             eprintln!("ktrace: stdout was closed: the reports since then were not delivered");

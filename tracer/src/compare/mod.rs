@@ -19,7 +19,11 @@ pub mod labels;
 pub mod plot;
 pub mod render;
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    rc::Rc,
+};
 
 use serde::Serialize;
 
@@ -150,8 +154,11 @@ pub fn load(
         .map(|((label, path), record)| (label, path.display().to_string(), record))
         .collect();
     let mut comparison = compare(&records, top);
-    if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries) {
-        comparison.directories = directories(&records, top, vmlinux, &mut comparison.left_out)?;
+    if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries)
+        && let Some(sources) = kernel_sources(&records, vmlinux, &mut comparison.left_out)?
+    {
+        let sources: Vec<&KernelSources> = sources.iter().map(|s| &**s).collect();
+        comparison.directories = Some(directories(&records, top, &sources)?);
     }
     for left in &comparison.left_out {
         eprintln!("ktrace: left out {}: {}", left.section, left.why);
@@ -159,16 +166,16 @@ pub fn load(
     Ok(comparison)
 }
 
-/// Counted functions of every run grouped by source directory: entries, and functions hit /
-/// attached. `None` (and why in `left_out`) when a record's kernel has no DWARF here.
-fn directories(
+/// The DWARF of each record's kernel (`vmlinux`, or the standard place of its kernel
+/// release), opened once per image. `None` (and why in `left_out`) when a record's kernel has
+/// no DWARF here.
+fn kernel_sources(
     records: &[(String, String, Record)],
-    top: Option<usize>,
     vmlinux: Option<&Path>,
     left_out: &mut Vec<LeftOut>,
-) -> anyhow::Result<Option<Section>> {
-    // Each record's functions placed in directories, with its own kernel's DWARF.
-    let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
+) -> anyhow::Result<Option<Vec<Rc<KernelSources>>>> {
+    let mut opened: BTreeMap<PathBuf, Rc<KernelSources>> = BTreeMap::new();
+    let mut per_record = Vec::new();
     for (_, _, record) in records {
         let image = vmlinux
             .map(Path::to_owned)
@@ -184,6 +191,26 @@ fn directories(
             });
             return Ok(None);
         };
+        let sources = match opened.get(&image) {
+            Some(sources) => Rc::clone(sources),
+            None => Rc::new(KernelSources::open(&image)?),
+        };
+        opened.insert(image, Rc::clone(&sources));
+        per_record.push(sources);
+    }
+    Ok(Some(per_record))
+}
+
+/// Counted functions of every run grouped by source directory: entries, and functions hit /
+/// attached. `sources[i]` places the functions of `records[i]` (the DWARF of its kernel).
+pub fn directories(
+    records: &[(String, String, Record)],
+    top: Option<usize>,
+    sources: &[&KernelSources],
+) -> anyhow::Result<Section> {
+    // Each record's functions placed in directories, with its own kernel's DWARF.
+    let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
+    for ((_, _, record), sources) in records.iter().zip(sources) {
         let f = record.report.kernel_functions.as_ref().expect("counted records");
         let names: Vec<&str> = f
             .functions
@@ -193,7 +220,7 @@ fn directories(
             .filter(|&(_, module)| module == CORE_KERNEL)
             .map(|(name, _)| name)
             .collect();
-        let locations = KernelSources::open(&image)?.locate(&names)?;
+        let locations = sources.locate(&names)?;
         placed.push(
             names
                 .iter()
@@ -203,7 +230,7 @@ fn directories(
         );
     }
     let table = Table { records, columns: &columns(records), top };
-    Ok(Some(table.section(Measure::Entries, |r, rec, c| {
+    Ok(table.section(Measure::Entries, |r, rec, c| {
         let f = rec.kernel_functions.as_ref().expect("counted records");
         // directory -> (entries, hit, attached)
         let mut dirs: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
@@ -223,7 +250,7 @@ fn directories(
         dirs.into_iter()
             .map(|(dir, (n, hit, attached))| ((dir.to_owned(), None), n, Some((hit, attached))))
             .collect()
-    })))
+    }))
 }
 
 /// Compares `(label, file, record)` triples.

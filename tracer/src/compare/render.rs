@@ -191,19 +191,30 @@ fn write_aligned(out: &mut impl Write, grid: &Grid) -> io::Result<()> {
 }
 
 fn write_markdown(out: &mut impl Write, grid: &Grid) -> io::Result<()> {
+    writeln!(out, "### {}\n", grid.title)?;
+    markdown_table(out, &grid.headers, &grid.right, &grid.rows)?;
+    if grid.omitted > 0 {
+        writeln!(out, "\n{} more rows left out by `--top`.", grid.omitted)?;
+    }
+    Ok(())
+}
+
+/// A GitHub-flavoured Markdown table; `right[i]` right-aligns column i (the numbers).
+pub(crate) fn markdown_table(
+    out: &mut impl Write,
+    headers: &[String],
+    right: &[bool],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
     let escape = |s: &str| s.replace('|', "\\|");
     let row = |cells: &[String]| {
         format!("| {} |", cells.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "))
     };
-    writeln!(out, "### {}\n", grid.title)?;
-    writeln!(out, "{}", row(&grid.headers))?;
-    let rule: Vec<&str> = grid.right.iter().map(|&r| if r { "---:" } else { "---" }).collect();
+    writeln!(out, "{}", row(headers))?;
+    let rule: Vec<&str> = right.iter().map(|&r| if r { "---:" } else { "---" }).collect();
     writeln!(out, "| {} |", rule.join(" | "))?;
-    for cells in &grid.rows {
+    for cells in rows {
         writeln!(out, "{}", row(cells))?;
-    }
-    if grid.omitted > 0 {
-        writeln!(out, "\n{} more rows left out by `--top`.", grid.omitted)?;
     }
     Ok(())
 }
