@@ -21,6 +21,7 @@ Examples:
   sudo ktrace top --cgroup lxc --cgroup gvisor --sample   live view, side by side
   sudo ktrace run --live -- make -j8               live view while the command runs
   sudo ktrace run --functions 'vfs_*' --module veth -- iperf3 -c 10.0.0.2
+  sudo ktrace run --lines __is_skb_forwardable --source ~/linux -- ping -c 5 10.0.0.2
   sudo ktrace attach --cgroup lxc --all --dry-run  what --all would attach, and how
   sudo ktrace record -o lxc.json --cgroup lxc -d 60 --sample   save the totals as a record
   sudo ktrace run --record build.json -- make -j8
@@ -319,8 +320,24 @@ pub struct FunctionArgs {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
 
+    /// Count the hits of every source line of kernel FUNCTION per cgroup, in its out-of-line
+    /// body and in every copy the compiler inlined elsewhere, with a kprobe where each line's
+    /// code starts (repeatable). Needs the running kernel's DWARF (--vmlinux) and kprobes.
+    #[arg(long = "lines", value_name = "FUNCTION")]
+    pub lines: Vec<String>,
+
+    /// The running kernel's image with DWARF, for --lines (default: Debian's
+    /// linux-image-<release>-dbg in its standard places).
+    #[arg(long, value_name = "PATH", requires = "lines")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// Kernel source tree, to show the text of each line counted with --lines.
+    #[arg(long, value_name = "DIR", requires = "lines")]
+    pub source: Option<PathBuf>,
+
     /// Print the plan (functions matched, excluded and why, which backends work, which would
-    /// be used) and exit without attaching anything.
+    /// be used; with --lines the copies and probe addresses) and exit without attaching
+    /// anything.
     #[arg(long)]
     pub dry_run: bool,
 }

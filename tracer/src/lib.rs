@@ -11,6 +11,7 @@ pub mod compare;
 pub mod coverage;
 pub mod export;
 pub mod functions;
+pub mod lines;
 pub mod plan;
 pub mod privileges;
 pub mod record;

@@ -1,6 +1,6 @@
 //! Deciding what to trace before anything is attached: which kernel functions and with which
-//! backend (`--functions`, `--module`, `--all`, `--exclude`, `--backend`), whether to
-//! sample, and `--dry-run`, which prints the plan instead.
+//! backend (`--functions`, `--module`, `--all`, `--exclude`, `--backend`), which source lines
+//! (`--lines`), whether to sample, and `--dry-run`, which prints the plan instead.
 use std::io::{self, Write as _};
 
 use anyhow::{Context as _, bail};
@@ -9,6 +9,7 @@ use crate::{
     attach::{Backend, FunctionPlan, Probes, Sampling, choose_backend},
     cli::{BackendArg, FunctionArgs, ProfileArgs},
     functions::{Filter, Inventory, Matcher, Selection, select},
+    lines::{self, LinePlan, LineRequest},
 };
 
 /// What a trace attaches besides the syscall counter.
@@ -18,6 +19,8 @@ pub struct Plan {
     pub functions: Option<FunctionPlan>,
     /// When functions are sampled because they cannot be counted: the ones asked for.
     pub sampled_functions: Option<Matcher>,
+    /// Source lines to count (`--lines`).
+    pub lines: Option<LinePlan>,
 }
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
@@ -29,9 +32,23 @@ pub fn make(profile: &ProfileArgs, args: &FunctionArgs) -> anyhow::Result<Option
         all: args.all,
         exclude: args.exclude.clone(),
     };
+    let request = LineRequest {
+        functions: args.lines.clone(),
+        vmlinux: args.vmlinux.clone(),
+        source: args.source.clone(),
+    };
+    plan.lines = (!request.functions.is_empty()).then(|| lines::plan(&request)).transpose()?;
     if filter.is_empty() {
-        if args.dry_run {
-            bail!("--dry-run shows the plan for --functions, --module or --all; none was given");
+        match (&plan.lines, args.dry_run) {
+            (None, true) => bail!(
+                "--dry-run shows the plan for --functions, --module, --all or --lines; none was given"
+            ),
+            (Some(lines), true) => {
+                print_line_plan(lines).context("writing the plan to stdout")?;
+                return Ok(None);
+            }
+            (Some(lines), false) => announce_lines(lines),
+            (None, false) => {}
         }
         return Ok(Some(plan));
     }
@@ -57,6 +74,7 @@ pub fn make(profile: &ProfileArgs, args: &FunctionArgs) -> anyhow::Result<Option
     };
     if args.dry_run {
         print_plan(&selection, &available, choice.as_ref())
+            .and_then(|()| plan.lines.as_ref().map_or(Ok(()), print_line_plan))
             .context("writing the plan to stdout")?;
         return Ok(None);
     }
@@ -72,7 +90,58 @@ pub fn make(profile: &ProfileArgs, args: &FunctionArgs) -> anyhow::Result<Option
         selection.targets.len()
     );
     plan.functions = Some(FunctionPlan { backend, targets: selection.targets });
+    if let Some(lines) = &plan.lines {
+        announce_lines(lines);
+    }
     Ok(Some(plan))
+}
+
+fn announce_lines(lines: &LinePlan) {
+    for line in lines.describe() {
+        eprintln!("{line}");
+    }
+}
+
+/// The line plan for `--dry-run`: per function its copies, and per copy where each probe goes
+/// and which lines start there.
+fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "line probes: {} (DWARF of {})", plan.probes.len(), plan.vmlinux.display())?;
+    for (f, function) in plan.functions.iter().enumerate() {
+        writeln!(
+            out,
+            "lines of {} ({}:{}): {} lines in {} copies",
+            function.name,
+            function.file,
+            function.decl_line,
+            function.lines.len(),
+            function.copies.len()
+        )?;
+        if let Some(body) = &function.body {
+            writeln!(out, "  most of its code is {body}, inlined into it")?;
+        }
+        for (c, copy) in function.copies.iter().enumerate() {
+            match &copy.call_site {
+                Some(site) => writeln!(out, "  {} (call at {site})", copy.describe())?,
+                None => writeln!(out, "  {}", copy.describe())?,
+            }
+            for probe in plan.probes.iter().filter(|p| p.function == f && p.copy == c) {
+                let lines: Vec<String> = probe.lines.iter().map(u32::to_string).collect();
+                write!(
+                    out,
+                    "    {}+{:#x}  lines {}",
+                    probe.symbol,
+                    probe.offset,
+                    lines.join(", ")
+                )?;
+                match &probe.unprobeable {
+                    Some(why) => writeln!(out, "  (cannot be probed: {why})")?,
+                    None => writeln!(out)?,
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// No way to count functions here. `--backend auto` samples them instead and says so; a

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     export::file,
+    lines::LineReport,
     plan::Plan,
     report::{FunctionName, Report},
 };
@@ -49,12 +50,15 @@ pub struct Backends {
     /// functions asked for were sampled because no backend works on this kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub functions: Option<String>,
+    /// `kprobe` (at each line's address) with `--lines`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<&'static str>,
 }
 
 impl RecordInfo {
     /// The facts of this host and of `plan`, before it is attached.
     pub fn new(plan: &Plan) -> Self {
-        let build_id = fs::read(KERNEL_NOTES).ok().and_then(|notes| gnu_build_id(&notes));
+        let build_id = kernel_build_id();
         let functions = match (&plan.functions, &plan.sampled_functions) {
             (Some(f), _) => Some(f.backend.to_string()),
             (None, Some(_)) => Some("samples".to_owned()),
@@ -68,6 +72,7 @@ impl RecordInfo {
                 syscalls: "raw_tracepoint",
                 samples: plan.sampling.map(|_| "perf_event"),
                 functions,
+                lines: plan.lines.as_ref().map(|_| "kprobe"),
             },
             function_targets: plan.functions.as_ref().map_or(0, |f| f.targets.len()),
         }
@@ -82,6 +87,11 @@ struct Record<'a> {
     info: &'a RecordInfo,
     #[serde(flatten)]
     report: &'a Report,
+}
+
+/// The hex GNU build id of the running kernel, if its notes carry one.
+pub fn kernel_build_id() -> Option<String> {
+    fs::read(KERNEL_NOTES).ok().and_then(|notes| gnu_build_id(&notes))
 }
 
 /// The hex GNU build id among the ELF notes of `/sys/kernel/notes`: a sequence of (namesz,
@@ -127,6 +137,8 @@ pub struct RecordView {
     pub syscalls: Vec<SyscallView>,
     pub kernel_functions: Option<FunctionsView>,
     pub kernel_samples: Option<SamplesView>,
+    #[serde(default)]
+    pub kernel_lines: Option<LineReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -239,6 +251,7 @@ mod tests {
                 syscalls: "raw_tracepoint",
                 samples: None,
                 functions: Some("kprobe-multi".to_owned()),
+                lines: None,
             },
             function_targets: 4,
         }
@@ -277,6 +290,7 @@ mod tests {
             sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
             functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
             sampled_functions: None,
+            lines: None,
         };
         let info = RecordInfo::new(&plan);
         assert_eq!(
@@ -284,7 +298,8 @@ mod tests {
             Backends {
                 syscalls: "raw_tracepoint",
                 samples: Some("perf_event"),
-                functions: Some("fentry".to_owned())
+                functions: Some("fentry".to_owned()),
+                lines: None
             }
         );
         assert_eq!(info.function_targets, 0);

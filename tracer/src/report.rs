@@ -15,6 +15,7 @@ use crate::{
     cgroup::Cgroup,
     collect::{Count, SampleCounts, SyscallCounts},
     functions::Target,
+    lines::LineReport,
     symbolize::KernelFunction,
 };
 
@@ -86,6 +87,9 @@ pub struct Report {
     /// Counted kernel function entries, with `--functions`, `--module` or `--all`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_functions: Option<FunctionReport>,
+    /// Counted source line hits, with `--lines`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_lines: Option<LineReport>,
 }
 
 /// Exact counts of kernel function entries.
@@ -273,6 +277,7 @@ impl Report {
             rows_omitted,
             kernel_samples,
             kernel_functions,
+            kernel_lines: None,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::{
     collect::SampleCounts,
     export::{Printer, file, folded},
     functions::Matcher,
+    lines::{LinePlan, LineReport},
     plan::Plan,
     report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
     symbolize::{CORE_KERNEL, KernelFunction, KernelSymbols},
@@ -40,6 +41,8 @@ pub struct Session<'a> {
     symbols: Option<KernelSymbols>,
     /// Sampled functions are limited to these when sampling stands in for counting.
     sampled_functions: Option<Matcher>,
+    /// The source lines counted, whose probes are in `probes`.
+    lines: Option<LinePlan>,
     info: TraceInfo,
     output: &'a OutputArgs,
     profile: &'a ProfileArgs,
@@ -62,13 +65,15 @@ impl<'a> Session<'a> {
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
-        let probes = Probes::attach(cgroups, plan.sampling, plan.functions)?;
+        let lines = plan.lines;
+        let line_probes = lines.as_ref().map_or(&[][..], |l| &l.probes);
+        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, line_probes)?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
             command,
         };
-        Ok(Self { probes, symbols, sampled_functions, info, output, profile })
+        Ok(Self { probes, symbols, sampled_functions, lines, info, output, profile })
     }
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
@@ -131,8 +136,8 @@ impl<'a> Session<'a> {
             folded::write(path, &stacks, self.profile.force)?;
             eprintln!("ktrace: wrote {} folded kernel stacks to {}", stacks.len(), path.display());
         }
-        if self.probes.functions().is_some() {
-            // Detaching thousands of functions takes a while: say how long.
+        if self.probes.functions().is_some() || self.lines.is_some() {
+            // Detaching thousands of functions, or kprobes, takes a while: say how long.
             let detaching = Instant::now();
             drop(self.probes);
             eprintln!("ktrace: detached in {:.2} s", detaching.elapsed().as_secs_f64());
@@ -175,14 +180,24 @@ impl<'a> Session<'a> {
             }
             _ => None,
         };
-        Ok(Report::new(
-            &self.info,
-            period,
-            &snapshot.syscalls,
-            kernel_samples,
-            kernel_functions,
-            top,
-        ))
+        let kernel_lines = match (&snapshot.lines, &self.lines, self.probes.skipped_line_probes()) {
+            (Some(counts), Some(plan), Some(skipped)) => {
+                let overhead = self.probes.line_overhead()?.unwrap_or_default();
+                Some(LineReport::new(plan, counts, skipped, overhead))
+            }
+            _ => None,
+        };
+        Ok(Report {
+            kernel_lines,
+            ..Report::new(
+                &self.info,
+                period,
+                &snapshot.syscalls,
+                kernel_samples,
+                kernel_functions,
+                top,
+            )
+        })
     }
 
     fn by_function(
@@ -247,13 +262,17 @@ fn difference(now: &Snapshot, before: &Snapshot) -> Snapshot {
             .as_ref()
             .zip(before.samples.as_ref())
             .map(|(now, before)| now.iter().zip(before).map(|(n, b)| n.since(b)).collect()),
-        functions: now.functions.as_ref().zip(before.functions.as_ref()).map(|(now, before)| {
-            now.iter()
-                .zip(before)
-                .map(|(n, b)| n.iter().zip(b).map(|(n, b)| n.saturating_sub(*b)).collect())
-                .collect()
-        }),
+        functions: now.functions.as_ref().zip(before.functions.as_ref()).map(counter_difference),
+        lines: now.lines.as_ref().zip(before.lines.as_ref()).map(counter_difference),
     }
+}
+
+/// `[slot][counter]` now minus before.
+fn counter_difference((now, before): (&Vec<Vec<u64>>, &Vec<Vec<u64>>)) -> Vec<Vec<u64>> {
+    now.iter()
+        .zip(before)
+        .map(|(n, b)| n.iter().zip(b).map(|(n, b)| n.saturating_sub(*b)).collect())
+        .collect()
 }
 
 async fn tick(ticker: &mut Option<Interval>) {
@@ -265,7 +284,8 @@ async fn tick(ticker: &mut Option<Interval>) {
     }
 }
 
-fn kernel_release() -> String {
+/// `uname -r` of the running kernel.
+pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned())

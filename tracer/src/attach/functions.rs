@@ -5,6 +5,7 @@ use std::{
     collections::HashSet,
     ffi::CString,
     io::{self, Write as _},
+    ops::Range,
     os::fd::OwnedFd,
     time::Instant,
 };
@@ -27,7 +28,7 @@ pub struct Skipped {
 }
 
 /// ktrace's own cost and losses while counting functions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Overhead {
     /// Hits whose counter could not be found (should stay 0).
     pub failed_updates: u64,
@@ -48,9 +49,9 @@ pub struct FunctionCounter {
     links: Vec<OwnedFd>,
 }
 
-/// Number of counter chunks per cgroup slot for `functions` targets.
-pub fn chunks(functions: usize) -> usize {
-    functions.div_ceil(FUNCTION_CHUNK).max(1)
+/// Number of counter chunks per cgroup slot for `counters` counters (functions, then lines).
+pub fn chunks(counters: usize) -> usize {
+    counters.div_ceil(FUNCTION_CHUNK).max(1)
 }
 
 impl FunctionCounter {
@@ -176,7 +177,7 @@ impl FunctionCounter {
         let prog = raw::load(&load_spec(Backend::Kprobe, None), insns)?;
         self.attach_each(unlocated, |i, target| {
             let name = CString::new(target.name.as_str())?;
-            let event = raw::kprobe_event(pmu, &name).context("perf_event_open kprobe")?;
+            let event = raw::kprobe_event(pmu, &name, 0).context("perf_event_open kprobe")?;
             let link = raw::perf_event_link(&prog, &event, i as u64)
                 .context("BPF_LINK_CREATE perf_event")?;
             Ok((None, link))
@@ -212,48 +213,66 @@ impl FunctionCounter {
         progress.done();
     }
 
-    /// Cumulative entry counts: `[slot][function index]`.
-    pub fn read(&self, ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<Vec<u64>>> {
-        let map = ebpf.map("FUNCTION_COUNTS").context("map FUNCTION_COUNTS missing")?;
-        let counts: PerCpuArray<_, FunctionChunk> = PerCpuArray::try_from(map)?;
-        let chunks = chunks(self.targets.len());
-        (0..slots)
-            .map(|slot| {
-                let mut sums = vec![0u64; chunks * FUNCTION_CHUNK];
-                for chunk in 0..chunks {
-                    let per_cpu = counts
-                        .get(&((slot * chunks + chunk) as u32), 0)
-                        .context("reading FUNCTION_COUNTS")?;
-                    for cpu in per_cpu.iter() {
-                        for (sum, &n) in sums[chunk * FUNCTION_CHUNK..].iter_mut().zip(&cpu.counts)
-                        {
-                            *sum = sum.saturating_add(n);
-                        }
-                    }
-                }
-                sums.truncate(self.targets.len());
-                Ok(sums)
-            })
-            .collect()
+    /// Cumulative entry counts: `[slot][function index]`; `chunks` per slot, as laid out.
+    pub fn read(&self, ebpf: &Ebpf, slots: usize, chunks: usize) -> anyhow::Result<Vec<Vec<u64>>> {
+        read_counters(ebpf, slots, chunks, 0..self.targets.len())
     }
 
     pub fn overhead(&self, ebpf: &Ebpf) -> anyhow::Result<Overhead> {
-        let map = ebpf.map("FUNCTION_STATS").context("map FUNCTION_STATS missing")?;
-        let stats: PerCpuArray<_, FunctionStats> = PerCpuArray::try_from(map)?;
-        let mut overhead = Overhead::default();
-        for cpu in stats.get(&0, 0)?.iter() {
-            overhead.failed_updates += cpu.failed_updates;
-            overhead.unknown_function += cpu.unknown_function;
-        }
-        for prog in &self.programs {
-            let ProgramStats { recursion_misses, run_time_ns, run_count, .. } =
-                raw::program_stats(prog)?;
-            overhead.recursion_misses += recursion_misses;
-            overhead.run_time_ns += run_time_ns;
-            overhead.run_count += run_count;
-        }
-        Ok(overhead)
+        overhead(ebpf, &self.programs)
     }
+}
+
+/// Cumulative counts of the counters in `counters`, `[slot][counter - counters.start]`, of a
+/// layout of `chunks` chunks per slot.
+pub fn read_counters(
+    ebpf: &Ebpf,
+    slots: usize,
+    chunks: usize,
+    counters: Range<usize>,
+) -> anyhow::Result<Vec<Vec<u64>>> {
+    let map = ebpf.map("FUNCTION_COUNTS").context("map FUNCTION_COUNTS missing")?;
+    let counts: PerCpuArray<_, FunctionChunk> = PerCpuArray::try_from(map)?;
+    let first = counters.start / FUNCTION_CHUNK;
+    let last = counters.end.div_ceil(FUNCTION_CHUNK);
+    (0..slots)
+        .map(|slot| {
+            let mut sums = vec![0u64; (last - first) * FUNCTION_CHUNK];
+            for chunk in first..last {
+                let per_cpu = counts
+                    .get(&((slot * chunks + chunk) as u32), 0)
+                    .context("reading FUNCTION_COUNTS")?;
+                for cpu in per_cpu.iter() {
+                    let sums = &mut sums[(chunk - first) * FUNCTION_CHUNK..];
+                    for (sum, &n) in sums.iter_mut().zip(&cpu.counts) {
+                        *sum = sum.saturating_add(n);
+                    }
+                }
+            }
+            let skip = counters.start - first * FUNCTION_CHUNK;
+            Ok(sums[skip..skip + counters.len()].to_vec())
+        })
+        .collect()
+}
+
+/// The hits that could not be counted (shared by every program that adds to the function
+/// counters) and the run-time statistics of `programs`.
+pub fn overhead(ebpf: &Ebpf, programs: &[OwnedFd]) -> anyhow::Result<Overhead> {
+    let map = ebpf.map("FUNCTION_STATS").context("map FUNCTION_STATS missing")?;
+    let stats: PerCpuArray<_, FunctionStats> = PerCpuArray::try_from(map)?;
+    let mut overhead = Overhead::default();
+    for cpu in stats.get(&0, 0)?.iter() {
+        overhead.failed_updates += cpu.failed_updates;
+        overhead.unknown_function += cpu.unknown_function;
+    }
+    for prog in programs {
+        let ProgramStats { recursion_misses, run_time_ns, run_count, .. } =
+            raw::program_stats(prog)?;
+        overhead.recursion_misses += recursion_misses;
+        overhead.run_time_ns += run_time_ns;
+        overhead.run_count += run_count;
+    }
+    Ok(overhead)
 }
 
 /// "attached N of M" on stderr, at most ten times a run, for one-by-one backends.

@@ -396,6 +396,7 @@ pub(crate) mod tests {
             syscalls: syscalls(rows),
             kernel_functions: None,
             kernel_samples: None,
+            kernel_lines: None,
         }
     }
 

@@ -1,11 +1,11 @@
 //! `--output csv`: tidy rows, one per (cgroup, syscall) and, with `--sample`, per (cgroup,
-//! kernel function) and (cgroup, module). The report's metadata is repeated on every row, so
+//! kernel function) and (cgroup, module); with `--lines`, per (cgroup, source line). The report's metadata is repeated on every row, so
 //! rows of several runs or intervals can be concatenated and still be told apart.
 use std::io::{self, Write};
 
-use crate::report::Report;
+use crate::{report::Report, symbolize::CORE_KERNEL};
 
-const HEADER: [&str; 17] = [
+const HEADER: [&str; 19] = [
     "scope",
     "start_time",
     "duration_secs",
@@ -23,6 +23,8 @@ const HEADER: [&str; 17] = [
     "errors",
     "samples",
     "share",
+    "file",
+    "line",
 ];
 
 /// What a row describes; `*_samples` rows carry samples, never counts.
@@ -31,6 +33,8 @@ const SYSCALL: &str = "syscall";
 const FUNCTION_COUNTS: &str = "function";
 const FUNCTION_SAMPLES: &str = "function_samples";
 const MODULE_SAMPLES: &str = "module_samples";
+/// Hits of a source line of a kernel function (`name`), counted; in the `calls` column.
+const LINE_COUNTS: &str = "line";
 
 pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<()> {
     let mut csv = ::csv::Writer::from_writer(out);
@@ -39,9 +43,9 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     }
     let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
     let duration = format!("{:.3}", report.duration_secs);
-    let mut row = |cgroup: usize, kind: &str, fields: [String; 7]| -> io::Result<()> {
+    let mut row = |cgroup: usize, kind: &str, fields: [String; 9]| -> io::Result<()> {
         let c = &report.cgroups[cgroup];
-        let [name, module, nr, calls, errors, samples, share] = fields;
+        let [name, module, nr, calls, errors, samples, share, file, line] = fields;
         let id = c.id.to_string();
         csv.write_record([
             report.scope.as_str(),
@@ -61,6 +65,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &errors,
             &samples,
             &share,
+            &file,
+            &line,
         ])
         .map_err(io::Error::from)
     };
@@ -73,6 +79,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 nr,
                 count.calls.to_string(),
                 count.errors.to_string(),
+                String::new(),
+                String::new(),
                 String::new(),
                 String::new(),
             ];
@@ -90,8 +98,31 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                     String::new(),
+                    String::new(),
+                    String::new(),
                 ];
                 row(i, FUNCTION_COUNTS, fields)?;
+            }
+        }
+    }
+    if let Some(lines) = &report.kernel_lines {
+        for f in &lines.functions {
+            for line in &f.lines {
+                for (i, n) in line.counts.iter().enumerate() {
+                    let fields = [
+                        f.name.clone(),
+                        CORE_KERNEL.to_owned(),
+                        String::new(),
+                        // A line no probe counts has no figure.
+                        if line.probes == 0 { String::new() } else { n.to_string() },
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        f.file.clone(),
+                        line.line.to_string(),
+                    ];
+                    row(i, LINE_COUNTS, fields)?;
+                }
             }
         }
     }
@@ -106,6 +137,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     n.to_string(),
                     format!("{share:.6}"),
+                    String::new(),
+                    String::new(),
                 ];
                 row(i, FUNCTION_SAMPLES, fields)?;
             }
@@ -120,6 +153,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     n.to_string(),
                     format!("{share:.6}"),
+                    String::new(),
+                    String::new(),
                 ];
                 row(i, MODULE_SAMPLES, fields)?;
             }
@@ -164,6 +199,8 @@ mod tests {
                 "100000",
                 "0",
                 "",
+                "",
+                "",
                 ""
             ]
         );
@@ -179,6 +216,8 @@ mod tests {
                 "81",
                 "3",
                 "3",
+                "",
+                "",
                 "",
                 ""
             ]
@@ -212,6 +251,28 @@ mod tests {
     }
 
     #[test]
+    fn line_rows_name_the_function_file_and_line() {
+        let report =
+            Report { kernel_lines: Some(crate::lines::report::tests::report()), ..sample() };
+        let rows = rows(&report);
+        let lines: Vec<_> = rows
+            .iter()
+            .filter(|r| r[9] == "line" && r[6] == "lxc")
+            .map(|r| (r[10].as_str(), r[13].as_str(), r[17].as_str(), r[18].as_str()))
+            .collect();
+        let file = "include/linux/netdevice.h";
+        assert_eq!(
+            lines,
+            [
+                ("__is_skb_forwardable", "43", file, "4070"),
+                ("__is_skb_forwardable", "", file, "4073"),
+                ("__is_skb_forwardable", "40", file, "4077"),
+                ("__is_skb_forwardable", "5", file, "4083")
+            ]
+        );
+    }
+
+    #[test]
     fn sampled_rows_are_marked_as_samples() {
         let rows = rows(&sampled());
         let function_rows: Vec<_> = rows.iter().filter(|r| r[9] == "function_samples").collect();
@@ -228,13 +289,15 @@ mod tests {
                 "",
                 "",
                 "30",
-                "0.750000"
+                "0.750000",
+                "",
+                ""
             ]
         );
         let module_rows: Vec<_> = rows.iter().filter(|r| r[9] == "module_samples").collect();
         assert_eq!(
             module_rows[0][9..],
-            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000"]
+            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000", "", ""]
         );
     }
 }
