@@ -4,15 +4,17 @@
 //! The traced set (every function ktrace attached, entered or not, from the record) is the
 //! denominator. Each function is placed in its source file with the DWARF of the traced kernel's
 //! vmlinux (`--vmlinux`, or Debian's debug package in its standard places). Module functions
-//! are left out: their DWARF lives in each module's own debug file.
+//! are left out: their DWARF lives in each module's own debug file. Lines counted with
+//! `--lines` carry their file and number in the record and need no DWARF here; lines that no
+//! probe counted are left out rather than shown as never run.
 use std::{io::Write, path::Path};
 
 use anyhow::{Context as _, bail};
 
 use crate::{
-    export::lcov::{self, CoveredFunction},
-    record::RecordView,
-    sources::KernelSources,
+    export::lcov::{self, CoveredFunction, CoveredLine},
+    record::{FunctionsView, RecordView},
+    sources::{KernelSources, SourceLocation},
     symbolize::CORE_KERNEL,
 };
 
@@ -23,6 +25,9 @@ pub struct Summary {
     pub entered: usize,
     pub module_functions: usize,
     pub without_source: usize,
+    /// Lines counted with `--lines`, and how many of them ran.
+    pub lines: usize,
+    pub lines_hit: usize,
 }
 
 /// Writes the lcov tracefile of `cgroup` (required when the record traced several) to `out`.
@@ -44,11 +49,54 @@ pub fn export_lcov(
             .position(|c| c.label == label)
             .with_context(|| format!("the record has no cgroup `{label}`"))?,
     };
-    let Some(functions) = &record.kernel_functions else {
+    if record.kernel_functions.is_none() && record.kernel_lines.is_none() {
         bail!(
-            "the record has no counted kernel functions (record with --functions, --module or --all on a kernel that can trace functions)"
+            "the record has no counted kernel functions or lines (record with --functions, \
+             --module, --all or --lines on a kernel that can trace functions)"
         );
+    }
+    let mut summary = Summary::default();
+    let located = match &record.kernel_functions {
+        Some(functions) => locate(record, functions, column, vmlinux, &mut summary)?,
+        None => Vec::new(),
     };
+    let covered: Vec<CoveredFunction> = located
+        .iter()
+        .filter_map(|(name, count, location)| {
+            Some(CoveredFunction { name, count: *count, location: location.as_ref()? })
+        })
+        .collect();
+    summary.functions = covered.len();
+    summary.entered = covered.iter().filter(|f| f.count > 0).count();
+    summary.without_source = located.len() - covered.len();
+    let lines: Vec<CoveredLine> = record
+        .kernel_lines
+        .iter()
+        .flat_map(|report| &report.functions)
+        .flat_map(|f| {
+            f.lines.iter().filter(|l| l.probes > 0).map(move |l| CoveredLine {
+                file: &f.file,
+                line: l.line,
+                hits: l.counts[column],
+            })
+        })
+        .collect();
+    summary.lines = lines.len();
+    summary.lines_hit = lines.iter().filter(|l| l.hits > 0).count();
+    lcov::write(out, &record.cgroups[column].label, &covered, &lines)
+        .context("writing the tracefile")?;
+    Ok(summary)
+}
+
+/// The counted vmlinux functions of `column` with their entries and source locations, from
+/// the DWARF of the record's kernel; module functions are counted in `summary`.
+fn locate<'a>(
+    record: &RecordView,
+    functions: &'a FunctionsView,
+    column: usize,
+    vmlinux: Option<&Path>,
+    summary: &mut Summary,
+) -> anyhow::Result<Vec<(&'a str, u64, Option<SourceLocation>)>> {
     let vmlinux = match vmlinux {
         Some(path) => path.to_owned(),
         None => KernelSources::find(&record.kernel_release).with_context(|| {
@@ -62,7 +110,6 @@ pub fn export_lcov(
     let entered =
         functions.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts[column]));
     let not_entered = functions.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str(), 0));
-    let mut summary = Summary::default();
     let core: Vec<(&str, u64)> = entered
         .chain(not_entered)
         .filter(|&(_, module, _)| {
@@ -74,18 +121,7 @@ pub fn export_lcov(
         .collect();
     let names: Vec<&str> = core.iter().map(|&(name, _)| name).collect();
     let locations = sources.locate(&names)?;
-    let covered: Vec<CoveredFunction> = core
-        .iter()
-        .zip(&locations)
-        .filter_map(|(&(name, count), location)| {
-            Some(CoveredFunction { name, count, location: location.as_ref()? })
-        })
-        .collect();
-    summary.functions = covered.len();
-    summary.entered = covered.iter().filter(|f| f.count > 0).count();
-    summary.without_source = core.len() - covered.len();
-    lcov::write(out, &record.cgroups[column].label, &covered).context("writing the tracefile")?;
-    Ok(summary)
+    Ok(core.into_iter().zip(locations).map(|((name, count), at)| (name, count, at)).collect())
 }
 
 #[cfg(test)]
@@ -138,7 +174,14 @@ mod tests {
         let summary = export_lcov(&record, Some("file"), None, &mut tracefile).unwrap();
         assert_eq!(
             summary,
-            Summary { functions: 3, entered: 1, module_functions: 1, without_source: 0 }
+            Summary {
+                functions: 3,
+                entered: 1,
+                module_functions: 1,
+                without_source: 0,
+                lines: 0,
+                lines_hit: 0
+            }
         );
         let text = String::from_utf8(tracefile).unwrap();
         assert!(text.starts_with("TN:file\n"), "{text}");

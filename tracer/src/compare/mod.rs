@@ -10,7 +10,8 @@
 //! attached: the denominator is the set the kernel let ktrace attach, not every function of
 //! the module. With the DWARF of a record's kernel (`--vmlinux`, or Debian's debug package in
 //! its standard places) counted functions are also grouped by kernel source directory
-//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only.
+//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only. When every
+//! record counted source lines (`--lines`), their hits are compared per line, in source order.
 mod plot;
 mod render;
 
@@ -62,6 +63,8 @@ pub enum Measure {
     Entries,
     /// Sampled: how often a timer interrupt found a task there.
     Samples,
+    /// Exact source line hits.
+    Hits,
 }
 
 impl Measure {
@@ -70,6 +73,7 @@ impl Measure {
             Self::Calls => "calls",
             Self::Entries => "entries",
             Self::Samples => "samples",
+            Self::Hits => "hits",
         }
     }
 }
@@ -122,6 +126,8 @@ pub struct Comparison {
     pub modules: Option<Section>,
     /// Counted functions by source directory, when every record's kernel has DWARF here.
     pub directories: Option<Section>,
+    /// Counted source lines (`function:line`), when every record counted lines.
+    pub lines: Option<Section>,
 }
 
 /// Reads the records at `paths` and compares them; `vmlinux` (or the standard debug locations
@@ -265,7 +271,28 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
     } else {
         (None, None)
     };
-    Comparison { runs, syscalls, functions, modules, directories: None }
+    let lines = records.iter().all(|(_, _, r)| r.kernel_lines.is_some()).then(|| {
+        let mut lines = table.section(Measure::Hits, |_, rec, c| {
+            let report = rec.kernel_lines.as_ref().expect("all records counted lines");
+            report
+                .functions
+                .iter()
+                .flat_map(|f| {
+                    f.lines
+                        .iter()
+                        .filter(|l| l.probes > 0)
+                        .map(move |l| ((format!("{}:{}", f.name, l.line), None), l.counts[c], None))
+                })
+                .collect()
+        });
+        // Source order, as the seed study's table: by function, then line.
+        lines.rows.sort_by_cached_key(|row| {
+            let (function, line) = row.name.rsplit_once(':').unwrap_or((&row.name, ""));
+            (function.to_owned(), line.parse::<u32>().unwrap_or(0))
+        });
+        lines
+    });
+    Comparison { runs, syscalls, functions, modules, directories: None, lines }
 }
 
 /// (record, cgroup) of each run, in run order.
@@ -485,6 +512,46 @@ pub(crate) mod tests {
         assert_eq!(modules.rows[0].name, "veth");
         assert_eq!(modules.rows[0].coverage, Some(vec![(1, 30), (0, 30)]));
         assert_eq!(modules.rows[1].coverage, Some(vec![(1, 100), (2, 100)]));
+    }
+
+    #[test]
+    fn counted_lines_are_compared_in_source_order() {
+        use crate::lines::report::tests::report_of;
+        let lxc = RecordView {
+            kernel_lines: Some(report_of([200, 200, 8, 0, 0])),
+            ..record(&["x"], &[])
+        };
+        let gvisor =
+            RecordView { kernel_lines: Some(report_of([5, 5, 1, 0, 0])), ..record(&["y"], &[]) };
+        let c = compare(
+            &[
+                ("lxc".to_owned(), "lxc.json".to_owned(), lxc),
+                ("gvisor".to_owned(), "gvisor.json".to_owned(), gvisor.clone()),
+            ],
+            None,
+        );
+        let lines = c.lines.unwrap();
+        assert_eq!(lines.measure, Measure::Hits);
+        let rows: Vec<_> = lines.rows.iter().map(|r| (r.name.as_str(), r.values.clone())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("__is_skb_forwardable:4070", vec![200, 5]),
+                ("__is_skb_forwardable:4073", vec![0, 0]),
+                ("__is_skb_forwardable:4077", vec![200, 5]),
+                ("__is_skb_forwardable:4083", vec![8, 1])
+            ]
+        );
+        assert_eq!(lines.rows[3].ratio(1), Some(0.125));
+        // Not every record counted lines: no section.
+        let none = compare(
+            &[
+                ("a".to_owned(), "a.json".to_owned(), gvisor),
+                ("b".to_owned(), "b.json".to_owned(), record(&["z"], &[])),
+            ],
+            None,
+        );
+        assert_eq!(none.lines, None);
     }
 
     #[test]

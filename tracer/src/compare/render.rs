@@ -39,6 +39,9 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
     if let Some(directories) = &c.directories {
         grids.push(section_grid(c, directories, "Source directories", "DIRECTORY"));
     }
+    if let Some(lines) = &c.lines {
+        grids.push(section_grid(c, lines, "Source lines", "FUNCTION:LINE"));
+    }
     for (i, grid) in grids.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
@@ -86,6 +89,7 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         (Measure::Samples, _) => {
             format!("{what}: samples per run (sampled, not counts), ratio to {first}")
         }
+        (Measure::Hits, _) => format!("{what}: counted hits per run, ratio to {first}"),
     };
     let has_module = section.rows.iter().any(|r| r.module.is_some());
     let mut headers = vec![item.to_owned()];
@@ -199,6 +203,7 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
         ("function", c.functions.as_ref()),
         ("module", c.modules.as_ref()),
         ("directory", c.directories.as_ref()),
+        ("line", c.lines.as_ref()),
     ];
     for (name, section) in sections {
         let Some(section) = section else { continue };
@@ -277,6 +282,9 @@ fn to_json(c: &Comparison) -> serde_json::Value {
     }
     if let Some(directories) = &c.directories {
         doc["directories"] = section(directories);
+    }
+    if let Some(lines) = &c.lines {
+        doc["lines"] = section(lines);
     }
     doc
 }

@@ -207,13 +207,17 @@ pub(crate) mod tests {
         }
     }
 
-    /// Two cgroups: `net` hit the `__dev_forward_skb2` copy 40 times (5 of them too long, 2
-    /// of those GSO) and the wrapper 3 times; `idle` nothing. The wrapper's second probe was
-    /// refused.
+    /// Two cgroups: `net` hit the `__dev_forward_skb2` copy 40 times (5 of them too long)
+    /// and the wrapper 3 times; `idle` nothing. The wrapper's second probe was refused.
     pub(crate) fn report() -> LineReport {
         let counts = [vec![40, 40, 5, 3, 0], vec![0; 5]];
         let skipped = [SkippedProbe { probe: 4, error: "not an instruction boundary".into() }];
         LineReport::new(&plan(), &counts, &skipped, Overhead::default())
+    }
+
+    /// One cgroup whose probes of [`plan`] were hit `counts` times, all attached.
+    pub(crate) fn report_of(counts: [u64; 5]) -> LineReport {
+        LineReport::new(&plan(), &[counts.to_vec()], &[], Overhead::default())
     }
 
     #[test]
