@@ -5,6 +5,7 @@
 //! `root workload getppid=N fchdir=M` makes exactly N getppid calls and M failing fchdir
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
 mod functions;
+mod lines;
 mod records;
 mod sampling;
 mod support;
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
         tests::all().into_iter().chain(sampling::all()).chain(tui::all()).chain(records::all());
     let trials = shared
         .map(|test| (test, false))
-        .chain(functions::all().into_iter().map(|test| (test, true)))
+        .chain(functions::all().into_iter().chain(lines::all()).map(|test| (test, true)))
         .map(|((name, f), one_at_a_time)| {
             Trial::test(name, move || {
                 let _alone = one_at_a_time.then(functions::one_at_a_time);

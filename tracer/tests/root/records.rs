@@ -27,6 +27,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ("compare_refuses_what_is_not_a_record", compare_refuses_what_is_not_a_record),
         ("serve_exposes_exact_counts_over_loopback", serve_exposes_exact_counts_over_loopback),
         ("guest_records_export_and_plot", guest_records_export_and_plot),
+        ("guest_records_lines_render_in_genhtml", guest_records_lines_render_in_genhtml),
     ]
 }
 
@@ -290,5 +291,75 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
     for label in ["net", "file", "net/core", "fs"] {
         ensure!(figure.contains(&format!("\n{label}\n</text>")), "{label} missing from the figure");
     }
+    Ok(())
+}
+
+/// The guest's line record (lines::lines_count_every_copy_exactly_per_cgroup) exported as an
+/// lcov tracefile needs no DWARF; genhtml, run beside the kernel's source files, shows each
+/// counted line's hits next to its text, as gcov's coverage did in the seed study.
+fn guest_records_lines_render_in_genhtml() -> anyhow::Result<()> {
+    let Some(out) = std::env::var_os("KTRACE_GUEST_OUT") else {
+        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
+        return Ok(());
+    };
+    let record = Path::new(&out).join("lines/net.json");
+    ensure!(record.is_file(), "the guest left no line record at {}", record.display());
+    let text: serde_json::Value = serde_json::from_str(&fs::read_to_string(&record)?)?;
+    let release = text["kernel_release"].as_str().context("kernel_release")?;
+    let source = Path::new("/var/cache/ktrace/source").join(release);
+    ensure!(source.is_dir(), "no source files of {release} in {}", source.display());
+    let dir = tempfile::tempdir()?;
+    let info = dir.path().join("net.info");
+    let (status, _, stderr) = ktrace(&[
+        "export",
+        "--format",
+        "lcov",
+        record.to_str().unwrap(),
+        "-o",
+        info.to_str().unwrap(),
+    ])?;
+    ensure!(status.success(), "export: {status}\n{stderr}");
+    // The record's hits of the IFF_UP test, which the tracefile and genhtml must show.
+    let function = text["kernel_lines"]["functions"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "__is_skb_forwardable"))
+        .context("no __is_skb_forwardable in the record")?;
+    let up = function["lines"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["text"].as_str().is_some_and(|t| t.contains("IFF_UP"))))
+        .context("no IFF_UP line in the record")?;
+    let (line, hits) =
+        (up["line"].as_u64().context("line")?, up["counts"][0].as_u64().context("hits")?);
+    ensure!(hits > 0, "the IFF_UP line never ran: {up}");
+    let tracefile = fs::read_to_string(&info)?;
+    ensure!(
+        tracefile.contains("SF:include/linux/netdevice.h\n")
+            && tracefile.contains(&format!("DA:{line},{hits}\n")),
+        "no DA:{line},{hits} for include/linux/netdevice.h in:\n{tracefile}"
+    );
+    let html = dir.path().join("html");
+    let genhtml =
+        Command::new("genhtml").current_dir(&source).arg("-o").arg(&html).arg(&info).output()?;
+    ensure!(genhtml.status.success(), "genhtml: {}", String::from_utf8_lossy(&genhtml.stderr));
+    // genhtml drops the directories all files share: the page may be linux/netdevice.h's.
+    let page = ["include/linux/netdevice.h.gcov.html", "linux/netdevice.h.gcov.html"]
+        .iter()
+        .map(|p| html.join(p))
+        .find(|p| p.is_file())
+        .context("genhtml wrote no page for netdevice.h")?;
+    // `<a name="4070"><span class="lineNum"> 4070 </span><span class="lineCov"> 42 : code`
+    let page = fs::read_to_string(&page)?;
+    let row = page
+        .split(&format!("<a name=\"{line}\">"))
+        .nth(1)
+        .and_then(|rest| rest.split("</a>").next())
+        .with_context(|| format!("no line {line} on the page"))?;
+    let shown: Option<u64> = row
+        .split("\">")
+        .nth(2)
+        .and_then(|cell| cell.split(':').next())
+        .and_then(|n| n.trim().parse().ok());
+    ensure!(shown == Some(hits), "genhtml shows line {line} as {row}, not {hits} hits");
+    ensure!(row.contains("IFF_UP"), "genhtml shows no source text at line {line}: {row}");
     Ok(())
 }
