@@ -278,14 +278,19 @@ impl Symbols {
         Self { by_address, count, gone }
     }
 
-    /// The function symbol holding `address`, and the offset into it.
-    fn locate(&self, address: u64) -> Option<(&str, u64)> {
+    /// The function symbol holding `address`, and the offset into it. Of symbols sharing an
+    /// address (`__x64_sys_getppid` is `__do_sys_getppid`), the one DWARF calls the function
+    /// there (`named`; GCC's clones add a suffix, `.isra.0`), else the first by name.
+    fn locate(&self, address: u64, named: Option<&str>) -> Option<(&str, u64)> {
         let i = self.by_address.partition_point(|(a, _, _)| *a <= address).checked_sub(1)?;
-        let (start, size, name) = &self.by_address[i];
+        let (start, size, _) = &self.by_address[i];
         let end = match *size {
             0 => self.by_address.get(i + 1).map_or(u64::MAX, |next| next.0),
             size => start + size,
         };
+        let aliases = self.by_address[..=i].iter().rev().take_while(|(a, _, _)| a == start);
+        let is_named = |name: &str| named.is_some_and(|n| name.split('.').next() == Some(n));
+        let (_, _, name) = aliases.clone().find(|(_, _, name)| is_named(name)).or(aliases.last())?;
         (address < end).then(|| (name.as_str(), address - start))
     }
 
@@ -571,11 +576,20 @@ impl<'d, 'a> UnitScan<'d, 'a> {
                     starts.push((address, line));
                 }
             }
+            let scope = &self.scopes[i];
+            // The function whose code holds the copy, as DWARF names it: the function itself
+            // when out of line, else the nearest enclosing subprogram with code.
+            let home = match scope.inlined {
+                false => Some(self.names[name]),
+                true => ancestors(i)
+                    .find(|&p| !self.scopes[p].inlined && self.scopes[p].has_code)
+                    .and_then(|p| self.name_of(p))
+                    .and_then(|n| std::str::from_utf8(n).ok()),
+            };
             let entry = codes[k].ranges.first().map(|r| r.start).unwrap_or_default();
             let container = symbols
-                .locate(entry)
+                .locate(entry, home)
                 .map_or_else(|| format!("{entry:#x}"), |(symbol, _)| symbol.to_owned());
-            let scope = &self.scopes[i];
             let call_site = scope.inlined.then(|| match scope.call {
                 Some((f, l, c)) => format!("{}:{l}:{c}", file_name(f).unwrap_or_default()),
                 None => "unknown call site".to_owned(),
@@ -585,7 +599,11 @@ impl<'d, 'a> UnitScan<'d, 'a> {
                 name,
                 file,
                 decl_line,
-                copy: CodeCopy { container, call_site, starts: line_starts(&starts, symbols) },
+                copy: CodeCopy {
+                    container,
+                    call_site,
+                    starts: line_starts(&starts, symbols, home),
+                },
                 body,
             });
         }
@@ -635,8 +653,9 @@ struct Row {
     line: u32,
 }
 
-/// Groups (address, line) starts by address into [`LineStart`]s.
-fn line_starts(starts: &[(u64, u32)], symbols: &Symbols) -> Vec<LineStart> {
+/// Groups (address, line) starts by address into [`LineStart`]s, in the symbols DWARF calls
+/// `home`.
+fn line_starts(starts: &[(u64, u32)], symbols: &Symbols, home: Option<&str>) -> Vec<LineStart> {
     let mut by_address: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     for &(address, line) in starts {
         by_address.entry(address).or_default().push(line);
@@ -646,7 +665,7 @@ fn line_starts(starts: &[(u64, u32)], symbols: &Symbols) -> Vec<LineStart> {
         .map(|(address, mut lines)| {
             lines.sort_unstable();
             lines.dedup();
-            match symbols.locate(address) {
+            match symbols.locate(address, home) {
                 Some((symbol, offset)) => LineStart {
                     symbol: symbol.to_owned(),
                     offset,
@@ -738,6 +757,9 @@ __attribute__((noinline)) int is_forwardable(const struct dev *dev, unsigned int
 	return forwardable(dev, len);
 }
 
+/* Another name for forward's code, as __x64_sys_getppid is __do_sys_getppid's. */
+extern int a_forward(const struct dev *dev, unsigned int len) __attribute__((alias("forward")));
+
 __attribute__((noinline)) static int count(int n)
 {
 	for (int i = 0; i < n; i++)
@@ -786,6 +808,7 @@ int main(int argc, char **argv)
         let f = &found[0];
         assert_eq!((f.name.as_str(), f.decl_line, f.body.as_deref()), ("forwardable", 9, None));
         assert!(f.file.ends_with("lines.c"), "{}", f.file);
+        // Named as DWARF names the function they are in, not by its alias a_forward.
         let containers: Vec<_> =
             f.copies.iter().map(|c| (c.container.as_str(), c.call_site.is_some())).collect();
         assert_eq!(containers, [("forward", true), ("is_forwardable", true)]);
