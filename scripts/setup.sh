@@ -13,10 +13,11 @@ step() { printf '==> %s\n' "$*" >&2; }
 # qemu-system-x86, busybox-static, xz-utils: the guest-kernel harness (cargo xtask vm) boots
 # Debian kernels under QEMU with a busybox initramfs; xz unpacks the kernels' modules.
 # runc, runsc: container runtimes, copied into the guest with the benchmarks.
+# lxc: LXC containers, which the runtime root tests trace by name (busybox template, no network).
 # tmux: the pseudo-terminal the live view's root tests (ktrace top) are driven in.
 # lcov: genhtml, which renders ktrace's lcov coverage export in the tests.
 # fonts-dejavu-core: the font of `ktrace compare --plot` figures.
-packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils runc runsc tmux lcov fonts-dejavu-core)
+packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils runc runsc lxc tmux lcov fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

@@ -38,6 +38,7 @@ fn report(scope: Scope, duration: Duration, scale: u64) -> Report {
                 label: format!("container-{i}"),
                 path: format!("/sys/fs/cgroup/container-{i}"),
                 id: i as u64 + 1,
+                workload: None,
             })
             .collect(),
         command: None,

@@ -1,5 +1,10 @@
-//! cgroup v2: find the mount, resolve what the user typed to a cgroup id, and create the
-//! throwaway cgroup that `ktrace run` puts its command in.
+//! cgroup v2: find the mount, resolve what the user typed to a cgroup id, create the
+//! throwaway cgroup that `ktrace run` puts its command in, and move processes that have no
+//! cgroup of their own into one for a trace.
+//!
+//! What users type for `--cgroup` is a path, a container's, sandbox's or VM's name or id (or a
+//! unique id prefix) as its runtime knows it (see [`crate::runtime`]), or a directory name
+//! that occurs once in the v2 tree.
 //!
 //! The id that `bpf_get_current_cgroup_id()` returns is the inode number of the cgroup's v2
 //! directory, and a cgroup's level is its depth below the v2 root. On hybrid hosts (v1
@@ -14,6 +19,8 @@ use std::{
 };
 
 use anyhow::{Context as _, anyhow, bail};
+
+use crate::runtime::{self, Placement, Processes, Workload, WorkloadRef, cgroup_of};
 
 /// The cgroup v2 hierarchy, rooted at its mount point.
 #[derive(Debug, Clone)]
@@ -31,6 +38,17 @@ pub struct Cgroup {
     pub id: u64,
     /// Depth below the v2 root; the root is 0.
     pub level: u32,
+    /// The container, sandbox or VM whose cgroup this is, when the user named one.
+    pub workload: Option<WorkloadRef>,
+}
+
+/// What a `--cgroup` argument names.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Cgroup(Cgroup),
+    /// A workload whose processes have no cgroup of their own (a gVisor sandbox in the v2
+    /// root of a hybrid host): it can be traced only by moving them into one.
+    Unplaced(Workload),
 }
 
 impl Hierarchy {
@@ -49,20 +67,116 @@ impl Hierarchy {
         Self { root: root.into() }
     }
 
-    /// Resolves an absolute path, a path relative to the mount (anything with a `/`), or a
-    /// directory name that occurs exactly once in the tree.
-    pub fn resolve(&self, spec: &str) -> anyhow::Result<Cgroup> {
+    /// The mount point.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves an absolute path, a path relative to the mount (anything with a `/`), a
+    /// workload's name, id or unique id prefix, or a directory name that occurs exactly once
+    /// in the tree. `Ok(None)`: nothing has that name (yet).
+    pub fn lookup(&self, spec: &str, workloads: &[Workload]) -> anyhow::Result<Option<Found>> {
         if spec.is_empty() {
             bail!("empty cgroup name");
         }
-        let path = if spec.starts_with('/') {
-            PathBuf::from(spec)
-        } else if spec.contains('/') {
-            self.root.join(spec)
-        } else {
-            self.find_unique(spec)?
+        if let Some(path) = self.path_in_spec(spec) {
+            if !path.exists() && path.starts_with(&self.root) {
+                return Ok(None);
+            }
+            return self.cgroup_at(spec, &path).map(|c| Some(Found::Cgroup(c)));
+        }
+        let named = runtime::named(workloads, spec);
+        let exact = named.first().is_some_and(|w| w.is_named(spec));
+        let mut dirs = Vec::new();
+        find_dirs_named(&self.root, spec, &mut dirs)
+            .with_context(|| format!("searching {} for cgroup `{spec}`", self.root.display()))?;
+        // A workload's own directory is the workload, not a second candidate.
+        let cgroup_of_workload = |dir: &PathBuf| {
+            named.iter().any(|w| w.placement.cgroup().is_some_and(|c| self.path_of(c) == *dir))
         };
-        self.cgroup_at(spec, &path)
+        dirs.retain(|dir| !cgroup_of_workload(dir));
+        dirs.sort();
+        // An exact name or id, or a directory, before any id prefix.
+        let workloads = if exact || dirs.is_empty() { named } else { Vec::new() };
+        match (workloads.as_slice(), dirs.as_slice()) {
+            ([], []) => Ok(None),
+            ([workload], []) => self.workload_cgroup(workload),
+            ([], [dir]) => self.cgroup_at(spec, dir).map(|c| Some(Found::Cgroup(c))),
+            _ => {
+                let list: Vec<String> = workloads
+                    .iter()
+                    .map(|w| format!("{} `{}` (id {})", w.runtime, w.name, w.id))
+                    .chain(dirs.iter().map(|d| d.display().to_string()))
+                    .collect();
+                bail!("cgroup name `{spec}` is ambiguous; give one of: {}", list.join(", "))
+            }
+        }
+    }
+
+    /// [`Self::lookup`], where nothing found is an error.
+    pub fn resolve(&self, spec: &str, workloads: &[Workload]) -> anyhow::Result<Found> {
+        if let Some(path) = self.path_in_spec(spec) {
+            // Says which directory is missing.
+            return self.cgroup_at(spec, &path).map(Found::Cgroup);
+        }
+        if let Some(found) = self.lookup(spec, workloads)? {
+            return Ok(found);
+        }
+        if let [workload] = runtime::named(workloads, spec).as_slice()
+            && let Placement::None { why, fix } = &workload.placement
+        {
+            bail!("{} `{}` cannot be traced: {why}; {fix}", workload.runtime, workload.name);
+        }
+        bail!(
+            "cgroup `{spec}` not found: no container, sandbox or VM of that name or id (see \
+             `ktrace ps`) and no such directory under {}",
+            self.root.display()
+        )
+    }
+
+    /// The path a spec with a `/` gives: absolute, or relative to the mount.
+    fn path_in_spec(&self, spec: &str) -> Option<PathBuf> {
+        match spec {
+            _ if spec.starts_with('/') => Some(PathBuf::from(spec)),
+            _ if spec.contains('/') => Some(self.root.join(spec)),
+            _ => None,
+        }
+    }
+
+    /// The cgroup of a workload, labelled with its name; `None` for one with neither a cgroup
+    /// nor a process (stopped: `--wait` waits for it to start).
+    fn workload_cgroup(&self, workload: &Workload) -> anyhow::Result<Option<Found>> {
+        Ok(match &workload.placement {
+            Placement::Own { cgroup } => {
+                let mut found = self.cgroup_at(&workload.name, &self.path_of(cgroup))?;
+                found.workload = Some(workload.reference());
+                Some(Found::Cgroup(found))
+            }
+            Placement::None { .. } if !workload.pids.is_empty() => {
+                Some(Found::Unplaced(workload.clone()))
+            }
+            Placement::None { .. } => None,
+        })
+    }
+
+    /// The directory of a cgroup path below the mount, e.g. `/web`.
+    pub fn path_of(&self, cgroup: &str) -> PathBuf {
+        self.root.join(cgroup.trim_start_matches('/'))
+    }
+
+    /// The cgroup that process `pid` is in, from its `0::` line, labelled `label`. Refused for
+    /// the v2 root, which holds every process of the host.
+    pub fn of_process(&self, proc: &Path, pid: u32, label: &str) -> anyhow::Result<Cgroup> {
+        let path = cgroup_of(proc, pid).with_context(|| format!("no process with pid {pid}"))?;
+        if path == "/" {
+            bail!(
+                "process {pid} is in the cgroup v2 root with every other process of the host, so \
+                 its cgroup cannot tell it apart (runsc on hybrid hosts, and VMs, stay there); add \
+                 --move to move it and its descendants into a cgroup of their own for the trace, \
+                 or start it inside one with `ktrace run -- CMD`"
+            );
+        }
+        self.cgroup_at(label, &self.path_of(&path))
     }
 
     /// Describes the cgroup at `path`, which must be a directory of this hierarchy.
@@ -91,22 +205,13 @@ impl Hierarchy {
                 _ => bail!("cgroup `{label}`: {} must not contain `..`", path.display()),
             }
         }
-        Ok(Cgroup { label: label.to_owned(), path: path.to_owned(), id: meta.ino(), level })
-    }
-
-    fn find_unique(&self, name: &str) -> anyhow::Result<PathBuf> {
-        let mut found = Vec::new();
-        find_dirs_named(&self.root, name, &mut found)
-            .with_context(|| format!("searching {} for cgroup `{name}`", self.root.display()))?;
-        match found.len() {
-            0 => bail!("cgroup `{name}` not found under {}", self.root.display()),
-            1 => Ok(found.remove(0)),
-            _ => {
-                found.sort();
-                let list: Vec<_> = found.iter().map(|p| p.display().to_string()).collect();
-                bail!("cgroup name `{name}` is ambiguous; give one of: {}", list.join(", "))
-            }
-        }
+        Ok(Cgroup {
+            label: label.to_owned(),
+            path: path.to_owned(),
+            id: meta.ino(),
+            level,
+            workload: None,
+        })
     }
 
     /// Creates a new, empty cgroup directly below the root. Fails if it already exists.
@@ -117,6 +222,129 @@ impl Hierarchy {
         let cgroup = self.cgroup_at(name, &owned.path)?;
         Ok((owned, cgroup))
     }
+
+    /// Moves the processes `roots` and all their descendants into a new cgroup `name` below
+    /// the root, labelled `label`, for a trace. Children forked while the tree moves may start
+    /// in the old cgroup, so the tree is walked again until a pass finds nobody left behind.
+    pub fn move_into_new(
+        &self,
+        name: &str,
+        label: &str,
+        roots: &[u32],
+        proc: &Path,
+    ) -> anyhow::Result<(MovedProcesses, Cgroup)> {
+        let path = self.root.join(name);
+        fs::create_dir(&path).with_context(|| format!("creating cgroup {}", path.display()))?;
+        // From here on, dropping it moves back whoever moved and removes the directory.
+        let mut moved = MovedProcesses {
+            procs: path.join("cgroup.procs"),
+            path,
+            hierarchy: self.clone(),
+            origins: Vec::new(),
+        };
+        for _pass in 0..MOVE_PASSES {
+            let tree = Processes::read(proc).trees(roots);
+            let left_behind: Vec<u32> =
+                tree.into_iter().filter(|p| !moved.origins.iter().any(|(m, _)| m == p)).collect();
+            if left_behind.is_empty() {
+                break;
+            }
+            for pid in left_behind {
+                // Gone meanwhile: nothing to move, nothing to put back.
+                let Some(origin) = cgroup_of(proc, pid) else { continue };
+                match write_pid(&moved.procs, pid) {
+                    Ok(()) => moved.origins.push((pid, origin)),
+                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("moving process {pid} into {}", moved.path.display())
+                        });
+                    }
+                }
+            }
+        }
+        if moved.origins.is_empty() {
+            bail!("no process of {label} is left to move (pids {roots:?})");
+        }
+        let cgroup = self.cgroup_at(label, &moved.path)?;
+        Ok((moved, cgroup))
+    }
+}
+
+/// How often [`Hierarchy::move_into_new`] walks a process tree that keeps forking.
+const MOVE_PASSES: usize = 10;
+
+/// Processes ktrace moved into a cgroup of its own for a trace. Dropping it puts every
+/// process in that cgroup back where it came from (one born meanwhile goes where its tree's
+/// first process came from) and removes the cgroup.
+#[derive(Debug)]
+pub struct MovedProcesses {
+    path: PathBuf,
+    procs: PathBuf,
+    hierarchy: Hierarchy,
+    /// Each moved process and its cgroup before, below the mount (`/` for the root).
+    origins: Vec<(u32, String)>,
+}
+
+impl MovedProcesses {
+    /// How many processes were moved.
+    pub fn count(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// Where the first process came from, below the mount.
+    pub fn origin(&self) -> &str {
+        self.origins.first().map_or("/", |(_, o)| o.as_str())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn move_back(&self) -> anyhow::Result<()> {
+        let inside = fs::read_to_string(&self.procs)
+            .with_context(|| format!("reading {}", self.procs.display()))?;
+        for pid in inside.lines().filter_map(|l| l.parse::<u32>().ok()) {
+            let origin =
+                self.origins.iter().find(|(p, _)| *p == pid).map_or(self.origin(), |(_, o)| o);
+            let mut back = self.hierarchy.path_of(origin).join("cgroup.procs");
+            if !back.exists() {
+                // Its old cgroup is gone: the first process's, or the root.
+                back = self.hierarchy.path_of(self.origin()).join("cgroup.procs");
+            }
+            match write_pid(&back, pid) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => {
+                    write_pid(&self.hierarchy.root.join("cgroup.procs"), pid).with_context(
+                        || {
+                            format!(
+                                "moving process {pid} back to {} ({e}) or the root",
+                                back.display()
+                            )
+                        },
+                    )?;
+                }
+            }
+        }
+        remove_when_empty(&self.path)
+    }
+}
+
+impl Drop for MovedProcesses {
+    fn drop(&mut self) {
+        if let Err(e) = self.move_back() {
+            eprintln!(
+                "ktrace: warning: could not move every process back out of {}: {e:#}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+/// Moves process `pid` (all its threads) into the cgroup whose `cgroup.procs` is `procs`.
+fn write_pid(procs: &Path, pid: u32) -> io::Result<()> {
+    fs::OpenOptions::new().write(true).open(procs)?.write_all(pid.to_string().as_bytes())
 }
 
 /// The mount point of the first cgroup2 file system in a mountinfo text.
@@ -182,6 +410,10 @@ pub struct OwnedCgroup {
 }
 
 impl OwnedCgroup {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Opens `cgroup.procs` for writing; a process that writes "0" to it joins the cgroup.
     pub fn procs_file(&self) -> anyhow::Result<fs::File> {
         let procs = self.path.join("cgroup.procs");
@@ -278,26 +510,93 @@ mod tests {
         (dir, hierarchy)
     }
 
+    /// Resolves `spec` where no runtime knows any workload.
+    fn resolve(h: &Hierarchy, spec: &str) -> anyhow::Result<Cgroup> {
+        match h.resolve(spec, &[])? {
+            Found::Cgroup(c) => Ok(c),
+            Found::Unplaced(w) => panic!("{w:?}"),
+        }
+    }
+
+    fn workload(name: &str, id: &str, placement: Placement) -> Workload {
+        Workload {
+            runtime: runtime::Runtime::Runc,
+            name: name.to_owned(),
+            id: id.to_owned(),
+            state: runtime::State::Running,
+            pids: vec![4242],
+            placement,
+        }
+    }
+
+    fn own(cgroup: &str) -> Placement {
+        Placement::Own { cgroup: cgroup.to_owned() }
+    }
+
+    #[test]
+    fn workloads_resolve_to_their_cgroup_by_name_id_and_prefix() {
+        let (dir, h) = tree();
+        let web = workload("web", "0123abcd", own("/lxc/payload"));
+        let workloads = [web.clone()];
+        for spec in ["web", "0123abcd", "0123"] {
+            let Found::Cgroup(c) = h.resolve(spec, &workloads).unwrap() else { panic!() };
+            assert_eq!(c.path, dir.path().join("lxc/payload"));
+            assert_eq!(c.label, "web", "labelled by the workload's name, not {spec}");
+            assert_eq!(c.workload, Some(web.reference()));
+        }
+        // The workload's own directory is no second candidate.
+        let named_like_its_dir = [workload("payload", "p1", own("/lxc/payload"))];
+        assert!(matches!(h.resolve("payload", &named_like_its_dir), Ok(Found::Cgroup(_))));
+        // A directory name beats an id prefix ("lxc" is both).
+        let prefixed = [workload("db", "lxc77", own("/gvisor"))];
+        let Found::Cgroup(c) = h.resolve("lxc", &prefixed).unwrap() else { panic!() };
+        assert_eq!(c.path, dir.path().join("lxc"));
+    }
+
+    #[test]
+    fn a_workload_and_another_directory_of_one_name_are_ambiguous() {
+        let (dir, h) = tree();
+        let workloads = [workload("c", "c", own("/lxc"))];
+        let err = format!("{:#}", h.resolve("c", &workloads).unwrap_err());
+        assert!(err.contains("ambiguous") && err.contains("runc `c` (id c)"), "{err}");
+        assert!(err.contains(&dir.path().join("a b/c").display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn workloads_without_a_cgroup_are_unplaced_or_explained() {
+        let (_dir, h) = tree();
+        let none = || Placement::None { why: "in the root".into(), fix: "move it".into() };
+        let running = [workload("gv", "gv", none())];
+        assert!(matches!(h.resolve("gv", &running), Ok(Found::Unplaced(w)) if w.name == "gv"));
+        let stopped = [Workload { pids: Vec::new(), ..workload("gv", "gv", none()) }];
+        let err = format!("{:#}", h.resolve("gv", &stopped).unwrap_err());
+        assert_eq!(err, "runc `gv` cannot be traced: in the root; move it");
+        assert!(h.lookup("gv", &stopped).unwrap().is_none(), "--wait waits for it to start");
+        // Nothing yet, which --wait waits for; a missing path waits too.
+        assert!(h.lookup("later", &[]).unwrap().is_none());
+        assert!(h.lookup("lxc/later", &[]).unwrap().is_none());
+    }
+
     #[test]
     fn resolves_absolute_relative_and_unique_names() {
         let (dir, h) = tree();
         let abs = dir.path().join("lxc/payload");
-        let by_abs = h.resolve(abs.to_str().unwrap()).unwrap();
+        let by_abs = resolve(&h, abs.to_str().unwrap()).unwrap();
         assert_eq!(by_abs.path, abs);
         assert_eq!(by_abs.level, 2);
         assert_eq!(by_abs.id, fs::metadata(&abs).unwrap().ino());
 
-        assert_eq!(h.resolve("lxc/payload").unwrap().path, abs);
-        assert_eq!(h.resolve("payload").unwrap().path, abs);
-        assert_eq!(h.resolve("payload").unwrap().label, "payload");
-        assert_eq!(h.resolve("lxc").unwrap().level, 1);
-        assert_eq!(h.resolve("a b/c").unwrap().level, 2);
+        assert_eq!(resolve(&h, "lxc/payload").unwrap().path, abs);
+        assert_eq!(resolve(&h, "payload").unwrap().path, abs);
+        assert_eq!(resolve(&h, "payload").unwrap().label, "payload");
+        assert_eq!(resolve(&h, "lxc").unwrap().level, 1);
+        assert_eq!(resolve(&h, "a b/c").unwrap().level, 2);
     }
 
     #[test]
     fn ambiguous_name_lists_every_candidate() {
         let (dir, h) = tree();
-        let err = format!("{:#}", h.resolve("gvisor").unwrap_err());
+        let err = format!("{:#}", resolve(&h, "gvisor").unwrap_err());
         assert!(err.contains("ambiguous"), "{err}");
         assert!(err.contains(&dir.path().join("gvisor").display().to_string()), "{err}");
         assert!(
@@ -305,25 +604,25 @@ mod tests {
             "{err}"
         );
         // A path disambiguates.
-        assert_eq!(h.resolve("machine/vm1/gvisor").unwrap().level, 3);
-        assert_eq!(h.resolve("./gvisor").unwrap().level, 1);
+        assert_eq!(resolve(&h, "machine/vm1/gvisor").unwrap().level, 3);
+        assert_eq!(resolve(&h, "./gvisor").unwrap().level, 1);
     }
 
     #[test]
     fn missing_outside_and_non_directories_are_errors() {
         let (_dir, h) = tree();
-        let missing = format!("{:#}", h.resolve("nope").unwrap_err());
+        let missing = format!("{:#}", resolve(&h, "nope").unwrap_err());
         assert!(missing.contains("`nope` not found"), "{missing}");
-        assert!(format!("{:#}", h.resolve("lxc/nope").unwrap_err()).contains("does not exist"));
+        assert!(format!("{:#}", resolve(&h, "lxc/nope").unwrap_err()).contains("does not exist"));
         assert!(
-            format!("{:#}", h.resolve("/tmp").unwrap_err())
+            format!("{:#}", resolve(&h, "/tmp").unwrap_err())
                 .contains("not under the cgroup v2 mount")
         );
         assert!(
-            format!("{:#}", h.resolve("cgroup.procs/x").unwrap_err()).contains("cgroup.procs/x")
+            format!("{:#}", resolve(&h, "cgroup.procs/x").unwrap_err()).contains("cgroup.procs/x")
         );
-        assert!(format!("{:#}", h.resolve("lxc/../gvisor").unwrap_err()).contains(".."));
-        assert!(h.resolve("").is_err());
+        assert!(format!("{:#}", resolve(&h, "lxc/../gvisor").unwrap_err()).contains(".."));
+        assert!(resolve(&h, "").is_err());
     }
 
     #[test]

@@ -14,7 +14,11 @@ Examples:
   sudo ktrace run                                  built-in CPU, memory, file I/O and network benchmarks
   sudo ktrace run -- sysbench cpu run              trace one command in a fresh cgroup
   sudo ktrace run -o json -- ./my-benchmark > run.json
-  sudo ktrace attach --cgroup gvisor -d 10         trace an existing cgroup for 10 s
+  sudo ktrace ps                                   containers, sandboxes and VMs, and their cgroups
+  sudo ktrace attach --cgroup gvisor -d 10         trace a container by name, or a cgroup, for 10 s
+  sudo ktrace attach --pid 4242 --move             a process in the v2 root (a VM), moved for the trace
+  sudo ktrace attach --cgroup web --wait           from the container's start: run `runc create web` next
+  sudo ktrace run -- runc run web                  the container (runc's cgroup lands in the run's)
   sudo ktrace attach --cgroup lxc --cgroup gvisor -i 1   one column per cgroup, a table every second
   sudo ktrace attach --cgroup system.slice/docker-1234.scope -o csv > counts.csv
   sudo ktrace run --sample --stacks write.folded -- dd if=/dev/zero of=/dev/null count=1M
@@ -83,6 +87,16 @@ pub enum Command {
     /// renders the tracefile into a per-directory report (`genhtml --no-source -o html
     /// run.info`), and lcov diffs two platforms' tracefiles. Needs no root.
     Export(ExportArgs),
+    /// List the containers, sandboxes and VMs on this host, with the cgroup ktrace traces.
+    ///
+    /// Reads the runtimes' state files (runc, crun, runsc, Docker, Podman, containerd, LXC,
+    /// libvirt, systemd-nspawn, the Firecracker jailer) and finds bare QEMU and Firecracker
+    /// processes; no daemon is asked. The cgroup is where the processes really are (the `0::`
+    /// line of /proc/PID/cgroup). For a workload without a cgroup v2 directory of its own (a
+    /// gVisor sandbox in the v2 root of a hybrid host) it says why and what to do. The NAME
+    /// column is what `--cgroup` takes.
+    #[command(after_help = EXAMPLES)]
+    Ps(PsArgs),
     /// Trace existing cgroups and serve the counters as Prometheus metrics (GET /metrics).
     ///
     /// Counters per cgroup and syscall (calls, errors), per counted kernel function and per
@@ -95,10 +109,27 @@ pub enum Command {
 /// The cgroups to trace and for how long, for commands that trace existing cgroups.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// cgroup to trace: an absolute path, a path relative to the cgroup v2 mount, or a
-    /// directory name that is unique in the v2 tree. Repeat for one column each.
-    #[arg(short, long = "cgroup", value_name = "PATH|NAME", required = true)]
+    /// cgroup to trace: a container's, sandbox's or VM's name or id (or unique id prefix, see
+    /// `ktrace ps`), an absolute path, a path relative to the cgroup v2 mount, or a directory
+    /// name that is unique in the v2 tree. Repeat for one column each. A named sandbox whose
+    /// processes are in the v2 root is moved into a cgroup of its own for the trace.
+    #[arg(short, long = "cgroup", value_name = "NAME|PATH", required_unless_present = "pids")]
     pub cgroups: Vec<String>,
+
+    /// Trace the cgroup of process PID (and so its descendants). Repeatable. A process in
+    /// the cgroup v2 root is refused unless --move is given.
+    #[arg(short, long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// Move a --pid that is in the cgroup v2 root, with its descendants, into a new cgroup
+    /// for the trace; they go back, and the cgroup is removed, when the trace ends.
+    #[arg(long = "move", requires = "pids")]
+    pub move_processes: bool,
+
+    /// Wait for --cgroup names that do not exist yet (a container about to start), then
+    /// trace them from their first syscall where the runtime allows (`runc create`).
+    #[arg(long)]
+    pub wait: bool,
 
     /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
     #[arg(short, long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -141,8 +172,9 @@ pub struct CompareArgs {
     #[arg(long, value_name = "PATH")]
     pub vmlinux: Option<PathBuf>,
 
-    /// Also draw the per-directory (or per-module) coverage and entries of every run as a
-    /// bar chart: FILE.svg or FILE.png.
+    /// Also draw the comparison as a figure, FILE.svg or FILE.png (twice the size, for
+    /// print): per source directory (per module without DWARF) each run's share of attached
+    /// functions entered and its entries; for sampled records, samples per module.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
 
@@ -176,6 +208,21 @@ pub struct ExportArgs {
     /// Replace an existing output file.
     #[arg(long, requires = "output")]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = PsFormat::Table)]
+    pub output: PsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PsFormat {
+    /// Aligned columns, then why each workload without a cgroup has none.
+    Table,
+    /// One JSON array of workloads (docs/json-schema.md, "Workloads").
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -372,10 +419,17 @@ pub enum Format {
     Csv,
 }
 
+/// The shortest interval or duration accepted: shorter ones round to nothing (1e-10 s is 0
+/// ns, which no timer can tick at) or would be all overhead.
+const MIN_SECONDS: f64 = 0.001;
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("`{s}`: must be a positive number of seconds"));
+    }
+    if secs < MIN_SECONDS {
+        return Err(format!("`{s}`: must be at least {MIN_SECONDS} seconds"));
     }
     Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
@@ -398,6 +452,8 @@ mod tests {
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("inf").is_err());
         assert!(parse_seconds("x").is_err());
+        assert!(parse_seconds("1e-10").is_err());
+        assert_eq!(parse_seconds("0.001"), Ok(Duration::from_millis(1)));
     }
 
     #[test]

@@ -15,16 +15,18 @@ use tracer::{
     child, cli,
     cli::{
         AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, Format, FunctionArgs,
-        OutputArgs, ProfileArgs, RecordArgs, RunArgs, ServeArgs,
+        OutputArgs, ProfileArgs, PsArgs, PsFormat, RecordArgs, RunArgs, ServeArgs, TargetArgs,
     },
     compare, coverage,
     export::file,
-    plan, privileges,
+    figure, plan, privileges, ps,
     record::{self, RecordInfo},
     report::Report,
+    runtime::{self, Roots},
     serve,
     session::{Session, Sink},
     signals::Signals,
+    target::{self, Targets},
     tui::LiveView,
     workload,
 };
@@ -64,6 +66,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Compare(args) => return compare(args),
         Command::Export(args) => return export(args),
+        Command::Ps(args) => return ps(args),
         _ => {}
     }
     // Before anything is attached, so that an early Ctrl-C still ends in a clean exit.
@@ -74,21 +77,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Top(args) => attach(args, true, signals).await,
         Command::Record(args) => record(args, signals).await,
         Command::Serve(args) => serve(args, signals).await,
-        Command::Compare(_) | Command::Export(_) => unreachable!("handled above"),
+        Command::Compare(_) | Command::Export(_) | Command::Ps(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
 /// `attach`, or with `live` `top`: the same trace, shown in the live view.
 async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyhow::Result<u8> {
     let live = live && wants_live_view(&mut args.output);
-    let Some((cgroups, session, _)) =
-        attach_cgroups(&args.target.cgroups, &args.output, &args.profile, &args.functions)?
+    let Some((targets, session, _)) =
+        attach_cgroups(&args.target, &args.output, &args.profile, &args.functions, &mut signals)
+            .await?
     else {
         return Ok(0);
     };
     announce(args.target.duration);
     let deadline = deadline(args.target.duration);
-    let (sink, view) = sink(live, &cgroups, &args.profile);
+    let (sink, view) = sink(live, &targets.cgroups, &args.profile);
     let (stopped_by, _) = session
         .trace_until(sink, async {
             tokio::select! {
@@ -106,8 +112,8 @@ async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyho
 async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
     file::check_target(&args.output, args.profile.force)?;
     let output = OutputArgs { interval: None, output: Format::Table, top: None };
-    let Some((_, session, info)) =
-        attach_cgroups(&args.target.cgroups, &output, &args.profile, &args.functions)?
+    let Some((_targets, session, info)) =
+        attach_cgroups(&args.target, &output, &args.profile, &args.functions, &mut signals).await?
     else {
         return Ok(0);
     };
@@ -134,8 +140,8 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let interval = args.interval.unwrap_or(SERVE_INTERVAL);
     let output = OutputArgs { interval: Some(interval), output: Format::Table, top: None };
-    let Some((_, session, _)) =
-        attach_cgroups(&args.target.cgroups, &output, &args.profile, &args.functions)?
+    let Some((_targets, session, _)) =
+        attach_cgroups(&args.target, &output, &args.profile, &args.functions, &mut signals).await?
     else {
         return Ok(0);
     };
@@ -164,7 +170,7 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
 /// `compare`: needs no privileges, only the record files.
 fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.plot {
-        file::check_target(path, args.force)?;
+        figure::check_target(path, args.force)?;
     }
     let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
     if let Some(path) = &args.plot {
@@ -173,6 +179,24 @@ fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     }
     let mut out = io::stdout().lock();
     compare::write(&mut out, &comparison, args.output)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
+    Ok(0)
+}
+
+/// `ps`: reads state files only; what it cannot read (not root) it cannot list.
+fn ps(args: &PsArgs) -> anyhow::Result<u8> {
+    let hierarchy = Hierarchy::discover()?;
+    if privileges::check().is_err() {
+        eprintln!("ktrace: not root: runtimes' state files may be unreadable, and so not listed");
+    }
+    let workloads = runtime::discover(&Roots::host(hierarchy.root()));
+    let format = match args.output {
+        PsFormat::Table => ps::Format::Table,
+        PsFormat::Json => ps::Format::Json,
+    };
+    let mut out = io::stdout().lock();
+    ps::write(&mut out, &workloads, format)
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     Ok(0)
@@ -213,24 +237,38 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Resolves the cgroups, makes the plan and attaches it: what attach, top, record and serve
-/// share. `None` after `--dry-run`. The [`RecordInfo`] names what was attached.
-fn attach_cgroups<'a>(
-    specs: &[String],
+/// Makes the plan, resolves the cgroups (waiting for them with `--wait`, until a stop signal)
+/// and attaches the plan: what attach, top, record and serve share. `None` after `--dry-run`
+/// or a stop signal while waiting. The [`RecordInfo`] names what was attached; dropping the
+/// [`Targets`] after the trace puts moved processes back.
+async fn attach_cgroups<'a>(
+    target: &TargetArgs,
     output: &'a OutputArgs,
     profile: &'a ProfileArgs,
     functions: &FunctionArgs,
-) -> anyhow::Result<Option<(Vec<Cgroup>, Session<'a>, RecordInfo)>> {
+    signals: &mut Signals,
+) -> anyhow::Result<Option<(Targets, Session<'a>, RecordInfo)>> {
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
-    let cgroups =
-        specs.iter().map(|spec| hierarchy.resolve(spec)).collect::<anyhow::Result<Vec<_>>>()?;
     let Some(plan) = plan::make(profile, functions)? else {
         return Ok(None);
     };
+    let request = target::Request {
+        cgroups: target.cgroups.clone(),
+        pids: target.pids.clone(),
+        wait: target.wait,
+        move_processes: target.move_processes,
+    };
+    let targets = tokio::select! {
+        targets = target::resolve(&hierarchy, &request) => targets?,
+        sig = signals.stop_signal() => {
+            eprintln!("ktrace: stopped by {sig} before anything was traced");
+            return Ok(None);
+        }
+    };
     let info = RecordInfo::new(&plan);
-    let session = Session::attach(&cgroups, None, output, profile, plan)?;
-    for c in &cgroups {
+    let session = Session::attach(&targets.cgroups, None, output, profile, plan)?;
+    for c in &targets.cgroups {
         eprintln!(
             "ktrace: counting syscalls of cgroup {} ({}, id {})",
             c.label,
@@ -238,7 +276,7 @@ fn attach_cgroups<'a>(
             c.id
         );
     }
-    Ok(Some((cgroups, session, info)))
+    Ok(Some((targets, session, info)))
 }
 
 fn announce(duration: Option<Duration>) {
@@ -298,7 +336,17 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let mut child = child::spawn_in(&owned, &argv, output.as_ref())?;
+    // runc and friends would put the container in a cgroup of their own beside the run's.
+    let view = runtime::creates_its_own_cgroup(&argv).then(|| {
+        eprintln!(
+            "ktrace: `{}` makes its container's cgroup at the top of the v2 tree: the command \
+             sees cgroup {} as the v2 mount, so that the container lands inside it",
+            label.join(" "),
+            cgroup.path.display()
+        );
+        hierarchy.root()
+    });
+    let mut child = child::spawn_in(&owned, view, &argv, output.as_ref())?;
     eprintln!(
         "ktrace: running `{}` in cgroup {} (id {})",
         label.join(" "),

@@ -16,6 +16,7 @@ use crate::{
     collect::{Count, SampleCounts, SyscallCounts},
     functions::Target,
     lines::LineReport,
+    runtime::WorkloadRef,
     symbolize::KernelFunction,
 };
 
@@ -32,15 +33,23 @@ pub struct TraceInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CgroupInfo {
-    /// The name the user gave (or the cgroup `run` created).
+    /// The name the user gave (or the cgroup `run` created); a workload's name.
     pub label: String,
     pub path: String,
     pub id: u64,
+    /// The container, sandbox or VM this cgroup holds, when it was named or found by pid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadRef>,
 }
 
 impl From<&Cgroup> for CgroupInfo {
     fn from(c: &Cgroup) -> Self {
-        Self { label: c.label.clone(), path: c.path.display().to_string(), id: c.id }
+        Self {
+            label: c.label.clone(),
+            path: c.path.display().to_string(),
+            id: c.id,
+            workload: c.workload.clone(),
+        }
     }
 }
 
@@ -434,6 +443,7 @@ pub(crate) mod tests {
                     label: l.to_string(),
                     path: format!("/sys/fs/cgroup/{l}"),
                     id,
+                    workload: None,
                 })
                 .collect(),
             command: None,

@@ -7,7 +7,7 @@
 //! so scrapes never touch the eBPF maps and cost no more than a copy. Every figure is a counter
 //! since tracing started (ktrace never resets the kernel's counters), labelled by the cgroup's
 //! label as given with `--cgroup`.
-use std::{convert::Infallible, sync::Arc};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use http_body_util::Full;
@@ -18,7 +18,7 @@ use hyper::{
     server::conn::http1,
     service::service_fn,
 };
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric as _},
@@ -26,8 +26,9 @@ use prometheus_client::{
     registry::Registry,
 };
 use tokio::{
-    net::TcpListener,
-    sync::{mpsc, watch},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
+    time::Instant,
 };
 
 use crate::{report::Report, tui::Update};
@@ -38,6 +39,24 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9435";
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// How long a client may take to send a request's headers; also how long a kept-alive
+/// connection may sit idle. Scrapers send theirs at once; a client that trickles them
+/// (slowloris) would otherwise hold a connection forever.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest any one connection is served, whatever it does.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Connections served at once at most; more wait in the kernel's backlog until one closes.
+const MAX_CONNECTIONS: usize = 64;
+/// File descriptors kept free for the trace itself (reading the eBPF maps opens files), so
+/// that clients can never take the last ones.
+const FD_RESERVE: u64 = 16;
+/// After a failed accept (out of file descriptors, say), the next one waits this long at
+/// first, doubling up to [`MAX_ACCEPT_PAUSE`]: retrying at once would spin.
+const FIRST_ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+/// At most one warning about failed accepts per this period; the rest are counted.
+const WARNING_PERIOD: Duration = Duration::from_secs(10);
+
 /// Serves `GET /metrics` on `listener` from the latest total in `updates`. Returns only on an
 /// error, or when the session stops sending updates.
 pub async fn run(
@@ -45,32 +64,125 @@ pub async fn run(
     mut updates: mpsc::Receiver<Update>,
 ) -> anyhow::Result<Infallible> {
     let (latest, scrapes) = watch::channel(Arc::new(exposition(None)?));
+    let slots = Arc::new(Semaphore::new(connection_limit()));
+    let mut pause = AcceptPause::default();
+    let mut warnings = RateLimited::new(WARNING_PERIOD);
     loop {
         tokio::select! {
             update = updates.recv() => {
                 let update = update.context("the trace stopped sending counters")?;
                 latest.send_replace(Arc::new(exposition(Some(Arc::new(update.total)))?));
             }
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    // Out of file descriptors and the like: this scrape fails, the next may not.
-                    Err(e) => {
-                        eprintln!("ktrace: warning: accepting a metrics connection: {e}");
-                        continue;
+            (accepted, slot) = accept(&listener, &slots, pause.until) => match accepted {
+                Ok(stream) => {
+                    pause.reset();
+                    tokio::spawn(serve_connection(stream, scrapes.clone(), slot));
+                }
+                // Out of file descriptors and the like: this scrape fails, a later one may not.
+                Err(e) => {
+                    pause.lengthen();
+                    if let Some(suppressed) = warnings.allow(Instant::now()) {
+                        let also = match suppressed {
+                            0 => String::new(),
+                            n => format!(" ({n} more since the last warning)"),
+                        };
+                        eprintln!("ktrace: warning: accepting a metrics connection: {e}{also}");
                     }
-                };
-                let scrapes = scrapes.clone();
-                let service = service_fn(move |request| {
-                    let body = scrapes.borrow().clone();
-                    async move { Ok::<_, Infallible>(respond(&request, &body)) }
-                });
-                tokio::spawn(async move {
-                    // A client that goes away mid-answer is its own problem.
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
+                }
             }
         }
+    }
+}
+
+/// How many connections to serve at once: [`MAX_CONNECTIONS`], or fewer when the file
+/// descriptor limit leaves less than that beside the ones in use and [`FD_RESERVE`]; one at
+/// least.
+fn connection_limit() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into `limit`, which lives through the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return MAX_CONNECTIONS;
+    }
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64);
+    let spare = limit.rlim_cur.saturating_sub(open).saturating_sub(FD_RESERVE);
+    usize::try_from(spare).unwrap_or(usize::MAX).clamp(1, MAX_CONNECTIONS)
+}
+
+/// Waits for the pause after a failed accept and for a free connection slot, then accepts.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    not_before: Instant,
+) -> (std::io::Result<TcpStream>, OwnedSemaphorePermit) {
+    tokio::time::sleep_until(not_before).await;
+    let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+    (listener.accept().await.map(|(stream, _)| stream), slot)
+}
+
+/// Answers the requests of one connection, holding its `slot` until it closes.
+async fn serve_connection(
+    stream: TcpStream,
+    scrapes: watch::Receiver<Arc<String>>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let service = service_fn(move |request| {
+        let body = scrapes.borrow().clone();
+        async move { Ok::<_, Infallible>(respond(&request, &body)) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    // A client that goes away mid-answer, or overstays, is its own problem.
+    let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+}
+
+/// When the accept loop may accept again: at once, or after a pause that doubles with each
+/// failure in a row.
+#[derive(Debug)]
+struct AcceptPause {
+    until: Instant,
+    length: Duration,
+}
+
+impl Default for AcceptPause {
+    fn default() -> Self {
+        Self { until: Instant::now(), length: Duration::ZERO }
+    }
+}
+
+impl AcceptPause {
+    fn lengthen(&mut self) {
+        self.length = (self.length * 2).clamp(FIRST_ACCEPT_PAUSE, MAX_ACCEPT_PAUSE);
+        self.until = Instant::now() + self.length;
+    }
+
+    fn reset(&mut self) {
+        self.length = Duration::ZERO;
+    }
+}
+
+/// Lets one event through per period and counts the ones it holds back.
+#[derive(Debug)]
+struct RateLimited {
+    period: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimited {
+    fn new(period: Duration) -> Self {
+        Self { period, last: None, suppressed: 0 }
+    }
+
+    /// `Some(events held back since the last one let through)` if this one may pass.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self.last.is_some_and(|last| now < last + self.period) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
     }
 }
 
@@ -221,6 +333,31 @@ ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 
 # EOF
 "#
         );
+    }
+
+    #[test]
+    fn failed_accepts_pause_longer_and_warn_once_per_period() {
+        let mut pause = AcceptPause::default();
+        let lengths: Vec<Duration> = (0..9)
+            .map(|_| {
+                pause.lengthen();
+                pause.length
+            })
+            .collect();
+        assert_eq!(lengths[0], FIRST_ACCEPT_PAUSE);
+        assert_eq!(lengths[1], FIRST_ACCEPT_PAUSE * 2);
+        assert_eq!(lengths[8], MAX_ACCEPT_PAUSE);
+        pause.reset();
+        pause.lengthen();
+        assert_eq!(pause.length, FIRST_ACCEPT_PAUSE);
+
+        let start = Instant::now();
+        let mut warnings = RateLimited::new(Duration::from_secs(10));
+        assert_eq!(warnings.allow(start), Some(0));
+        assert_eq!(warnings.allow(start + Duration::from_secs(1)), None);
+        assert_eq!(warnings.allow(start + Duration::from_secs(9)), None);
+        assert_eq!(warnings.allow(start + Duration::from_secs(10)), Some(2));
+        assert_eq!(warnings.allow(start + Duration::from_secs(11)), None);
     }
 
     #[test]

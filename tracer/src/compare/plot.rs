@@ -1,185 +1,210 @@
-//! `compare --plot FILE.svg|FILE.png`: the comparison as a figure like the seed study's: per
-//! source directory (per module without DWARF) one bar per run for the share of attached
-//! functions it entered, and one for its entries (log scale). SVG or PNG by the file's
-//! extension, written atomically.
-use std::{path::Path, sync::Once};
+//! `compare --plot FILE.svg|FILE.png`: the comparison as the study's coverage figure
+//! ([`figure::coverage`]). Counted records: per source directory (per module without DWARF)
+//! one bar per run for the share of attached functions it entered and one for its entries;
+//! sampled records: samples per module. SVG or PNG by the file's extension, written
+//! atomically.
+use std::path::Path;
 
-use anyhow::{Context as _, bail};
-use plotters::{
-    prelude::*,
-    style::{FontStyle, register_font},
+use anyhow::bail;
+
+use super::{Comparison, Measure};
+use crate::figure::{
+    self, BarChart, Compared, Counted, Coverage, Group, Grouping, Groups, Palette,
 };
 
-use super::{Comparison, Section};
-use crate::export::file;
-
-/// Debian's fonts-dejavu-core (installed by scripts/setup.sh); plotters needs a font to lay
-/// out text even in SVG.
-const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-/// Groups shown: the ones with the most entries.
-const MAX_GROUPS: usize = 20;
-/// Pixels above the first group (title, legend, panel titles).
-const TOP: i32 = 70;
-/// Height of one bar; a group has one per run.
-const BAR_HEIGHT: i32 = 10;
-
-fn group_height(runs: usize) -> i32 {
-    BAR_HEIGHT * runs as i32 + 8
-}
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
-
 pub fn plot(path: &Path, c: &Comparison, force: bool) -> anyhow::Result<()> {
-    let (section, what) = match (&c.directories, &c.modules) {
-        (Some(d), _) => (d, "source directory"),
-        (None, Some(m)) if m.rows.iter().any(|r| r.coverage.is_some()) => (m, "module"),
-        _ => bail!(
-            "--plot needs records with counted kernel functions (record with --functions, --module or --all)"
+    figure::write(path, &chart(c)?, force)
+}
+
+fn chart(c: &Comparison) -> anyhow::Result<BarChart> {
+    let (section, grouping) = match (&c.directories, &c.modules) {
+        (Some(d), _) => (d, Grouping::SourceDirectory),
+        (None, Some(m)) => (m, Grouping::Module),
+        (None, None) => bail!(
+            "--plot needs records that all counted kernel functions (--functions, --module, \
+             --all) or all sampled them (--sample)"
         ),
     };
-    load_font()?;
-    let svg = match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => true,
-        Some("png") => false,
-        _ => bail!("--plot {}: the file name must end in .svg or .png", path.display()),
-    };
-    file::check_target(path, force)?;
-    // Drawn into a temporary file beside the target, then moved into place.
-    let dir = tempfile::Builder::new().prefix(".ktrace-plot").tempdir_in(
-        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")),
-    )?;
-    let tmp = dir.path().join(if svg { "plot.svg" } else { "plot.png" });
-    let groups = MAX_GROUPS.min(section.rows.len()) as u32;
-    let size = (1200, TOP as u32 + groups * group_height(c.runs.len()) as u32 + 20);
-    if svg {
-        draw(SVGBackend::new(&tmp, size).into_drawing_area(), c, section, what)?;
+    let runs: Vec<String> = c.runs.iter().map(|r| r.label.clone()).collect();
+    let groups = if section.measure == Measure::Samples {
+        Groups::Sampled(
+            section
+                .rows
+                .iter()
+                .map(|row| Group {
+                    name: row.name.clone(),
+                    runs: row.values.iter().copied().map(Some).collect(),
+                })
+                .collect(),
+        )
     } else {
-        draw(BitMapBackend::new(&tmp, size).into_drawing_area(), c, section, what)?;
-    }
-    let bytes = std::fs::read(&tmp).with_context(|| format!("reading {}", tmp.display()))?;
-    file::write_atomically(path, force, |f| std::io::Write::write_all(f, &bytes))
+        Groups::Counted(
+            section
+                .rows
+                .iter()
+                .map(|row| Group {
+                    name: row.name.clone(),
+                    runs: (0..runs.len())
+                        .map(|r| {
+                            let (entered, attached) = row.coverage.as_ref()?[r];
+                            Some(Counted { entered, attached, entries: row.values[r] })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        )
+    };
+    let input = Coverage {
+        compared: Compared::Records(distinct(c.runs.iter().map(|r| {
+            Path::new(&r.file).file_name().map_or(r.file.clone(), |n| n.to_string_lossy().into())
+        }))),
+        kernel_release: distinct(c.runs.iter().map(|r| r.kernel_release.clone())).join(", "),
+        grouping,
+        groups,
+        runs,
+    };
+    Ok(figure::coverage(&input, &Palette::new(&input.runs)))
 }
 
-fn load_font() -> anyhow::Result<()> {
-    static LOADED: Once = Once::new();
-    let mut result = Ok(());
-    LOADED.call_once(|| {
-        result = std::fs::read(FONT)
-            .with_context(|| format!("reading the font {FONT} (package fonts-dejavu-core)"))
-            .and_then(|bytes| {
-                register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
-                    .map_err(|_| anyhow::anyhow!("{FONT} is not a usable font"))
-            });
-    });
-    result
-}
-
-fn draw<B: DrawingBackend>(
-    root: DrawingArea<B, plotters::coord::Shift>,
-    c: &Comparison,
-    section: &Section,
-    what: &str,
-) -> anyhow::Result<()>
-where
-    B::ErrorType: 'static,
-{
-    let err = |e: DrawingAreaErrorKind<B::ErrorType>| anyhow::anyhow!("drawing: {e:?}");
-    root.fill(&WHITE).map_err(err)?;
-    let rows = &section.rows[..section.rows.len().min(MAX_GROUPS)];
-    let runs = c.runs.len();
-    let (width, _) = root.dim_in_pixel();
-    let font = |size: u32| ("sans-serif", size).into_font();
-    root.draw(&Text::new(
-        format!("Kernel functions per {what}: entered / attached, and entries"),
-        (20, 10),
-        font(20),
-    ))
-    .map_err(err)?;
-    // Legend: one colour per run.
-    for (r, run) in c.runs.iter().enumerate() {
-        let x = 20 + 220 * r as i32;
-        let color = PALETTE[r % PALETTE.len()];
-        root.draw(&Rectangle::new([(x, 40), (x + 14, 54)], color.filled())).map_err(err)?;
-        root.draw(&Text::new(run.label.clone(), (x + 20, 40), font(14))).map_err(err)?;
-    }
-    let (label_w, top) = (200i32, TOP);
-    let group_h = group_height(runs);
-    let panel_w = (width as i32 - label_w - 60) / 2;
-    let (cov_x, hits_x) = (label_w, label_w + panel_w + 40);
-    root.draw(&Text::new("entered / attached (%)", (cov_x, top - 14), font(12))).map_err(err)?;
-    root.draw(&Text::new("entries (log10)", (hits_x, top - 14), font(12))).map_err(err)?;
-    let max_log =
-        rows.iter().flat_map(|r| &r.values).map(|&v| ((v + 1) as f64).log10()).fold(1.0, f64::max);
-    for (g, row) in rows.iter().enumerate() {
-        let y = top + g as i32 * group_h;
-        root.draw(&Text::new(row.name.clone(), (10, y + group_h / 2 - 7), font(12)))
-            .map_err(err)?;
-        for r in 0..runs {
-            let color = PALETTE[r % PALETTE.len()].filled();
-            let y0 = y + r as i32 * BAR_HEIGHT;
-            let share = row.coverage.as_ref().map_or(0.0, |cov| {
-                let (hit, attached) = cov[r];
-                if attached == 0 { 0.0 } else { hit as f64 / attached as f64 }
-            });
-            let w = (share * panel_w as f64) as i32;
-            root.draw(&Rectangle::new([(cov_x, y0), (cov_x + w, y0 + BAR_HEIGHT - 2)], color))
-                .map_err(err)?;
-            let hits = ((row.values[r] + 1) as f64).log10() / max_log;
-            let w = (hits * panel_w as f64) as i32;
-            root.draw(&Rectangle::new([(hits_x, y0), (hits_x + w, y0 + BAR_HEIGHT - 2)], color))
-                .map_err(err)?;
+/// The items in their first order, each once.
+fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
         }
     }
-    root.present().map_err(err)
+    seen
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::compare::{Measure, Row, tests::pair};
+    use std::path::PathBuf;
 
-    /// `pair()` with a directory section: net/core entered by net only, fs by both.
-    fn with_directories() -> Comparison {
-        let mut c = pair();
-        let row = |name: &str, values: Vec<u64>, coverage: Vec<(u64, u64)>| Row {
-            name: name.to_owned(),
-            module: None,
-            values,
-            coverage: Some(coverage),
-        };
-        c.directories = Some(Section {
-            measure: Measure::Entries,
-            rows: vec![
-                row("net/core", vec![200, 0], vec![(3, 10), (0, 10)]),
-                row("fs", vec![5, 70], vec![(1, 4), (2, 4)]),
-            ],
-            omitted: 0,
-        });
-        c
+    use super::*;
+    use crate::{
+        compare::{compare, load},
+        figure::tests::{Figure, png_size},
+        record::{RecordView, SampledModuleView, SamplesView},
+    };
+
+    /// The checked-in records of a study's network benchmark on runc and runsc, counted by
+    /// module (their kernel has no DWARF anywhere).
+    fn fixtures() -> Vec<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records");
+        vec![dir.join("runc-network.json"), dir.join("runsc-network.json")]
+    }
+
+    /// (panel, run, group, printed value) as the figure should show them.
+    fn rows(expected: &[(usize, &str, &str, &str)]) -> Vec<(usize, String, String, String)> {
+        expected.iter().map(|&(p, r, g, v)| (p, r.to_owned(), g.to_owned(), v.to_owned())).collect()
     }
 
     #[test]
-    fn svg_and_png_show_every_run_and_directory() {
+    fn records_plot_as_their_numbers() {
         let dir = tempfile::tempdir().unwrap();
-        let c = with_directories();
+        let c = load(&fixtures(), None, None).unwrap();
         let svg = dir.path().join("cmp.svg");
         plot(&svg, &c, false).unwrap();
-        let text = std::fs::read_to_string(&svg).unwrap();
-        for label in c.runs.iter().map(|r| r.label.as_str()).chain(["net/core", "fs"]) {
-            assert!(text.contains(&format!("\n{label}\n</text>")), "{label} missing from the SVG");
+        let figure = Figure::parse(&std::fs::read_to_string(&svg).unwrap());
+        figure.check_layout();
+        assert_eq!(figure.title, "Host kernel functions per module");
+        assert!(figure.has_text(
+            "records runc-network.json, runsc-network.json · kernel 6.12.0-ktrace-fixture · \
+             function entries counted (exact)"
+        ));
+        for tick in ["0%", "25%", "50%", "75%", "100%", "10⁰", "10¹", "10²", "10³", "10⁴", "10⁵"]
+        {
+            assert!(figure.has_text(tick), "tick {tick}");
         }
+        assert!(!figure.has_text("10⁶"));
+        // The records' modules: hit/traced and entries per run. runsc attached no overlay
+        // function and runc no nf_conntrack one: no bar. runc entered none of overlay: 0.
+        assert!(figure.has_text("no bar: not attached"));
+        let expected = [
+            (0, "runc-network", "vmlinux", "26% (31/120)"),
+            (0, "runsc-network", "vmlinux", "37% (44/120)"),
+            (0, "runc-network", "veth", "31% (15/48)"),
+            (0, "runsc-network", "veth", "25% (12/48)"),
+            (0, "runsc-network", "nf_conntrack", "10% (3/30)"),
+            (0, "runc-network", "overlay", "0% (0/40)"),
+            (1, "runc-network", "vmlinux", "48,210"),
+            (1, "runsc-network", "vmlinux", "90,511"),
+            (1, "runc-network", "veth", "112"),
+            (1, "runsc-network", "veth", "87"),
+            (1, "runsc-network", "nf_conntrack", "9"),
+            (1, "runc-network", "overlay", "0"),
+        ];
+        assert_eq!(figure.values(), rows(&expected));
+        // Study records keep their platform's colour: runc orange, runsc green.
+        assert_eq!(figure.legend_colour("runc-network"), "#e69f00");
+        assert_eq!(figure.legend_colour("runsc-network"), "#009e73");
+
         let png = dir.path().join("cmp.png");
         plot(&png, &c, false).unwrap();
-        assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+        let (width, height, _) = png_size(&std::fs::read(&png).unwrap());
+        assert_eq!((width, height), ((figure.width * 2.0) as u32, (figure.height * 2.0) as u32));
         assert!(plot(&png, &c, false).unwrap_err().to_string().contains("--force"));
         assert!(plot(&dir.path().join("cmp.jpg"), &c, false).is_err());
         // Only the two figures are left in the directory.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn sampled_records_plot_samples_per_module() {
+        let sampled = |label: &str, modules: &[(&str, u64)]| RecordView {
+            host: "h".to_owned(),
+            kernel_release: "6.18.0".to_owned(),
+            kernel_build_id: "x".to_owned(),
+            duration_secs: 1.0,
+            cgroups: vec![crate::record::CgroupView { label: label.to_owned() }],
+            syscalls: Vec::new(),
+            kernel_functions: None,
+            kernel_samples: Some(SamplesView {
+                functions: Vec::new(),
+                modules: modules
+                    .iter()
+                    .map(|&(m, n)| SampledModuleView { module: m.to_owned(), samples: vec![n] })
+                    .collect(),
+            }),
+            kernel_lines: None,
+        };
+        let records = [
+            (
+                "qemu-cpu".to_owned(),
+                "out/qemu-cpu.json".to_owned(),
+                sampled("q", &[("kvm", 812), ("vmlinux", 40)]),
+            ),
+            (
+                "bare-cpu".to_owned(),
+                "out/bare-cpu.json".to_owned(),
+                sampled("b", &[("vmlinux", 3)]),
+            ),
+        ];
+        let c = compare(&records, None);
+        let figure = Figure::parse(&figure::svg(&chart(&c).unwrap()).unwrap());
+        figure.check_layout();
+        assert!(figure.has_text(
+            "records qemu-cpu.json, bare-cpu.json · kernel 6.18.0 · kernel samples (statistical, \
+             not counts)"
+        ));
+        assert!(figure.has_text("Kernel samples (log scale)"));
+        // A module a run has no samples in is a zero, not a missing bar.
+        assert!(!figure.has_text("no bar: not run"));
+        let expected = [
+            (0, "qemu-cpu", "kvm", "812"),
+            (0, "bare-cpu", "kvm", "0"),
+            (0, "qemu-cpu", "vmlinux", "40"),
+            (0, "bare-cpu", "vmlinux", "3"),
+        ];
+        assert_eq!(figure.values(), rows(&expected));
+    }
+
+    #[test]
+    fn records_without_kernel_functions_cannot_be_plotted() {
+        let mut c = crate::compare::tests::pair();
+        c.modules = None;
+        let err = chart(&c).unwrap_err().to_string();
+        assert!(err.contains("--plot needs records"), "{err}");
     }
 }

@@ -13,6 +13,7 @@ use anyhow::{Context as _, anyhow};
 use super::{CORE_KERNEL, btf::Btf};
 
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+const DEBUGFS: &str = "/sys/kernel/debug";
 const KPROBE_BLACKLIST: &str = "/sys/kernel/debug/kprobes/blacklist";
 const BTF_DIR: &str = "/sys/kernel/btf";
 
@@ -42,16 +43,7 @@ impl Inventory {
     /// Reads the running kernel's lists. Fails with the reason when function tracing is not
     /// possible at all (no tracefs, or a kernel that forbids reading it).
     pub fn read() -> anyhow::Result<Self> {
-        let tracefs = TRACEFS
-            .iter()
-            .map(Path::new)
-            .find(|dir| dir.join("available_filter_functions").exists())
-            .ok_or_else(|| {
-                anyhow!(
-                    "no available_filter_functions under {} (tracefs not mounted?)",
-                    TRACEFS.join(" or ")
-                )
-            })?;
+        let tracefs = tracefs()?;
         let with_addrs = tracefs.join("available_filter_functions_addrs");
         let (path, addrs) = if with_addrs.exists() {
             (with_addrs, Addresses::Listed)
@@ -71,12 +63,54 @@ impl Inventory {
                 module_btf.insert(module.to_owned(), btf.functions.into_keys().collect());
             }
         }
+        if !Path::new(KPROBE_BLACKLIST).exists() {
+            mount_if_absent("debugfs", DEBUGFS, "the kprobe blacklist")?;
+        }
         let blacklist = match fs::read_to_string(KPROBE_BLACKLIST) {
             Ok(text) => parse_blacklist(&text),
             Err(e) if e.kind() == io::ErrorKind::NotFound => HashSet::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {KPROBE_BLACKLIST}")),
         };
         Ok(Self { filterable, vmlinux_btf: vmlinux.functions, module_btf, blacklist })
+    }
+}
+
+/// Where ftrace's files are. A system that booted without tracefs mounted (a fresh Debian
+/// host can) gets it mounted at /sys/kernel/tracing, as perf does, and left there.
+fn tracefs() -> anyhow::Result<&'static Path> {
+    let listed = || {
+        TRACEFS.iter().map(Path::new).find(|dir| dir.join("available_filter_functions").exists())
+    };
+    if let Some(dir) = listed() {
+        return Ok(dir);
+    }
+    mount_if_absent("tracefs", TRACEFS[0], "ftrace's list of traceable functions")?;
+    listed().ok_or_else(|| {
+        anyhow!("no available_filter_functions under {} (kernel without ftrace?)", TRACEFS[0])
+    })
+}
+
+/// Mounts file system `kind` at `target` unless something is mounted there already, saying
+/// so on stderr; a failure names the command that would fix it.
+fn mount_if_absent(kind: &str, target: &str, needed_for: &str) -> anyhow::Result<()> {
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL in a constant");
+    let (source, dir, fstype) = (c("nodev"), c(target), c(kind));
+    // SAFETY: all pointers are NUL-terminated strings that outlive the call; no data argument.
+    let mounted =
+        unsafe { libc::mount(source.as_ptr(), dir.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    match mounted {
+        0 => {
+            eprintln!("ktrace: mounted {kind} at {target} for {needed_for}; it stays mounted");
+            Ok(())
+        }
+        _ => match io::Error::last_os_error() {
+            // Mounted already, only without the file ktrace looked for.
+            e if e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
+            e => Err(anyhow!(
+                "{kind} is not mounted at {target} and mounting it failed ({e}); {needed_for} \
+                 is read there: mount it with `mount -t {kind} nodev {target}`"
+            )),
+        },
     }
 }
 

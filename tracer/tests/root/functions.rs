@@ -40,6 +40,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ("all_functions_attach_count_and_detach", all_functions_attach_count_and_detach),
         ("nothing_stays_attached_after_sigkill", nothing_stays_attached_after_sigkill),
         ("network_functions_only_in_the_network_run", network_functions_only_in_the_network_run),
+        ("missing_tracefs_and_debugfs_are_mounted", missing_tracefs_and_debugfs_are_mounted),
     ]
 }
 
@@ -206,6 +207,49 @@ fn counts_exact_entries_per_cgroup(backend: &str) -> anyhow::Result<()> {
     ensure!(count(FCHDIR) == 17, "{FCHDIR}: {} (expected 17)", count(FCHDIR));
     let overhead = &functions["overhead"];
     ensure!(overhead["failed_updates"] == 0 && overhead["unknown_function"] == 0, "{overhead}");
+    Ok(())
+}
+
+/// A host that booted without tracefs (and debugfs, where the kprobe blacklist is): ktrace
+/// mounts them, says so, and counts as if they had been there.
+fn missing_tracefs_and_debugfs_are_mounted() -> anyhow::Result<()> {
+    needs_function_tracing!();
+    // Inner mounts first: tracefs also appears under debugfs.
+    for dir in ["/sys/kernel/debug/tracing", "/sys/kernel/tracing", "/sys/kernel/debug"] {
+        let path = std::ffi::CString::new(dir)?;
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
+        unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+    }
+    ensure!(
+        !std::path::Path::new("/sys/kernel/tracing/available_filter_functions").exists(),
+        "tracefs is still mounted"
+    );
+    let exe = std::env::current_exe()?;
+    let (status, stdout, stderr) = ktrace(&[
+        "run",
+        "--functions",
+        GETPPID,
+        "-o",
+        "json",
+        "--",
+        exe.to_str().unwrap(),
+        "workload",
+        "getppid=1234",
+    ])?;
+    ensure!(status.success(), "{status}\n{stderr}");
+    ensure!(
+        stderr.contains("mounted tracefs at /sys/kernel/tracing")
+            && stderr.contains("mounted debugfs at /sys/kernel/debug"),
+        "ktrace must say what it mounted:\n{stderr}"
+    );
+    let report = last_report(&stdout)?;
+    let entries = report["kernel_functions"]["functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == GETPPID)
+        .map(|f| f["counts"][0].clone());
+    ensure!(entries == Some(1234.into()), "{GETPPID} entries: {entries:?}\n{stderr}");
     Ok(())
 }
 

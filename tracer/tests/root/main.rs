@@ -7,6 +7,7 @@
 mod functions;
 mod lines;
 mod records;
+mod runtimes;
 mod sampling;
 mod support;
 mod tui;
@@ -29,8 +30,12 @@ fn main() -> ExitCode {
             "root integration tests need root (they load eBPF programs and create cgroups): ignored"
         );
     }
-    let shared =
-        tests::all().into_iter().chain(sampling::all()).chain(tui::all()).chain(records::all());
+    let shared = tests::all()
+        .into_iter()
+        .chain(sampling::all())
+        .chain(tui::all())
+        .chain(records::all())
+        .chain(runtimes::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(functions::all().into_iter().chain(lines::all()).map(|test| (test, true)))

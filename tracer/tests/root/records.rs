@@ -4,6 +4,7 @@ use std::{
     fs,
     io::{Read as _, Write as _},
     net::{TcpListener, TcpStream},
+    os::unix::process::CommandExt as _,
     path::Path,
     process::Command,
     thread,
@@ -13,7 +14,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 use crate::{
-    support::{Ktrace, TestCgroups, ktrace, run_workload_in},
+    support::{Ktrace, TestCgroups, ktrace, ktrace_command, run_workload_in},
     tests::{Test, expect_error},
 };
 
@@ -26,6 +27,10 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ),
         ("compare_refuses_what_is_not_a_record", compare_refuses_what_is_not_a_record),
         ("serve_exposes_exact_counts_over_loopback", serve_exposes_exact_counts_over_loopback),
+        (
+            "serve_stays_cheap_and_answers_under_slow_clients",
+            serve_stays_cheap_and_answers_under_slow_clients,
+        ),
         ("guest_records_export_and_plot", guest_records_export_and_plot),
         ("guest_records_lines_render_in_genhtml", guest_records_lines_render_in_genhtml),
     ]
@@ -192,6 +197,88 @@ fn serve_exposes_exact_counts_over_loopback() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Clients that send half a request and stay, under a low file descriptor limit: ktrace
+/// must neither spin on failing accepts nor log each one, must drop the slow clients, and a
+/// real scrape must get through behind them.
+fn serve_stays_cheap_and_answers_under_slow_clients() -> anyhow::Result<()> {
+    const SLOW_CLIENTS: usize = 60;
+    const FD_LIMIT: u64 = 64;
+    let tree = TestCgroups::new(&["served"]);
+    let cgroup = tree.path("served");
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut command = ktrace_command(&[
+        "serve",
+        "--listen",
+        &listen,
+        "--cgroup",
+        cgroup.to_str().unwrap(),
+        "-i",
+        "0.2",
+    ]);
+    // SAFETY: setrlimit(2) is async-signal-safe and reads only the local `limit`.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: FD_LIMIT, rlim_max: FD_LIMIT };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let mut k = Ktrace::spawn_command(command)?;
+    k.wait_for_stderr("stop with Ctrl-C")?;
+    let slow: Vec<TcpStream> = (0..SLOW_CLIENTS)
+        .map(|_| {
+            let mut s = TcpStream::connect(&listen)?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")?;
+            Ok(s)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let cpu_before = cpu_time(k.pid())?;
+    thread::sleep(Duration::from_secs(3));
+    let cpu = cpu_time(k.pid())? - cpu_before;
+    ensure!(cpu < Duration::from_millis(300), "ktrace used {cpu:?} of CPU in 3 s of slow clients");
+    // Queued behind the slow clients, which ktrace drops a few seconds after accepting them.
+    let started = Instant::now();
+    let scrape = loop {
+        match scrape(&listen) {
+            Ok(scrape) => break scrape,
+            Err(e) if started.elapsed() > Duration::from_secs(40) => {
+                k.signal(libc::SIGTERM);
+                let (status, _, stderr) = k.finish()?;
+                bail!(
+                    "no answer within 40 s behind slow clients: {e:#}; ktrace {status}:\n{stderr}"
+                )
+            }
+            Err(_) => thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    ensure!(
+        scrape.samples.iter().all(|s| s.metric.starts_with("ktrace_")),
+        "an exposition of ktrace's"
+    );
+    drop(slow);
+    k.signal(libc::SIGTERM);
+    let (status, _, stderr) = k.finish()?;
+    ensure!(status.success(), "ktrace serve: {status}\n{stderr}");
+    let warnings = stderr.lines().filter(|l| l.contains("accepting a metrics connection")).count();
+    ensure!(warnings <= 6, "{warnings} warnings about accepting:\n{stderr}");
+    Ok(())
+}
+
+/// User plus system CPU time of process `pid` so far.
+fn cpu_time(pid: i32) -> anyhow::Result<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').context("malformed stat")?.1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Ok(Duration::from_millis(ticks * 1000 / per_second))
+}
+
 /// `GET /metrics` over a plain TCP connection, parsed with prometheus-parse.
 fn scrape(addr: &str) -> anyhow::Result<prometheus_parse::Scrape> {
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
@@ -288,9 +375,11 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
     ensure!(status.success(), "compare: {status}\n{stderr}");
     ensure!(table.contains("Source directories"), "no directory section:\n{table}");
     let figure = fs::read_to_string(&svg)?;
-    for label in ["net", "file", "net/core", "fs"] {
-        ensure!(figure.contains(&format!("\n{label}\n</text>")), "{label} missing from the figure");
+    // Runs, directories and ticks as SVG text; the subtitle names the records.
+    for text in ["net", "file", "net/core", "fs", "100%", "10¹"] {
+        ensure!(figure.contains(&format!(">{text}</text>")), "{text} missing from the figure");
     }
+    ensure!(figure.contains(">records net.json, file.json · kernel "), "no subtitle");
     Ok(())
 }
 

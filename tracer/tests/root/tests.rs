@@ -13,6 +13,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
     vec![
         ("run_counts_exactly_the_commands_syscalls", run_counts_exactly_the_commands_syscalls),
         ("run_exits_with_the_commands_status", run_exits_with_the_commands_status),
+        ("run_execs_the_command_exactly_once", run_execs_the_command_exactly_once),
         ("attach_counts_descendants_but_not_siblings", attach_counts_descendants_but_not_siblings),
         ("attach_gives_each_cgroup_its_own_column", attach_gives_each_cgroup_its_own_column),
         ("a_task_is_counted_only_while_inside", a_task_is_counted_only_while_inside),
@@ -66,6 +67,27 @@ fn run_exits_with_the_commands_status() -> anyhow::Result<()> {
     ensure!(status.code() == Some(3), "exit 3 -> {status}\n{stderr}");
     let (status, _, stderr) = ktrace(&["run", "--", "sh", "-c", "kill -KILL $$"])?;
     ensure!(status.code() == Some(128 + libc::SIGKILL), "SIGKILL -> {status}\n{stderr}");
+    Ok(())
+}
+
+/// ktrace looks the command up in PATH itself: a search in the child, after it joined the
+/// cgroup, would be counted as one failed execve per PATH entry before the right one.
+fn run_execs_the_command_exactly_once() -> anyhow::Result<()> {
+    let output = std::process::Command::new(crate::support::ktrace_bin())
+        .args(["run", "--output", "json", "--", "true"])
+        .env("PATH", "/nonexistent-a:/nonexistent-b:/usr/bin:/bin")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running ktrace")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    ensure!(output.status.success(), "ktrace run -- true: {}\n{stderr}", output.status);
+    let report = last_report(&String::from_utf8_lossy(&output.stdout))?;
+    ensure!(counts(&report, "execve", 0) == (1, 0), "execve: {:?}", counts(&report, "execve", 0));
+    let (status, _, stderr) = ktrace(&["run", "--", "ktrace-no-such-command"])?;
+    ensure!(
+        status.code() == Some(2) && stderr.contains("not found in PATH"),
+        "missing command: {status}\n{stderr}"
+    );
     Ok(())
 }
 

@@ -26,6 +26,13 @@ pub fn ktrace_bin() -> PathBuf {
         .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ktrace")), PathBuf::from)
 }
 
+/// The ktrace under test with `args`.
+pub fn ktrace_command(args: &[&str]) -> Command {
+    let mut command = Command::new(ktrace_bin());
+    command.args(args);
+    command
+}
+
 /// This test binary, which doubles as the workload.
 pub fn workload_cmd(specs: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
@@ -147,14 +154,17 @@ pub struct Ktrace {
 
 impl Ktrace {
     pub fn spawn(args: &[&str]) -> anyhow::Result<Self> {
-        let child = Command::new(ktrace_bin())
-            .args(args)
+        Self::spawn_command(ktrace_command(args))
+    }
+
+    /// Starts `command` (from [`ktrace_command`], adjusted by the caller).
+    pub fn spawn_command(mut command: Command) -> anyhow::Result<Self> {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .context("spawning ktrace")?;
-        let mut child = child;
         let stderr = BufReader::new(child.stderr.take().expect("stderr"));
         Ok(Self { child, stderr_lines: Vec::new(), stderr })
     }

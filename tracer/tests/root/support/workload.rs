@@ -1,6 +1,7 @@
 //! The controlled workload: exactly the syscalls it is told to make, by raw syscall(2), so
 //! that libc caching or wrappers cannot change the numbers; plus a kernel-heavy loop and an
-//! idle sleep for the sampling tests, and `join=CGROUP_DIR` to move itself mid-run.
+//! idle sleep for the sampling tests, `join=CGROUP_DIR` to move itself mid-run, and
+//! `wait=FIFO` to block until the test writes to FIFO.
 use std::{
     fs::OpenOptions,
     io::Write as _,
@@ -19,6 +20,14 @@ pub fn run(specs: &[String]) -> ExitCode {
             let procs = std::path::Path::new(n).join("cgroup.procs");
             if let Err(e) = std::fs::write(&procs, "0") {
                 eprintln!("workload: joining {}: {e}", procs.display());
+                return ExitCode::from(2);
+            }
+            continue;
+        }
+        if name == "wait" {
+            // Blocks in open(2) until the test opens the FIFO for writing.
+            if let Err(e) = std::fs::read(n) {
+                eprintln!("workload: waiting on {n}: {e}");
                 return ExitCode::from(2);
             }
             continue;
