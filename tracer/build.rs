@@ -1,6 +1,6 @@
 //! Builds the eBPF programs of `tracer-ebpf` with the nightly toolchain and bpf-linker
 //! (both installed by scripts/setup.sh) and leaves the object in OUT_DIR, where
-//! `src/bpf.rs` embeds it.
+//! `src/attach/object.rs` embeds it.
 use anyhow::Context as _;
 
 fn main() -> anyhow::Result<()> {

@@ -15,9 +15,9 @@ use tracer_common::{SyscallCount, SyscallTable};
 use tracer::{
     collect::{SampleCounts, SyscallCounts},
     report::{CgroupInfo, Period, Report, SampleReport, Scope, TraceInfo},
+    session::Update,
     symbolize::KernelFunction,
     tui::{
-        Update,
         app::{App, Control},
         event::Action,
         render::render,

@@ -1,12 +1,14 @@
-//! Command-line interface (clap derive).
+//! The command line (clap derive), and its translation into the library's own inputs: a
+//! [`plan::Request`], [`session::Options`], an output format. Only the binary knows clap.
 use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::{
-    attach::{Backend, Sampling},
-    compare::CompareFormat,
-    serve,
+use tracer::{
+    attach::{Backend, DEFAULT_FREQUENCY_HZ, Sampling},
+    compare, export,
+    functions::Filter,
+    lines::LineRequest,
+    plan, ps, serve, session, target,
 };
 
 const EXAMPLES: &str = "\
@@ -136,6 +138,18 @@ pub struct TargetArgs {
     pub duration: Option<Duration>,
 }
 
+impl TargetArgs {
+    /// The cgroups to trace, as the library takes them.
+    pub fn request(&self) -> target::Request {
+        target::Request {
+            cgroups: self.cgroups.clone(),
+            pids: self.pids.clone(),
+            wait: self.wait,
+            move_processes: self.move_processes,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// Write the record to FILE.
@@ -146,10 +160,7 @@ pub struct RecordArgs {
     pub target: TargetArgs,
 
     #[command(flatten)]
-    pub profile: ProfileArgs,
-
-    #[command(flatten)]
-    pub functions: FunctionArgs,
+    pub trace: TraceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +236,15 @@ pub enum PsFormat {
     Json,
 }
 
+impl From<PsFormat> for ps::Format {
+    fn from(format: PsFormat) -> Self {
+        match format {
+            PsFormat::Table => Self::Table,
+            PsFormat::Json => Self::Json,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// lcov tracefile: function records per source file.
@@ -246,10 +266,7 @@ pub struct ServeArgs {
     pub target: TargetArgs,
 
     #[command(flatten)]
-    pub profile: ProfileArgs,
-
-    #[command(flatten)]
-    pub functions: FunctionArgs,
+    pub trace: TraceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -261,10 +278,7 @@ pub struct AttachArgs {
     pub output: OutputArgs,
 
     #[command(flatten)]
-    pub profile: ProfileArgs,
-
-    #[command(flatten)]
-    pub functions: FunctionArgs,
+    pub trace: TraceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -277,10 +291,7 @@ pub struct RunArgs {
     pub output: OutputArgs,
 
     #[command(flatten)]
-    pub profile: ProfileArgs,
-
-    #[command(flatten)]
-    pub functions: FunctionArgs,
+    pub trace: TraceArgs,
 
     /// Show the live view of `ktrace top` while the command runs (refreshed every -i seconds,
     /// default 1); the report is printed when it exits. q passes a Ctrl-C on to the command.
@@ -303,12 +314,68 @@ pub struct OutputArgs {
     pub interval: Option<Duration>,
 
     /// Output format on stdout; status lines always go to stderr.
-    #[arg(short, long, value_enum, default_value_t = Format::Table)]
-    pub output: Format,
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 
     /// Show only the N syscalls with the most calls.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
+}
+
+impl OutputArgs {
+    /// The options of a session that prints as these arguments say.
+    pub fn options(&self, trace: &TraceArgs) -> session::Options {
+        trace.options(self.interval, self.output.into(), self.top)
+    }
+}
+
+/// What to trace besides syscalls, shared by every command that traces.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
+    #[command(flatten)]
+    pub functions: FunctionArgs,
+}
+
+impl TraceArgs {
+    /// What to plan for.
+    pub fn request(&self) -> plan::Request {
+        let f = &self.functions;
+        plan::Request {
+            sampling: self.profile.sampling(),
+            functions: Filter {
+                patterns: f.functions.clone(),
+                modules: f.modules.clone(),
+                all: f.all,
+                exclude: f.exclude.clone(),
+            },
+            backend: f.backend.backend(),
+            lines: LineRequest {
+                functions: f.lines.clone(),
+                vmlinux: f.vmlinux.clone(),
+                source: f.source.clone(),
+            },
+            dry_run: f.dry_run,
+        }
+    }
+
+    /// The options of a session that prints every `interval` in `format`, cut to `top` rows.
+    pub fn options(
+        &self,
+        interval: Option<Duration>,
+        format: export::Format,
+        top: Option<usize>,
+    ) -> session::Options {
+        session::Options {
+            interval,
+            format,
+            top,
+            stacks: self.profile.stacks.clone(),
+            force: self.profile.force,
+        }
+    }
 }
 
 /// A sampled profile of kernel functions: works where function tracing is forbidden, but its
@@ -332,10 +399,8 @@ pub struct ProfileArgs {
 }
 
 impl ProfileArgs {
-    pub const DEFAULT_HZ: u64 = 999;
-
     pub fn sampling(&self) -> Option<Sampling> {
-        let frequency_hz = self.sample.or(self.stacks.as_ref().map(|_| Self::DEFAULT_HZ))?;
+        let frequency_hz = self.sample.or(self.stacks.as_ref().map(|_| DEFAULT_FREQUENCY_HZ))?;
         Some(Sampling { frequency_hz, stacks: self.stacks.is_some() })
     }
 }
@@ -410,13 +475,46 @@ impl BackendArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum OutputFormat {
     /// Aligned columns for people.
     Table,
     /// One JSON document per report (JSON Lines with -i); schema in docs/json-schema.md.
     Json,
     /// One row per (cgroup, syscall), with the metadata repeated on every row.
     Csv,
+}
+
+impl From<OutputFormat> for export::Format {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Table => Self::Table,
+            OutputFormat::Json => Self::Json,
+            OutputFormat::Csv => Self::Csv,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned columns for people.
+    Table,
+    /// GitHub-flavoured Markdown tables, for reports and issues.
+    Markdown,
+    /// One row per (item, run).
+    Csv,
+    /// One document with every section.
+    Json,
+}
+
+impl From<CompareFormat> for compare::render::Format {
+    fn from(format: CompareFormat) -> Self {
+        match format {
+            CompareFormat::Table => Self::Table,
+            CompareFormat::Markdown => Self::Markdown,
+            CompareFormat::Csv => Self::Csv,
+            CompareFormat::Json => Self::Json,
+        }
+    }
 }
 
 /// The shortest interval or duration accepted: shorter ones round to nothing (1e-10 s is 0
@@ -461,7 +559,7 @@ mod tests {
         let cli = Cli::try_parse_from(["ktrace", "run", "-o", "json", "--", "ls", "-l"]).unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };
         assert_eq!(run.command, ["ls", "-l"]);
-        assert_eq!(run.output.output, Format::Json);
+        assert_eq!(run.output.output, OutputFormat::Json);
     }
 
     #[test]
@@ -470,7 +568,7 @@ mod tests {
             let cli = Cli::try_parse_from([&["ktrace", "attach", "--cgroup", "x"], args].concat())
                 .unwrap();
             let Command::Attach(attach) = cli.command else { panic!("not attach") };
-            attach.profile.sampling()
+            attach.trace.profile.sampling()
         };
         assert_eq!(profile(&[]), None);
         assert_eq!(profile(&["--sample"]), Some(Sampling { frequency_hz: 999, stacks: false }));
@@ -492,7 +590,10 @@ mod tests {
         let Command::Top(top) = cli.command else { panic!("not top") };
         assert_eq!(top.target.cgroups, ["a", "b"]);
         assert_eq!(top.output.interval, Some(Duration::from_millis(500)));
-        assert_eq!(top.profile.sampling(), Some(Sampling { frequency_hz: 999, stacks: false }));
+        assert_eq!(
+            top.trace.profile.sampling(),
+            Some(Sampling { frequency_hz: 999, stacks: false })
+        );
         assert!(Cli::try_parse_from(["ktrace", "top"]).is_err());
         let cli =
             Cli::try_parse_from(["ktrace", "run", "--live", "--top", "5", "--", "ls"]).unwrap();
@@ -510,7 +611,7 @@ mod tests {
         let Command::Record(record) = cli.command else { panic!("not record") };
         assert_eq!(record.output, PathBuf::from("a.json"));
         assert_eq!(record.target.cgroups, ["x"]);
-        assert!(record.profile.force);
+        assert!(record.trace.profile.force);
         assert!(Cli::try_parse_from(["ktrace", "record", "-c", "x"]).is_err());
         let cli = Cli::try_parse_from(["ktrace", "run", "--record", "r.json", "--", "ls"]).unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };

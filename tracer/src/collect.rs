@@ -1,14 +1,58 @@
 //! Aggregation of the eBPF counters: pure functions over cumulative snapshots.
 //!
-//! The kernel side only ever adds; userspace never resets or deletes on read. An interval's
-//! figures are the difference of two cumulative snapshots.
+//! The kernel side only ever adds, per CPU; `attach` reads the maps as they are and the sums
+//! over CPUs are taken here. Userspace never resets or deletes on read: an interval's figures
+//! are the difference of two cumulative snapshots ([`Snapshot::since`]).
 use std::{collections::BTreeMap, time::Duration};
 
-use serde::Serialize;
-use tracer_common::{MAX_SYSCALLS, SyscallTable};
+use serde::{Deserialize, Serialize};
+use tracer_common::{
+    FUNCTION_CHUNK, FunctionChunk, FunctionStats, MAX_SYSCALLS, SampleTotals, SyscallTable,
+};
+
+/// Cumulative counters of every traced cgroup, in `--cgroup` order.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub syscalls: Vec<SyscallCounts>,
+    /// Present when sampling.
+    pub samples: Option<Vec<SampleCounts>>,
+    /// Present when counting functions: `[slot][function index]`.
+    pub functions: Option<Vec<Vec<u64>>>,
+    /// Present when counting lines: `[slot][probe index]`.
+    pub lines: Option<Vec<Vec<u64>>>,
+}
+
+impl Snapshot {
+    /// The counters of the period between `earlier` and `self` (both cumulative).
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            syscalls: self
+                .syscalls
+                .iter()
+                .zip(&earlier.syscalls)
+                .map(|(n, e)| n.since(e))
+                .collect(),
+            samples: self
+                .samples
+                .as_ref()
+                .zip(earlier.samples.as_ref())
+                .map(|(now, then)| now.iter().zip(then).map(|(n, e)| n.since(e)).collect()),
+            functions: self.functions.as_ref().zip(earlier.functions.as_ref()).map(counters_since),
+            lines: self.lines.as_ref().zip(earlier.lines.as_ref()).map(counters_since),
+        }
+    }
+}
+
+/// `[slot][counter]` now minus then.
+fn counters_since((now, then): (&Vec<Vec<u64>>, &Vec<Vec<u64>>)) -> Vec<Vec<u64>> {
+    now.iter()
+        .zip(then)
+        .map(|(n, e)| n.iter().zip(e).map(|(n, e)| n.saturating_sub(*e)).collect())
+        .collect()
+}
 
 /// Calls of a syscall and how many of them failed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {
     pub calls: u64,
     pub errors: u64,
@@ -104,6 +148,97 @@ pub fn rate(count: u64, elapsed: Duration) -> f64 {
     if secs > 0.0 { count as f64 / secs } else { 0.0 }
 }
 
+/// Cumulative kernel samples of one traced cgroup.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SampleCounts {
+    pub kernel: u64,
+    pub user: u64,
+    /// Kernel samples the eBPF side could not record (its map was full).
+    pub lost: u64,
+    /// Samples per (kernel IP, stack id).
+    pub by_location: BTreeMap<(u64, i32), u64>,
+}
+
+impl SampleCounts {
+    /// Sums one slot's per-CPU totals; the samples per location come from another map.
+    pub fn sum_per_cpu(totals: &[SampleTotals]) -> Self {
+        totals.iter().fold(Self::default(), |sum, t| Self {
+            kernel: sum.kernel.saturating_add(t.kernel),
+            user: sum.user.saturating_add(t.user),
+            lost: sum.lost.saturating_add(t.lost),
+            by_location: BTreeMap::new(),
+        })
+    }
+
+    /// What happened between `earlier` and `self` (both cumulative).
+    pub fn since(&self, earlier: &Self) -> Self {
+        let by_location = self
+            .by_location
+            .iter()
+            .filter_map(|(loc, &now)| {
+                let delta = now.saturating_sub(earlier.by_location.get(loc).copied().unwrap_or(0));
+                (delta > 0).then_some((*loc, delta))
+            })
+            .collect();
+        Self {
+            kernel: self.kernel.saturating_sub(earlier.kernel),
+            user: self.user.saturating_sub(earlier.user),
+            lost: self.lost.saturating_sub(earlier.lost),
+            by_location,
+        }
+    }
+
+    /// Samples per kernel IP, stacks merged.
+    pub fn by_ip(&self) -> BTreeMap<u64, u64> {
+        let mut by_ip = BTreeMap::new();
+        for (&(ip, _), &n) in &self.by_location {
+            let sum: &mut u64 = by_ip.entry(ip).or_default();
+            *sum = sum.saturating_add(n);
+        }
+        by_ip
+    }
+}
+
+/// Entry counts of one slot's `functions` functions: `per_cpu[chunk]` holds one chunk's
+/// counters on every CPU; they are summed over CPUs and laid end to end.
+pub fn sum_function_chunks(per_cpu: &[&[FunctionChunk]], functions: usize) -> Vec<u64> {
+    let mut sums = vec![0u64; per_cpu.len() * FUNCTION_CHUNK];
+    for (chunk, cpus) in per_cpu.iter().enumerate() {
+        for cpu in *cpus {
+            for (sum, &n) in sums[chunk * FUNCTION_CHUNK..].iter_mut().zip(&cpu.counts) {
+                *sum = sum.saturating_add(n);
+            }
+        }
+    }
+    sums.truncate(functions);
+    sums
+}
+
+/// ktrace's own cost and losses while counting functions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overhead {
+    /// Hits whose counter could not be found (should stay 0).
+    pub failed_updates: u64,
+    /// Hits from a function that is not one of the targets (should stay 0).
+    pub unknown_function: u64,
+    /// Runs the kernel skipped because the program was already running on that CPU.
+    pub recursion_misses: u64,
+    /// Total run time of the counting programs; 0 unless `sysctl kernel.bpf_stats_enabled=1`.
+    pub run_time_ns: u64,
+    pub run_count: u64,
+}
+
+impl Overhead {
+    /// The eBPF side's per-CPU losses summed; the programs' statistics are added by the caller.
+    pub fn sum_per_cpu(stats: &[FunctionStats]) -> Self {
+        stats.iter().fold(Self::default(), |sum, s| Self {
+            failed_updates: sum.failed_updates.saturating_add(s.failed_updates),
+            unknown_function: sum.unknown_function.saturating_add(s.unknown_function),
+            ..sum
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tracer_common::SyscallCount;
@@ -175,49 +310,45 @@ mod tests {
     }
 
     #[test]
+    fn per_cpu_sums_of_samples_functions_and_losses() {
+        let totals = |kernel, user, lost| SampleTotals { kernel, user, lost };
+        let sum = SampleCounts::sum_per_cpu(&[totals(3, 1, 0), totals(u64::MAX, 2, 1)]);
+        assert_eq!((sum.kernel, sum.user, sum.lost), (u64::MAX, 3, 1));
+        let chunk = |first: u64, last: u64| {
+            let mut c = FunctionChunk { counts: [0; FUNCTION_CHUNK] };
+            c.counts[0] = first;
+            c.counts[FUNCTION_CHUNK - 1] = last;
+            c
+        };
+        // Two chunks on two CPUs; only the first FUNCTION_CHUNK + 1 functions are targets.
+        let (first, second) = ([chunk(1, 2), chunk(10, 20)], [chunk(5, 0), chunk(0, 7)]);
+        let counts = sum_function_chunks(&[&first, &second], FUNCTION_CHUNK + 1);
+        assert_eq!(counts.len(), FUNCTION_CHUNK + 1);
+        assert_eq!((counts[0], counts[FUNCTION_CHUNK - 1], counts[FUNCTION_CHUNK]), (11, 22, 5));
+        let stats =
+            |failed_updates, unknown_function| FunctionStats { failed_updates, unknown_function };
+        let overhead = Overhead::sum_per_cpu(&[stats(1, 0), stats(2, 5)]);
+        assert_eq!((overhead.failed_updates, overhead.unknown_function), (3, 5));
+    }
+
+    #[test]
+    fn snapshots_differ_per_cgroup_and_function() {
+        let snapshot = |calls: u64, samples: u64, entries: Vec<u64>| Snapshot {
+            syscalls: vec![SyscallCounts::sum_per_cpu(&[table(&[(1, calls, 0)])])],
+            samples: Some(vec![SampleCounts { kernel: samples, ..Default::default() }]),
+            functions: Some(vec![entries.clone()]),
+            lines: Some(vec![entries]),
+        };
+        let delta = snapshot(10, 7, vec![5, 9]).since(&snapshot(4, 2, vec![5, 3]));
+        assert_eq!(delta.syscalls[0].get(1).calls, 6);
+        assert_eq!(delta.samples.unwrap()[0].kernel, 5);
+        assert_eq!(delta.functions, Some(vec![vec![0, 6]]));
+        assert_eq!(delta.lines, Some(vec![vec![0, 6]]));
+    }
+
+    #[test]
     fn rate_per_second() {
         assert_eq!(rate(300, Duration::from_millis(1500)), 200.0);
         assert_eq!(rate(5, Duration::ZERO), 0.0);
-    }
-}
-
-/// Cumulative kernel samples of one traced cgroup.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SampleCounts {
-    pub kernel: u64,
-    pub user: u64,
-    /// Kernel samples the eBPF side could not record (its map was full).
-    pub lost: u64,
-    /// Samples per (kernel IP, stack id).
-    pub by_location: BTreeMap<(u64, i32), u64>,
-}
-
-impl SampleCounts {
-    /// What happened between `earlier` and `self` (both cumulative).
-    pub fn since(&self, earlier: &Self) -> Self {
-        let by_location = self
-            .by_location
-            .iter()
-            .filter_map(|(loc, &now)| {
-                let delta = now.saturating_sub(earlier.by_location.get(loc).copied().unwrap_or(0));
-                (delta > 0).then_some((*loc, delta))
-            })
-            .collect();
-        Self {
-            kernel: self.kernel.saturating_sub(earlier.kernel),
-            user: self.user.saturating_sub(earlier.user),
-            lost: self.lost.saturating_sub(earlier.lost),
-            by_location,
-        }
-    }
-
-    /// Samples per kernel IP, stacks merged.
-    pub fn by_ip(&self) -> BTreeMap<u64, u64> {
-        let mut by_ip = BTreeMap::new();
-        for (&(ip, _), &n) in &self.by_location {
-            let sum: &mut u64 = by_ip.entry(ip).or_default();
-            *sum = sum.saturating_add(n);
-        }
-        by_ip
     }
 }

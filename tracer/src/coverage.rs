@@ -13,9 +13,10 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     export::lcov::{self, CoveredFunction, CoveredLine},
-    record::{FunctionsView, RecordView},
+    kallsyms::CORE_KERNEL,
+    record::Record,
+    report::{FunctionReport, Report},
     sources::{KernelSources, SourceLocation},
-    symbolize::CORE_KERNEL,
 };
 
 /// What the export left out, for the user to know.
@@ -32,12 +33,13 @@ pub struct Summary {
 
 /// Writes the lcov tracefile of `cgroup` (required when the record traced several) to `out`.
 pub fn export_lcov(
-    record: &RecordView,
+    record: &Record,
     cgroup: Option<&str>,
     vmlinux: Option<&Path>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
-    let column = match (cgroup, record.cgroups.as_slice()) {
+    let report = &record.report;
+    let column = match (cgroup, report.cgroups.as_slice()) {
         (None, [_]) => 0,
         (None, many) => bail!(
             "the record traced {} cgroups; choose one with --cgroup ({})",
@@ -49,15 +51,15 @@ pub fn export_lcov(
             .position(|c| c.label == label)
             .with_context(|| format!("the record has no cgroup `{label}`"))?,
     };
-    if record.kernel_functions.is_none() && record.kernel_lines.is_none() {
+    if report.kernel_functions.is_none() && report.kernel_lines.is_none() {
         bail!(
             "the record has no counted kernel functions or lines (record with --functions, \
              --module, --all or --lines on a kernel that can trace functions)"
         );
     }
     let mut summary = Summary::default();
-    let located = match &record.kernel_functions {
-        Some(functions) => locate(record, functions, column, vmlinux, &mut summary)?,
+    let located = match &report.kernel_functions {
+        Some(functions) => locate(report, functions, column, vmlinux, &mut summary)?,
         None => Vec::new(),
     };
     let covered: Vec<CoveredFunction> = located
@@ -69,10 +71,10 @@ pub fn export_lcov(
     summary.functions = covered.len();
     summary.entered = covered.iter().filter(|f| f.count > 0).count();
     summary.without_source = located.len() - covered.len();
-    let lines: Vec<CoveredLine> = record
+    let lines: Vec<CoveredLine> = report
         .kernel_lines
         .iter()
-        .flat_map(|report| &report.functions)
+        .flat_map(|lines| &lines.functions)
         .flat_map(|f| {
             f.lines.iter().filter(|l| l.probes > 0).map(move |l| CoveredLine {
                 file: &f.file,
@@ -83,26 +85,26 @@ pub fn export_lcov(
         .collect();
     summary.lines = lines.len();
     summary.lines_hit = lines.iter().filter(|l| l.hits > 0).count();
-    lcov::write(out, &record.cgroups[column].label, &covered, &lines)
+    lcov::write(out, &report.cgroups[column].label, &covered, &lines)
         .context("writing the tracefile")?;
     Ok(summary)
 }
 
 /// The counted vmlinux functions of `column` with their entries and source locations, from
-/// the DWARF of the record's kernel; module functions are counted in `summary`.
+/// the DWARF of the report's kernel; module functions are counted in `summary`.
 fn locate<'a>(
-    record: &RecordView,
-    functions: &'a FunctionsView,
+    report: &Report,
+    functions: &'a FunctionReport,
     column: usize,
     vmlinux: Option<&Path>,
     summary: &mut Summary,
 ) -> anyhow::Result<Vec<(&'a str, u64, Option<SourceLocation>)>> {
     let vmlinux = match vmlinux {
         Some(path) => path.to_owned(),
-        None => KernelSources::find(&record.kernel_release).with_context(|| {
+        None => KernelSources::find(&report.kernel_release).with_context(|| {
             format!(
                 "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package linux-image-{0}-dbg)",
-                record.kernel_release
+                report.kernel_release
             )
         })?,
     };
@@ -129,7 +131,7 @@ mod tests {
     use std::{fs, process::Command};
 
     use super::*;
-    use crate::record;
+    use crate::{record, report::tests::counting};
 
     /// The cached debug image of the 6.12 guest kernel, which `cargo xtask test` fetches.
     fn debug_image() -> Option<(String, std::path::PathBuf)> {
@@ -142,16 +144,16 @@ mod tests {
 
     /// A record of two cgroups on `release`: `net` entered is_skb_forwardable 200 times, `file`
     /// entered vfs_write 7 times; vfs_read and veth_xmit [veth] were attached, not entered.
-    fn record_text(release: &str) -> String {
-        format!(
-            r#"{{"record_version": 1, "host": "h", "kernel_release": "{release}", "kernel_build_id": "unknown",
-            "duration_secs": 1.0, "cgroups": [{{"label": "net"}}, {{"label": "file"}}], "syscalls": [],
-            "kernel_functions": {{
-              "functions": [{{"name": "is_skb_forwardable", "module": "vmlinux", "counts": [200, 0]}},
-                            {{"name": "vfs_write", "module": "vmlinux", "counts": [0, 7]}}],
-              "modules": [],
-              "not_entered": [{{"name": "vfs_read", "module": "vmlinux"}}, {{"name": "veth_xmit", "module": "veth"}}]}}}}"#
-        )
+    fn record_of(release: &str) -> Record {
+        let targets = [
+            ("is_skb_forwardable", "vmlinux"),
+            ("vfs_write", "vmlinux"),
+            ("vfs_read", "vmlinux"),
+            ("veth_xmit", "veth"),
+        ];
+        let counts = [vec![200, 0, 0, 0], vec![0, 7, 0, 0]];
+        let report = counting(&["net", "file"], release, &targets, &counts);
+        Record::new(record::tests::info(), report)
     }
 
     #[test]
@@ -164,7 +166,7 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
-        fs::write(&path, record_text(&release)).unwrap();
+        record::write(&path, &record_of(&release), false).unwrap();
         let record = record::read(&path).unwrap();
 
         let err = export_lcov(&record, None, Some(&vmlinux), &mut Vec::new()).unwrap_err();

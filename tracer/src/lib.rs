@@ -1,17 +1,19 @@
 //! ktrace: count host kernel activity per cgroup (container, sandbox, VM), live, with eBPF.
 //!
-//! The `ktrace` binary (`main.rs`) is a thin command-line front; everything else lives here
-//! so that benchmarks can drive the same code.
+//! The `ktrace` binary (`main.rs`, with its command line in `cli.rs`) is a thin front that
+//! turns arguments into this library's own inputs ([`plan::Request`], [`session::Options`],
+//! [`export::Format`], ...); everything else lives here so that benchmarks can drive the same
+//! code.
 pub mod attach;
 pub mod cgroup;
 pub mod child;
-pub mod cli;
 pub mod collect;
 pub mod compare;
 pub mod coverage;
 pub mod export;
 pub mod figure;
 pub mod functions;
+pub mod kallsyms;
 pub mod lines;
 pub mod plan;
 pub mod privileges;

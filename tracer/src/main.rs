@@ -1,4 +1,6 @@
-//! The `ktrace` command line: parses arguments and dispatches to the library.
+//! The `ktrace` binary: parses the command line ([`cli`]) and runs each command with the
+//! library's own inputs.
+mod cli;
 
 use std::{
     io::{self, IsTerminal as _, Write as _},
@@ -12,23 +14,22 @@ use clap::Parser as _;
 
 use tracer::{
     cgroup::{Cgroup, Hierarchy},
-    child, cli,
-    cli::{
-        AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, Format, FunctionArgs,
-        OutputArgs, ProfileArgs, PsArgs, PsFormat, RecordArgs, RunArgs, ServeArgs, TargetArgs,
-    },
-    compare, coverage,
-    export::file,
+    child, compare, coverage,
+    export::{Format, file},
     figure, plan, privileges, ps,
-    record::{self, RecordInfo},
-    report::Report,
+    record::{self, Record, RecordInfo},
     runtime::{self, Roots},
     serve,
-    session::{Session, Sink},
+    session::{Options, Session, Sink},
     signals::Signals,
     target::{self, Targets},
     tui::LiveView,
     workload,
+};
+
+use self::cli::{
+    AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, OutputArgs, PsArgs,
+    RecordArgs, RunArgs, ServeArgs,
 };
 
 /// Exit status for every error of ktrace's own (bad input, missing privileges, ...).
@@ -86,15 +87,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 /// `attach`, or with `live` `top`: the same trace, shown in the live view.
 async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyhow::Result<u8> {
     let live = live && wants_live_view(&mut args.output);
-    let Some((targets, session, _)) =
-        attach_cgroups(&args.target, &args.output, &args.profile, &args.functions, &mut signals)
-            .await?
+    let request = args.trace.request();
+    let Some((targets, session, _)) = attach_cgroups(
+        &args.target.request(),
+        args.output.options(&args.trace),
+        &request,
+        &mut signals,
+    )
+    .await?
     else {
         return Ok(0);
     };
     announce(args.target.duration);
     let deadline = deadline(args.target.duration);
-    let (sink, view) = sink(live, &targets.cgroups, &args.profile);
+    let (sink, view) = sink(live, &targets.cgroups, &request);
     let (stopped_by, _) = session
         .trace_until(sink, async {
             tokio::select! {
@@ -110,10 +116,11 @@ async fn attach(mut args: AttachArgs, live: bool, mut signals: Signals) -> anyho
 
 /// `record`: `attach` printing the total as a table, then saving it as a record.
 async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
-    file::check_target(&args.output, args.profile.force)?;
-    let output = OutputArgs { interval: None, output: Format::Table, top: None };
+    file::check_target(&args.output, args.trace.profile.force)?;
+    let options = args.trace.options(None, Format::Table, None);
+    let request = args.trace.request();
     let Some((_targets, session, info)) =
-        attach_cgroups(&args.target, &output, &args.profile, &args.functions, &mut signals).await?
+        attach_cgroups(&args.target.request(), options, &request, &mut signals).await?
     else {
         return Ok(0);
     };
@@ -128,7 +135,7 @@ async fn record(args: RecordArgs, mut signals: Signals) -> anyhow::Result<u8> {
         })
         .await?;
     eprintln!("ktrace: stopped by {stopped_by}");
-    save(&args.output, &info, &total, args.profile.force)?;
+    save(&args.output, &Record::new(info, total), args.trace.profile.force)?;
     Ok(0)
 }
 
@@ -139,9 +146,10 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let interval = args.interval.unwrap_or(SERVE_INTERVAL);
-    let output = OutputArgs { interval: Some(interval), output: Format::Table, top: None };
+    let options = args.trace.options(Some(interval), Format::Table, None);
+    let request = args.trace.request();
     let Some((_targets, session, _)) =
-        attach_cgroups(&args.target, &output, &args.profile, &args.functions, &mut signals).await?
+        attach_cgroups(&args.target.request(), options, &request, &mut signals).await?
     else {
         return Ok(0);
     };
@@ -174,11 +182,11 @@ fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     }
     let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
     if let Some(path) = &args.plot {
-        compare::plot(path, &comparison, args.force)?;
+        compare::plot::plot(path, &comparison, args.force)?;
         eprintln!("ktrace: wrote {}", path.display());
     }
     let mut out = io::stdout().lock();
-    compare::write(&mut out, &comparison, args.output)
+    compare::render::write(&mut out, &comparison, args.output.into())
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     Ok(0)
@@ -191,12 +199,8 @@ fn ps(args: &PsArgs) -> anyhow::Result<u8> {
         eprintln!("ktrace: not root: runtimes' state files may be unreadable, and so not listed");
     }
     let workloads = runtime::discover(&Roots::host(hierarchy.root()));
-    let format = match args.output {
-        PsFormat::Table => ps::Format::Table,
-        PsFormat::Json => ps::Format::Json,
-    };
     let mut out = io::stdout().lock();
-    ps::write(&mut out, &workloads, format)
+    ps::write(&mut out, &workloads, args.output.into())
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     Ok(0)
@@ -241,33 +245,26 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
 /// and attaches the plan: what attach, top, record and serve share. `None` after `--dry-run`
 /// or a stop signal while waiting. The [`RecordInfo`] names what was attached; dropping the
 /// [`Targets`] after the trace puts moved processes back.
-async fn attach_cgroups<'a>(
-    target: &TargetArgs,
-    output: &'a OutputArgs,
-    profile: &'a ProfileArgs,
-    functions: &FunctionArgs,
+async fn attach_cgroups(
+    target: &target::Request,
+    options: Options,
+    request: &plan::Request,
     signals: &mut Signals,
-) -> anyhow::Result<Option<(Targets, Session<'a>, RecordInfo)>> {
+) -> anyhow::Result<Option<(Targets, Session, RecordInfo)>> {
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
-    let Some(plan) = plan::make(profile, functions)? else {
+    let Some(plan) = plan::make(request)? else {
         return Ok(None);
     };
-    let request = target::Request {
-        cgroups: target.cgroups.clone(),
-        pids: target.pids.clone(),
-        wait: target.wait,
-        move_processes: target.move_processes,
-    };
     let targets = tokio::select! {
-        targets = target::resolve(&hierarchy, &request) => targets?,
+        targets = target::resolve(&hierarchy, target) => targets?,
         sig = signals.stop_signal() => {
             eprintln!("ktrace: stopped by {sig} before anything was traced");
             return Ok(None);
         }
     };
     let info = RecordInfo::new(&plan);
-    let session = Session::attach(&targets.cgroups, None, output, profile, plan)?;
+    let session = Session::attach(&targets.cgroups, None, options, plan)?;
     for c in &targets.cgroups {
         eprintln!(
             "ktrace: counting syscalls of cgroup {} ({}, id {})",
@@ -297,8 +294,8 @@ async fn deadline(duration: Option<Duration>) {
     }
 }
 
-fn save(path: &Path, info: &RecordInfo, total: &Report, force: bool) -> anyhow::Result<()> {
-    record::write(path, info, total, force)?;
+fn save(path: &Path, record: &Record, force: bool) -> anyhow::Result<()> {
+    record::write(path, record, force)?;
     eprintln!("ktrace: wrote the record {}", path.display());
     Ok(())
 }
@@ -306,7 +303,7 @@ fn save(path: &Path, info: &RecordInfo, total: &Report, force: bool) -> anyhow::
 async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     let live = args.live && wants_live_view(&mut args.output);
     if let Some(path) = &args.record {
-        file::check_target(path, args.profile.force)?;
+        file::check_target(path, args.trace.profile.force)?;
     }
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
@@ -316,7 +313,8 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         let label = args.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         (args.command, label)
     };
-    let Some(plan) = plan::make(&args.profile, &args.functions)? else {
+    let request = args.trace.request();
+    let Some(plan) = plan::make(&request)? else {
         return Ok(0);
     };
     let info = RecordInfo::new(&plan);
@@ -325,8 +323,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     let session = Session::attach(
         std::slice::from_ref(&cgroup),
         Some(label.clone()),
-        &args.output,
-        &args.profile,
+        args.output.options(&args.trace),
         plan,
     )?;
     // In the live view the command's output would scribble over the screen: it is kept in an
@@ -353,7 +350,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         cgroup.path.display(),
         cgroup.id
     );
-    let (sink, view) = sink(live, std::slice::from_ref(&cgroup), &args.profile);
+    let (sink, view) = sink(live, std::slice::from_ref(&cgroup), &request);
     let (status, total) = session
         .trace_until(sink, async {
             if let Some(view) = view {
@@ -382,7 +379,7 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         show_output(&mut output, &label.join(" "))?;
     }
     if let Some(path) = &args.record {
-        save(path, &info, &total, args.profile.force)?;
+        save(path, &Record::new(info, total), args.trace.profile.force)?;
     }
     Ok(child::exit_code(status))
 }
@@ -405,7 +402,7 @@ fn show_output(output: &mut std::fs::File, command: &str) -> anyhow::Result<()> 
 /// Whether to show the live view that was asked for: only on a terminal. Elsewhere the reports
 /// are printed every interval, as `attach -i` does. Either way the interval defaults to
 /// [`LIVE_INTERVAL`].
-fn wants_live_view(output: &mut cli::OutputArgs) -> bool {
+fn wants_live_view(output: &mut OutputArgs) -> bool {
     let interval = *output.interval.get_or_insert(LIVE_INTERVAL);
     let terminal = io::stdout().is_terminal();
     if !terminal {
@@ -419,12 +416,12 @@ fn wants_live_view(output: &mut cli::OutputArgs) -> bool {
 }
 
 /// Where the interval reports go, and the live view that shows them, if `live`.
-fn sink(live: bool, cgroups: &[Cgroup], profile: &ProfileArgs) -> (Sink, Option<LiveView>) {
+fn sink(live: bool, cgroups: &[Cgroup], request: &plan::Request) -> (Sink, Option<LiveView>) {
     if !live {
         return (Sink::Print, None);
     }
     let labels = cgroups.iter().map(|c| c.label.clone()).collect();
-    let (sender, view) = LiveView::new(labels, profile.sampling().map(|s| s.frequency_hz));
+    let (sender, view) = LiveView::new(labels, request.sampling.map(|s| s.frequency_hz));
     (Sink::Live(sender), Some(view))
 }
 

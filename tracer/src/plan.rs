@@ -6,11 +6,25 @@ use std::io::{self, Write as _};
 use anyhow::{Context as _, bail};
 
 use crate::{
-    attach::{Backend, FunctionPlan, Probes, Sampling, choose_backend},
-    cli::{BackendArg, FunctionArgs, ProfileArgs},
+    attach::{Backend, DEFAULT_FREQUENCY_HZ, FunctionPlan, Probes, Sampling, choose_backend},
     functions::{Filter, Inventory, Matcher, Selection, select},
     lines::{self, LinePlan, LineRequest},
 };
+
+/// What the user asked to trace besides syscalls.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Sample kernel functions (`--sample`, `--stacks`).
+    pub sampling: Option<Sampling>,
+    /// The kernel functions to count.
+    pub functions: Filter,
+    /// The backend to count them with (`--backend`); `None` lets ktrace choose.
+    pub backend: Option<Backend>,
+    /// The source lines to count (`--lines`).
+    pub lines: LineRequest,
+    /// Print the plan instead of tracing (`--dry-run`).
+    pub dry_run: bool,
+}
 
 /// What a trace attaches besides the syscall counter.
 #[derive(Debug, Clone, Default)]
@@ -24,22 +38,13 @@ pub struct Plan {
 }
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
-pub fn make(profile: &ProfileArgs, args: &FunctionArgs) -> anyhow::Result<Option<Plan>> {
-    let mut plan = Plan { sampling: profile.sampling(), ..Plan::default() };
-    let filter = Filter {
-        patterns: args.functions.clone(),
-        modules: args.modules.clone(),
-        all: args.all,
-        exclude: args.exclude.clone(),
-    };
-    let request = LineRequest {
-        functions: args.lines.clone(),
-        vmlinux: args.vmlinux.clone(),
-        source: args.source.clone(),
-    };
-    plan.lines = (!request.functions.is_empty()).then(|| lines::plan(&request)).transpose()?;
+pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
+    let mut plan = Plan { sampling: request.sampling, ..Plan::default() };
+    let filter = &request.functions;
+    let wants_lines = !request.lines.functions.is_empty();
+    plan.lines = wants_lines.then(|| lines::plan(&request.lines)).transpose()?;
     if filter.is_empty() {
-        match (&plan.lines, args.dry_run) {
+        match (&plan.lines, request.dry_run) {
             (None, true) => bail!(
                 "--dry-run shows the plan for --functions, --module, --all or --lines; none was given"
             ),
@@ -53,26 +58,23 @@ pub fn make(profile: &ProfileArgs, args: &FunctionArgs) -> anyhow::Result<Option
         return Ok(Some(plan));
     }
     let selection = match Inventory::read() {
-        Ok(inventory) => select(&inventory, &filter)?,
-        Err(e) => return fallback(plan, args, &filter, &format!("{e:#}")),
+        Ok(inventory) => select(&inventory, filter)?,
+        Err(e) => return fallback(plan, request, &format!("{e:#}")),
     };
     let probe =
         selection.targets.iter().find(|t| t.btf_id.is_some()).unwrap_or(&selection.targets[0]);
     let available = Probes::probe_backends(probe)?;
-    let choice = match args.backend {
-        BackendArg::Auto => choose_backend(&available, &selection.targets),
-        forced => {
-            let backend = forced.backend().expect("not auto");
-            match available.iter().find(|(b, _)| *b == backend) {
-                Some((_, Ok(()))) => Some((backend, "asked for with --backend".to_owned())),
-                Some((_, Err(why))) => {
-                    bail!("--backend {backend} does not work on this kernel: {why}")
-                }
-                None => unreachable!("every backend is probed"),
+    let choice = match request.backend {
+        None => choose_backend(&available, &selection.targets),
+        Some(backend) => match available.iter().find(|(b, _)| *b == backend) {
+            Some((_, Ok(()))) => Some((backend, "asked for with --backend".to_owned())),
+            Some((_, Err(why))) => {
+                bail!("--backend {backend} does not work on this kernel: {why}")
             }
-        }
+            None => unreachable!("every backend is probed"),
+        },
     };
-    if args.dry_run {
+    if request.dry_run {
         print_plan(&selection, &available, choice.as_ref())
             .and_then(|()| plan.lines.as_ref().map_or(Ok(()), print_line_plan))
             .context("writing the plan to stdout")?;
@@ -83,7 +85,7 @@ pub fn make(profile: &ProfileArgs, args: &FunctionArgs) -> anyhow::Result<Option
             .iter()
             .filter_map(|(b, r)| r.as_ref().err().map(|e| format!("{b}: {e}")))
             .collect();
-        return fallback(plan, args, &filter, &reasons.join("; "));
+        return fallback(plan, request, &reasons.join("; "));
     };
     eprintln!(
         "ktrace: counting {} kernel functions with {backend} ({why})",
@@ -146,19 +148,14 @@ fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
 
 /// No way to count functions here. `--backend auto` samples them instead and says so; a
 /// backend the user chose is an error.
-fn fallback(
-    mut plan: Plan,
-    args: &FunctionArgs,
-    filter: &Filter,
-    why: &str,
-) -> anyhow::Result<Option<Plan>> {
-    if args.backend != BackendArg::Auto || args.dry_run {
+fn fallback(mut plan: Plan, request: &Request, why: &str) -> anyhow::Result<Option<Plan>> {
+    if request.backend.is_some() || request.dry_run {
         bail!("kernel functions cannot be counted on this kernel: {why}");
     }
-    plan.sampled_functions = Some(Matcher::new(filter)?);
+    plan.sampled_functions = Some(Matcher::new(&request.functions)?);
     let sampling = *plan
         .sampling
-        .get_or_insert(Sampling { frequency_hz: ProfileArgs::DEFAULT_HZ, stacks: false });
+        .get_or_insert(Sampling { frequency_hz: DEFAULT_FREQUENCY_HZ, stacks: false });
     eprintln!("ktrace: kernel functions cannot be counted on this kernel: {why}");
     eprintln!(
         "ktrace: sampling the kernel functions asked for at {} Hz instead: their figures are samples, not counts",

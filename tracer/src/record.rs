@@ -5,19 +5,15 @@
 //! A record is the report's JSON (schema_version 1, docs/json-schema.md) with the facts a
 //! comparison needs to be trusted added at the top level: `record_version`, the host, the
 //! kernel's build id, which kernel mechanism produced each figure and how many functions were
-//! targeted. The file is written to a temporary file in the same directory and renamed, so a
+//! targeted. One type, [`Record`], is both written and read back, so the two cannot drift
+//! apart. The file is written to a temporary file in the same directory and renamed, so a
 //! reader never sees half a record; an existing file is replaced only with `--force`.
 use std::{fs, io::Write as _, path::Path};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    export::file,
-    lines::LineReport,
-    plan::Plan,
-    report::{FunctionName, Report},
-};
+use crate::{export::file, plan::Plan, report::Report};
 
 /// Version of the record layout; bumped on any incompatible change.
 pub const RECORD_VERSION: u32 = 1;
@@ -28,7 +24,7 @@ const KERNEL_NOTES: &str = "/sys/kernel/notes";
 const NT_GNU_BUILD_ID: u32 = 3;
 
 /// What a record says about the trace besides the report, known before anything is attached.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordInfo {
     pub host: String,
     /// Hex GNU build id of the running kernel, `unknown` if it has none.
@@ -39,20 +35,20 @@ pub struct RecordInfo {
 }
 
 /// The kernel mechanism behind each kind of figure in the record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backends {
     /// Always `raw_tracepoint` (sys_enter and sys_exit).
-    pub syscalls: &'static str,
+    pub syscalls: String,
     /// `perf_event` (cpu-clock sampling) with `--sample`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub samples: Option<&'static str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<String>,
     /// The counting backend (`kprobe-multi`, `fentry`, `kprobe`), or `samples` when the
     /// functions asked for were sampled because no backend works on this kernel.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<String>,
     /// `kprobe` (at each line's address) with `--lines`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lines: Option<&'static str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<String>,
 }
 
 impl RecordInfo {
@@ -69,24 +65,31 @@ impl RecordInfo {
                 .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned()),
             kernel_build_id: build_id.unwrap_or_else(|| "unknown".to_owned()),
             backends: Backends {
-                syscalls: "raw_tracepoint",
-                samples: plan.sampling.map(|_| "perf_event"),
+                syscalls: "raw_tracepoint".to_owned(),
+                samples: plan.sampling.map(|_| "perf_event".to_owned()),
                 functions,
-                lines: plan.lines.as_ref().map(|_| "kprobe"),
+                lines: plan.lines.as_ref().map(|_| "kprobe".to_owned()),
             },
             function_targets: plan.functions.as_ref().map_or(0, |f| f.targets.len()),
         }
     }
 }
 
-/// A record as written: the info, then every field of the total report.
-#[derive(Debug, Serialize)]
-struct Record<'a> {
-    record_version: u32,
+/// A record as written and read: its version, the info, then every field of the total report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub record_version: u32,
     #[serde(flatten)]
-    info: &'a RecordInfo,
+    pub info: RecordInfo,
     #[serde(flatten)]
-    report: &'a Report,
+    pub report: Report,
+}
+
+impl Record {
+    /// A record of this version.
+    pub fn new(info: RecordInfo, report: Report) -> Self {
+        Self { record_version: RECORD_VERSION, info, report }
+    }
 }
 
 /// The hex GNU build id of the running kernel, if its notes carry one.
@@ -116,98 +119,23 @@ fn gnu_build_id(notes: &[u8]) -> Option<String> {
     None
 }
 
-/// Writes `report` with `info` to `path`, atomically (see [`file::write_atomically`]).
-pub fn write(path: &Path, info: &RecordInfo, report: &Report, force: bool) -> anyhow::Result<()> {
-    let record = Record { record_version: RECORD_VERSION, info, report };
+/// Writes `record` to `path`, atomically (see [`file::write_atomically`]).
+pub fn write(path: &Path, record: &Record, force: bool) -> anyhow::Result<()> {
     file::write_atomically(path, force, |out| {
-        serde_json::to_writer_pretty(&mut *out, &record)?;
+        serde_json::to_writer_pretty(&mut *out, record)?;
         writeln!(out)
     })
     .with_context(|| format!("writing the record {}", path.display()))
 }
 
-/// What `compare` reads from a record: the labels and every count, nothing it does not need.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct RecordView {
-    pub host: String,
-    pub kernel_release: String,
-    pub kernel_build_id: String,
-    pub duration_secs: f64,
-    pub cgroups: Vec<CgroupView>,
-    pub syscalls: Vec<SyscallView>,
-    pub kernel_functions: Option<FunctionsView>,
-    pub kernel_samples: Option<SamplesView>,
-    #[serde(default)]
-    pub kernel_lines: Option<LineReport>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct CgroupView {
-    pub label: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct SyscallView {
-    pub name: String,
-    pub counts: Vec<CountView>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-pub struct CountView {
-    pub calls: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct FunctionsView {
-    pub functions: Vec<CountedFunctionView>,
-    pub modules: Vec<CountedModuleView>,
-    /// Attached functions no cgroup entered: with `functions`, the whole traced set.
-    #[serde(default)]
-    pub not_entered: Vec<FunctionName>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct CountedFunctionView {
-    pub name: String,
-    pub module: String,
-    pub counts: Vec<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct CountedModuleView {
-    pub module: String,
-    pub traced: u64,
-    pub hit: Vec<u64>,
-    pub counts: Vec<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct SamplesView {
-    pub functions: Vec<SampledFunctionView>,
-    pub modules: Vec<SampledModuleView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct SampledFunctionView {
-    pub name: String,
-    pub module: String,
-    pub samples: Vec<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct SampledModuleView {
-    pub module: String,
-    pub samples: Vec<u64>,
-}
-
 /// Reads a record, refusing anything that is not a ktrace record of a version this ktrace
 /// knows.
-pub fn read(path: &Path) -> anyhow::Result<RecordView> {
+pub fn read(path: &Path) -> anyhow::Result<Record> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&text).with_context(|| format!("{}", path.display()))
 }
 
-fn parse(text: &str) -> anyhow::Result<RecordView> {
+fn parse(text: &str) -> anyhow::Result<Record> {
     let value: serde_json::Value =
         serde_json::from_str(text).context("not a ktrace record (not a JSON document)")?;
     match value.get("record_version").map(serde_json::Value::as_u64) {
@@ -218,16 +146,23 @@ fn parse(text: &str) -> anyhow::Result<RecordView> {
             v.map_or_else(|| value["record_version"].to_string(), |v| v.to_string())
         ),
     }
-    let record: RecordView = serde_json::from_value(value).context("not a valid ktrace record")?;
-    let columns = record.cgroups.len();
-    let aligned = record.syscalls.iter().all(|s| s.counts.len() == columns)
-        && record.kernel_functions.as_ref().is_none_or(|f| {
+    let record: Record = serde_json::from_value(value).context("not a valid ktrace record")?;
+    let report = &record.report;
+    let columns = report.cgroups.len();
+    let aligned = report.syscalls.iter().all(|s| s.counts.len() == columns)
+        && report.kernel_functions.as_ref().is_none_or(|f| {
             f.functions.iter().all(|r| r.counts.len() == columns)
                 && f.modules.iter().all(|m| m.counts.len() == columns && m.hit.len() == columns)
         })
-        && record.kernel_samples.as_ref().is_none_or(|s| {
+        && report.kernel_samples.as_ref().is_none_or(|s| {
             s.functions.iter().all(|r| r.samples.len() == columns)
                 && s.modules.iter().all(|m| m.samples.len() == columns)
+        })
+        && report.kernel_lines.as_ref().is_none_or(|l| {
+            l.functions.iter().flat_map(|f| &f.lines).all(|line| {
+                line.counts.len() == columns
+                    && line.copies.iter().all(|c| c.counts.len() == columns)
+            })
         });
     if !aligned {
         bail!("not a valid ktrace record (counts do not match its {columns} cgroups)");
@@ -236,11 +171,14 @@ fn parse(text: &str) -> anyhow::Result<RecordView> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{
         attach::{Backend, FunctionPlan, Sampling},
-        report::tests::{counted, sample},
+        report::{
+            Kind,
+            tests::{counted, sample},
+        },
     };
 
     pub(crate) fn info() -> RecordInfo {
@@ -248,13 +186,19 @@ mod tests {
             host: "build-7".to_owned(),
             kernel_build_id: "00ff".to_owned(),
             backends: Backends {
-                syscalls: "raw_tracepoint",
+                syscalls: "raw_tracepoint".to_owned(),
                 samples: None,
                 functions: Some("kprobe-multi".to_owned()),
                 lines: None,
             },
             function_targets: 4,
         }
+    }
+
+    /// A checked-in record, as text.
+    fn fixture(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        fs::read_to_string(path).unwrap()
     }
 
     /// One ELF note: header, name and desc each padded to 4 bytes.
@@ -296,8 +240,8 @@ mod tests {
         assert_eq!(
             info.backends,
             Backends {
-                syscalls: "raw_tracepoint",
-                samples: Some("perf_event"),
+                syscalls: "raw_tracepoint".to_owned(),
+                samples: Some("perf_event".to_owned()),
                 functions: Some("fentry".to_owned()),
                 lines: None
             }
@@ -311,7 +255,8 @@ mod tests {
     fn a_record_is_the_report_plus_its_info_and_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
-        write(&path, &info(), &counted(), false).unwrap();
+        let record = Record::new(info(), counted());
+        write(&path, &record, false).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["record_version"], 1);
@@ -325,15 +270,45 @@ mod tests {
         assert_eq!(v["function_targets"], 4);
         assert_eq!(v["kernel_release"], "6.18.0-test");
         assert_eq!(v["kernel_functions"]["modules"][1]["hit"], serde_json::json!([0, 1]));
-        let back = read(&path).unwrap();
+        assert_eq!(read(&path).unwrap(), record);
+    }
+
+    /// Records an earlier ktrace wrote: one that counted functions with kprobe.multi (in the
+    /// Debian 6.12 guest) and one that sampled (on a host without function tracing).
+    #[test]
+    fn version_1_records_read_and_write_back_unchanged() {
+        let text = fixture("record-v1-counted.json");
+        let counted = parse(&text).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&counted).unwrap() + "\n", text);
+        assert_eq!(counted.info.backends.functions.as_deref(), Some("kprobe-multi"));
+        let report = &counted.report;
+        assert_eq!(report.kernel_release, "6.12.117+deb12-cloud-amd64");
         assert_eq!(
-            back.cgroups.iter().map(|c| c.label.as_str()).collect::<Vec<_>>(),
-            ["lxc", "gvisor"]
+            (report.syscalls[0].name.as_str(), report.syscalls[0].counts[0].calls),
+            ("mmap", 333)
         );
-        assert_eq!(back.syscalls[0].name, "getppid");
-        assert_eq!(back.syscalls[0].counts[0].calls, 100_000);
-        assert_eq!(back.kernel_functions.unwrap().functions[1].counts, [0, 7]);
-        assert_eq!(back.duration_secs, 2.0);
+        let functions = report.kernel_functions.as_ref().unwrap();
+        assert_eq!(
+            (functions.kind, functions.backend, functions.attached),
+            (Kind::Counts, Backend::KprobeMulti, 50)
+        );
+        assert_eq!(
+            (functions.functions[0].name.as_str(), functions.functions[0].counts[0]),
+            ("__dev_forward_skb2", 42)
+        );
+        assert_eq!(functions.functions.len() + functions.not_entered.len(), 50);
+
+        let text = fixture("record-v1-sampled.json");
+        let sampled = parse(&text).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&sampled).unwrap() + "\n", text);
+        assert_eq!(sampled.info.backends.samples.as_deref(), Some("perf_event"));
+        assert_eq!(sampled.report.syscalls[0].counts[0].calls, 300_000);
+        let samples = sampled.report.kernel_samples.as_ref().unwrap();
+        assert_eq!(
+            (samples.kind, samples.frequency_hz, samples.totals[0].kernel),
+            (Kind::Samples, 999, 141)
+        );
+        assert_eq!(sampled.report.kernel_functions, None);
     }
 
     #[test]
@@ -341,17 +316,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
         file::check_target(&path, false).unwrap();
-        write(&path, &info(), &sample(), false).unwrap();
+        write(&path, &Record::new(info(), sample()), false).unwrap();
         let first = fs::read_to_string(&path).unwrap();
         let err = file::check_target(&path, false).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("{} exists; pass --force to replace it", path.display())
         );
-        assert!(write(&path, &info(), &counted(), false).is_err());
+        assert!(write(&path, &Record::new(info(), counted()), false).is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), first);
         file::check_target(&path, true).unwrap();
-        write(&path, &info(), &counted(), true).unwrap();
+        write(&path, &Record::new(info(), counted()), true).unwrap();
         assert!(fs::read_to_string(&path).unwrap().contains("kernel_functions"));
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);

@@ -1,19 +1,20 @@
 //! The data every output format renders: one report per interval or for the whole run.
 //!
-//! Serialized as is for `--output json`; the schema is documented in docs/json-schema.md and
-//! versioned by `schema_version`.
+//! Serialized as is for `--output json` and in records, and read back from records (see
+//! `record`); the schema is documented in docs/json-schema.md and versioned by
+//! `schema_version`.
 use std::{
     collections::BTreeMap,
     time::{Duration, SystemTime},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use syscalls::Sysno;
 
 use crate::{
-    attach::{Backend, Overhead},
+    attach::Backend,
     cgroup::Cgroup,
-    collect::{Count, SampleCounts, SyscallCounts},
+    collect::{Count, Overhead, SampleCounts, SyscallCounts},
     functions::Target,
     lines::LineReport,
     runtime::WorkloadRef,
@@ -31,14 +32,14 @@ pub struct TraceInfo {
     pub command: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CgroupInfo {
     /// The name the user gave (or the cgroup `run` created); a workload's name.
     pub label: String,
     pub path: String,
     pub id: u64,
     /// The container, sandbox or VM this cgroup holds, when it was named or found by pid.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadRef>,
 }
 
@@ -53,7 +54,7 @@ impl From<&Cgroup> for CgroupInfo {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// The counts of one `-i` interval.
@@ -71,16 +72,16 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
-    pub ktrace_version: &'static str,
+    pub ktrace_version: String,
     pub kernel_release: String,
     pub scope: Scope,
     /// Start of the period this report covers, RFC 3339 UTC.
     pub start_time: String,
     pub duration_secs: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// The traced cgroups; every `counts` array below is in this order.
     pub cgroups: Vec<CgroupInfo>,
@@ -91,21 +92,32 @@ pub struct Report {
     /// Rows left out by `--top`.
     pub rows_omitted: usize,
     /// The sampled kernel profile, with `--sample`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_samples: Option<SampleReport>,
     /// Counted kernel function entries, with `--functions`, `--module` or `--all`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_functions: Option<FunctionReport>,
     /// Counted source line hits, with `--lines`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_lines: Option<LineReport>,
 }
 
+/// What the figures of a kernel function section are, written out in every report so that no
+/// reader takes one for the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Exact counts (of function entries).
+    Counts,
+    /// Samples: statistical, never counts.
+    Samples,
+}
+
 /// Exact counts of kernel function entries.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionReport {
-    /// Always `"counts"`: every figure is a number of function entries.
-    pub kind: &'static str,
+    /// Always [`Kind::Counts`]: every figure is a number of function entries.
+    pub kind: Kind,
     pub backend: Backend,
     /// Functions attached, and functions that matched but could not be attached.
     pub attached: usize,
@@ -120,24 +132,24 @@ pub struct FunctionReport {
     pub modules: Vec<CountedModule>,
     /// In the total report only: the attached functions no traced cgroup entered. With
     /// `functions` this is the whole traced set, which coverage reports need as denominator.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_entered: Vec<FunctionName>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionName {
     pub name: String,
     pub module: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountedFunction {
     pub name: String,
     pub module: String,
     pub counts: Vec<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountedModule {
     pub module: String,
     pub traced: usize,
@@ -201,7 +213,7 @@ impl FunctionReport {
             .map(|c| modules.iter().fold(0u64, |s, m| s.saturating_add(m.counts[c])))
             .collect();
         Self {
-            kind: "counts",
+            kind: Kind::Counts,
             backend,
             attached: attached.iter().filter(|&&a| a).count(),
             skipped: attached.iter().filter(|&&a| !a).count(),
@@ -223,7 +235,7 @@ pub struct Period {
     pub duration: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyscallRow {
     /// Name in this architecture's table, `syscall_<nr>` if unknown, `(out of range)` for
     /// numbers outside the counting table.
@@ -274,7 +286,7 @@ impl Report {
         let rows_omitted = truncate(&mut syscalls, top);
         Self {
             schema_version: SCHEMA_VERSION,
-            ktrace_version: env!("CARGO_PKG_VERSION"),
+            ktrace_version: env!("CARGO_PKG_VERSION").to_owned(),
             kernel_release: info.kernel_release.clone(),
             scope: period.scope,
             start_time: humantime::format_rfc3339_millis(period.start).to_string(),
@@ -305,10 +317,10 @@ fn truncate<T>(rows: &mut Vec<T>, top: Option<usize>) -> usize {
 
 /// A sampled kernel profile: statistical, so every figure is a number of samples, never a
 /// count of calls.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleReport {
-    /// Always `"samples"`, so that no reader mistakes these numbers for counts.
-    pub kind: &'static str,
+    /// Always [`Kind::Samples`], so that no reader mistakes these numbers for counts.
+    pub kind: Kind,
     pub frequency_hz: u64,
     /// Per cgroup, in `cgroups` order.
     pub totals: Vec<SampleTotalsRow>,
@@ -318,7 +330,7 @@ pub struct SampleReport {
     pub modules: Vec<SampledModule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleTotalsRow {
     /// Samples while a task of the cgroup ran in the kernel.
     pub kernel: u64,
@@ -330,7 +342,7 @@ pub struct SampleTotalsRow {
     pub kernel_secs_estimate: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampledFunction {
     pub name: String,
     pub module: String,
@@ -339,7 +351,7 @@ pub struct SampledFunction {
     pub share: Vec<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampledModule {
     pub module: String,
     pub samples: Vec<u64>,
@@ -397,7 +409,7 @@ impl SampleReport {
             busiest_first(&a.samples, &b.samples).then_with(|| a.module.cmp(&b.module))
         });
         Self {
-            kind: "samples",
+            kind: Kind::Samples,
             frequency_hz,
             totals: per_cgroup
                 .iter()
@@ -491,7 +503,7 @@ pub(crate) mod tests {
     #[test]
     fn sample_profile_ranks_functions_and_modules_by_samples() {
         let s = sampled().kernel_samples.unwrap();
-        assert_eq!(s.kind, "samples");
+        assert_eq!(s.kind, Kind::Samples);
         let functions: Vec<_> =
             s.functions.iter().map(|f| (f.name.as_str(), f.samples.clone())).collect();
         assert_eq!(
@@ -524,6 +536,32 @@ pub(crate) mod tests {
         }
     }
 
+    /// A total report of the cgroups `labels` on kernel `release` that counted every one of
+    /// `targets` (name, module): `counts[cgroup][i]` entries of `targets[i]`.
+    pub(crate) fn counting(
+        labels: &[&str],
+        release: &str,
+        targets: &[(&str, &str)],
+        counts: &[Vec<u64>],
+    ) -> Report {
+        let targets: Vec<Target> =
+            targets.iter().map(|&(name, module)| target(name, module)).collect();
+        let attached = vec![true; targets.len()];
+        let functions = FunctionReport::new(
+            Backend::KprobeMulti,
+            &targets,
+            &attached,
+            counts,
+            Overhead::default(),
+            None,
+            true,
+        );
+        let no_syscalls = vec![SyscallCounts::default(); labels.len()];
+        let report =
+            Report::new(&info(labels), period(1), &no_syscalls, None, Some(functions), None);
+        Report { kernel_release: release.to_owned(), ..report }
+    }
+
     /// `sample()` plus counted functions: vfs_write 10/0, veth_xmit 0/7, ksys_write never
     /// entered, dev_queue_xmit skipped (not attached).
     pub(crate) fn counted() -> Report {
@@ -550,7 +588,7 @@ pub(crate) mod tests {
     #[test]
     fn counted_functions_and_module_coverage() {
         let f = counted().kernel_functions.unwrap();
-        assert_eq!((f.kind, f.attached, f.skipped), ("counts", 3, 1));
+        assert_eq!((f.kind, f.attached, f.skipped), (Kind::Counts, 3, 1));
         let rows: Vec<_> =
             f.functions.iter().map(|r| (r.name.as_str(), r.counts.clone())).collect();
         assert_eq!(rows, [("vfs_write", vec![10, 0]), ("veth_xmit", vec![0, 7])]);

@@ -31,7 +31,11 @@ use tokio::{
     time::Instant,
 };
 
-use crate::{report::Report, tui::Update};
+use crate::{
+    collect::Count,
+    report::{Report, SyscallRow},
+    session::Update,
+};
 
 /// What `ktrace serve` binds to without `--listen`: loopback only, since the counters say what
 /// runs on the host.
@@ -210,83 +214,80 @@ pub fn exposition(report: Option<Arc<Report>>) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// A metric's labels besides `cgroup`.
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+/// One item of a report (a syscall, a function): its labels and its figure per cgroup.
+type Item<'a> = (Labels<'a>, Vec<u64>);
+
+/// One metric family: a counter per cgroup for each item of a report.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    /// The report's items, in the report's order.
+    items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
+}
+
+const FAMILIES: [Family; 4] = [
+    Family {
+        name: "ktrace_syscalls",
+        help: "Syscall entries by tasks of the cgroup or below it.",
+        items: |report| syscalls(report, |count| count.calls),
+    },
+    Family {
+        name: "ktrace_syscall_errors",
+        help: "Syscalls of the cgroup that returned an error (-4095..-1).",
+        items: |report| syscalls(report, |count| count.errors),
+    },
+    Family {
+        name: "ktrace_function_entries",
+        help: "Exact entries of a counted kernel function by tasks of the cgroup.",
+        items: |report| {
+            let functions = report.kernel_functions.iter().flat_map(|f| &f.functions);
+            functions.map(|f| (function_labels(&f.name, &f.module), f.counts.clone())).collect()
+        },
+    },
+    Family {
+        name: "ktrace_kernel_samples",
+        help: "Kernel samples (not calls) that found a task of the cgroup in this function.",
+        items: |report| {
+            let functions = report.kernel_samples.iter().flat_map(|s| &s.functions);
+            functions.map(|f| (function_labels(&f.name, &f.module), f.samples.clone())).collect()
+        },
+    },
+];
+
+/// The syscall rows of `report`, with one `figure` of their counts.
+fn syscalls(report: &Report, figure: fn(&Count) -> u64) -> Vec<Item<'_>> {
+    let item = |row: &SyscallRow| row.counts.iter().map(figure).collect();
+    report.syscalls.iter().map(|row| (vec![("syscall", row.name.as_str())], item(row))).collect()
+}
+
+fn function_labels<'a>(name: &'a str, module: &'a str) -> Labels<'a> {
+    vec![("function", name), ("module", module)]
+}
+
 /// Encodes a report's counters in the report's order, so the exposition is stable.
 #[derive(Debug)]
 struct Counters(Option<Arc<Report>>);
 
 impl Collector for Counters {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let empty = Vec::new();
-        let cgroups: Vec<&str> =
-            self.0.iter().flat_map(|r| r.cgroups.iter().map(|c| c.label.as_str())).collect();
-        let syscalls = self.0.as_ref().map_or(&empty, |r| &r.syscalls);
-        let mut family =
-            |name: &str,
-             help: &str,
-             rows: &mut dyn Iterator<Item = (Vec<(&'static str, &str)>, u64)>| {
-                let mut metric = encoder.encode_descriptor(
-                    name,
-                    help,
-                    None,
-                    ConstCounter::new(0u64).metric_type(),
-                )?;
-                for (labels, value) in rows {
-                    ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
+        for family in &FAMILIES {
+            let counter_type = ConstCounter::new(0u64).metric_type();
+            let mut metric =
+                encoder.encode_descriptor(family.name, family.help, None, counter_type)?;
+            let Some(report) = &self.0 else { continue };
+            for (labels, figures) in (family.items)(report) {
+                for (cgroup, figure) in report.cgroups.iter().zip(figures) {
+                    let labels: Labels<'_> = [("cgroup", cgroup.label.as_str())]
+                        .into_iter()
+                        .chain(labels.iter().copied())
+                        .collect();
+                    ConstCounter::new(figure).encode(metric.encode_family(&labels)?)?;
                 }
-                Ok::<_, std::fmt::Error>(())
-            };
-        family(
-            "ktrace_syscalls",
-            "Syscall entries by tasks of the cgroup or below it.",
-            &mut syscalls.iter().flat_map(|row| {
-                cgroups.iter().zip(&row.counts).map(|(&cgroup, count)| {
-                    (vec![("cgroup", cgroup), ("syscall", row.name.as_str())], count.calls)
-                })
-            }),
-        )?;
-        family(
-            "ktrace_syscall_errors",
-            "Syscalls of the cgroup that returned an error (-4095..-1).",
-            &mut syscalls.iter().flat_map(|row| {
-                cgroups.iter().zip(&row.counts).map(|(&cgroup, count)| {
-                    (vec![("cgroup", cgroup), ("syscall", row.name.as_str())], count.errors)
-                })
-            }),
-        )?;
-        let functions = self.0.as_ref().and_then(|r| r.kernel_functions.as_ref());
-        family(
-            "ktrace_function_entries",
-            "Exact entries of a counted kernel function by tasks of the cgroup.",
-            &mut functions.into_iter().flat_map(|f| &f.functions).flat_map(|row| {
-                cgroups.iter().zip(&row.counts).map(|(&cgroup, &n)| {
-                    (
-                        vec![
-                            ("cgroup", cgroup),
-                            ("function", row.name.as_str()),
-                            ("module", row.module.as_str()),
-                        ],
-                        n,
-                    )
-                })
-            }),
-        )?;
-        let samples = self.0.as_ref().and_then(|r| r.kernel_samples.as_ref());
-        family(
-            "ktrace_kernel_samples",
-            "Kernel samples (not calls) that found a task of the cgroup in this function.",
-            &mut samples.into_iter().flat_map(|s| &s.functions).flat_map(|row| {
-                cgroups.iter().zip(&row.samples).map(|(&cgroup, &n)| {
-                    (
-                        vec![
-                            ("cgroup", cgroup),
-                            ("function", row.name.as_str()),
-                            ("module", row.module.as_str()),
-                        ],
-                        n,
-                    )
-                })
-            }),
-        )
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,10 +1,12 @@
-//! The trace loop shared by `attach`, `run` and `top`: a report every `-i` interval, then the
+//! The trace loop shared by every command that traces: a report every `-i` interval, then the
 //! total once the stop condition (a deadline, a signal, the traced command's exit, quitting the
-//! live view) is met. Interval reports go to a [`Sink`]: stdout or the live view.
+//! live view) is met. Interval reports go to a [`Sink`]: stdout, or as [`Update`]s to the live
+//! view or to `serve`.
 use std::{
     collections::{BTreeMap, HashSet},
     future::Future,
-    time::{Instant, SystemTime},
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime},
 };
 
 use tokio::{
@@ -14,28 +16,51 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Probes, Snapshot, validate_frequency},
+    attach::{Probes, validate_frequency},
     cgroup::Cgroup,
-    cli::{OutputArgs, ProfileArgs},
-    collect::SampleCounts,
-    export::{Printer, file, folded},
+    collect::{SampleCounts, Snapshot},
+    export::{Format, Printer, file, folded},
     functions::Matcher,
+    kallsyms::CORE_KERNEL,
     lines::{LinePlan, LineReport},
     plan::Plan,
     report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
-    symbolize::{CORE_KERNEL, KernelFunction, KernelSymbols},
-    tui,
+    symbolize::{KernelFunction, KernelSymbols},
 };
+
+/// What the session sends to the live view or to `serve` once per interval: that interval's
+/// report and the cumulative total since tracing started. Totals come from the kernel's cumulative counters rather than
+/// from adding intervals up, so a missed update loses no counts.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub interval: Report,
+    pub total: Report,
+}
 
 /// Where the reports of each interval go. The total at the end is printed in either case.
 pub enum Sink {
     /// Printed in the `--output` format.
     Print,
-    /// Sent with the cumulative total to the live view, which shows them instead.
-    Live(mpsc::Sender<tui::Update>),
+    /// Sent with the cumulative total to the live view (which shows them instead) or `serve`.
+    Live(mpsc::Sender<Update>),
 }
 
-pub struct Session<'a> {
+/// How a session reports what it traces.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Also report every interval of this length (`-i`).
+    pub interval: Option<Duration>,
+    /// How reports are printed (`--output`).
+    pub format: Format,
+    /// Print only the N rows with the most of each section (`--top`); records keep every row.
+    pub top: Option<usize>,
+    /// Write the sampled kernel stacks of the whole trace here, as folded stacks (`--stacks`).
+    pub stacks: Option<PathBuf>,
+    /// Replace an existing stacks file (`--force`).
+    pub force: bool,
+}
+
+pub struct Session {
     probes: Probes,
     /// Present when sampling: one symbolizer for the whole trace.
     symbols: Option<KernelSymbols>,
@@ -44,24 +69,22 @@ pub struct Session<'a> {
     /// The source lines counted, whose probes are in `probes`.
     lines: Option<LinePlan>,
     info: TraceInfo,
-    output: &'a OutputArgs,
-    profile: &'a ProfileArgs,
+    options: Options,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     /// Checks the options, then attaches what `plan` says to `cgroups`; counting starts now.
     pub fn attach(
         cgroups: &[Cgroup],
         command: Option<Vec<String>>,
-        output: &'a OutputArgs,
-        profile: &'a ProfileArgs,
+        options: Options,
         plan: Plan,
     ) -> anyhow::Result<Self> {
         if let Some(sampling) = plan.sampling {
             validate_frequency(sampling.frequency_hz)?;
         }
-        if let Some(path) = &profile.stacks {
-            file::check_target(path, profile.force)?;
+        if let Some(path) = &options.stacks {
+            file::check_target(path, options.force)?;
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
@@ -73,7 +96,7 @@ impl<'a> Session<'a> {
             cgroups: cgroups.iter().map(Into::into).collect(),
             command,
         };
-        Ok(Self { probes, symbols, sampled_functions, lines, info, output, profile })
+        Ok(Self { probes, symbols, sampled_functions, lines, info, options })
     }
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
@@ -84,10 +107,10 @@ impl<'a> Session<'a> {
         sink: Sink,
         stop: impl Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<(T, Report)> {
-        let mut printer = Printer::new(self.output.output);
+        let mut printer = Printer::new(self.options.format);
         let start = SystemTime::now();
         let started = Instant::now();
-        let mut ticker = self.output.interval.map(|period| {
+        let mut ticker = self.options.interval.map(|period| {
             let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             t.set_missed_tick_behavior(MissedTickBehavior::Delay);
             t
@@ -103,21 +126,21 @@ impl<'a> Session<'a> {
                     // count towards the next interval's length.
                     let taken = (SystemTime::now(), Instant::now());
                     let (delta, since, since_instant) = match &previous {
-                        Some((before, at, at_instant)) => (difference(&now, before), *at, *at_instant),
+                        Some((before, at, at_instant)) => (now.since(before), *at, *at_instant),
                         None => (now.clone(), start, started),
                     };
                     let period = Period { scope: Scope::Interval, start: since, duration: since_instant.elapsed() };
-                    let report = self.report(period, &delta, self.output.top)?;
+                    let report = self.report(period, &delta, self.options.top)?;
                     match &sink {
                         Sink::Print => printer.print(&report)?,
                         // Closed: `run` goes on after its view was quit.
                         Sink::Live(view) if view.is_closed() => {}
                         Sink::Live(view) => {
                             let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
-                            let total = self.report(period, &now, self.output.top)?;
+                            let total = self.report(period, &now, self.options.top)?;
                             // A full queue drops this update rather than stall the collector;
                             // the next update's cumulative total loses nothing.
-                            let _ = view.try_send(tui::Update { interval: report, total });
+                            let _ = view.try_send(Update { interval: report, total });
                         }
                     }
                     previous = Some((now, taken.0, taken.1));
@@ -127,13 +150,13 @@ impl<'a> Session<'a> {
         let total = self.probes.snapshot()?;
         let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
         let report = self.report(period, &total, None)?;
-        match self.output.top {
-            Some(_) => printer.print(&self.report(period, &total, self.output.top)?)?,
+        match self.options.top {
+            Some(_) => printer.print(&self.report(period, &total, self.options.top)?)?,
             None => printer.print(&report)?,
         }
-        if let (Some(path), Some(samples)) = (&self.profile.stacks, &total.samples) {
+        if let (Some(path), Some(samples)) = (self.options.stacks.clone(), &total.samples) {
             let stacks = self.folded_stacks(samples)?;
-            folded::write(path, &stacks, self.profile.force)?;
+            folded::write(&path, &stacks, self.options.force)?;
             eprintln!("ktrace: wrote {} folded kernel stacks to {}", stacks.len(), path.display());
         }
         if self.probes.functions().is_some() || self.lines.is_some() {
@@ -251,28 +274,6 @@ impl<'a> Session<'a> {
         }
         Ok(folded)
     }
-}
-
-/// The counters of the period between two cumulative snapshots.
-fn difference(now: &Snapshot, before: &Snapshot) -> Snapshot {
-    Snapshot {
-        syscalls: now.syscalls.iter().zip(&before.syscalls).map(|(n, b)| n.since(b)).collect(),
-        samples: now
-            .samples
-            .as_ref()
-            .zip(before.samples.as_ref())
-            .map(|(now, before)| now.iter().zip(before).map(|(n, b)| n.since(b)).collect()),
-        functions: now.functions.as_ref().zip(before.functions.as_ref()).map(counter_difference),
-        lines: now.lines.as_ref().zip(before.lines.as_ref()).map(counter_difference),
-    }
-}
-
-/// `[slot][counter]` now minus before.
-fn counter_difference((now, before): (&Vec<Vec<u64>>, &Vec<Vec<u64>>)) -> Vec<Vec<u64>> {
-    now.iter()
-        .zip(before)
-        .map(|(n, b)| n.iter().zip(b).map(|(n, b)| n.saturating_sub(*b)).collect())
-        .collect()
 }
 
 async fn tick(ticker: &mut Option<Interval>) {

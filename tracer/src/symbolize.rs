@@ -15,8 +15,7 @@ use blazesym::symbolize::{
     source::{Kernel, Source},
 };
 
-/// Name of the core kernel image in reports (module symbols carry their module's name).
-pub const CORE_KERNEL: &str = "vmlinux";
+use crate::kallsyms::{self, CORE_KERNEL};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KernelFunction {
@@ -44,18 +43,10 @@ impl KernelSymbols {
             fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut module_of = HashMap::new();
         let mut any_address = false;
-        for line in text.lines() {
-            let mut fields = line.split_ascii_whitespace();
-            let (Some(addr), Some(_kind), Some(_name)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            let Ok(addr) = u64::from_str_radix(addr, 16) else { continue };
-            any_address |= addr != 0;
-            if let Some(module) = fields.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
-            {
-                module_of.insert(addr, module.to_owned());
+        for symbol in kallsyms::symbols(&text) {
+            any_address |= symbol.address != 0;
+            if symbol.module != CORE_KERNEL {
+                module_of.insert(symbol.address, symbol.module.to_owned());
             }
         }
         if !any_address {

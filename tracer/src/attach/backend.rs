@@ -15,7 +15,9 @@ const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe/type";
 /// link per function makes it slow to attach and detach in bulk (0.14 s per detach seen).
 pub const FENTRY_AUTO_MAX: usize = 32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// One kprobe.multi link (fprobe) for all functions; the function is found by address.

@@ -16,29 +16,19 @@ use tracer_common::{FUNCTION_CHUNK, FunctionChunk, FunctionStats};
 
 use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
+    object,
     raw::{self, ProgramStats},
 };
-use crate::functions::Target;
+use crate::{
+    collect::{self, Overhead},
+    functions::Target,
+};
 
 /// A target that could not be attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub target: Target,
     pub error: String,
-}
-
-/// ktrace's own cost and losses while counting functions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Overhead {
-    /// Hits whose counter could not be found (should stay 0).
-    pub failed_updates: u64,
-    /// Hits from a function that is not one of the targets (should stay 0).
-    pub unknown_function: u64,
-    /// Runs the kernel skipped because the program was already running on that CPU.
-    pub recursion_misses: u64,
-    /// Total run time of the counting programs; 0 unless `sysctl kernel.bpf_stats_enabled=1`.
-    pub run_time_ns: u64,
-    pub run_count: u64,
 }
 
 pub struct FunctionCounter {
@@ -213,6 +203,7 @@ impl FunctionCounter {
         progress.done();
     }
 
+    /// Cumulative entry counts: `[slot][function index]`.
     /// Cumulative entry counts: `[slot][function index]`; `chunks` per slot, as laid out.
     pub fn read(&self, ebpf: &Ebpf, slots: usize, chunks: usize) -> anyhow::Result<Vec<Vec<u64>>> {
         read_counters(ebpf, slots, chunks, 0..self.targets.len())
@@ -231,24 +222,16 @@ pub fn read_counters(
     chunks: usize,
     counters: Range<usize>,
 ) -> anyhow::Result<Vec<Vec<u64>>> {
-    let map = ebpf.map("FUNCTION_COUNTS").context("map FUNCTION_COUNTS missing")?;
-    let counts: PerCpuArray<_, FunctionChunk> = PerCpuArray::try_from(map)?;
-    let first = counters.start / FUNCTION_CHUNK;
-    let last = counters.end.div_ceil(FUNCTION_CHUNK);
+    let counts: PerCpuArray<_, FunctionChunk> = object::map_as(ebpf, "FUNCTION_COUNTS")?;
+    let (first, last) = (counters.start / FUNCTION_CHUNK, counters.end.div_ceil(FUNCTION_CHUNK));
     (0..slots)
         .map(|slot| {
-            let mut sums = vec![0u64; (last - first) * FUNCTION_CHUNK];
-            for chunk in first..last {
-                let per_cpu = counts
-                    .get(&((slot * chunks + chunk) as u32), 0)
-                    .context("reading FUNCTION_COUNTS")?;
-                for cpu in per_cpu.iter() {
-                    let sums = &mut sums[(chunk - first) * FUNCTION_CHUNK..];
-                    for (sum, &n) in sums.iter_mut().zip(&cpu.counts) {
-                        *sum = sum.saturating_add(n);
-                    }
-                }
-            }
+            let per_cpu = (first..last)
+                .map(|chunk| counts.get(&((slot * chunks + chunk) as u32), 0))
+                .collect::<Result<Vec<_>, _>>()
+                .context("reading FUNCTION_COUNTS")?;
+            let per_cpu: Vec<&[FunctionChunk]> = per_cpu.iter().map(|c| &c[..]).collect();
+            let sums = collect::sum_function_chunks(&per_cpu, (last - first) * FUNCTION_CHUNK);
             let skip = counters.start - first * FUNCTION_CHUNK;
             Ok(sums[skip..skip + counters.len()].to_vec())
         })
@@ -258,13 +241,8 @@ pub fn read_counters(
 /// The hits that could not be counted (shared by every program that adds to the function
 /// counters) and the run-time statistics of `programs`.
 pub fn overhead(ebpf: &Ebpf, programs: &[OwnedFd]) -> anyhow::Result<Overhead> {
-    let map = ebpf.map("FUNCTION_STATS").context("map FUNCTION_STATS missing")?;
-    let stats: PerCpuArray<_, FunctionStats> = PerCpuArray::try_from(map)?;
-    let mut overhead = Overhead::default();
-    for cpu in stats.get(&0, 0)?.iter() {
-        overhead.failed_updates += cpu.failed_updates;
-        overhead.unknown_function += cpu.unknown_function;
-    }
+    let stats: PerCpuArray<_, FunctionStats> = object::map_as(ebpf, "FUNCTION_STATS")?;
+    let mut overhead = Overhead::sum_per_cpu(&stats.get(&0, 0)?);
     for prog in programs {
         let ProgramStats { recursion_misses, run_time_ns, run_count, .. } =
             raw::program_stats(prog)?;

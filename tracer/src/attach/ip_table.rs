@@ -8,8 +8,11 @@ use anyhow::{Context as _, bail};
 use aya::Ebpf;
 use tracer_common::{ENDBR_SIZE, FENTRY_CALL_SIZE, IP_TABLE_MAX_PROBES, IpSlot, ip_home};
 
-use super::raw;
-use crate::functions::{CORE_KERNEL, Target};
+use super::{object, raw};
+use crate::{
+    functions::Target,
+    kallsyms::{self, Symbol},
+};
 
 /// (table key, function index)
 type Key = (u64, u32);
@@ -62,16 +65,16 @@ impl IpTable {
             .filter(|(_, slot)| slot.ip != 0)
             .map(|(pos, slot)| (pos as u32, *slot))
             .unzip();
-        let map = ebpf.map("IP_TABLE").context("map IP_TABLE missing")?;
-        raw::map_update_batch(map, &positions, &slots).context("filling IP_TABLE")
+        raw::map_update_batch(object::map(ebpf, "IP_TABLE")?, &positions, &slots)
+            .context("filling IP_TABLE")
     }
 }
 
-/// The table's (key, index) pairs for `targets[i]`, i in `indexes`, from the text symbols in
-/// `kallsyms`, and those of the indexes without a symbol. A name can have several addresses
+/// The table's (key, index) pairs for `targets[i]`, i in `indexes`, from the code symbols of
+/// kallsyms `text`, and those of the indexes without a symbol. A name can have several addresses
 /// (static functions of the same name); the kernel attaches to one of them, all are keys.
 fn symbol_keys(
-    kallsyms: &str,
+    text: &str,
     targets: &[Target],
     indexes: &[usize],
 ) -> anyhow::Result<(Vec<Key>, Vec<usize>)> {
@@ -84,18 +87,9 @@ fn symbol_keys(
     let mut keys = Vec::new();
     let mut located = vec![false; targets.len()];
     let mut hidden = true;
-    for line in kallsyms.lines() {
-        let mut fields = line.split_whitespace();
-        let (Some(addr), Some(kind), Some(name)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        if !matches!(kind, "t" | "T" | "w" | "W") {
-            continue;
-        }
-        let module = fields.next().map_or(CORE_KERNEL, |m| m.trim_matches(['[', ']']));
-        let Some(&index) = wanted.get(&(name, module)) else { continue };
-        let Ok(addr) = u64::from_str_radix(addr, 16) else { continue };
+    for symbol in kallsyms::symbols(text).filter(Symbol::is_code) {
+        let Some(&index) = wanted.get(&(symbol.name, symbol.module)) else { continue };
+        let addr = symbol.address;
         hidden &= addr == 0;
         located[index as usize] = true;
         for key in [addr + FENTRY_CALL_SIZE, addr + ENDBR_SIZE + FENTRY_CALL_SIZE] {
@@ -150,6 +144,7 @@ mod tests {
     use tracer_common::ip_find;
 
     use super::*;
+    use crate::kallsyms::CORE_KERNEL;
 
     fn find(slots: &[IpSlot], ip: u64) -> Option<u32> {
         ip_find(ip, slots.len() as u32 - 1, |pos| slots.get(pos as usize).copied())

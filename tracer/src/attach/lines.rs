@@ -10,10 +10,10 @@ use aya::Ebpf;
 
 use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
-    functions::{Overhead, overhead, read_counters},
+    functions::{overhead, read_counters},
     raw,
 };
-use crate::lines::Probe;
+use crate::{collect::Overhead, lines::Probe};
 
 /// A probe that could not be attached, by index into the plan's probes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,43 +7,29 @@ mod backend;
 mod functions;
 mod ip_table;
 mod lines;
+mod object;
 pub mod raw;
 mod running_task;
 mod sample;
 mod syscalls;
 
 use anyhow::{Context as _, bail};
-use aya::{Ebpf, EbpfLoader, maps::Array, programs::RawTracePoint};
+use aya::{Ebpf, EbpfLoader, maps::Array};
 use tracer_common::{CONTROL_ACTIVE, CgroupTarget, MAX_CGROUPS, Targets};
 
 pub use self::{
     backend::{Backend, choose as choose_backend},
-    functions::{FunctionCounter, Overhead},
+    functions::FunctionCounter,
     lines::SkippedProbe,
-    sample::{Sampling, validate_frequency},
+    sample::{DEFAULT_FREQUENCY_HZ, Sampling, validate_frequency},
 };
 use self::{ip_table::IpTable, lines::LineCounter};
 use crate::{
     cgroup::Cgroup,
-    collect::{SampleCounts, SyscallCounts},
+    collect::{Overhead, Snapshot},
     functions::Target,
     lines::Probe,
 };
-
-/// The eBPF object that tracer/build.rs built from tracer-ebpf.
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
-
-/// Cumulative counters of every traced cgroup, in `--cgroup` order.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub syscalls: Vec<SyscallCounts>,
-    /// Present when sampling.
-    pub samples: Option<Vec<SampleCounts>>,
-    /// Present when counting functions: `[slot][function index]`.
-    pub functions: Option<Vec<Vec<u64>>>,
-    /// Present when counting lines: `[slot][probe index]`.
-    pub lines: Option<Vec<Vec<u64>>>,
-}
 
 /// Kernel functions to count and how.
 #[derive(Debug, Clone)]
@@ -106,7 +92,7 @@ impl Probes {
         if collect_stacks == 0 {
             loader.map_max_entries("STACKS", 1);
         }
-        let mut ebpf = loader.load(OBJECT).context("loading ktrace's eBPF object")?;
+        let mut ebpf = object::load(&mut loader)?;
         if let Some(table) = &ip_table {
             table.write(&ebpf)?;
         }
@@ -131,7 +117,7 @@ impl Probes {
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
     /// of the object (counting inactive, so nothing is counted).
     pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
-        let ebpf = EbpfLoader::new().load(OBJECT).context("loading ktrace's eBPF object")?;
+        let ebpf = object::load(&mut EbpfLoader::new())?;
         Ok(backend::probe_all(&ebpf, probe))
     }
 
@@ -177,25 +163,8 @@ impl Probes {
 
 /// Turns counting on: nothing counts before, so a half-attached set never produces numbers.
 fn activate(ebpf: &mut Ebpf) -> anyhow::Result<()> {
-    let mut control: Array<_, u32> =
-        Array::try_from(ebpf.map_mut("CONTROL").context("map CONTROL missing")?)?;
+    let mut control: Array<_, u32> = object::map_mut_as(ebpf, "CONTROL")?;
     control.set(CONTROL_ACTIVE, 1, 0).context("turning counting on")
-}
-
-/// Loads and attaches each (program, raw tracepoint) pair of ktrace's object.
-fn attach_raw_tracepoints(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> anyhow::Result<()> {
-    for &(name, tracepoint) in programs {
-        let program: &mut RawTracePoint = ebpf
-            .program_mut(name)
-            .with_context(|| format!("program {name} missing from the eBPF object"))?
-            .try_into()
-            .with_context(|| format!("program {name} is not a raw tracepoint"))?;
-        program.load().with_context(|| format!("loading {name}"))?;
-        program
-            .attach(tracepoint)
-            .with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;
-    }
-    Ok(())
 }
 
 /// The load-time `TARGETS` global for these cgroups, slot i = cgroups[i].

@@ -19,7 +19,7 @@ use aya_obj::{
     generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_info, bpf_prog_type},
 };
 
-use super::OBJECT;
+use super::object::OBJECT;
 
 /// A program's instructions, relocated to refer to maps by descriptor; the descriptors stay
 /// open as long as this lives, which must be until the program is loaded.

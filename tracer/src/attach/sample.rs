@@ -1,8 +1,6 @@
 //! Sampled kernel profiles: the `kt_sample` perf_event program on a software cpu-clock event
 //! per online CPU, at the user's frequency. Needs perf_event programs (Linux 4.9+), not
 //! kprobes: it is the function-level view on kernels that forbid function tracing.
-use std::collections::BTreeMap;
-
 use anyhow::{Context as _, bail};
 use aya::{
     Ebpf,
@@ -15,9 +13,14 @@ use aya::{
 };
 use tracer_common::{SampleKey, SampleTotals};
 
+use super::object;
 use crate::collect::SampleCounts;
 
 const MAX_SAMPLE_RATE: &str = "/proc/sys/kernel/perf_event_max_sample_rate";
+
+/// `--sample` without a frequency, and the frequency of functions sampled because they cannot
+/// be counted: an odd rate, so that sampling does not run in lockstep with periodic work.
+pub const DEFAULT_FREQUENCY_HZ: u64 = 999;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sampling {
@@ -43,11 +46,7 @@ pub fn validate_frequency(hz: u64) -> anyhow::Result<()> {
 }
 
 pub fn attach(ebpf: &mut Ebpf, sampling: Sampling) -> anyhow::Result<()> {
-    let program: &mut PerfEvent = ebpf
-        .program_mut("kt_sample")
-        .context("program kt_sample missing from the eBPF object")?
-        .try_into()
-        .context("program kt_sample is not a perf_event program")?;
+    let program: &mut PerfEvent = object::program_mut(ebpf, "kt_sample")?;
     program.load().context("loading kt_sample")?;
     let cpus = online_cpus().map_err(|(path, e)| anyhow::anyhow!("reading {path}: {e}"))?;
     for cpu in cpus {
@@ -65,24 +64,15 @@ pub fn attach(ebpf: &mut Ebpf, sampling: Sampling) -> anyhow::Result<()> {
 
 /// Cumulative samples of slots 0..slots.
 pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SampleCounts>> {
-    let map =
-        ebpf.map("SAMPLE_TOTALS").context("map SAMPLE_TOTALS missing from the eBPF object")?;
-    let totals: PerCpuArray<_, SampleTotals> =
-        PerCpuArray::try_from(map).context("map SAMPLE_TOTALS")?;
+    let totals: PerCpuArray<_, SampleTotals> = object::map_as(ebpf, "SAMPLE_TOTALS")?;
     let mut counts: Vec<SampleCounts> = (0..slots as u32)
         .map(|slot| {
             let per_cpu =
                 totals.get(&slot, 0).with_context(|| format!("reading SAMPLE_TOTALS[{slot}]"))?;
-            Ok(per_cpu.iter().fold(SampleCounts::default(), |sum, t| SampleCounts {
-                kernel: sum.kernel.saturating_add(t.kernel),
-                user: sum.user.saturating_add(t.user),
-                lost: sum.lost.saturating_add(t.lost),
-                by_location: BTreeMap::new(),
-            }))
+            Ok(SampleCounts::sum_per_cpu(&per_cpu))
         })
         .collect::<anyhow::Result<_>>()?;
-    let map = ebpf.map("SAMPLES").context("map SAMPLES missing from the eBPF object")?;
-    let samples: HashMap<_, SampleKey, u64> = HashMap::try_from(map).context("map SAMPLES")?;
+    let samples: HashMap<_, SampleKey, u64> = object::map_as(ebpf, "SAMPLES")?;
     for entry in samples.iter() {
         let (key, n) = entry.context("reading SAMPLES")?;
         if let Some(slot) = counts.get_mut(key.slot as usize) {
@@ -94,8 +84,7 @@ pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SampleCounts>> {
 
 /// The frames of stack `stack_id`, innermost first.
 pub fn stack(ebpf: &Ebpf, stack_id: i32) -> anyhow::Result<Vec<u64>> {
-    let map = ebpf.map("STACKS").context("map STACKS missing from the eBPF object")?;
-    let stacks = StackTraceMap::try_from(map).context("map STACKS")?;
+    let stacks: StackTraceMap<_> = object::map_as(ebpf, "STACKS")?;
     let id = u32::try_from(stack_id).with_context(|| format!("invalid stack id {stack_id}"))?;
     let trace = stacks.get(&id, 0).with_context(|| format!("reading STACKS[{id}]"))?;
     Ok(trace.frames().iter().map(|f| f.ip).collect())

@@ -4,20 +4,19 @@ use anyhow::Context as _;
 use aya::{Ebpf, maps::PerCpuArray};
 use tracer_common::SyscallTable;
 
+use super::object;
 use crate::collect::SyscallCounts;
 
 /// (program in tracer-ebpf, raw tracepoint it attaches to)
 const PROGRAMS: [(&str, &str); 2] = [("kt_sys_enter", "sys_enter"), ("kt_sys_exit", "sys_exit")];
 
 pub fn attach(ebpf: &mut Ebpf) -> anyhow::Result<()> {
-    super::attach_raw_tracepoints(ebpf, &PROGRAMS)
+    object::attach_raw_tracepoints(ebpf, &PROGRAMS)
 }
 
 /// Cumulative counts of slots 0..slots.
 pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SyscallCounts>> {
-    let map = ebpf.map("SYSCALLS").context("map SYSCALLS missing from the eBPF object")?;
-    let tables: PerCpuArray<_, SyscallTable> =
-        PerCpuArray::try_from(map).context("map SYSCALLS")?;
+    let tables: PerCpuArray<_, SyscallTable> = object::map_as(ebpf, "SYSCALLS")?;
     (0..slots as u32)
         .map(|slot| {
             let per_cpu =

@@ -12,50 +12,40 @@
 //! its standard places) counted functions are also grouped by kernel source directory
 //! (`net/core`, `fs`, ...), with the same coverage; without it, by module only. When every
 //! record counted source lines (`--lines`), their hits are compared per line, in source order.
-mod plot;
-mod render;
+//!
+//! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
+//! [`plot`] draws it. They use this module, never the other way round.
+pub mod plot;
+pub mod render;
 
 use std::{collections::BTreeMap, path::Path};
 
-use clap::ValueEnum;
+use serde::Serialize;
 
 use crate::{
-    record::{self, RecordView},
+    kallsyms::CORE_KERNEL,
+    record::{self, Record},
+    report::Report,
     sources::KernelSources,
-    symbolize::CORE_KERNEL,
 };
 
-pub use self::{plot::plot, render::write};
-
-/// Version of the `--output json` layout of a comparison.
-pub const COMPARE_VERSION: u32 = 1;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CompareFormat {
-    /// Aligned columns for people.
-    Table,
-    /// GitHub-flavoured Markdown tables, for reports and issues.
-    Markdown,
-    /// One row per (item, run).
-    Csv,
-    /// One document with every section.
-    Json,
-}
-
-/// One column: one cgroup of one record.
-#[derive(Debug, Clone, PartialEq)]
+/// One column: one cgroup of one record. The fields are in the order `--output json` writes
+/// them (alphabetical).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
-    pub label: String,
-    pub file: String,
     pub cgroup: String,
-    pub host: String,
-    pub kernel_release: String,
-    pub kernel_build_id: String,
     pub duration_secs: f64,
+    pub file: String,
+    pub host: String,
+    pub kernel_build_id: String,
+    pub kernel_release: String,
+    /// The column's label: the record file's stem, with `:cgroup` when it traced several.
+    pub label: String,
 }
 
 /// What the figures of a section are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Measure {
     /// Syscall entries.
     Calls,
@@ -155,23 +145,24 @@ pub fn load(
 /// Counted functions of every run grouped by source directory: entries, and functions hit /
 /// attached. `None` (said once on stderr) when a record's kernel has no DWARF here.
 fn directories(
-    records: &[(String, String, RecordView)],
+    records: &[(String, String, Record)],
     top: Option<usize>,
     vmlinux: Option<&Path>,
 ) -> anyhow::Result<Option<Section>> {
     // Each record's functions placed in directories, with its own kernel's DWARF.
     let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
     for (_, _, record) in records {
-        let image =
-            vmlinux.map(Path::to_owned).or_else(|| KernelSources::find(&record.kernel_release));
+        let image = vmlinux
+            .map(Path::to_owned)
+            .or_else(|| KernelSources::find(&record.report.kernel_release));
         let Some(image) = image else {
             eprintln!(
                 "ktrace: no vmlinux with DWARF for kernel {} (--vmlinux, or package linux-image-{}-dbg): grouping by module only",
-                record.kernel_release, record.kernel_release
+                record.report.kernel_release, record.report.kernel_release
             );
             return Ok(None);
         };
-        let f = record.kernel_functions.as_ref().expect("counted records");
+        let f = record.report.kernel_functions.as_ref().expect("counted records");
         let names: Vec<&str> = f
             .functions
             .iter()
@@ -214,11 +205,11 @@ fn directories(
 }
 
 /// Compares `(stem, file, record)` triples.
-pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> Comparison {
+pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comparison {
     let mut runs = Vec::new();
     for (stem, file, record) in records {
-        for cgroup in &record.cgroups {
-            let label = match record.cgroups.len() {
+        for cgroup in &record.report.cgroups {
+            let label = match record.report.cgroups.len() {
                 1 => stem.clone(),
                 _ => format!("{stem}:{}", cgroup.label),
             };
@@ -226,10 +217,10 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
                 label,
                 file: file.clone(),
                 cgroup: cgroup.label.clone(),
-                host: record.host.clone(),
-                kernel_release: record.kernel_release.clone(),
-                kernel_build_id: record.kernel_build_id.clone(),
-                duration_secs: record.duration_secs,
+                host: record.info.host.clone(),
+                kernel_release: record.report.kernel_release.clone(),
+                kernel_build_id: record.info.kernel_build_id.clone(),
+                duration_secs: record.report.duration_secs,
             });
         }
     }
@@ -237,8 +228,8 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
     let syscalls = table.section(Measure::Calls, |_, rec, c| {
         rec.syscalls.iter().map(|s| ((s.name.clone(), None), s.counts[c].calls, None)).collect()
     });
-    let counted = records.iter().all(|(_, _, r)| r.kernel_functions.is_some());
-    let sampled = records.iter().all(|(_, _, r)| r.kernel_samples.is_some());
+    let counted = records.iter().all(|(_, _, r)| r.report.kernel_functions.is_some());
+    let sampled = records.iter().all(|(_, _, r)| r.report.kernel_samples.is_some());
     let (functions, modules) = if counted {
         let functions = table.section(Measure::Entries, |_, rec, c| {
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
@@ -251,7 +242,10 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
             f.modules
                 .iter()
-                .map(|m| ((m.module.clone(), None), m.counts[c], Some((m.hit[c], m.traced))))
+                .map(|m| {
+                    let coverage = (m.hit[c] as u64, m.traced as u64);
+                    ((m.module.clone(), None), m.counts[c], Some(coverage))
+                })
                 .collect()
         });
         (Some(functions), Some(modules))
@@ -271,7 +265,7 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
     } else {
         (None, None)
     };
-    let lines = records.iter().all(|(_, _, r)| r.kernel_lines.is_some()).then(|| {
+    let lines = records.iter().all(|(_, _, r)| r.report.kernel_lines.is_some()).then(|| {
         let mut lines = table.section(Measure::Hits, |_, rec, c| {
             let report = rec.kernel_lines.as_ref().expect("all records counted lines");
             report
@@ -296,11 +290,11 @@ pub fn compare(records: &[(String, String, RecordView)], top: Option<usize>) -> 
 }
 
 /// (record, cgroup) of each run, in run order.
-fn columns(records: &[(String, String, RecordView)]) -> Vec<(usize, usize)> {
+fn columns(records: &[(String, String, Record)]) -> Vec<(usize, usize)> {
     records
         .iter()
         .enumerate()
-        .flat_map(|(r, (_, _, record))| (0..record.cgroups.len()).map(move |c| (r, c)))
+        .flat_map(|(r, (_, _, record))| (0..record.report.cgroups.len()).map(move |c| (r, c)))
         .collect()
 }
 
@@ -310,22 +304,22 @@ type Key = (String, Option<String>);
 type Item = (Key, u64, Option<(u64, u64)>);
 
 struct Table<'a> {
-    records: &'a [(String, String, RecordView)],
+    records: &'a [(String, String, Record)],
     columns: &'a [(usize, usize)],
     top: Option<usize>,
 }
 
 impl Table<'_> {
-    /// Lines up the items that `items(record, cgroup)` lists for every run.
+    /// Lines up the items that `items(record index, its report, cgroup)` lists for every run.
     fn section(
         &self,
         measure: Measure,
-        items: impl Fn(usize, &RecordView, usize) -> Vec<Item>,
+        items: impl Fn(usize, &Report, usize) -> Vec<Item>,
     ) -> Section {
         let runs = self.columns.len();
         let mut rows: BTreeMap<Key, Row> = BTreeMap::new();
         for (run, &(r, c)) in self.columns.iter().enumerate() {
-            for ((name, module), value, coverage) in items(r, &self.records[r].2, c) {
+            for ((name, module), value, coverage) in items(r, &self.records[r].2.report, c) {
                 let row = rows.entry((name.clone(), module.clone())).or_insert_with(|| Row {
                     name,
                     module,
@@ -352,6 +346,16 @@ impl Table<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::{
+        attach::Backend,
+        collect::{Count, Overhead, SyscallCounts},
+        record::tests::info as record_info,
+        report::{
+            CountedFunction, CountedModule, FunctionReport, Kind, SampleReport, SampledFunction,
+            SampledModule, SyscallRow,
+            tests::{counting, info, period},
+        },
+    };
 
     /// Two counted records on the kernel of the cached debug image: `net` entered
     /// is_skb_forwardable 200 times, `file` vfs_write 7 times; both attached vfs_read too.
@@ -371,15 +375,10 @@ pub(crate) mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, entered: &str, count: u64, not_entered: &str| {
-            let text = format!(
-                r#"{{"record_version": 1, "host": "h", "kernel_release": "{release}", "kernel_build_id": "x",
-                "duration_secs": 1.0, "cgroups": [{{"label": "{name}"}}], "syscalls": [],
-                "kernel_functions": {{"functions": [{{"name": "{entered}", "module": "vmlinux", "counts": [{count}]}}],
-                  "modules": [{{"module": "vmlinux", "traced": 2, "hit": [1], "counts": [{count}]}}],
-                  "not_entered": [{{"name": "{not_entered}", "module": "vmlinux"}}, {{"name": "vfs_read", "module": "vmlinux"}}]}}}}"#
-            );
+            let targets = [(entered, "vmlinux"), (not_entered, "vmlinux"), ("vfs_read", "vmlinux")];
+            let report = counting(&[name], &release, &targets, &[vec![count, 0, 0]]);
             let path = dir.path().join(format!("{name}.json"));
-            std::fs::write(&path, text).unwrap();
+            record::write(&path, &Record::new(record_info(), report), false).unwrap();
             path
         };
         let net = write("net", "is_skb_forwardable", 200, "vfs_write");
@@ -399,50 +398,51 @@ pub(crate) mod tests {
             ]
         );
     }
-    use crate::record::{
-        CgroupView, CountView, CountedFunctionView, CountedModuleView, FunctionsView,
-        SampledFunctionView, SampledModuleView, SamplesView, SyscallView,
-    };
-
-    fn syscalls(rows: &[(&str, &[u64])]) -> Vec<SyscallView> {
-        rows.iter()
-            .map(|(name, calls)| SyscallView {
+    /// A record of `cgroups` on host h1, kernel 6.12.0 (build ab12), 2 s long, with these
+    /// syscalls (calls per cgroup) and nothing else.
+    pub(crate) fn record(cgroups: &[&str], rows: &[(&str, &[u64])]) -> Record {
+        let no_syscalls = vec![SyscallCounts::default(); cgroups.len()];
+        let mut report = Report::new(&info(cgroups), period(2), &no_syscalls, None, None, None);
+        report.kernel_release = "6.12.0".to_owned();
+        report.syscalls = rows
+            .iter()
+            .map(|(name, calls)| SyscallRow {
                 name: name.to_string(),
-                counts: calls.iter().map(|&calls| CountView { calls }).collect(),
+                nr: None,
+                counts: calls.iter().map(|&calls| Count { calls, errors: 0 }).collect(),
             })
-            .collect()
+            .collect();
+        let mut record = Record::new(record_info(), report);
+        record.info.host = "h1".to_owned();
+        record.info.kernel_build_id = "ab12".to_owned();
+        record
     }
 
-    fn record(cgroups: &[&str], rows: &[(&str, &[u64])]) -> RecordView {
-        RecordView {
-            host: "h1".to_owned(),
-            kernel_release: "6.12.0".to_owned(),
-            kernel_build_id: "ab12".to_owned(),
-            duration_secs: 2.0,
-            cgroups: cgroups.iter().map(|l| CgroupView { label: l.to_string() }).collect(),
-            syscalls: syscalls(rows),
-            kernel_functions: None,
-            kernel_samples: None,
-            kernel_lines: None,
-        }
-    }
-
+    /// Counted functions (name, module, entries) and modules (name, attached, hit, entries)
+    /// of one cgroup.
     fn counted(
         functions: &[(&str, &str, u64)],
-        modules: &[(&str, u64, u64, u64)],
-    ) -> FunctionsView {
-        FunctionsView {
+        modules: &[(&str, usize, usize, u64)],
+    ) -> FunctionReport {
+        FunctionReport {
+            kind: Kind::Counts,
+            backend: Backend::KprobeMulti,
+            attached: modules.iter().map(|m| m.1).sum(),
+            skipped: 0,
+            overhead: Overhead::default(),
+            totals: vec![modules.iter().map(|m| m.3).sum()],
             functions: functions
                 .iter()
-                .map(|&(name, module, n)| CountedFunctionView {
+                .map(|&(name, module, n)| CountedFunction {
                     name: name.to_owned(),
                     module: module.to_owned(),
                     counts: vec![n],
                 })
                 .collect(),
+            functions_omitted: 0,
             modules: modules
                 .iter()
-                .map(|&(module, traced, hit, n)| CountedModuleView {
+                .map(|&(module, traced, hit, n)| CountedModule {
                     module: module.to_owned(),
                     traced,
                     hit: vec![hit],
@@ -456,22 +456,18 @@ pub(crate) mod tests {
     /// net: getppid 1000, read 10, veth_xmit 40 and vfs_read 5 entries (veth 1 of 30 hit);
     /// disk: fchdir 17, read 20, vfs_read 15 and vfs_write 5 (vmlinux 2 of 100 hit).
     pub(crate) fn pair() -> Comparison {
-        let net = RecordView {
-            kernel_functions: Some(counted(
-                &[("veth_xmit", "veth", 40), ("vfs_read", "vmlinux", 5)],
-                &[("veth", 30, 1, 40), ("vmlinux", 100, 1, 5)],
-            )),
-            ..record(&["ktrace-run-1"], &[("getppid", &[1000]), ("read", &[10])])
-        };
-        let disk = RecordView {
-            host: "h2".to_owned(),
-            duration_secs: 4.5,
-            kernel_functions: Some(counted(
-                &[("vfs_read", "vmlinux", 15), ("vfs_write", "vmlinux", 5)],
-                &[("veth", 30, 0, 0), ("vmlinux", 100, 2, 20)],
-            )),
-            ..record(&["ktrace-run-2"], &[("fchdir", &[17]), ("read", &[20])])
-        };
+        let mut net = record(&["ktrace-run-1"], &[("getppid", &[1000]), ("read", &[10])]);
+        net.report.kernel_functions = Some(counted(
+            &[("veth_xmit", "veth", 40), ("vfs_read", "vmlinux", 5)],
+            &[("veth", 30, 1, 40), ("vmlinux", 100, 1, 5)],
+        ));
+        let mut disk = record(&["ktrace-run-2"], &[("fchdir", &[17]), ("read", &[20])]);
+        disk.info.host = "h2".to_owned();
+        disk.report.duration_secs = 4.5;
+        disk.report.kernel_functions = Some(counted(
+            &[("vfs_read", "vmlinux", 15), ("vfs_write", "vmlinux", 5)],
+            &[("veth", 30, 0, 0), ("vmlinux", 100, 2, 20)],
+        ));
         compare(
             &[
                 ("net".to_owned(), "runs/net.json".to_owned(), net),
@@ -479,6 +475,44 @@ pub(crate) mod tests {
             ],
             None,
         )
+    }
+
+    #[test]
+    fn counted_lines_are_compared_in_source_order() {
+        use crate::lines::report::tests::report_of;
+        let mut lxc = record(&["x"], &[]);
+        lxc.report.kernel_lines = Some(report_of([200, 200, 8, 0, 0]));
+        let mut gvisor = record(&["y"], &[]);
+        gvisor.report.kernel_lines = Some(report_of([5, 5, 1, 0, 0]));
+        let c = compare(
+            &[
+                ("lxc".to_owned(), "lxc.json".to_owned(), lxc),
+                ("gvisor".to_owned(), "gvisor.json".to_owned(), gvisor.clone()),
+            ],
+            None,
+        );
+        let lines = c.lines.unwrap();
+        assert_eq!(lines.measure, Measure::Hits);
+        let rows: Vec<_> = lines.rows.iter().map(|r| (r.name.as_str(), r.values.clone())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("__is_skb_forwardable:4070", vec![200, 5]),
+                ("__is_skb_forwardable:4073", vec![0, 0]),
+                ("__is_skb_forwardable:4077", vec![200, 5]),
+                ("__is_skb_forwardable:4083", vec![8, 1])
+            ]
+        );
+        assert_eq!(lines.rows[3].ratio(1), Some(0.125));
+        // Not every record counted lines: no section.
+        let none = compare(
+            &[
+                ("a".to_owned(), "a.json".to_owned(), gvisor),
+                ("b".to_owned(), "b.json".to_owned(), record(&["z"], &[])),
+            ],
+            None,
+        );
+        assert_eq!(none.lines, None);
     }
 
     #[test]
@@ -515,46 +549,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn counted_lines_are_compared_in_source_order() {
-        use crate::lines::report::tests::report_of;
-        let lxc = RecordView {
-            kernel_lines: Some(report_of([200, 200, 8, 0, 0])),
-            ..record(&["x"], &[])
-        };
-        let gvisor =
-            RecordView { kernel_lines: Some(report_of([5, 5, 1, 0, 0])), ..record(&["y"], &[]) };
-        let c = compare(
-            &[
-                ("lxc".to_owned(), "lxc.json".to_owned(), lxc),
-                ("gvisor".to_owned(), "gvisor.json".to_owned(), gvisor.clone()),
-            ],
-            None,
-        );
-        let lines = c.lines.unwrap();
-        assert_eq!(lines.measure, Measure::Hits);
-        let rows: Vec<_> = lines.rows.iter().map(|r| (r.name.as_str(), r.values.clone())).collect();
-        assert_eq!(
-            rows,
-            [
-                ("__is_skb_forwardable:4070", vec![200, 5]),
-                ("__is_skb_forwardable:4073", vec![0, 0]),
-                ("__is_skb_forwardable:4077", vec![200, 5]),
-                ("__is_skb_forwardable:4083", vec![8, 1])
-            ]
-        );
-        assert_eq!(lines.rows[3].ratio(1), Some(0.125));
-        // Not every record counted lines: no section.
-        let none = compare(
-            &[
-                ("a".to_owned(), "a.json".to_owned(), gvisor),
-                ("b".to_owned(), "b.json".to_owned(), record(&["z"], &[])),
-            ],
-            None,
-        );
-        assert_eq!(none.lines, None);
-    }
-
-    #[test]
     fn several_cgroups_give_a_column_each_and_top_cuts_rows() {
         let two = record(&["lxc", "gvisor"], &[("read", &[3, 4]), ("write", &[1, 0])]);
         let one = record(&["x"], &[("write", &[9])]);
@@ -577,21 +571,29 @@ pub(crate) mod tests {
     #[test]
     fn sampled_functions_are_compared_as_samples_when_not_all_counted() {
         let samples = |n| {
-            Some(SamplesView {
-                functions: vec![SampledFunctionView {
+            Some(SampleReport {
+                kind: Kind::Samples,
+                frequency_hz: 999,
+                totals: Vec::new(),
+                functions: vec![SampledFunction {
                     name: "vfs_write".to_owned(),
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
+                    share: vec![1.0],
                 }],
-                modules: vec![SampledModuleView { module: "vmlinux".to_owned(), samples: vec![n] }],
+                modules: vec![SampledModule {
+                    module: "vmlinux".to_owned(),
+                    samples: vec![n],
+                    share: vec![1.0],
+                }],
+                functions_omitted: 0,
             })
         };
-        let a = RecordView {
-            kernel_samples: samples(8),
-            kernel_functions: Some(counted(&[], &[])),
-            ..record(&["x"], &[])
-        };
-        let b = RecordView { kernel_samples: samples(2), ..record(&["y"], &[]) };
+        let mut a = record(&["x"], &[]);
+        a.report.kernel_samples = samples(8);
+        a.report.kernel_functions = Some(counted(&[], &[]));
+        let mut b = record(&["y"], &[]);
+        b.report.kernel_samples = samples(2);
         let c = compare(
             &[("a".to_owned(), "a.json".to_owned(), a), ("b".to_owned(), "b.json".to_owned(), b)],
             None,

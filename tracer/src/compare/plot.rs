@@ -83,9 +83,10 @@ mod tests {
 
     use super::*;
     use crate::{
+        compare::tests::record,
         compare::{compare, load},
         figure::tests::{Figure, png_size},
-        record::{RecordView, SampledModuleView, SamplesView},
+        report::{Kind, SampleReport, SampledModule},
     };
 
     /// The checked-in records of a study's network benchmark on runc and runsc, counted by
@@ -152,22 +153,25 @@ mod tests {
 
     #[test]
     fn sampled_records_plot_samples_per_module() {
-        let sampled = |label: &str, modules: &[(&str, u64)]| RecordView {
-            host: "h".to_owned(),
-            kernel_release: "6.18.0".to_owned(),
-            kernel_build_id: "x".to_owned(),
-            duration_secs: 1.0,
-            cgroups: vec![crate::record::CgroupView { label: label.to_owned() }],
-            syscalls: Vec::new(),
-            kernel_functions: None,
-            kernel_samples: Some(SamplesView {
+        let sampled = |label: &str, modules: &[(&str, u64)]| {
+            let mut record = record(&[label], &[]);
+            record.report.kernel_release = "6.18.0".to_owned();
+            record.report.kernel_samples = Some(SampleReport {
+                kind: Kind::Samples,
+                frequency_hz: 999,
+                totals: Vec::new(),
                 functions: Vec::new(),
+                functions_omitted: 0,
                 modules: modules
                     .iter()
-                    .map(|&(m, n)| SampledModuleView { module: m.to_owned(), samples: vec![n] })
+                    .map(|&(m, n)| SampledModule {
+                        module: m.to_owned(),
+                        samples: vec![n],
+                        share: vec![1.0],
+                    })
                     .collect(),
-            }),
-            kernel_lines: None,
+            });
+            record
         };
         let records = [
             (

@@ -1,17 +1,31 @@
 //! The four renderings of a [`Comparison`]: aligned table, Markdown, tidy CSV and JSON.
 use std::io::{self, Write};
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{COMPARE_VERSION, CompareFormat, Comparison, Measure, Row, Section};
+use super::{Comparison, Measure, Row, Run, Section};
 
-pub fn write(out: &mut impl Write, c: &Comparison, format: CompareFormat) -> io::Result<()> {
+/// Version of the `--output json` layout of a comparison.
+pub const COMPARE_VERSION: u32 = 1;
+
+/// The renderings of a comparison ([`write`]): aligned columns, GitHub-flavoured Markdown,
+/// tidy CSV rows and one JSON document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+}
+
+/// Writes `c` to `out` in `format`.
+pub fn write(out: &mut impl Write, c: &Comparison, format: Format) -> io::Result<()> {
     match format {
-        CompareFormat::Table => write_text(out, c, false),
-        CompareFormat::Markdown => write_text(out, c, true),
-        CompareFormat::Csv => write_csv(out, c),
-        CompareFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &to_json(c))?;
+        Format::Table => write_text(out, c, false),
+        Format::Markdown => write_text(out, c, true),
+        Format::Csv => write_csv(out, c),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &Document::new(c))?;
             writeln!(out)
         }
     }
@@ -234,67 +248,93 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
     w.flush()
 }
 
-fn to_json(c: &Comparison) -> serde_json::Value {
-    let label = |i: usize| c.runs[i].label.clone();
-    let section = |s: &Section| {
-        let rows: Vec<serde_json::Value> = s
-            .rows
-            .iter()
-            .map(|row| {
-                let mut v = json!({
-                    "name": row.name,
-                    "values": row.values,
-                    "ratios": (0..row.values.len()).map(|i| row.ratio(i)).collect::<Vec<_>>(),
-                });
-                if let Some(module) = &row.module {
-                    v["module"] = json!(module);
-                }
-                if let Some(coverage) = &row.coverage {
-                    v["hit"] = json!(coverage.iter().map(|c| c.0).collect::<Vec<_>>());
-                    v["attached"] = json!(coverage.iter().map(|c| c.1).collect::<Vec<_>>());
-                }
-                if let Some(runs) = row.only_in() {
-                    v["only_in"] = json!(runs.into_iter().map(label).collect::<Vec<_>>());
-                }
-                v
-            })
-            .collect();
-        json!({"measure": s.measure.as_str(), "rows": rows, "rows_omitted": s.omitted})
-    };
-    let mut doc = json!({
-        "compare_version": COMPARE_VERSION,
-        "runs": c.runs.iter().map(|r| json!({
-            "label": r.label,
-            "file": r.file,
-            "cgroup": r.cgroup,
-            "host": r.host,
-            "kernel_release": r.kernel_release,
-            "kernel_build_id": r.kernel_build_id,
-            "duration_secs": r.duration_secs,
-        })).collect::<Vec<_>>(),
-        "syscalls": section(&c.syscalls),
-    });
-    if let Some(functions) = &c.functions {
-        doc["functions"] = section(functions);
+/// `--output json`: one document. Its fields are declared in the order version 1 writes them,
+/// which is alphabetical.
+#[derive(Serialize)]
+struct Document<'a> {
+    compare_version: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directories: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    functions: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modules: Option<SectionDocument<'a>>,
+    runs: &'a [Run],
+    syscalls: SectionDocument<'a>,
+}
+
+#[derive(Serialize)]
+struct SectionDocument<'a> {
+    measure: Measure,
+    rows: Vec<RowDocument<'a>>,
+    rows_omitted: usize,
+}
+
+/// A row; `hit` and `attached` for module and directory rows of counted functions, `only_in`
+/// when not every run has the row.
+#[derive(Serialize)]
+struct RowDocument<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached: Option<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hit: Option<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module: Option<&'a str>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    only_in: Option<Vec<&'a str>>,
+    ratios: Vec<Option<f64>>,
+    values: &'a [u64],
+}
+
+impl<'a> Document<'a> {
+    fn new(c: &'a Comparison) -> Self {
+        let section = |s: &'a Section| SectionDocument {
+            measure: s.measure,
+            rows: s.rows.iter().map(|row| RowDocument::new(c, row)).collect(),
+            rows_omitted: s.omitted,
+        };
+        Self {
+            compare_version: COMPARE_VERSION,
+            directories: c.directories.as_ref().map(section),
+            functions: c.functions.as_ref().map(section),
+            lines: c.lines.as_ref().map(section),
+            modules: c.modules.as_ref().map(section),
+            runs: &c.runs,
+            syscalls: section(&c.syscalls),
+        }
     }
-    if let Some(modules) = &c.modules {
-        doc["modules"] = section(modules);
+}
+
+impl<'a> RowDocument<'a> {
+    fn new(c: &'a Comparison, row: &'a Row) -> Self {
+        let coverage = |part: fn(&(u64, u64)) -> u64| {
+            row.coverage.as_ref().map(|runs| runs.iter().map(part).collect())
+        };
+        Self {
+            attached: coverage(|&(_, attached)| attached),
+            hit: coverage(|&(hit, _)| hit),
+            module: row.module.as_deref(),
+            name: &row.name,
+            only_in: row
+                .only_in()
+                .map(|runs| runs.into_iter().map(|i| c.runs[i].label.as_str()).collect()),
+            ratios: (0..row.values.len()).map(|i| row.ratio(i)).collect(),
+            values: &row.values,
+        }
     }
-    if let Some(directories) = &c.directories {
-        doc["directories"] = section(directories);
-    }
-    if let Some(lines) = &c.lines {
-        doc["lines"] = section(lines);
-    }
-    doc
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::compare::tests::pair;
 
-    fn render(format: CompareFormat) -> String {
+    fn render(format: Format) -> String {
         let mut out = Vec::new();
         write(&mut out, &pair(), format).unwrap();
         String::from_utf8(out).unwrap()
@@ -303,7 +343,7 @@ mod tests {
     #[test]
     fn table() {
         assert_eq!(
-            render(CompareFormat::Table),
+            render(Format::Table),
             "\
 Runs
 RUN   FILE            CGROUP        HOST  KERNEL  BUILD ID  SECONDS
@@ -334,7 +374,7 @@ vmlinux    1/100     2/100    5    20      4.00
     #[test]
     fn markdown() {
         assert_eq!(
-            render(CompareFormat::Markdown),
+            render(Format::Markdown),
             "\
 ### Runs
 
@@ -373,7 +413,7 @@ and counted entries per run, ratio to net
     #[test]
     fn csv() {
         assert_eq!(
-            render(CompareFormat::Csv),
+            render(Format::Csv),
             "\
 section,measure,name,module,run,value,ratio_to_first,hit,attached,only_in
 syscall,calls,getppid,,net,1000,,,,net
@@ -398,7 +438,7 @@ module,entries,vmlinux,,disk,20,4.0000,2,100,
 
     #[test]
     fn json() {
-        let v: serde_json::Value = serde_json::from_str(&render(CompareFormat::Json)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
         let run = |label: &str, cgroup: &str, host: &str, secs: f64| {
             json!({"label": label, "file": format!("runs/{label}.json"), "cgroup": cgroup,
                    "host": host, "kernel_release": "6.12.0", "kernel_build_id": "ab12",

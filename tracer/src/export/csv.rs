@@ -3,7 +3,7 @@
 //! rows of several runs or intervals can be concatenated and still be told apart.
 use std::io::{self, Write};
 
-use crate::{report::Report, symbolize::CORE_KERNEL};
+use crate::{kallsyms::CORE_KERNEL, report::Report};
 
 const HEADER: [&str; 19] = [
     "scope",
@@ -52,7 +52,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &report.start_time,
             &duration,
             &report.kernel_release,
-            report.ktrace_version,
+            &report.ktrace_version,
             &command,
             &c.label,
             &c.path,

@@ -10,7 +10,16 @@ use std::io::{self, Write};
 
 use anyhow::Context as _;
 
-use crate::{cli::Format, report::Report};
+use crate::report::Report;
+
+/// The formats of a report, one module each: aligned columns, JSON Lines (schema in
+/// docs/json-schema.md) and tidy CSV rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
 
 /// Writes a stream of reports (one per interval, then the total) in one format.
 pub struct Printer {

@@ -2,8 +2,7 @@
 use std::io::{self, Write};
 
 use crate::{
-    attach::Overhead,
-    collect::rate,
+    collect::{Overhead, rate},
     lines::{LineReport, describe_copies},
     report::{FunctionReport, Report, SampleReport, SampleTotalsRow},
 };

@@ -10,7 +10,8 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 
-use super::{CORE_KERNEL, btf::Btf};
+use super::btf::Btf;
+use crate::kallsyms::{self, CORE_KERNEL};
 
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const DEBUGFS: &str = "/sys/kernel/debug";
@@ -144,10 +145,7 @@ fn parse_filter_functions(text: &str, addrs: Addresses) -> Vec<Filterable> {
             Addresses::Absent => None,
         };
         let Some(name) = fields.next() else { continue };
-        let module = fields
-            .next()
-            .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
-            .unwrap_or(CORE_KERNEL);
+        let module = kallsyms::module(fields.next());
         let at = *index.entry((name, module)).or_insert_with(|| {
             out.push(Filterable {
                 name: name.to_owned(),

@@ -15,9 +15,7 @@ use anyhow::{Context as _, bail};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 pub use self::inventory::{Filterable, Inventory};
-
-/// Name of the core kernel image as a "module".
-pub use crate::symbolize::CORE_KERNEL;
+use crate::kallsyms::CORE_KERNEL;
 
 /// Built-in deny list (globs), see the module documentation.
 pub const DENY_LIST: &[&str] = &[

@@ -3,13 +3,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::{FunctionCopy, LinePlan};
-use crate::attach::{Overhead, SkippedProbe};
+use crate::{attach::SkippedProbe, collect::Overhead, report::Kind};
 
 /// Exact counts of source line hits, per function asked for with `--lines`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineReport {
-    /// Always `"counts"`: every figure is a number of hits.
-    pub kind: String,
+    /// Always [`Kind::Counts`]: every figure is a number of hits.
+    pub kind: Kind,
     /// Probes attached.
     pub probes: usize,
     /// Probes the kernel (or the image) refused, with the reason.
@@ -131,7 +131,7 @@ impl LineReport {
                 })
                 .collect();
         Self {
-            kind: "counts".to_owned(),
+            kind: Kind::Counts,
             probes: plan.probes.len() - skipped.len(),
             skipped: skipped
                 .iter()
@@ -223,7 +223,7 @@ pub(crate) mod tests {
     #[test]
     fn hits_are_summed_over_copies_and_kept_per_copy() {
         let r = report();
-        assert_eq!((r.kind.as_str(), r.probes, r.skipped.len()), ("counts", 4, 1));
+        assert_eq!((r.kind, r.probes, r.skipped.len()), (Kind::Counts, 4, 1));
         assert_eq!(r.skipped[0].lines, [4073, 4077]);
         let f = &r.functions[0];
         let rows: Vec<_> = f.lines.iter().map(|l| (l.line, l.counts.clone(), l.probes)).collect();

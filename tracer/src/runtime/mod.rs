@@ -29,7 +29,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use self::{
     launch::creates_its_own_cgroup,
@@ -62,7 +62,7 @@ impl Roots {
 }
 
 /// The software that started a workload, as users call it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Runtime {
     Runc,
@@ -137,7 +137,7 @@ impl fmt::Display for State {
 }
 
 /// Which runtime's workload a traced cgroup is: carried into labels, reports and records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkloadRef {
     pub runtime: Runtime,
     pub name: String,

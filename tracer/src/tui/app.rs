@@ -4,25 +4,16 @@ use std::time::Duration;
 
 use crate::{
     attach::Backend,
+    kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
     report::{FunctionReport, SampleReport},
-    symbolize::CORE_KERNEL,
+    session::Update,
 };
 
 use super::{
-    event::{Action, Update},
+    event::{Action, Mode},
     figures::{Column, Figures, SortColumn},
 };
-
-/// What keys do right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Normal,
-    /// Typing the filter text after `/`.
-    Filter,
-    /// The key help is shown over the view.
-    Help,
-}
 
 /// The tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,7 +356,6 @@ impl App {
     }
 }
 
-/// `name` for the core kernel, `name [module]` for a module's function.
 /// (name, module, entries per cgroup) of each counted function.
 fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[u64])> {
     r.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts.as_slice()))
@@ -400,6 +390,7 @@ fn line_label(f: &LineFunction, l: &LineCount) -> String {
     }
 }
 
+/// `name` for the core kernel, `name [module]` for a module's function, written into `buf`.
 fn function_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a str {
     buf.clear();
     buf.push_str(name);

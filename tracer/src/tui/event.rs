@@ -1,18 +1,15 @@
-//! What the live view reacts to: reports from the collector and keys from the terminal, and
-//! the mapping from a key to an [`Action`] (pure, so it is tested without a terminal).
+//! The live view's keymap: what a key stands for in each [`Mode`], as an [`Action`] (pure, so
+//! it is tested without a terminal).
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::report::Report;
-
-use super::app::Mode;
-
-/// What the collector sends once per interval: that interval's report and the cumulative
-/// total since tracing started. Totals come from the kernel's cumulative counters rather than
-/// from adding intervals up, so a missed update loses no counts.
-#[derive(Debug, Clone)]
-pub struct Update {
-    pub interval: Report,
-    pub total: Report,
+/// What keys do right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing the filter text after `/`.
+    Filter,
+    /// The key help is shown over the view.
+    Help,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,8 @@ use crossterm::event::{Event, EventStream};
 use futures_core::Stream as _;
 use tokio::sync::mpsc;
 
-pub use self::event::Update;
+use crate::session::Update;
+
 use self::{
     app::{App, Control},
     event::action,

@@ -21,7 +21,8 @@ use ratatui::{
 };
 
 use super::{
-    app::{App, Mode, View},
+    app::{App, View},
+    event::Mode,
     figures::{Column, SortColumn},
 };
 

@@ -13,9 +13,8 @@ use std::{
 use anyhow::{Context as _, ensure};
 use aya::programs::links::LinkType;
 
-use crate::{
-    support::{Ktrace, TestCgroups, ktrace, last_report, loaded_bpf_ids, run_workload_in},
-    tests::{Test, expect_error},
+use crate::support::{
+    Ktrace, Test, TestCgroups, expect_error, ktrace, last_report, loaded_bpf_ids, run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {

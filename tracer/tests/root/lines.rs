@@ -18,8 +18,7 @@ use serde_json::Value;
 
 use crate::{
     functions::assert_clean_kernel,
-    support::{Ktrace, TestCgroups, ktrace, spawn_in, wait_timeout},
-    tests::{Test, expect_error},
+    support::{Ktrace, Test, TestCgroups, expect_error, ktrace, spawn_in, wait_timeout},
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {

@@ -10,13 +10,12 @@ mod records;
 mod runtimes;
 mod sampling;
 mod support;
+mod syscalls;
 mod tui;
 
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Trial};
-
-mod tests;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -30,7 +29,7 @@ fn main() -> ExitCode {
             "root integration tests need root (they load eBPF programs and create cgroups): ignored"
         );
     }
-    let shared = tests::all()
+    let shared = syscalls::all()
         .into_iter()
         .chain(sampling::all())
         .chain(tui::all())

@@ -13,9 +13,8 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
-use crate::{
-    support::{Ktrace, TestCgroups, ktrace, ktrace_command, run_workload_in},
-    tests::{Test, expect_error},
+use crate::support::{
+    Ktrace, Test, TestCgroups, expect_error, ktrace, ktrace_command, run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {

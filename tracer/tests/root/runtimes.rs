@@ -24,12 +24,9 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
 
-use crate::{
-    support::{
-        Ktrace, TestCgroups, cgroup2_root, counts, ktrace, last_report, run_workload_in, spawn_in,
-        workload_cmd,
-    },
-    tests::Test,
+use crate::support::{
+    Ktrace, Test, TestCgroups, cgroup2_root, counts, ktrace, last_report, run_workload_in,
+    spawn_in, workload_cmd,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {

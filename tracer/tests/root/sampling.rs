@@ -4,12 +4,9 @@ use std::{fs, thread, time::Duration};
 
 use anyhow::{Context as _, ensure};
 
-use crate::{
-    support::{
-        Ktrace, TestCgroups, cpu_usage, ktrace, last_report, run_workload_in, spawn_in,
-        workload_cmd,
-    },
-    tests::{Test, expect_error},
+use crate::support::{
+    Ktrace, Test, TestCgroups, cpu_usage, expect_error, ktrace, last_report, run_workload_in,
+    spawn_in, workload_cmd,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {

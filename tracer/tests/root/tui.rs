@@ -10,10 +10,7 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
-use crate::{
-    support::{TestCgroups, ktrace, ktrace_bin, run_workload_in},
-    tests::Test,
-};
+use crate::support::{Test, TestCgroups, ktrace, ktrace_bin, run_workload_in};
 
 pub fn all() -> Vec<(&'static str, Test)> {
     vec![

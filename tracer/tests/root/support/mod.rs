@@ -15,6 +15,9 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
+/// A root test: `Ok` or what went wrong.
+pub type Test = fn() -> anyhow::Result<()>;
+
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() }
@@ -239,6 +242,18 @@ impl Ktrace {
 /// Runs ktrace to completion.
 pub fn ktrace(args: &[&str]) -> anyhow::Result<(ExitStatus, String, String)> {
     Ktrace::spawn(args)?.finish()
+}
+
+/// An error is one line on stderr and exit status 2.
+pub fn expect_error(args: &[&str], needle: &str) -> anyhow::Result<String> {
+    let (status, stdout, stderr) = ktrace(args)?;
+    ensure!(status.code() == Some(2), "{args:?}: expected exit 2, got {status}\n{stderr}");
+    ensure!(stdout.is_empty(), "{args:?}: nothing on stdout, got {stdout}");
+    ensure!(
+        stderr.lines().count() == 1 && stderr.contains(needle),
+        "{args:?}: expected one line with `{needle}`:\n{stderr}"
+    );
+    Ok(stderr)
 }
 
 /// The last JSON document of a `--output json` stream.

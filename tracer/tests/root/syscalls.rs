@@ -1,13 +1,15 @@
-//! The root tests. Each one owns its cgroups and workloads, so they run in parallel.
+//! Root tests of syscall counting and of what every trace promises: exact counts per
+//! cgroup from `run` and `attach` (descendants in, siblings out, a task only while inside),
+//! interval reports, nothing left attached however ktrace stops, and bad input refused in one
+//! line. Each test owns its cgroups and workloads, so they run in parallel.
 use std::{fs, path::Path, thread, time::Duration};
 
 use anyhow::{Context as _, ensure};
 
 use crate::support::{
-    Ktrace, TestCgroups, counts, ktrace, last_report, loaded_bpf_ids, run_workload_in,
+    Ktrace, Test, TestCgroups, counts, expect_error, ktrace, last_report, loaded_bpf_ids,
+    run_workload_in,
 };
-
-pub type Test = fn() -> anyhow::Result<()>;
 
 pub fn all() -> Vec<(&'static str, Test)> {
     vec![
@@ -254,18 +256,6 @@ fn nothing_stays_attached(signal: Option<i32>) -> anyhow::Result<()> {
         thread::sleep(Duration::from_millis(100));
     }
     anyhow::bail!("programs {progs:?} / links {links:?} still loaded after ktrace exited")
-}
-
-/// An error is one line on stderr and exit status 2.
-pub fn expect_error(args: &[&str], needle: &str) -> anyhow::Result<String> {
-    let (status, stdout, stderr) = ktrace(args)?;
-    ensure!(status.code() == Some(2), "{args:?}: expected exit 2, got {status}\n{stderr}");
-    ensure!(stdout.is_empty(), "{args:?}: nothing on stdout, got {stdout}");
-    ensure!(
-        stderr.lines().count() == 1 && stderr.contains(needle),
-        "{args:?}: expected one line with `{needle}`:\n{stderr}"
-    );
-    Ok(stderr)
 }
 
 fn unknown_or_ambiguous_cgroup_is_a_clean_error() -> anyhow::Result<()> {
