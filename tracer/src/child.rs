@@ -6,7 +6,7 @@ use std::{
     fs::File,
     io,
     os::{
-        fd::AsRawFd as _,
+        fd::{AsFd as _, AsRawFd as _},
         unix::{ffi::OsStrExt as _, fs::PermissionsExt as _, process::ExitStatusExt as _},
     },
     path::{Path, PathBuf},
@@ -24,7 +24,8 @@ const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
 /// Spawns `argv` so that it joins `cgroup` between fork and exec: not one of its syscalls,
 /// nor any of its children's, happens outside. With `output`, the command's stdout and stderr
-/// go there and its stdin is empty: the live view owns the terminal.
+/// go there and its stdin is empty: the live view owns the terminal. Without, its stdout goes
+/// to ktrace's stderr, its stdin and stderr are ktrace's.
 ///
 /// The program is looked up in PATH here, before the fork: a search in the child would be
 /// counted as one execve per PATH entry tried, all but the last failing.
@@ -55,9 +56,17 @@ pub fn spawn_in(
     // The command sees the name it was given as argv[0], as a shell would pass it.
     command.arg0(program);
     command.args(args);
-    if let Some(file) = output {
-        let (out, err) = (file.try_clone()?, file.try_clone()?);
-        command.stdin(Stdio::null()).stdout(out).stderr(err);
+    match output {
+        Some(file) => {
+            let (out, err) = (file.try_clone()?, file.try_clone()?);
+            command.stdin(Stdio::null()).stdout(out).stderr(err);
+        }
+        // ktrace's stdout carries the reports only (`-o json | jq` must parse): the command
+        // writes to ktrace's stderr, as its status lines do.
+        None => {
+            let stderr = io::stderr().as_fd().try_clone_to_owned().context("duplicating stderr")?;
+            command.stdout(stderr);
+        }
     }
     // SAFETY: the hook runs in the forked child and only calls unshare(2), mount(2) and
     // write(2), which are async-signal-safe, on strings made before the fork; `procs` outlives

@@ -374,6 +374,7 @@ impl TraceArgs {
             top,
             stacks: self.profile.stacks.clone(),
             force: self.profile.force,
+            outlive_stdout: false,
         }
     }
 }

@@ -20,7 +20,7 @@ use tracer::{
     record::{self, Record, RecordInfo},
     runtime::{self, Roots},
     serve,
-    session::{Options, Session, Sink},
+    session::{Options, Session, Sink, is_broken_pipe},
     signals::Signals,
     target::{self, Targets},
     tui::LiveView,
@@ -53,13 +53,6 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
@@ -320,12 +313,10 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     let info = RecordInfo::new(&plan);
     let name = args.name.unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
     let (owned, cgroup) = hierarchy.create(&name)?;
-    let session = Session::attach(
-        std::slice::from_ref(&cgroup),
-        Some(label.clone()),
-        args.output.options(&args.trace),
-        plan,
-    )?;
+    // The command goes on when stdout's reader goes away; its status is still ktrace's.
+    let options = Options { outlive_stdout: true, ..args.output.options(&args.trace) };
+    let session =
+        Session::attach(std::slice::from_ref(&cgroup), Some(label.clone()), options, plan)?;
     // In the live view the command's output would scribble over the screen: it is kept in an
     // unnamed file and shown once the view is gone.
     let output = if live {

@@ -58,6 +58,9 @@ pub struct Options {
     pub stacks: Option<PathBuf>,
     /// Replace an existing stacks file (`--force`).
     pub force: bool,
+    /// Keep tracing when stdout's reader goes away (`run`: its command goes on, and ktrace
+    /// exits with its status); otherwise a closed stdout ends the trace.
+    pub outlive_stdout: bool,
 }
 
 pub struct Session {
@@ -101,60 +104,61 @@ impl Session {
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
     /// `stop`'s output and the total with every row (whatever `--top` says), for a record.
-    /// Everything is detached before it returns.
+    /// Printed intervals end with the partial one before the stop, so that they add up to the
+    /// total exactly. Everything is detached before it returns.
     pub async fn trace_until<T>(
         mut self,
         sink: Sink,
         stop: impl Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<(T, Report)> {
-        let mut printer = Printer::new(self.options.format);
-        let start = SystemTime::now();
-        let started = Instant::now();
+        let mut out = Output { printer: Printer::new(self.options.format), closed: false };
+        let start = Mark { snapshot: None, at: SystemTime::now(), at_instant: Instant::now() };
         let mut ticker = self.options.interval.map(|period| {
             let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             t.set_missed_tick_behavior(MissedTickBehavior::Delay);
             t
         });
-        let mut previous: Option<(Snapshot, SystemTime, Instant)> = None;
+        let mut last = start.clone();
         tokio::pin!(stop);
         let outcome = loop {
             tokio::select! {
                 outcome = &mut stop => break outcome,
                 () = tick(&mut ticker) => {
-                    let now = self.probes.snapshot()?;
-                    // Taken before the reports are built, so that building them does not
-                    // count towards the next interval's length.
-                    let taken = (SystemTime::now(), Instant::now());
-                    let (delta, since, since_instant) = match &previous {
-                        Some((before, at, at_instant)) => (now.since(before), *at, *at_instant),
-                        None => (now.clone(), start, started),
-                    };
-                    let period = Period { scope: Scope::Interval, start: since, duration: since_instant.elapsed() };
-                    let report = self.report(period, &delta, self.options.top)?;
+                    let now = Mark::take(&self.probes)?;
+                    let report = self.interval(&now, &last)?;
                     match &sink {
-                        Sink::Print => printer.print(&report)?,
+                        Sink::Print => self.print(&mut out, &report)?,
                         // Closed: `run` goes on after its view was quit.
                         Sink::Live(view) if view.is_closed() => {}
                         Sink::Live(view) => {
-                            let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
-                            let total = self.report(period, &now, self.options.top)?;
+                            let total = self.total(&now, &start, self.options.top)?;
                             // A full queue drops this update rather than stall the collector;
                             // the next update's cumulative total loses nothing.
                             let _ = view.try_send(Update { interval: report, total });
                         }
                     }
-                    previous = Some((now, taken.0, taken.1));
+                    last = now;
                 }
             }
         };
-        let total = self.probes.snapshot()?;
-        let period = Period { scope: Scope::Total, start, duration: started.elapsed() };
-        let report = self.report(period, &total, None)?;
-        match self.options.top {
-            Some(_) => printer.print(&self.report(period, &total, self.options.top)?)?,
-            None => printer.print(&report)?,
+        let end = Mark::take(&self.probes)?;
+        if ticker.is_some() && matches!(sink, Sink::Print) {
+            let report = self.interval(&end, &last)?;
+            self.print(&mut out, &report)?;
         }
-        if let (Some(path), Some(samples)) = (self.options.stacks.clone(), &total.samples) {
+        let report = self.total(&end, &start, None)?;
+        match self.options.top {
+            Some(_) => {
+                let shown = self.total(&end, &start, self.options.top)?;
+                self.print(&mut out, &shown)?;
+            }
+            None => self.print(&mut out, &report)?,
+        }
+        if out.closed {
+            eprintln!("ktrace: stdout was closed: the reports since then were not delivered");
+        }
+        let snapshot = end.snapshot.expect("taken");
+        if let (Some(path), Some(samples)) = (self.options.stacks.clone(), &snapshot.samples) {
             let stacks = self.folded_stacks(samples)?;
             folded::write(&path, &stacks, self.options.force)?;
             eprintln!("ktrace: wrote {} folded kernel stacks to {}", stacks.len(), path.display());
@@ -166,6 +170,40 @@ impl Session {
             eprintln!("ktrace: detached in {:.2} s", detaching.elapsed().as_secs_f64());
         }
         Ok((outcome?, report))
+    }
+
+    /// The report of the interval from `last` to `now`.
+    fn interval(&mut self, now: &Mark, last: &Mark) -> anyhow::Result<Report> {
+        let now_snapshot = now.snapshot.as_ref().expect("taken");
+        let delta = match &last.snapshot {
+            Some(before) => now_snapshot.since(before),
+            None => now_snapshot.clone(),
+        };
+        let duration = now.at_instant.saturating_duration_since(last.at_instant);
+        let period = Period { scope: Scope::Interval, start: last.at, duration };
+        self.report(period, &delta, self.options.top)
+    }
+
+    /// The report of everything from `start` to `now`.
+    fn total(&mut self, now: &Mark, start: &Mark, top: Option<usize>) -> anyhow::Result<Report> {
+        let duration = now.at_instant.saturating_duration_since(start.at_instant);
+        let period = Period { scope: Scope::Total, start: start.at, duration };
+        self.report(period, now.snapshot.as_ref().expect("taken"), top)
+    }
+
+    /// Prints `report` unless stdout was closed. A closed stdout ends the trace, unless the
+    /// session outlives it (`run`, whose command goes on): then it is said once at the end.
+    fn print(&self, out: &mut Output, report: &Report) -> anyhow::Result<()> {
+        if out.closed {
+            return Ok(());
+        }
+        match out.printer.print(report) {
+            Err(e) if self.options.outlive_stdout && is_broken_pipe(&e) => {
+                out.closed = true;
+                Ok(())
+            }
+            result => result,
+        }
     }
 
     fn report(
@@ -274,6 +312,37 @@ impl Session {
         }
         Ok(folded)
     }
+}
+
+/// Where stdout's reports go, and whether its reader went away.
+struct Output {
+    printer: Printer,
+    closed: bool,
+}
+
+/// A point of the trace: the cumulative counters then (none at the start, when every counter
+/// is zero), and when it was.
+#[derive(Clone)]
+struct Mark {
+    snapshot: Option<Snapshot>,
+    at: SystemTime,
+    at_instant: Instant,
+}
+
+impl Mark {
+    fn take(probes: &Probes) -> anyhow::Result<Self> {
+        let snapshot = probes.snapshot()?;
+        // Timed after the read, so that building the reports counts towards the next period.
+        Ok(Self { snapshot: Some(snapshot), at: SystemTime::now(), at_instant: Instant::now() })
+    }
+}
+
+/// Whether `e` is a write to a pipe or socket whose reader has gone away.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn tick(ticker: &mut Option<Interval>) {

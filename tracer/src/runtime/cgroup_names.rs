@@ -3,7 +3,10 @@
 //! (`firecracker/ID`, its default parent).
 use std::{fs, path::Path};
 
-use super::{Placement, Roots, Runtime, State, Workload, runc::subdirs};
+use super::{
+    runc::subdirs,
+    workload::{Placement, Roots, Runtime, State, Workload},
+};
 
 const LXC_PAYLOAD: &str = "lxc.payload.";
 const JAILER_PARENT: &str = "firecracker";

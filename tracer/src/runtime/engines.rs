@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    Processes, RUNSC_IN_ROOT, Roots, Runtime, State, Workload, place,
+    process::Processes,
     runc::{read_json, subdirs},
+    workload::{RUNSC_IN_ROOT, Roots, Runtime, State, Workload, place},
 };
 
 #[derive(Deserialize)]

@@ -4,7 +4,10 @@
 //! it (`SERVICE`: `libvirt-qemu`, `nspawn`).
 use std::fs;
 
-use super::{Processes, Roots, Runtime, State, Workload, place};
+use super::{
+    process::Processes,
+    workload::{Roots, Runtime, State, Workload, place},
+};
 
 pub fn discover(roots: &Roots, processes: &Processes) -> Vec<Workload> {
     let dir = roots.run.join("systemd/machines");

@@ -8,7 +8,10 @@ use std::{fs, path::Path};
 
 use serde::Deserialize;
 
-use super::{Processes, Roots, Runtime, State, Workload, place};
+use super::{
+    process::Processes,
+    workload::{Roots, Runtime, State, Workload, place},
+};
 
 #[derive(Deserialize)]
 struct RuncState {

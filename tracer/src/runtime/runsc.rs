@@ -9,7 +9,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{RUNSC_IN_ROOT, Roots, Runtime, State, Workload, place, runc::read_json};
+use super::{
+    runc::read_json,
+    workload::{RUNSC_IN_ROOT, Roots, Runtime, State, Workload, place},
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,7 +1,10 @@
 //! VMs started by hand: QEMU (`qemu-system-*`) and Firecracker processes, which keep no state
 //! files and never move themselves into a cgroup. Named by QEMU's `-name` or Firecracker's
 //! `--id`, else by the pid.
-use super::{Processes, Roots, Runtime, State, Workload, place, process::cmdline};
+use super::{
+    process::{Processes, cmdline},
+    workload::{Roots, Runtime, State, Workload, place},
+};
 
 pub fn discover(roots: &Roots, processes: &Processes) -> Vec<Workload> {
     let vms = processes.named(|comm| comm.starts_with("qemu-system") || comm == "firecracker");

@@ -16,6 +16,8 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ("run_counts_exactly_the_commands_syscalls", run_counts_exactly_the_commands_syscalls),
         ("run_exits_with_the_commands_status", run_exits_with_the_commands_status),
         ("run_execs_the_command_exactly_once", run_execs_the_command_exactly_once),
+        ("run_keeps_the_commands_output_off_stdout", run_keeps_the_commands_output_off_stdout),
+        ("run_outlives_a_closed_stdout", run_outlives_a_closed_stdout),
         ("attach_counts_descendants_but_not_siblings", attach_counts_descendants_but_not_siblings),
         ("attach_gives_each_cgroup_its_own_column", attach_gives_each_cgroup_its_own_column),
         ("a_task_is_counted_only_while_inside", a_task_is_counted_only_while_inside),
@@ -90,6 +92,52 @@ fn run_execs_the_command_exactly_once() -> anyhow::Result<()> {
         status.code() == Some(2) && stderr.contains("not found in PATH"),
         "missing command: {status}\n{stderr}"
     );
+    Ok(())
+}
+
+/// stdout carries the reports only, in every format; the command's own output goes to stderr.
+fn run_keeps_the_commands_output_off_stdout() -> anyhow::Result<()> {
+    let chatty = "for i in 1 2 3; do echo chatty line $i; done; echo to stderr >&2";
+    let (status, stdout, stderr) = ktrace(&["run", "-o", "json", "--", "sh", "-c", chatty])?;
+    ensure!(status.success(), "{status}\n{stderr}");
+    for line in stdout.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .with_context(|| format!("stdout holds a line that is not JSON: {line}"))?;
+    }
+    ensure!(stderr.contains("chatty line 3") && stderr.contains("to stderr"), "{stderr}");
+    let (status, stdout, stderr) = ktrace(&["run", "-o", "csv", "--", "sh", "-c", chatty])?;
+    ensure!(status.success(), "{status}\n{stderr}");
+    let mut rows = csv::Reader::from_reader(stdout.as_bytes());
+    let header = rows.headers()?.clone();
+    ensure!(header.get(0) == Some("scope"), "csv header: {header:?}");
+    for row in rows.records() {
+        let row = row?;
+        ensure!(row.len() == header.len(), "a csv row of another shape: {row:?}");
+    }
+    ensure!(!stdout.contains("chatty line 1"), "{stdout}");
+    Ok(())
+}
+
+/// A reader that goes away does not end `run`: the command finishes, ktrace says the reports
+/// were not delivered and exits with the command's status.
+fn run_outlives_a_closed_stdout() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let done = dir.path().join("done");
+    let script = format!("sleep 1; touch {}; exit 7", done.display());
+    let mut child =
+        crate::support::ktrace_command(&["run", "-i", "0.1", "--", "sh", "-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+    // The reader goes away at once.
+    drop(child.stdout.take());
+    let output = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    ensure!(output.status.code() == Some(7), "exit status {}:\n{stderr}", output.status);
+    ensure!(done.exists(), "the command did not run to its end:\n{stderr}");
+    ensure!(stderr.contains("reports since then were not delivered"), "{stderr}");
+    ensure!(!stderr.contains("panicked"), "{stderr}");
     Ok(())
 }
 
@@ -188,32 +236,44 @@ fn attach_gives_each_cgroup_its_own_column() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `-i` reports every interval, the last partial one included, and they add up to the total
+/// exactly: a workload that makes calls across many interval boundaries, three times over.
 fn attach_prints_interval_reports() -> anyhow::Result<()> {
-    let tree = TestCgroups::new(&[]);
-    // By its unique directory name.
-    let mut ktrace =
-        Ktrace::spawn(&["attach", "--cgroup", &tree.name, "-o", "json", "-i", "0.2", "-d", "1.5"])?;
-    ktrace.wait_for_stderr("stop with Ctrl-C")?;
-    run_workload_in(&tree.base, &["getppid=4321"])?;
-    let (status, stdout, stderr) = ktrace.finish()?;
-    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let reports: Vec<serde_json::Value> =
-        stdout.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
-    let (intervals, totals): (Vec<_>, Vec<_>) =
-        reports.iter().partition(|r| r["scope"] == "interval");
-    ensure!(
-        totals.len() == 1 && intervals.len() >= 3,
-        "{} intervals, {} totals",
-        intervals.len(),
-        totals.len()
-    );
-    let interval_sum: u64 = intervals.iter().map(|r| counts(r, "getppid", 0).0).sum();
-    ensure!(
-        interval_sum <= 4321 && counts(totals[0], "getppid", 0).0 == 4321,
-        "intervals {interval_sum}, total {:?}",
-        counts(totals[0], "getppid", 0)
-    );
-    ensure!(stderr.contains("stopped by the -d deadline"), "{stderr}");
+    for _ in 0..3 {
+        let tree = TestCgroups::new(&[]);
+        // By its unique directory name.
+        let mut ktrace = Ktrace::spawn(&[
+            "attach", "--cgroup", &tree.name, "-o", "json", "-i", "0.2", "-d", "1.5",
+        ])?;
+        ktrace.wait_for_stderr("stop with Ctrl-C")?;
+        let steps = ["getppid=1000", "sleep-ms=70"].repeat(12);
+        run_workload_in(&tree.base, &steps)?;
+        let (status, stdout, stderr) = ktrace.finish()?;
+        ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
+        let reports: Vec<serde_json::Value> =
+            stdout.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+        let (intervals, totals): (Vec<_>, Vec<_>) =
+            reports.iter().partition(|r| r["scope"] == "interval");
+        ensure!(
+            totals.len() == 1 && intervals.len() >= 7,
+            "{} intervals, {} totals",
+            intervals.len(),
+            totals.len()
+        );
+        let interval_sum: u64 = intervals.iter().map(|r| counts(r, "getppid", 0).0).sum();
+        let seconds: f64 = intervals.iter().filter_map(|r| r["duration_secs"].as_f64()).sum();
+        ensure!(
+            interval_sum == 12_000 && counts(totals[0], "getppid", 0).0 == 12_000,
+            "intervals {interval_sum}, total {:?}",
+            counts(totals[0], "getppid", 0)
+        );
+        let total_seconds = totals[0]["duration_secs"].as_f64().unwrap_or(0.0);
+        ensure!(
+            (seconds - total_seconds).abs() < 0.01,
+            "intervals cover {seconds} s of a {total_seconds} s trace"
+        );
+        ensure!(stderr.contains("stopped by the -d deadline"), "{stderr}");
+    }
     Ok(())
 }
 
