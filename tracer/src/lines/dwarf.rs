@@ -480,7 +480,7 @@ impl<'d, 'a> UnitScan<'d, 'a> {
         let view = entry.attr_value(DW_AT_GNU_entry_view).and_then(|v| v.udata_value());
         let entry_pc = match entry.attr_value(DW_AT_entry_pc) {
             // DWARF 5 may give it as an offset from the start of the code.
-            Some(value) => match self.dwarf.attr_address(self.unit, value.clone())? {
+            Some(value) => match self.dwarf.attr_address(self.unit, value)? {
                 Some(address) => Some(address),
                 None => value.udata_value().zip(ranges.first()).map(|(n, r)| r.start + n),
             },
