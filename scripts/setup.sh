@@ -17,7 +17,8 @@ step() { printf '==> %s\n' "$*" >&2; }
 # tmux: the pseudo-terminal the live view's root tests (ktrace top) are driven in.
 # lcov: genhtml, which renders ktrace's lcov coverage export in the tests.
 # fonts-dejavu-core: the font of `ktrace compare --plot` figures.
-packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils runc runsc lxc tmux lcov fonts-dejavu-core)
+# bpftrace: what `cargo xtask bench` compares ktrace's syscall counting with.
+packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils runc runsc lxc tmux lcov fonts-dejavu-core bpftrace)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

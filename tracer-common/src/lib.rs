@@ -9,10 +9,38 @@
 /// How many cgroups one ktrace session can trace side by side; each gets a slot.
 pub const MAX_CGROUPS: usize = 16;
 
-/// Size of the per-cgroup syscall table. x86_64 numbers end below 470 (kernel 6.18);
-/// numbers at or above this land in [`SyscallTable::out_of_range`]. A power of two: the eBPF
-/// side masks indexes with it.
+/// Syscall numbers one ABI's part of the per-cgroup syscall table holds. x86_64 and i386
+/// numbers end below 470 (kernel 6.18); numbers at or above this land in
+/// [`SyscallTable::out_of_range`]. A power of two: the eBPF side masks indexes with it.
 pub const MAX_SYSCALLS: usize = 512;
+
+/// The syscall ABIs ktrace tells apart, in the order of their parts of [`SyscallTable`]: a
+/// 64-bit call (`syscall`), or a 32-bit one (`int 0x80`, or any call of a 32-bit program),
+/// which the kernel numbers from the i386 table and runs with `TS_COMPAT` set in the task's
+/// `thread_info.status`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Abi {
+    X86_64 = 0,
+    I386 = 1,
+}
+
+impl Abi {
+    pub const ALL: [Self; 2] = [Self::X86_64, Self::I386];
+}
+
+/// Counters in one cgroup's [`SyscallTable::counts`]: [`MAX_SYSCALLS`] per [`Abi`].
+pub const SYSCALL_COUNTERS: usize = MAX_SYSCALLS * Abi::ALL.len();
+
+/// Index of syscall `nr` of `abi` in [`SyscallTable::counts`]; `None` when `nr` is out of range.
+#[inline(always)]
+pub fn counter_index(abi: Abi, nr: i64) -> Option<usize> {
+    (0..MAX_SYSCALLS as i64).contains(&nr).then(|| abi as usize * MAX_SYSCALLS + nr as usize)
+}
+
+/// `TS_COMPAT` in x86's `thread_info.status`: a 32-bit syscall is running (the kernel's
+/// `in_ia32_syscall()`). A #define, so not in BTF; unchanged since Linux 2.6.
+pub const TS_COMPAT: u32 = 0x0002;
 
 const _: () = assert!(MAX_SYSCALLS.is_power_of_two() && FUNCTION_CHUNK.is_power_of_two());
 
@@ -38,30 +66,95 @@ pub struct Targets {
     pub cgroups: [CgroupTarget; MAX_CGROUPS],
 }
 
-/// Calls of one syscall and how many of them failed (returned -4095..=-1).
+/// Calls of one syscall, how many of them failed (returned -4095..=-1), and how many returns
+/// came without an entry: calls the kernel rejected before its `sys_enter` tracepoint, which
+/// a seccomp filter does, or a ptrace tracer that skips or emulates the call (gVisor's ptrace
+/// platform). `errors <= calls` always; a blocked call is not among the calls.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyscallCount {
     pub calls: u64,
     pub errors: u64,
+    pub blocked: u64,
 }
 
-/// Per-CPU counts of one cgroup slot, indexed by syscall number.
+/// Per-CPU counts of one cgroup slot, indexed by [`counter_index`]. 24 KiB: per-CPU map
+/// values are limited to 32 KiB.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyscallTable {
-    pub counts: [SyscallCount; MAX_SYSCALLS],
+    pub counts: [SyscallCount; SYSCALL_COUNTERS],
     /// Calls whose number was negative or at least [`MAX_SYSCALLS`].
     pub out_of_range: SyscallCount,
 }
 
+const _: () = assert!(size_of::<SyscallTable>() <= 32 << 10);
+
 impl Default for SyscallTable {
     fn default() -> Self {
         Self {
-            counts: [SyscallCount::default(); MAX_SYSCALLS],
+            counts: [SyscallCount::default(); SYSCALL_COUNTERS],
             out_of_range: SyscallCount::default(),
         }
     }
+}
+
+/// What `sys_enter` leaves for `sys_exit` in the task's local storage (one per task, freed
+/// with it), for tasks of traced cgroups: that the task is inside a counted call, and where
+/// that call was counted, so that the return is counted in the same cgroups and row even if
+/// the task moved in between.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallEntry {
+    /// The traced cgroup slots the call was counted in (the eBPF side's `Matching` word).
+    pub matching: u64,
+    /// Reserved for latency: `bpf_ktime_get_ns()` at the entry. Nothing writes it yet.
+    pub entry_ns: u64,
+    /// The call's [`counter_index`], or [`SYSCALL_COUNTERS`] when out of range.
+    pub counter: u32,
+    /// One of `ENTRY_*`.
+    pub state: u32,
+}
+
+/// [`SyscallEntry::state`] of a record just created: nothing seen yet. A new task's first
+/// event is the return from the clone that made it, which has no entry of its own.
+pub const ENTRY_NEW: u32 = 0;
+/// Inside a call whose entry was counted.
+pub const ENTRY_INSIDE: u32 = 1;
+/// Between calls: a return now had no entry, so the call was blocked.
+pub const ENTRY_RETURNED: u32 = 2;
+
+/// Per-CPU counts of syscall events that could not be fully accounted.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallStats {
+    /// The task's [`SyscallEntry`] could not be read or created (no memory, or task storage
+    /// busy on the CPU): the call's failure or blocked return may be missing.
+    pub entry_failures: u64,
+}
+
+/// Field offsets of the kernel structures that say which cgroups a task is in, and whether
+/// it runs a 32-bit syscall; the loader reads them from kernel BTF.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLayout {
+    /// `task_struct.cgroups` (the task's `struct css_set *`).
+    pub task_cgroups: u32,
+    /// `task_struct.thread_info.status` (x86: `thread_info` is the first member).
+    pub task_status: u32,
+    /// `css_set.dfl_cgrp`: the task's cgroup in the v2 hierarchy.
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.level` (an `int`).
+    pub cgroup_level: u32,
+    /// `cgroup.ancestors` (Linux 6.2+, `struct cgroup *[]`) or `cgroup.ancestor_ids` (up to
+    /// 6.1, `u64[]`): indexed by level, the cgroup itself at its own level.
+    pub cgroup_ancestors: u32,
+    /// 1 when `cgroup_ancestors` holds ids (`ancestor_ids`), 0 when cgroup pointers.
+    pub ancestors_are_ids: u32,
+    /// `cgroup.kn`: the cgroup's directory, whose `kernfs_node.id` is the cgroup id.
+    pub cgroup_kn: u32,
+    /// `kernfs_node.id`.
+    pub kernfs_node_id: u32,
 }
 
 /// Capacity of the sample hash map: distinct (cgroup slot, kernel IP, stack) keys.
@@ -200,6 +293,10 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallCount {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SyscallTable {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SyscallStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::KernelLayout {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SampleKey {}
     // SAFETY: as above.

@@ -7,15 +7,14 @@
 //! fentry, one program load per function) or from the attach cookie (kprobe perf links,
 //! Linux 5.15+, where it is a plain load). Nothing is counted until userspace turns counting
 //! on (see targets.rs).
-use core::ptr::{addr_of, read_volatile};
-
 use aya_ebpf::{
-    EbpfContext as _,
+    EbpfContext as _, Global,
     helpers::{bpf_get_attach_cookie, bpf_get_func_ip},
     macros::{fentry, kprobe, map},
     maps::{Array, PerCpuArray},
     programs::{FEntryContext, ProbeContext},
 };
+use aya_log_ebpf::warn;
 use tracer_common::{
     ENDBR_SIZE, FENTRY_CALL_SIZE, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IpSlot, ip_find,
 };
@@ -27,11 +26,11 @@ use crate::{
 
 /// Chunks of counters per cgroup slot; the loader writes it.
 #[unsafe(no_mangle)]
-static FUNCTION_CHUNKS: u32 = 0;
+static FUNCTION_CHUNKS: Global<u32> = Global::new(0);
 
 /// Slots in `IP_TABLE` minus one (a power of two minus one); the loader writes it.
 #[unsafe(no_mangle)]
-static IP_TABLE_MASK: u32 = 0;
+static IP_TABLE_MASK: Global<u32> = Global::new(0);
 
 /// Entry counts in chunks; the loader sizes it to slots x chunks.
 #[map]
@@ -50,16 +49,24 @@ static FUNCTION_STATS: PerCpuArray<FunctionStats> = PerCpuArray::with_max_entrie
 /// function's `call __fentry__`.
 #[kprobe]
 pub fn kt_func_multi(ctx: ProbeContext) -> u32 {
-    // SAFETY: the context of a kprobe program is the traced function's pt_regs.
-    on_entry(|| index_at(unsafe { (*ctx.regs).rip }), Increment::Plain);
+    let index = || {
+        // SAFETY: the context of a kprobe program is the traced function's pt_regs.
+        let ip = unsafe { (*ctx.regs).rip };
+        (ip, index_at(ip))
+    };
+    on_entry(index, Increment::Plain);
     0
 }
 
 /// Entry of a function attached with a kprobe perf link; cookie = index.
 #[kprobe]
 pub fn kt_func_kprobe(ctx: ProbeContext) -> u32 {
-    // SAFETY: the helper only reads the cookie of the current link.
-    on_entry(|| Some(unsafe { bpf_get_attach_cookie(ctx.as_ptr()) }), Increment::Plain);
+    let index = || {
+        // SAFETY: the helper only reads the cookie of the current link.
+        let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
+        (cookie, Some(cookie))
+    };
+    on_entry(index, Increment::Plain);
     0
 }
 
@@ -72,7 +79,9 @@ pub fn kt_func_fentry(ctx: FEntryContext) -> u32 {
     let index = || {
         // SAFETY: the helper only reads the traced function's address (inlined for fentry).
         let addr = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
-        index_at(addr + FENTRY_CALL_SIZE).or_else(|| index_at(addr + ENDBR_SIZE + FENTRY_CALL_SIZE))
+        let index = index_at(addr + FENTRY_CALL_SIZE)
+            .or_else(|| index_at(addr + ENDBR_SIZE + FENTRY_CALL_SIZE));
+        (addr, index)
     };
     on_entry(index, Increment::Atomic);
     0
@@ -89,32 +98,33 @@ enum Increment {
 }
 
 /// Counts one entry of the function `index()` names if the current task is traced: the
-/// cheap cgroup check first, most hits come from untraced tasks.
+/// cheap cgroup check first, most hits come from untraced tasks. `index()` also gives what
+/// it looked the function up by, for the diagnostic when it is not found.
 #[inline(always)]
-fn on_entry(index: impl FnOnce() -> Option<u64>, increment: Increment) {
+fn on_entry(index: impl FnOnce() -> (u64, Option<u64>), increment: Increment) {
     let matching = matching();
     if matching.is_empty() {
         return;
     }
     match index() {
-        Some(index) => count(index, matching, increment),
-        None => uncounted(Uncounted::UnknownFunction),
+        (_, Some(index)) => count(index, matching, increment),
+        (key, None) => {
+            uncounted(Uncounted::UnknownFunction);
+            warn!(&(), "a function hit at {:x} is not in ktrace's function table", key);
+        }
     }
 }
 
 /// The index of the function whose `IP_TABLE` key is `ip`.
 #[inline(always)]
 fn index_at(ip: u64) -> Option<u64> {
-    // SAFETY: a read-only global, see targets.rs.
-    let mask = unsafe { read_volatile(addr_of!(IP_TABLE_MASK)) };
-    ip_find(ip, mask, |pos| IP_TABLE.get(pos).copied()).map(u64::from)
+    ip_find(ip, IP_TABLE_MASK.load(), |pos| IP_TABLE.get(pos).copied()).map(u64::from)
 }
 
 /// Adds one to function `index`'s counter in every matching slot.
 #[inline(always)]
 fn count(index: u64, matching: Matching, increment: Increment) {
-    // SAFETY: a read-only global, see targets.rs.
-    let chunks = u64::from(unsafe { read_volatile(addr_of!(FUNCTION_CHUNKS)) });
+    let chunks = u64::from(FUNCTION_CHUNKS.load());
     let (chunk, offset) = (index / FUNCTION_CHUNK as u64, index % FUNCTION_CHUNK as u64);
     matching.for_each(|slot| add_one(u64::from(slot) * chunks + chunk, offset, increment));
 }
@@ -123,7 +133,9 @@ fn count(index: u64, matching: Matching, increment: Increment) {
 #[inline(always)]
 fn add_one(chunk: u64, offset: u64, increment: Increment) {
     let Some(counts) = FUNCTION_COUNTS.get_ptr_mut(chunk as u32) else {
-        return uncounted(Uncounted::FailedUpdate);
+        uncounted(Uncounted::FailedUpdate);
+        warn!(&(), "no function counters in chunk {} of FUNCTION_COUNTS", chunk);
+        return;
     };
     // SAFETY: `counts` points into a live map value; `offset` is below FUNCTION_CHUNK.
     let counter = unsafe { &raw mut (*counts).counts[offset as usize % FUNCTION_CHUNK] };

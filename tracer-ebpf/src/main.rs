@@ -13,6 +13,7 @@ mod functions;
 mod sample;
 mod syscalls;
 mod targets;
+mod task_storage;
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 

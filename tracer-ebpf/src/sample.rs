@@ -2,21 +2,21 @@
 //! user's frequency) records, for each traced cgroup whose task was interrupted in the kernel,
 //! the kernel instruction pointer and optionally the kernel stack. Works on kernels without
 //! kprobes or fentry; needs perf_event programs (Linux 4.9+).
-use core::ptr::{addr_of, read_volatile};
-
 use aya_ebpf::{
+    Global,
     bindings::BPF_NOEXIST,
     macros::{map, perf_event},
     maps::{HashMap, PerCpuArray, StackTrace},
     programs::{PerfEventContext, tracing::StackIdContext as _},
 };
+use aya_log_ebpf::warn;
 use tracer_common::{MAX_CGROUPS, MAX_SAMPLE_KEYS, MAX_STACKS, NO_STACK, SampleKey, SampleTotals};
 
 use crate::{bump, targets::for_each_matching_slot};
 
 /// 1 when the loader asks for kernel stacks (`--stacks`).
 #[unsafe(no_mangle)]
-static COLLECT_STACKS: u32 = 0;
+static COLLECT_STACKS: Global<u32> = Global::new(0);
 
 /// Kernel samples per (slot, IP, stack). Preallocated: a full map refuses inserts (counted as
 /// lost) instead of allocating in the sampling interrupt.
@@ -41,7 +41,10 @@ pub fn kt_sample(ctx: PerfEventContext) -> u32 {
     let ip = unsafe { (*ctx.ctx).regs.rip };
     let in_kernel = ip >= KERNEL_START;
     for_each_matching_slot(|slot| {
-        let Some(totals) = SAMPLE_TOTALS.get_ptr_mut(slot) else { return };
+        let Some(totals) = SAMPLE_TOTALS.get_ptr_mut(slot) else {
+            warn!(&(), "no sample totals for slot {} in SAMPLE_TOTALS", slot);
+            return;
+        };
         if !in_kernel {
             // SAFETY: `totals` points into a live map value.
             bump(unsafe { &raw mut (*totals).user });
@@ -59,8 +62,7 @@ pub fn kt_sample(ctx: PerfEventContext) -> u32 {
 }
 
 fn stack_id(ctx: &PerfEventContext) -> i32 {
-    // SAFETY: a read-only global, see targets.rs.
-    if unsafe { read_volatile(addr_of!(COLLECT_STACKS)) } == 0 {
+    if COLLECT_STACKS.load() == 0 {
         return NO_STACK;
     }
     // Flags 0: the kernel stack.

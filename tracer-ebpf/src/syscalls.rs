@@ -1,77 +1,264 @@
 //! Syscall counting: raw tracepoints on `sys_enter` and `sys_exit` (Linux 4.17+) add to a
-//! per-CPU table per traced cgroup, indexed by syscall number, so a hit costs one array
-//! lookup and one atomic add per matching cgroup.
+//! per-CPU table per traced cgroup, indexed by ABI and syscall number, so a hit costs one
+//! array lookup and one atomic add per matching cgroup.
+//!
+//! For a task of a traced cgroup, `sys_enter` also notes a [`SyscallEntry`]. `sys_exit` counts
+//! a failure where the entry counted the call (the same cgroups and row, even if the task
+//! moved in between), and a return without an entry is a blocked call: the kernel turned it
+//! away before `sys_enter`, as a seccomp filter does, or a ptrace tracer that skips or
+//! emulates calls. Tasks outside traced cgroups leave after the cached cgroup check and pay
+//! for none of this.
+//!
+//! The entry belongs to the task, so it lives in the task's local storage
+//! (`BPF_MAP_TYPE_TASK_STORAGE`, Linux 5.11, freed with the task). A storage lookup costs
+//! about as much as the rest of a hit, though, so while the task runs on a CPU its entry stays
+//! in that CPU's running-task cache line (see targets.rs) instead: the task's first event
+//! after it is switched in makes sure it has storage (and reads its entry from there), and
+//! `sched_switch` moves the entry of a task switched out inside a call into its storage.
+//! A call that does not block costs no storage lookup at all. This relies on syscall
+//! tracepoint programs running with preemption disabled (as the kernel runs them, Linux 4.17
+//! to 6.18): no switch can come between the reads and writes of one program run.
 use core::ptr::addr_of;
 
 use aya_ebpf::{
+    bindings::{pt_regs, task_struct},
     helpers::bpf_probe_read_kernel,
-    macros::{map, raw_tracepoint},
+    macros::{btf_map, map, raw_tracepoint},
     maps::PerCpuArray,
     programs::RawTracePointContext,
 };
-use tracer_common::{MAX_CGROUPS, MAX_SYSCALLS, SyscallCount, SyscallTable};
+use aya_log_ebpf::{debug, warn};
+use tracer_common::{
+    Abi, ENTRY_INSIDE, ENTRY_NEW, ENTRY_RETURNED, MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount,
+    SyscallEntry, SyscallStats, SyscallTable, TS_COMPAT, counter_index,
+};
 
-use crate::{bump, targets::for_each_matching_slot};
+use crate::{
+    bump,
+    targets::{Matching, current_task, field, layout, matching, running_syscall},
+    task_storage::TaskStorage,
+};
 
 /// One [`SyscallTable`] per cgroup slot, per CPU.
 #[map]
 static SYSCALLS: PerCpuArray<SyscallTable> = PerCpuArray::with_max_entries(MAX_CGROUPS as u32, 0);
 
+/// Events that could not be fully accounted, per CPU.
+#[map]
+static SYSCALL_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(1, 0);
+
+/// Each traced task's record of the call it is in, while the task is not running.
+#[btf_map]
+static ENTRIES: TaskStorage<SyscallEntry> = TaskStorage::new();
+
+/// The syscall entry of the task running on a CPU, kept in the CPU's running-task cache line.
+#[repr(C)]
+pub struct RunningSyscall {
+    /// 1 when `entry` is the running task's: set by its first event since it was switched in,
+    /// cleared at every switch. Only the running task has events on its CPU, so no task
+    /// pointer (a helper call away) needs comparing.
+    live: u64,
+    entry: SyscallEntry,
+}
+
+impl RunningSyscall {
+    pub const EMPTY: Self = Self {
+        live: 0,
+        entry: SyscallEntry { matching: 0, entry_ns: 0, counter: 0, state: ENTRY_NEW },
+    };
+}
+
 /// A syscall failed when it returned an errno, i.e. -4095..=-1 (the kernel's IS_ERR_VALUE).
 const MAX_ERRNO: i64 = 4095;
 
+/// The counter index of a syscall whose number is out of range: the table's `out_of_range`.
+const OUT_OF_RANGE: u32 = SYSCALL_COUNTERS as u32;
+
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn kt_sys_enter(ctx: RawTracePointContext) -> i32 {
+    let matching = matching();
+    if matching.is_empty() {
+        return 0;
+    }
     // sys_enter(struct pt_regs *regs, long id)
-    let nr: i64 = ctx.arg(1);
-    for_each_matching_slot(|slot| {
-        if let Some(count) = counter(slot, nr) {
+    let counter = counter_of(ctx.arg(1), abi_of(current_task()));
+    matching.for_each(|slot| {
+        if let Some(count) = count_at(slot, counter) {
             // SAFETY: `count` points into a live map value.
             bump(unsafe { &raw mut (*count).calls });
         }
     });
-    0
+    remember(SyscallEntry { matching: matching.word(), entry_ns: 0, counter, state: ENTRY_INSIDE })
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
-    // sys_exit(struct pt_regs *regs, long ret)
-    let ret: i64 = ctx.arg(1);
-    if !(-MAX_ERRNO..0).contains(&ret) {
+    let matching = matching();
+    if matching.is_empty() {
         return 0;
     }
-    let Some(nr) = syscall_nr(ctx.arg(0)) else {
+    let Some(entry) = take_entry() else {
+        return entry_failed();
+    };
+    if entry.state == ENTRY_INSIDE {
+        let entered = Matching::from_word(entry.matching);
+        if entered.word() != matching.word() {
+            debug!(&(), "a task moved between cgroups in a syscall (counter {})", entry.counter);
+        }
+        // sys_exit(struct pt_regs *regs, long ret)
+        let ret: i64 = ctx.arg(1);
+        if (-MAX_ERRNO..0).contains(&ret) {
+            entered.for_each(|slot| {
+                if let Some(count) = count_at(slot, entry.counter) {
+                    // SAFETY: `count` points into a live map value.
+                    bump(unsafe { &raw mut (*count).errors });
+                }
+            });
+        }
+    } else if entry.state == ENTRY_RETURNED {
+        let Some(nr) = syscall_nr(ctx.arg(0)) else { return 0 };
+        let counter = counter_of(nr, abi_of(current_task()));
+        matching.for_each(|slot| {
+            if let Some(count) = count_at(slot, counter) {
+                // SAFETY: `count` points into a live map value.
+                bump(unsafe { &raw mut (*count).blocked });
+            }
+        });
+    }
+    // Else a new record: the task's first return seen in a traced cgroup, from the clone
+    // that made it or from a call it entered outside. Nothing to count.
+    0
+}
+
+/// Keeps `entry` for the return of `task`'s call; returns the program's result.
+#[inline(always)]
+fn remember(entry: SyscallEntry) -> i32 {
+    let Some(running) = running_syscall() else {
+        // A CPU beyond the cache: straight to the task's storage.
+        let Some(stored) = ENTRIES.get_or_create(current_task()) else { return entry_failed() };
+        // SAFETY: `stored` is this task's own record, which only this task writes.
+        unsafe { *stored = entry };
         return 0;
     };
-    for_each_matching_slot(|slot| {
-        if let Some(count) = counter(slot, nr) {
-            // SAFETY: `count` points into a live map value.
-            bump(unsafe { &raw mut (*count).errors });
+    // SAFETY: `running` is this CPU's entry, which only this CPU writes (see the module docs).
+    unsafe {
+        if (*running).live == 0 {
+            // The task's first event since it was switched in: it needs storage for
+            // sched_switch to move the entry to, which must not allocate.
+            if ENTRIES.get_or_create(current_task()).is_none() {
+                return entry_failed();
+            }
+            (*running).live = 1;
         }
-    });
+        (*running).entry = entry;
+    }
     0
+}
+
+/// The running task's entry, marked as returned from; `None` if it could not be read.
+#[inline(always)]
+fn take_entry() -> Option<SyscallEntry> {
+    let Some(running) = running_syscall() else {
+        return take_stored();
+    };
+    // SAFETY: as in `remember`.
+    unsafe {
+        if (*running).live != 0 {
+            let entry = (*running).entry;
+            (*running).entry.state = ENTRY_RETURNED;
+            return Some(entry);
+        }
+        // The task's first event since it was switched in: its entry, if any, is in its
+        // storage, and stays on this CPU from now on.
+        let entry = take_stored()?;
+        (*running).live = 1;
+        (*running).entry = SyscallEntry { state: ENTRY_RETURNED, ..entry };
+        Some(entry)
+    }
+}
+
+/// The entry in the current task's storage, marked there as returned from.
+#[inline(always)]
+fn take_stored() -> Option<SyscallEntry> {
+    let stored = ENTRIES.get_or_create(current_task())?;
+    // SAFETY: `stored` is this task's own record, which only this task writes.
+    unsafe {
+        let entry = *stored;
+        (*stored).state = ENTRY_RETURNED;
+        Some(entry)
+    }
+}
+
+/// At `sched_switch`, while `prev` is still the current task: moves the entry of a task
+/// switched out inside a call into its storage (which its first event since it was switched
+/// in made sure exists: nothing is allocated under the runqueue lock), and empties the CPU's
+/// entry for the next task.
+#[inline(always)]
+pub fn switched_out(running: *mut RunningSyscall, prev: u64) {
+    // SAFETY: `running` is this CPU's entry, which only this CPU writes.
+    unsafe {
+        if (*running).live != 0 && (*running).entry.state == ENTRY_INSIDE {
+            let task = current_task();
+            match ENTRIES.get(task).filter(|_| task as u64 == prev) {
+                // `stored` is the outgoing task's own record, and that task is not running.
+                Some(stored) => *stored = (*running).entry,
+                None => {
+                    entry_failed();
+                }
+            }
+        }
+        (*running).live = 0;
+    }
+}
+
+/// The ABI of the current call of `task`.
+#[inline(always)]
+fn abi_of(task: *mut task_struct) -> Abi {
+    // SAFETY: a BTF-typed load of task->thread_info.status, offset from kernel BTF.
+    let status: u32 = unsafe { field(task.cast(), layout().task_status) };
+    if status & TS_COMPAT != 0 { Abi::I386 } else { Abi::X86_64 }
+}
+
+/// The counter index of syscall `nr` of `abi`.
+#[inline(always)]
+fn counter_of(nr: i64, abi: Abi) -> u32 {
+    counter_index(abi, nr).map_or(OUT_OF_RANGE, |index| index as u32)
 }
 
 /// The syscall number of the current syscall, from `regs->orig_ax` (what
 /// `syscall_get_nr()` returns on x86_64).
-fn syscall_nr(regs: *const aya_ebpf::bindings::pt_regs) -> Option<i64> {
+fn syscall_nr(regs: *const pt_regs) -> Option<i64> {
     // SAFETY: bpf_probe_read_kernel checks the address; a fault yields Err, not a crash.
     let orig_ax = unsafe { bpf_probe_read_kernel(addr_of!((*regs).orig_rax)) }.ok()?;
     Some(orig_ax as i64)
 }
 
-/// The counter of syscall `nr` in `slot`'s table, or the slot's out-of-range counter.
+/// Counter `counter` of `slot`'s table.
 #[inline(always)]
-fn counter(slot: u32, nr: i64) -> Option<*mut SyscallCount> {
-    let table = SYSCALLS.get_ptr_mut(slot)?;
-    if !(0..MAX_SYSCALLS as i64).contains(&nr) {
+fn count_at(slot: u32, counter: u32) -> Option<*mut SyscallCount> {
+    let Some(table) = SYSCALLS.get_ptr_mut(slot) else {
+        warn!(&(), "no syscall table for slot {} in SYSCALLS", slot);
+        return None;
+    };
+    if counter >= OUT_OF_RANGE {
         // SAFETY: `table` points into a live map value.
         return Some(unsafe { &raw mut (*table).out_of_range });
     }
     // The mask is applied to a value the compiler cannot see through: otherwise it drops the
-    // mask as redundant with the check above, spills `nr`, and older verifiers (6.1) lose the
-    // bound on the reloaded copy and reject the program.
-    let index = core::hint::black_box(nr as usize) & (MAX_SYSCALLS - 1);
-    // SAFETY: `table` points into a live map value; `index` is below MAX_SYSCALLS.
+    // mask as redundant with the check above, spills the index, and older verifiers (6.1)
+    // lose the bound on the reloaded copy and reject the program.
+    let index = core::hint::black_box(counter as usize) & (SYSCALL_COUNTERS - 1);
+    // SAFETY: `table` points into a live map value; `index` is below SYSCALL_COUNTERS.
     Some(unsafe { &raw mut (*table).counts[index] })
+}
+
+/// Counts a task whose entry record could not be read or created; returns the program's
+/// result.
+fn entry_failed() -> i32 {
+    if let Some(stats) = SYSCALL_STATS.get_ptr_mut(0) {
+        // SAFETY: `stats` points into a live map value.
+        bump(unsafe { &raw mut (*stats).entry_failures });
+    }
+    warn!(&(), "no syscall entry record for the current task (task storage full or busy)");
+    0
 }

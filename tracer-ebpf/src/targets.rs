@@ -1,13 +1,29 @@
 //! Which traced cgroups the current task belongs to, and whether counting has started.
 //!
 //! The loader writes the targets into the `TARGETS` global before loading. A task belongs to a
-//! target when its ancestor at the target's level is the target (so descendants count):
-//! `bpf_get_current_ancestor_cgroup_id` in tracing programs needs Linux 5.10+ (5.7 for
-//! perf_event programs).
+//! target when its cgroup's ancestor at the target's level is the target (so descendants
+//! count).
 //!
-//! That helper costs as much as the rest of a function counting hit, so the answer is cached
-//! per CPU for the task running there, until the CPU switches tasks (`sched_switch`) or any
-//! task changes cgroup (`cgroup_attach_task`). Between the `sched_switch` tracepoint and the
+//! The answer is one snapshot: the task's cgroup is read once (`task->cgroups->dfl_cgrp`; the
+//! RCU read lock every tracing program runs under keeps that css_set and cgroup alive), and
+//! every target is compared with that cgroup's ancestor at the target's level
+//! (`cgroup->ancestors[level]->kn->id` on Linux 6.2+, `cgroup->ancestor_ids[level]` before).
+//! Asking `bpf_get_current_ancestor_cgroup_id` once per target instead reads the task's
+//! cgroup anew each time, and a task moved in between is counted in two cgroups or in none.
+//! The loader finds the field offsets in kernel BTF and writes them into `KERNEL_LAYOUT`. Loads
+//! of fixed fields go through the BTF-typed pointer of `bpf_get_current_task_btf` (Linux
+//! 5.11), so the verifier checks each one against BTF (offsets in read-only globals are
+//! constants to it) and a load through a bad pointer reads 0 instead of faulting; the
+//! ancestor arrays, which BTF-typed loads cannot index, are read with
+//! `bpf_probe_read_kernel`.
+//!
+//! The verifier walks every path through the loop over targets. The matches are therefore
+//! accumulated without a branch per target: a branch would give it two paths per target, and
+//! with the slot mask as a constant on each, 2^16 of them that it cannot merge.
+//!
+//! The answer costs about as much as the rest of a function counting hit, so it is cached per
+//! CPU for the task running there, until the CPU switches tasks (`sched_switch`) or any task
+//! changes cgroup (`cgroup_attach_task`). Between the `sched_switch` tracepoint and the
 //! switch itself the outgoing task still runs: it must not fill the cache then, or the
 //! incoming task would inherit its answer, so the tracepoint also records who is leaving.
 //! Userspace attaches both tracepoints before anything that counts.
@@ -18,21 +34,45 @@
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_task, bpf_get_smp_processor_id},
+    Global,
+    bindings::task_struct,
+    helpers::{
+        bpf_get_current_task, bpf_get_current_task_btf, bpf_get_smp_processor_id,
+        generated::bpf_probe_read_kernel,
+    },
     macros::{map, raw_tracepoint},
     maps::Array,
     programs::RawTracePointContext,
 };
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, MAX_CGROUPS, Targets};
+use aya_log_ebpf::warn;
+use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets};
 
-use crate::bump;
+use crate::{
+    bump,
+    syscalls::{RunningSyscall, switched_out},
+};
 
+/// Read per slot (a whole copy would take 264 bytes of the 512-byte stack).
 #[unsafe(no_mangle)]
 static TARGETS: Targets = Targets {
     count: 0,
     _pad: 0,
     cgroups: [CgroupTarget { id: 0, level: 0, _pad: 0 }; MAX_CGROUPS],
 };
+
+/// Where a task's cgroup and syscall ABI are in the kernel's structures; the loader writes
+/// the offsets it found in kernel BTF.
+#[unsafe(no_mangle)]
+static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
+    task_cgroups: 0,
+    task_status: 0,
+    css_set_dfl_cgrp: 0,
+    cgroup_level: 0,
+    cgroup_ancestors: 0,
+    ancestors_are_ids: 0,
+    cgroup_kn: 0,
+    kernfs_node_id: 0,
+});
 
 /// Bumped whenever a task moves to another cgroup: cached answers older than that are stale.
 /// On a cache line of its own: every hit on every CPU reads it.
@@ -55,7 +95,8 @@ const CACHED_CPUS: usize = 1024;
 #[unsafe(no_mangle)]
 static mut RUNNING_TASKS: [RunningTask; CACHED_CPUS] = [RunningTask::EMPTY; CACHED_CPUS];
 
-/// The cached answer for the task running on a CPU, on a cache line of its own.
+/// The cached answer for the task running on a CPU, and its syscall state, on a cache line of
+/// its own.
 #[repr(C, align(64))]
 struct RunningTask {
     /// The task the last `sched_switch` on this CPU switched away from.
@@ -63,17 +104,19 @@ struct RunningTask {
     /// `CGROUP_MOVES + 1` from before the answer was computed; 0: no answer.
     tag: u64,
     matching: Matching,
+    syscall: RunningSyscall,
 }
 
 /// The traced cgroups a task is in or below: bit i set for slot i in the low half, the lowest
 /// slot (the only one, most of the time) in the high half. One word, so that the cache holds
-/// it in one load.
+/// it in one load, and so that a syscall's entry record keeps it (`SyscallEntry::matching`).
 #[repr(transparent)]
 #[derive(Clone, Copy)]
 pub struct Matching(u64);
 
 impl RunningTask {
-    const EMPTY: Self = Self { leaving: 0, tag: 0, matching: Matching::NONE };
+    const EMPTY: Self =
+        Self { leaving: 0, tag: 0, matching: Matching::NONE, syscall: RunningSyscall::EMPTY };
 }
 
 /// This CPU's cache entry, if the cache covers it.
@@ -81,8 +124,12 @@ impl RunningTask {
 fn running_task() -> Option<*mut RunningTask> {
     // SAFETY: the helper only reads the CPU number.
     let cpu = unsafe { bpf_get_smp_processor_id() } as usize;
+    // The mask, on a value the compiler cannot see through, keeps the bound on the index
+    // itself: otherwise the compiler may form the pointer before the check, and older
+    // verifiers (6.1) do not carry the check's bound over to it.
     // SAFETY: only a pointer is formed here; each CPU only touches its own entry.
-    (cpu < CACHED_CPUS).then(|| unsafe { &raw mut RUNNING_TASKS[cpu] })
+    (cpu < CACHED_CPUS)
+        .then(|| unsafe { &raw mut RUNNING_TASKS[core::hint::black_box(cpu) & (CACHED_CPUS - 1)] })
 }
 
 #[raw_tracepoint(tracepoint = "sched_switch")]
@@ -97,8 +144,17 @@ pub fn kt_sched_switch(ctx: RawTracePointContext) -> i32 {
             write_volatile(&raw mut (*running).leaving, prev);
             write_volatile(&raw mut (*running).tag, 0);
         }
+        // SAFETY: as above.
+        switched_out(unsafe { &raw mut (*running).syscall }, prev);
     }
     0
+}
+
+/// The syscall state of the task running on this CPU, if the cache covers the CPU.
+#[inline(always)]
+pub fn running_syscall() -> Option<*mut RunningSyscall> {
+    // SAFETY: only a pointer into this CPU's entry is formed.
+    running_task().map(|running| unsafe { &raw mut (*running).syscall })
 }
 
 #[raw_tracepoint(tracepoint = "cgroup_attach_task")]
@@ -117,6 +173,18 @@ pub fn for_each_matching_slot(f: impl FnMut(u32)) {
 
 impl Matching {
     const NONE: Self = Self(0);
+
+    /// The word kept in a syscall's entry record.
+    #[inline(always)]
+    pub fn word(self) -> u64 {
+        self.0
+    }
+
+    /// Back from [`Self::word`].
+    #[inline(always)]
+    pub fn from_word(word: u64) -> Self {
+        Self(word)
+    }
 
     #[inline(always)]
     fn slots(self) -> u32 {
@@ -143,18 +211,20 @@ impl Matching {
             return;
         }
         let slots = self.slots();
-        // SAFETY: TARGETS is a read-only global; volatile keeps the compiler from folding the
-        // loader-written value to its compile-time default.
-        let count = unsafe { read_volatile(addr_of!(TARGETS.count)) };
-        for slot in 0..MAX_CGROUPS as u32 {
-            if slot >= count {
-                break;
-            }
+        for slot in 0..target_count() {
             if slots & (1 << slot) != 0 {
                 f(slot);
             }
         }
     }
+}
+
+/// Slots in use in `TARGETS`.
+#[inline(always)]
+fn target_count() -> u32 {
+    // SAFETY: TARGETS is a read-only global; volatile keeps the compiler from folding the
+    // loader-written value to its compile-time default.
+    unsafe { read_volatile(addr_of!(TARGETS.count)) }.min(MAX_CGROUPS as u32)
 }
 
 /// The traced cgroups of the current task, from the cache when it holds them.
@@ -190,28 +260,101 @@ fn active() -> bool {
     CONTROL.get(CONTROL_ACTIVE).is_some_and(|&on| on != 0)
 }
 
-/// The traced cgroups of the current task, asked of the kernel.
+/// A pointer to a kernel object whose type the verifier knows from BTF.
+pub type KernelObject = *const u8;
+
+/// The current task, as a pointer the verifier knows to be a `task_struct`.
+#[inline(always)]
+pub fn current_task() -> *mut task_struct {
+    // SAFETY: the helper only returns the current task's address.
+    unsafe { bpf_get_current_task_btf() }
+}
+
+/// The loader-written field offsets.
+#[inline(always)]
+pub fn layout() -> KernelLayout {
+    KERNEL_LAYOUT.load()
+}
+
+/// The value of the field at `offset` in the kernel object at `base`.
+///
+/// # Safety
+///
+/// `base` must be a BTF-typed pointer (the current task, or one loaded from it through this
+/// function) and `offset` a [`KernelLayout`] field, so that the verifier checks the load
+/// against BTF and turns it into one that reads 0 where the pointer is bad.
+#[inline(always)]
+pub unsafe fn field<T: Copy>(base: KernelObject, offset: u32) -> T {
+    // SAFETY: as the function's contract says.
+    unsafe { read_volatile(base.add(offset as usize).cast::<T>()) }
+}
+
+/// The traced cgroups of the current task, asked of the kernel in one snapshot.
 #[inline(always)]
 fn ask_kernel() -> Matching {
-    // SAFETY: as in Matching::for_each.
-    let count = unsafe { read_volatile(addr_of!(TARGETS.count)) } as usize;
-    let mut slots = 0u32;
-    let mut first = 0u32;
-    for slot in 0..MAX_CGROUPS {
-        if slot >= count {
-            break;
-        }
-        // SAFETY: as above; `slot` is below MAX_CGROUPS.
-        let target = unsafe { read_volatile(addr_of!(TARGETS.cgroups[slot])) };
-        // SAFETY: the helper only reads the current task's cgroup; a level deeper than the
-        // task's own yields 0, which is never a cgroup id.
-        let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(target.level as i32) };
-        if ancestor == target.id {
-            if slots == 0 {
-                first = slot as u32;
-            }
-            slots |= 1 << slot;
-        }
+    let layout = layout();
+    // SAFETY: BTF-typed loads along task->cgroups->dfl_cgrp, offsets from kernel BTF.
+    let cgroup: KernelObject = unsafe {
+        field(field(current_task().cast(), layout.task_cgroups), layout.css_set_dfl_cgrp)
+    };
+    if cgroup.is_null() {
+        warn!(&(), "the current task's cgroup could not be read");
     }
-    Matching(u64::from(first) << 32 | u64::from(slots))
+    // SAFETY: as above.
+    let level: i32 = unsafe { field(cgroup, layout.cgroup_level) };
+    let (mut slots, mut lowest) = (0u32, 0u32);
+    // Downwards, so that the last match is the lowest slot.
+    for slot in (0..target_count()).rev() {
+        // SAFETY: a read-only global (see target_count); `slot` is below MAX_CGROUPS.
+        let target = unsafe { read_volatile(addr_of!(TARGETS.cgroups[slot as usize])) };
+        // Deeper than the task's cgroup: its ancestor array does not reach that far.
+        if target.level as i32 > level {
+            continue;
+        }
+        let hit = equal(ancestor_id(cgroup, target.level, &layout), target.id);
+        slots |= hit << slot;
+        // lowest = if hit { slot } else { lowest }, without a branch.
+        lowest ^= (lowest ^ slot) & hit.wrapping_neg();
+    }
+    Matching(u64::from(lowest) << 32 | u64::from(slots))
+}
+
+/// The id of `cgroup`'s ancestor at `level`, which is at most `cgroup`'s own level.
+///
+/// The verifier lets BTF-typed loads reach into a flexible array only when its elements are
+/// structures, and these are pointers or ids: so these loads are `bpf_probe_read_kernel`s.
+#[inline(always)]
+fn ancestor_id(cgroup: KernelObject, level: u32, layout: &KernelLayout) -> u64 {
+    let at = cgroup as u64 + u64::from(layout.cgroup_ancestors) + u64::from(level) * 8;
+    if layout.ancestors_are_ids != 0 {
+        return read_u64(at);
+    }
+    let kn = read_u64(read_u64(at) + u64::from(layout.cgroup_kn));
+    read_u64(kn + u64::from(layout.kernfs_node_id))
+}
+
+/// The kernel's u64 at `address`; 0 where there is none (the helper zeroes what it cannot
+/// read), which is never a cgroup id. No branch on the helper's result: see the module docs.
+#[inline(always)]
+fn read_u64(address: u64) -> u64 {
+    let mut value = 0u64;
+    // SAFETY: the helper checks `address` and writes 8 bytes to `value`, zeroes on a fault.
+    unsafe {
+        bpf_probe_read_kernel(
+            (&raw mut value).cast(),
+            size_of::<u64>() as u32,
+            address as *const core::ffi::c_void,
+        )
+    };
+    value
+}
+
+/// 1 when `a == b`, else 0, computed without a branch (see the module docs).
+#[inline(always)]
+fn equal(a: u64, b: u64) -> u32 {
+    let differ = a ^ b;
+    // `differ | -differ` has its top bit set exactly when `differ` is not 0. black_box keeps
+    // the compiler from turning this back into a comparison, which BPF can only branch on.
+    let same = core::hint::black_box(!(differ | differ.wrapping_neg()));
+    (same >> 63) as u32
 }

@@ -29,7 +29,7 @@ use anyhow::Context as _;
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Backend, FunctionPlan, Probes,
+        Backend, Diagnostics, FunctionPlan, Probes,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -72,7 +72,8 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         bare.1.push(detach);
         let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
         let start = Instant::now();
-        let probes = Probes::attach(std::slice::from_ref(cgroup), None, Some(plan), &[])?;
+        let probes =
+            Probes::attach(std::slice::from_ref(cgroup), None, Some(plan), &[], Diagnostics::Off)?;
         ktrace.0.push(start.elapsed());
         let start = Instant::now();
         drop(probes);
@@ -101,7 +102,8 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     let getppid_plan = |backend| FunctionPlan { backend, targets: vec![getppid.clone()] };
     let line = line_probe(cgroup, &getppid.name)?;
     let count = |plan: Option<FunctionPlan>, line: &[Probe]| -> anyhow::Result<f64> {
-        let probes = Probes::attach(std::slice::from_ref(cgroup), None, plan, line)?;
+        let probes =
+            Probes::attach(std::slice::from_ref(cgroup), None, plan, line, Diagnostics::Off)?;
         let optimizing = !line.is_empty() && fs::read_to_string(KPROBE_OPTIMIZATION)?.trim() == "1";
         anyhow::ensure!(!optimizing || optimized()?, "the line kprobe was not optimized");
         let ns = loop_ns();
@@ -122,7 +124,8 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             loop_ns()
         };
         let syscalls = {
-            let _probes = Probes::attach(std::slice::from_ref(cgroup), None, None, &[])?;
+            let _probes =
+                Probes::attach(std::slice::from_ref(cgroup), None, None, &[], Diagnostics::Off)?;
             loop_ns()
         };
         let multi = count(Some(getppid_plan(Backend::KprobeMulti)), &[])?;
@@ -178,6 +181,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         None,
         Some(getppid_plan(Backend::KprobeMulti)),
         &[],
+        Diagnostics::Off,
     )?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     loop_ns();
@@ -223,8 +227,13 @@ fn line_probe(cgroup: &Cgroup, function: &str) -> anyhow::Result<Option<Probe>> 
         }
     };
     for probe in plan.probes.into_iter().filter(|p| p.offset > 0 && p.unprobeable.is_none()) {
-        let _probes =
-            Probes::attach(std::slice::from_ref(cgroup), None, None, std::slice::from_ref(&probe))?;
+        let _probes = Probes::attach(
+            std::slice::from_ref(cgroup),
+            None,
+            None,
+            std::slice::from_ref(&probe),
+            Diagnostics::Off,
+        )?;
         if optimized()? {
             println!(
                 "line probe: {}+{:#x} (lines {:?} of {function}), optimized\n",
@@ -276,7 +285,7 @@ fn empty_program() -> anyhow::Result<OwnedFd> {
         expected_attach_type: Some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI),
         attach_btf_id: None,
     };
-    raw::load(&spec, &insns)
+    Ok(raw::load(&spec, &insns)?)
 }
 
 /// A program that adds one to the first counter of a one-entry per-CPU array it owns, loaded

@@ -48,7 +48,7 @@ fn report(scope: Scope, duration: Duration, scale: u64) -> Report {
             let mut table = SyscallTable::default();
             for nr in 0..300 {
                 let calls = scale * ((nr * 7 + c * 13) % 1000 + 1) as u64;
-                table.counts[nr] = SyscallCount { calls, errors: calls / 10 };
+                table.counts[nr] = SyscallCount { calls, errors: calls / 10, blocked: 0 };
             }
             SyscallCounts::sum_per_cpu(&[table])
         })

@@ -4,7 +4,7 @@ use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracer::{
-    attach::{Backend, DEFAULT_FREQUENCY_HZ, Sampling},
+    attach::{Backend, DEFAULT_FREQUENCY_HZ, Diagnostics, Sampling},
     compare, export,
     functions::Filter,
     lines::LineRequest,
@@ -337,6 +337,10 @@ pub struct TraceArgs {
 
     #[command(flatten)]
     pub functions: FunctionArgs,
+
+    /// Also print ktrace's own eBPF diagnostics on stderr: hits it could not count, and why.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 impl TraceArgs {
@@ -375,6 +379,7 @@ impl TraceArgs {
             stacks: self.profile.stacks.clone(),
             force: self.profile.force,
             outlive_stdout: false,
+            diagnostics: if self.verbose { Diagnostics::Stderr } else { Diagnostics::Off },
         }
     }
 }

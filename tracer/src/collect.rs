@@ -7,7 +7,8 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use tracer_common::{
-    FUNCTION_CHUNK, FunctionChunk, FunctionStats, MAX_SYSCALLS, SampleTotals, SyscallTable,
+    Abi, FUNCTION_CHUNK, FunctionChunk, FunctionStats, MAX_SYSCALLS, SYSCALL_COUNTERS,
+    SampleTotals, SyscallTable,
 };
 
 /// Cumulative counters of every traced cgroup, in `--cgroup` order.
@@ -51,11 +52,16 @@ fn counters_since((now, then): (&Vec<Vec<u64>>, &Vec<Vec<u64>>)) -> Vec<Vec<u64>
         .collect()
 }
 
-/// Calls of a syscall and how many of them failed.
+/// Calls of a syscall, how many of them failed, and how many were blocked: returned without
+/// having entered (see [`tracer_common::SyscallCount`]). `errors <= calls`; `blocked` is
+/// separate from both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {
     pub calls: u64,
     pub errors: u64,
+    /// Absent from records written before blocked returns were counted.
+    #[serde(default)]
+    pub blocked: u64,
 }
 
 impl Count {
@@ -63,6 +69,7 @@ impl Count {
         Self {
             calls: self.calls.saturating_add(other.calls),
             errors: self.errors.saturating_add(other.errors),
+            blocked: self.blocked.saturating_add(other.blocked),
         }
     }
 
@@ -70,6 +77,7 @@ impl Count {
         Self {
             calls: self.calls.saturating_sub(other.calls),
             errors: self.errors.saturating_sub(other.errors),
+            blocked: self.blocked.saturating_sub(other.blocked),
         }
     }
 
@@ -80,20 +88,39 @@ impl Count {
 
 impl From<tracer_common::SyscallCount> for Count {
     fn from(c: tracer_common::SyscallCount) -> Self {
-        Self { calls: c.calls, errors: c.errors }
+        Self { calls: c.calls, errors: c.errors, blocked: c.blocked }
+    }
+}
+
+/// A syscall as the kernel numbers it: the ABI whose table it is in, and its number there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Syscall {
+    pub abi: Abi,
+    pub nr: usize,
+}
+
+impl Syscall {
+    /// The syscall counted at `index` of a [`SyscallTable`].
+    fn at(index: usize) -> Self {
+        Self { abi: Abi::ALL[index / MAX_SYSCALLS], nr: index % MAX_SYSCALLS }
+    }
+
+    fn index(self) -> Option<usize> {
+        tracer_common::counter_index(self.abi, self.nr as i64)
     }
 }
 
 /// Cumulative syscall counts of one traced cgroup, summed over CPUs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyscallCounts {
-    by_nr: Vec<Count>,
+    /// Indexed like [`SyscallTable::counts`].
+    counts: Vec<Count>,
     out_of_range: Count,
 }
 
 impl Default for SyscallCounts {
     fn default() -> Self {
-        Self { by_nr: vec![Count::default(); MAX_SYSCALLS], out_of_range: Count::default() }
+        Self { counts: vec![Count::default(); SYSCALL_COUNTERS], out_of_range: Count::default() }
     }
 }
 
@@ -102,7 +129,7 @@ impl SyscallCounts {
     pub fn sum_per_cpu(tables: &[SyscallTable]) -> Self {
         let mut sum = Self::default();
         for table in tables {
-            for (total, &count) in sum.by_nr.iter_mut().zip(&table.counts) {
+            for (total, &count) in sum.counts.iter_mut().zip(&table.counts) {
                 *total = total.saturating_add(count.into());
             }
             sum.out_of_range = sum.out_of_range.saturating_add(table.out_of_range.into());
@@ -113,23 +140,27 @@ impl SyscallCounts {
     /// What happened between `earlier` and `self` (both cumulative).
     pub fn since(&self, earlier: &Self) -> Self {
         Self {
-            by_nr: self
-                .by_nr
+            counts: self
+                .counts
                 .iter()
-                .zip(&earlier.by_nr)
+                .zip(&earlier.counts)
                 .map(|(&now, &then)| now.saturating_sub(then))
                 .collect(),
             out_of_range: self.out_of_range.saturating_sub(earlier.out_of_range),
         }
     }
 
-    /// The syscall number and count of every syscall seen at least once.
-    pub fn nonzero(&self) -> impl Iterator<Item = (usize, Count)> + '_ {
-        self.by_nr.iter().copied().enumerate().filter(|(_, c)| !c.is_zero())
+    /// Every syscall seen at least once, and its count.
+    pub fn nonzero(&self) -> impl Iterator<Item = (Syscall, Count)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_zero())
+            .map(|(index, &c)| (Syscall::at(index), c))
     }
 
-    pub fn get(&self, nr: usize) -> Count {
-        self.by_nr.get(nr).copied().unwrap_or_default()
+    pub fn get(&self, syscall: Syscall) -> Count {
+        syscall.index().and_then(|i| self.counts.get(i)).copied().unwrap_or_default()
     }
 
     /// Calls whose number was outside the table (negative or too large).
@@ -138,7 +169,7 @@ impl SyscallCounts {
     }
 
     pub fn total(&self) -> Count {
-        self.by_nr.iter().fold(self.out_of_range, |sum, &c| sum.saturating_add(c))
+        self.counts.iter().fold(self.out_of_range, |sum, &c| sum.saturating_add(c))
     }
 }
 
@@ -248,34 +279,63 @@ mod tests {
     fn table(entries: &[(usize, u64, u64)]) -> SyscallTable {
         let mut t = SyscallTable::default();
         for &(nr, calls, errors) in entries {
-            t.counts[nr] = SyscallCount { calls, errors };
+            t.counts[nr] = SyscallCount { calls, errors, blocked: 0 };
         }
         t
+    }
+
+    fn x86_64(nr: usize) -> Syscall {
+        Syscall { abi: Abi::X86_64, nr }
+    }
+
+    fn count(calls: u64, errors: u64) -> Count {
+        Count { calls, errors, blocked: 0 }
     }
 
     #[test]
     fn sums_cpus_and_finds_nonzero_entries() {
         let mut cpu1 = table(&[(110, 5, 0), (0, 1, 1)]);
-        cpu1.out_of_range = SyscallCount { calls: 2, errors: 2 };
+        cpu1.out_of_range = SyscallCount { calls: 2, errors: 2, blocked: 1 };
         let cpu2 = table(&[(110, 7, 1)]);
         let sum = SyscallCounts::sum_per_cpu(&[cpu1, cpu2]);
-        assert_eq!(sum.get(110), Count { calls: 12, errors: 1 });
+        assert_eq!(sum.get(x86_64(110)), count(12, 1));
         assert_eq!(
             sum.nonzero().collect::<Vec<_>>(),
-            [(0, Count { calls: 1, errors: 1 }), (110, Count { calls: 12, errors: 1 })]
+            [(x86_64(0), count(1, 1)), (x86_64(110), count(12, 1))]
         );
-        assert_eq!(sum.out_of_range(), Count { calls: 2, errors: 2 });
-        assert_eq!(sum.total(), Count { calls: 15, errors: 4 });
+        assert_eq!(sum.out_of_range(), Count { calls: 2, errors: 2, blocked: 1 });
+        assert_eq!(sum.total(), Count { calls: 15, errors: 4, blocked: 1 });
+    }
+
+    #[test]
+    fn i386_calls_and_blocked_returns_have_their_own_counters() {
+        let mut cpu = table(&[(20, 3, 0)]);
+        // i386 getpid is 20 as well; x86_64 79 (getcwd) blocked 5 times.
+        cpu.counts[MAX_SYSCALLS + 20] = SyscallCount { calls: 7, errors: 0, blocked: 0 };
+        cpu.counts[79] = SyscallCount { calls: 0, errors: 0, blocked: 5 };
+        let sum = SyscallCounts::sum_per_cpu(&[cpu]);
+        let i386_getpid = Syscall { abi: Abi::I386, nr: 20 };
+        assert_eq!(sum.get(i386_getpid), count(7, 0));
+        assert_eq!(sum.get(x86_64(20)), count(3, 0));
+        assert_eq!(
+            sum.nonzero().collect::<Vec<_>>(),
+            [
+                (x86_64(20), count(3, 0)),
+                (x86_64(79), Count { calls: 0, errors: 0, blocked: 5 }),
+                (i386_getpid, count(7, 0))
+            ]
+        );
+        assert_eq!(sum.get(Syscall { abi: Abi::I386, nr: MAX_SYSCALLS }), Count::default());
     }
 
     #[test]
     fn saturates_instead_of_wrapping() {
         let sum = SyscallCounts::sum_per_cpu(&[table(&[(1, u64::MAX, 0)]), table(&[(1, 3, 0)])]);
-        assert_eq!(sum.get(1).calls, u64::MAX);
+        assert_eq!(sum.get(x86_64(1)).calls, u64::MAX);
         // A counter that went backwards (a map recreated) yields 0, not a huge number.
         let before = SyscallCounts::sum_per_cpu(&[table(&[(1, 10, 4)])]);
         let after = SyscallCounts::sum_per_cpu(&[table(&[(1, 3, 0)])]);
-        assert_eq!(after.since(&before).get(1), Count::default());
+        assert_eq!(after.since(&before).get(x86_64(1)), Count::default());
     }
 
     #[test]
@@ -285,7 +345,7 @@ mod tests {
         let delta = t1.since(&t0);
         assert_eq!(
             delta.nonzero().collect::<Vec<_>>(),
-            [(2, Count { calls: 1, errors: 0 }), (39, Count { calls: 150, errors: 0 })]
+            [(x86_64(2), count(1, 0)), (x86_64(39), count(150, 0))]
         );
     }
 
@@ -340,7 +400,7 @@ mod tests {
             lines: Some(vec![entries]),
         };
         let delta = snapshot(10, 7, vec![5, 9]).since(&snapshot(4, 2, vec![5, 3]));
-        assert_eq!(delta.syscalls[0].get(1).calls, 6);
+        assert_eq!(delta.syscalls[0].get(x86_64(1)).calls, 6);
         assert_eq!(delta.samples.unwrap()[0].kernel, 5);
         assert_eq!(delta.functions, Some(vec![vec![0, 6]]));
         assert_eq!(delta.lines, Some(vec![vec![0, 6]]));

@@ -5,6 +5,7 @@
 //! [`export::Format`], ...); everything else lives here so that benchmarks can drive the same
 //! code.
 pub mod attach;
+pub mod btf;
 pub mod cgroup;
 pub mod child;
 pub mod collect;

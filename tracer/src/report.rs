@@ -10,11 +10,12 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use syscalls::Sysno;
+use tracer_common::Abi;
 
 use crate::{
     attach::Backend,
     cgroup::Cgroup,
-    collect::{Count, Overhead, SampleCounts, SyscallCounts},
+    collect::{Count, Overhead, SampleCounts, Syscall, SyscallCounts},
     functions::Target,
     lines::LineReport,
     runtime::WorkloadRef,
@@ -237,16 +238,22 @@ pub struct Period {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyscallRow {
-    /// Name in this architecture's table, `syscall_<nr>` if unknown, `(out of range)` for
-    /// numbers outside the counting table.
+    /// Name in its ABI's table, `syscall_<nr>` if unknown, `(out of range)` for numbers
+    /// outside the counting table; 32-bit calls are marked, e.g. `getpid (i386)`.
     pub name: String,
     pub nr: Option<u32>,
+    /// `"i386"` for 32-bit calls (numbered from the i386 table); absent for x86_64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abi: Option<String>,
     pub counts: Vec<Count>,
 }
 
 impl SyscallRow {
-    fn total_calls(&self) -> u64 {
-        self.counts.iter().fold(0u64, |sum, c| sum.saturating_add(c.calls))
+    /// Calls summed over cgroups, then blocked returns: the order of rows.
+    fn weight(&self) -> (u64, u64) {
+        self.counts.iter().fold((0u64, 0u64), |(calls, blocked), c| {
+            (calls.saturating_add(c.calls), blocked.saturating_add(c.blocked))
+        })
     }
 }
 
@@ -261,28 +268,28 @@ impl Report {
         kernel_functions: Option<FunctionReport>,
         top: Option<usize>,
     ) -> Self {
-        let mut nrs: Vec<usize> =
-            counts.iter().flat_map(|c| c.nonzero().map(|(nr, _)| nr)).collect();
-        nrs.sort_unstable();
-        nrs.dedup();
-        let mut syscalls: Vec<SyscallRow> = nrs
+        let mut seen: Vec<Syscall> =
+            counts.iter().flat_map(|c| c.nonzero().map(|(syscall, _)| syscall)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        let mut syscalls: Vec<SyscallRow> = seen
             .into_iter()
-            .map(|nr| SyscallRow {
-                name: syscall_name(nr),
-                nr: Some(nr as u32),
-                counts: counts.iter().map(|c| c.get(nr)).collect(),
+            .map(|syscall| SyscallRow {
+                name: syscall_name(syscall),
+                nr: Some(syscall.nr as u32),
+                abi: (syscall.abi == Abi::I386).then(|| "i386".to_owned()),
+                counts: counts.iter().map(|c| c.get(syscall)).collect(),
             })
             .collect();
         if counts.iter().any(|c| !c.out_of_range().is_zero()) {
             syscalls.push(SyscallRow {
                 name: "(out of range)".to_owned(),
                 nr: None,
+                abi: None,
                 counts: counts.iter().map(SyscallCounts::out_of_range).collect(),
             });
         }
-        syscalls.sort_by(|a, b| {
-            b.total_calls().cmp(&a.total_calls()).then_with(|| a.name.cmp(&b.name))
-        });
+        syscalls.sort_by(|a, b| b.weight().cmp(&a.weight()).then_with(|| a.name.cmp(&b.name)));
         let rows_omitted = truncate(&mut syscalls, top);
         Self {
             schema_version: SCHEMA_VERSION,
@@ -427,20 +434,29 @@ impl SampleReport {
     }
 }
 
-fn syscall_name(nr: usize) -> String {
-    Sysno::new(nr).map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_owned())
+/// The name of `syscall` in its ABI's table; 32-bit calls marked as such.
+fn syscall_name(syscall: Syscall) -> String {
+    let nr = syscall.nr;
+    match syscall.abi {
+        Abi::X86_64 => Sysno::new(nr).map(|s| s.name().to_owned()),
+        Abi::I386 => syscalls::x86::Sysno::new(nr).map(|s| format!("{} (i386)", s.name())),
+    }
+    .unwrap_or_else(|| match syscall.abi {
+        Abi::X86_64 => format!("syscall_{nr}"),
+        Abi::I386 => format!("syscall_{nr} (i386)"),
+    })
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use tracer_common::{SyscallCount, SyscallTable};
+    use tracer_common::{MAX_SYSCALLS, SyscallCount, SyscallTable};
 
     use super::*;
 
     pub(crate) fn counts(entries: &[(usize, u64, u64)]) -> SyscallCounts {
         let mut t = SyscallTable::default();
         for &(nr, calls, errors) in entries {
-            t.counts[nr] = SyscallCount { calls, errors };
+            t.counts[nr] = SyscallCount { calls, errors, blocked: 0 };
         }
         SyscallCounts::sum_per_cpu(&[t])
     }
@@ -613,12 +629,10 @@ pub(crate) mod tests {
         let r = sample();
         let names: Vec<_> = r.syscalls.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["getppid", "read", "fchdir"]);
-        assert_eq!(r.syscalls[0].counts, [Count { calls: 100_000, errors: 0 }, Count::default()]);
-        assert_eq!(
-            r.syscalls[1].counts,
-            [Count { calls: 5, errors: 2 }, Count { calls: 2, errors: 0 }]
-        );
-        assert_eq!(r.totals, [Count { calls: 100_005, errors: 2 }, Count { calls: 5, errors: 3 }]);
+        let count = |calls, errors| Count { calls, errors, blocked: 0 };
+        assert_eq!(r.syscalls[0].counts, [count(100_000, 0), Count::default()]);
+        assert_eq!(r.syscalls[1].counts, [count(5, 2), count(2, 0)]);
+        assert_eq!(r.totals, [count(100_005, 2), count(5, 3)]);
         assert_eq!(r.start_time, "1970-01-01T00:00:00.000Z");
     }
 
@@ -640,8 +654,11 @@ pub(crate) mod tests {
     #[test]
     fn unknown_and_out_of_range_numbers_get_rows() {
         let mut t = SyscallTable::default();
-        t.counts[511] = SyscallCount { calls: 1, errors: 1 };
-        t.out_of_range = SyscallCount { calls: 4, errors: 4 };
+        t.counts[511] = SyscallCount { calls: 1, errors: 1, blocked: 0 };
+        t.out_of_range = SyscallCount { calls: 4, errors: 4, blocked: 0 };
+        t.counts[MAX_SYSCALLS + 20] = SyscallCount { calls: 3, errors: 0, blocked: 0 };
+        t.counts[MAX_SYSCALLS + 500] = SyscallCount { calls: 2, errors: 0, blocked: 0 };
+        t.counts[79] = SyscallCount { calls: 0, errors: 0, blocked: 6 };
         let r = Report::new(
             &info(&["a"]),
             period(1),
@@ -650,7 +667,18 @@ pub(crate) mod tests {
             None,
             None,
         );
-        let names: Vec<_> = r.syscalls.iter().map(|s| (s.name.as_str(), s.nr)).collect();
-        assert_eq!(names, [("(out of range)", None), ("syscall_511", Some(511))]);
+        let names: Vec<_> =
+            r.syscalls.iter().map(|s| (s.name.as_str(), s.nr, s.abi.as_deref())).collect();
+        assert_eq!(
+            names,
+            [
+                ("(out of range)", None, None),
+                ("getpid (i386)", Some(20), Some("i386")),
+                ("syscall_500 (i386)", Some(500), Some("i386")),
+                ("syscall_511", Some(511), None),
+                // Only blocked: after every row with calls.
+                ("getcwd", Some(79), None),
+            ]
+        );
     }
 }

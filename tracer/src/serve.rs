@@ -228,7 +228,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 5] = [
+const FAMILIES: [Family; 6] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -238,6 +238,12 @@ const FAMILIES: [Family; 5] = [
         name: "ktrace_syscall_errors",
         help: "Syscalls of the cgroup that returned an error (-4095..-1).",
         items: |report| syscalls(report, |count| count.errors),
+    },
+    Family {
+        name: "ktrace_syscalls_blocked",
+        help: "Syscalls of the cgroup that returned without entering: rejected by seccomp, or \
+               skipped or emulated by a ptrace tracer (gVisor).",
+        items: |report| syscalls(report, |count| count.blocked),
     },
     Family {
         name: "ktrace_function_entries",
@@ -346,6 +352,14 @@ ktrace_syscall_errors_total{cgroup="lxc",syscall="read"} 2
 ktrace_syscall_errors_total{cgroup="gvisor",syscall="read"} 0
 ktrace_syscall_errors_total{cgroup="lxc",syscall="fchdir"} 0
 ktrace_syscall_errors_total{cgroup="gvisor",syscall="fchdir"} 3
+# HELP ktrace_syscalls_blocked Syscalls of the cgroup that returned without entering: rejected by seccomp, or skipped or emulated by a ptrace tracer (gVisor).
+# TYPE ktrace_syscalls_blocked counter
+ktrace_syscalls_blocked_total{cgroup="lxc",syscall="getppid"} 0
+ktrace_syscalls_blocked_total{cgroup="gvisor",syscall="getppid"} 0
+ktrace_syscalls_blocked_total{cgroup="lxc",syscall="read"} 0
+ktrace_syscalls_blocked_total{cgroup="gvisor",syscall="read"} 0
+ktrace_syscalls_blocked_total{cgroup="lxc",syscall="fchdir"} 0
+ktrace_syscalls_blocked_total{cgroup="gvisor",syscall="fchdir"} 0
 # HELP ktrace_function_entries Exact entries of a counted kernel function by tasks of the cgroup.
 # TYPE ktrace_function_entries counter
 ktrace_function_entries_total{cgroup="lxc",function="vfs_write",module="vmlinux"} 10
@@ -407,6 +421,8 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
 # TYPE ktrace_syscalls counter
 # HELP ktrace_syscall_errors Syscalls of the cgroup that returned an error (-4095..-1).
 # TYPE ktrace_syscall_errors counter
+# HELP ktrace_syscalls_blocked Syscalls of the cgroup that returned without entering: rejected by seccomp, or skipped or emulated by a ptrace tracer (gVisor).
+# TYPE ktrace_syscalls_blocked counter
 # HELP ktrace_function_entries Exact entries of a counted kernel function by tasks of the cgroup.
 # TYPE ktrace_function_entries counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.

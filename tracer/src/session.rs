@@ -16,7 +16,7 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Probes, validate_frequency},
+    attach::{Diagnostics, Probes, validate_frequency},
     cgroup::Cgroup,
     collect::{SampleCounts, Snapshot},
     export::{Format, Printer, file, folded},
@@ -61,6 +61,8 @@ pub struct Options {
     /// Keep tracing when stdout's reader goes away (`run`: its command goes on, and ktrace
     /// exits with its status); otherwise a closed stdout ends the trace.
     pub outlive_stdout: bool,
+    /// Where ktrace's own eBPF diagnostics go (`-v`: stderr).
+    pub diagnostics: Diagnostics,
 }
 
 pub struct Session {
@@ -93,7 +95,13 @@ impl Session {
         let sampled_functions = plan.sampled_functions;
         let lines = plan.lines;
         let line_probes = lines.as_ref().map_or(&[][..], |l| &l.probes);
-        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, line_probes)?;
+        let probes = Probes::attach(
+            cgroups,
+            plan.sampling,
+            plan.functions,
+            line_probes,
+            options.diagnostics,
+        )?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
@@ -124,6 +132,7 @@ impl Session {
             tokio::select! {
                 outcome = &mut stop => break outcome,
                 () = tick(&mut ticker) => {
+                    self.probes.print_diagnostics();
                     let now = Mark::take(&self.probes)?;
                     let report = self.interval(&now, &last)?;
                     match &sink {
@@ -141,7 +150,15 @@ impl Session {
                 }
             }
         };
+        self.probes.print_diagnostics();
         let end = Mark::take(&self.probes)?;
+        let entry_failures = self.probes.syscall_entry_failures()?;
+        if entry_failures > 0 {
+            eprintln!(
+                "ktrace: {entry_failures} syscall entries or returns could not be recorded \
+                 (task storage full or busy): failed and blocked counts may miss as many"
+            );
+        }
         if ticker.is_some() && matches!(sink, Sink::Print) {
             let report = self.interval(&end, &last)?;
             self.print(&mut out, &report)?;

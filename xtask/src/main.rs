@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask test` runs the whole suite, as CI does; `cargo xtask vm`
-//! runs a command in a QEMU guest on a Debian kernel.
+//! runs a command in a QEMU guest on a Debian kernel; `cargo xtask bench` measures what
+//! ktrace costs, on this host and in the guest.
 mod vm;
 
 use std::process::{Command, ExitCode};
@@ -22,8 +23,11 @@ enum Task {
     Test,
     /// Run a command as root in a QEMU guest booting a Debian kernel, with ktrace on its PATH.
     Vm(vm::VmArgs),
-    /// Benchmark function counting in the 6.12 guest: --all attach and detach against a bare
-    /// kprobe.multi link, and the counting program's cost per hit against an empty program.
+    /// Benchmark syscall counting on this host (cost per call against an empty raw
+    /// tracepoint pair and bpftrace; report in target/bench/syscalls.md), then function
+    /// counting in the 6.12 guest (--all attach and detach against a bare kprobe.multi link,
+    /// the counting program's cost per hit against an empty program). Exits non-zero naming
+    /// each missed target.
     Bench,
 }
 
@@ -31,7 +35,7 @@ fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().task {
         Task::Test => test().map(|()| ExitCode::SUCCESS),
         Task::Vm(args) => vm::vm(args),
-        Task::Bench => vm::bench().map(|()| ExitCode::SUCCESS),
+        Task::Bench => bench(),
     }
 }
 
@@ -50,6 +54,7 @@ fn test() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    run(&mut ebpf_clippy())?;
     vm::fetch_debug_image()?;
     // tracer-ebpf builds only for the BPF target; tracer/build.rs builds it.
     let host = run(Command::new(env!("CARGO")).args([
@@ -75,6 +80,38 @@ fn test() -> anyhow::Result<()> {
         bail!("{}", failures.join("\n"));
     }
     Ok(())
+}
+
+/// Clippy over the eBPF crate, which builds only for the BPF target, with the nightly that
+/// tracer/build.rs builds it with (the workspace lints, `undocumented_unsafe_blocks` among
+/// them, apply).
+fn ebpf_clippy() -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["+nightly", "clippy", "-p", "tracer-ebpf", "--target", "bpfel-unknown-none"])
+        .args(["-Z", "build-std=core", "--release", "--target-dir"])
+        .arg(workspace_file("target/ebpf-clippy"))
+        .args(["--", "-D", "warnings"]);
+    // The toolchain cargo chose for xtask must not override the nightly.
+    for key in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTUP_TOOLCHAIN"] {
+        cmd.env_remove(key);
+    }
+    cmd
+}
+
+/// `cargo xtask bench`: the host's syscall benchmark, then the guest's function benchmark
+/// (even when the first misses a target, so that one run shows every figure).
+fn bench() -> anyhow::Result<ExitCode> {
+    let report = workspace_file("target/bench/syscalls.md");
+    let host = run(Command::new(env!("CARGO"))
+        .args(["bench", "-p", "tracer", "--bench", "syscalls", "--"])
+        .arg(&report));
+    let guest = vm::bench();
+    let failures: Vec<String> =
+        [host, guest].into_iter().filter_map(|r| r.err().map(|e| format!("{e:#}"))).collect();
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `cmd` with inherited stdio; fails unless it exits 0.

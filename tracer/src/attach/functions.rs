@@ -18,6 +18,7 @@ use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
     object,
     raw::{self, ProgramStats},
+    verifier::Rejection,
 };
 use crate::{
     collect::{self, Overhead},
@@ -113,7 +114,8 @@ impl FunctionCounter {
         insns: &[aya_obj::generated::bpf_insn],
         unlocated: &HashSet<usize>,
     ) -> anyhow::Result<()> {
-        let prog = raw::load(&load_spec(Backend::KprobeMulti, None), insns)?;
+        let prog = raw::load(&load_spec(Backend::KprobeMulti, None), insns)
+            .map_err(Rejection::reported)?;
         let entries: Vec<(CString, usize)> = (0..self.targets.len())
             .filter(|i| !unlocated.contains(i))
             .map(|i| Ok((CString::new(self.targets[i].name.as_str())?, i)))
@@ -164,7 +166,8 @@ impl FunctionCounter {
         unlocated: &HashSet<usize>,
     ) -> anyhow::Result<()> {
         let pmu = kprobe_pmu_type().map_err(anyhow::Error::msg)?;
-        let prog = raw::load(&load_spec(Backend::Kprobe, None), insns)?;
+        let prog =
+            raw::load(&load_spec(Backend::Kprobe, None), insns).map_err(Rejection::reported)?;
         self.attach_each(unlocated, |i, target| {
             let name = CString::new(target.name.as_str())?;
             let event = raw::kprobe_event(pmu, &name, 0).context("perf_event_open kprobe")?;

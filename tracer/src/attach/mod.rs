@@ -4,21 +4,25 @@
 //! not used to one entry, so that an unused profile costs no kernel memory. Dropping
 //! [`Probes`] closes every link and program: nothing stays attached.
 mod backend;
+mod diagnostics;
 mod functions;
 mod ip_table;
+mod layout;
 mod lines;
 mod object;
 pub mod raw;
 mod running_task;
 mod sample;
 mod syscalls;
+mod verifier;
 
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader, maps::Array};
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, MAX_CGROUPS, Targets};
+use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets};
 
 pub use self::{
     backend::{Backend, choose as choose_backend},
+    diagnostics::Diagnostics,
     functions::FunctionCounter,
     lines::SkippedProbe,
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, validate_frequency},
@@ -49,6 +53,7 @@ pub struct Probes {
     /// Counter chunks per slot: the function targets' counters, then the line probes'.
     chunks: usize,
     sampling: Option<Sampling>,
+    diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
@@ -60,8 +65,10 @@ impl Probes {
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
         lines: &[Probe],
+        diagnostics: Diagnostics,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
+        let kernel_layout = layout::read()?;
         let collect_stacks = u32::from(sampling.is_some_and(|s| s.stacks));
         let function_targets = functions.as_ref().map_or(0, |f| f.targets.len());
         let counting = functions.is_some() || !lines.is_empty();
@@ -73,7 +80,7 @@ impl Probes {
             .map(|plan| IpTable::for_targets(&plan.targets))
             .transpose()?;
         let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
-        let mut loader = EbpfLoader::new();
+        let mut loader = loader(&kernel_layout, diagnostics);
         loader
             .override_global("TARGETS", &targets, true)
             .override_global("COLLECT_STACKS", &collect_stacks, true)
@@ -110,14 +117,18 @@ impl Probes {
         let lines = (!lines.is_empty())
             .then(|| LineCounter::attach(&ebpf, function_targets, lines))
             .transpose()?;
+        let diagnostics = (diagnostics == Diagnostics::Stderr)
+            .then(|| diagnostics::Printer::start(&mut ebpf))
+            .transpose()?;
         activate(&mut ebpf)?;
-        Ok(Self { functions, lines, ebpf, slots: cgroups.len(), chunks, sampling })
+        Ok(Self { functions, lines, ebpf, slots: cgroups.len(), chunks, sampling, diagnostics })
     }
 
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
     /// of the object (counting inactive, so nothing is counted).
     pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
-        let ebpf = object::load(&mut EbpfLoader::new())?;
+        let kernel_layout = layout::read()?;
+        let ebpf = object::load(&mut loader(&kernel_layout, Diagnostics::Off))?;
         Ok(backend::probe_all(&ebpf, probe))
     }
 
@@ -136,6 +147,19 @@ impl Probes {
 
     pub fn line_overhead(&self) -> anyhow::Result<Option<Overhead>> {
         self.lines.as_ref().map(|l| l.overhead(&self.ebpf)).transpose()
+    }
+
+    /// Syscall entries and returns whose blocked or failed status could not be recorded
+    /// (the task's entry record could not be read or created), since attaching.
+    pub fn syscall_entry_failures(&self) -> anyhow::Result<u64> {
+        syscalls::entry_failures(&self.ebpf)
+    }
+
+    /// Prints what the eBPF side logged since the last call, with [`Diagnostics::Stderr`].
+    pub fn print_diagnostics(&mut self) {
+        if let Some(printer) = &mut self.diagnostics {
+            printer.print();
+        }
     }
 
     pub fn sampling(&self) -> Option<Sampling> {
@@ -159,6 +183,16 @@ impl Probes {
     pub fn stack(&self, stack_id: i32) -> anyhow::Result<Vec<u64>> {
         sample::stack(&self.ebpf, stack_id)
     }
+}
+
+/// A loader of ktrace's object with what every load needs: the kernel's layout, what the eBPF
+/// side logs, and task storage allowed (aya creates the map but has no type for it; only the
+/// programs use it).
+fn loader(kernel_layout: &KernelLayout, diagnostics: Diagnostics) -> EbpfLoader<'_> {
+    let mut loader = EbpfLoader::new();
+    loader.override_global("KERNEL_LAYOUT", kernel_layout, true).allow_unsupported_maps();
+    diagnostics::configure(&mut loader, diagnostics);
+    loader
 }
 
 /// Turns counting on: nothing counts before, so a half-attached set never produces numbers.

@@ -53,7 +53,7 @@ where
 pub fn attach_raw_tracepoints(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> anyhow::Result<()> {
     for &(name, tracepoint) in programs {
         let program: &mut RawTracePoint = program_mut(ebpf, name)?;
-        program.load().with_context(|| format!("loading {name}"))?;
+        program.load().map_err(|e| super::verifier::load_error(name, e))?;
         program
             .attach(tracepoint)
             .with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;

@@ -12,14 +12,14 @@ use std::{
     os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
 };
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use aya::{Ebpf, maps::Map};
 use aya_obj::{
     Object,
     generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_info, bpf_prog_type},
 };
 
-use super::object::OBJECT;
+use super::{object::OBJECT, verifier::Rejection};
 
 /// A program's instructions, relocated to refer to maps by descriptor; the descriptors stay
 /// open as long as this lives, which must be until the program is loaded.
@@ -89,7 +89,13 @@ pub fn create_per_cpu_array(key_size: u32, value_size: u32, entries: u32) -> io:
 /// A descriptor of the map behind `map`.
 fn map_fd(map: &Map) -> anyhow::Result<OwnedFd> {
     let data = match map {
-        Map::Array(d) | Map::PerCpuArray(d) | Map::HashMap(d) | Map::StackTraceMap(d) => d,
+        Map::Array(d)
+        | Map::PerCpuArray(d)
+        | Map::HashMap(d)
+        | Map::StackTraceMap(d)
+        | Map::RingBuf(d)
+        // Task storage, which aya does not wrap.
+        | Map::Unsupported(d) => d,
         _ => bail!("unexpected map type"),
     };
     let fd = data.info()?.fd()?;
@@ -118,10 +124,13 @@ pub struct LoadSpec<'a> {
     pub attach_btf_id: Option<u32>,
 }
 
-/// BPF_PROG_LOAD; on failure the verifier log is part of the error.
-pub fn load(spec: &LoadSpec, insns: &[bpf_insn]) -> anyhow::Result<OwnedFd> {
+/// Room for the verifier's log when a load fails: its last lines say why, so the buffer is
+/// large (a log that does not fit is cut short at the end on kernels before 6.4).
+const VERIFIER_LOG_BYTES: usize = 16 << 20;
+
+/// BPF_PROG_LOAD; on failure the error carries the verifier's log.
+pub fn load(spec: &LoadSpec, insns: &[bpf_insn]) -> Result<OwnedFd, Rejection> {
     let license = CString::new("GPL").expect("no NUL");
-    let mut log = vec![0u8; 64 * 1024];
     let mut attr = zeroed_attr();
     // SAFETY: writing the BPF_PROG_LOAD member of the union.
     let load = unsafe { &mut attr.__bindgen_anon_3 };
@@ -140,19 +149,18 @@ pub fn load(spec: &LoadSpec, insns: &[bpf_insn]) -> anyhow::Result<OwnedFd> {
     }
     let fd = match bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr) {
         Ok(fd) => fd,
-        Err(first) => {
+        Err(error) => {
             // Again with the verifier log, only on failure: logging slows loading down.
+            let mut log = vec![0u8; VERIFIER_LOG_BYTES];
             // SAFETY: as above.
             let load = unsafe { &mut attr.__bindgen_anon_3 };
             load.log_level = 1;
             load.log_buf = log.as_mut_ptr() as u64;
             load.log_size = log.len() as u32;
             let _ = bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr);
-            let text = String::from_utf8_lossy(&log);
-            let text = text.trim_end_matches('\0').trim();
-            let last = text.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
-            return Err(anyhow!(first))
-                .with_context(|| format!("BPF_PROG_LOAD {} (verifier: {last})", spec.name));
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            let log = String::from_utf8_lossy(&log[..end]).into_owned();
+            return Err(Rejection { program: spec.name.to_owned(), error, log });
         }
     };
     // SAFETY: the kernel returned a new descriptor that we own.
@@ -174,6 +182,19 @@ pub fn kprobe_multi_link<'a>(
     link.__bindgen_anon_3.kprobe_multi.cnt = syms.len() as u32;
     link.__bindgen_anon_3.kprobe_multi.syms = syms.as_ptr() as u64;
     let fd = bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: a new descriptor that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// BPF_RAW_TRACEPOINT_OPEN (Linux 4.17+): attaches a loaded raw tracepoint program to the
+/// tracepoint `name` (for programs assembled by hand, as the benchmark's).
+pub fn raw_tracepoint_open(prog: &OwnedFd, name: &CStr) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the BPF_RAW_TRACEPOINT_OPEN member of the union.
+    let open = unsafe { &mut attr.raw_tracepoint };
+    open.name = name.as_ptr() as u64;
+    open.prog_fd = prog.as_raw_fd() as u32;
+    let fd = bpf(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)?;
     // SAFETY: a new descriptor that we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }

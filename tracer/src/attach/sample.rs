@@ -47,7 +47,7 @@ pub fn validate_frequency(hz: u64) -> anyhow::Result<()> {
 
 pub fn attach(ebpf: &mut Ebpf, sampling: Sampling) -> anyhow::Result<()> {
     let program: &mut PerfEvent = object::program_mut(ebpf, "kt_sample")?;
-    program.load().context("loading kt_sample")?;
+    program.load().map_err(|e| super::verifier::load_error("kt_sample", e))?;
     let cpus = online_cpus().map_err(|(path, e)| anyhow::anyhow!("reading {path}: {e}"))?;
     for cpu in cpus {
         program

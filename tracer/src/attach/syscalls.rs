@@ -2,7 +2,7 @@
 //! Works on kernels without kprobes or fentry: tracepoints are almost always built.
 use anyhow::Context as _;
 use aya::{Ebpf, maps::PerCpuArray};
-use tracer_common::SyscallTable;
+use tracer_common::{SyscallStats, SyscallTable};
 
 use super::object;
 use crate::collect::SyscallCounts;
@@ -24,4 +24,14 @@ pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SyscallCounts>> {
             Ok(SyscallCounts::sum_per_cpu(&per_cpu))
         })
         .collect()
+}
+
+/// Syscall events whose task's entry record could not be read or created, since loading.
+pub fn entry_failures(ebpf: &Ebpf) -> anyhow::Result<u64> {
+    let map =
+        ebpf.map("SYSCALL_STATS").context("map SYSCALL_STATS missing from the eBPF object")?;
+    let stats: PerCpuArray<_, SyscallStats> =
+        PerCpuArray::try_from(map).context("map SYSCALL_STATS")?;
+    let per_cpu = stats.get(&0, 0).context("reading SYSCALL_STATS")?;
+    Ok(per_cpu.iter().fold(0u64, |sum, s| sum.saturating_add(s.entry_failures)))
 }

@@ -23,6 +23,7 @@ use std::{collections::BTreeMap, path::Path};
 use serde::Serialize;
 
 use crate::{
+    collect::Count,
     kallsyms::CORE_KERNEL,
     record::{self, Record},
     report::Report,
@@ -55,6 +56,8 @@ pub enum Measure {
     Samples,
     /// Exact source line hits.
     Hits,
+    /// Syscall returns without an entry: calls turned away before they ran.
+    Blocked,
 }
 
 impl Measure {
@@ -64,6 +67,7 @@ impl Measure {
             Self::Entries => "entries",
             Self::Samples => "samples",
             Self::Hits => "hits",
+            Self::Blocked => "blocked",
         }
     }
 }
@@ -111,6 +115,8 @@ pub struct Section {
 pub struct Comparison {
     pub runs: Vec<Run>,
     pub syscalls: Section,
+    /// Blocked syscalls; absent when no run has any.
+    pub blocked: Option<Section>,
     /// Absent when not every record has functions of the same kind.
     pub functions: Option<Section>,
     pub modules: Option<Section>,
@@ -225,9 +231,18 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         }
     }
     let table = Table { records, columns: &columns(records), top };
-    let syscalls = table.section(Measure::Calls, |_, rec, c| {
-        rec.syscalls.iter().map(|s| ((s.name.clone(), None), s.counts[c].calls, None)).collect()
-    });
+    let syscall_section = |measure, figure: fn(&Count) -> u64| {
+        table.section(measure, |_, rec, c| {
+            rec.syscalls
+                .iter()
+                .filter(|s| figure(&s.counts[c]) > 0)
+                .map(|s| ((s.name.clone(), None), figure(&s.counts[c]), None))
+                .collect()
+        })
+    };
+    let syscalls = syscall_section(Measure::Calls, |count| count.calls);
+    let blocked = Some(syscall_section(Measure::Blocked, |count| count.blocked))
+        .filter(|section| !section.rows.is_empty());
     let counted = records.iter().all(|(_, _, r)| r.report.kernel_functions.is_some());
     let sampled = records.iter().all(|(_, _, r)| r.report.kernel_samples.is_some());
     let (functions, modules) = if counted {
@@ -286,7 +301,7 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         });
         lines
     });
-    Comparison { runs, syscalls, functions, modules, directories: None, lines }
+    Comparison { runs, syscalls, blocked, functions, modules, directories: None, lines }
 }
 
 /// (record, cgroup) of each run, in run order.
@@ -409,7 +424,8 @@ pub(crate) mod tests {
             .map(|(name, calls)| SyscallRow {
                 name: name.to_string(),
                 nr: None,
-                counts: calls.iter().map(|&calls| Count { calls, errors: 0 }).collect(),
+                abi: None,
+                counts: calls.iter().map(|&calls| Count { calls, errors: 0, blocked: 0 }).collect(),
             })
             .collect();
         let mut record = Record::new(record_info(), report);
@@ -546,6 +562,35 @@ pub(crate) mod tests {
         assert_eq!(modules.rows[0].name, "veth");
         assert_eq!(modules.rows[0].coverage, Some(vec![(1, 30), (0, 30)]));
         assert_eq!(modules.rows[1].coverage, Some(vec![(1, 100), (2, 100)]));
+    }
+
+    #[test]
+    fn blocked_syscalls_are_a_section_of_their_own() {
+        let c = pair();
+        assert_eq!(c.blocked, None, "no run has blocked calls");
+        let mut gvisor = record(&["gvisor"], &[("getcwd", &[0]), ("read", &[5])]);
+        gvisor.report.syscalls[0].counts[0].blocked = 12;
+        gvisor.report.syscalls[1].counts[0].blocked = 1;
+        let runc = record(&["runc"], &[("getcwd", &[12]), ("read", &[5])]);
+        let c = compare(
+            &[
+                ("runc".to_owned(), "runc.json".to_owned(), runc),
+                ("gvisor".to_owned(), "gvisor.json".to_owned(), gvisor),
+            ],
+            None,
+        );
+        // getcwd made no calls in gVisor: no zero row among the calls.
+        let calls: Vec<_> =
+            c.syscalls.rows.iter().map(|r| (r.name.as_str(), r.values.clone())).collect();
+        assert_eq!(calls, [("getcwd", vec![12, 0]), ("read", vec![5, 5])]);
+        let blocked = c.blocked.unwrap();
+        assert_eq!(blocked.measure, Measure::Blocked);
+        let rows: Vec<_> =
+            blocked.rows.iter().map(|r| (r.name.as_str(), r.values.clone(), r.only_in())).collect();
+        assert_eq!(
+            rows,
+            [("getcwd", vec![0, 12], Some(vec![1])), ("read", vec![0, 1], Some(vec![1]))]
+        );
     }
 
     #[test]

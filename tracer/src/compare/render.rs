@@ -44,6 +44,9 @@ struct Grid {
 fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Result<()> {
     let mut grids = vec![runs_grid(c)];
     grids.push(section_grid(c, &c.syscalls, "Syscalls", "SYSCALL"));
+    if let Some(blocked) = &c.blocked {
+        grids.push(section_grid(c, blocked, "Blocked syscalls", "SYSCALL"));
+    }
     if let Some(functions) = &c.functions {
         grids.push(section_grid(c, functions, "Kernel functions", "FUNCTION"));
     }
@@ -104,6 +107,10 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
             format!("{what}: samples per run (sampled, not counts), ratio to {first}")
         }
         (Measure::Hits, _) => format!("{what}: counted hits per run, ratio to {first}"),
+        (Measure::Blocked, _) => format!(
+            "{what}: returns without an entry per run (turned away before they ran: seccomp, \
+             ptrace), ratio to {first}"
+        ),
     };
     let has_module = section.rows.iter().any(|r| r.module.is_some());
     let mut headers = vec![item.to_owned()];
@@ -214,6 +221,7 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
     ])?;
     let sections = [
         ("syscall", Some(&c.syscalls)),
+        ("blocked", c.blocked.as_ref()),
         ("function", c.functions.as_ref()),
         ("module", c.modules.as_ref()),
         ("directory", c.directories.as_ref()),
@@ -252,6 +260,8 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
 /// which is alphabetical.
 #[derive(Serialize)]
 struct Document<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked: Option<SectionDocument<'a>>,
     compare_version: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     directories: Option<SectionDocument<'a>>,
@@ -297,6 +307,7 @@ impl<'a> Document<'a> {
             rows_omitted: s.omitted,
         };
         Self {
+            blocked: c.blocked.as_ref().map(section),
             compare_version: COMPARE_VERSION,
             directories: c.directories.as_ref().map(section),
             functions: c.functions.as_ref().map(section),

@@ -1,11 +1,12 @@
 //! `--output csv`: tidy rows, one per (cgroup, syscall) and, with `--sample`, per (cgroup,
-//! kernel function) and (cgroup, module); with `--lines`, per (cgroup, source line). The report's metadata is repeated on every row, so
-//! rows of several runs or intervals can be concatenated and still be told apart.
+//! kernel function) and (cgroup, module); with `--lines`, per (cgroup, source line). The
+//! report's metadata is repeated on every row, so rows of several runs or intervals can be
+//! concatenated and still be told apart.
 use std::io::{self, Write};
 
 use crate::{kallsyms::CORE_KERNEL, report::Report};
 
-const HEADER: [&str; 19] = [
+const HEADER: [&str; 20] = [
     "scope",
     "start_time",
     "duration_secs",
@@ -23,6 +24,8 @@ const HEADER: [&str; 19] = [
     "errors",
     "samples",
     "share",
+    // New columns go last, so that readers of the earlier ones by position still work.
+    "blocked",
     "file",
     "line",
 ];
@@ -43,9 +46,9 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     }
     let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
     let duration = format!("{:.3}", report.duration_secs);
-    let mut row = |cgroup: usize, kind: &str, fields: [String; 9]| -> io::Result<()> {
+    let mut row = |cgroup: usize, kind: &str, fields: [String; 10]| -> io::Result<()> {
         let c = &report.cgroups[cgroup];
-        let [name, module, nr, calls, errors, samples, share, file, line] = fields;
+        let [name, module, nr, calls, errors, samples, share, blocked, file, line] = fields;
         let id = c.id.to_string();
         csv.write_record([
             report.scope.as_str(),
@@ -65,6 +68,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &errors,
             &samples,
             &share,
+            &blocked,
             &file,
             &line,
         ])
@@ -81,6 +85,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 count.errors.to_string(),
                 String::new(),
                 String::new(),
+                count.blocked.to_string(),
                 String::new(),
                 String::new(),
             ];
@@ -95,6 +100,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     f.module.clone(),
                     String::new(),
                     n.to_string(),
+                    String::new(),
                     String::new(),
                     String::new(),
                     String::new(),
@@ -115,6 +121,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                         String::new(),
                         // A line no probe counts has no figure.
                         if line.probes == 0 { String::new() } else { n.to_string() },
+                        String::new(),
                         String::new(),
                         String::new(),
                         String::new(),
@@ -139,6 +146,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     format!("{share:.6}"),
                     String::new(),
                     String::new(),
+                    String::new(),
                 ];
                 row(i, FUNCTION_SAMPLES, fields)?;
             }
@@ -153,6 +161,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     n.to_string(),
                     format!("{share:.6}"),
+                    String::new(),
                     String::new(),
                     String::new(),
                 ];
@@ -201,6 +210,9 @@ mod tests {
                 "",
                 "",
                 "",
+                "",
+                "0",
+                "",
                 ""
             ]
         );
@@ -218,6 +230,9 @@ mod tests {
                 "3",
                 "",
                 "",
+                "",
+                "",
+                "0",
                 "",
                 ""
             ]
@@ -258,7 +273,7 @@ mod tests {
         let lines: Vec<_> = rows
             .iter()
             .filter(|r| r[9] == "line" && r[6] == "lxc")
-            .map(|r| (r[10].as_str(), r[13].as_str(), r[17].as_str(), r[18].as_str()))
+            .map(|r| (r[10].as_str(), r[13].as_str(), r[18].as_str(), r[19].as_str()))
             .collect();
         let file = "include/linux/netdevice.h";
         assert_eq!(
@@ -291,13 +306,14 @@ mod tests {
                 "30",
                 "0.750000",
                 "",
+                "",
                 ""
             ]
         );
         let module_rows: Vec<_> = rows.iter().filter(|r| r[9] == "module_samples").collect();
         assert_eq!(
             module_rows[0][9..],
-            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000", "", ""]
+            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000", "", "", ""]
         );
     }
 }

@@ -9,8 +9,8 @@ use crate::{
 
 const NAME_WIDTH: usize = 22;
 const NR_WIDTH: usize = 5;
-/// "  CALLS(12)  CALLS/s(11)  FAILED(10)"
-const GROUP_WIDTH: usize = 2 + 12 + 1 + 11 + 1 + 10;
+/// "  CALLS(12) CALLS/s(11) FAILED(10) BLOCKED(10)"
+const GROUP_WIDTH: usize = 2 + 12 + 1 + 11 + 1 + 10 + 1 + 10;
 
 pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     let cgroups = report.cgroups.len();
@@ -25,7 +25,7 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     group_labels(out, report, NAME_WIDTH + 1 + NR_WIDTH, GROUP_WIDTH)?;
     write!(out, "{:<NAME_WIDTH$} {:>NR_WIDTH$}", "SYSCALL", "NR")?;
     for _ in 0..cgroups {
-        write!(out, "  {:>12} {:>11} {:>10}", "CALLS", "CALLS/s", "FAILED")?;
+        write!(out, "  {:>12} {:>11} {:>10} {:>10}", "CALLS", "CALLS/s", "FAILED", "BLOCKED")?;
     }
     writeln!(out)?;
     let elapsed = report.duration();
@@ -35,10 +35,11 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
         for count in &row.counts {
             write!(
                 out,
-                "  {:>12} {:>11.1} {:>10}",
+                "  {:>12} {:>11.1} {:>10} {:>10}",
                 count.calls,
                 rate(count.calls, elapsed),
-                count.errors
+                count.errors,
+                count.blocked
             )?;
         }
         writeln!(out)?;
@@ -47,10 +48,11 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     for total in &report.totals {
         write!(
             out,
-            "  {:>12} {:>11.1} {:>10}",
+            "  {:>12} {:>11.1} {:>10} {:>10}",
             total.calls,
             rate(total.calls, elapsed),
-            total.errors
+            total.errors,
+            total.blocked
         )?;
     }
     writeln!(out)?;
@@ -306,12 +308,12 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let expected = "\
 Syscalls per cgroup, total of 2.00 s from 1970-01-01T00:00:00.000Z (kernel 6.18.0-test)
-                              lxc                                  gvisor
-SYSCALL                   NR         CALLS     CALLS/s     FAILED         CALLS     CALLS/s     FAILED
-getppid                  110        100000     50000.0          0             0         0.0          0
-read                       0             5         2.5          2             2         1.0          0
-fchdir                    81             0         0.0          0             3         1.5          3
-TOTAL                               100005     50002.5          2             5         2.5          3
+                              lxc                                             gvisor
+SYSCALL                   NR         CALLS     CALLS/s     FAILED    BLOCKED         CALLS     CALLS/s     FAILED    BLOCKED
+getppid                  110        100000     50000.0          0          0             0         0.0          0          0
+read                       0             5         2.5          2          0             2         1.0          0          0
+fchdir                    81             0         0.0          0          0             3         1.5          3          0
+TOTAL                               100005     50002.5          2          0             5         2.5          3          0
 
 ";
         assert_eq!(text, expected);

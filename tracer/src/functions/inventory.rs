@@ -10,8 +10,10 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 
-use super::btf::Btf;
-use crate::kallsyms::{self, CORE_KERNEL};
+use crate::{
+    btf::Btf,
+    kallsyms::{self, CORE_KERNEL},
+};
 
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const DEBUGFS: &str = "/sys/kernel/debug";

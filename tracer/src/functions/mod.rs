@@ -6,7 +6,6 @@
 //! and not in ktrace's own deny list of functions that the counting program itself runs
 //! through (BPF helpers and maps, RCU, preemption, the fprobe/ftrace machinery): counting
 //! those would count ktrace and make it recurse.
-pub mod btf;
 mod inventory;
 
 use std::collections::BTreeMap;

@@ -161,9 +161,16 @@ impl App {
         self.syscalls.start_update(total.totals.iter().map(|c| c.calls));
         for row in &total.syscalls {
             self.syscalls.set_total(&row.name, row.counts.iter().map(|c| c.calls));
+            if row.counts.iter().any(|c| c.blocked > 0) {
+                self.syscalls.set_total(&blocked(&row.name), row.counts.iter().map(|c| c.blocked));
+            }
         }
         for row in &interval.syscalls {
             self.syscalls.set_interval(&row.name, row.counts.iter().map(|c| c.calls));
+            if row.counts.iter().any(|c| c.blocked > 0) {
+                let blocked_counts = row.counts.iter().map(|c| c.blocked);
+                self.syscalls.set_interval(&blocked(&row.name), blocked_counts);
+            }
         }
         // Counted functions, when ktrace counts them, take the views; samples otherwise.
         if let (Some(total), Some(interval)) = (&total.kernel_functions, &interval.kernel_functions)
@@ -357,6 +364,11 @@ impl App {
 }
 
 /// (name, module, entries per cgroup) of each counted function.
+/// The syscalls view's row of `syscall`'s blocked returns, beside its row of calls.
+fn blocked(syscall: &str) -> String {
+    format!("{syscall} [blocked]")
+}
+
 fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[u64])> {
     r.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts.as_slice()))
 }
@@ -556,6 +568,20 @@ pub(super) mod tests {
         app.update(update(sample(), total));
         let cells: Vec<_> = app.figures().cells(getppid, app.interval).collect();
         assert_eq!((cells[0].total, cells[0].share), (250, 1.0));
+    }
+
+    #[test]
+    fn blocked_returns_get_rows_of_their_own() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        let mut report = sample();
+        // gvisor: fchdir 3 calls, and 4 returns that never entered.
+        report.syscalls[2].counts[1].blocked = 4;
+        app.update(update(report.clone(), report));
+        assert_eq!(shown(&app), ["getppid", "read", "fchdir [blocked]", "fchdir"]);
+        let blocked = app.rows[2];
+        let totals: Vec<u64> =
+            app.figures().cells(blocked, app.interval).map(|c| c.total).collect();
+        assert_eq!(totals, [0, 4]);
     }
 
     #[test]

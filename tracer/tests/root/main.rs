@@ -10,6 +10,7 @@ mod records;
 mod runtimes;
 mod sampling;
 mod support;
+mod syscall_accounting;
 mod syscalls;
 mod tui;
 
@@ -34,7 +35,8 @@ fn main() -> ExitCode {
         .chain(sampling::all())
         .chain(tui::all())
         .chain(records::all())
-        .chain(runtimes::all());
+        .chain(runtimes::all())
+        .chain(syscall_accounting::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(functions::all().into_iter().chain(lines::all()).map(|test| (test, true)))

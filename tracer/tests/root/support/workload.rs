@@ -1,7 +1,9 @@
 //! The controlled workload: exactly the syscalls it is told to make, by raw syscall(2), so
 //! that libc caching or wrappers cannot change the numbers; plus a kernel-heavy loop and an
-//! idle sleep for the sampling tests, `join=CGROUP_DIR` to move itself mid-run, and
-//! `wait=FIFO` to block until the test writes to FIFO.
+//! idle sleep for the sampling tests, `join=CGROUP_DIR` to move itself mid-run,
+//! `wait=FIFO` to block until the test writes to FIFO, `seccomp=getcwd` to have every later
+//! getcwd refused before it enters the kernel, `i386-getpid=N` for 32-bit calls (`int 0x80`)
+//! from this 64-bit program, and `futex-timeout=N` for failing calls that block.
 use std::{
     fs::OpenOptions,
     io::Write as _,
@@ -20,6 +22,17 @@ pub fn run(specs: &[String]) -> ExitCode {
             let procs = std::path::Path::new(n).join("cgroup.procs");
             if let Err(e) = std::fs::write(&procs, "0") {
                 eprintln!("workload: joining {}: {e}", procs.display());
+                return ExitCode::from(2);
+            }
+            continue;
+        }
+        if name == "seccomp" {
+            if n != "getcwd" {
+                eprintln!("workload: seccomp=getcwd is the only filter, got {spec}");
+                return ExitCode::from(2);
+            }
+            if let Err(e) = refuse_getcwd() {
+                eprintln!("workload: installing the seccomp filter: {e}");
                 return ExitCode::from(2);
             }
             continue;
@@ -49,6 +62,34 @@ pub fn run(specs: &[String]) -> ExitCode {
                     assert_eq!(ret, -1, "fchdir(-1) must fail");
                 }
             }
+            // Fails with EPERM after seccomp=getcwd, succeeds before.
+            "getcwd" => {
+                let mut buf = [0u8; 256];
+                for _ in 0..n {
+                    // SAFETY: the kernel writes at most buf.len() bytes into buf.
+                    unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+                }
+            }
+            "i386-getpid" => (0..n).for_each(|_| i386_getpid()),
+            // Each waits 1 ms on a futex nobody wakes and fails with ETIMEDOUT: a failing call
+            // that blocks, so that the task is switched out inside it.
+            "futex-timeout" => {
+                let word = 0u32;
+                let timeout = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+                for _ in 0..n {
+                    // SAFETY: FUTEX_WAIT reads `word` and `timeout`, both alive for the call.
+                    let ret = unsafe {
+                        libc::syscall(
+                            libc::SYS_futex,
+                            &raw const word,
+                            libc::FUTEX_WAIT,
+                            0,
+                            &raw const timeout,
+                        )
+                    };
+                    assert_eq!(ret, -1, "a futex wait nobody wakes must time out");
+                }
+            }
             // Kernel-heavy for n milliseconds: small writes to /dev/null.
             "write-null-ms" => write_null_for(Duration::from_millis(n)),
             "sleep-ms" => std::thread::sleep(Duration::from_millis(n)),
@@ -69,4 +110,37 @@ fn write_null_for(duration: Duration) {
             null.write_all(&[0; 64]).expect("write /dev/null");
         }
     }
+}
+
+/// Installs a seccomp filter that makes getcwd fail with EPERM before it enters the kernel
+/// (the kernel's sys_enter tracepoint never sees it) and allows everything else.
+fn refuse_getcwd() -> std::io::Result<()> {
+    let statement = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+    let jump =
+        |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter { code: code as u16, jt, jf, k };
+    let mut filter = [
+        // The syscall number (struct seccomp_data starts with it).
+        statement(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, libc::SYS_getcwd as u32, 0, 1),
+        statement(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        statement(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() };
+    // SAFETY: prctl with these options reads `program`, which outlives the calls; no new
+    // privileges is required to install a filter without CAP_SYS_ADMIN and harmless here.
+    let ok = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const program) == 0
+    };
+    if ok { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// One 32-bit getpid: `int 0x80` with eax = 20, getpid's number in the i386 table. A 64-bit
+/// program may do this: the kernel runs it as a compat syscall.
+fn i386_getpid() {
+    let mut eax: u64 = 20;
+    // SAFETY: getpid takes no arguments, reads and writes no memory, and returns in eax;
+    // older kernels zero r8-r11 on this path, which the C ABI clobbers allow for.
+    unsafe { std::arch::asm!("int 0x80", inout("rax") eax, clobber_abi("C"), options(nostack)) };
+    debug_assert!(eax > 0, "getpid returned {eax}");
 }

@@ -1,0 +1,472 @@
+//! Benchmark of syscall counting on this host, run as root by `cargo xtask bench`: the cost per
+//! getppid(2) of a task in the traced cgroup and of one outside every traced cgroup, with
+//!
+//! - nothing attached,
+//! - an empty raw tracepoint pair on `sys_enter` and `sys_exit`: the floor of the mechanism,
+//!   what any counter built on these tracepoints pays before it does anything,
+//! - ktrace counting syscalls (blocked-syscall accounting included: it is always on),
+//! - ktrace `--latency`, a slot for issue 15 until that option exists,
+//! - bpftrace counting the same per cgroup: calls and failures by syscall number, behind a
+//!   `cgroup ==` filter, on the `raw_syscalls` tracepoints.
+//!
+//! The machine is shared and noisy, so every round attaches each configuration in turn (in
+//! an order that rotates with the round) and times both tasks under it; the figures are
+//! medians over the rounds, and each ratio is the median of the ratios within a round, so that
+//! drift between rounds cancels out. The report is Markdown, printed and written to the file
+//! named by the first argument; the exit status is 1 when a target is missed, and the report
+//! says which.
+use std::{
+    any::Any,
+    collections::BTreeMap,
+    fmt::Write as _,
+    fs,
+    io::{BufRead as _, BufReader},
+    os::fd::OwnedFd,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitCode, Stdio},
+};
+
+use anyhow::{Context as _, bail};
+use aya_obj::generated::{bpf_insn, bpf_prog_type};
+use tracer::{
+    attach::{
+        Diagnostics, Probes,
+        raw::{self, LoadSpec},
+    },
+    cgroup::{Cgroup, Hierarchy},
+};
+
+const ROUNDS: usize = 9;
+/// Loops per configuration, task and round, and calls per loop.
+const SAMPLES: usize = 11;
+const CALLS: u64 = 20_000;
+const WARM_UP_CALLS: u64 = 10_000;
+
+/// The targets of issue 17, as ratios within one run.
+const COUNTING_OVER_FLOOR: f64 = 1.10;
+const ADDED_COST_OVER_BPFTRACE: f64 = 0.35;
+const OUTSIDE_OVER_FLOOR: f64 = 1.05;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Setup {
+    Nothing,
+    EmptyPair,
+    Ktrace,
+    KtraceLatency,
+    Bpftrace,
+}
+
+impl Setup {
+    const ALL: [Self; 5] =
+        [Self::Nothing, Self::EmptyPair, Self::Ktrace, Self::KtraceLatency, Self::Bpftrace];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Nothing => "nothing attached",
+            Self::EmptyPair => "empty raw tracepoint pair (the floor)",
+            Self::Ktrace => "ktrace (blocked-syscall accounting always on)",
+            Self::KtraceLatency => "ktrace --latency",
+            Self::Bpftrace => "bpftrace, the same counts per cgroup",
+        }
+    }
+
+    /// Why a configuration is not measured.
+    fn unavailable(self) -> Option<&'static str> {
+        (self == Self::KtraceLatency).then_some("not yet: arrives with issue 15")
+    }
+
+    /// Attaches this configuration for `traced`; dropping the result detaches it.
+    fn attach(self, traced: &Cgroup, home: &Path) -> anyhow::Result<Box<dyn Any>> {
+        Ok(match self {
+            Self::Nothing | Self::KtraceLatency => Box::new(()),
+            Self::EmptyPair => Box::new(empty_pair()?),
+            Self::Ktrace => Box::new(Probes::attach(
+                std::slice::from_ref(traced),
+                None,
+                None,
+                &[],
+                Diagnostics::Off,
+            )?),
+            Self::Bpftrace => Box::new(Bpftrace::start(traced, home)?),
+        })
+    }
+}
+
+/// Per round, per setup (in `Setup::ALL` order): ns per call of the task in the traced cgroup
+/// and of the task outside.
+type Timings = Vec<[Option<(f64, f64)>; Setup::ALL.len()]>;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("syscall bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the rounds and reports; false when a target is missed.
+fn run() -> anyhow::Result<bool> {
+    let out = std::env::args().nth(1).map(PathBuf::from);
+    let hierarchy = Hierarchy::discover()?;
+    let pid = std::process::id();
+    let (traced_dir, traced) = hierarchy.create(&format!("ktrace-bench-traced-{pid}"))?;
+    let (outside_dir, outside) = hierarchy.create(&format!("ktrace-bench-outside-{pid}"))?;
+    let home = own_cgroup(traced.path.parent().context("a cgroup below the v2 mount")?)?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pin_to(cpus - 1)?;
+    let timings = measure(&traced, &outside, &home);
+    let run_times = timings.is_ok().then(|| run_times(&traced, &outside, &home));
+    // Back home before the cgroups go: removing a cgroup kills what is inside.
+    join(&home)?;
+    drop((traced_dir, outside_dir));
+    let mut report = report(&timings?, cpus);
+    if let Some(run_times) = run_times {
+        report.text += &run_times_table(&run_times?);
+    }
+    print!("{}", report.text);
+    if let Some(path) = out {
+        write_atomically(&path, &report.text)?;
+        eprintln!("syscall bench: wrote {}", path.display());
+    }
+    for missed in &report.missed {
+        eprintln!("syscall bench: missed target: {missed}");
+    }
+    Ok(report.missed.is_empty())
+}
+
+fn measure(traced: &Cgroup, outside: &Cgroup, home: &Path) -> anyhow::Result<Timings> {
+    let mut timings = Vec::new();
+    for round in 0..ROUNDS {
+        let mut this_round = [None; Setup::ALL.len()];
+        for i in 0..Setup::ALL.len() {
+            let s = (i + round) % Setup::ALL.len();
+            let setup = Setup::ALL[s];
+            if setup.unavailable().is_some() {
+                continue;
+            }
+            let attached = setup.attach(traced, home)?;
+            let inside = loop_in(&traced.path)?;
+            let outside_ns = loop_in(&outside.path)?;
+            join(home)?;
+            drop(attached);
+            this_round[s] = Some((inside, outside_ns));
+        }
+        timings.push(this_round);
+        eprintln!("syscall bench: round {} of {ROUNDS} done", round + 1);
+    }
+    Ok(timings)
+}
+
+/// The kernel's clock on each program (`kernel.bpf_stats_enabled`; it adds its own cost):
+/// ns per run of ktrace's pair and the empty pair, attached side by side, while this task
+/// loops in the traced cgroup and then outside. Other tasks' syscalls run the programs too,
+/// untraced, while the loops run.
+fn run_times(
+    traced: &Cgroup,
+    outside: &Cgroup,
+    home: &Path,
+) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    let _empty = empty_pair()?;
+    let _ktrace = Probes::attach(std::slice::from_ref(traced), None, None, &[], Diagnostics::Off)?;
+    fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
+    let stats = (|| {
+        let before = program_stats()?;
+        loop_in(&traced.path)?;
+        let between = program_stats()?;
+        loop_in(&outside.path)?;
+        let after = program_stats()?;
+        join(home)?;
+        let per_run =
+            |from: &BTreeMap<String, (u64, u64)>, to: &BTreeMap<String, (u64, u64)>, name: &str| {
+                let ((ns0, n0), (ns1, n1)) = (from.get(name).copied()?, to.get(name).copied()?);
+                Some((ns1 - ns0) as f64 / (n1 - n0).max(1) as f64)
+            };
+        Ok(PROGRAMS
+            .iter()
+            .filter_map(|&name| {
+                Some((
+                    name.to_owned(),
+                    per_run(&before, &between, name)?,
+                    per_run(&between, &after, name)?,
+                ))
+            })
+            .collect())
+    })();
+    fs::write(BPF_STATS, "0").context("disabling BPF run-time statistics")?;
+    stats
+}
+
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+/// The programs on sys_enter and sys_exit, as the kernel names them (15 characters at most).
+const PROGRAMS: [&str; 4] = ["kt_bench_enter", "kt_sys_enter", "kt_bench_exit", "kt_sys_exit"];
+
+/// (run time in ns, runs) of each of [`PROGRAMS`] loaded now.
+fn program_stats() -> anyhow::Result<BTreeMap<String, (u64, u64)>> {
+    let mut stats = BTreeMap::new();
+    for info in aya::programs::loaded_programs() {
+        let info = info?;
+        if let Some(name) = info.name_as_str().filter(|n| PROGRAMS.contains(n)) {
+            stats.insert(name.to_owned(), (info.run_time().as_nanos() as u64, info.run_count()));
+        }
+    }
+    Ok(stats)
+}
+
+fn run_times_table(run_times: &[(String, f64, f64)]) -> String {
+    let mut text = String::from(
+        "\nRun time per call by kernel.bpf_stats_enabled (its own clock reads included), \
+         ktrace's and the empty programs attached side by side:\n\n\
+         | program | traced task looping | task outside looping |\n|---|---:|---:|\n",
+    );
+    for (name, traced, outside) in run_times {
+        let _ = writeln!(text, "| {name} | {traced:.1} ns | {outside:.1} ns |");
+    }
+    text
+}
+
+/// Nanoseconds per getppid(2) of this process, moved into the cgroup at `dir`: the median of
+/// SAMPLES loops of CALLS calls, each timed by this thread's own CPU clock, which stops while
+/// other tasks have the CPU (wall time here mostly measures the neighbours).
+fn loop_in(dir: &Path) -> anyhow::Result<f64> {
+    join(dir)?;
+    calls(WARM_UP_CALLS);
+    let samples = (0..SAMPLES)
+        .map(|_| {
+            let start = thread_cpu_ns();
+            calls(CALLS);
+            (thread_cpu_ns() - start) as f64 / CALLS as f64
+        })
+        .collect();
+    Ok(median(samples))
+}
+
+/// This thread's CPU time (user and kernel), in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    // SAFETY: an all-zero timespec is valid; clock_gettime writes into it.
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid clock id and a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+fn calls(n: u64) {
+    for _ in 0..n {
+        // SAFETY: getppid takes no arguments and cannot fail.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+}
+
+/// Moves this process into the cgroup at `dir`.
+fn join(dir: &Path) -> anyhow::Result<()> {
+    fs::write(dir.join("cgroup.procs"), "0")
+        .with_context(|| format!("moving the bench into {}", dir.display()))
+}
+
+/// The directory of the v2 cgroup this process is in; `mount` is the v2 mount.
+fn own_cgroup(mount: &Path) -> anyhow::Result<PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+    let path = own.lines().find_map(|l| l.strip_prefix("0::")).context("no cgroup v2 line")?;
+    Ok(mount.join(path.trim_start_matches('/')))
+}
+
+fn pin_to(cpu: usize) -> anyhow::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes within it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `cpu` is an online CPU's number.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is this thread; `set` is a valid cpu_set_t.
+    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        bail!("pinning the bench to CPU {cpu}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `r0 = 0; exit` on sys_enter and on sys_exit.
+fn empty_pair() -> anyhow::Result<Vec<OwnedFd>> {
+    // SAFETY: bpf_insn is plain old data.
+    let mut insns: [bpf_insn; 2] = unsafe { std::mem::zeroed() };
+    insns[0].code = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K, dst r0, imm 0
+    insns[1].code = 0x95; // BPF_JMP | BPF_EXIT
+    let mut held = Vec::new();
+    for (name, tracepoint) in [("kt_bench_enter", c"sys_enter"), ("kt_bench_exit", c"sys_exit")] {
+        let spec = LoadSpec {
+            name,
+            prog_type: bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT,
+            expected_attach_type: None,
+            attach_btf_id: None,
+        };
+        let prog = raw::load(&spec, &insns)?;
+        let link = raw::raw_tracepoint_open(&prog, tracepoint)
+            .with_context(|| format!("attaching {name}"))?;
+        held.extend([prog, link]);
+    }
+    Ok(held)
+}
+
+/// bpftrace counting calls and failures per syscall of one cgroup, until dropped.
+struct Bpftrace(Child);
+
+impl Bpftrace {
+    /// Starts bpftrace from `home` (so that it is in neither measured cgroup) and waits until
+    /// its probes are attached. tracefs, whose event formats bpftrace reads, is mounted in a
+    /// mount namespace of its own: the host's mounts stay as they are.
+    fn start(traced: &Cgroup, home: &Path) -> anyhow::Result<Self> {
+        join(home)?;
+        let path = traced.path.display();
+        let filter = format!("cgroup == cgroupid(\"{path}\")");
+        let program = format!(
+            "BEGIN {{ printf(\"ready\\n\"); }}
+             tracepoint:raw_syscalls:sys_enter /{filter}/ {{ @calls[args->id] = count(); }}
+             tracepoint:raw_syscalls:sys_exit /{filter} && args->ret < 0 && args->ret >= -4095/ \
+             {{ @failed[args->id] = count(); }}"
+        );
+        let script = format!(
+            "mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; \
+             exec bpftrace -e '{program}'"
+        );
+        let mut child = Command::new("unshare")
+            .args(["--mount", "sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting bpftrace (scripts/setup.sh installs it)")?;
+        let stdout = child.stdout.take().context("bpftrace stdout")?;
+        let mut bpftrace = Self(child);
+        let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "ready");
+        if !ready {
+            let status = bpftrace.0.wait()?;
+            bail!("bpftrace exited before attaching its probes: {status}");
+        }
+        Ok(bpftrace)
+    }
+}
+
+impl Drop for Bpftrace {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child; SIGINT makes bpftrace detach and exit.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let _ = self.0.wait();
+    }
+}
+
+struct Report {
+    text: String,
+    missed: Vec<String>,
+}
+
+fn report(timings: &Timings, cpus: usize) -> Report {
+    let index = |setup: Setup| Setup::ALL.iter().position(|&s| s == setup).expect("a setup");
+    let rounds = |setup: Setup| -> Vec<(f64, f64)> {
+        timings.iter().filter_map(|round| round[index(setup)]).collect()
+    };
+    let per_round =
+        |f: &dyn Fn(usize) -> Option<f64>| -> Vec<f64> { (0..ROUNDS).filter_map(f).collect() };
+    let at = |setup: Setup, round: usize| timings[round][index(setup)];
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "## Syscall counting on this host\n\nKernel {}, {cpus} CPUs, shared and noisy: ns per \
+         getppid(2) by the thread's CPU clock, medians of {ROUNDS} interleaved rounds (each \
+         the median of {SAMPLES} loops of {CALLS} calls); ratios are medians of the ratios \
+         within each round (min-max over the rounds in brackets).\n",
+        kernel.trim()
+    );
+    let _ = writeln!(
+        text,
+        "| configuration | in the traced cgroup | outside it | in / floor | outside / floor |"
+    );
+    let _ = writeln!(text, "|---|---:|---:|---:|---:|");
+    for setup in Setup::ALL {
+        if let Some(why) = setup.unavailable() {
+            let _ = writeln!(text, "| {} | {why} | | | |", setup.name());
+            continue;
+        }
+        let (inside, outside): (Vec<f64>, Vec<f64>) = rounds(setup).into_iter().unzip();
+        let over_floor = |side: fn((f64, f64)) -> f64| {
+            spread(per_round(&|r| Some(side(at(setup, r)?) / side(at(Setup::EmptyPair, r)?))))
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {:.1} | {:.1} | {} | {} |",
+            setup.name(),
+            median(inside),
+            median(outside),
+            over_floor(|t| t.0),
+            over_floor(|t| t.1),
+        );
+    }
+    let added = |setup: Setup, r: usize| Some(at(setup, r)?.0 - at(Setup::Nothing, r)?.0);
+    let counting = per_round(&|r| Some(at(Setup::Ktrace, r)?.0 / at(Setup::EmptyPair, r)?.0));
+    let outside = per_round(&|r| Some(at(Setup::Ktrace, r)?.1 / at(Setup::EmptyPair, r)?.1));
+    let against_bpftrace =
+        per_round(&|r| Some(added(Setup::Ktrace, r)? / added(Setup::Bpftrace, r)?));
+    let _ = writeln!(
+        text,
+        "\nAdded cost per call in the traced cgroup, over nothing attached: empty pair {:.1} ns, \
+         ktrace {:.1} ns, bpftrace {:.1} ns.\n",
+        median(per_round(&|r| added(Setup::EmptyPair, r))),
+        median(per_round(&|r| added(Setup::Ktrace, r))),
+        median(per_round(&|r| added(Setup::Bpftrace, r))),
+    );
+    let targets = [
+        (
+            format!("syscall counting <= {COUNTING_OVER_FLOOR:.2}x the empty pair (traced task)"),
+            counting,
+            COUNTING_OVER_FLOOR,
+        ),
+        (
+            format!("ktrace's added cost <= {ADDED_COST_OVER_BPFTRACE:.2}x bpftrace's"),
+            against_bpftrace,
+            ADDED_COST_OVER_BPFTRACE,
+        ),
+        (
+            format!("a task outside traced cgroups <= {OUTSIDE_OVER_FLOOR:.2}x the floor"),
+            outside,
+            OUTSIDE_OVER_FLOOR,
+        ),
+    ];
+    let _ = writeln!(text, "| target | measured | met |");
+    let _ = writeln!(text, "|---|---:|---|");
+    let mut missed = Vec::new();
+    for (name, ratios, limit) in targets {
+        let met = median(ratios.clone()) <= limit;
+        let _ = writeln!(
+            text,
+            "| {name} | {} | {} |",
+            spread(ratios),
+            if met { "yes" } else { "**no**" }
+        );
+        if !met {
+            missed.push(name);
+        }
+    }
+    Report { text, missed }
+}
+
+/// "median [min-max]".
+fn spread(mut values: Vec<f64>) -> String {
+    if values.is_empty() {
+        return "-".to_owned();
+    }
+    values.sort_by(f64::total_cmp);
+    format!("{:.2} [{:.2}-{:.2}]", median(values.clone()), values[0], values[values.len() - 1])
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Writes `text` to a temporary file beside `path`, then renames it over `path`.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let dir = path.parent().context("report path without a directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
