@@ -293,15 +293,22 @@ fn scrape(addr: &str) -> anyhow::Result<prometheus_parse::Scrape> {
         .context("parsing the exposition")
 }
 
+/// Where `cargo xtask test` put the files the 6.12 guest's tests left; elsewhere `None`,
+/// said on stderr.
+fn guest_out() -> Option<std::ffi::OsString> {
+    let out = std::env::var_os("KTRACE_GUEST_OUT");
+    if out.is_none() {
+        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
+    }
+    out
+}
+
 /// The network and file records the 6.12 guest made (functions.rs), on the host, which has
 /// that kernel's DWARF: the lcov export renders with genhtml showing `net/` and `fs/` with
 /// entered functions, and the comparison's figure shows both runs. `cargo xtask test` runs
 /// this after the guests, naming their output directory in `KTRACE_GUEST_OUT`.
 fn guest_records_export_and_plot() -> anyhow::Result<()> {
-    let Some(out) = std::env::var_os("KTRACE_GUEST_OUT") else {
-        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
-        return Ok(());
-    };
+    let Some(out) = guest_out() else { return Ok(()) };
     let records = Path::new(&out).join("network-vs-file");
     let (net, file) = (records.join("net.json"), records.join("file.json"));
     ensure!(net.is_file() && file.is_file(), "the guest left no records in {}", records.display());
@@ -386,10 +393,7 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
 /// lcov tracefile needs no DWARF; genhtml, run beside the kernel's source files, shows each
 /// counted line's hits next to its text, as gcov's coverage did in the seed study.
 fn guest_records_lines_render_in_genhtml() -> anyhow::Result<()> {
-    let Some(out) = std::env::var_os("KTRACE_GUEST_OUT") else {
-        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
-        return Ok(());
-    };
+    let Some(out) = guest_out() else { return Ok(()) };
     let record = Path::new(&out).join("lines/net.json");
     ensure!(record.is_file(), "the guest left no line record at {}", record.display());
     let text: serde_json::Value = serde_json::from_str(&fs::read_to_string(&record)?)?;
