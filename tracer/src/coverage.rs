@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 use crate::{
     export::lcov::{self, CoveredFunction, CoveredLine},
     kallsyms::CORE_KERNEL,
+    lines::LineReport,
     record::Record,
     report::{FunctionReport, Report},
     sources::{KernelSources, SourceLocation},
@@ -74,14 +75,8 @@ pub fn export_lcov(
     let lines: Vec<CoveredLine> = report
         .kernel_lines
         .iter()
-        .flat_map(|lines| &lines.functions)
-        .flat_map(|f| {
-            f.lines.iter().filter(|l| l.probes > 0).map(move |l| CoveredLine {
-                file: &f.file,
-                line: l.line,
-                hits: l.counts[column],
-            })
-        })
+        .flat_map(LineReport::counted)
+        .map(|(f, l)| CoveredLine { file: &f.file, line: l.line, hits: l.counts[column] })
         .collect();
     summary.lines = lines.len();
     summary.lines_hit = lines.iter().filter(|l| l.hits > 0).count();

@@ -33,7 +33,7 @@ use tokio::{
 
 use crate::{
     collect::Count,
-    lines::LineFunction,
+    lines::{LineFunction, LineReport},
     report::{Report, SyscallRow},
     session::Update,
 };
@@ -265,12 +265,8 @@ const FAMILIES: [Family; 6] = [
         name: "ktrace_line_hits",
         help: "Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.",
         items: |report| {
-            let functions = report.kernel_lines.iter().flat_map(|l| &l.functions);
-            let lines = functions.flat_map(|f| f.lines.iter().map(move |l| (f, l)));
-            lines
-                .filter(|(_, l)| l.probes > 0)
-                .map(|(f, l)| (line_labels(f, l.line), l.counts.clone()))
-                .collect()
+            let lines = report.kernel_lines.iter().flat_map(LineReport::counted);
+            lines.map(|(f, l)| (line_labels(f, l.line), l.counts.clone())).collect()
         },
     },
 ];

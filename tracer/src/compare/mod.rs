@@ -284,14 +284,8 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         let mut lines = table.section(Measure::Hits, |_, rec, c| {
             let report = rec.kernel_lines.as_ref().expect("all records counted lines");
             report
-                .functions
-                .iter()
-                .flat_map(|f| {
-                    f.lines
-                        .iter()
-                        .filter(|l| l.probes > 0)
-                        .map(move |l| ((format!("{}:{}", f.name, l.line), None), l.counts[c], None))
-                })
+                .counted()
+                .map(|(f, l)| ((format!("{}:{}", f.name, l.line), None), l.counts[c], None))
                 .collect()
         });
         // Source order, as the seed study's table: by function, then line.

@@ -64,6 +64,15 @@ pub struct CopyCount {
 }
 
 impl LineReport {
+    /// Every line some attached probe counts, with its function, in source order. A line
+    /// whose probes were all refused has no figure and is left out, not shown as never run.
+    pub fn counted(&self) -> impl Iterator<Item = (&LineFunction, &LineCount)> {
+        self.functions
+            .iter()
+            .flat_map(|f| f.lines.iter().map(move |l| (f, l)))
+            .filter(|(_, l)| l.probes > 0)
+    }
+
     /// `counts[cgroup][probe]` are the hits of `plan.probes[probe]`; `skipped` the probes
     /// that are not attached.
     pub fn new(

@@ -243,13 +243,13 @@ impl App {
     /// are of all the cgroup's line hits.
     fn apply_lines(&mut self, total: &LineReport, interval: &LineReport) {
         let sums: Vec<u64> = (0..self.cgroups.len())
-            .map(|c| counted_lines(total).map(|(_, l)| l.counts[c]).sum())
+            .map(|c| total.counted().map(|(_, l)| l.counts[c]).sum())
             .collect();
         self.lines.start_update(sums);
-        for (f, l) in counted_lines(total) {
+        for (f, l) in total.counted() {
             self.lines.set_total(&line_label(f, l), l.counts.iter().copied());
         }
-        for (f, l) in counted_lines(interval) {
+        for (f, l) in interval.counted() {
             self.lines.set_interval(&line_label(f, l), l.counts.iter().copied());
         }
     }
@@ -384,14 +384,6 @@ fn sampled_functions(r: &SampleReport) -> impl Iterator<Item = (&str, &str, &[u6
 
 fn sampled_modules(r: &SampleReport) -> impl Iterator<Item = (&str, &[u64])> {
     r.modules.iter().map(|m| (m.module.as_str(), m.samples.as_slice()))
-}
-
-/// Every line some probe counts, with its function.
-fn counted_lines(r: &LineReport) -> impl Iterator<Item = (&LineFunction, &LineCount)> {
-    r.functions
-        .iter()
-        .flat_map(|f| f.lines.iter().map(move |l| (f, l)))
-        .filter(|(_, l)| l.probes > 0)
 }
 
 /// `function:line text`, or `function:line` without the source.
