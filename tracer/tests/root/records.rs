@@ -293,6 +293,20 @@ fn scrape(addr: &str) -> anyhow::Result<prometheus_parse::Scrape> {
         .context("parsing the exposition")
 }
 
+/// `ktrace export --format lcov RECORD -o INFO`, which must succeed.
+fn export_lcov(record: &Path, info: &Path) -> anyhow::Result<()> {
+    let (status, _, stderr) = ktrace(&[
+        "export",
+        "--format",
+        "lcov",
+        record.to_str().unwrap(),
+        "-o",
+        info.to_str().unwrap(),
+    ])?;
+    ensure!(status.success(), "export {}: {status}\n{stderr}", record.display());
+    Ok(())
+}
+
 /// Where `cargo xtask test` put the files the 6.12 guest's tests left; elsewhere `None`,
 /// said on stderr.
 fn guest_out() -> Option<std::ffi::OsString> {
@@ -316,16 +330,7 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
     for (record, hit_dir) in [(&net, "net/core"), (&file, "fs")] {
         let info = record.with_extension("info");
         let info = dir.path().join(info.file_name().context("file name")?);
-        let (status, _, stderr) = ktrace(&[
-            "export",
-            "--format",
-            "lcov",
-            record.to_str().unwrap(),
-            "-o",
-            info.to_str().unwrap(),
-            "--force",
-        ])?;
-        ensure!(status.success(), "export {}: {status}\n{stderr}", record.display());
+        export_lcov(record, &info)?;
         let html = dir.path().join(hit_dir.replace('/', "_"));
         let genhtml =
             Command::new("genhtml").arg("--no-source").arg("-o").arg(&html).arg(&info).output()?;
@@ -402,15 +407,7 @@ fn guest_records_lines_render_in_genhtml() -> anyhow::Result<()> {
     ensure!(source.is_dir(), "no source files of {release} in {}", source.display());
     let dir = tempfile::tempdir()?;
     let info = dir.path().join("net.info");
-    let (status, _, stderr) = ktrace(&[
-        "export",
-        "--format",
-        "lcov",
-        record.to_str().unwrap(),
-        "-o",
-        info.to_str().unwrap(),
-    ])?;
-    ensure!(status.success(), "export: {status}\n{stderr}");
+    export_lcov(&record, &info)?;
     // The record's hits of the IFF_UP test, which the tracefile and genhtml must show.
     let function = text["kernel_lines"]["functions"]
         .as_array()
