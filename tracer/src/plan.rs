@@ -108,16 +108,22 @@ fn announce_lines(lines: &LinePlan) {
 /// and which lines start there.
 fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    writeln!(out, "line probes: {} (DWARF of {})", plan.probes.len(), plan.vmlinux.display())?;
+    writeln!(
+        out,
+        "line probes: {} (DWARF of {} read in {:.2} s)",
+        plan.probes.len(),
+        plan.vmlinux.display(),
+        plan.analysis.as_secs_f64()
+    )?;
     for (f, function) in plan.functions.iter().enumerate() {
         writeln!(
             out,
-            "lines of {} ({}:{}): {} lines in {} copies",
+            "lines of {} ({}:{}): {} lines in {}",
             function.name,
             function.file,
             function.decl_line,
             function.lines.len(),
-            function.copies.len()
+            lines::describe_copies(&function.copies)
         )?;
         if let Some(body) = &function.body {
             writeln!(out, "  most of its code is {body}, inlined into it")?;
