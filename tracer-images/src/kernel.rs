@@ -67,8 +67,11 @@ impl FromStr for Series {
 /// An unpacked kernel package.
 #[derive(Debug, Clone)]
 pub struct Kernel {
+    pub series: Series,
     /// `uname -r` of the kernel, e.g. `6.12.117+deb12-cloud-amd64`.
     pub release: String,
+    /// The Debian package version, e.g. `6.12.117-1~deb12u1`; its source package has the same.
+    pub version: String,
     pub vmlinuz: PathBuf,
     /// `lib/modules/<release>` inside the unpacked package.
     pub modules: PathBuf,
@@ -191,7 +194,7 @@ pub fn fetch(series: Series) -> anyhow::Result<Kernel> {
         .with_context(|| format!("no kernel release under {}", modules_root.display()))?;
     let vmlinuz = dir.join(format!("boot/vmlinuz-{release}"));
     ensure!(vmlinuz.is_file(), "{} is missing", vmlinuz.display());
-    Ok(Kernel { modules: modules_root.join(&release), release, vmlinuz })
+    Ok(Kernel { series, modules: modules_root.join(&release), release, version, vmlinuz })
 }
 
 /// Where ktrace looks for a kernel's DWARF image (`tracer/src/sources.rs`).
@@ -225,6 +228,103 @@ pub fn fetch_debug_vmlinux(kernel: &Kernel) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("moving the debug image to {}", vmlinux.display()))?;
     fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     Ok(vmlinux)
+}
+
+/// Where the tests find a kernel's source files (`ktrace --source`).
+const SOURCE_CACHE: &str = "/var/cache/ktrace/source";
+
+/// The source files the line tests show: `__is_skb_forwardable` and its wrapper
+/// `is_skb_forwardable`.
+const SOURCE_FILES: &[&str] = &["include/linux/netdevice.h", "net/core/dev.c"];
+
+/// [`SOURCE_FILES`] of `kernel`, from Debian's `linux-source-<series>` package of the same
+/// version (about 150 MB, downloaded once), in a tree of their own under the cache.
+pub fn fetch_source_files(kernel: &Kernel) -> anyhow::Result<PathBuf> {
+    let dir = Path::new(SOURCE_CACHE).join(&kernel.release);
+    if SOURCE_FILES.iter().all(|f| dir.join(f).is_file()) {
+        return Ok(dir);
+    }
+    let package = format!("linux-source-{}", kernel.series.name());
+    eprintln!("xtask: downloading {package} {} for {}", kernel.version, SOURCE_FILES.join(", "));
+    let staging = Path::new(SOURCE_CACHE).join(format!("{}.partial", kernel.release));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let deb = apt_download(&format!("{package}={}", kernel.version), &staging)?;
+    // The package holds the tree as one tarball, /usr/src/linux-source-<series>.tar.xz.
+    let top = format!("linux-source-{}", kernel.series.name());
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            r#"deb=$1 top=$2 dir=$3; shift 3
+               dpkg-deb --fsys-tarfile "$deb" | tar -xO "./usr/src/$top.tar.xz" | tar -xJ -C "$dir" "$@""#,
+            "sh",
+        ])
+        .arg(&deb)
+        .arg(&top)
+        .arg(&staging)
+        .args(SOURCE_FILES.iter().map(|f| format!("{top}/{f}")))
+        .status()
+        .context("unpacking the kernel source")?;
+    ensure!(
+        status.success(),
+        "extracting {SOURCE_FILES:?} from {} failed: {status}",
+        deb.display()
+    );
+    let _ = fs::remove_dir_all(&dir);
+    fs::rename(staging.join(&top), &dir)
+        .with_context(|| format!("moving the source files to {}", dir.display()))?;
+    fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    // A debug disk made before lacks them.
+    let _ = fs::remove_file(Path::new(DEBUG_CACHE).join(&kernel.release).join(DEBUG_DISK));
+    Ok(dir)
+}
+
+/// The guest's debug disk, next to the DWARF image it holds.
+const DEBUG_DISK: &str = "debug.ext4";
+
+/// A read-only ext4 disk for the guest with `kernel`'s DWARF image where Debian puts it
+/// (`boot/vmlinux-<release>`, the guest mounts the disk on /usr/lib/debug) and, if fetched,
+/// its source files under `source/`; `None` until the image is fetched. Built once. A disk,
+/// not an `--add`: unpacking 340 MB into the guest's memory took 40 s of every boot, a mount
+/// reads only the pages the DWARF analysis touches.
+pub fn debug_disk(kernel: &Kernel) -> anyhow::Result<Option<PathBuf>> {
+    let dir = Path::new(DEBUG_CACHE).join(&kernel.release);
+    let vmlinux = dir.join("vmlinux");
+    let disk = dir.join(DEBUG_DISK);
+    if !vmlinux.is_file() || disk.is_file() {
+        return Ok(disk.is_file().then_some(disk));
+    }
+    eprintln!("xtask: writing {}", disk.display());
+    let staging = dir.join("disk.partial");
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(staging.join("boot"))
+        .with_context(|| format!("creating {}", staging.display()))?;
+    // A hard link: mke2fs copies the bytes into the disk anyway.
+    fs::hard_link(&vmlinux, staging.join(format!("boot/vmlinux-{}", kernel.release)))
+        .with_context(|| format!("linking {}", vmlinux.display()))?;
+    let mut bytes = fs::metadata(&vmlinux)?.len();
+    let source = Path::new(SOURCE_CACHE).join(&kernel.release);
+    for file in SOURCE_FILES.iter().filter(|f| source.join(f).is_file()) {
+        let to = staging.join("source").join(file);
+        fs::create_dir_all(to.parent().expect("a file in a directory"))?;
+        bytes += fs::copy(source.join(file), &to)
+            .with_context(|| format!("copying {}", source.join(file).display()))?;
+    }
+    let partial = dir.join(format!("{DEBUG_DISK}.partial"));
+    let _ = fs::remove_file(&partial);
+    // Room for the file system's own structures, generously.
+    let kib = (bytes + bytes / 8 + (32 << 20)) / 1024;
+    let status = Command::new("mke2fs")
+        .args(["-q", "-t", "ext4", "-O", "^has_journal", "-L", "ktrace-debug", "-d"])
+        .arg(&staging)
+        .arg(&partial)
+        .arg(format!("{kib}k"))
+        .status()
+        .context("running mke2fs (package e2fsprogs)")?;
+    ensure!(status.success(), "mke2fs for {} failed: {status}", disk.display());
+    fs::rename(&partial, &disk).with_context(|| format!("renaming {}", partial.display()))?;
+    fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    Ok(Some(disk))
 }
 
 /// The newest package matching the series, by the numbers in its name (6.12.117 > 6.12.99).

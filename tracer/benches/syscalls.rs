@@ -84,6 +84,7 @@ impl Setup {
                 std::slice::from_ref(traced),
                 None,
                 None,
+                &[],
                 Diagnostics::Off,
             )?),
             Self::Bpftrace => Box::new(Bpftrace::start(traced, home)?),
@@ -169,7 +170,7 @@ fn run_times(
     home: &Path,
 ) -> anyhow::Result<Vec<(String, f64, f64)>> {
     let _empty = empty_pair()?;
-    let _ktrace = Probes::attach(std::slice::from_ref(traced), None, None, Diagnostics::Off)?;
+    let _ktrace = Probes::attach(std::slice::from_ref(traced), None, None, &[], Diagnostics::Off)?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     let stats = (|| {
         let before = program_stats()?;

@@ -7,6 +7,7 @@ use tracer::{
     attach::{Backend, DEFAULT_FREQUENCY_HZ, Diagnostics, Sampling},
     compare, export,
     functions::Filter,
+    lines::LineRequest,
     plan, ps, serve, session,
     study::{self, Benchmark, Kind},
     target,
@@ -28,6 +29,7 @@ Examples:
   sudo ktrace top --cgroup lxc --cgroup gvisor --sample   live view, side by side
   sudo ktrace run --live -- make -j8               live view while the command runs
   sudo ktrace run --functions 'vfs_*' --module veth -- iperf3 -c 10.0.0.2
+  sudo ktrace run --lines __is_skb_forwardable --source ~/linux -- ping -c 5 10.0.0.2
   sudo ktrace attach --cgroup lxc --all --dry-run  what --all would attach, and how
   sudo ktrace record -o lxc.json --cgroup lxc -d 60 --sample   save the totals as a record
   sudo ktrace run --record build.json -- make -j8
@@ -368,6 +370,7 @@ impl StudyArgs {
                 exclude: f.exclude.clone(),
             },
             backend: f.backend.backend(),
+            lines: LineRequest::default(),
             dry_run: f.dry_run,
         }
     }
@@ -453,6 +456,9 @@ pub struct TraceArgs {
     #[command(flatten)]
     pub functions: FunctionArgs,
 
+    #[command(flatten)]
+    pub lines: LineArgs,
+
     /// Also print ktrace's own eBPF diagnostics on stderr: hits it could not count, and why.
     #[arg(short, long)]
     pub verbose: bool,
@@ -471,6 +477,7 @@ impl TraceArgs {
                 exclude: f.exclude.clone(),
             },
             backend: f.backend.backend(),
+            lines: self.lines.request(),
             dry_run: f.dry_run,
         }
     }
@@ -549,9 +556,39 @@ pub struct FunctionArgs {
     pub backend: BackendArg,
 
     /// Print the plan (functions matched, excluded and why, which backends work, which would
-    /// be used) and exit without attaching anything.
+    /// be used; with --lines the copies and probe addresses) and exit without attaching
+    /// anything.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Source lines to count, and where their DWARF and text are.
+#[derive(Debug, Args)]
+pub struct LineArgs {
+    /// Count the hits of every source line of kernel FUNCTION per cgroup, in its out-of-line
+    /// body and in every copy the compiler inlined elsewhere, with a kprobe where each line's
+    /// code starts (repeatable). Needs the running kernel's DWARF (--vmlinux) and kprobes.
+    #[arg(long = "lines", value_name = "FUNCTION")]
+    pub lines: Vec<String>,
+
+    /// The running kernel's image with DWARF, for --lines (default: Debian's
+    /// linux-image-<release>-dbg in its standard places).
+    #[arg(long, value_name = "PATH", requires = "lines")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// Kernel source tree, to show the text of each line counted with --lines.
+    #[arg(long, value_name = "DIR", requires = "lines")]
+    pub source: Option<PathBuf>,
+}
+
+impl LineArgs {
+    pub fn request(&self) -> LineRequest {
+        LineRequest {
+            functions: self.lines.clone(),
+            vmlinux: self.vmlinux.clone(),
+            source: self.source.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

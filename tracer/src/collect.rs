@@ -19,6 +19,8 @@ pub struct Snapshot {
     pub samples: Option<Vec<SampleCounts>>,
     /// Present when counting functions: `[slot][function index]`.
     pub functions: Option<Vec<Vec<u64>>>,
+    /// Present when counting lines: `[slot][probe index]`.
+    pub lines: Option<Vec<Vec<u64>>>,
 }
 
 impl Snapshot {
@@ -36,16 +38,18 @@ impl Snapshot {
                 .as_ref()
                 .zip(earlier.samples.as_ref())
                 .map(|(now, then)| now.iter().zip(then).map(|(n, e)| n.since(e)).collect()),
-            functions: self.functions.as_ref().zip(earlier.functions.as_ref()).map(
-                |(now, then)| {
-                    now.iter()
-                        .zip(then)
-                        .map(|(n, e)| n.iter().zip(e).map(|(n, e)| n.saturating_sub(*e)).collect())
-                        .collect()
-                },
-            ),
+            functions: self.functions.as_ref().zip(earlier.functions.as_ref()).map(counters_since),
+            lines: self.lines.as_ref().zip(earlier.lines.as_ref()).map(counters_since),
         }
     }
+}
+
+/// `[slot][counter]` now minus then.
+fn counters_since((now, then): (&Vec<Vec<u64>>, &Vec<Vec<u64>>)) -> Vec<Vec<u64>> {
+    now.iter()
+        .zip(then)
+        .map(|(n, e)| n.iter().zip(e).map(|(n, e)| n.saturating_sub(*e)).collect())
+        .collect()
 }
 
 /// Calls of a syscall, how many of them failed, and how many were blocked: returned without
@@ -392,12 +396,14 @@ mod tests {
         let snapshot = |calls: u64, samples: u64, entries: Vec<u64>| Snapshot {
             syscalls: vec![SyscallCounts::sum_per_cpu(&[table(&[(1, calls, 0)])])],
             samples: Some(vec![SampleCounts { kernel: samples, ..Default::default() }]),
-            functions: Some(vec![entries]),
+            functions: Some(vec![entries.clone()]),
+            lines: Some(vec![entries]),
         };
         let delta = snapshot(10, 7, vec![5, 9]).since(&snapshot(4, 2, vec![5, 3]));
         assert_eq!(delta.syscalls[0].get(x86_64(1)).calls, 6);
         assert_eq!(delta.samples.unwrap()[0].kernel, 5);
         assert_eq!(delta.functions, Some(vec![vec![0, 6]]));
+        assert_eq!(delta.lines, Some(vec![vec![0, 6]]));
     }
 
     #[test]

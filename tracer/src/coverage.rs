@@ -4,16 +4,20 @@
 //! The traced set (every function ktrace attached, entered or not, from the record) is the
 //! denominator. Each function is placed in its source file with the DWARF of the traced kernel's
 //! vmlinux (`--vmlinux`, or Debian's debug package in its standard places). Module functions
-//! are left out: their DWARF lives in each module's own debug file.
+//! are left out: their DWARF lives in each module's own debug file. Lines counted with
+//! `--lines` carry their file and number in the record and need no DWARF here; lines that no
+//! probe counted are left out rather than shown as never run.
 use std::{io::Write, path::Path};
 
 use anyhow::{Context as _, bail};
 
 use crate::{
-    export::lcov::{self, CoveredFunction},
+    export::lcov::{self, CoveredFunction, CoveredLine},
     kallsyms::CORE_KERNEL,
+    lines::LineReport,
     record::Record,
-    sources::KernelSources,
+    report::FunctionReport,
+    sources::{KernelSources, SourceLocation},
 };
 
 /// What the export left out, for the user to know.
@@ -23,6 +27,9 @@ pub struct Summary {
     pub entered: usize,
     pub module_functions: usize,
     pub without_source: usize,
+    /// Lines counted with `--lines`, and how many of them ran.
+    pub lines: usize,
+    pub lines_hit: usize,
 }
 
 /// Writes the lcov tracefile of `cgroup` (required when the record traced several) to `out`.
@@ -45,40 +52,80 @@ pub fn export_lcov(
             .position(|c| c.label == label)
             .with_context(|| format!("the record has no cgroup `{label}`"))?,
     };
-    if report.kernel_functions.is_none() {
+    if report.kernel_functions.is_none() && report.kernel_lines.is_none() {
         bail!(
-            "the record has no counted kernel functions (record with --functions, --module or --all on a kernel that can trace functions)"
+            "the record has no counted kernel functions or lines (record with --functions, \
+             --module, --all or --lines on a kernel that can trace functions)"
         );
     }
-    let vmlinux = match vmlinux {
-        Some(path) => path.to_owned(),
-        None => KernelSources::find(&report.kernel_release).with_context(|| {
-            format!(
-                "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package linux-image-{0}-dbg)",
-                report.kernel_release
-            )
-        })?,
+    // Functions are placed in source files with the kernel's DWARF; counted lines carry theirs.
+    let sources = match &report.kernel_functions {
+        None => None,
+        Some(_) => {
+            let vmlinux = match vmlinux {
+                Some(path) => path.to_owned(),
+                None => KernelSources::find(&report.kernel_release).with_context(|| {
+                    format!(
+                        "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package linux-image-{0}-dbg)",
+                        report.kernel_release
+                    )
+                })?,
+            };
+            Some(KernelSources::open(&vmlinux)?)
+        }
     };
-    write_lcov(record, column, &KernelSources::open(&vmlinux)?, out)
+    write_lcov(record, column, sources.as_ref(), out)
 }
 
-/// Writes the lcov tracefile of the record's cgroup `column` to `out`, placing functions with
-/// `sources`, the DWARF of the record's kernel. A record without counted functions gives an
-/// empty tracefile.
+/// Writes the lcov tracefile of the record's cgroup `column` to `out`: counted functions,
+/// placed with `sources` (the DWARF of the record's kernel; required for them), and counted
+/// lines. A record with neither gives an empty tracefile.
 pub fn write_lcov(
     record: &Record,
     column: usize,
-    sources: &KernelSources,
+    sources: Option<&KernelSources>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
     let report = &record.report;
-    let Some(functions) = &report.kernel_functions else {
-        return Ok(Summary::default());
+    let mut summary = Summary::default();
+    let located = match (&report.kernel_functions, sources) {
+        (Some(functions), Some(sources)) => locate(functions, column, sources, &mut summary)?,
+        (Some(_), None) => bail!("counted functions need the kernel's DWARF to be placed"),
+        (None, _) => Vec::new(),
     };
+    let covered: Vec<CoveredFunction> = located
+        .iter()
+        .filter_map(|(name, count, location)| {
+            Some(CoveredFunction { name, count: *count, location: location.as_ref()? })
+        })
+        .collect();
+    summary.functions = covered.len();
+    summary.entered = covered.iter().filter(|f| f.count > 0).count();
+    summary.without_source = located.len() - covered.len();
+    let lines: Vec<CoveredLine> = report
+        .kernel_lines
+        .iter()
+        .flat_map(LineReport::counted)
+        .map(|(f, l)| CoveredLine { file: &f.file, line: l.line, hits: l.counts[column] })
+        .collect();
+    summary.lines = lines.len();
+    summary.lines_hit = lines.iter().filter(|l| l.hits > 0).count();
+    lcov::write(out, &report.cgroups[column].label, &covered, &lines)
+        .context("writing the tracefile")?;
+    Ok(summary)
+}
+
+/// The counted vmlinux functions of `column` with their entries and source locations, placed
+/// with `sources`; module functions are counted in `summary`.
+fn locate<'a>(
+    functions: &'a FunctionReport,
+    column: usize,
+    sources: &KernelSources,
+    summary: &mut Summary,
+) -> anyhow::Result<Vec<(&'a str, u64, Option<SourceLocation>)>> {
     let entered =
         functions.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts[column]));
     let not_entered = functions.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str(), 0));
-    let mut summary = Summary::default();
     let core: Vec<(&str, u64)> = entered
         .chain(not_entered)
         .filter(|&(_, module, _)| {
@@ -90,18 +137,7 @@ pub fn write_lcov(
         .collect();
     let names: Vec<&str> = core.iter().map(|&(name, _)| name).collect();
     let locations = sources.locate(&names)?;
-    let covered: Vec<CoveredFunction> = core
-        .iter()
-        .zip(&locations)
-        .filter_map(|(&(name, count), location)| {
-            Some(CoveredFunction { name, count, location: location.as_ref()? })
-        })
-        .collect();
-    summary.functions = covered.len();
-    summary.entered = covered.iter().filter(|f| f.count > 0).count();
-    summary.without_source = core.len() - covered.len();
-    lcov::write(out, &report.cgroups[column].label, &covered).context("writing the tracefile")?;
-    Ok(summary)
+    Ok(core.into_iter().zip(locations).map(|((name, count), at)| (name, count, at)).collect())
 }
 
 #[cfg(test)]
@@ -154,7 +190,14 @@ mod tests {
         let summary = export_lcov(&record, Some("file"), None, &mut tracefile).unwrap();
         assert_eq!(
             summary,
-            Summary { functions: 3, entered: 1, module_functions: 1, without_source: 0 }
+            Summary {
+                functions: 3,
+                entered: 1,
+                module_functions: 1,
+                without_source: 0,
+                lines: 0,
+                lines_hit: 0
+            }
         );
         let text = String::from_utf8(tracefile).unwrap();
         assert!(text.starts_with("TN:file\n"), "{text}");

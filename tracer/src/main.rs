@@ -252,9 +252,15 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
         }
     }
     eprintln!(
-        "ktrace: {} functions in the tracefile, {} entered; left out: {} module functions \
-         (their DWARF is in the module's debug file), {} without line information",
-        summary.functions, summary.entered, summary.module_functions, summary.without_source
+        "ktrace: {} functions in the tracefile, {} entered; {} counted lines, {} of them run; \
+         left out: {} module functions (their DWARF is in the module's debug file), {} without \
+         line information",
+        summary.functions,
+        summary.entered,
+        summary.lines,
+        summary.lines_hit,
+        summary.module_functions,
+        summary.without_source
     );
     Ok(0)
 }

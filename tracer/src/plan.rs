@@ -1,6 +1,6 @@
 //! Deciding what to trace before anything is attached: which kernel functions and with which
-//! backend (`--functions`, `--module`, `--all`, `--exclude`, `--backend`), whether to
-//! sample, and `--dry-run`, which prints the plan instead.
+//! backend (`--functions`, `--module`, `--all`, `--exclude`, `--backend`), which source lines
+//! (`--lines`), whether to sample, and `--dry-run`, which prints the plan instead.
 use std::io::{self, Write as _};
 
 use anyhow::{Context as _, bail};
@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use crate::{
     attach::{Backend, DEFAULT_FREQUENCY_HZ, FunctionPlan, Probes, Sampling, choose_backend},
     functions::{Filter, Inventory, Matcher, Selection, select},
+    lines::{self, LinePlan, LineRequest},
 };
 
 /// What the user asked to trace besides syscalls.
@@ -19,6 +20,8 @@ pub struct Request {
     pub functions: Filter,
     /// The backend to count them with (`--backend`); `None` lets ktrace choose.
     pub backend: Option<Backend>,
+    /// The source lines to count (`--lines`).
+    pub lines: LineRequest,
     /// Print the plan instead of tracing (`--dry-run`).
     pub dry_run: bool,
 }
@@ -32,15 +35,27 @@ pub struct Plan {
     pub sampled_functions: Option<Matcher>,
     /// And why they cannot be counted on this kernel.
     pub sampled_because: Option<String>,
+    /// Source lines to count (`--lines`).
+    pub lines: Option<LinePlan>,
 }
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
 pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
     let mut plan = Plan { sampling: request.sampling, ..Plan::default() };
     let filter = &request.functions;
+    let wants_lines = !request.lines.functions.is_empty();
+    plan.lines = wants_lines.then(|| lines::plan(&request.lines)).transpose()?;
     if filter.is_empty() {
-        if request.dry_run {
-            bail!("--dry-run shows the plan for --functions, --module or --all; none was given");
+        match (&plan.lines, request.dry_run) {
+            (None, true) => bail!(
+                "--dry-run shows the plan for --functions, --module, --all or --lines; none was given"
+            ),
+            (Some(lines), true) => {
+                print_line_plan(lines).context("writing the plan to stdout")?;
+                return Ok(None);
+            }
+            (Some(lines), false) => announce_lines(lines),
+            (None, false) => {}
         }
         return Ok(Some(plan));
     }
@@ -63,6 +78,7 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
     };
     if request.dry_run {
         print_plan(&selection, &available, choice.as_ref())
+            .and_then(|()| plan.lines.as_ref().map_or(Ok(()), print_line_plan))
             .context("writing the plan to stdout")?;
         return Ok(None);
     }
@@ -78,7 +94,64 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
         selection.targets.len()
     );
     plan.functions = Some(FunctionPlan { backend, targets: selection.targets });
+    if let Some(lines) = &plan.lines {
+        announce_lines(lines);
+    }
     Ok(Some(plan))
+}
+
+fn announce_lines(lines: &LinePlan) {
+    for line in lines.describe() {
+        eprintln!("{line}");
+    }
+}
+
+/// The line plan for `--dry-run`: per function its copies, and per copy where each probe goes
+/// and which lines start there.
+fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "line probes: {} (DWARF of {} read in {:.2} s)",
+        plan.probes.len(),
+        plan.vmlinux.display(),
+        plan.analysis.as_secs_f64()
+    )?;
+    for (f, function) in plan.functions.iter().enumerate() {
+        writeln!(
+            out,
+            "lines of {} ({}:{}): {} lines in {}",
+            function.name,
+            function.file,
+            function.decl_line,
+            function.lines.len(),
+            lines::describe_copies(&function.copies)
+        )?;
+        if let Some(body) = &function.body {
+            writeln!(out, "  most of its code is {body}, inlined into it")?;
+        }
+        for (c, copy) in function.copies.iter().enumerate() {
+            match &copy.call_site {
+                Some(site) => writeln!(out, "  {} (call at {site})", copy.describe())?,
+                None => writeln!(out, "  {}", copy.describe())?,
+            }
+            for probe in plan.probes.iter().filter(|p| p.function == f && p.copy == c) {
+                let lines: Vec<String> = probe.lines.iter().map(u32::to_string).collect();
+                write!(
+                    out,
+                    "    {}+{:#x}  lines {}",
+                    probe.symbol,
+                    probe.offset,
+                    lines.join(", ")
+                )?;
+                match &probe.unprobeable {
+                    Some(why) => writeln!(out, "  (cannot be probed: {why})")?,
+                    None => writeln!(out)?,
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// No way to count functions here. `--backend auto` samples them instead and says so; a

@@ -55,12 +55,15 @@ pub struct Backends {
     /// functions asked for were sampled because no backend works on this kernel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<String>,
+    /// `kprobe` (at each line's address) with `--lines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<String>,
 }
 
 impl RecordInfo {
     /// The facts of this host and of `plan`, before it is attached.
     pub fn new(plan: &Plan) -> Self {
-        let build_id = fs::read(KERNEL_NOTES).ok().and_then(|notes| gnu_build_id(&notes));
+        let build_id = kernel_build_id();
         let functions = match (&plan.functions, &plan.sampled_functions) {
             (Some(f), _) => Some(f.backend.to_string()),
             (None, Some(_)) => Some("samples".to_owned()),
@@ -74,6 +77,7 @@ impl RecordInfo {
                 syscalls: "raw_tracepoint".to_owned(),
                 samples: plan.sampling.map(|_| "perf_event".to_owned()),
                 functions,
+                lines: plan.lines.as_ref().map(|_| "kprobe".to_owned()),
             },
             function_targets: plan.functions.as_ref().map_or(0, |f| f.targets.len()),
         }
@@ -123,6 +127,11 @@ impl Record {
     pub fn of_command(info: RecordInfo, report: Report, status: ExitStatus) -> Self {
         Self { command_exit: Some(status.into()), ..Self::new(info, report) }
     }
+}
+
+/// The hex GNU build id of the running kernel, if its notes carry one.
+pub fn kernel_build_id() -> Option<String> {
+    fs::read(KERNEL_NOTES).ok().and_then(|notes| gnu_build_id(&notes))
 }
 
 /// The hex GNU build id among the ELF notes of `/sys/kernel/notes`: a sequence of (namesz,
@@ -227,6 +236,12 @@ fn parse(reader: impl io::Read) -> anyhow::Result<Record> {
         && report.kernel_samples.as_ref().is_none_or(|s| {
             s.functions.iter().all(|r| r.samples.len() == columns)
                 && s.modules.iter().all(|m| m.samples.len() == columns)
+        })
+        && report.kernel_lines.as_ref().is_none_or(|l| {
+            l.functions.iter().flat_map(|f| &f.lines).all(|line| {
+                line.counts.len() == columns
+                    && line.copies.iter().all(|c| c.counts.len() == columns)
+            })
         });
     if !aligned {
         bail!("not a valid ktrace record (counts do not match its {columns} cgroups)");
@@ -253,6 +268,7 @@ pub(crate) mod tests {
                 syscalls: "raw_tracepoint".to_owned(),
                 samples: None,
                 functions: Some("kprobe-multi".to_owned()),
+                lines: None,
             },
             function_targets: 4,
         }
@@ -298,6 +314,7 @@ pub(crate) mod tests {
             functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
             sampled_functions: None,
             sampled_because: None,
+            lines: None,
         };
         let info = RecordInfo::new(&plan);
         assert_eq!(
@@ -305,7 +322,8 @@ pub(crate) mod tests {
             Backends {
                 syscalls: "raw_tracepoint".to_owned(),
                 samples: Some("perf_event".to_owned()),
-                functions: Some("fentry".to_owned())
+                functions: Some("fentry".to_owned()),
+                lines: None
             }
         );
         assert_eq!(info.function_targets, 0);

@@ -17,6 +17,7 @@ use crate::{
     cgroup::Cgroup,
     collect::{Count, Overhead, SampleCounts, Syscall, SyscallCounts},
     functions::Target,
+    lines::LineReport,
     runtime::WorkloadRef,
     symbolize::KernelFunction,
 };
@@ -102,6 +103,9 @@ pub struct Report {
     /// Counted kernel function entries, with `--functions`, `--module` or `--all`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_functions: Option<FunctionReport>,
+    /// Counted source line hits, with `--lines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_lines: Option<LineReport>,
 }
 
 /// What the figures of a kernel function section are, written out in every report so that no
@@ -306,6 +310,7 @@ impl Report {
             rows_omitted,
             kernel_samples,
             kernel_functions,
+            kernel_lines: None,
         }
     }
 

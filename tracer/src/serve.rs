@@ -7,7 +7,7 @@
 //! so scrapes never touch the eBPF maps and cost no more than a copy. Every figure is a counter
 //! since tracing started (ktrace never resets the kernel's counters), labelled by the cgroup's
 //! label as given with `--cgroup`.
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{borrow::Cow, convert::Infallible, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use http_body_util::Full;
@@ -33,6 +33,7 @@ use tokio::{
 
 use crate::{
     collect::Count,
+    lines::{LineFunction, LineReport},
     report::{Report, SyscallRow},
     session::Update,
 };
@@ -214,8 +215,8 @@ pub fn exposition(report: Option<Arc<Report>>) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// A metric's labels besides `cgroup`.
-type Labels<'a> = Vec<(&'static str, &'a str)>;
+/// A metric's labels besides `cgroup`: the report's own strings, or a number written out.
+type Labels<'a> = Vec<(&'static str, Cow<'a, str>)>;
 /// One item of a report (a syscall, a function): its labels and its figure per cgroup.
 type Item<'a> = (Labels<'a>, Vec<u64>);
 
@@ -227,7 +228,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 5] = [
+const FAMILIES: [Family; 6] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -260,16 +261,36 @@ const FAMILIES: [Family; 5] = [
             functions.map(|f| (function_labels(&f.name, &f.module), f.samples.clone())).collect()
         },
     },
+    Family {
+        name: "ktrace_line_hits",
+        help: "Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.",
+        items: |report| {
+            let lines = report.kernel_lines.iter().flat_map(LineReport::counted);
+            lines.map(|(f, l)| (line_labels(f, l.line), l.counts.clone())).collect()
+        },
+    },
 ];
 
 /// The syscall rows of `report`, with one `figure` of their counts.
 fn syscalls(report: &Report, figure: fn(&Count) -> u64) -> Vec<Item<'_>> {
     let item = |row: &SyscallRow| row.counts.iter().map(figure).collect();
-    report.syscalls.iter().map(|row| (vec![("syscall", row.name.as_str())], item(row))).collect()
+    report
+        .syscalls
+        .iter()
+        .map(|row| (vec![("syscall", row.name.as_str().into())], item(row)))
+        .collect()
 }
 
 fn function_labels<'a>(name: &'a str, module: &'a str) -> Labels<'a> {
-    vec![("function", name), ("module", module)]
+    vec![("function", name.into()), ("module", module.into())]
+}
+
+fn line_labels(function: &LineFunction, line: u32) -> Labels<'_> {
+    vec![
+        ("function", function.name.as_str().into()),
+        ("file", function.file.as_str().into()),
+        ("line", line.to_string().into()),
+    ]
 }
 
 /// Encodes a report's counters in the report's order, so the exposition is stable.
@@ -285,9 +306,9 @@ impl Collector for Counters {
             let Some(report) = &self.0 else { continue };
             for (labels, figures) in (family.items)(report) {
                 for (cgroup, figure) in report.cgroups.iter().zip(figures) {
-                    let labels: Labels<'_> = [("cgroup", cgroup.label.as_str())]
+                    let labels: Labels<'_> = [("cgroup", cgroup.label.as_str().into())]
                         .into_iter()
-                        .chain(labels.iter().copied())
+                        .chain(labels.iter().cloned())
                         .collect();
                     ConstCounter::new(figure).encode(metric.encode_family(&labels)?)?;
                 }
@@ -304,7 +325,11 @@ mod tests {
 
     #[test]
     fn exposition_has_every_counter_per_cgroup() {
-        let report = Report { kernel_samples: sampled().kernel_samples, ..counted() };
+        let report = Report {
+            kernel_samples: sampled().kernel_samples,
+            kernel_lines: Some(crate::lines::report::tests::report()),
+            ..counted()
+        };
         assert_eq!(
             exposition(Some(Arc::new(report))).unwrap(),
             r#"# HELP ktrace_syscalls Syscall entries by tasks of the cgroup or below it.
@@ -345,6 +370,14 @@ ktrace_kernel_samples_total{cgroup="lxc",function="ksys_write",module="vmlinux"}
 ktrace_kernel_samples_total{cgroup="gvisor",function="ksys_write",module="vmlinux"} 5
 ktrace_kernel_samples_total{cgroup="lxc",function="veth_xmit",module="veth"} 2
 ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 0
+# HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
+# TYPE ktrace_line_hits counter
+ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4070"} 43
+ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4070"} 0
+ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4077"} 40
+ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4077"} 0
+ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4083"} 5
+ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4083"} 0
 # EOF
 "#
         );
@@ -390,6 +423,8 @@ ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 
 # TYPE ktrace_function_entries counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
 # TYPE ktrace_kernel_samples counter
+# HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
+# TYPE ktrace_line_hits counter
 # EOF
 "
         );

@@ -24,6 +24,7 @@ use crate::{
     export::{Format, Printer, file, folded},
     functions::Matcher,
     kallsyms::CORE_KERNEL,
+    lines::{LinePlan, LineReport},
     plan::Plan,
     report::{FunctionReport, Period, Report, SampleClock, SampleReport, Scope, TraceInfo},
     symbolize::{KernelFunction, KernelSymbols},
@@ -75,6 +76,8 @@ pub struct Session {
     symbols: Option<KernelSymbols>,
     /// Sampled functions are limited to these when sampling stands in for counting.
     sampled_functions: Option<Matcher>,
+    /// The source lines counted, whose probes are in `probes`.
+    lines: Option<LinePlan>,
     info: TraceInfo,
     options: Options,
     /// How samples are taken on this machine.
@@ -97,14 +100,22 @@ impl Session {
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
-        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, options.diagnostics)?;
+        let lines = plan.lines;
+        let line_probes = lines.as_ref().map_or(&[][..], |l| &l.probes);
+        let probes = Probes::attach(
+            cgroups,
+            plan.sampling,
+            plan.functions,
+            line_probes,
+            options.diagnostics,
+        )?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
             command,
         };
         let clock = SampleClock::cpu_clock(plan.sampling.is_some() && hardware_cycles());
-        Ok(Self { probes, symbols, sampled_functions, info, options, clock })
+        Ok(Self { probes, symbols, sampled_functions, lines, info, options, clock })
     }
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
@@ -184,8 +195,8 @@ impl Session {
             folded::write(&path, &stacks, self.options.force)?;
             eprintln!("ktrace: wrote {} folded kernel stacks to {}", stacks.len(), path.display());
         }
-        if self.probes.functions().is_some() {
-            // Detaching thousands of functions takes a while: say how long.
+        if self.probes.functions().is_some() || self.lines.is_some() {
+            // Detaching thousands of functions, or kprobes, takes a while: say how long.
             let detaching = Instant::now();
             drop(self.probes);
             eprintln!("ktrace: detached in {:.2} s", detaching.elapsed().as_secs_f64());
@@ -283,14 +294,24 @@ impl Session {
             }
             _ => None,
         };
-        Ok(Report::new(
-            &self.info,
-            period,
-            &snapshot.syscalls,
-            kernel_samples,
-            kernel_functions,
-            top,
-        ))
+        let kernel_lines = match (&snapshot.lines, &self.lines, self.probes.skipped_line_probes()) {
+            (Some(counts), Some(plan), Some(skipped)) => {
+                let overhead = self.probes.line_overhead()?.unwrap_or_default();
+                Some(LineReport::new(plan, counts, skipped, overhead))
+            }
+            _ => None,
+        };
+        Ok(Report {
+            kernel_lines,
+            ..Report::new(
+                &self.info,
+                period,
+                &snapshot.syscalls,
+                kernel_samples,
+                kernel_functions,
+                top,
+            )
+        })
     }
 
     fn by_function(
@@ -389,7 +410,8 @@ async fn tick(ticker: &mut Option<Interval>) {
     }
 }
 
-fn kernel_release() -> String {
+/// `uname -r` of the running kernel.
+pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned())

@@ -123,7 +123,7 @@ impl KernelSources {
 
 /// `path` from its first kernel-tree directory on: Debian's DWARF names files under its build
 /// directory (`debian/build/build_amd64_none_cloud-amd64/fs/read_write.c`).
-fn tree_path(path: &Path) -> String {
+pub(crate) fn tree_path(path: &Path) -> String {
     let parts: Vec<&str> = path
         .components()
         .filter_map(|c| match c {

@@ -66,7 +66,7 @@ fn test() -> anyhow::Result<()> {
     ]));
     let guests = vm::guest_tests();
     // What the 6.12 guest recorded (its records, its study), exported, plotted and reported
-    // here, where that kernel's DWARF is: the tests named `guest_records_*`.
+    // here, where that kernel's DWARF and source files are: the tests named `guest_records_*`.
     let guest_records = vm::guest_out_dir().and_then(|out| {
         run(Command::new(env!("CARGO"))
             .args(["test", "-p", "tracer", "--test", "root", "--", "guest_records_"])

@@ -8,6 +8,7 @@ mod diagnostics;
 mod functions;
 mod ip_table;
 mod layout;
+mod lines;
 mod object;
 pub mod raw;
 mod running_task;
@@ -21,17 +22,19 @@ use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader, maps::Array};
 use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
 
-use self::ip_table::IpTable;
 pub use self::{
     backend::{Backend, choose as choose_backend},
     diagnostics::Diagnostics,
     functions::FunctionCounter,
+    lines::SkippedProbe,
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
 };
+use self::{ip_table::IpTable, lines::LineCounter};
 use crate::{
     cgroup::Cgroup,
     collect::{Overhead, Snapshot},
     functions::Target,
+    lines::Probe,
 };
 
 /// Kernel functions to count and how.
@@ -42,30 +45,37 @@ pub struct FunctionPlan {
     pub targets: Vec<Target>,
 }
 
-/// Everything ktrace attached for one trace. Fields drop in order: the function links
-/// before the programs and links the object holds.
+/// Everything ktrace attached for one trace. Fields drop in order: the function and line
+/// links before the programs and links the object holds.
 pub struct Probes {
     functions: Option<FunctionCounter>,
+    lines: Option<LineCounter>,
     ebpf: Ebpf,
     slots: usize,
+    /// Counter chunks per slot: the function targets' counters, then the line probes'.
+    chunks: usize,
     sampling: Option<Sampling>,
     diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
     /// Loads the object with `cgroups` as targets and attaches the syscall counter and, if
-    /// asked, the sampler and the function counter; counting starts once all are attached.
+    /// asked, the sampler, the function counter and the line probes; counting starts once
+    /// all are attached.
     pub fn attach(
         cgroups: &[Cgroup],
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
+        lines: &[Probe],
         diagnostics: Diagnostics,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
         let kernel_layout = layout::read()?;
         let collect_stacks = u32::from(sampling.is_some_and(|s| s.stacks));
-        let function_chunks =
-            functions.as_ref().map_or(0, |f| functions::chunks(f.targets.len()) as u32);
+        let function_targets = functions.as_ref().map_or(0, |f| f.targets.len());
+        let counting = functions.is_some() || !lines.is_empty();
+        let chunks = functions::chunks(function_targets + lines.len());
+        let function_chunks = if counting { chunks as u32 } else { 0 };
         let ip_table = functions
             .as_ref()
             .filter(|plan| plan.backend.finds_index_by_address())
@@ -78,7 +88,7 @@ impl Probes {
             .override_global("COLLECT_STACKS", &collect_stacks, true)
             .override_global("FUNCTION_CHUNKS", &function_chunks, true)
             .override_global("IP_TABLE_MASK", &ip_table_mask, true);
-        if functions.is_some() {
+        if counting {
             loader
                 .map_max_entries("FUNCTION_COUNTS", function_chunks * cgroups.len().max(1) as u32);
         }
@@ -106,11 +116,14 @@ impl Probes {
                 FunctionCounter::attach(&mut ebpf, plan.backend, plan.targets, &unlocated)
             })
             .transpose()?;
+        let lines = (!lines.is_empty())
+            .then(|| LineCounter::attach(&ebpf, function_targets, lines))
+            .transpose()?;
         let diagnostics = (diagnostics == Diagnostics::Stderr)
             .then(|| diagnostics::Printer::start(&mut ebpf))
             .transpose()?;
         activate(&mut ebpf)?;
-        Ok(Self { functions, ebpf, slots: cgroups.len(), sampling, diagnostics })
+        Ok(Self { functions, lines, ebpf, slots: cgroups.len(), chunks, sampling, diagnostics })
     }
 
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
@@ -127,6 +140,15 @@ impl Probes {
 
     pub fn function_overhead(&self) -> anyhow::Result<Option<Overhead>> {
         self.functions.as_ref().map(|f| f.overhead(&self.ebpf)).transpose()
+    }
+
+    /// The line probes that could not be attached; `None` when not counting lines.
+    pub fn skipped_line_probes(&self) -> Option<&[SkippedProbe]> {
+        self.lines.as_ref().map(|l| l.skipped.as_slice())
+    }
+
+    pub fn line_overhead(&self) -> anyhow::Result<Option<Overhead>> {
+        self.lines.as_ref().map(|l| l.overhead(&self.ebpf)).transpose()
     }
 
     /// Syscall entries and returns whose blocked or failed status could not be recorded
@@ -149,9 +171,14 @@ impl Probes {
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
         let syscalls = syscalls::read(&self.ebpf, self.slots)?;
         let samples = self.sampling.map(|_| sample::read(&self.ebpf, self.slots)).transpose()?;
-        let functions =
-            self.functions.as_ref().map(|f| f.read(&self.ebpf, self.slots)).transpose()?;
-        Ok(Snapshot { syscalls, samples, functions })
+        let functions = self
+            .functions
+            .as_ref()
+            .map(|f| f.read(&self.ebpf, self.slots, self.chunks))
+            .transpose()?;
+        let lines =
+            self.lines.as_ref().map(|l| l.read(&self.ebpf, self.slots, self.chunks)).transpose()?;
+        Ok(Snapshot { syscalls, samples, functions, lines })
     }
 
     /// The frames of a kernel stack recorded by the sampler, innermost first.

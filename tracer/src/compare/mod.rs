@@ -11,7 +11,8 @@
 //! attached: the denominator is the set the kernel let ktrace attach, not every function of
 //! the module. With the DWARF of a record's kernel (`--vmlinux`, or Debian's debug package in
 //! its standard places) counted functions are also grouped by kernel source directory
-//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only.
+//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only. When every
+//! record counted source lines (`--lines`), their hits are compared per line, in source order.
 //!
 //! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
 //! [`plot`] draws it. They use this module, never the other way round.
@@ -59,6 +60,8 @@ pub enum Measure {
     Entries,
     /// Sampled: how often a timer interrupt found a task there.
     Samples,
+    /// Exact source line hits.
+    Hits,
     /// Syscall returns without an entry: calls turned away before they ran.
     Blocked,
 }
@@ -69,6 +72,7 @@ impl Measure {
             Self::Calls => "calls",
             Self::Entries => "entries",
             Self::Samples => "samples",
+            Self::Hits => "hits",
             Self::Blocked => "blocked",
         }
     }
@@ -124,6 +128,8 @@ pub struct Comparison {
     pub modules: Option<Section>,
     /// Counted functions by source directory, when every record's kernel has DWARF here.
     pub directories: Option<Section>,
+    /// Counted source lines (`function:line`), when every record counted lines.
+    pub lines: Option<Section>,
     /// Sections that some records have but the comparison leaves out, and why.
     pub left_out: Vec<LeftOut>,
 }
@@ -323,11 +329,44 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     } else {
         (None, None)
     };
-    let left_out = match functions {
+    let mut left_out: Vec<LeftOut> = match functions {
         None => functions_left_out(records).into_iter().collect(),
         Some(_) => Vec::new(),
     };
-    Comparison { runs, syscalls, blocked, functions, modules, directories: None, left_out }
+    left_out.extend(lines_left_out(records));
+    let lines = records.iter().all(|(_, _, r)| r.report.kernel_lines.is_some()).then(|| {
+        let mut lines = table.section(Measure::Hits, |_, rec, c| {
+            let report = rec.kernel_lines.as_ref().expect("all records counted lines");
+            report
+                .counted()
+                .map(|(f, l)| ((format!("{}:{}", f.name, l.line), None), l.counts[c], None))
+                .collect()
+        });
+        // Source order, as the seed study's table: by function, then line.
+        lines.rows.sort_by_cached_key(|row| {
+            let (function, line) = row.name.rsplit_once(':').unwrap_or((&row.name, ""));
+            (function.to_owned(), line.parse::<u32>().unwrap_or(0))
+        });
+        lines
+    });
+    Comparison { runs, syscalls, blocked, functions, modules, directories: None, lines, left_out }
+}
+
+/// Why source lines are not compared when only some records counted them.
+fn lines_left_out(records: &[(String, String, Record)]) -> Option<LeftOut> {
+    let without: Vec<&str> = records
+        .iter()
+        .filter(|(_, _, r)| r.report.kernel_lines.is_none())
+        .map(|(label, _, _)| label.as_str())
+        .collect();
+    (!without.is_empty() && without.len() < records.len()).then(|| LeftOut {
+        section: "lines",
+        why: format!(
+            "{} counted no source lines; lines are compared only when every record counted them \
+             (--lines)",
+            without.join(", ")
+        ),
+    })
 }
 
 /// Why kernel functions are not compared although some record has them: counts and samples
@@ -567,6 +606,44 @@ pub(crate) mod tests {
         };
         assert_eq!(labels(&[]), ["d1/r", "d2/r"]);
         assert_eq!(labels(&["old".to_owned(), "new".to_owned()]), ["old", "new"]);
+    }
+
+    #[test]
+    fn counted_lines_are_compared_in_source_order() {
+        use crate::lines::report::tests::report_of;
+        let mut lxc = record(&["x"], &[]);
+        lxc.report.kernel_lines = Some(report_of([200, 200, 8, 0, 0]));
+        let mut gvisor = record(&["y"], &[]);
+        gvisor.report.kernel_lines = Some(report_of([5, 5, 1, 0, 0]));
+        let c = compare(
+            &[
+                ("lxc".to_owned(), "lxc.json".to_owned(), lxc),
+                ("gvisor".to_owned(), "gvisor.json".to_owned(), gvisor.clone()),
+            ],
+            None,
+        );
+        let lines = c.lines.unwrap();
+        assert_eq!(lines.measure, Measure::Hits);
+        let rows: Vec<_> = lines.rows.iter().map(|r| (r.name.as_str(), r.values.clone())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("__is_skb_forwardable:4070", vec![200, 5]),
+                ("__is_skb_forwardable:4073", vec![0, 0]),
+                ("__is_skb_forwardable:4077", vec![200, 5]),
+                ("__is_skb_forwardable:4083", vec![8, 1])
+            ]
+        );
+        assert_eq!(lines.rows[3].ratio(1), Some(0.125));
+        // Not every record counted lines: no section.
+        let none = compare(
+            &[
+                ("a".to_owned(), "a.json".to_owned(), gvisor),
+                ("b".to_owned(), "b.json".to_owned(), record(&["z"], &[])),
+            ],
+            None,
+        );
+        assert_eq!(none.lines, None);
     }
 
     #[test]

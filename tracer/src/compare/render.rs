@@ -56,6 +56,9 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
     if let Some(directories) = &c.directories {
         grids.push(section_grid(c, directories, "Source directories", "DIRECTORY"));
     }
+    if let Some(lines) = &c.lines {
+        grids.push(section_grid(c, lines, "Source lines", "FUNCTION:LINE"));
+    }
     for (i, grid) in grids.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
@@ -106,6 +109,7 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         (Measure::Samples, _) => {
             format!("{what}: samples per run (sampled, not counts), ratio to {first}")
         }
+        (Measure::Hits, _) => format!("{what}: counted hits per run, ratio to {first}"),
         (Measure::Blocked, _) => format!(
             "{what}: returns without an entry per run (turned away before they ran: seccomp, \
              ptrace), ratio to {first}"
@@ -240,6 +244,7 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
         ("function", c.functions.as_ref()),
         ("module", c.modules.as_ref()),
         ("directory", c.directories.as_ref()),
+        ("line", c.lines.as_ref()),
     ];
     for (name, section) in sections {
         let Some(section) = section else { continue };
@@ -284,6 +289,8 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "<[LeftOut]>::is_empty")]
     left_out: &'a [LeftOut],
     #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     modules: Option<SectionDocument<'a>>,
     runs: &'a [Run],
     syscalls: SectionDocument<'a>,
@@ -326,6 +333,7 @@ impl<'a> Document<'a> {
             directories: c.directories.as_ref().map(section),
             functions: c.functions.as_ref().map(section),
             left_out: &c.left_out,
+            lines: c.lines.as_ref().map(section),
             modules: c.modules.as_ref().map(section),
             runs: &c.runs,
             syscalls: section(&c.syscalls),

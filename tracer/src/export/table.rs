@@ -2,7 +2,8 @@
 use std::io::{self, Write};
 
 use crate::{
-    collect::rate,
+    collect::{Overhead, rate},
+    lines::{LineReport, describe_copies},
     report::{FunctionReport, Report, SampleReport, SampleTotalsRow},
 };
 
@@ -67,6 +68,9 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     if let Some(functions) = &report.kernel_functions {
         write_functions(out, report, functions)?;
     }
+    if let Some(lines) = &report.kernel_lines {
+        write_lines(out, report, lines)?;
+    }
     if let Some(samples) = &report.kernel_samples {
         write_samples(out, report, samples)?;
     }
@@ -128,10 +132,13 @@ fn write_functions(
         }
         writeln!(out)?;
     }
-    let o = &functions.overhead;
-    writeln!(
-        out,
-        "ktrace overhead: {} failed updates, {} unknown hits, {} recursion misses, BPF run time {}",
+    writeln!(out, "ktrace overhead: {}", overhead(&functions.overhead))?;
+    writeln!(out)
+}
+
+fn overhead(o: &Overhead) -> String {
+    format!(
+        "{} failed updates, {} unknown hits, {} recursion misses, BPF run time {}",
         o.failed_updates,
         o.unknown_function,
         o.recursion_misses,
@@ -140,7 +147,53 @@ fn write_functions(
         } else {
             format!("{:.3} s over {} runs", o.run_time_ns as f64 / 1e9, o.run_count)
         }
+    )
+}
+
+const LINE_WIDTH: usize = 6;
+const SOURCE_WIDTH: usize = LABEL_WIDTH - LINE_WIDTH - 1;
+
+/// The seed study's table: per source line of each function, its hits per cgroup.
+fn write_lines(out: &mut impl Write, report: &Report, lines: &LineReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "Source lines, counted: hits where each line's code starts, summed over the function's \
+         copies (kprobes at {} addresses{})",
+        lines.probes,
+        match lines.skipped.len() {
+            0 => String::new(),
+            n => format!(", {n} refused: their lines show - or count less"),
+        }
     )?;
+    let elapsed = report.duration();
+    for f in &lines.functions {
+        writeln!(out, "{} ({}:{}), {}", f.name, f.file, f.decl_line, describe_copies(&f.copies))?;
+        if let Some(body) = &f.body {
+            writeln!(out, "note: most of {}'s code is {body}, inlined into it", f.name)?;
+        }
+        group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH)?;
+        write!(out, "{:<LINE_WIDTH$} {:<SOURCE_WIDTH$}", "LINE", "SOURCE")?;
+        for _ in &report.cgroups {
+            write!(out, "  {:>12} {:>11}", "HITS", "HITS/s")?;
+        }
+        writeln!(out)?;
+        for line in &f.lines {
+            let source = match &line.text {
+                Some(text) => fit_start(text, SOURCE_WIDTH),
+                None => fit(&format!("{}:{}", f.file, line.line), SOURCE_WIDTH),
+            };
+            write!(out, "{:<LINE_WIDTH$} {source:<SOURCE_WIDTH$}", line.line)?;
+            for &n in &line.counts {
+                if line.probes == 0 {
+                    write!(out, "  {:>12} {:>11}", "-", "-")?;
+                } else {
+                    write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
+                }
+            }
+            writeln!(out)?;
+        }
+    }
+    writeln!(out, "ktrace overhead (line probes): {}", overhead(&lines.overhead))?;
     writeln!(out)
 }
 
@@ -236,6 +289,15 @@ fn group_labels(
         labels += &format!("  {label:<w$}", w = group_width - 2);
     }
     writeln!(out, "{}", labels.trim_end())
+}
+
+/// Shortens `s` to `width` characters, keeping its start (the informative part of code).
+fn fit_start(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let head: String = s.chars().take(width - 1).collect();
+    format!("{head}…")
 }
 
 /// Shortens `s` to `width` characters, keeping its end (the informative part of a path).
@@ -341,8 +403,32 @@ ktrace overhead: 0 failed updates, 0 unknown hits, 2 recursion misses, BPF run t
     }
 
     #[test]
+    fn renders_the_line_table_per_function() {
+        let report =
+            Report { kernel_lines: Some(crate::lines::report::tests::report()), ..sample() };
+        let mut out = Vec::new();
+        write(&mut out, &report).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let section = &text[text.find("Source lines").expect("line section")..];
+        let expected = "\
+Source lines, counted: hits where each line's code starts, summed over the function's copies (kprobes at 4 addresses, 1 refused: their lines show - or count less)
+__is_skb_forwardable (include/linux/netdevice.h:4063), 2 copies: inlined into __dev_forward_skb2, is_skb_forwardable
+                                                 lxc                       gvisor
+LINE   SOURCE                                            HITS      HITS/s          HITS      HITS/s
+4070   if (!(dev->flags & IFF_UP))                         43        21.5             0         0.0
+4073   include/linux/netdevice.h:4073                       -           -             -           -
+4077   include/linux/netdevice.h:4077                      40        20.0             0         0.0
+4083   include/linux/netdevice.h:4083                       5         2.5             0         0.0
+ktrace overhead (line probes): 0 failed updates, 0 unknown hits, 0 recursion misses, BPF run time not measured (sysctl kernel.bpf_stats_enabled=1 to measure)
+
+";
+        assert_eq!(section, expected);
+    }
+
+    #[test]
     fn long_labels_keep_their_end() {
         assert_eq!(fit("/sys/fs/cgroup/unified/machine.slice/vm1", 10), "…slice/vm1");
         assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit_start("if (!(dev->flags & IFF_UP))", 10), "if (!(dev…");
     }
 }

@@ -3,7 +3,7 @@
 //! Counting needs kprobe.multi, fentry or kprobes: these tests run in the QEMU guests
 //! (`cargo xtask test`). On a kernel without function tracing (this project's CI host) the
 //! counting tests say so and pass without running, and the fallback test runs instead. They
-//! run one at a time ([`one_at_a_time`]).
+//! run one at a time ([`one_at_a_time`]), as do the line tests (lines.rs), which set kprobes.
 use std::{
     fs,
     sync::{Mutex, MutexGuard},
@@ -442,7 +442,7 @@ fn network_functions_only_in_the_network_run() -> anyhow::Result<()> {
 }
 
 /// None of `progs`/`links` remains, ftrace has no function enabled and no kprobe is set.
-fn assert_clean_kernel(progs: &[u32], links: &[u32]) -> anyhow::Result<()> {
+pub fn assert_clean_kernel(progs: &[u32], links: &[u32]) -> anyhow::Result<()> {
     for _ in 0..100 {
         let (loaded_progs, loaded_links) = loaded_bpf_ids();
         let ftrace =

@@ -5,6 +5,7 @@
 //! `root workload getppid=N fchdir=M` makes exactly N getppid calls and M failing fchdir
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
 mod functions;
+mod lines;
 mod records;
 mod runtimes;
 mod sampling;
@@ -40,7 +41,13 @@ fn main() -> ExitCode {
         .chain(syscall_accounting::all());
     let trials = shared
         .map(|test| (test, false))
-        .chain(functions::all().into_iter().chain(study::counting()).map(|test| (test, true)))
+        .chain(
+            functions::all()
+                .into_iter()
+                .chain(study::counting())
+                .chain(lines::all())
+                .map(|test| (test, true)),
+        )
         .map(|((name, f), one_at_a_time)| {
             Trial::test(name, move || {
                 let _alone = one_at_a_time.then(functions::one_at_a_time);

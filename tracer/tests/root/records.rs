@@ -35,6 +35,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
             serve_stays_cheap_and_answers_under_slow_clients,
         ),
         ("guest_records_export_and_plot", guest_records_export_and_plot),
+        ("guest_records_lines_render_in_genhtml", guest_records_lines_render_in_genhtml),
     ]
 }
 
@@ -341,15 +342,36 @@ fn scrape(addr: &str) -> anyhow::Result<prometheus_parse::Scrape> {
         .context("parsing the exposition")
 }
 
+/// `ktrace export --format lcov RECORD -o INFO`, which must succeed.
+fn export_lcov(record: &Path, info: &Path) -> anyhow::Result<()> {
+    let (status, _, stderr) = ktrace(&[
+        "export",
+        "--format",
+        "lcov",
+        record.to_str().unwrap(),
+        "-o",
+        info.to_str().unwrap(),
+    ])?;
+    ensure!(status.success(), "export {}: {status}\n{stderr}", record.display());
+    Ok(())
+}
+
+/// Where `cargo xtask test` put the files the 6.12 guest's tests left; elsewhere `None`,
+/// said on stderr.
+fn guest_out() -> Option<std::ffi::OsString> {
+    let out = std::env::var_os("KTRACE_GUEST_OUT");
+    if out.is_none() {
+        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
+    }
+    out
+}
+
 /// The network and file records the 6.12 guest made (functions.rs), on the host, which has
 /// that kernel's DWARF: the lcov export renders with genhtml showing `net/` and `fs/` with
 /// entered functions, and the comparison's figure shows both runs. `cargo xtask test` runs
 /// this after the guests, naming their output directory in `KTRACE_GUEST_OUT`.
 fn guest_records_export_and_plot() -> anyhow::Result<()> {
-    let Some(out) = std::env::var_os("KTRACE_GUEST_OUT") else {
-        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
-        return Ok(());
-    };
+    let Some(out) = guest_out() else { return Ok(()) };
     let records = Path::new(&out).join("network-vs-file");
     let (net, file) = (records.join("net.json"), records.join("file.json"));
     ensure!(net.is_file() && file.is_file(), "the guest left no records in {}", records.display());
@@ -357,16 +379,7 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
     for (record, hit_dir) in [(&net, "net/core"), (&file, "fs")] {
         let info = record.with_extension("info");
         let info = dir.path().join(info.file_name().context("file name")?);
-        let (status, _, stderr) = ktrace(&[
-            "export",
-            "--format",
-            "lcov",
-            record.to_str().unwrap(),
-            "-o",
-            info.to_str().unwrap(),
-            "--force",
-        ])?;
-        ensure!(status.success(), "export {}: {status}\n{stderr}", record.display());
+        export_lcov(record, &info)?;
         let html = dir.path().join(hit_dir.replace('/', "_"));
         let genhtml =
             Command::new("genhtml").arg("--no-source").arg("-o").arg(&html).arg(&info).output()?;
@@ -427,5 +440,64 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
         ensure!(figure.contains(&format!(">{text}</text>")), "{text} missing from the figure");
     }
     ensure!(figure.contains(">records net.json, file.json · kernel "), "no subtitle");
+    Ok(())
+}
+
+/// The guest's line record (lines::lines_count_every_copy_exactly_per_cgroup) exported as an
+/// lcov tracefile needs no DWARF; genhtml, run beside the kernel's source files, shows each
+/// counted line's hits next to its text, as gcov's coverage did in the seed study.
+fn guest_records_lines_render_in_genhtml() -> anyhow::Result<()> {
+    let Some(out) = guest_out() else { return Ok(()) };
+    let record = Path::new(&out).join("lines/net.json");
+    ensure!(record.is_file(), "the guest left no line record at {}", record.display());
+    let text: serde_json::Value = serde_json::from_str(&fs::read_to_string(&record)?)?;
+    let release = text["kernel_release"].as_str().context("kernel_release")?;
+    let source = Path::new("/var/cache/ktrace/source").join(release);
+    ensure!(source.is_dir(), "no source files of {release} in {}", source.display());
+    let dir = tempfile::tempdir()?;
+    let info = dir.path().join("net.info");
+    export_lcov(&record, &info)?;
+    // The record's hits of the IFF_UP test, which the tracefile and genhtml must show.
+    let function = text["kernel_lines"]["functions"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "__is_skb_forwardable"))
+        .context("no __is_skb_forwardable in the record")?;
+    let up = function["lines"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["text"].as_str().is_some_and(|t| t.contains("IFF_UP"))))
+        .context("no IFF_UP line in the record")?;
+    let (line, hits) =
+        (up["line"].as_u64().context("line")?, up["counts"][0].as_u64().context("hits")?);
+    ensure!(hits > 0, "the IFF_UP line never ran: {up}");
+    let tracefile = fs::read_to_string(&info)?;
+    ensure!(
+        tracefile.contains("SF:include/linux/netdevice.h\n")
+            && tracefile.contains(&format!("DA:{line},{hits}\n")),
+        "no DA:{line},{hits} for include/linux/netdevice.h in:\n{tracefile}"
+    );
+    let html = dir.path().join("html");
+    let genhtml =
+        Command::new("genhtml").current_dir(&source).arg("-o").arg(&html).arg(&info).output()?;
+    ensure!(genhtml.status.success(), "genhtml: {}", String::from_utf8_lossy(&genhtml.stderr));
+    // genhtml drops the directories all files share: the page may be linux/netdevice.h's.
+    let page = ["include/linux/netdevice.h.gcov.html", "linux/netdevice.h.gcov.html"]
+        .iter()
+        .map(|p| html.join(p))
+        .find(|p| p.is_file())
+        .context("genhtml wrote no page for netdevice.h")?;
+    // `<a name="4070"><span class="lineNum"> 4070 </span><span class="lineCov"> 42 : code`
+    let page = fs::read_to_string(&page)?;
+    let row = page
+        .split(&format!("<a name=\"{line}\">"))
+        .nth(1)
+        .and_then(|rest| rest.split("</a>").next())
+        .with_context(|| format!("no line {line} on the page"))?;
+    let shown: Option<u64> = row
+        .split("\">")
+        .nth(2)
+        .and_then(|cell| cell.split(':').next())
+        .and_then(|n| n.trim().parse().ok());
+    ensure!(shown == Some(hits), "genhtml shows line {line} as {row}, not {hits} hits");
+    ensure!(row.contains("IFF_UP"), "genhtml shows no source text at line {line}: {row}");
     Ok(())
 }

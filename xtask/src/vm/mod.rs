@@ -115,11 +115,14 @@ fn out_dir(kernel: &kernel::Kernel) -> PathBuf {
     crate::workspace_file("target/guest/out").join(&kernel.release)
 }
 
-/// The 6.12 guest kernel's vmlinux with DWARF, which the source-location tests read.
+/// The 6.12 guest kernel's vmlinux with DWARF, which the source-location and line tests read,
+/// and the source files the line tests show.
 pub fn fetch_debug_image() -> anyhow::Result<()> {
     let kernel = kernel::fetch(Series::V6_12)?;
     let vmlinux = kernel::fetch_debug_vmlinux(&kernel)?;
     eprintln!("xtask: kernel debug image {}", vmlinux.display());
+    let source = kernel::fetch_source_files(&kernel)?;
+    eprintln!("xtask: kernel source files in {}", source.display());
     Ok(())
 }
 
@@ -145,6 +148,8 @@ pub fn bench() -> anyhow::Result<()> {
 struct Guest {
     kernel: kernel::Kernel,
     initramfs: PathBuf,
+    /// The kernel's DWARF image and sources, once `cargo xtask test` fetched them.
+    debug_disk: Option<PathBuf>,
 }
 
 impl Guest {
@@ -152,7 +157,9 @@ impl Guest {
         let kernel = kernel::fetch(series)?;
         let initramfs = initramfs::base(&kernel, bins)
             .with_context(|| format!("building the initramfs for {}", kernel.release))?;
-        Ok(Self { kernel, initramfs })
+        let debug_disk = kernel::debug_disk(&kernel)
+            .with_context(|| format!("building the debug disk for {}", kernel.release))?;
+        Ok(Self { kernel, initramfs, debug_disk })
     }
 
     fn run(
@@ -175,6 +182,7 @@ impl Guest {
             run_archive: &run_archive,
             nonce: &nonce,
             outbox: &outbox,
+            debug_disk: self.debug_disk.as_deref(),
             timeout,
         }
         .run();

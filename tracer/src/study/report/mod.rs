@@ -366,7 +366,7 @@ fn write_lcov(
         for (_, _, record) in
             loaded.iter().flat_map(|l| &l.records).filter(|r| r.0 == platform.name)
         {
-            coverage::write_lcov(record, 0, sources, &mut tracefile)?;
+            coverage::write_lcov(record, 0, Some(sources), &mut tracefile)?;
         }
         if tracefile.is_empty() {
             continue;
