@@ -64,7 +64,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
         let start = Instant::now();
         let probes =
-            Probes::attach(std::slice::from_ref(cgroup), None, Some(plan), Diagnostics::Off)?;
+            Probes::attach(std::slice::from_ref(cgroup), false, None, Some(plan), Diagnostics::Off)?;
         ktrace.0.push(start.elapsed());
         let start = Instant::now();
         drop(probes);
@@ -104,12 +104,13 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         };
         let syscalls = {
             let _probes =
-                Probes::attach(std::slice::from_ref(cgroup), None, None, Diagnostics::Off)?;
+                Probes::attach(std::slice::from_ref(cgroup), false, None, None, Diagnostics::Off)?;
             loop_ns()
         };
         let counting = {
             let probes = Probes::attach(
                 std::slice::from_ref(cgroup),
+                false,
                 None,
                 Some(getppid_plan()),
                 Diagnostics::Off,
@@ -144,7 +145,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     let (floor, _floor_map) = floor_program()?;
     let _floor_link = raw::kprobe_multi_link(&floor, [name.as_c_str()])?;
     let probes =
-        Probes::attach(std::slice::from_ref(cgroup), None, Some(getppid_plan()), Diagnostics::Off)?;
+        Probes::attach(std::slice::from_ref(cgroup), false, None, Some(getppid_plan()), Diagnostics::Off)?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     loop_ns();
     fs::write(BPF_STATS, "0")?;

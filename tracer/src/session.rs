@@ -90,7 +90,13 @@ impl Session {
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
-        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, options.diagnostics)?;
+        let probes = Probes::attach(
+            cgroups,
+            plan.latency,
+            plan.sampling,
+            plan.functions,
+            options.diagnostics,
+        )?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
@@ -146,6 +152,13 @@ impl Session {
             eprintln!(
                 "ktrace: {entry_failures} syscall entries or returns could not be recorded \
                  (task storage full or busy): failed and blocked counts may miss as many"
+            );
+        }
+        let latency_failures = self.probes.syscall_latency_failures()?;
+        if latency_failures > 0 {
+            eprintln!(
+                "ktrace: {latency_failures} syscall latencies could not be recorded (no room \
+                 for their histograms): latency counts may miss as many"
             );
         }
         if ticker.is_some() && matches!(sink, Sink::Print) {
@@ -247,14 +260,18 @@ impl Session {
             }
             _ => None,
         };
-        Ok(Report::new(
+        let report = Report::new(
             &self.info,
             period,
             &snapshot.syscalls,
             kernel_samples,
             kernel_functions,
             top,
-        ))
+        );
+        Ok(match &snapshot.latency {
+            Some(latency) => report.with_latency(latency),
+            None => report,
+        })
     }
 
     fn by_function(

@@ -46,15 +46,18 @@ pub struct Probes {
     functions: Option<FunctionCounter>,
     ebpf: Ebpf,
     slots: usize,
+    latency: bool,
     sampling: Option<Sampling>,
     diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
-    /// Loads the object with `cgroups` as targets and attaches the syscall counter and, if
-    /// asked, the sampler and the function counter; counting starts once all are attached.
+    /// Loads the object with `cgroups` as targets and attaches the syscall counter (timing
+    /// calls too with `latency`) and, if asked, the sampler and the function counter;
+    /// counting starts once all are attached.
     pub fn attach(
         cgroups: &[Cgroup],
+        latency: bool,
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
         diagnostics: Diagnostics,
@@ -89,6 +92,7 @@ impl Probes {
         if collect_stacks == 0 {
             loader.map_max_entries("STACKS", 1);
         }
+        syscalls::configure_latency(&mut loader, cgroups.len(), latency);
         let mut ebpf = object::load(&mut loader)?;
         if let Some(table) = &ip_table {
             table.write(&ebpf)?;
@@ -108,7 +112,7 @@ impl Probes {
             .then(|| diagnostics::Printer::start(&mut ebpf))
             .transpose()?;
         activate(&mut ebpf)?;
-        Ok(Self { functions, ebpf, slots: cgroups.len(), sampling, diagnostics })
+        Ok(Self { functions, ebpf, slots: cgroups.len(), latency, sampling, diagnostics })
     }
 
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
@@ -130,7 +134,12 @@ impl Probes {
     /// Syscall entries and returns whose blocked or failed status could not be recorded
     /// (the task's entry record could not be read or created), since attaching.
     pub fn syscall_entry_failures(&self) -> anyhow::Result<u64> {
-        syscalls::entry_failures(&self.ebpf)
+        Ok(syscalls::stats(&self.ebpf)?.entry_failures)
+    }
+
+    /// Timed syscall returns whose latency could not be recorded, since attaching.
+    pub fn syscall_latency_failures(&self) -> anyhow::Result<u64> {
+        Ok(syscalls::stats(&self.ebpf)?.latency_failures)
     }
 
     /// Prints what the eBPF side logged since the last call, with [`Diagnostics::Stderr`].
@@ -149,7 +158,8 @@ impl Probes {
         let samples = self.sampling.map(|_| sample::read(&self.ebpf, self.slots)).transpose()?;
         let functions =
             self.functions.as_ref().map(|f| f.read(&self.ebpf, self.slots)).transpose()?;
-        Ok(Snapshot { syscalls, samples, functions })
+        let latency = self.latency.then(|| syscalls::read_latency(&self.ebpf, self.slots)).transpose()?;
+        Ok(Snapshot { syscalls, samples, functions, latency })
     }
 
     /// The frames of a kernel stack recorded by the sampler, innermost first.

@@ -399,6 +399,7 @@ pub(crate) mod tests {
                 nr: None,
                 abi: None,
                 counts: calls.iter().map(|&calls| Count { calls, errors: 0, blocked: 0 }).collect(),
+                latency: None,
             })
             .collect();
         let mut record = Record::new(record_info(), report);
