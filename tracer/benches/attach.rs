@@ -63,8 +63,13 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         bare.1.push(detach);
         let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
         let start = Instant::now();
-        let probes =
-            Probes::attach(std::slice::from_ref(cgroup), false, None, Some(plan), Diagnostics::Off)?;
+        let probes = Probes::attach(
+            std::slice::from_ref(cgroup),
+            false,
+            None,
+            Some(plan),
+            Diagnostics::Off,
+        )?;
         ktrace.0.push(start.elapsed());
         let start = Instant::now();
         drop(probes);
@@ -144,8 +149,13 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     let _empty_link = raw::kprobe_multi_link(&empty, [name.as_c_str()])?;
     let (floor, _floor_map) = floor_program()?;
     let _floor_link = raw::kprobe_multi_link(&floor, [name.as_c_str()])?;
-    let probes =
-        Probes::attach(std::slice::from_ref(cgroup), false, None, Some(getppid_plan()), Diagnostics::Off)?;
+    let probes = Probes::attach(
+        std::slice::from_ref(cgroup),
+        false,
+        None,
+        Some(getppid_plan()),
+        Diagnostics::Off,
+    )?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     loop_ns();
     fs::write(BPF_STATS, "0")?;

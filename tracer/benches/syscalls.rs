@@ -170,7 +170,8 @@ fn run_times(
     home: &Path,
 ) -> anyhow::Result<Vec<(String, f64, f64)>> {
     let _empty = empty_pair()?;
-    let _ktrace = Probes::attach(std::slice::from_ref(traced), false, None, None, Diagnostics::Off)?;
+    let _ktrace =
+        Probes::attach(std::slice::from_ref(traced), false, None, None, Diagnostics::Off)?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     let stats = (|| {
         let before = program_stats()?;

@@ -38,8 +38,7 @@ pub struct Plan {
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
 pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
-    let mut plan =
-        Plan { sampling: request.sampling, latency: request.latency, ..Plan::default() };
+    let mut plan = Plan { sampling: request.sampling, latency: request.latency, ..Plan::default() };
     let filter = &request.functions;
     if filter.is_empty() {
         if request.dry_run {

@@ -320,10 +320,7 @@ impl Report {
         for row in &mut self.syscalls {
             let syscall = row.syscall();
             row.latency = Some(
-                latencies
-                    .iter()
-                    .map(|l| l.get(syscall).and_then(Latency::from_buckets))
-                    .collect(),
+                latencies.iter().map(|l| l.get(syscall).and_then(Latency::from_buckets)).collect(),
             );
         }
         self

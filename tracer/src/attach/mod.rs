@@ -158,7 +158,8 @@ impl Probes {
         let samples = self.sampling.map(|_| sample::read(&self.ebpf, self.slots)).transpose()?;
         let functions =
             self.functions.as_ref().map(|f| f.read(&self.ebpf, self.slots)).transpose()?;
-        let latency = self.latency.then(|| syscalls::read_latency(&self.ebpf, self.slots)).transpose()?;
+        let latency =
+            self.latency.then(|| syscalls::read_latency(&self.ebpf, self.slots)).transpose()?;
         Ok(Snapshot { syscalls, samples, functions, latency })
     }
 

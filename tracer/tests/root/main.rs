@@ -5,6 +5,7 @@
 //! `root workload getppid=N fchdir=M` makes exactly N getppid calls and M failing fchdir
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
 mod functions;
+mod latency;
 mod records;
 mod runtimes;
 mod sampling;
@@ -35,7 +36,8 @@ fn main() -> ExitCode {
         .chain(tui::all())
         .chain(records::all())
         .chain(runtimes::all())
-        .chain(syscall_accounting::all());
+        .chain(syscall_accounting::all())
+        .chain(latency::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(functions::all().into_iter().map(|test| (test, true)))

@@ -1,0 +1,83 @@
+//! `--latency`: syscall latency percentiles per cgroup, from workloads whose calls take known
+//! times: nanosleep of 1 ms and 10 ms, and getppid, which does not block.
+use anyhow::{Context as _, ensure};
+use tracer::latency::Latency;
+
+use crate::support::{Ktrace, Test, TestCgroups, counts, last_report, run_workload_in};
+
+pub fn all() -> Vec<(&'static str, Test)> {
+    vec![("latency_percentiles_per_cgroup", latency_percentiles_per_cgroup)]
+}
+
+/// The latency of `syscall` in column `column`, if it has one.
+fn latency(report: &serde_json::Value, syscall: &str, column: usize) -> anyhow::Result<Latency> {
+    let row = report["syscalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|row| row["name"] == syscall)
+        .with_context(|| format!("no {syscall} row: {report}"))?;
+    serde_json::from_value(row["latency"][column].clone())
+        .with_context(|| format!("latency of {syscall} in column {column}: {row}"))
+}
+
+/// A child makes 200 nanosleep(1 ms), 200 nanosleep(10 ms) and 10,000 getppid; a sibling,
+/// traced in its own column, sleeps 50 ms ten times. Every call is timed exactly once, in its
+/// own cgroup, and the percentiles fall where the sleeps put them. The bounds allow for the
+/// scheduler waking a sleeper late (timer slack is 50 us; an emulated guest is slower).
+fn latency_percentiles_per_cgroup() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["child", "sibling"]);
+    let (child, sibling) = (tree.path("child"), tree.path("sibling"));
+    let mut ktrace = Ktrace::spawn(&[
+        "attach",
+        "--latency",
+        "--cgroup",
+        child.to_str().unwrap(),
+        "--cgroup",
+        sibling.to_str().unwrap(),
+        "-o",
+        "json",
+    ])?;
+    ktrace.wait_for_stderr("stop with Ctrl-C")?;
+    run_workload_in(&child, &["nanosleep-1ms=200", "nanosleep-10ms=200", "getppid=10000"])?;
+    run_workload_in(&sibling, &["nanosleep-50ms=10"])?;
+    ktrace.signal(libc::SIGINT);
+    let (status, stdout, stderr) = ktrace.finish()?;
+    ensure!(status.success(), "ktrace attach --latency: {status}\n{stderr}");
+    let report = last_report(&stdout)?;
+
+    ensure!(counts(&report, "nanosleep", 0) == (400, 0), "nanosleep calls: {report}");
+    ensure!(counts(&report, "getppid", 0) == (10_000, 0), "getppid calls: {report}");
+    let sleeps = latency(&report, "nanosleep", 0)?;
+    ensure!(sleeps.count == 400, "timed nanosleeps of the child: {}", sleeps.count);
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let p25 = ms(sleeps.quantile_ns(0.25));
+    ensure!((1.0..=1.3).contains(&p25), "nanosleep p25 {p25} ms, expected 1 to 1.3 ms");
+    let p75 = ms(sleeps.quantile_ns(0.75));
+    ensure!((10.0..=11.5).contains(&p75), "nanosleep p75 {p75} ms, expected 10 to 11.5 ms");
+    ensure!(
+        ms(sleeps.max_ns) >= 10.0,
+        "nanosleep max {} ms, expected 10 ms or more",
+        ms(sleeps.max_ns)
+    );
+    ensure!(ms(sleeps.max_ns) < 50.0, "the sibling's 50 ms sleeps are in the child's: {sleeps:?}");
+    let getppid = latency(&report, "getppid", 0)?;
+    ensure!(getppid.count == 10_000, "timed getppid calls: {}", getppid.count);
+    ensure!(ms(getppid.p99_ns) < 1.0, "getppid p99 {} ms, expected under 1 ms", ms(getppid.p99_ns));
+
+    ensure!(counts(&report, "nanosleep", 1) == (10, 0), "the sibling's nanosleep calls: {report}");
+    let sibling_sleeps = latency(&report, "nanosleep", 1)?;
+    ensure!(
+        sibling_sleeps.count == 10 && ms(sibling_sleeps.p50_ns) >= 49.0,
+        "the sibling's sleeps: {sibling_sleeps:?}"
+    );
+    ensure!(
+        report["syscalls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|row| row["name"] != "getppid" || row["latency"][1].is_null()),
+        "the sibling made no getppid, so it has no getppid latency: {report}"
+    );
+    Ok(())
+}
