@@ -64,6 +64,19 @@ pub struct Targets {
     pub count: u32,
     pub _pad: u32,
     pub cgroups: [CgroupTarget; MAX_CGROUPS],
+    /// ktrace itself, whose threads are never counted, even inside a traced cgroup.
+    pub tracer: Tracer,
+}
+
+/// ktrace's process as its own pid namespace numbers it, which is how
+/// `bpf_get_ns_current_pid_tgid` asks: the namespace is `/proc/self/ns/pid`'s device and inode.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tracer {
+    pub pid_ns_dev: u64,
+    pub pid_ns_ino: u64,
+    pub tgid: u32,
+    pub _pad: u32,
 }
 
 /// Calls of one syscall, how many of them failed (returned -4095..=-1), and how many returns

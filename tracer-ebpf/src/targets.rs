@@ -35,17 +35,18 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use aya_ebpf::{
     Global,
+    bindings::bpf_pidns_info,
     bindings::task_struct,
     helpers::{
         bpf_get_current_task, bpf_get_current_task_btf, bpf_get_smp_processor_id,
-        generated::bpf_probe_read_kernel,
+        generated::{bpf_get_ns_current_pid_tgid, bpf_probe_read_kernel},
     },
     macros::{map, raw_tracepoint},
     maps::Array,
     programs::RawTracePointContext,
 };
 use aya_log_ebpf::warn;
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets};
+use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
 
 use crate::{
     bump,
@@ -58,6 +59,7 @@ static TARGETS: Targets = Targets {
     count: 0,
     _pad: 0,
     cgroups: [CgroupTarget { id: 0, level: 0, _pad: 0 }; MAX_CGROUPS],
+    tracer: Tracer { pid_ns_dev: 0, pid_ns_ino: 0, tgid: 0, _pad: 0 },
 };
 
 /// Where a task's cgroup and syscall ABI are in the kernel's structures; the loader writes
@@ -289,9 +291,13 @@ pub unsafe fn field<T: Copy>(base: KernelObject, offset: u32) -> T {
     unsafe { read_volatile(base.add(offset as usize).cast::<T>()) }
 }
 
-/// The traced cgroups of the current task, asked of the kernel in one snapshot.
+/// The traced cgroups of the current task, asked of the kernel in one snapshot; none for
+/// ktrace's own threads, whose reads of the counters would otherwise count themselves.
 #[inline(always)]
 fn ask_kernel() -> Matching {
+    if is_tracer() {
+        return Matching::NONE;
+    }
     let layout = layout();
     // SAFETY: BTF-typed loads along task->cgroups->dfl_cgrp, offsets from kernel BTF.
     let cgroup: KernelObject = unsafe {
@@ -317,6 +323,25 @@ fn ask_kernel() -> Matching {
         lowest ^= (lowest ^ slot) & hit.wrapping_neg();
     }
     Matching(u64::from(lowest) << 32 | u64::from(slots))
+}
+
+/// Whether the current task is one of ktrace's threads. Asked in ktrace's pid namespace, so
+/// that it holds wherever ktrace runs; a task outside that namespace is never ktrace.
+#[inline(always)]
+fn is_tracer() -> bool {
+    // SAFETY: a read-only global (see target_count).
+    let tracer = unsafe { read_volatile(addr_of!(TARGETS.tracer)) };
+    let mut ids = bpf_pidns_info { pid: 0, tgid: 0 };
+    // SAFETY: the helper writes at most `size_of::<bpf_pidns_info>()` bytes into `ids`.
+    let found = unsafe {
+        bpf_get_ns_current_pid_tgid(
+            tracer.pid_ns_dev,
+            tracer.pid_ns_ino,
+            &raw mut ids,
+            size_of::<bpf_pidns_info>() as u32,
+        )
+    };
+    found == 0 && ids.tgid == tracer.tgid
 }
 
 /// The id of `cgroup`'s ancestor at `level`, which is at most `cgroup`'s own level.

@@ -15,9 +15,11 @@ mod sample;
 mod syscalls;
 mod verifier;
 
+use std::os::unix::fs::MetadataExt as _;
+
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader, maps::Array};
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets};
+use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
 
 use self::ip_table::IpTable;
 pub use self::{
@@ -185,12 +187,20 @@ fn activate(ebpf: &mut Ebpf) -> anyhow::Result<()> {
     control.set(CONTROL_ACTIVE, 1, 0).context("turning counting on")
 }
 
+/// ktrace's own process, as the eBPF side recognises it.
+fn tracer() -> anyhow::Result<Tracer> {
+    let path = "/proc/self/ns/pid";
+    let ns = std::fs::metadata(path).with_context(|| format!("reading {path}"))?;
+    Ok(Tracer { pid_ns_dev: ns.dev(), pid_ns_ino: ns.ino(), tgid: std::process::id(), _pad: 0 })
+}
+
 /// The load-time `TARGETS` global for these cgroups, slot i = cgroups[i].
 fn targets(cgroups: &[Cgroup]) -> anyhow::Result<Targets> {
     if cgroups.len() > MAX_CGROUPS {
         bail!("at most {MAX_CGROUPS} cgroups can be traced at once, {} given", cgroups.len());
     }
-    let mut targets = Targets { count: cgroups.len() as u32, ..Default::default() };
+    let mut targets =
+        Targets { count: cgroups.len() as u32, tracer: tracer()?, ..Default::default() };
     for (slot, cgroup) in targets.cgroups.iter_mut().zip(cgroups) {
         *slot = CgroupTarget { id: cgroup.id, level: cgroup.level, _pad: 0 };
     }

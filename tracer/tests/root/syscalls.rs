@@ -7,8 +7,8 @@ use std::{fs, path::Path, thread, time::Duration};
 use anyhow::{Context as _, ensure};
 
 use crate::support::{
-    Ktrace, Test, TestCgroups, counts, expect_error, ktrace, last_report, loaded_bpf_ids,
-    run_workload_in,
+    Ktrace, Test, TestCgroups, counts, expect_error, join_before_exec, ktrace, ktrace_command,
+    last_report, loaded_bpf_ids, run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -21,6 +21,10 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ("attach_counts_descendants_but_not_siblings", attach_counts_descendants_but_not_siblings),
         ("attach_gives_each_cgroup_its_own_column", attach_gives_each_cgroup_its_own_column),
         ("a_task_is_counted_only_while_inside", a_task_is_counted_only_while_inside),
+        (
+            "ktrace_in_a_traced_cgroup_does_not_count_itself",
+            ktrace_in_a_traced_cgroup_does_not_count_itself,
+        ),
         ("attach_prints_interval_reports", attach_prints_interval_reports),
         ("nothing_stays_attached_after_deadline", || nothing_stays_attached(None)),
         ("nothing_stays_attached_after_sigterm", || nothing_stays_attached(Some(libc::SIGTERM))),
@@ -198,6 +202,31 @@ fn a_task_is_counted_only_while_inside() -> anyhow::Result<()> {
         counts(&report, "getppid", 0)
     );
     ensure!(counts(&report, "fchdir", 0) == (3, 3), "fchdir: {:?}", counts(&report, "fchdir", 0));
+    Ok(())
+}
+
+/// ktrace inside the cgroup it traces: its own calls (reading the counters with bpf(2) every
+/// interval, printing, waiting on its timers) are not the workload's.
+fn ktrace_in_a_traced_cgroup_does_not_count_itself() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["home"]);
+    let home = tree.path("home");
+    let mut command =
+        ktrace_command(&["attach", "--cgroup", home.to_str().unwrap(), "-o", "json", "-i", "0.05"]);
+    let _procs = join_before_exec(&home, &mut command);
+    let mut ktrace = Ktrace::spawn_command(command)?;
+    ktrace.wait_for_stderr("stop with Ctrl-C")?;
+    run_workload_in(&home, &["getppid=20000", "fchdir=3"])?;
+    // Some intervals more, each read with bpf(2).
+    thread::sleep(Duration::from_millis(300));
+    ktrace.signal(libc::SIGINT);
+    let (status, stdout, stderr) = ktrace.finish()?;
+    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
+    let report = last_report(&stdout)?;
+    ensure!(counts(&report, "getppid", 0) == (20_000, 0), "{:?}", counts(&report, "getppid", 0));
+    ensure!(counts(&report, "fchdir", 0) == (3, 3), "{:?}", counts(&report, "fchdir", 0));
+    for own in ["bpf", "epoll_wait", "write"] {
+        ensure!(counts(&report, own, 0) == (0, 0), "ktrace's own {own} calls were counted");
+    }
     Ok(())
 }
 

@@ -106,6 +106,13 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Starts `cmd` inside the cgroup at `path`, joining it before exec.
 pub fn spawn_in(path: &Path, cmd: &mut Command) -> Child {
+    let _procs = join_before_exec(path, cmd);
+    cmd.spawn().expect("spawn workload")
+}
+
+/// Makes `cmd`, once spawned, join the cgroup at `path` before it execs. The returned file
+/// must outlive the spawn.
+pub fn join_before_exec(path: &Path, cmd: &mut Command) -> fs::File {
     let procs = fs::OpenOptions::new()
         .write(true)
         .open(path.join("cgroup.procs"))
@@ -121,7 +128,7 @@ pub fn spawn_in(path: &Path, cmd: &mut Command) -> Child {
             }
         });
     }
-    cmd.spawn().expect("spawn workload")
+    procs
 }
 
 /// Waits for `child`, failing after `timeout` (the child is killed then).
