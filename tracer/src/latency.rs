@@ -43,7 +43,7 @@ impl Latency {
     /// The summary of `[lowest latency, calls]` buckets, as in [`Self::buckets`].
     pub fn from_sparse(buckets: Vec<[u64; 2]>) -> Option<Self> {
         let histogram = histogram(&buckets);
-        (histogram.len() > 0).then(|| Self {
+        (!histogram.is_empty()).then(|| Self {
             count: histogram.len(),
             p50_ns: histogram.value_at_quantile(0.5),
             p90_ns: histogram.value_at_quantile(0.9),
