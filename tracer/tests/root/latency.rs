@@ -49,6 +49,7 @@ fn latency_percentiles_per_cgroup() -> anyhow::Result<()> {
     ensure!(counts(&report, "nanosleep", 0) == (400, 0), "nanosleep calls: {report}");
     ensure!(counts(&report, "getppid", 0) == (10_000, 0), "getppid calls: {report}");
     let sleeps = latency(&report, "nanosleep", 0)?;
+    // 410 would mean the sibling's sleeps were timed in the child's histogram.
     ensure!(sleeps.count == 400, "timed nanosleeps of the child: {}", sleeps.count);
     let ms = |ns: u64| ns as f64 / 1e6;
     let p25 = ms(sleeps.quantile_ns(0.25));
@@ -60,7 +61,6 @@ fn latency_percentiles_per_cgroup() -> anyhow::Result<()> {
         "nanosleep max {} ms, expected 10 ms or more",
         ms(sleeps.max_ns)
     );
-    ensure!(ms(sleeps.max_ns) < 50.0, "the sibling's 50 ms sleeps are in the child's: {sleeps:?}");
     let getppid = latency(&report, "getppid", 0)?;
     ensure!(getppid.count == 10_000, "timed getppid calls: {}", getppid.count);
     ensure!(ms(getppid.p99_ns) < 1.0, "getppid p99 {} ms, expected under 1 ms", ms(getppid.p99_ns));
