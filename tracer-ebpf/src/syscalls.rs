@@ -22,7 +22,8 @@
 //! With `--latency` (the load-time global `LATENCY`), the entry also notes the time
 //! (`bpf_ktime_get_ns`), and the return adds one to the call's latency bucket in the
 //! histogram of each cgroup slot the entry was counted in (`SYSCALL_LATENCY`, one per-CPU
-//! histogram per slot and syscall, created on a syscall's first timed return). Without it
+//! histogram per slot and syscall, taken from the map's preallocated room on a syscall's
+//! first timed return). Without it
 //! the verifier drops the timing code as dead, so plain counting costs what it did. Only
 //! entered calls are timed: a blocked return has no entry, and a call still in flight when
 //! the trace ends has no return.
@@ -30,7 +31,7 @@ use core::ptr::addr_of;
 
 use aya_ebpf::{
     Global,
-    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST, pt_regs, task_struct},
+    bindings::{BPF_NOEXIST, pt_regs, task_struct},
     helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel},
     macros::{btf_map, map, raw_tracepoint},
     maps::{PerCpuArray, PerCpuHashMap},
@@ -61,12 +62,13 @@ static SYSCALL_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(
 #[unsafe(no_mangle)]
 static LATENCY: Global<u32> = Global::new(0);
 
-/// Latency histograms per (cgroup slot, syscall counter), per CPU. The loader sizes it for
-/// every pair with `--latency` and to one entry without; entries are allocated on first use
-/// (no preallocation), so memory grows with the pairs actually seen: 8 KiB per CPU each.
+/// Latency histograms per (cgroup slot, syscall counter), per CPU: 8 KiB per CPU each. The
+/// loader sizes it with `--latency` and to one entry without. Preallocated: allocating an
+/// 8 KiB per-CPU value in the program (`BPF_F_NO_PREALLOC`) fails whenever the kernel's
+/// small cache of free ones is empty, as it is after a burst of new syscalls.
 #[map]
 static SYSCALL_LATENCY: PerCpuHashMap<LatencyKey, LatencyHistogram> =
-    PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
+    PerCpuHashMap::with_max_entries(1, 0);
 
 /// The initial value of a new histogram: too large for the stack, so a read-only global.
 static EMPTY_HISTOGRAM: LatencyHistogram = LatencyHistogram { buckets: [0; LATENCY_BUCKETS] };
@@ -305,8 +307,8 @@ fn count_at(slot: u32, counter: u32) -> Option<*mut SyscallCount> {
     Some(unsafe { &raw mut (*table).counts[index] })
 }
 
-/// Counts a timed return whose histogram could not be created (the map is full: it holds
-/// every slot and syscall pair, so this should not happen).
+/// Counts a timed return whose histogram could not be created: the map is full (more
+/// syscalls timed than the loader made room for).
 fn latency_failed() {
     if let Some(stats) = SYSCALL_STATS.get_ptr_mut(0) {
         // SAFETY: `stats` points into a live map value.

@@ -16,7 +16,7 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Diagnostics, Probes, validate_frequency},
+    attach::{Diagnostics, LATENCY_SYSCALLS_PER_CGROUP, Probes, validate_frequency},
     cgroup::Cgroup,
     collect::{SampleCounts, Snapshot},
     export::{Format, Printer, file, folded},
@@ -158,7 +158,8 @@ impl Session {
         if latency_failures > 0 {
             eprintln!(
                 "ktrace: {latency_failures} syscall latencies could not be recorded (no room \
-                 for their histograms): latency counts may miss as many"
+                 for their histograms: {LATENCY_SYSCALLS_PER_CGROUP} distinct syscalls per \
+                 traced cgroup): latency counts may miss as many"
             );
         }
         if ticker.is_some() && matches!(sink, Sink::Print) {

@@ -27,6 +27,7 @@ pub use self::{
     diagnostics::Diagnostics,
     functions::FunctionCounter,
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, validate_frequency},
+    syscalls::LATENCY_SYSCALLS_PER_CGROUP,
 };
 use crate::{
     cgroup::Cgroup,

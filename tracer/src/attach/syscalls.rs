@@ -5,7 +5,7 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{PerCpuArray, PerCpuHashMap},
 };
-use tracer_common::{LatencyHistogram, LatencyKey, SYSCALL_COUNTERS, SyscallStats, SyscallTable};
+use tracer_common::{LatencyHistogram, LatencyKey, SyscallStats, SyscallTable};
 
 use super::object;
 use crate::collect::{SyscallCounts, SyscallLatencies};
@@ -29,13 +29,18 @@ pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SyscallCounts>> {
         .collect()
 }
 
+/// Distinct syscalls timed per traced cgroup, on average, that `--latency` has room for: the
+/// histograms are preallocated, 8 KiB per CPU each, so 1 MiB per cgroup and CPU. A process
+/// uses a few dozen distinct syscalls; the cgroups share the room.
+pub const LATENCY_SYSCALLS_PER_CGROUP: usize = 128;
+
 /// Sets up syscall latency histograms for `slots` cgroups (`--latency`), or none: the map
 /// then has one entry, so that no memory is spent on it.
 pub fn configure_latency(loader: &mut EbpfLoader<'_>, slots: usize, latency: bool) {
     // The loader keeps a reference until it loads: a promoted constant outlives it.
     let enabled: &'static u32 = if latency { &1 } else { &0 };
     loader.override_global("LATENCY", enabled, true);
-    let histograms = if latency { slots.max(1) * (SYSCALL_COUNTERS + 1) } else { 1 };
+    let histograms = if latency { slots.max(1) * LATENCY_SYSCALLS_PER_CGROUP } else { 1 };
     loader.map_max_entries("SYSCALL_LATENCY", histograms as u32);
 }
 
