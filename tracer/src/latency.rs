@@ -58,6 +58,24 @@ impl Latency {
     pub fn quantile_ns(&self, q: f64) -> u64 {
         histogram(&self.buckets).value_at_quantile(q)
     }
+
+    /// Calls per range between `edges_ns` (ascending): those under the first edge, then those
+    /// from each edge to the next, and last those at or above the last edge. Exact when every
+    /// edge is a bucket's lowest latency (as powers of two from 64 ns are); otherwise a bucket
+    /// counts in the range where it starts.
+    pub fn calls_between(&self, edges_ns: &[u64]) -> Vec<u64> {
+        let mut calls = vec![0; edges_ns.len() + 1];
+        for &[low, n] in &self.buckets {
+            calls[edges_ns.partition_point(|&edge| edge <= low)] += n;
+        }
+        calls
+    }
+
+    /// The sum of the calls' latencies in ns, each taken at its bucket's midpoint: within
+    /// 1.6% of the true sum.
+    pub fn midpoint_sum_ns(&self) -> u128 {
+        self.buckets.iter().map(|&[low, n]| u128::from(midpoint(low)) * u128::from(n)).sum()
+    }
 }
 
 /// Above the last bucket's midpoint: every midpoint fits.
@@ -68,10 +86,15 @@ fn histogram(buckets: &[[u64; 2]]) -> Histogram<u64> {
     let mut histogram =
         Histogram::new_with_max(HIGHEST_NS, 3).expect("bounds and 3 significant digits are valid");
     for &[low, n] in buckets {
-        let (low, width) = latency_bucket_range(latency_bucket(low));
-        histogram.saturating_record_n(low + width / 2, n);
+        histogram.saturating_record_n(midpoint(low), n);
     }
     histogram
+}
+
+/// The midpoint of the bucket holding latency `ns`.
+fn midpoint(ns: u64) -> u64 {
+    let (low, width) = latency_bucket_range(latency_bucket(ns));
+    low + width / 2
 }
 
 /// `ns` for people: "850ns", "12.3us", "1.05ms", "2.50s".
@@ -127,6 +150,11 @@ mod tests {
         near(latency.max_ns, 1e7);
         near(latency.quantile_ns(0.95), 1e6);
         assert_eq!(latency.buckets.len(), 3);
+        // Powers of two are bucket edges, so the counts between them are exact.
+        assert_eq!(latency.calls_between(&[1 << 7, 1 << 8, 1 << 20, 1 << 24]), [0, 900, 90, 10, 0]);
+        assert_eq!(latency.calls_between(&[]), [1000]);
+        let sum = latency.midpoint_sum_ns() as f64;
+        near(sum as u64, 900.0 * 200.0 + 90.0 * 1e6 + 10.0 * 1e7);
         assert_eq!(Latency::from_sparse(latency.buckets.clone()), Some(latency));
         assert_eq!(Latency::from_buckets(&[0; LATENCY_BUCKETS]), None);
         // The last bucket (68.7 s and more) stays within the histogram's range.
