@@ -10,7 +10,8 @@
 //! attached: the denominator is the set the kernel let ktrace attach, not every function of
 //! the module. With the DWARF of a record's kernel (`--vmlinux`, or Debian's debug package in
 //! its standard places) counted functions are also grouped by kernel source directory
-//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only.
+//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only. Records made
+//! with `--latency` add each syscall's p50 and p99 latency per run, in ns.
 //!
 //! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
 //! [`plot`] draws it. They use this module, never the other way round.
@@ -24,6 +25,7 @@ use serde::Serialize;
 use crate::{
     collect::Count,
     kallsyms::CORE_KERNEL,
+    latency::Latency,
     record::{self, Record},
     report::Report,
     sources::KernelSources,
@@ -55,6 +57,12 @@ pub enum Measure {
     Samples,
     /// Syscall returns without an entry: calls turned away before they ran.
     Blocked,
+    /// The median latency of a syscall's timed calls, in ns (`--latency`).
+    #[serde(rename = "p50_ns")]
+    P50Ns,
+    /// The 99th percentile latency of a syscall's timed calls, in ns (`--latency`).
+    #[serde(rename = "p99_ns")]
+    P99Ns,
 }
 
 impl Measure {
@@ -64,6 +72,8 @@ impl Measure {
             Self::Entries => "entries",
             Self::Samples => "samples",
             Self::Blocked => "blocked",
+            Self::P50Ns => "p50_ns",
+            Self::P99Ns => "p99_ns",
         }
     }
 }
@@ -113,6 +123,9 @@ pub struct Comparison {
     pub syscalls: Section,
     /// Blocked syscalls; absent when no run has any.
     pub blocked: Option<Section>,
+    /// Syscall latency percentiles (`--latency`); absent when no run timed calls.
+    pub p50: Option<Section>,
+    pub p99: Option<Section>,
     /// Absent when not every record has functions of the same kind.
     pub functions: Option<Section>,
     pub modules: Option<Section>,
@@ -237,6 +250,20 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     let syscalls = syscall_section(Measure::Calls, |count| count.calls);
     let blocked = Some(syscall_section(Measure::Blocked, |count| count.blocked))
         .filter(|section| !section.rows.is_empty());
+    let latency_section = |measure, figure: fn(&Latency) -> u64| {
+        Some(table.section(measure, |_, rec, c| {
+            rec.syscalls
+                .iter()
+                .filter_map(|s| {
+                    let latency = s.latency.as_ref()?.get(c)?.as_ref()?;
+                    Some(((s.name.clone(), None), figure(latency), None))
+                })
+                .collect()
+        }))
+        .filter(|section| !section.rows.is_empty())
+    };
+    let p50 = latency_section(Measure::P50Ns, |latency| latency.p50_ns);
+    let p99 = latency_section(Measure::P99Ns, |latency| latency.p99_ns);
     let counted = records.iter().all(|(_, _, r)| r.report.kernel_functions.is_some());
     let sampled = records.iter().all(|(_, _, r)| r.report.kernel_samples.is_some());
     let (functions, modules) = if counted {
@@ -274,7 +301,7 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     } else {
         (None, None)
     };
-    Comparison { runs, syscalls, blocked, functions, modules, directories: None }
+    Comparison { runs, syscalls, blocked, p50, p99, functions, modules, directories: None }
 }
 
 /// (record, cgroup) of each run, in run order.
@@ -527,6 +554,35 @@ pub(crate) mod tests {
             rows,
             [("getcwd", vec![0, 12], Some(vec![1])), ("read", vec![0, 1], Some(vec![1]))]
         );
+    }
+
+    #[test]
+    fn latency_percentiles_are_sections_with_ratios() {
+        assert_eq!((pair().p50, pair().p99), (None, None), "no run timed calls");
+        let timed = |buckets: Vec<[u64; 2]>| {
+            let mut r = record(&["x"], &[("nanosleep", &[100]), ("read", &[5])]);
+            r.report.syscalls[0].latency = Some(vec![Latency::from_sparse(buckets)]);
+            r
+        };
+        // 100 sleeps: 99 of 1 ms and one of 10 ms, then all of 2 ms.
+        let before = timed(vec![[1_000_000, 99], [10_000_000, 1]]);
+        let after = timed(vec![[2_000_000, 100]]);
+        let c = compare(
+            &[
+                ("before".to_owned(), "before.json".to_owned(), before),
+                ("after".to_owned(), "after.json".to_owned(), after),
+            ],
+            None,
+        );
+        let (p50, p99) = (c.p50.unwrap(), c.p99.unwrap());
+        assert_eq!((p50.measure, p99.measure), (Measure::P50Ns, Measure::P99Ns));
+        // read was not timed, so it has no latency row.
+        assert_eq!(p50.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["nanosleep"]);
+        let near = |ratio: Option<f64>, exact: f64| {
+            assert!(ratio.is_some_and(|r| (r - exact).abs() < exact * 0.04), "{ratio:?}");
+        };
+        near(p50.rows[0].ratio(1), 2.0);
+        near(p99.rows[0].ratio(1), 2.0);
     }
 
     #[test]
