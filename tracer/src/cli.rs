@@ -337,7 +337,7 @@ pub struct TraceArgs {
     pub functions: FunctionArgs,
 
     /// Also time every syscall from entry to return (blocking included) and report p50, p90,
-    /// p99, p99.9 and max per syscall and cgroup (log-linear histograms, within 1.6%).
+    /// p99, p99.9 and max per syscall and cgroup (log-linear histograms, within 1.7%).
     #[arg(long)]
     pub latency: bool,
 
