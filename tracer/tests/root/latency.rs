@@ -24,7 +24,7 @@ fn latency(report: &serde_json::Value, syscall: &str, column: usize) -> anyhow::
 /// A child makes 200 nanosleep(1 ms), 200 nanosleep(10 ms) and 10,000 getppid; a sibling,
 /// traced in its own column, sleeps 50 ms ten times. Every call is timed exactly once, in its
 /// own cgroup, and the percentiles fall where the sleeps put them. The bounds allow for the
-/// scheduler waking a sleeper late (timer slack is 50 us; an emulated guest is slower).
+/// scheduler waking a sleeper late (timer slack is 50 us; see [`wakeup_tolerance_ms`]).
 fn latency_percentiles_per_cgroup() -> anyhow::Result<()> {
     let tree = TestCgroups::new(&["child", "sibling"]);
     let (child, sibling) = (tree.path("child"), tree.path("sibling"));
@@ -49,6 +49,15 @@ fn latency_percentiles_per_cgroup() -> anyhow::Result<()> {
     check_percentiles(&report).with_context(|| format!("ktrace's stderr:\n{stderr}"))
 }
 
+/// How late, in ms, the p25 (1 ms) and p75 (10 ms) sleeps may return. On real or
+/// hardware-virtualized CPUs, 0.3 and 1.5 ms. Under QEMU's software emulation (TCG, the test
+/// guests) the emulated timer wakes sleepers late: p25 was 1.5 ms on 6.12 and 2.5 ms on 6.1
+/// (measured), so there the bounds stay below the other group's: 3 and 10 ms.
+fn wakeup_tolerance_ms() -> anyhow::Result<(f64, f64)> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").context("reading /proc/cpuinfo")?;
+    Ok(if cpuinfo.contains("QEMU TCG CPU") { (3.0, 10.0) } else { (0.3, 1.5) })
+}
+
 /// The assertions of [`latency_percentiles_per_cgroup`] on its report.
 fn check_percentiles(report: &serde_json::Value) -> anyhow::Result<()> {
     ensure!(counts(report, "nanosleep", 0) == (400, 0), "nanosleep calls: {report}");
@@ -57,10 +66,19 @@ fn check_percentiles(report: &serde_json::Value) -> anyhow::Result<()> {
     // 410 would mean the sibling's sleeps were timed in the child's histogram.
     ensure!(sleeps.count == 400, "timed nanosleeps of the child: {}", sleeps.count);
     let ms = |ns: u64| ns as f64 / 1e6;
+    let (late_1ms, late_10ms) = wakeup_tolerance_ms()?;
     let p25 = ms(sleeps.quantile_ns(0.25));
-    ensure!((1.0..=1.3).contains(&p25), "nanosleep p25 {p25} ms, expected 1 to 1.3 ms");
+    ensure!(
+        (1.0..=1.0 + late_1ms).contains(&p25),
+        "nanosleep p25 {p25} ms, expected 1 to {} ms",
+        1.0 + late_1ms
+    );
     let p75 = ms(sleeps.quantile_ns(0.75));
-    ensure!((10.0..=11.5).contains(&p75), "nanosleep p75 {p75} ms, expected 10 to 11.5 ms");
+    ensure!(
+        (10.0..=10.0 + late_10ms).contains(&p75),
+        "nanosleep p75 {p75} ms, expected 10 to {} ms",
+        10.0 + late_10ms
+    );
     ensure!(
         ms(sleeps.max_ns) >= 10.0,
         "nanosleep max {} ms, expected 10 ms or more",
