@@ -45,11 +45,11 @@ pub fn export_lcov(
             .position(|c| c.label == label)
             .with_context(|| format!("the record has no cgroup `{label}`"))?,
     };
-    let Some(functions) = &report.kernel_functions else {
+    if report.kernel_functions.is_none() {
         bail!(
             "the record has no counted kernel functions (record with --functions, --module or --all on a kernel that can trace functions)"
         );
-    };
+    }
     let vmlinux = match vmlinux {
         Some(path) => path.to_owned(),
         None => KernelSources::find(&report.kernel_release).with_context(|| {
@@ -59,7 +59,22 @@ pub fn export_lcov(
             )
         })?,
     };
-    let sources = KernelSources::open(&vmlinux)?;
+    write_lcov(record, column, &KernelSources::open(&vmlinux)?, out)
+}
+
+/// Writes the lcov tracefile of the record's cgroup `column` to `out`, placing functions with
+/// `sources`, the DWARF of the record's kernel. A record without counted functions gives an
+/// empty tracefile.
+pub fn write_lcov(
+    record: &Record,
+    column: usize,
+    sources: &KernelSources,
+    out: &mut dyn Write,
+) -> anyhow::Result<Summary> {
+    let report = &record.report;
+    let Some(functions) = &report.kernel_functions else {
+        return Ok(Summary::default());
+    };
     let entered =
         functions.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts[column]));
     let not_entered = functions.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str(), 0));

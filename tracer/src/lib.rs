@@ -26,6 +26,7 @@ pub mod serve;
 pub mod session;
 pub mod signals;
 pub mod sources;
+pub mod study;
 pub mod symbolize;
 pub mod target;
 pub mod tui;

@@ -34,6 +34,8 @@ pub struct Plan {
     pub functions: Option<FunctionPlan>,
     /// When functions are sampled because they cannot be counted: the ones asked for.
     pub sampled_functions: Option<Matcher>,
+    /// And why they cannot be counted on this kernel.
+    pub sampled_because: Option<String>,
 }
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
@@ -90,6 +92,7 @@ fn fallback(mut plan: Plan, request: &Request, why: &str) -> anyhow::Result<Opti
         bail!("kernel functions cannot be counted on this kernel: {why}");
     }
     plan.sampled_functions = Some(Matcher::new(&request.functions)?);
+    plan.sampled_because = Some(why.to_owned());
     let sampling = *plan
         .sampling
         .get_or_insert(Sampling { frequency_hz: DEFAULT_FREQUENCY_HZ, stacks: false });

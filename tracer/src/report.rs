@@ -42,6 +42,10 @@ pub struct CgroupInfo {
     /// The container, sandbox or VM this cgroup holds, when it was named or found by pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadRef>,
+    /// When ktrace found the cgroup gone (removed during the trace), RFC 3339 UTC: its counts
+    /// end there. Absent while it exists, and in records of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vanished_at: Option<String>,
 }
 
 impl From<&Cgroup> for CgroupInfo {
@@ -51,6 +55,7 @@ impl From<&Cgroup> for CgroupInfo {
             path: c.path.display().to_string(),
             id: c.id,
             workload: c.workload.clone(),
+            vanished_at: None,
         }
     }
 }
@@ -356,6 +361,44 @@ pub struct SampleReport {
     pub functions: Vec<SampledFunction>,
     pub functions_omitted: usize,
     pub modules: Vec<SampledModule>,
+    /// The event that took the samples, and what it cannot see. Absent in records of earlier
+    /// versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<SampleClock>,
+}
+
+/// How the samples were taken. ktrace samples with `cpu-clock`, a timer interrupt: code that
+/// runs with interrupts disabled is sampled where they are re-enabled
+/// (`_raw_spin_unlock_irqrestore`, `finish_task_switch`), not where it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleClock {
+    /// The perf event: always `cpu-clock`.
+    pub event: String,
+    /// Whether this machine has a hardware cycle counter that could sample inside
+    /// interrupt-disabled code (a non-maskable interrupt); most VMs have none.
+    pub hardware_cycles: bool,
+}
+
+impl SampleClock {
+    /// The clock of ktrace's samples, on a machine with or without a hardware cycle counter.
+    pub fn cpu_clock(hardware_cycles: bool) -> Self {
+        Self { event: "cpu-clock".to_owned(), hardware_cycles }
+    }
+
+    /// What the clock hides, in one sentence for the reports.
+    pub fn caveat(&self) -> String {
+        let machine = if self.hardware_cycles {
+            "this machine has a hardware cycle counter, which ktrace does not sample with"
+        } else {
+            "this machine has no hardware cycle counter, as most VMs have none"
+        };
+        format!(
+            "Sampled with {}, a timer interrupt; {machine}. Time spent with interrupts disabled \
+             is attributed to where they are re-enabled (_raw_spin_unlock_irqrestore, \
+             finish_task_switch).",
+            self.event
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -368,6 +411,18 @@ pub struct SampleTotalsRow {
     pub lost: u64,
     /// Kernel CPU time estimated from the samples: kernel / frequency.
     pub kernel_secs_estimate: f64,
+    /// Kernel samples in ktrace's own BPF programs (`kt_*`, run in the traced tasks' syscalls):
+    /// part of `kernel`, the sampled cost of tracing. Absent in records of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ktrace_programs: Option<u64>,
+}
+
+impl SampleTotalsRow {
+    /// The share of kernel samples in ktrace's own programs, when known.
+    pub fn ktrace_share(&self) -> Option<f64> {
+        let own = self.ktrace_programs?;
+        Some(if self.kernel == 0 { 0.0 } else { own as f64 / self.kernel as f64 })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -387,9 +442,11 @@ pub struct SampledModule {
 }
 
 impl SampleReport {
-    /// `per_cgroup[i]` holds cgroup i's totals and its samples per kernel function.
+    /// `per_cgroup[i]` holds cgroup i's totals and its samples per kernel function, taken with
+    /// `clock`.
     pub fn new(
         frequency_hz: u64,
+        clock: SampleClock,
         per_cgroup: &[(SampleCounts, BTreeMap<KernelFunction, u64>)],
         top: Option<usize>,
     ) -> Self {
@@ -441,16 +498,24 @@ impl SampleReport {
             frequency_hz,
             totals: per_cgroup
                 .iter()
-                .map(|(c, _)| SampleTotalsRow {
+                .map(|(c, by_function)| SampleTotalsRow {
                     kernel: c.kernel,
                     user: c.user,
                     lost: c.lost,
                     kernel_secs_estimate: c.kernel as f64 / frequency_hz as f64,
+                    ktrace_programs: Some(
+                        by_function
+                            .iter()
+                            .filter(|(f, _)| f.is_ktrace_program())
+                            .map(|(_, &n)| n)
+                            .sum(),
+                    ),
                 })
                 .collect(),
             functions,
             functions_omitted,
             modules,
+            clock: Some(clock),
         }
     }
 }
@@ -493,6 +558,7 @@ pub(crate) mod tests {
                     path: format!("/sys/fs/cgroup/{l}"),
                     id,
                     workload: None,
+                    vanished_at: None,
                 })
                 .collect(),
             command: None,
@@ -532,9 +598,34 @@ pub(crate) mod tests {
             (function("vfs_write", "vmlinux"), 5),
             (function("ksys_write", "vmlinux"), 5),
         ]);
-        let samples =
-            SampleReport::new(999, &[(totals(40, 10), lxc), (totals(10, 0), gvisor)], None);
+        let samples = SampleReport::new(
+            999,
+            SampleClock::cpu_clock(false),
+            &[(totals(40, 10), lxc), (totals(10, 0), gvisor)],
+            None,
+        );
         Report { kernel_samples: Some(samples), ..sample() }
+    }
+
+    /// ktrace's own programs were listed as vmlinux functions, their cost not said.
+    #[test]
+    fn samples_in_ktraces_own_programs_are_a_share_of_the_kernel_samples() {
+        let by_function = BTreeMap::from([
+            (function("bpf_prog_47fe02895b516e1c_kt_sys_enter", "bpf"), 30),
+            (function("bpf_prog_b02be16f26fd1743_kt_sys_exit", "bpf"), 10),
+            (function("bpf_prog_0123456789abcdef_other_tool", "bpf"), 5),
+            (function("do_syscall_64", "vmlinux"), 155),
+        ]);
+        let counts = SampleCounts { kernel: 200, ..Default::default() };
+        let s =
+            SampleReport::new(999, SampleClock::cpu_clock(false), &[(counts, by_function)], None);
+        assert_eq!(s.totals[0].ktrace_programs, Some(40));
+        assert_eq!(s.totals[0].ktrace_share(), Some(0.2));
+        assert_eq!(s.modules[1].module, "bpf");
+        assert_eq!(s.modules[1].samples, [45]);
+        let clock = s.clock.unwrap();
+        assert_eq!((clock.event.as_str(), clock.hardware_cycles), ("cpu-clock", false));
+        assert!(clock.caveat().contains("no hardware cycle counter"), "{}", clock.caveat());
     }
 
     #[test]
@@ -555,6 +646,7 @@ pub(crate) mod tests {
         // --top cuts functions, not modules.
         let top = SampleReport::new(
             999,
+            SampleClock::cpu_clock(true),
             &[(
                 SampleCounts { kernel: 3, ..Default::default() },
                 BTreeMap::from([(function("a", "vmlinux"), 2), (function("b", "m"), 1)]),

@@ -26,7 +26,7 @@ pub use self::{
     backend::{Backend, choose as choose_backend},
     diagnostics::Diagnostics,
     functions::FunctionCounter,
-    sample::{DEFAULT_FREQUENCY_HZ, Sampling, validate_frequency},
+    sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
     syscalls::LATENCY_SYSCALLS_PER_CGROUP,
 };
 use crate::{

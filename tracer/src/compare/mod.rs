@@ -1,8 +1,9 @@
 //! `ktrace compare A.json B.json ...`: records side by side. Needs no privileges: it only reads
 //! files.
 //!
-//! Every traced cgroup of every record is one column (a run), labelled by the file's stem, or
-//! `stem:cgroup` when the record has several cgroups. Per syscall, per kernel function and per
+//! Every traced cgroup of every record is one column (a run), labelled by the record's label
+//! (see [`labels`]: the file's stem, or the shortest path suffix that tells it from the other
+//! files, or `--label`), or `label:cgroup` when the record has several cgroups. Per syscall, per kernel function and per
 //! module the comparison shows each run's figure, its ratio to the first run and which runs
 //! alone have it ("only in ..."). Function figures are exact entry counts when every record
 //! counted functions, otherwise samples when every record sampled (labelled as such: samples
@@ -15,10 +16,15 @@
 //!
 //! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
 //! [`plot`] draws it. They use this module, never the other way round.
+pub mod labels;
 pub mod plot;
 pub mod render;
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    rc::Rc,
+};
 
 use serde::Serialize;
 
@@ -41,7 +47,7 @@ pub struct Run {
     pub host: String,
     pub kernel_build_id: String,
     pub kernel_release: String,
-    /// The column's label: the record file's stem, with `:cgroup` when it traced several.
+    /// The column's label: the record's label, with `:cgroup` when it traced several.
     pub label: String,
 }
 
@@ -131,50 +137,93 @@ pub struct Comparison {
     pub modules: Option<Section>,
     /// Counted functions by source directory, when every record's kernel has DWARF here.
     pub directories: Option<Section>,
+    /// Sections that some records have but the comparison leaves out, and why.
+    pub left_out: Vec<LeftOut>,
 }
 
-/// Reads the records at `paths` and compares them; `vmlinux` (or the standard debug locations
-/// per kernel release) places counted functions in source directories.
+/// A section the comparison leaves out, said on stderr and in every output but CSV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// `functions` (with the modules), or `directories`.
+    pub section: &'static str,
+    pub why: String,
+}
+
+/// Reads the records at `paths` and compares them, labelled `given` (one per file) or by
+/// [`labels::labels`]; `vmlinux` (or the standard debug locations per kernel release) places
+/// counted functions in source directories.
 pub fn load(
     paths: &[impl AsRef<Path>],
+    given: &[String],
     top: Option<usize>,
     vmlinux: Option<&Path>,
 ) -> anyhow::Result<Comparison> {
-    let records = paths
-        .iter()
-        .map(|p| {
-            let path = p.as_ref();
-            let stem = path.file_stem().unwrap_or(path.as_os_str()).to_string_lossy().into_owned();
-            Ok((stem, path.display().to_string(), record::read(path)?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let paths: Vec<&Path> = paths.iter().map(AsRef::as_ref).collect();
+    let read = paths.iter().map(|p| record::read(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let records: Vec<_> = labels::labels(&paths, given)?
+        .into_iter()
+        .zip(&paths)
+        .zip(read)
+        .map(|((label, path), record)| (label, path.display().to_string(), record))
+        .collect();
     let mut comparison = compare(&records, top);
-    if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries) {
-        comparison.directories = directories(&records, top, vmlinux)?;
+    if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries)
+        && let Some(sources) = kernel_sources(&records, vmlinux, &mut comparison.left_out)?
+    {
+        let sources: Vec<&KernelSources> = sources.iter().map(|s| &**s).collect();
+        comparison.directories = Some(directories(&records, top, &sources)?);
+    }
+    for left in &comparison.left_out {
+        eprintln!("ktrace: left out {}: {}", left.section, left.why);
     }
     Ok(comparison)
 }
 
-/// Counted functions of every run grouped by source directory: entries, and functions hit /
-/// attached. `None` (said once on stderr) when a record's kernel has no DWARF here.
-fn directories(
+/// The DWARF of each record's kernel (`vmlinux`, or the standard place of its kernel
+/// release), opened once per image. `None` (and why in `left_out`) when a record's kernel has
+/// no DWARF here.
+fn kernel_sources(
     records: &[(String, String, Record)],
-    top: Option<usize>,
     vmlinux: Option<&Path>,
-) -> anyhow::Result<Option<Section>> {
-    // Each record's functions placed in directories, with its own kernel's DWARF.
-    let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
+    left_out: &mut Vec<LeftOut>,
+) -> anyhow::Result<Option<Vec<Rc<KernelSources>>>> {
+    let mut opened: BTreeMap<PathBuf, Rc<KernelSources>> = BTreeMap::new();
+    let mut per_record = Vec::new();
     for (_, _, record) in records {
         let image = vmlinux
             .map(Path::to_owned)
             .or_else(|| KernelSources::find(&record.report.kernel_release));
         let Some(image) = image else {
-            eprintln!(
-                "ktrace: no vmlinux with DWARF for kernel {} (--vmlinux, or package linux-image-{}-dbg): grouping by module only",
-                record.report.kernel_release, record.report.kernel_release
-            );
+            let release = &record.report.kernel_release;
+            left_out.push(LeftOut {
+                section: "directories",
+                why: format!(
+                    "no vmlinux with DWARF for kernel {release} (--vmlinux, or package \
+                     linux-image-{release}-dbg): grouping by module only"
+                ),
+            });
             return Ok(None);
         };
+        let sources = match opened.get(&image) {
+            Some(sources) => Rc::clone(sources),
+            None => Rc::new(KernelSources::open(&image)?),
+        };
+        opened.insert(image, Rc::clone(&sources));
+        per_record.push(sources);
+    }
+    Ok(Some(per_record))
+}
+
+/// Counted functions of every run grouped by source directory: entries, and functions hit /
+/// attached. `sources[i]` places the functions of `records[i]` (the DWARF of its kernel).
+pub fn directories(
+    records: &[(String, String, Record)],
+    top: Option<usize>,
+    sources: &[&KernelSources],
+) -> anyhow::Result<Section> {
+    // Each record's functions placed in directories, with its own kernel's DWARF.
+    let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
+    for ((_, _, record), sources) in records.iter().zip(sources) {
         let f = record.report.kernel_functions.as_ref().expect("counted records");
         let names: Vec<&str> = f
             .functions
@@ -184,7 +233,7 @@ fn directories(
             .filter(|&(_, module)| module == CORE_KERNEL)
             .map(|(name, _)| name)
             .collect();
-        let locations = KernelSources::open(&image)?.locate(&names)?;
+        let locations = sources.locate(&names)?;
         placed.push(
             names
                 .iter()
@@ -194,7 +243,7 @@ fn directories(
         );
     }
     let table = Table { records, columns: &columns(records), top };
-    Ok(Some(table.section(Measure::Entries, |r, rec, c| {
+    Ok(table.section(Measure::Entries, |r, rec, c| {
         let f = rec.kernel_functions.as_ref().expect("counted records");
         // directory -> (entries, hit, attached)
         let mut dirs: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
@@ -214,17 +263,17 @@ fn directories(
         dirs.into_iter()
             .map(|(dir, (n, hit, attached))| ((dir.to_owned(), None), n, Some((hit, attached))))
             .collect()
-    })))
+    }))
 }
 
-/// Compares `(stem, file, record)` triples.
+/// Compares `(label, file, record)` triples.
 pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comparison {
     let mut runs = Vec::new();
-    for (stem, file, record) in records {
+    for (record_label, file, record) in records {
         for cgroup in &record.report.cgroups {
             let label = match record.report.cgroups.len() {
-                1 => stem.clone(),
-                _ => format!("{stem}:{}", cgroup.label),
+                1 => record_label.clone(),
+                _ => format!("{record_label}:{}", cgroup.label),
             };
             runs.push(Run {
                 label,
@@ -301,7 +350,50 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     } else {
         (None, None)
     };
-    Comparison { runs, syscalls, blocked, p50, p99, functions, modules, directories: None }
+    let left_out = match functions {
+        None => functions_left_out(records).into_iter().collect(),
+        Some(_) => Vec::new(),
+    };
+    Comparison {
+        runs,
+        syscalls,
+        blocked,
+        p50,
+        p99,
+        functions,
+        modules,
+        directories: None,
+        left_out,
+    }
+}
+
+/// Why kernel functions are not compared although some record has them: counts and samples
+/// do not compare, and a record without either has nothing to compare with.
+fn functions_left_out(records: &[(String, String, Record)]) -> Option<LeftOut> {
+    let with = |has: fn(&Report) -> bool| -> Vec<&str> {
+        records.iter().filter(|(_, _, r)| has(&r.report)).map(|(l, _, _)| l.as_str()).collect()
+    };
+    let counted = with(|r| r.kernel_functions.is_some());
+    let sampled = with(|r| r.kernel_samples.is_some() && r.kernel_functions.is_none());
+    let neither = with(|r| r.kernel_samples.is_none() && r.kernel_functions.is_none());
+    let mut parts = Vec::new();
+    for (labels, what) in [
+        (&counted, "counted kernel functions (exact entries)"),
+        (&sampled, "sampled kernel functions (statistical samples)"),
+        (&neither, "syscalls only"),
+    ] {
+        if !labels.is_empty() {
+            parts.push(format!("{}: {what}", labels.join(", ")));
+        }
+    }
+    (parts.len() > 1).then(|| LeftOut {
+        section: "functions",
+        why: format!(
+            "{}; kernel functions and modules are compared only when every record counted them \
+             or every record sampled them",
+            parts.join("; ")
+        ),
+    })
 }
 
 /// (record, cgroup) of each run, in run order.
@@ -398,7 +490,7 @@ pub(crate) mod tests {
         };
         let net = write("net", "is_skb_forwardable", 200, "vfs_write");
         let file = write("file", "vfs_write", 7, "is_skb_forwardable");
-        let c = load(&[net, file], None, None).unwrap();
+        let c = load(&[net, file], &[], None, None).unwrap();
         let dirs = c.directories.expect("directories with DWARF");
         let rows: Vec<_> = dirs
             .rows
@@ -492,6 +584,27 @@ pub(crate) mod tests {
             ],
             None,
         )
+    }
+
+    /// `d1/r.json` and `d2/r.json` were both labelled `r`, and "only in r" meant nothing.
+    #[test]
+    fn records_of_one_stem_get_labels_that_tell_them_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = ["d1", "d2"]
+            .iter()
+            .map(|d| {
+                std::fs::create_dir(dir.path().join(d)).unwrap();
+                let path = dir.path().join(d).join("r.json");
+                record::write(&path, &record(&["x"], &[("read", &[1])]), false).unwrap();
+                path
+            })
+            .collect();
+        let labels = |given: &[String]| {
+            let c = load(&paths, given, None, None).unwrap();
+            c.runs.iter().map(|r| r.label.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(labels(&[]), ["d1/r", "d2/r"]);
+        assert_eq!(labels(&["old".to_owned(), "new".to_owned()]), ["old", "new"]);
     }
 
     #[test]
@@ -605,6 +718,40 @@ pub(crate) mod tests {
         assert_eq!(c.functions, None);
     }
 
+    /// A counted record beside a sampled one lost its function tables without a word.
+    #[test]
+    fn sections_left_out_are_named_with_the_reason() {
+        let mut counted_run = record(&["x"], &[("read", &[1])]);
+        counted_run.report.kernel_functions = Some(counted(&[], &[]));
+        let syscalls_only = record(&["y"], &[("read", &[2])]);
+        let c = compare(
+            &[
+                ("guest".to_owned(), "guest.json".to_owned(), counted_run),
+                ("host".to_owned(), "host.json".to_owned(), syscalls_only.clone()),
+            ],
+            None,
+        );
+        assert_eq!((c.functions, c.modules), (None, None));
+        assert_eq!(
+            c.left_out,
+            [LeftOut {
+                section: "functions",
+                why: "guest: counted kernel functions (exact entries); host: syscalls only; \
+                      kernel functions and modules are compared only when every record counted \
+                      them or every record sampled them"
+                    .to_owned()
+            }]
+        );
+        let c = compare(
+            &[
+                ("a".to_owned(), "a.json".to_owned(), syscalls_only.clone()),
+                ("b".to_owned(), "b.json".to_owned(), syscalls_only),
+            ],
+            None,
+        );
+        assert_eq!(c.left_out, [], "nothing to leave out where no record has functions");
+    }
+
     #[test]
     fn sampled_functions_are_compared_as_samples_when_not_all_counted() {
         let samples = |n| {
@@ -624,6 +771,7 @@ pub(crate) mod tests {
                     share: vec![1.0],
                 }],
                 functions_omitted: 0,
+                clock: None,
             })
         };
         let mut a = record(&["x"], &[]);

@@ -59,6 +59,11 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     if report.rows_omitted > 0 {
         writeln!(out, "({} more syscalls not shown; TOTAL includes them)", report.rows_omitted)?;
     }
+    for cgroup in &report.cgroups {
+        if let Some(at) = &cgroup.vanished_at {
+            writeln!(out, "(cgroup {} vanished at {at}: counted until then)", cgroup.label)?;
+        }
+    }
     writeln!(out)?;
     if report.syscalls.iter().any(|row| row.latency.is_some()) {
         write_latency(out, report)?;
@@ -206,12 +211,21 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
     total_line(out, "KERNEL SAMPLES", totals.iter().map(|t| t.kernel.to_string()))?;
     let estimate = |t: &SampleTotalsRow| format!("{:.2} s", t.kernel_secs_estimate);
     total_line(out, "  est. kernel CPU time", totals.iter().map(estimate))?;
+    if totals.iter().all(|t| t.ktrace_programs.is_some()) {
+        write!(out, "{:<LABEL_WIDTH$}", "  in ktrace's own programs")?;
+        let own: Vec<u64> = totals.iter().map(|t| t.ktrace_programs.unwrap_or(0)).collect();
+        let share: Vec<f64> = totals.iter().map(|t| t.ktrace_share().unwrap_or(0.0)).collect();
+        sample_cells(out, &own, &share)?;
+    }
     total_line(out, "USER SAMPLES", totals.iter().map(|t| t.user.to_string()))?;
     if totals.iter().any(|t| t.lost > 0) {
         total_line(out, "LOST (sample map full)", totals.iter().map(|t| t.lost.to_string()))?;
     }
     if samples.functions_omitted > 0 {
         writeln!(out, "({} more functions not shown)", samples.functions_omitted)?;
+    }
+    if let Some(clock) = &samples.clock {
+        writeln!(out, "{}", clock.caveat())?;
     }
     writeln!(out)?;
     writeln!(out, "Kernel modules, sampled at {} Hz per CPU", samples.frequency_hz)?;
@@ -301,6 +315,21 @@ TOTAL                               100005     50002.5          2          0    
     }
 
     #[test]
+    fn a_vanished_cgroup_is_noted_under_the_syscalls() {
+        let mut report = sample();
+        report.cgroups[1].vanished_at = Some("2026-11-28T20:59:01.250Z".to_owned());
+        let mut out = Vec::new();
+        write(&mut out, &report).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let total = text.lines().position(|l| l.starts_with("TOTAL")).expect("a TOTAL line");
+        assert_eq!(
+            text.lines().nth(total + 1),
+            Some("(cgroup gvisor vanished at 2026-11-28T20:59:01.250Z: counted until then)"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn renders_the_sampled_profile_after_the_syscalls() {
         let mut out = Vec::new();
         write(&mut out, &sampled()).unwrap();
@@ -315,7 +344,9 @@ ksys_write                         vmlinux                8   20.0%           5 
 veth_xmit                          veth                   2    5.0%           0    0.0%
 KERNEL SAMPLES                                           40                  10
   est. kernel CPU time                               0.04 s              0.01 s
+  in ktrace's own programs                                0    0.0%           0    0.0%
 USER SAMPLES                                             10                   0
+Sampled with cpu-clock, a timer interrupt; this machine has no hardware cycle counter, as most VMs have none. Time spent with interrupts disabled is attributed to where they are re-enabled (_raw_spin_unlock_irqrestore, finish_task_switch).
 
 Kernel modules, sampled at 999 Hz per CPU
                                                  lxc                 gvisor

@@ -14,7 +14,8 @@ use anyhow::{Context as _, ensure};
 use aya::programs::links::LinkType;
 
 use crate::support::{
-    Ktrace, Test, TestCgroups, expect_error, ktrace, last_report, loaded_bpf_ids, run_workload_in,
+    Ktrace, Test, TestCgroups, entries, expect_error, ktrace, last_report, loaded_bpf_ids,
+    run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -60,7 +61,7 @@ const FCHDIR: &str = "__x64_sys_fchdir";
 /// The function backends that work on this kernel, asked of ktrace itself (`--dry-run`). A
 /// kernel whose ftrace function list is readable must have at least one: there an empty
 /// answer fails the test instead of skipping it. Debian's 6.12 kernel must have all three.
-fn working_backends() -> anyhow::Result<Vec<String>> {
+pub fn working_backends() -> anyhow::Result<Vec<String>> {
     let tree = TestCgroups::new(&[]);
     let (status, stdout, stderr) = ktrace(&[
         "attach",
@@ -190,14 +191,7 @@ fn counts_exact_entries_per_cgroup(backend: &str) -> anyhow::Result<()> {
     let functions = &report["kernel_functions"];
     ensure!(functions["kind"] == "counts" && functions["backend"] == backend, "{functions}");
     ensure!(functions["attached"] == 2 && functions["skipped"] == 0, "{functions}");
-    let count = |name: &str| {
-        functions["functions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|f| f["name"] == name)
-            .map_or(0, |f| f["counts"][0].as_u64().unwrap_or(0))
-    };
+    let count = |name: &str| entries(&report, name, 0);
     ensure!(
         count(GETPPID) == 12_345,
         "{GETPPID}: {} (expected 12345)\n{functions}",

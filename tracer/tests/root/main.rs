@@ -9,6 +9,7 @@ mod latency;
 mod records;
 mod runtimes;
 mod sampling;
+mod study;
 mod support;
 mod syscall_accounting;
 mod syscalls;
@@ -36,11 +37,12 @@ fn main() -> ExitCode {
         .chain(tui::all())
         .chain(records::all())
         .chain(runtimes::all())
+        .chain(study::all())
         .chain(syscall_accounting::all())
         .chain(latency::all());
     let trials = shared
         .map(|test| (test, false))
-        .chain(functions::all().into_iter().map(|test| (test, true)))
+        .chain(functions::all().into_iter().chain(study::counting()).map(|test| (test, true)))
         .map(|((name, f), one_at_a_time)| {
             Trial::test(name, move || {
                 let _alone = one_at_a_time.then(functions::one_at_a_time);

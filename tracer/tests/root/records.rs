@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 use crate::support::{
-    Ktrace, Test, TestCgroups, expect_error, ktrace, ktrace_command, run_workload_in,
+    Ktrace, Test, TestCgroups, expect_error, in_guest, ktrace, ktrace_command, run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -25,6 +25,10 @@ pub fn all() -> Vec<(&'static str, Test)> {
             existing_record_is_not_replaced_without_force,
         ),
         ("compare_refuses_what_is_not_a_record", compare_refuses_what_is_not_a_record),
+        (
+            "records_keep_the_exit_and_compare_says_what_it_left_out",
+            records_keep_the_exit_and_compare_says_what_it_left_out,
+        ),
         ("serve_exposes_exact_counts_over_loopback", serve_exposes_exact_counts_over_loopback),
         ("serve_latency_histogram_counts_every_call", serve_latency_histogram_counts_every_call),
         (
@@ -49,6 +53,48 @@ fn start_record(file: &Path, cgroup: &Path) -> anyhow::Result<Ktrace> {
     ])?;
     k.wait_for_stderr("stop with Ctrl-C")?;
     Ok(k)
+}
+
+/// A record of `run` said nothing of how its command ended, and compare dropped a sampled
+/// record's function table beside a syscalls-only one without a word.
+fn records_keep_the_exit_and_compare_says_what_it_left_out() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (failed, sampled) = (dir.path().join("failed.json"), dir.path().join("sampled.json"));
+    let (status, _, stderr) =
+        ktrace(&["run", "--record", failed.to_str().unwrap(), "--", "sh", "-c", "exit 3"])?;
+    ensure!(status.code() == Some(3), "exit 3 -> {status}\n{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&fs::read_to_string(&failed)?)?;
+    ensure!(
+        record["command_exit"] == serde_json::json!({"status": 3}),
+        "{}",
+        record["command_exit"]
+    );
+    let (status, _, stderr) = ktrace(&[
+        "run",
+        "--sample",
+        "--record",
+        sampled.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "kill -KILL $$",
+    ])?;
+    ensure!(status.code() == Some(128 + libc::SIGKILL), "SIGKILL -> {status}\n{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&fs::read_to_string(&sampled)?)?;
+    ensure!(
+        record["command_exit"] == serde_json::json!({"signal": 9}),
+        "{}",
+        record["command_exit"]
+    );
+    let (status, stdout, stderr) =
+        ktrace(&["compare", failed.to_str().unwrap(), sampled.to_str().unwrap(), "-o", "json"])?;
+    ensure!(status.success(), "compare: {status}\n{stderr}");
+    let said = "ktrace: left out functions: sampled: sampled kernel functions (statistical \
+                samples); failed: syscalls only";
+    ensure!(stderr.contains(said), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout)?;
+    ensure!(doc["left_out"][0]["section"] == "functions", "{}", doc["left_out"]);
+    Ok(())
 }
 
 fn records_of_two_cgroups_compare_exactly() -> anyhow::Result<()> {
@@ -302,7 +348,10 @@ fn serve_stays_cheap_and_answers_under_slow_clients() -> anyhow::Result<()> {
     let cpu_before = cpu_time(k.pid())?;
     thread::sleep(Duration::from_secs(3));
     let cpu = cpu_time(k.pid())? - cpu_before;
-    ensure!(cpu < Duration::from_millis(300), "ktrace used {cpu:?} of CPU in 3 s of slow clients");
+    // A spinning accept loop takes most of the 3 s; the emulated guest runs ktrace's
+    // periodic reads about 10x slower than the host.
+    let budget = Duration::from_millis(if in_guest() { 1000 } else { 300 });
+    ensure!(cpu < budget, "ktrace used {cpu:?} of CPU in 3 s of slow clients");
     // Queued behind the slow clients, which ktrace drops a few seconds after accepting them.
     let started = Instant::now();
     let scrape = loop {

@@ -1,4 +1,4 @@
-//! Debian distro kernels for the guest: find the newest cloud kernel package of a series in the
+//! Debian distro kernels for guests: find the newest cloud kernel package of a series in the
 //! apt archive, download it once with `apt-get download`, unpack it with `dpkg -x` and keep the
 //! tree under `/var/cache/ktrace/kernels/<package>_<version>/`.
 //!
@@ -7,26 +7,24 @@
 //! package at all (a fresh machine).
 use std::{
     collections::HashMap,
-    fs,
+    fmt, fs,
     path::{Path, PathBuf},
     process::Command,
+    str::FromStr,
 };
 
-use anyhow::{Context as _, ensure};
-use clap::ValueEnum;
+use anyhow::{Context as _, bail, ensure};
 
-use super::output_of;
+use crate::output_of;
 
 const CACHE: &str = "/var/cache/ktrace/kernels";
 
-/// The kernel series the guest tests run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// A kernel series: `6.12` or `6.1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Series {
     /// Debian 12's backported 6.12 kernel (kprobe.multi, fentry).
-    #[value(name = "6.12")]
     V6_12,
     /// Debian 12's own 6.1 kernel: an older verifier and fewer BPF features.
-    #[value(name = "6.1")]
     V6_1,
 }
 
@@ -49,7 +47,25 @@ impl Series {
     }
 }
 
+impl fmt::Display for Series {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Series {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match Self::ALL.into_iter().find(|series| series.name() == s) {
+            Some(series) => Ok(series),
+            None => bail!("unknown kernel series `{s}`: 6.12 or 6.1"),
+        }
+    }
+}
+
 /// An unpacked kernel package.
+#[derive(Debug, Clone)]
 pub struct Kernel {
     /// `uname -r` of the kernel, e.g. `6.12.117+deb12-cloud-amd64`.
     pub release: String,
@@ -164,7 +180,7 @@ pub fn fetch(series: Series) -> anyhow::Result<Kernel> {
             .with_context(|| format!("no Version in `apt-cache show {package}`"))?;
     let dir = Path::new(CACHE).join(format!("{package}_{version}"));
     if !dir.is_dir() {
-        eprintln!("xtask: downloading kernel {package} {version}");
+        eprintln!("ktrace: downloading Debian kernel {package} {version} into {CACHE}");
         download(&package, &version, &dir)?;
     }
     let modules_root = dir.join("lib/modules");
@@ -190,7 +206,7 @@ pub fn fetch_debug_vmlinux(kernel: &Kernel) -> anyhow::Result<PathBuf> {
         return Ok(vmlinux);
     }
     let package = format!("linux-image-{}-dbg", kernel.release);
-    eprintln!("xtask: downloading {package} for its vmlinux with DWARF");
+    eprintln!("ktrace: downloading {package} for its vmlinux with DWARF");
     let staging = Path::new(DEBUG_CACHE).join(format!("{}.partial", kernel.release));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
@@ -227,7 +243,7 @@ fn newest_package(series: Series) -> anyhow::Result<String> {
     };
     let mut names = search()?;
     if names.is_empty() {
-        eprintln!("xtask: no {} kernel in the apt lists; running apt-get update", series.name());
+        eprintln!("ktrace: no {series} kernel in the apt lists; running apt-get update");
         output_of(Command::new("apt-get").args(["update", "-qq"]))?;
         names = search()?;
     }
@@ -281,13 +297,20 @@ fn download(package: &str, version: &str, dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{depends, numbers};
+    use super::{Series, depends, numbers};
 
     #[test]
     fn modinfo_depends_are_read() {
         let ko = b"\x7fELF...\0license=GPL\0depends=virtio,virtio_ring\0name=virtio_blk\0";
         assert_eq!(depends(ko), ["virtio", "virtio_ring"]);
         assert!(depends(b"\0depends=\0name=veth\0").is_empty());
+    }
+
+    #[test]
+    fn series_read_their_names() {
+        assert_eq!("6.12".parse::<Series>().unwrap(), Series::V6_12);
+        assert_eq!("6.1".parse::<Series>().unwrap().to_string(), "6.1");
+        assert!("6.2".parse::<Series>().is_err());
     }
 
     #[test]
