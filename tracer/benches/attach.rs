@@ -72,8 +72,14 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         bare.1.push(detach);
         let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
         let start = Instant::now();
-        let probes =
-            Probes::attach(std::slice::from_ref(cgroup), None, Some(plan), &[], Diagnostics::Off)?;
+        let probes = Probes::attach(
+            std::slice::from_ref(cgroup),
+            false,
+            None,
+            Some(plan),
+            &[],
+            Diagnostics::Off,
+        )?;
         ktrace.0.push(start.elapsed());
         let start = Instant::now();
         drop(probes);
@@ -102,8 +108,14 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     let getppid_plan = |backend| FunctionPlan { backend, targets: vec![getppid.clone()] };
     let line = line_probe(cgroup, &getppid.name)?;
     let count = |plan: Option<FunctionPlan>, line: &[Probe]| -> anyhow::Result<f64> {
-        let probes =
-            Probes::attach(std::slice::from_ref(cgroup), None, plan, line, Diagnostics::Off)?;
+        let probes = Probes::attach(
+            std::slice::from_ref(cgroup),
+            false,
+            None,
+            plan,
+            line,
+            Diagnostics::Off,
+        )?;
         let optimizing = !line.is_empty() && fs::read_to_string(KPROBE_OPTIMIZATION)?.trim() == "1";
         anyhow::ensure!(!optimizing || optimized()?, "the line kprobe was not optimized");
         let ns = loop_ns();
@@ -124,8 +136,14 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             loop_ns()
         };
         let syscalls = {
-            let _probes =
-                Probes::attach(std::slice::from_ref(cgroup), None, None, &[], Diagnostics::Off)?;
+            let _probes = Probes::attach(
+                std::slice::from_ref(cgroup),
+                false,
+                None,
+                None,
+                &[],
+                Diagnostics::Off,
+            )?;
             loop_ns()
         };
         let multi = count(Some(getppid_plan(Backend::KprobeMulti)), &[])?;
@@ -178,6 +196,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     let _floor_link = raw::kprobe_multi_link(&floor, [name.as_c_str()])?;
     let probes = Probes::attach(
         std::slice::from_ref(cgroup),
+        false,
         None,
         Some(getppid_plan(Backend::KprobeMulti)),
         &[],
@@ -229,6 +248,7 @@ fn line_probe(cgroup: &Cgroup, function: &str) -> anyhow::Result<Option<Probe>> 
     for probe in plan.probes.into_iter().filter(|p| p.offset > 0 && p.unprobeable.is_none()) {
         let _probes = Probes::attach(
             std::slice::from_ref(cgroup),
+            false,
             None,
             None,
             std::slice::from_ref(&probe),

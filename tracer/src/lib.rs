@@ -15,6 +15,7 @@ pub mod export;
 pub mod figure;
 pub mod functions;
 pub mod kallsyms;
+pub mod latency;
 pub mod lines;
 pub mod plan;
 pub mod privileges;

@@ -16,6 +16,8 @@ use crate::{
 pub struct Request {
     /// Sample kernel functions (`--sample`, `--stacks`).
     pub sampling: Option<Sampling>,
+    /// Time syscalls too (`--latency`).
+    pub latency: bool,
     /// The kernel functions to count.
     pub functions: Filter,
     /// The backend to count them with (`--backend`); `None` lets ktrace choose.
@@ -30,6 +32,8 @@ pub struct Request {
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub sampling: Option<Sampling>,
+    /// Time syscalls too (`--latency`).
+    pub latency: bool,
     pub functions: Option<FunctionPlan>,
     /// When functions are sampled because they cannot be counted: the ones asked for.
     pub sampled_functions: Option<Matcher>,
@@ -41,7 +45,7 @@ pub struct Plan {
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
 pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
-    let mut plan = Plan { sampling: request.sampling, ..Plan::default() };
+    let mut plan = Plan { sampling: request.sampling, latency: request.latency, ..Plan::default() };
     let filter = &request.functions;
     let wants_lines = !request.lines.functions.is_empty();
     plan.lines = wants_lines.then(|| lines::plan(&request.lines)).transpose()?;

@@ -311,6 +311,7 @@ pub(crate) mod tests {
     fn info_names_the_backends_of_the_plan() {
         let plan = Plan {
             sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
+            latency: false,
             functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
             sampled_functions: None,
             sampled_because: None,

@@ -15,8 +15,9 @@ use tracer_common::Abi;
 use crate::{
     attach::Backend,
     cgroup::Cgroup,
-    collect::{Count, Overhead, SampleCounts, Syscall, SyscallCounts},
+    collect::{Count, Overhead, SampleCounts, Syscall, SyscallCounts, SyscallLatencies},
     functions::Target,
+    latency::Latency,
     lines::LineReport,
     runtime::WorkloadRef,
     symbolize::KernelFunction,
@@ -251,6 +252,9 @@ pub struct SyscallRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub abi: Option<String>,
     pub counts: Vec<Count>,
+    /// With `--latency`: per cgroup, the latency of the calls timed, `null` where none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Vec<Option<Latency>>>,
 }
 
 impl SyscallRow {
@@ -284,6 +288,7 @@ impl Report {
                 nr: Some(syscall.nr as u32),
                 abi: (syscall.abi == Abi::I386).then(|| "i386".to_owned()),
                 counts: counts.iter().map(|c| c.get(syscall)).collect(),
+                latency: None,
             })
             .collect();
         if counts.iter().any(|c| !c.out_of_range().is_zero()) {
@@ -292,6 +297,7 @@ impl Report {
                 nr: None,
                 abi: None,
                 counts: counts.iter().map(SyscallCounts::out_of_range).collect(),
+                latency: None,
             });
         }
         syscalls.sort_by(|a, b| b.weight().cmp(&a.weight()).then_with(|| a.name.cmp(&b.name)));
@@ -316,6 +322,26 @@ impl Report {
 
     pub fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.duration_secs)
+    }
+
+    /// The report with every row's latency, from one [`SyscallLatencies`] per traced cgroup
+    /// (`--latency`; cumulative or a difference, like the counts).
+    pub fn with_latency(mut self, latencies: &[SyscallLatencies]) -> Self {
+        for row in &mut self.syscalls {
+            let syscall = row.syscall();
+            row.latency = Some(
+                latencies.iter().map(|l| l.get(syscall).and_then(Latency::from_buckets)).collect(),
+            );
+        }
+        self
+    }
+}
+
+impl SyscallRow {
+    /// The syscall of this row; `None` for the calls out of range.
+    fn syscall(&self) -> Option<Syscall> {
+        let abi = if self.abi.as_deref() == Some("i386") { Abi::I386 } else { Abi::X86_64 };
+        self.nr.map(|nr| Syscall { abi, nr: nr as usize })
     }
 }
 

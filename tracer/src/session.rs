@@ -18,7 +18,9 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Diagnostics, Probes, hardware_cycles, validate_frequency},
+    attach::{
+        Diagnostics, LATENCY_SYSCALLS_PER_CGROUP, Probes, hardware_cycles, validate_frequency,
+    },
     cgroup::Cgroup,
     collect::{SampleCounts, Snapshot},
     export::{Format, Printer, file, folded},
@@ -104,6 +106,7 @@ impl Session {
         let line_probes = lines.as_ref().map_or(&[][..], |l| &l.probes);
         let probes = Probes::attach(
             cgroups,
+            plan.latency,
             plan.sampling,
             plan.functions,
             line_probes,
@@ -171,6 +174,14 @@ impl Session {
             eprintln!(
                 "ktrace: {entry_failures} syscall entries or returns could not be recorded \
                  (task storage full or busy): failed and blocked counts may miss as many"
+            );
+        }
+        let latency_failures = self.probes.syscall_latency_failures()?;
+        if latency_failures > 0 {
+            eprintln!(
+                "ktrace: {latency_failures} syscall latencies could not be recorded (no room \
+                 for their histograms: {LATENCY_SYSCALLS_PER_CGROUP} distinct syscalls per \
+                 traced cgroup): latency counts may miss as many"
             );
         }
         if ticker.is_some() && matches!(sink, Sink::Print) {
@@ -301,7 +312,7 @@ impl Session {
             }
             _ => None,
         };
-        Ok(Report {
+        let report = Report {
             kernel_lines,
             ..Report::new(
                 &self.info,
@@ -311,6 +322,10 @@ impl Session {
                 kernel_functions,
                 top,
             )
+        };
+        Ok(match &snapshot.latency {
+            Some(latency) => report.with_latency(latency),
+            None => report,
         })
     }
 

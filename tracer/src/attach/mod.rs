@@ -28,6 +28,7 @@ pub use self::{
     functions::FunctionCounter,
     lines::SkippedProbe,
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
+    syscalls::LATENCY_SYSCALLS_PER_CGROUP,
 };
 use self::{ip_table::IpTable, lines::LineCounter};
 use crate::{
@@ -54,16 +55,18 @@ pub struct Probes {
     slots: usize,
     /// Counter chunks per slot: the function targets' counters, then the line probes'.
     chunks: usize,
+    latency: bool,
     sampling: Option<Sampling>,
     diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
-    /// Loads the object with `cgroups` as targets and attaches the syscall counter and, if
-    /// asked, the sampler, the function counter and the line probes; counting starts once
-    /// all are attached.
+    /// Loads the object with `cgroups` as targets and attaches the syscall counter (timing
+    /// calls too with `latency`) and, if asked, the sampler, the function counter and the line
+    /// probes; counting starts once all are attached.
     pub fn attach(
         cgroups: &[Cgroup],
+        latency: bool,
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
         lines: &[Probe],
@@ -101,6 +104,7 @@ impl Probes {
         if collect_stacks == 0 {
             loader.map_max_entries("STACKS", 1);
         }
+        syscalls::configure_latency(&mut loader, cgroups.len(), latency);
         let mut ebpf = object::load(&mut loader)?;
         if let Some(table) = &ip_table {
             table.write(&ebpf)?;
@@ -123,7 +127,16 @@ impl Probes {
             .then(|| diagnostics::Printer::start(&mut ebpf))
             .transpose()?;
         activate(&mut ebpf)?;
-        Ok(Self { functions, lines, ebpf, slots: cgroups.len(), chunks, sampling, diagnostics })
+        Ok(Self {
+            functions,
+            lines,
+            ebpf,
+            slots: cgroups.len(),
+            chunks,
+            latency,
+            sampling,
+            diagnostics,
+        })
     }
 
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
@@ -154,7 +167,12 @@ impl Probes {
     /// Syscall entries and returns whose blocked or failed status could not be recorded
     /// (the task's entry record could not be read or created), since attaching.
     pub fn syscall_entry_failures(&self) -> anyhow::Result<u64> {
-        syscalls::entry_failures(&self.ebpf)
+        Ok(syscalls::stats(&self.ebpf)?.entry_failures)
+    }
+
+    /// Timed syscall returns whose latency could not be recorded, since attaching.
+    pub fn syscall_latency_failures(&self) -> anyhow::Result<u64> {
+        Ok(syscalls::stats(&self.ebpf)?.latency_failures)
     }
 
     /// Prints what the eBPF side logged since the last call, with [`Diagnostics::Stderr`].
@@ -178,7 +196,9 @@ impl Probes {
             .transpose()?;
         let lines =
             self.lines.as_ref().map(|l| l.read(&self.ebpf, self.slots, self.chunks)).transpose()?;
-        Ok(Snapshot { syscalls, samples, functions, lines })
+        let latency =
+            self.latency.then(|| syscalls::read_latency(&self.ebpf, self.slots)).transpose()?;
+        Ok(Snapshot { syscalls, samples, functions, lines, latency })
     }
 
     /// The frames of a kernel stack recorded by the sampler, innermost first.

@@ -13,6 +13,7 @@
 //! its standard places) counted functions are also grouped by kernel source directory
 //! (`net/core`, `fs`, ...), with the same coverage; without it, by module only. When every
 //! record counted source lines (`--lines`), their hits are compared per line, in source order.
+//! Records made with `--latency` add each syscall's p50 and p99 latency per run, in ns.
 //!
 //! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
 //! [`plot`] draws it. They use this module, never the other way round.
@@ -31,6 +32,7 @@ use serde::Serialize;
 use crate::{
     collect::Count,
     kallsyms::CORE_KERNEL,
+    latency::Latency,
     record::{self, Record},
     report::Report,
     sources::KernelSources,
@@ -64,6 +66,12 @@ pub enum Measure {
     Hits,
     /// Syscall returns without an entry: calls turned away before they ran.
     Blocked,
+    /// The median latency of a syscall's timed calls, in ns (`--latency`).
+    #[serde(rename = "p50_ns")]
+    P50Ns,
+    /// The 99th percentile latency of a syscall's timed calls, in ns (`--latency`).
+    #[serde(rename = "p99_ns")]
+    P99Ns,
 }
 
 impl Measure {
@@ -74,6 +82,8 @@ impl Measure {
             Self::Samples => "samples",
             Self::Hits => "hits",
             Self::Blocked => "blocked",
+            Self::P50Ns => "p50_ns",
+            Self::P99Ns => "p99_ns",
         }
     }
 }
@@ -123,6 +133,9 @@ pub struct Comparison {
     pub syscalls: Section,
     /// Blocked syscalls; absent when no run has any.
     pub blocked: Option<Section>,
+    /// Syscall latency percentiles (`--latency`); absent when no run timed calls.
+    pub p50: Option<Section>,
+    pub p99: Option<Section>,
     /// Absent when not every record has functions of the same kind.
     pub functions: Option<Section>,
     pub modules: Option<Section>,
@@ -292,6 +305,20 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     let syscalls = syscall_section(Measure::Calls, |count| count.calls);
     let blocked = Some(syscall_section(Measure::Blocked, |count| count.blocked))
         .filter(|section| !section.rows.is_empty());
+    let latency_section = |measure, figure: fn(&Latency) -> u64| {
+        Some(table.section(measure, |_, rec, c| {
+            rec.syscalls
+                .iter()
+                .filter_map(|s| {
+                    let latency = s.latency.as_ref()?.get(c)?.as_ref()?;
+                    Some(((s.name.clone(), None), figure(latency), None))
+                })
+                .collect()
+        }))
+        .filter(|section| !section.rows.is_empty())
+    };
+    let p50 = latency_section(Measure::P50Ns, |latency| latency.p50_ns);
+    let p99 = latency_section(Measure::P99Ns, |latency| latency.p99_ns);
     let counted = records.iter().all(|(_, _, r)| r.report.kernel_functions.is_some());
     let sampled = records.iter().all(|(_, _, r)| r.report.kernel_samples.is_some());
     let (functions, modules) = if counted {
@@ -349,7 +376,18 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         });
         lines
     });
-    Comparison { runs, syscalls, blocked, functions, modules, directories: None, lines, left_out }
+    Comparison {
+        runs,
+        syscalls,
+        blocked,
+        p50,
+        p99,
+        functions,
+        modules,
+        directories: None,
+        lines,
+        left_out,
+    }
 }
 
 /// Why source lines are not compared when only some records counted them.
@@ -520,6 +558,7 @@ pub(crate) mod tests {
                 nr: None,
                 abi: None,
                 counts: calls.iter().map(|&calls| Count { calls, errors: 0, blocked: 0 }).collect(),
+                latency: None,
             })
             .collect();
         let mut record = Record::new(record_info(), report);
@@ -706,6 +745,35 @@ pub(crate) mod tests {
             rows,
             [("getcwd", vec![0, 12], Some(vec![1])), ("read", vec![0, 1], Some(vec![1]))]
         );
+    }
+
+    #[test]
+    fn latency_percentiles_are_sections_with_ratios() {
+        assert_eq!((pair().p50, pair().p99), (None, None), "no run timed calls");
+        let timed = |buckets: Vec<[u64; 2]>| {
+            let mut r = record(&["x"], &[("nanosleep", &[100]), ("read", &[5])]);
+            r.report.syscalls[0].latency = Some(vec![Latency::from_sparse(buckets)]);
+            r
+        };
+        // 100 sleeps: 99 of 1 ms and one of 10 ms, then all of 2 ms.
+        let before = timed(vec![[1_000_000, 99], [10_000_000, 1]]);
+        let after = timed(vec![[2_000_000, 100]]);
+        let c = compare(
+            &[
+                ("before".to_owned(), "before.json".to_owned(), before),
+                ("after".to_owned(), "after.json".to_owned(), after),
+            ],
+            None,
+        );
+        let (p50, p99) = (c.p50.unwrap(), c.p99.unwrap());
+        assert_eq!((p50.measure, p99.measure), (Measure::P50Ns, Measure::P99Ns));
+        // read was not timed, so it has no latency row.
+        assert_eq!(p50.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["nanosleep"]);
+        let near = |ratio: Option<f64>, exact: f64| {
+            assert!(ratio.is_some_and(|r| (r - exact).abs() < exact * 0.04), "{ratio:?}");
+        };
+        near(p50.rows[0].ratio(1), 2.0);
+        near(p99.rows[0].ratio(1), 2.0);
     }
 
     #[test]

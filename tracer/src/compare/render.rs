@@ -4,6 +4,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{Comparison, LeftOut, Measure, Row, Run, Section};
+use crate::latency::RELATIVE_ERROR;
 
 /// Version of the `--output json` layout of a comparison.
 pub const COMPARE_VERSION: u32 = 1;
@@ -46,6 +47,9 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
     grids.push(section_grid(c, &c.syscalls, "Syscalls", "SYSCALL"));
     if let Some(blocked) = &c.blocked {
         grids.push(section_grid(c, blocked, "Blocked syscalls", "SYSCALL"));
+    }
+    for latency in [&c.p50, &c.p99].into_iter().flatten() {
+        grids.push(section_grid(c, latency, "Syscall latency", "SYSCALL"));
     }
     if let Some(functions) = &c.functions {
         grids.push(section_grid(c, functions, "Kernel functions", "FUNCTION"));
@@ -113,6 +117,11 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         (Measure::Blocked, _) => format!(
             "{what}: returns without an entry per run (turned away before they ran: seccomp, \
              ptrace), ratio to {first}"
+        ),
+        (Measure::P50Ns | Measure::P99Ns, _) => format!(
+            "{what}: {} in ns per run (within {:.1}%), ratio to {first}",
+            if section.measure == Measure::P50Ns { "p50" } else { "p99" },
+            RELATIVE_ERROR * 100.0
         ),
     };
     let has_module = section.rows.iter().any(|r| r.module.is_some());
@@ -241,6 +250,8 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
     let sections = [
         ("syscall", Some(&c.syscalls)),
         ("blocked", c.blocked.as_ref()),
+        ("latency", c.p50.as_ref()),
+        ("latency", c.p99.as_ref()),
         ("function", c.functions.as_ref()),
         ("module", c.modules.as_ref()),
         ("directory", c.directories.as_ref()),
@@ -292,6 +303,10 @@ struct Document<'a> {
     lines: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     modules: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p50: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p99: Option<SectionDocument<'a>>,
     runs: &'a [Run],
     syscalls: SectionDocument<'a>,
 }
@@ -335,6 +350,8 @@ impl<'a> Document<'a> {
             left_out: &c.left_out,
             lines: c.lines.as_ref().map(section),
             modules: c.modules.as_ref().map(section),
+            p50: c.p50.as_ref().map(section),
+            p99: c.p99.as_ref().map(section),
             runs: &c.runs,
             syscalls: section(&c.syscalls),
         }

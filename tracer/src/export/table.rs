@@ -3,6 +3,7 @@ use std::io::{self, Write};
 
 use crate::{
     collect::{Overhead, rate},
+    latency::{self, RELATIVE_ERROR},
     lines::{LineReport, describe_copies},
     report::{FunctionReport, Report, SampleReport, SampleTotalsRow},
 };
@@ -65,6 +66,9 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
         }
     }
     writeln!(out)?;
+    if report.syscalls.iter().any(|row| row.latency.is_some()) {
+        write_latency(out, report)?;
+    }
     if let Some(functions) = &report.kernel_functions {
         write_functions(out, report, functions)?;
     }
@@ -75,6 +79,45 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
         write_samples(out, report, samples)?;
     }
     Ok(())
+}
+
+/// "  TIMED(10)" and five latencies of 9.
+const LATENCY_GROUP_WIDTH: usize = 2 + 10 + 5 * (1 + 9);
+
+/// The latency section (`--latency`): percentiles of each syscall's timed calls per cgroup;
+/// blank where a cgroup had no timed call of it.
+fn write_latency(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    writeln!(
+        out,
+        "Syscall latency per cgroup, entry to return (blocking included), within {:.1}%",
+        RELATIVE_ERROR * 100.0
+    )?;
+    group_labels(out, report, NAME_WIDTH + 1 + NR_WIDTH, LATENCY_GROUP_WIDTH)?;
+    write!(out, "{:<NAME_WIDTH$} {:>NR_WIDTH$}", "SYSCALL", "NR")?;
+    for _ in &report.cgroups {
+        write!(out, "  {:>10}", "TIMED")?;
+        for column in ["P50", "P90", "P99", "P99.9", "MAX"] {
+            write!(out, " {column:>9}")?;
+        }
+    }
+    writeln!(out)?;
+    for row in &report.syscalls {
+        let nr = row.nr.map(|n| n.to_string()).unwrap_or_else(|| "-".to_owned());
+        let mut line = format!("{:<NAME_WIDTH$} {:>NR_WIDTH$}", fit(&row.name, NAME_WIDTH), nr);
+        for cell in row.latency.iter().flatten() {
+            match cell {
+                Some(l) => {
+                    line += &format!("  {:>10}", l.count);
+                    for ns in [l.p50_ns, l.p90_ns, l.p99_ns, l.p999_ns, l.max_ns] {
+                        line += &format!(" {:>9}", latency::human(ns));
+                    }
+                }
+                None => line += &" ".repeat(LATENCY_GROUP_WIDTH),
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    writeln!(out)
 }
 
 /// "  CALLS(12) CALLS/s(11)"

@@ -5,6 +5,7 @@
 //! `root workload getppid=N fchdir=M` makes exactly N getppid calls and M failing fchdir
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
 mod functions;
+mod latency;
 mod lines;
 mod records;
 mod runtimes;
@@ -38,7 +39,8 @@ fn main() -> ExitCode {
         .chain(records::all())
         .chain(runtimes::all())
         .chain(study::all())
-        .chain(syscall_accounting::all());
+        .chain(syscall_accounting::all())
+        .chain(latency::all());
     let trials = shared
         .map(|test| (test, false))
         .chain(

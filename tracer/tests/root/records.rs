@@ -30,6 +30,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
             records_keep_the_exit_and_compare_says_what_it_left_out,
         ),
         ("serve_exposes_exact_counts_over_loopback", serve_exposes_exact_counts_over_loopback),
+        ("serve_latency_histogram_counts_every_call", serve_latency_histogram_counts_every_call),
         (
             "serve_stays_cheap_and_answers_under_slow_clients",
             serve_stays_cheap_and_answers_under_slow_clients,
@@ -239,6 +240,71 @@ fn serve_exposes_exact_counts_over_loopback() -> anyhow::Result<()> {
     let (status, _, stderr) = k.finish()?;
     ensure!(status.success(), "ktrace serve: {status}\n{stderr}");
     ensure!(TcpStream::connect(&listen).is_err(), "still listening after exit");
+    Ok(())
+}
+
+/// `serve --latency`: the getppid histogram of the cgroup, read by the real parser, has as
+/// many calls as the counter, in cumulative buckets that end with all of them.
+fn serve_latency_histogram_counts_every_call() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["timed"]);
+    let cgroup = tree.path("timed");
+    let label = cgroup.to_str().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut k = Ktrace::spawn(&[
+        "serve",
+        "--latency",
+        "--listen",
+        &listen,
+        "--cgroup",
+        label,
+        "-i",
+        "0.2",
+    ])?;
+    k.wait_for_stderr("stop with Ctrl-C")?;
+    run_workload_in(&cgroup, &[&format!("getppid={GETPPID}")])?;
+    let getppid = |scrape: &prometheus_parse::Scrape, metric: &str| {
+        scrape.samples.iter().find_map(|s| {
+            (s.metric == metric
+                && s.labels.get("cgroup") == Some(label)
+                && s.labels.get("syscall") == Some("getppid"))
+            .then(|| s.value.clone())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let scrape = loop {
+        let scrape = scrape(&listen)?;
+        match getppid(&scrape, "ktrace_syscall_latency_seconds_count") {
+            Some(prometheus_parse::Value::Untyped(n)) if n >= GETPPID as f64 => break scrape,
+            _ if Instant::now() > deadline => bail!("no getppid latency for {label} in time"),
+            _ => thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    k.signal(libc::SIGTERM);
+    let (status, _, stderr) = k.finish()?;
+    ensure!(status.success(), "ktrace serve --latency: {status}\n{stderr}");
+    let count = getppid(&scrape, "ktrace_syscall_latency_seconds_count");
+    ensure!(count == Some(prometheus_parse::Value::Untyped(GETPPID as f64)), "count: {count:?}");
+    // The parser reads `_total` samples of a counter family as untyped.
+    let calls = getppid(&scrape, "ktrace_syscalls_total");
+    ensure!(calls == Some(prometheus_parse::Value::Untyped(GETPPID as f64)), "calls: {calls:?}");
+    let Some(prometheus_parse::Value::Histogram(buckets)) =
+        getppid(&scrape, "ktrace_syscall_latency_seconds")
+    else {
+        bail!("no getppid latency histogram");
+    };
+    ensure!(
+        buckets.windows(2).all(|w| w[0].less_than < w[1].less_than && w[0].count <= w[1].count),
+        "buckets are cumulative: {buckets:?}"
+    );
+    let last = buckets.last().map(|b| (b.less_than, b.count));
+    ensure!(last == Some((f64::INFINITY, GETPPID as f64)), "the +Inf bucket: {buckets:?}");
+    // getppid does not block: nearly all calls return within 1 ms (2^20 ns).
+    let under_1ms = buckets.iter().find(|b| b.less_than == (1u64 << 20) as f64 / 1e9);
+    ensure!(
+        under_1ms.is_some_and(|b| b.count >= 0.99 * GETPPID as f64),
+        "getppid under 1.05 ms: {buckets:?}"
+    );
     Ok(())
 }
 
