@@ -164,6 +164,9 @@ pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
 }
 
 /// Adds one call to `bucket` of the latency histogram of `slot` and syscall `counter`.
+// By reference on purpose: a histogram passed by value would be copied onto the 512-byte BPF
+// stack.
+#[allow(clippy::needless_borrows_for_generic_args)]
 #[inline(always)]
 fn record_latency(slot: u32, counter: u32, bucket: usize) {
     let key = LatencyKey { slot, counter };
