@@ -1,12 +1,13 @@
 //! `--output csv`: tidy rows, one per (cgroup, syscall) and, with `--sample`, per (cgroup,
 //! kernel function) and (cgroup, module); with `--lines`, per (cgroup, source line). The
 //! report's metadata is repeated on every row, so rows of several runs or intervals can be
-//! concatenated and still be told apart.
+//! concatenated and still be told apart. With `--latency`, syscall rows carry the timed calls'
+//! percentiles in integer nanoseconds.
 use std::io::{self, Write};
 
-use crate::{kallsyms::CORE_KERNEL, report::Report};
+use crate::{kallsyms::CORE_KERNEL, latency::Latency, report::Report};
 
-const HEADER: [&str; 20] = [
+const HEADER: [&str; 26] = [
     "scope",
     "start_time",
     "duration_secs",
@@ -28,6 +29,13 @@ const HEADER: [&str; 20] = [
     "blocked",
     "file",
     "line",
+    // With `--latency`: empty where the row's calls were not timed.
+    "timed",
+    "p50_ns",
+    "p90_ns",
+    "p99_ns",
+    "p99_9_ns",
+    "max_ns",
 ];
 
 /// What a row describes; `*_samples` rows carry samples, never counts.
@@ -46,10 +54,15 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     }
     let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
     let duration = format!("{:.3}", report.duration_secs);
-    let mut row = |cgroup: usize, kind: &str, fields: [String; 10]| -> io::Result<()> {
+    let mut row = |cgroup: usize,
+                   kind: &str,
+                   fields: [String; 10],
+                   latency: Option<&Latency>|
+     -> io::Result<()> {
         let c = &report.cgroups[cgroup];
         let [name, module, nr, calls, errors, samples, share, blocked, file, line] = fields;
         let id = c.id.to_string();
+        let [timed, p50, p90, p99, p99_9, max] = latency_fields(latency);
         csv.write_record([
             report.scope.as_str(),
             &report.start_time,
@@ -71,6 +84,12 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &blocked,
             &file,
             &line,
+            &timed,
+            &p50,
+            &p90,
+            &p99,
+            &p99_9,
+            &max,
         ])
         .map_err(io::Error::from)
     };
@@ -89,7 +108,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 String::new(),
                 String::new(),
             ];
-            row(i, SYSCALL, fields)?;
+            let latency = syscall.latency.as_ref().and_then(|cells| cells.get(i)?.as_ref());
+            row(i, SYSCALL, fields, latency)?;
         }
     }
     if let Some(functions) = &report.kernel_functions {
@@ -107,7 +127,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                 ];
-                row(i, FUNCTION_COUNTS, fields)?;
+                row(i, FUNCTION_COUNTS, fields, None)?;
             }
         }
     }
@@ -128,7 +148,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                         f.file.clone(),
                         line.line.to_string(),
                     ];
-                    row(i, LINE_COUNTS, fields)?;
+                    row(i, LINE_COUNTS, fields, None)?;
                 }
             }
         }
@@ -148,7 +168,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                 ];
-                row(i, FUNCTION_SAMPLES, fields)?;
+                row(i, FUNCTION_SAMPLES, fields, None)?;
             }
         }
         for m in &samples.modules {
@@ -165,17 +185,30 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                 ];
-                row(i, MODULE_SAMPLES, fields)?;
+                row(i, MODULE_SAMPLES, fields, None)?;
             }
         }
     }
     csv.flush()
 }
 
+/// The latency columns: calls timed and percentiles in ns, or all empty.
+fn latency_fields(latency: Option<&Latency>) -> [String; 6] {
+    match latency {
+        Some(l) => {
+            [l.count, l.p50_ns, l.p90_ns, l.p99_ns, l.p999_ns, l.max_ns].map(|n| n.to_string())
+        }
+        None => Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{counted, sample, sampled};
+    use crate::{
+        latency::RELATIVE_ERROR,
+        report::tests::{counted, sample, sampled},
+    };
 
     fn rows(report: &Report) -> Vec<Vec<String>> {
         let mut out = Vec::new();
@@ -211,6 +244,12 @@ mod tests {
                 "",
                 "0",
                 "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
                 ""
             ]
         );
@@ -229,6 +268,12 @@ mod tests {
                 "",
                 "",
                 "0",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
                 "",
                 ""
             ]
@@ -303,13 +348,51 @@ mod tests {
                 "0.750000",
                 "",
                 "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
                 ""
             ]
         );
         let module_rows: Vec<_> = rows.iter().filter(|r| r[9] == "module_samples").collect();
         assert_eq!(
-            module_rows[0][9..],
+            module_rows[0][9..20],
             ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000", "", "", ""]
         );
+        assert!(module_rows[0][20..].iter().all(String::is_empty), "not timed: {module_rows:?}");
+    }
+
+    #[test]
+    fn timed_syscalls_carry_percentiles_in_whole_nanoseconds() {
+        let mut report = sample();
+        // lxc: 900 getppid of 200 ns and 100 of 1 ms; gvisor timed none.
+        let getppid = Latency::from_sparse(vec![[200, 900], [1_000_000, 100]]).unwrap();
+        report.syscalls[0].latency = Some(vec![Some(getppid.clone()), None]);
+        let mut out = Vec::new();
+        write(&mut out, &report, true).unwrap();
+        let mut reader = ::csv::Reader::from_reader(out.as_slice());
+        let header = reader.headers().unwrap().clone();
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let rows: Vec<_> = reader.records().map(Result::unwrap).collect();
+        let getppid_rows: Vec<_> = rows.iter().filter(|r| &r[10] == "getppid").collect();
+        let ns = |row: &::csv::StringRecord, name: &str| row[column(name)].parse::<u64>().unwrap();
+        let lxc = getppid_rows[0];
+        assert_eq!(&lxc[6], "lxc");
+        assert_eq!(ns(lxc, "timed"), 1000);
+        assert_eq!(ns(lxc, "p50_ns"), getppid.p50_ns);
+        assert_eq!(ns(lxc, "p90_ns"), getppid.p90_ns);
+        assert_eq!(ns(lxc, "p99_ns"), getppid.p99_ns);
+        assert_eq!(ns(lxc, "p99_9_ns"), getppid.p999_ns);
+        assert_eq!(ns(lxc, "max_ns"), getppid.max_ns);
+        // 200 ns and 1 ms, each within the stated bound.
+        let near =
+            |figure: u64, exact: f64| (figure as f64 - exact).abs() <= exact * RELATIVE_ERROR;
+        assert!(near(ns(lxc, "p50_ns"), 200.0) && near(ns(lxc, "p99_ns"), 1e6), "{lxc:?}");
+        let gvisor = getppid_rows[1];
+        assert_eq!(&gvisor[6], "gvisor");
+        assert!(gvisor.iter().skip(column("timed")).all(str::is_empty), "{gvisor:?}");
     }
 }
