@@ -484,7 +484,8 @@ fn sink(live: bool, cgroups: &[Cgroup], request: &plan::Request) -> (Sink, Optio
         return (Sink::Print, None);
     }
     let labels = cgroups.iter().map(|c| c.label.clone()).collect();
-    let (sender, view) = LiveView::new(labels, request.sampling.map(|s| s.frequency_hz));
+    let hz = request.sampling.map(|s| s.frequency_hz);
+    let (sender, view) = LiveView::new(labels, hz, request.latency);
     (Sink::Live(sender), Some(view))
 }
 
