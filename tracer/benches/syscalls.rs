@@ -22,7 +22,10 @@
 //! drift between rounds cancels out. The report is Markdown, printed and written to the file
 //! named by the first argument, with the targets beside it as tab-separated lines (target,
 //! median, min, max, met) for `cargo xtask bench` to compare runs; the exit status is 1 when a
-//! target is missed, and the report says which. Rows for `--irq separate` (issue 16) go in as further [`Setup`]s.
+//! target is missed, and the report says which.
+//!
+//! A configuration is one [`Setup`]: name, attach, and its place in `Setup::ALL` give it a
+//! row (the rows of `--irq separate`, issue 16, go in this way).
 use std::{
     any::Any,
     collections::BTreeMap,
@@ -34,8 +37,6 @@ use std::{
     process::{Child, Command, ExitCode, Stdio},
 };
 
-use tracer_common::Abi;
-
 use anyhow::{Context as _, bail};
 use aya_obj::generated::{bpf_insn, bpf_prog_type};
 use tracer::{
@@ -46,6 +47,7 @@ use tracer::{
     cgroup::{Cgroup, Hierarchy},
     collect::{Snapshot, Syscall},
 };
+use tracer_common::Abi;
 
 const ROUNDS: usize = 9;
 /// Loops per configuration, task and round, and calls per loop.
@@ -191,7 +193,7 @@ fn run() -> anyhow::Result<bool> {
     let (traced_dir, traced) = hierarchy.create(&format!("ktrace-bench-traced-{pid}"))?;
     let (outside_dir, outside) = hierarchy.create(&format!("ktrace-bench-outside-{pid}"))?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // The loop children inherit the CPU.
+    // The loop children inherit the pinning.
     pin_to(cpus - 1)?;
     let timings = measure(&traced, &outside);
     let run_times = timings.is_ok().then(|| run_times(&traced, &outside));
