@@ -103,14 +103,14 @@ impl Setup {
         Ok(match self {
             Self::Nothing => Attached::Other(Box::new(())),
             Self::EmptyPair => Attached::Other(Box::new(empty_pair()?)),
-            Self::Ktrace | Self::KtraceLatency => Attached::Ktrace(Probes::attach(
+            Self::Ktrace | Self::KtraceLatency => Attached::Ktrace(Box::new(Probes::attach(
                 std::slice::from_ref(traced),
                 self == Self::KtraceLatency,
                 None,
                 None,
                 &[],
                 Diagnostics::Off,
-            )?),
+            )?)),
             Self::Bpftrace | Self::BpftraceLatency => {
                 Attached::Other(Box::new(Bpftrace::start(traced, self == Self::BpftraceLatency)?))
             }
@@ -120,7 +120,7 @@ impl Setup {
 
 /// An attached configuration, until dropped; ktrace's, whose counts the bench checks, apart.
 enum Attached {
-    Ktrace(Probes),
+    Ktrace(Box<Probes>),
     Other(#[expect(dead_code, reason = "held only to be dropped, which detaches it")] Box<dyn Any>),
 }
 
