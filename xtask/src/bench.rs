@@ -197,4 +197,18 @@ mod tests {
         );
         assert!(with_block("no markers", "x").is_err());
     }
+
+    #[test]
+    fn tabulates_each_targets_median_per_run_and_their_range() {
+        let run = |a: f64, b: f64| -> Targets {
+            [("a <= 1".to_owned(), (a, a <= 1.0)), ("b <= 2".to_owned(), (b, b <= 2.0))].into()
+        };
+        assert_eq!(
+            spread_table(&[run(1.0, 2.5), run(0.9, 2.0), run(1.1, 1.5)]),
+            "## Targets over 3 runs\n\n| target | run 1 | run 2 | run 3 | min-max |\n\
+             |---|---:|---:|---:|---:|\n\
+             | a <= 1 | 1.00 | 0.90 | 1.10 | 0.90-1.10 |\n\
+             | b <= 2 | 2.50 | 2.00 | 1.50 | 1.50-2.50 |\n\n"
+        );
+    }
 }
