@@ -346,10 +346,22 @@ pub struct StudyArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["platforms", "sample", "force"])]
     pub report_only: Option<PathBuf>,
 
-    /// Kernel image with DWARF of the traced kernel, for coverage per source directory and
-    /// the lcov tracefiles (default: Debian's debug package in its standard places).
+    /// Kernel image with DWARF of the traced kernel, for coverage per source directory, the
+    /// lcov tracefiles and --lines (default: Debian's debug package in its standard places).
     #[arg(long, value_name = "PATH")]
     pub vmlinux: Option<PathBuf>,
+
+    /// Count the hits of every source line of kernel FUNCTION in every run (repeatable; see
+    /// `ktrace run --help`). Default, when the network benchmark runs and the kernel has
+    /// kprobes and its DWARF: the seed study's line table, the lines of the function that
+    /// holds is_skb_forwardable's body (__is_skb_forwardable on Linux 6.12). `--lines none`
+    /// counts no lines.
+    #[arg(long = "lines", value_name = "FUNCTION", conflicts_with = "report_only")]
+    pub lines: Vec<String>,
+
+    /// Kernel source tree, to show the text of each line counted with --lines.
+    #[arg(long, value_name = "DIR", conflicts_with = "report_only")]
+    pub source: Option<PathBuf>,
 
     #[command(flatten)]
     pub functions: FunctionArgs,
@@ -371,9 +383,19 @@ impl StudyArgs {
                 exclude: f.exclude.clone(),
             },
             backend: f.backend.backend(),
-            lines: LineRequest::default(),
+            lines: LineRequest {
+                functions: self.lines.iter().filter(|f| *f != "none").cloned().collect(),
+                vmlinux: self.vmlinux.clone(),
+                source: self.source.clone(),
+            },
             dry_run: f.dry_run,
         }
+    }
+
+    /// Whether the study counts the seed study's line table unless told otherwise: no
+    /// --lines given and the network benchmark runs.
+    pub fn seed_lines(&self) -> bool {
+        self.lines.is_empty() && self.benchmarks.contains(&Benchmark::Network)
     }
 
     /// What to study.
@@ -384,6 +406,7 @@ impl StudyArgs {
             seconds: self.seconds,
             dir: self.output.clone(),
             vmlinux: self.vmlinux.clone(),
+            why_no_lines: None,
         }
     }
 }

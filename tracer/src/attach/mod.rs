@@ -23,7 +23,7 @@ use aya::{Ebpf, EbpfLoader, maps::Array};
 use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
 
 pub use self::{
-    backend::{Backend, choose as choose_backend},
+    backend::{Backend, choose as choose_backend, kprobe_pmu_type},
     diagnostics::Diagnostics,
     functions::FunctionCounter,
     lines::SkippedProbe,
