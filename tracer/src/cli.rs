@@ -4,7 +4,7 @@ use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracer::{
-    attach::{Backend, DEFAULT_FREQUENCY_HZ, Diagnostics, Sampling},
+    attach::{Backend, DEFAULT_FREQUENCY_HZ, Diagnostics, IrqMode, Sampling},
     compare, export,
     functions::Filter,
     plan, ps, serve, session, target,
@@ -203,6 +203,8 @@ pub struct ExportArgs {
     pub format: ExportFormat,
 
     /// The traced cgroup to export, by label; needed when the record traced several.
+    /// `(interrupts)` exports the entries in interrupt context of the whole machine (records
+    /// made with --irq separate, the default).
     #[arg(long, value_name = "LABEL")]
     pub cgroup: Option<String>,
 
@@ -354,6 +356,7 @@ impl TraceArgs {
                 exclude: f.exclude.clone(),
             },
             backend: f.backend.backend(),
+            irq: f.irq.map(IrqArg::mode),
             dry_run: f.dry_run,
         }
     }
@@ -431,10 +434,37 @@ pub struct FunctionArgs {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
 
+    /// What entries in interrupt context (hardirq, softirq, NMI: packets received, timers,
+    /// I/O completions) count for. They run for whoever the work belongs to, not for the task
+    /// they interrupted. separate (the default): each cgroup's columns count its tasks' own
+    /// entries, an "in interrupts" column the entries in interrupts while its task ran, and
+    /// one "(interrupts)" column those of the whole machine; task: charge them to the
+    /// interrupted task, as before --irq existed; exclude: leave them out. Samples are not
+    /// split.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub irq: Option<IrqArg>,
+
     /// Print the plan (functions matched, excluded and why, which backends work, which would
     /// be used) and exit without attaching anything.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IrqArg {
+    Separate,
+    Task,
+    Exclude,
+}
+
+impl IrqArg {
+    pub fn mode(self) -> IrqMode {
+        match self {
+            Self::Separate => IrqMode::Separate,
+            Self::Task => IrqMode::Task,
+            Self::Exclude => IrqMode::Exclude,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -159,7 +159,7 @@ fn parse(text: &str) -> anyhow::Result<Record> {
 pub(crate) mod tests {
     use super::*;
     use crate::{
-        attach::{Backend, FunctionPlan, Sampling},
+        attach::{Backend, FunctionPlan, IrqMode, Sampling},
         report::{
             Kind,
             tests::{counted, sample},
@@ -216,7 +216,12 @@ pub(crate) mod tests {
     fn info_names_the_backends_of_the_plan() {
         let plan = Plan {
             sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
-            functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
+            functions: Some(FunctionPlan {
+                backend: Backend::Fentry,
+                targets: Vec::new(),
+                irq: IrqMode::Task,
+                preempt_count: Default::default(),
+            }),
             sampled_functions: None,
         };
         let info = RecordInfo::new(&plan);

@@ -14,7 +14,9 @@ use aya::{Ebpf, maps::PerCpuArray};
 use tracer_common::{FUNCTION_CHUNK, FunctionChunk, FunctionStats};
 
 use super::{
+    FunctionPlan,
     backend::{Backend, kprobe_pmu_type, load_spec},
+    interrupts::IrqMode,
     object,
     raw::{self, ProgramStats},
     verifier::Rejection,
@@ -34,6 +36,8 @@ pub struct Skipped {
 pub struct FunctionCounter {
     pub backend: Backend,
     pub targets: Vec<Target>,
+    /// What entries in interrupt context count for, which decides the rows of counters.
+    pub irq: IrqMode,
     pub skipped: Vec<Skipped>,
     programs: Vec<OwnedFd>,
     links: Vec<OwnedFd>,
@@ -45,15 +49,15 @@ pub fn chunks(functions: usize) -> usize {
 }
 
 impl FunctionCounter {
-    /// Attaches `targets` with `backend`, except those at the `unlocated` indexes (no address
-    /// to find them by), which are skipped. Fails only if nothing attaches.
+    /// Attaches the plan's targets with its backend, except those at the `unlocated` indexes
+    /// (no address to find them by), which are skipped. Fails only if nothing attaches.
     pub fn attach(
         ebpf: &mut Ebpf,
-        backend: Backend,
-        targets: Vec<Target>,
+        plan: FunctionPlan,
         unlocated: &[usize],
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
+        let FunctionPlan { backend, targets, irq, .. } = plan;
         let skipped = unlocated
             .iter()
             .map(|&i| Skipped {
@@ -61,8 +65,14 @@ impl FunctionCounter {
                 error: "no address in /proc/kallsyms".to_owned(),
             })
             .collect();
-        let mut counter =
-            Self { backend, targets, skipped, programs: Vec::new(), links: Vec::new() };
+        let mut counter = Self {
+            backend,
+            targets,
+            irq,
+            skipped,
+            programs: Vec::new(),
+            links: Vec::new(),
+        };
         let unlocated: HashSet<usize> = unlocated.iter().copied().collect();
         let code = raw::instructions(ebpf, load_spec(backend, None).name)?;
         let insns = &code.insns;
@@ -205,11 +215,11 @@ impl FunctionCounter {
         progress.done();
     }
 
-    /// Cumulative entry counts: `[slot][function index]`.
+    /// Cumulative entry counts: `[row][function index]`, rows as [`IrqMode::rows`] says.
     pub fn read(&self, ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<Vec<u64>>> {
         let counts: PerCpuArray<_, FunctionChunk> = object::map_as(ebpf, "FUNCTION_COUNTS")?;
         let chunks = chunks(self.targets.len());
-        (0..slots)
+        (0..self.irq.rows(slots))
             .map(|slot| {
                 let per_cpu = (0..chunks)
                     .map(|chunk| counts.get(&((slot * chunks + chunk) as u32), 0))
