@@ -5,6 +5,9 @@
 //! denominator. Each function is placed in its source file with the DWARF of the traced kernel's
 //! vmlinux (`--vmlinux`, or Debian's debug package in its standard places). Module functions
 //! are left out: their DWARF lives in each module's own debug file.
+//!
+//! A cgroup's coverage counts its tasks' entries; with a record made with `--irq separate`,
+//! the cgroup [`ALL_INTERRUPTS`] is the coverage of the machine's interrupt context.
 use std::{io::Write, path::Path};
 
 use anyhow::{Context as _, bail};
@@ -25,6 +28,9 @@ pub struct Summary {
     pub without_source: usize,
 }
 
+/// The label that exports interrupt-context entries of the whole machine.
+pub const ALL_INTERRUPTS: &str = "(interrupts)";
+
 /// Writes the lcov tracefile of `cgroup` (required when the record traced several) to `out`.
 pub fn export_lcov(
     record: &Record,
@@ -33,23 +39,30 @@ pub fn export_lcov(
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
     let report = &record.report;
-    let column = match (cgroup, report.cgroups.as_slice()) {
-        (None, [_]) => 0,
-        (None, many) => bail!(
-            "the record traced {} cgroups; choose one with --cgroup ({})",
-            many.len(),
-            many.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-        (Some(label), all) => all
-            .iter()
-            .position(|c| c.label == label)
-            .with_context(|| format!("the record has no cgroup `{label}`"))?,
-    };
     let Some(functions) = &report.kernel_functions else {
         bail!(
             "the record has no counted kernel functions (record with --functions, --module or --all on a kernel that can trace functions)"
         );
     };
+    // `None`: the machine's interrupts.
+    let column = match (cgroup, report.cgroups.as_slice()) {
+        (Some(ALL_INTERRUPTS), _) if functions.all_interrupts_total.is_some() => None,
+        (Some(ALL_INTERRUPTS), _) => bail!(
+            "the record has no interrupt-context counts (record with --irq separate, the default)"
+        ),
+        (None, [_]) => Some(0),
+        (None, many) => bail!(
+            "the record traced {} cgroups; choose one with --cgroup ({})",
+            many.len(),
+            many.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        (Some(label), all) => Some(
+            all.iter()
+                .position(|c| c.label == label)
+                .with_context(|| format!("the record has no cgroup `{label}`"))?,
+        ),
+    };
+    let label = column.map_or(ALL_INTERRUPTS, |c| report.cgroups[c].label.as_str());
     let vmlinux = match vmlinux {
         Some(path) => path.to_owned(),
         None => KernelSources::find(&report.kernel_release).with_context(|| {
@@ -60,8 +73,10 @@ pub fn export_lcov(
         })?,
     };
     let sources = KernelSources::open(&vmlinux)?;
-    let entered =
-        functions.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts[column]));
+    let entered = functions.functions.iter().map(|f| {
+        let entries = column.map_or(f.all_interrupts.unwrap_or(0), |c| f.counts[c]);
+        (f.name.as_str(), f.module.as_str(), entries)
+    });
     let not_entered = functions.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str(), 0));
     let mut summary = Summary::default();
     let core: Vec<(&str, u64)> = entered
@@ -85,7 +100,7 @@ pub fn export_lcov(
     summary.functions = covered.len();
     summary.entered = covered.iter().filter(|f| f.count > 0).count();
     summary.without_source = core.len() - covered.len();
-    lcov::write(out, &report.cgroups[column].label, &covered).context("writing the tracefile")?;
+    lcov::write(out, label, &covered).context("writing the tracefile")?;
     Ok(summary)
 }
 
@@ -134,6 +149,10 @@ mod tests {
 
         let err = export_lcov(&record, None, Some(&vmlinux), &mut Vec::new()).unwrap_err();
         assert!(format!("{err:#}").contains("choose one with --cgroup (net, file)"), "{err:#}");
+        // Counted with --irq task: no interrupt column to export.
+        let err = export_lcov(&record, Some(ALL_INTERRUPTS), Some(&vmlinux), &mut Vec::new())
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("no interrupt-context counts"), "{err:#}");
 
         let mut tracefile = Vec::new();
         let summary = export_lcov(&record, Some("file"), None, &mut tracefile).unwrap();

@@ -13,7 +13,7 @@ use syscalls::Sysno;
 use tracer_common::Abi;
 
 use crate::{
-    attach::Backend,
+    attach::{Backend, IrqMode},
     cgroup::Cgroup,
     collect::{Count, Overhead, SampleCounts, Syscall, SyscallCounts},
     functions::Target,
@@ -120,8 +120,18 @@ pub struct FunctionReport {
     pub attached: usize,
     pub skipped: usize,
     pub overhead: Overhead,
-    /// Entries of all attached functions, per cgroup.
+    /// What entries in interrupt context count for (`--irq`); records from before it are
+    /// `task`.
+    #[serde(default = "IrqMode::before_irq")]
+    pub irq: IrqMode,
+    /// Entries of all attached functions, per cgroup (with `--irq separate`: in its tasks).
     pub totals: Vec<u64>,
+    /// With `--irq separate`: entries in interrupts while the cgroup's task ran, per cgroup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts_totals: Vec<u64>,
+    /// With `--irq separate`: entries in interrupt context on the whole machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts_total: Option<u64>,
     /// Functions entered at least once, most entries (summed over cgroups) first.
     pub functions: Vec<CountedFunction>,
     pub functions_omitted: usize,
@@ -144,6 +154,12 @@ pub struct CountedFunction {
     pub name: String,
     pub module: String,
     pub counts: Vec<u64>,
+    /// See [`FunctionReport::in_interrupts_totals`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts: Vec<u64>,
+    /// See [`FunctionReport::all_interrupts_total`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,23 +171,33 @@ pub struct CountedModule {
 }
 
 impl FunctionReport {
-    /// `counts[cgroup][i]` are the entries of `targets[i]`; `attached[i]` says whether it is.
+    /// `rows[row][i]` are the entries of `targets[i]`, a row per cgroup, and with
+    /// `IrqMode::Separate` then one per cgroup in interrupts and one for the machine's
+    /// interrupts; `attached[i]` says whether it is.
     pub fn new(
         backend: Backend,
         targets: &[Target],
         attached: &[bool],
-        counts: &[Vec<u64>],
+        (rows, irq): (&[Vec<u64>], IrqMode),
         overhead: Overhead,
         top: Option<usize>,
         list_not_entered: bool,
     ) -> Self {
-        let cgroups = counts.len();
+        let cgroups = if irq == IrqMode::Separate { rows.len() / 2 } else { rows.len() };
+        let (counts, interrupt_rows) = rows.split_at(cgroups);
+        let (in_interrupt_rows, machine_row) =
+            interrupt_rows.split_at(interrupt_rows.len().min(cgroups));
+        let machine_row = machine_row.first();
+        let entries = |rows: &[Vec<u64>], i: usize| -> Vec<u64> {
+            rows.iter().map(|c| c.get(i).copied().unwrap_or(0)).collect()
+        };
         let mut functions = Vec::new();
         let mut not_entered = Vec::new();
         let mut modules: BTreeMap<&str, CountedModule> = BTreeMap::new();
         for (i, target) in targets.iter().enumerate().filter(|&(i, _)| attached[i]) {
-            let per_cgroup: Vec<u64> =
-                counts.iter().map(|c| c.get(i).copied().unwrap_or(0)).collect();
+            let per_cgroup = entries(counts, i);
+            let in_interrupts = entries(in_interrupt_rows, i);
+            let all_interrupts = machine_row.map(|row| row.get(i).copied().unwrap_or(0));
             let module = modules.entry(&target.module).or_insert_with(|| CountedModule {
                 module: target.module.clone(),
                 traced: 0,
@@ -183,7 +209,7 @@ impl FunctionReport {
                 module.hit[c] += usize::from(n > 0);
                 module.counts[c] = module.counts[c].saturating_add(n);
             }
-            if per_cgroup.iter().all(|&n| n == 0) {
+            if per_cgroup.iter().all(|&n| n == 0) && all_interrupts.unwrap_or(0) == 0 {
                 if list_not_entered {
                     not_entered.push(FunctionName {
                         name: target.name.clone(),
@@ -195,12 +221,26 @@ impl FunctionReport {
                     name: target.name.clone(),
                     module: target.module.clone(),
                     counts: per_cgroup,
+                    in_interrupts,
+                    all_interrupts,
                 });
             }
         }
         let sum = |c: &[u64]| c.iter().fold(0u64, |s, &n| s.saturating_add(n));
-        functions
-            .sort_by(|a, b| sum(&b.counts).cmp(&sum(&a.counts)).then_with(|| a.name.cmp(&b.name)));
+        functions.sort_by(|a, b| {
+            (sum(&b.counts), b.all_interrupts)
+                .cmp(&(sum(&a.counts), a.all_interrupts))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        // Over every attached function, before --top cuts the list.
+        let attached_sum = |row: &Vec<u64>| {
+            row.iter()
+                .zip(attached)
+                .filter(|&(_, &a)| a)
+                .fold(0u64, |s, (&n, _)| s.saturating_add(n))
+        };
+        let in_interrupts_totals = in_interrupt_rows.iter().map(attached_sum).collect();
+        let all_interrupts_total = machine_row.map(attached_sum);
         let functions_omitted = truncate(&mut functions, top);
         let mut modules: Vec<CountedModule> = modules.into_values().collect();
         modules.sort_by(|a, b| {
@@ -215,7 +255,10 @@ impl FunctionReport {
             attached: attached.iter().filter(|&&a| a).count(),
             skipped: attached.iter().filter(|&&a| !a).count(),
             overhead,
+            irq,
             totals,
+            in_interrupts_totals,
+            all_interrupts_total,
             functions,
             functions_omitted,
             modules,
@@ -562,7 +605,7 @@ pub(crate) mod tests {
             Backend::KprobeMulti,
             &targets,
             &attached,
-            counts,
+            (counts, IrqMode::Task),
             Overhead::default(),
             None,
             true,
@@ -588,12 +631,53 @@ pub(crate) mod tests {
             Backend::KprobeMulti,
             &targets,
             &[true, true, true, false],
-            &counts,
+            (&counts, IrqMode::Task),
             overhead,
             None,
             true,
         );
         Report { kernel_functions: Some(functions), ..sample() }
+    }
+
+    #[test]
+    fn interrupt_rows_are_kept_apart_with_irq_separate() {
+        let targets = [target("getppid", "vmlinux"), target("net_rx", "vmlinux")];
+        // Rows: task context of both cgroups, interrupts while each ran, the machine's.
+        let rows = [vec![5, 0], vec![1, 0], vec![0, 3], vec![0, 0], vec![0, 9]];
+        let f = FunctionReport::new(
+            Backend::Fentry,
+            &targets,
+            &[true, true],
+            (&rows, IrqMode::Separate),
+            Overhead::default(),
+            None,
+            true,
+        );
+        let rows: Vec<_> = f
+            .functions
+            .iter()
+            .map(|r| (r.name.as_str(), r.counts.clone(), r.in_interrupts.clone(), r.all_interrupts))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("getppid", vec![5, 1], vec![0, 0], Some(0)),
+                ("net_rx", vec![0, 0], vec![3, 0], Some(9))
+            ]
+        );
+        assert_eq!(f.totals, [5, 1]);
+        assert_eq!((f.in_interrupts_totals, f.all_interrupts_total), (vec![3, 0], Some(9)));
+        assert_eq!(f.modules[0].counts, [5, 1]);
+        assert!(f.not_entered.is_empty());
+    }
+
+    #[test]
+    fn records_from_before_irq_read_as_task() {
+        let mut json = serde_json::to_value(counted().kernel_functions.unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("irq");
+        let f: FunctionReport = serde_json::from_value(json).unwrap();
+        assert_eq!(f.irq, IrqMode::Task);
+        assert!(f.functions.iter().all(|r| r.in_interrupts.is_empty() && r.all_interrupts.is_none()));
     }
 
     #[test]

@@ -227,7 +227,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 5] = [
+const FAMILIES: [Family; 6] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -250,6 +250,17 @@ const FAMILIES: [Family; 5] = [
         items: |report| {
             let functions = report.kernel_functions.iter().flat_map(|f| &f.functions);
             functions.map(|f| (function_labels(&f.name, &f.module), f.counts.clone())).collect()
+        },
+    },
+    Family {
+        name: "ktrace_function_entries_in_interrupts",
+        help: "Exact entries of a counted kernel function in interrupt context (softirq, \
+               hardirq, NMI) while a task of the cgroup was current (--irq separate).",
+        items: |report| {
+            let functions = report.kernel_functions.iter().flat_map(|f| &f.functions);
+            functions
+                .map(|f| (function_labels(&f.name, &f.module), f.in_interrupts.clone()))
+                .collect()
         },
     },
     Family {
@@ -337,6 +348,8 @@ ktrace_function_entries_total{cgroup="lxc",function="vfs_write",module="vmlinux"
 ktrace_function_entries_total{cgroup="gvisor",function="vfs_write",module="vmlinux"} 0
 ktrace_function_entries_total{cgroup="lxc",function="veth_xmit",module="veth"} 0
 ktrace_function_entries_total{cgroup="gvisor",function="veth_xmit",module="veth"} 7
+# HELP ktrace_function_entries_in_interrupts Exact entries of a counted kernel function in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current (--irq separate).
+# TYPE ktrace_function_entries_in_interrupts counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
 # TYPE ktrace_kernel_samples counter
 ktrace_kernel_samples_total{cgroup="lxc",function="vfs_write",module="vmlinux"} 30
@@ -388,6 +401,8 @@ ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 
 # TYPE ktrace_syscalls_blocked counter
 # HELP ktrace_function_entries Exact entries of a counted kernel function by tasks of the cgroup.
 # TYPE ktrace_function_entries counter
+# HELP ktrace_function_entries_in_interrupts Exact entries of a counted kernel function in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current (--irq separate).
+# TYPE ktrace_function_entries_in_interrupts counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
 # TYPE ktrace_kernel_samples counter
 # EOF

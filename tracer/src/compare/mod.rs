@@ -335,7 +335,7 @@ impl Table<'_> {
 pub(crate) mod tests {
     use super::*;
     use crate::{
-        attach::Backend,
+        attach::{Backend, IrqMode},
         collect::{Count, Overhead, SyscallCounts},
         record::tests::info as record_info,
         report::{
@@ -419,13 +419,18 @@ pub(crate) mod tests {
             attached: modules.iter().map(|m| m.1).sum(),
             skipped: 0,
             overhead: Overhead::default(),
+            irq: IrqMode::Task,
             totals: vec![modules.iter().map(|m| m.3).sum()],
+            in_interrupts_totals: Vec::new(),
+            all_interrupts_total: None,
             functions: functions
                 .iter()
                 .map(|&(name, module, n)| CountedFunction {
                     name: name.to_owned(),
                     module: module.to_owned(),
                     counts: vec![n],
+                    in_interrupts: Vec::new(),
+                    all_interrupts: None,
                 })
                 .collect(),
             functions_omitted: 0,

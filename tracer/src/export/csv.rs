@@ -1,5 +1,6 @@
 //! `--output csv`: tidy rows, one per (cgroup, syscall) and, with `--sample`, per (cgroup,
-//! kernel function) and (cgroup, module). The report's metadata is repeated on every row, so
+//! kernel function) and (cgroup, module); with `--irq separate` also per (cgroup, function)
+//! in interrupts, and per function for the machine's interrupts (cgroup `(interrupts)`). The report's metadata is repeated on every row, so
 //! rows of several runs or intervals can be concatenated and still be told apart.
 use std::io::{self, Write};
 
@@ -31,7 +32,12 @@ const HEADER: [&str; 18] = [
 const SYSCALL: &str = "syscall";
 /// Entries of a kernel function, counted; in the `calls` column.
 const FUNCTION_COUNTS: &str = "function";
+/// Entries in interrupt context, counted: while the cgroup's task ran, or on the whole
+/// machine for the cgroup [`ALL_INTERRUPTS`].
+const FUNCTION_IN_INTERRUPTS: &str = "function_in_interrupts";
 const FUNCTION_SAMPLES: &str = "function_samples";
+/// The cgroup column of the machine's interrupt-context rows.
+const ALL_INTERRUPTS: &str = "(interrupts)";
 const MODULE_SAMPLES: &str = "module_samples";
 
 pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<()> {
@@ -41,10 +47,16 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     }
     let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
     let duration = format!("{:.3}", report.duration_secs);
-    let mut row = |cgroup: usize, kind: &str, fields: [String; 8]| -> io::Result<()> {
-        let c = &report.cgroups[cgroup];
+    // `None`: the machine's interrupts rather than a cgroup.
+    let mut row = |cgroup: Option<usize>, kind: &str, fields: [String; 8]| -> io::Result<()> {
+        let (label, path, id) = match cgroup {
+            Some(i) => {
+                let c = &report.cgroups[i];
+                (c.label.as_str(), c.path.as_str(), c.id.to_string())
+            }
+            None => (ALL_INTERRUPTS, "", String::new()),
+        };
         let [name, module, nr, calls, errors, samples, share, blocked] = fields;
-        let id = c.id.to_string();
         csv.write_record([
             report.scope.as_str(),
             &report.start_time,
@@ -52,8 +64,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &report.kernel_release,
             &report.ktrace_version,
             &command,
-            &c.label,
-            &c.path,
+            label,
+            path,
             &id,
             kind,
             &name,
@@ -80,13 +92,13 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 String::new(),
                 count.blocked.to_string(),
             ];
-            row(i, SYSCALL, fields)?;
+            row(Some(i), SYSCALL, fields)?;
         }
     }
     if let Some(functions) = &report.kernel_functions {
         for f in &functions.functions {
-            for (i, n) in f.counts.iter().enumerate() {
-                let fields = [
+            let fields = |n: u64| {
+                [
                     f.name.clone(),
                     f.module.clone(),
                     String::new(),
@@ -95,8 +107,16 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                     String::new(),
-                ];
-                row(i, FUNCTION_COUNTS, fields)?;
+                ]
+            };
+            for (i, &n) in f.counts.iter().enumerate() {
+                row(Some(i), FUNCTION_COUNTS, fields(n))?;
+            }
+            for (i, &n) in f.in_interrupts.iter().enumerate() {
+                row(Some(i), FUNCTION_IN_INTERRUPTS, fields(n))?;
+            }
+            if let Some(n) = f.all_interrupts {
+                row(None, FUNCTION_IN_INTERRUPTS, fields(n))?;
             }
         }
     }
@@ -113,7 +133,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     format!("{share:.6}"),
                     String::new(),
                 ];
-                row(i, FUNCTION_SAMPLES, fields)?;
+                row(Some(i), FUNCTION_SAMPLES, fields)?;
             }
         }
         for m in &samples.modules {
@@ -128,7 +148,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     format!("{share:.6}"),
                     String::new(),
                 ];
-                row(i, MODULE_SAMPLES, fields)?;
+                row(Some(i), MODULE_SAMPLES, fields)?;
             }
         }
     }
