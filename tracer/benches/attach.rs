@@ -9,8 +9,9 @@
 //! 2. Cost per hit: a loop of getppid(2) in a traced cgroup, whose path crosses
 //!    `__do_sys_getppid`, with (a) nothing attached, (b) an empty program on that function
 //!    via kprobe.multi, (c) ktrace counting syscalls only, (d) ktrace counting syscalls and
-//!    that function. The counting program's cost per hit is (d - c), the empty program's
-//!    (b - a), each the median of per-round differences.
+//!    that function, (e) the same with `--irq separate`, which reads the CPU's preempt count
+//!    on every hit. The counting program's cost per hit is (d - c), the empty program's
+//!    (b - a), each the median of per-round differences; `--irq separate` adds (e - d).
 //! 3. The empty program, a floor program (one per-CPU add, nothing else) and ktrace's, attached
 //!    together and timed by the kernel (`bpf_stats_enabled`).
 use std::{
@@ -24,7 +25,7 @@ use anyhow::Context as _;
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Backend, Diagnostics, FunctionPlan, Probes,
+        Backend, Diagnostics, FunctionPlan, IrqMode, Probes, preempt_count,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -61,7 +62,12 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         let (attach, detach) = bare_link(&all)?;
         bare.0.push(attach);
         bare.1.push(detach);
-        let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
+        let plan = FunctionPlan {
+            backend: Backend::KprobeMulti,
+            targets: all.clone(),
+            irq: IrqMode::Task,
+            preempt_count: Default::default(),
+        };
         let start = Instant::now();
         let probes =
             Probes::attach(std::slice::from_ref(cgroup), None, Some(plan), Diagnostics::Off)?;
@@ -90,9 +96,28 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         .iter()
         .find(|t| t.name == "__do_sys_getppid")
         .context("__do_sys_getppid is not traceable")?;
-    let getppid_plan =
-        || FunctionPlan { backend: Backend::KprobeMulti, targets: vec![getppid.clone()] };
-    // Per round, side by side: nothing, empty program, ktrace syscalls, ktrace + function.
+    let preempt_count = preempt_count()?;
+    let irq_plan = |irq| FunctionPlan {
+        backend: Backend::KprobeMulti,
+        targets: vec![getppid.clone()],
+        irq,
+        preempt_count,
+    };
+    let getppid_plan = || irq_plan(IrqMode::Task);
+    let counting = |irq| -> anyhow::Result<f64> {
+        let probes = Probes::attach(
+            std::slice::from_ref(cgroup),
+            None,
+            Some(irq_plan(irq)),
+            Diagnostics::Off,
+        )?;
+        let ns = loop_ns();
+        let counted = probes.snapshot()?.functions.context("no function counts")?[0][0];
+        anyhow::ensure!(counted == CALLS, "ktrace counted {counted} of {CALLS} calls");
+        Ok(ns)
+    };
+    // Per round, side by side: nothing, empty program, ktrace syscalls, ktrace + function,
+    // the same with interrupt context kept apart.
     let mut rounds = Vec::new();
     for _ in 0..HIT_ROUNDS {
         let none = loop_ns();
@@ -107,19 +132,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
                 Probes::attach(std::slice::from_ref(cgroup), None, None, Diagnostics::Off)?;
             loop_ns()
         };
-        let counting = {
-            let probes = Probes::attach(
-                std::slice::from_ref(cgroup),
-                None,
-                Some(getppid_plan()),
-                Diagnostics::Off,
-            )?;
-            let ns = loop_ns();
-            let counted = probes.snapshot()?.functions.context("no function counts")?[0][0];
-            anyhow::ensure!(counted == CALLS, "ktrace counted {counted} of {CALLS} calls");
-            ns
-        };
-        rounds.push([none, empty, syscalls, counting]);
+        rounds.push([none, empty, syscalls, counting(IrqMode::Task)?, counting(IrqMode::Separate)?]);
     }
     let column = |i: usize| median_f(&mut rounds.iter().map(|r| r[i]).collect::<Vec<_>>());
     println!("getppid loop, ns per call (median of {HIT_ROUNDS} rounds x {CALLS} calls):");
@@ -127,12 +140,18 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     println!("  empty program, kprobe.multi         {:>9.1}", column(1));
     println!("  ktrace, syscalls only               {:>9.1}", column(2));
     println!("  ktrace, syscalls + function count   {:>9.1}", column(3));
+    println!("  ... with --irq separate             {:>9.1}", column(4));
     // Differences within a round, so that drift between rounds cancels out.
     let empty_hit = median_f(&mut rounds.iter().map(|r| r[1] - r[0]).collect::<Vec<_>>());
     let counting_hit = median_f(&mut rounds.iter().map(|r| r[3] - r[2]).collect::<Vec<_>>());
     println!(
         "cost per hit (medians of the rounds' differences): empty program {empty_hit:.1} ns, ktrace's counting program {counting_hit:.1} ns, ratio {:.2} (target <= 1.10)",
         counting_hit / empty_hit
+    );
+    let irq_hit = median_f(&mut rounds.iter().map(|r| r[4] - r[3]).collect::<Vec<_>>());
+    println!(
+        "--irq separate adds {irq_hit:.1} ns per hit, ratio {:.2} to the counting program's hit (target <= 1.10)",
+        (counting_hit + irq_hit) / counting_hit
     );
 
     // The kernel's own clock on the programs, attached together to the same function: less
