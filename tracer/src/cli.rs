@@ -437,10 +437,10 @@ pub struct FunctionArgs {
     /// What entries in interrupt context (hardirq, softirq, NMI: packets received, timers,
     /// I/O completions) count for. They run for whoever the work belongs to, not for the task
     /// they interrupted. separate (the default): each cgroup's columns count its tasks' own
-    /// entries, an "in interrupts" column the entries in interrupts while its task ran, and
-    /// one "(interrupts)" column those of the whole machine; task: charge them to the
+    /// entries, its IN IRQ column the entries in interrupts while one of its tasks ran, and
+    /// one (interrupts) column those of the whole machine; task: charge them to the
     /// interrupted task, as before --irq existed; exclude: leave them out. Samples are not
-    /// split.
+    /// split: they charge the interrupted task.
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<IrqArg>,
 

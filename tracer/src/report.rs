@@ -120,9 +120,9 @@ pub struct FunctionReport {
     pub attached: usize,
     pub skipped: usize,
     pub overhead: Overhead,
-    /// What entries in interrupt context count for (`--irq`); records from before it are
-    /// `task`.
-    #[serde(default = "IrqMode::before_irq")]
+    /// What entries in interrupt context count for (`--irq`). Left out for `task`, which is
+    /// what records from before `--irq` counted, so that those read and write back unchanged.
+    #[serde(default = "IrqMode::before_irq", skip_serializing_if = "IrqMode::is_task")]
     pub irq: IrqMode,
     /// Entries of all attached functions, per cgroup (with `--irq separate`: in its tasks).
     pub totals: Vec<u64>,

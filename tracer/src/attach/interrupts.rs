@@ -46,6 +46,10 @@ impl IrqMode {
         Self::Task
     }
 
+    pub fn is_task(&self) -> bool {
+        *self == Self::Task
+    }
+
     /// The eBPF global `IRQ_MODE`.
     pub fn global(self) -> u32 {
         match self {
