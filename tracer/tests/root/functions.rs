@@ -406,7 +406,7 @@ fn irq_work_is_kept_apart_from_tasks() -> anyhow::Result<()> {
         eprintln!("skipped: no iproute2 ip here (the guests have it)");
         return Ok(());
     }
-    const RECEIVE: &str = "__netif_receive_skb_core";
+    const RECEIVE: &str = "ip_rcv";
     const TIMERS: &str = "run_timer_softirq";
     let run = |irq: &str| -> anyhow::Result<serde_json::Value> {
         let args = [
