@@ -8,17 +8,19 @@ cache=/var/cache/ktrace
 step() { printf '==> %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
-# sysbench/fio/iperf3: the default workload's microbenchmarks.
-# iproute2: network namespaces and veth pairs for the network benchmark.
-# qemu-system-x86, busybox-static, xz-utils: the guest-kernel harness (cargo xtask vm) boots
-# Debian kernels under QEMU with a busybox initramfs; xz unpacks the kernels' modules.
-# runc, runsc: container runtimes, copied into the guest with the benchmarks.
+# sysbench/fio/iperf3: the default workload's and ktrace study's microbenchmarks.
+# iproute2: network namespaces, veth pairs and taps for the network benchmark.
+# qemu-system-x86, busybox-static, xz-utils: the guest-kernel harness (cargo xtask vm) and
+# ktrace study's VM boot Debian kernels under QEMU with a busybox initramfs; xz unpacks the
+# kernels' modules; busybox-static is also the shell of the study's containers.
+# e2fsprogs, util-linux: the study VM's ext4 disk (mkfs.ext4); nsenter and unshare.
+# runc, runsc: container runtimes, the study's platforms, also copied into the guest.
 # lxc: LXC containers, which the runtime root tests trace by name (busybox template, no network).
 # tmux: the pseudo-terminal the live view's root tests (ktrace top) are driven in.
 # lcov: genhtml, which renders ktrace's lcov coverage export in the tests.
 # fonts-dejavu-core: the font of `ktrace compare --plot` figures.
 # bpftrace: what `cargo xtask bench` compares ktrace's syscall counting with.
-packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils runc runsc lxc tmux lcov fonts-dejavu-core bpftrace)
+packages=(sysbench fio iperf3 iproute2 procps qemu-system-x86 busybox-static xz-utils e2fsprogs util-linux runc runsc lxc tmux lcov fonts-dejavu-core bpftrace)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

@@ -121,7 +121,7 @@ impl Default for SyscallTable {
 pub struct SyscallEntry {
     /// The traced cgroup slots the call was counted in (the eBPF side's `Matching` word).
     pub matching: u64,
-    /// Reserved for latency: `bpf_ktime_get_ns()` at the entry. Nothing writes it yet.
+    /// `bpf_ktime_get_ns()` at the entry with `--latency`, else 0.
     pub entry_ns: u64,
     /// The call's [`counter_index`], or [`SYSCALL_COUNTERS`] when out of range.
     pub counter: u32,
@@ -144,6 +144,73 @@ pub struct SyscallStats {
     /// The task's [`SyscallEntry`] could not be read or created (no memory, or task storage
     /// busy on the CPU): the call's failure or blocked return may be missing.
     pub entry_failures: u64,
+    /// A timed return whose latency histogram could not be created (`--latency`).
+    pub latency_failures: u64,
+}
+
+/// Syscall latency histograms (`--latency`): log-linear buckets of nanoseconds, as
+/// HdrHistogram lays them out. Below 2 × [`LATENCY_SUB_BUCKETS`] ns every nanosecond has its
+/// bucket; above, each power of two [2^p, 2^(p+1)) is cut into [`LATENCY_SUB_BUCKETS`] equal
+/// buckets of width 2^(p-5). A bucket's midpoint is therefore within 1/64 (1.6%) of every
+/// value in it. Latencies of 2^36 ns (68.7 s) and more all land in the last bucket.
+pub const LATENCY_SUB_BITS: u32 = 5;
+pub const LATENCY_SUB_BUCKETS: usize = 1 << LATENCY_SUB_BITS;
+/// Buckets per histogram: 32 for each power of two up to 2^36 ns. A power of two: the eBPF
+/// side masks indexes with it.
+pub const LATENCY_BUCKETS: usize = 1024;
+
+const _: () = assert!(LATENCY_BUCKETS.is_power_of_two());
+
+/// The bucket of a latency of `ns` nanoseconds. Written without `leading_zeros`, which the
+/// BPF target has no instruction for.
+#[inline(always)]
+pub fn latency_bucket(ns: u64) -> usize {
+    if ns < 2 * LATENCY_SUB_BUCKETS as u64 {
+        return ns as usize;
+    }
+    // p = floor(log2(ns)), by halving the search range.
+    let (mut p, mut rest) = (0u32, ns);
+    for shift in [32, 16, 8, 4, 2, 1] {
+        if rest >> shift != 0 {
+            rest >>= shift;
+            p += shift;
+        }
+    }
+    let sub = (ns >> (p - LATENCY_SUB_BITS)) as usize & (LATENCY_SUB_BUCKETS - 1);
+    let bucket = (p - LATENCY_SUB_BITS + 1) as usize * LATENCY_SUB_BUCKETS + sub;
+    if bucket < LATENCY_BUCKETS { bucket } else { LATENCY_BUCKETS - 1 }
+}
+
+/// The lowest latency, in nanoseconds, of bucket `bucket`, and the bucket's width.
+pub fn latency_bucket_range(bucket: usize) -> (u64, u64) {
+    if bucket < 2 * LATENCY_SUB_BUCKETS {
+        return (bucket as u64, 1);
+    }
+    let shift = (bucket / LATENCY_SUB_BUCKETS - 1) as u32;
+    let sub = (bucket % LATENCY_SUB_BUCKETS) as u64;
+    ((LATENCY_SUB_BUCKETS as u64 + sub) << shift, 1 << shift)
+}
+
+/// Where one histogram of the eBPF `SYSCALL_LATENCY` map belongs: a cgroup slot and a
+/// syscall's [`counter_index`] (or [`SYSCALL_COUNTERS`] when out of range).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LatencyKey {
+    pub slot: u32,
+    pub counter: u32,
+}
+
+/// Per-CPU calls per latency bucket (see [`latency_bucket`]). 8 KiB.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    pub buckets: [u64; LATENCY_BUCKETS],
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self { buckets: [0; LATENCY_BUCKETS] }
+    }
 }
 
 /// Field offsets of the kernel structures that say which cgroups a task is in, and whether
@@ -330,6 +397,10 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallTable {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SyscallStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::LatencyKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::LatencyHistogram {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::KernelLayout {}
     // SAFETY: as above.

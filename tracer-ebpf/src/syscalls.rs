@@ -18,19 +18,30 @@
 //! A call that does not block costs no storage lookup at all. This relies on syscall
 //! tracepoint programs running with preemption disabled (as the kernel runs them, Linux 4.17
 //! to 6.18): no switch can come between the reads and writes of one program run.
+//!
+//! With `--latency` (the load-time global `LATENCY`), the entry also notes the time
+//! (`bpf_ktime_get_ns`), and the return adds one to the call's latency bucket in the
+//! histogram of each cgroup slot the entry was counted in (`SYSCALL_LATENCY`, one per-CPU
+//! histogram per slot and syscall, taken from the map's preallocated room on a syscall's
+//! first timed return). Without it
+//! the verifier drops the timing code as dead, so plain counting costs what it did. Only
+//! entered calls are timed: a blocked return has no entry, and a call still in flight when
+//! the trace ends has no return.
 use core::ptr::addr_of;
 
 use aya_ebpf::{
-    bindings::{pt_regs, task_struct},
-    helpers::bpf_probe_read_kernel,
+    Global,
+    bindings::{BPF_NOEXIST, pt_regs, task_struct},
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel},
     macros::{btf_map, map, raw_tracepoint},
-    maps::PerCpuArray,
+    maps::{PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
 };
 use aya_log_ebpf::{debug, warn};
 use tracer_common::{
-    Abi, ENTRY_INSIDE, ENTRY_NEW, ENTRY_RETURNED, MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount,
-    SyscallEntry, SyscallStats, SyscallTable, TS_COMPAT, counter_index,
+    Abi, ENTRY_INSIDE, ENTRY_NEW, ENTRY_RETURNED, LATENCY_BUCKETS, LatencyHistogram, LatencyKey,
+    MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount, SyscallEntry, SyscallStats, SyscallTable,
+    TS_COMPAT, counter_index, latency_bucket,
 };
 
 use crate::{
@@ -46,6 +57,21 @@ static SYSCALLS: PerCpuArray<SyscallTable> = PerCpuArray::with_max_entries(MAX_C
 /// Events that could not be fully accounted, per CPU.
 #[map]
 static SYSCALL_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(1, 0);
+
+/// 1 when the loader asks for syscall latencies (`--latency`).
+#[unsafe(no_mangle)]
+static LATENCY: Global<u32> = Global::new(0);
+
+/// Latency histograms per (cgroup slot, syscall counter), per CPU: 8 KiB per CPU each. The
+/// loader sizes it with `--latency` and to one entry without. Preallocated: allocating an
+/// 8 KiB per-CPU value in the program (`BPF_F_NO_PREALLOC`) fails whenever the kernel's
+/// small cache of free ones is empty, as it is after a burst of new syscalls.
+#[map]
+static SYSCALL_LATENCY: PerCpuHashMap<LatencyKey, LatencyHistogram> =
+    PerCpuHashMap::with_max_entries(1, 0);
+
+/// The initial value of a new histogram: too large for the stack, so a read-only global.
+static EMPTY_HISTOGRAM: LatencyHistogram = LatencyHistogram { buckets: [0; LATENCY_BUCKETS] };
 
 /// Each traced task's record of the call it is in, while the task is not running.
 #[btf_map]
@@ -88,7 +114,9 @@ pub fn kt_sys_enter(ctx: RawTracePointContext) -> i32 {
             bump(unsafe { &raw mut (*count).calls });
         }
     });
-    remember(SyscallEntry { matching: matching.word(), entry_ns: 0, counter, state: ENTRY_INSIDE })
+    // SAFETY: the helper only reads the clock.
+    let entry_ns = if LATENCY.load() != 0 { unsafe { bpf_ktime_get_ns() } } else { 0 };
+    remember(SyscallEntry { matching: matching.word(), entry_ns, counter, state: ENTRY_INSIDE })
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
@@ -104,6 +132,11 @@ pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
         let entered = Matching::from_word(entry.matching);
         if entered.word() != matching.word() {
             debug!(&(), "a task moved between cgroups in a syscall (counter {})", entry.counter);
+        }
+        if LATENCY.load() != 0 && entry.entry_ns != 0 {
+            // SAFETY: the helper only reads the clock.
+            let bucket = latency_bucket(unsafe { bpf_ktime_get_ns() }.wrapping_sub(entry.entry_ns));
+            entered.for_each(|slot| record_latency(slot, entry.counter, bucket));
         }
         // sys_exit(struct pt_regs *regs, long ret)
         let ret: i64 = ctx.arg(1);
@@ -128,6 +161,31 @@ pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
     // Else a new record: the task's first return seen in a traced cgroup, from the clone
     // that made it or from a call it entered outside. Nothing to count.
     0
+}
+
+/// Adds one call to `bucket` of the latency histogram of `slot` and syscall `counter`.
+// By reference on purpose: a histogram passed by value would be copied onto the 512-byte BPF
+// stack.
+#[allow(clippy::needless_borrows_for_generic_args)]
+#[inline(always)]
+fn record_latency(slot: u32, counter: u32, bucket: usize) {
+    let key = LatencyKey { slot, counter };
+    let histogram = match SYSCALL_LATENCY.get_ptr_mut(&key) {
+        Some(histogram) => histogram,
+        None => {
+            // Another program run may have created it in between: NOEXIST keeps its counts.
+            let _ = SYSCALL_LATENCY.insert(&key, &EMPTY_HISTOGRAM, BPF_NOEXIST.into());
+            let Some(histogram) = SYSCALL_LATENCY.get_ptr_mut(&key) else {
+                latency_failed();
+                return;
+            };
+            histogram
+        }
+    };
+    // As in `count_at`: the mask on an opaque value keeps the bound for older verifiers.
+    let index = core::hint::black_box(bucket) & (LATENCY_BUCKETS - 1);
+    // SAFETY: `histogram` points into a live map value; `index` is below LATENCY_BUCKETS.
+    bump(unsafe { &raw mut (*histogram).buckets[index] });
 }
 
 /// Keeps `entry` for the return of `task`'s call; returns the program's result.
@@ -250,6 +308,16 @@ fn count_at(slot: u32, counter: u32) -> Option<*mut SyscallCount> {
     let index = core::hint::black_box(counter as usize) & (SYSCALL_COUNTERS - 1);
     // SAFETY: `table` points into a live map value; `index` is below SYSCALL_COUNTERS.
     Some(unsafe { &raw mut (*table).counts[index] })
+}
+
+/// Counts a timed return whose histogram could not be created: the map is full (more
+/// syscalls timed than the loader made room for).
+fn latency_failed() {
+    if let Some(stats) = SYSCALL_STATS.get_ptr_mut(0) {
+        // SAFETY: `stats` points into a live map value.
+        bump(unsafe { &raw mut (*stats).latency_failures });
+    }
+    warn!(&(), "no latency histogram for a syscall (SYSCALL_LATENCY full)");
 }
 
 /// Counts a task whose entry record could not be read or created; returns the program's

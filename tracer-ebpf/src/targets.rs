@@ -119,8 +119,7 @@ struct RunningTask {
 pub struct Matching(u64);
 
 impl RunningTask {
-    const EMPTY: Self =
-        Self {
+    const EMPTY: Self = Self {
         leaving: 0,
         tag: 0,
         matching: Matching::NONE,

@@ -9,9 +9,14 @@
 //! 2. Cost per hit: a loop of getppid(2) in a traced cgroup, whose path crosses
 //!    `__do_sys_getppid`, with (a) nothing attached, (b) an empty program on that function
 //!    via kprobe.multi, (c) ktrace counting syscalls only, (d) ktrace counting syscalls and
-//!    that function, (e) the same with `--irq separate`, which reads the CPU's preempt count
-//!    on every hit. The counting program's cost per hit is (d - c), the empty program's
-//!    (b - a), each the median of per-round differences; `--irq separate` adds (e - d).
+//!    that function with kprobe.multi, (e) the same with fentry, and, when the kernel's DWARF
+//!    is at hand (the guest mounts it), (f) ktrace counting a source line of that function
+//!    (`--lines`: a kprobe at `__do_sys_getppid+offset`), once as the jump the kprobe
+//!    optimizer patches in and once as the int3 breakpoint it starts as
+//!    (`debug.kprobes-optimization` off). A counting program's cost per hit is its
+//!    configuration minus (c), the empty program's (b - a), each the median of per-round
+//!    differences. (g) is (d) with `--irq separate`, which reads the CPU's preempt count on
+//!    every hit; it adds (g - d).
 //! 3. The empty program, a floor program (one per-CPU add, nothing else) and ktrace's, attached
 //!    together and timed by the kernel (`bpf_stats_enabled`).
 use std::{
@@ -30,6 +35,7 @@ use tracer::{
     },
     cgroup::{Cgroup, Hierarchy},
     functions::{Filter, Inventory, Target, select},
+    lines::{self, LineRequest, Probe},
 };
 
 const ROUNDS: usize = 3;
@@ -38,6 +44,9 @@ const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 /// The programs on getppid's kprobe.multi, as the kernel names them (15 characters at most).
 const KPROBE_MULTI_PROGRAMS: [&str; 3] = ["kt_bench_empty", "kt_bench_floor", "kt_func_multi"];
 const CALLS: u64 = 100_000;
+/// Whether the kernel may turn kprobes into jumps (optprobes).
+const KPROBE_OPTIMIZATION: &str = "/proc/sys/debug/kprobes-optimization";
+const KPROBE_LIST: &str = "/sys/kernel/debug/kprobes/list";
 
 fn main() -> anyhow::Result<()> {
     let hierarchy = Hierarchy::discover()?;
@@ -69,8 +78,14 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             preempt_count: Default::default(),
         };
         let start = Instant::now();
-        let probes =
-            Probes::attach(std::slice::from_ref(cgroup), None, Some(plan), Diagnostics::Off)?;
+        let probes = Probes::attach(
+            std::slice::from_ref(cgroup),
+            false,
+            None,
+            Some(plan),
+            &[],
+            Diagnostics::Off,
+        )?;
         ktrace.0.push(start.elapsed());
         let start = Instant::now();
         drop(probes);
@@ -97,27 +112,29 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         .find(|t| t.name == "__do_sys_getppid")
         .context("__do_sys_getppid is not traceable")?;
     let preempt_count = preempt_count()?;
-    let irq_plan = |irq| FunctionPlan {
-        backend: Backend::KprobeMulti,
-        targets: vec![getppid.clone()],
-        irq,
-        preempt_count,
-    };
-    let getppid_plan = || irq_plan(IrqMode::Task);
-    let counting = |irq| -> anyhow::Result<f64> {
+    let irq_plan =
+        |backend, irq| FunctionPlan { backend, targets: vec![getppid.clone()], irq, preempt_count };
+    let getppid_plan = |backend| irq_plan(backend, IrqMode::Task);
+    let line = line_probe(cgroup, &getppid.name)?;
+    let count = |plan: Option<FunctionPlan>, line: &[Probe]| -> anyhow::Result<f64> {
         let probes = Probes::attach(
             std::slice::from_ref(cgroup),
+            false,
             None,
-            Some(irq_plan(irq)),
+            plan,
+            line,
             Diagnostics::Off,
         )?;
+        let optimizing = !line.is_empty() && fs::read_to_string(KPROBE_OPTIMIZATION)?.trim() == "1";
+        anyhow::ensure!(!optimizing || optimized()?, "the line kprobe was not optimized");
         let ns = loop_ns();
-        let counted = probes.snapshot()?.functions.context("no function counts")?[0][0];
+        let snapshot = probes.snapshot()?;
+        let counted = snapshot.functions.or(snapshot.lines).context("no counts")?[0][0];
         anyhow::ensure!(counted == CALLS, "ktrace counted {counted} of {CALLS} calls");
         Ok(ns)
     };
-    // Per round, side by side: nothing, empty program, ktrace syscalls, ktrace + function,
-    // the same with interrupt context kept apart.
+    // Per round, side by side: nothing, empty program, ktrace syscalls, ktrace + function
+    // (kprobe.multi, fentry), ktrace + a line (optimized kprobe, int3 kprobe).
     let mut rounds = Vec::new();
     for _ in 0..HIT_ROUNDS {
         let none = loop_ns();
@@ -128,27 +145,58 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             loop_ns()
         };
         let syscalls = {
-            let _probes =
-                Probes::attach(std::slice::from_ref(cgroup), None, None, Diagnostics::Off)?;
+            let _probes = Probes::attach(
+                std::slice::from_ref(cgroup),
+                false,
+                None,
+                None,
+                &[],
+                Diagnostics::Off,
+            )?;
             loop_ns()
         };
-        rounds.push([none, empty, syscalls, counting(IrqMode::Task)?, counting(IrqMode::Separate)?]);
+        let multi = count(Some(getppid_plan(Backend::KprobeMulti)), &[])?;
+        let fentry = count(Some(getppid_plan(Backend::Fentry)), &[])?;
+        let (jump, int3) = match &line {
+            Some(probe) => {
+                let jump = count(None, std::slice::from_ref(probe))?;
+                fs::write(KPROBE_OPTIMIZATION, "0").context("turning kprobe optimization off")?;
+                let int3 = count(None, std::slice::from_ref(probe));
+                fs::write(KPROBE_OPTIMIZATION, "1")?;
+                (jump, int3?)
+            }
+            None => (f64::NAN, f64::NAN),
+        };
+        let separate = count(Some(irq_plan(Backend::KprobeMulti, IrqMode::Separate)), &[])?;
+        rounds.push([none, empty, syscalls, multi, fentry, jump, int3, separate]);
     }
     let column = |i: usize| median_f(&mut rounds.iter().map(|r| r[i]).collect::<Vec<_>>());
     println!("getppid loop, ns per call (median of {HIT_ROUNDS} rounds x {CALLS} calls):");
-    println!("  nothing attached                    {:>9.1}", column(0));
-    println!("  empty program, kprobe.multi         {:>9.1}", column(1));
-    println!("  ktrace, syscalls only               {:>9.1}", column(2));
-    println!("  ktrace, syscalls + function count   {:>9.1}", column(3));
-    println!("  ... with --irq separate             {:>9.1}", column(4));
+    println!("  nothing attached                           {:>9.1}", column(0));
+    println!("  empty program, kprobe.multi                {:>9.1}", column(1));
+    println!("  ktrace, syscalls only                      {:>9.1}", column(2));
+    println!("  ktrace, syscalls + function, kprobe.multi  {:>9.1}", column(3));
+    println!("  ktrace, syscalls + function, fentry        {:>9.1}", column(4));
+    println!("  ktrace, syscalls + line, optimized kprobe  {:>9.1}", column(5));
+    println!("  ktrace, syscalls + line, int3 kprobe       {:>9.1}", column(6));
+    println!("  ... kprobe.multi with --irq separate       {:>9.1}", column(7));
     // Differences within a round, so that drift between rounds cancels out.
-    let empty_hit = median_f(&mut rounds.iter().map(|r| r[1] - r[0]).collect::<Vec<_>>());
-    let counting_hit = median_f(&mut rounds.iter().map(|r| r[3] - r[2]).collect::<Vec<_>>());
+    let hit = |i: usize, base: usize| {
+        median_f(&mut rounds.iter().map(|r| r[i] - r[base]).collect::<Vec<_>>())
+    };
+    let empty_hit = hit(1, 0);
+    let counting_hit = hit(3, 2);
     println!(
         "cost per hit (medians of the rounds' differences): empty program {empty_hit:.1} ns, ktrace's counting program {counting_hit:.1} ns, ratio {:.2} (target <= 1.10)",
         counting_hit / empty_hit
     );
-    let irq_hit = median_f(&mut rounds.iter().map(|r| r[4] - r[3]).collect::<Vec<_>>());
+    println!(
+        "cost per hit of ktrace's counting: kprobe.multi {counting_hit:.1} ns, fentry {:.1} ns, line kprobe (optimized) {:.1} ns, line kprobe (int3) {:.1} ns",
+        hit(4, 2),
+        hit(5, 2),
+        hit(6, 2)
+    );
+    let irq_hit = hit(7, 3);
     println!(
         "--irq separate adds {irq_hit:.1} ns per hit, ratio {:.2} to the counting program's hit (target <= 1.10)",
         (counting_hit + irq_hit) / counting_hit
@@ -162,8 +210,14 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     let _empty_link = raw::kprobe_multi_link(&empty, [name.as_c_str()])?;
     let (floor, _floor_map) = floor_program()?;
     let _floor_link = raw::kprobe_multi_link(&floor, [name.as_c_str()])?;
-    let probes =
-        Probes::attach(std::slice::from_ref(cgroup), None, Some(getppid_plan()), Diagnostics::Off)?;
+    let probes = Probes::attach(
+        std::slice::from_ref(cgroup),
+        false,
+        None,
+        Some(getppid_plan(Backend::KprobeMulti)),
+        &[],
+        Diagnostics::Off,
+    )?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     loop_ns();
     fs::write(BPF_STATS, "0")?;
@@ -193,6 +247,52 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A line probe inside `function` past its entry (there a kprobe goes through ftrace) that
+/// the kprobe optimizer turns into a jump (not every site allows it), from the running
+/// kernel's DWARF; `None`, said on stdout, without that DWARF or such a site.
+fn line_probe(cgroup: &Cgroup, function: &str) -> anyhow::Result<Option<Probe>> {
+    let request = LineRequest { functions: vec![function.to_owned()], ..LineRequest::default() };
+    let plan = match lines::plan(&request) {
+        Ok(plan) => plan,
+        Err(e) => {
+            println!("no line probe measured: {e:#}\n");
+            return Ok(None);
+        }
+    };
+    for probe in plan.probes.into_iter().filter(|p| p.offset > 0 && p.unprobeable.is_none()) {
+        let _probes = Probes::attach(
+            std::slice::from_ref(cgroup),
+            false,
+            None,
+            None,
+            std::slice::from_ref(&probe),
+            Diagnostics::Off,
+        )?;
+        if optimized()? {
+            println!(
+                "line probe: {}+{:#x} (lines {:?} of {function}), optimized\n",
+                probe.symbol, probe.offset, probe.lines
+            );
+            return Ok(Some(probe));
+        }
+    }
+    println!("no line probe measured: the optimizer patched no line of {function}\n");
+    Ok(None)
+}
+
+/// Waits (up to 10 s: it waits for an RCU tasks grace period) until the kprobe optimizer has
+/// turned the line probe into a jump; whether it did.
+fn optimized() -> anyhow::Result<bool> {
+    for _ in 0..1000 {
+        let list = fs::read_to_string(KPROBE_LIST).context("reading the kprobe list")?;
+        if list.lines().any(|l| l.contains("[OPTIMIZED]")) {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(false)
 }
 
 /// Attach and detach time of one kprobe.multi link of an empty program on `targets`.

@@ -78,12 +78,14 @@ impl Setup {
     /// Attaches this configuration for `traced`; dropping the result detaches it.
     fn attach(self, traced: &Cgroup, home: &Path) -> anyhow::Result<Box<dyn Any>> {
         Ok(match self {
-            Self::Nothing | Self::KtraceLatency => Box::new(()),
+            Self::Nothing => Box::new(()),
             Self::EmptyPair => Box::new(empty_pair()?),
-            Self::Ktrace => Box::new(Probes::attach(
+            Self::Ktrace | Self::KtraceLatency => Box::new(Probes::attach(
                 std::slice::from_ref(traced),
+                self == Self::KtraceLatency,
                 None,
                 None,
+                &[],
                 Diagnostics::Off,
             )?),
             Self::Bpftrace => Box::new(Bpftrace::start(traced, home)?),
@@ -169,7 +171,8 @@ fn run_times(
     home: &Path,
 ) -> anyhow::Result<Vec<(String, f64, f64)>> {
     let _empty = empty_pair()?;
-    let _ktrace = Probes::attach(std::slice::from_ref(traced), None, None, Diagnostics::Off)?;
+    let _ktrace =
+        Probes::attach(std::slice::from_ref(traced), false, None, None, &[], Diagnostics::Off)?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     let stats = (|| {
         let before = program_stats()?;

@@ -14,7 +14,7 @@ use tracer_common::{SyscallCount, SyscallTable};
 
 use tracer::{
     collect::{SampleCounts, SyscallCounts},
-    report::{CgroupInfo, Period, Report, SampleReport, Scope, TraceInfo},
+    report::{CgroupInfo, Period, Report, SampleClock, SampleReport, Scope, TraceInfo},
     session::Update,
     symbolize::KernelFunction,
     tui::{
@@ -39,6 +39,7 @@ fn report(scope: Scope, duration: Duration, scale: u64) -> Report {
                 path: format!("/sys/fs/cgroup/container-{i}"),
                 id: i as u64 + 1,
                 workload: None,
+                vanished_at: None,
             })
             .collect(),
         command: None,
@@ -75,7 +76,7 @@ fn report(scope: Scope, duration: Duration, scale: u64) -> Report {
             )
         })
         .collect();
-    let samples = SampleReport::new(999, &per_cgroup, None);
+    let samples = SampleReport::new(999, SampleClock::cpu_clock(false), &per_cgroup, None);
     let period = Period { scope, start: SystemTime::UNIX_EPOCH, duration };
     Report::new(&info, period, &syscalls, Some(samples), None, None)
 }

@@ -22,6 +22,9 @@ use anyhow::{Context as _, anyhow, bail};
 
 use crate::runtime::{self, Placement, Processes, Workload, WorkloadRef, cgroup_of};
 
+/// The only spelling of `--cgroup` that names the v2 root: every task on the host.
+pub const ROOT_SPEC: &str = "/";
+
 /// The cgroup v2 hierarchy, rooted at its mount point.
 #[derive(Debug, Clone)]
 pub struct Hierarchy {
@@ -134,11 +137,13 @@ impl Hierarchy {
         )
     }
 
-    /// The path a spec with a `/` gives: absolute, or relative to the mount.
+    /// The path a spec with a `/` (or `.`, `..`) gives: absolute, or relative to the mount;
+    /// `/` alone is the v2 root.
     fn path_in_spec(&self, spec: &str) -> Option<PathBuf> {
         match spec {
+            ROOT_SPEC => Some(self.root.clone()),
             _ if spec.starts_with('/') => Some(PathBuf::from(spec)),
-            _ if spec.contains('/') => Some(self.root.join(spec)),
+            _ if spec.contains('/') || spec == "." || spec == ".." => Some(self.root.join(spec)),
             _ => None,
         }
     }
@@ -179,7 +184,9 @@ impl Hierarchy {
         self.cgroup_at(label, &self.path_of(&path))
     }
 
-    /// Describes the cgroup at `path`, which must be a directory of this hierarchy.
+    /// Describes the cgroup at `path`, which must be a directory of this hierarchy. The v2
+    /// root holds every task of the host: it is taken only when typed as `/`, never reached
+    /// by accident (`./`, `.`, the mount path, a symlink to it).
     pub fn cgroup_at(&self, label: &str, path: &Path) -> anyhow::Result<Cgroup> {
         let meta = fs::metadata(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => {
@@ -205,6 +212,13 @@ impl Hierarchy {
                 _ => bail!("cgroup `{label}`: {} must not contain `..`", path.display()),
             }
         }
+        if label != ROOT_SPEC && self.is_root(&meta) {
+            bail!(
+                "cgroup `{label}` is the cgroup v2 root {}, which holds every task on the host; \
+                 type `--cgroup /` to trace them all",
+                self.root.display()
+            );
+        }
         Ok(Cgroup {
             label: label.to_owned(),
             path: path.to_owned(),
@@ -212,6 +226,12 @@ impl Hierarchy {
             level,
             workload: None,
         })
+    }
+
+    /// Whether `meta` is the mount's own directory, however it was spelled.
+    fn is_root(&self, meta: &fs::Metadata) -> bool {
+        fs::metadata(&self.root)
+            .is_ok_and(|root| (root.dev(), root.ino()) == (meta.dev(), meta.ino()))
     }
 
     /// Creates a new, empty cgroup directly below the root. Fails if it already exists.
@@ -482,7 +502,7 @@ fn collect_dirs(path: &Path, dirs: &mut Vec<PathBuf>) -> io::Result<()> {
 }
 
 /// Removes a cgroup directory, waiting briefly for killed tasks to leave it (EBUSY).
-fn remove_when_empty(dir: &Path) -> anyhow::Result<()> {
+pub fn remove_when_empty(dir: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match fs::remove_dir(dir) {
@@ -623,6 +643,28 @@ mod tests {
         );
         assert!(format!("{:#}", resolve(&h, "lxc/../gvisor").unwrap_err()).contains(".."));
         assert!(resolve(&h, "").is_err());
+    }
+
+    /// `./` used to resolve to the v2 root and silently trace every task on the host.
+    #[test]
+    fn the_root_is_taken_only_when_typed_as_a_slash() {
+        let (dir, h) = tree();
+        let root = dir.path().to_str().unwrap().to_owned();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("lxc/up")).unwrap();
+        let via_link = format!("{root}/lxc/up");
+        for spec in ["./", ".", "./.", root.as_str(), &format!("{root}/"), &via_link] {
+            let err = format!("{:#}", resolve(&h, spec).unwrap_err());
+            assert_eq!(
+                err,
+                format!(
+                    "cgroup `{spec}` is the cgroup v2 root {root}, which holds every task on the \
+                     host; type `--cgroup /` to trace them all"
+                )
+            );
+        }
+        let all = resolve(&h, "/").unwrap();
+        assert_eq!((all.path.as_path(), all.level, all.label.as_str()), (dir.path(), 0, "/"));
+        assert!(resolve(&h, "//").is_err(), "only `/` itself names the root");
     }
 
     #[test]

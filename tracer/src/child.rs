@@ -22,40 +22,17 @@ use crate::cgroup::OwnedCgroup;
 /// The default search path of execvp(3) in glibc when PATH is unset.
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
-/// Spawns `argv` so that it joins `cgroup` between fork and exec: not one of its syscalls,
-/// nor any of its children's, happens outside. With `output`, the command's stdout and stderr
-/// go there and its stdin is empty: the live view owns the terminal. Without, its stdout goes
-/// to ktrace's stderr, its stdin and stderr are ktrace's.
-///
-/// The program is looked up in PATH here, before the fork: a search in the child would be
-/// counted as one execve per PATH entry tried, all but the last failing.
-///
-/// With `view` (the cgroup v2 mount), the command gets a mount namespace of its own in which
-/// `cgroup` is mounted over `view`: it sees its cgroup as the root of the v2 tree, so a
-/// container runtime it starts creates the container's cgroup inside `cgroup`. The bind
-/// mount does not propagate back to the host.
+/// Spawns `argv` so that it joins `cgroup` between fork and exec (see [`spawn_command_in`]).
+/// With `output`, the command's stdout and stderr go there and its stdin is empty: the live
+/// view owns the terminal. Without, its stdout goes to ktrace's stderr, its stdin and stderr
+/// are ktrace's.
 pub fn spawn_in(
     cgroup: &OwnedCgroup,
     view: Option<&Path>,
     argv: &[OsString],
     output: Option<&File>,
 ) -> anyhow::Result<Child> {
-    let (program, args) = argv.split_first().context("no command given")?;
-    let path = env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
-    let executable = resolve(program, &path)?;
-    let procs = cgroup.procs_file()?;
-    let procs_fd = procs.as_raw_fd();
-    // Made before the fork: the child may not allocate.
-    let c_path = |path: &Path| {
-        CString::new(path.as_os_str().as_bytes())
-            .with_context(|| format!("{} contains a NUL byte", path.display()))
-    };
-    let view =
-        view.map(|mount| anyhow::Ok((c_path(cgroup.path())?, c_path(mount)?))).transpose()?;
-    let mut command = Command::new(&executable);
-    // The command sees the name it was given as argv[0], as a shell would pass it.
-    command.arg0(program);
-    command.args(args);
+    let mut command = command(argv)?;
     match output {
         Some(file) => {
             let (out, err) = (file.try_clone()?, file.try_clone()?);
@@ -68,6 +45,43 @@ pub fn spawn_in(
             command.stdout(stderr);
         }
     }
+    spawn_command_in(cgroup, view, command)
+        .with_context(|| format!("cannot start `{}`", argv[0].to_string_lossy()))
+}
+
+/// `argv` as a command, its program looked up in PATH here, before any fork: a search in the
+/// child would be counted as one execve per PATH entry tried, all but the last failing.
+pub fn command(argv: &[OsString]) -> anyhow::Result<Command> {
+    let (program, args) = argv.split_first().context("no command given")?;
+    let path = env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    let mut command = Command::new(resolve(program, &path)?);
+    // The command sees the name it was given as argv[0], as a shell would pass it.
+    command.arg0(program);
+    command.args(args);
+    Ok(command)
+}
+
+/// Spawns `command` so that it joins `cgroup` between fork and exec: not one of its syscalls,
+/// nor any of its children's, happens outside.
+///
+/// With `view` (the cgroup v2 mount), the command gets a mount namespace of its own in which
+/// `cgroup` is mounted over `view`: it sees its cgroup as the root of the v2 tree, so a
+/// container runtime it starts creates the container's cgroup inside `cgroup`. The bind
+/// mount does not propagate back to the host.
+pub fn spawn_command_in(
+    cgroup: &OwnedCgroup,
+    view: Option<&Path>,
+    mut command: Command,
+) -> anyhow::Result<Child> {
+    let procs = cgroup.procs_file()?;
+    let procs_fd = procs.as_raw_fd();
+    // Made before the fork: the child may not allocate.
+    let c_path = |path: &Path| {
+        CString::new(path.as_os_str().as_bytes())
+            .with_context(|| format!("{} contains a NUL byte", path.display()))
+    };
+    let view =
+        view.map(|mount| anyhow::Ok((c_path(cgroup.path())?, c_path(mount)?))).transpose()?;
     // SAFETY: the hook runs in the forked child and only calls unshare(2), mount(2) and
     // write(2), which are async-signal-safe, on strings made before the fork; `procs` outlives
     // `spawn` and is O_CLOEXEC, so exec closes it.
@@ -101,7 +115,7 @@ pub fn spawn_in(
             }
         });
     }
-    command.spawn().with_context(|| format!("cannot start `{}`", program.to_string_lossy()))
+    Ok(command.spawn()?)
 }
 
 /// Where execvp(3) would find `program` in `search_path`: a name with a `/` as it is, else the

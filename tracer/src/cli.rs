@@ -7,7 +7,10 @@ use tracer::{
     attach::{Backend, DEFAULT_FREQUENCY_HZ, Diagnostics, IrqMode, Sampling},
     compare, export,
     functions::Filter,
-    plan, ps, serve, session, target,
+    lines::LineRequest,
+    plan, ps, serve, session,
+    study::{self, Benchmark, Kind},
+    target,
 };
 
 const EXAMPLES: &str = "\
@@ -26,11 +29,25 @@ Examples:
   sudo ktrace top --cgroup lxc --cgroup gvisor --sample   live view, side by side
   sudo ktrace run --live -- make -j8               live view while the command runs
   sudo ktrace run --functions 'vfs_*' --module veth -- iperf3 -c 10.0.0.2
+  sudo ktrace run --lines __is_skb_forwardable --source ~/linux -- ping -c 5 10.0.0.2
   sudo ktrace attach --cgroup lxc --all --dry-run  what --all would attach, and how
   sudo ktrace record -o lxc.json --cgroup lxc -d 60 --sample   save the totals as a record
   sudo ktrace run --record build.json -- make -j8
   ktrace compare lxc.json gvisor.json -o markdown  side by side, no root needed
-  sudo ktrace serve --cgroup lxc --cgroup gvisor   Prometheus metrics on 127.0.0.1:9435";
+  sudo ktrace serve --cgroup lxc --cgroup gvisor   Prometheus metrics on 127.0.0.1:9435
+  sudo ktrace study -o out                         every platform x benchmark, with a report";
+
+const STUDY_EXAMPLES: &str = "\
+Examples:
+  sudo ktrace study -o out                         every platform that works here, all benchmarks
+  sudo ktrace study --platforms bare,runc,runsc --benchmarks cpu,network --seconds 2 -o out
+  sudo ktrace study --sample -o out                sample kernel functions instead of counting
+  ktrace study --report-only out --vmlinux vmlinux-6.12   the report again, with the kernel's DWARF
+
+Files in DIR:
+  <platform>-<benchmark>.json   one record per run (see `ktrace record`)
+  study.json                    what ran: platforms, versions, scores, failures
+  report.md, report.json        the report; lcov/<platform>.info with counted functions and DWARF";
 
 /// Count host kernel activity per cgroup (container, VM, command), live, with eBPF.
 ///
@@ -53,8 +70,10 @@ pub enum Command {
     ///
     /// The command joins the new cgroup before it execs, so nothing it does escapes. Without a
     /// command, runs the built-in default workload: short CPU, memory, file I/O (sysbench) and
-    /// network (iperf3 over a private veth pair) benchmarks. ktrace exits with the command's
-    /// exit status and removes the cgroup.
+    /// network (iperf3 over a private veth pair) benchmarks, each in a cgroup of its own below
+    /// the run's, so each gets a column; KTRACE_WORKLOAD_SECONDS sets their length (1-3600,
+    /// default 3). ktrace exits with the command's exit status (128+signal if stopped) and
+    /// removes the cgroup.
     #[command(after_help = EXAMPLES)]
     Run(RunArgs),
     /// Watch existing cgroups live, top-style, until q, -d, Ctrl-C or SIGTERM.
@@ -76,7 +95,7 @@ pub enum Command {
     Record(RecordArgs),
     /// Compare records side by side: per syscall, kernel function and module. Needs no root.
     ///
-    /// One column per record, or per cgroup of a record with several ("stem:cgroup"); the
+    /// One column per record, or per cgroup of a record with several ("label:cgroup"); the
     /// figures of each, their ratio to the first and "only in" for items that some runs lack.
     #[command(after_help = EXAMPLES)]
     Compare(CompareArgs),
@@ -104,6 +123,21 @@ pub enum Command {
     /// SIGTERM.
     #[command(after_help = EXAMPLES)]
     Serve(ServeArgs),
+    /// Run every platform x benchmark, each traced in a cgroup of its own, and report.
+    ///
+    /// Platforms: a bare process, runc and LXC containers, a gVisor (runsc) sandbox and a small
+    /// QEMU VM (KVM where it works, else TCG); benchmarks: sysbench cpu, memory and fileio,
+    /// and iperf3 over a private veth or tap link (198.18.2.0/30, in namespaces of their own).
+    /// ktrace builds what they need itself (an OCI root file system from busybox and the
+    /// benchmarks; the VM's Debian kernel and initramfs), cached in /var/cache/ktrace/study.
+    /// Each run is traced from the platform's start to its end: syscalls, and kernel
+    /// functions counted (--all by default) or, where this kernel cannot trace functions,
+    /// sampled. The report compares performance, syscalls, kernel coverage per source
+    /// directory and module, and the hottest functions, and says what ktrace cannot see.
+    /// Ctrl-C stops the study and removes every container, VM, namespace and cgroup it
+    /// started. Exit status 1 if some runs failed, 128+signal if interrupted.
+    #[command(after_help = STUDY_EXAMPLES)]
+    Study(StudyArgs),
 }
 
 /// The cgroups to trace and for how long, for commands that trace existing cgroups.
@@ -111,7 +145,8 @@ pub enum Command {
 pub struct TargetArgs {
     /// cgroup to trace: a container's, sandbox's or VM's name or id (or unique id prefix, see
     /// `ktrace ps`), an absolute path, a path relative to the cgroup v2 mount, or a directory
-    /// name that is unique in the v2 tree. Repeat for one column each. A named sandbox whose
+    /// name that is unique in the v2 tree; `/` alone is the v2 root, every task on the host.
+    /// Repeat for one column each. A named sandbox whose
     /// processes are in the v2 root is moved into a cgroup of its own for the trace.
     #[arg(short, long = "cgroup", value_name = "NAME|PATH", required_unless_present = "pids")]
     pub cgroups: Vec<String>,
@@ -172,6 +207,11 @@ pub struct CompareArgs {
     #[arg(short, long, value_enum, default_value_t = CompareFormat::Table)]
     pub output: CompareFormat,
 
+    /// Label of a record's columns, one per RECORD in their order (default: the file's stem,
+    /// or the shortest path suffix that tells equal stems apart, e.g. `d1/r` and `d2/r`).
+    #[arg(long = "label", value_name = "NAME")]
+    pub labels: Vec<String>,
+
     /// Show only the N rows with the most (summed over runs) of each section.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
@@ -203,8 +243,6 @@ pub struct ExportArgs {
     pub format: ExportFormat,
 
     /// The traced cgroup to export, by label; needed when the record traced several.
-    /// `(interrupts)` exports the entries in interrupt context of the whole machine (records
-    /// made with --irq separate, the default).
     #[arg(long, value_name = "LABEL")]
     pub cgroup: Option<String>,
 
@@ -267,6 +305,88 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub trace: TraceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StudyArgs {
+    /// Platforms to compare, comma-separated: bare, runc, lxc, runsc, qemu (firecracker is
+    /// not driven yet). Default: every one that works here; the others are skipped with their
+    /// reason.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub platforms: Option<Vec<Kind>>,
+
+    /// Benchmarks, comma-separated: cpu, memory, fileio, network.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "cpu,memory,fileio,network"
+    )]
+    pub benchmarks: Vec<Benchmark>,
+
+    /// Length of each benchmark, in seconds.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub seconds: u32,
+
+    /// Directory for the records and the report (created if needed).
+    #[arg(short = 'o', long = "output", value_name = "DIR", default_value = "ktrace-study")]
+    pub output: PathBuf,
+
+    /// Replace an earlier study in DIR.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Also sample kernel functions HZ times per second per CPU (default 999). Alone, it
+    /// replaces the default --all: functions are sampled, not counted.
+    #[arg(long, value_name = "HZ", num_args = 0..=1, default_missing_value = "999")]
+    pub sample: Option<u64>,
+
+    /// Make the report of the study in DIR again from its files, running nothing (e.g. on a
+    /// host that has the DWARF of a guest's kernel). Needs no root.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["platforms", "sample", "force"])]
+    pub report_only: Option<PathBuf>,
+
+    /// Kernel image with DWARF of the traced kernel, for coverage per source directory and
+    /// the lcov tracefiles (default: Debian's debug package in its standard places).
+    #[arg(long, value_name = "PATH")]
+    pub vmlinux: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub functions: FunctionArgs,
+}
+
+impl StudyArgs {
+    /// What to plan for: every function (--all, sampled where the kernel cannot count them)
+    /// unless the options say otherwise.
+    pub fn request(&self) -> plan::Request {
+        let f = &self.functions;
+        let chosen = self.sample.is_some() || !f.functions.is_empty() || !f.modules.is_empty();
+        plan::Request {
+            sampling: self.sample.map(|frequency_hz| Sampling { frequency_hz, stacks: false }),
+            latency: false,
+            functions: Filter {
+                patterns: f.functions.clone(),
+                modules: f.modules.clone(),
+                all: f.all || !chosen,
+                exclude: f.exclude.clone(),
+            },
+            backend: f.backend.backend(),
+            irq: f.irq.map(IrqArg::mode),
+            lines: LineRequest::default(),
+            dry_run: f.dry_run,
+        }
+    }
+
+    /// What to study.
+    pub fn options(&self) -> study::Options {
+        study::Options {
+            platforms: self.platforms.clone(),
+            benchmarks: self.benchmarks.clone(),
+            seconds: self.seconds,
+            dir: self.output.clone(),
+            vmlinux: self.vmlinux.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +458,13 @@ pub struct TraceArgs {
     #[command(flatten)]
     pub functions: FunctionArgs,
 
+    #[command(flatten)]
+    pub lines: LineArgs,
+    /// Also time every syscall from entry to return (blocking included) and report p50, p90,
+    /// p99, p99.9 and max per syscall and cgroup (log-linear histograms, within 1.7%).
+    #[arg(long)]
+    pub latency: bool,
+
     /// Also print ktrace's own eBPF diagnostics on stderr: hits it could not count, and why.
     #[arg(short, long)]
     pub verbose: bool,
@@ -349,6 +476,7 @@ impl TraceArgs {
         let f = &self.functions;
         plan::Request {
             sampling: self.profile.sampling(),
+            latency: self.latency,
             functions: Filter {
                 patterns: f.functions.clone(),
                 modules: f.modules.clone(),
@@ -357,6 +485,7 @@ impl TraceArgs {
             },
             backend: f.backend.backend(),
             irq: f.irq.map(IrqArg::mode),
+            lines: self.lines.request(),
             dry_run: f.dry_run,
         }
     }
@@ -445,9 +574,39 @@ pub struct FunctionArgs {
     pub irq: Option<IrqArg>,
 
     /// Print the plan (functions matched, excluded and why, which backends work, which would
-    /// be used) and exit without attaching anything.
+    /// be used; with --lines the copies and probe addresses) and exit without attaching
+    /// anything.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Source lines to count, and where their DWARF and text are.
+#[derive(Debug, Args)]
+pub struct LineArgs {
+    /// Count the hits of every source line of kernel FUNCTION per cgroup, in its out-of-line
+    /// body and in every copy the compiler inlined elsewhere, with a kprobe where each line's
+    /// code starts (repeatable). Needs the running kernel's DWARF (--vmlinux) and kprobes.
+    #[arg(long = "lines", value_name = "FUNCTION")]
+    pub lines: Vec<String>,
+
+    /// The running kernel's image with DWARF, for --lines (default: Debian's
+    /// linux-image-<release>-dbg in its standard places).
+    #[arg(long, value_name = "PATH", requires = "lines")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// Kernel source tree, to show the text of each line counted with --lines.
+    #[arg(long, value_name = "DIR", requires = "lines")]
+    pub source: Option<PathBuf>,
+}
+
+impl LineArgs {
+    pub fn request(&self) -> LineRequest {
+        LineRequest {
+            functions: self.lines.clone(),
+            vmlinux: self.vmlinux.clone(),
+            source: self.source.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -648,6 +807,40 @@ mod tests {
     fn attach_requires_a_cgroup() {
         assert!(Cli::try_parse_from(["ktrace", "attach"]).is_err());
         assert!(parse_cgroup_name("a/b").is_err());
+    }
+
+    #[test]
+    fn study_takes_lists_and_checks_names() {
+        let cli = Cli::try_parse_from([
+            "ktrace",
+            "study",
+            "--platforms",
+            "bare,runsc",
+            "--benchmarks",
+            "cpu,network",
+            "--seconds",
+            "2",
+            "--sample",
+            "-o",
+            "out",
+        ])
+        .unwrap();
+        let Command::Study(study) = cli.command else { panic!("not study") };
+        assert_eq!(study.platforms, Some(vec![Kind::Bare, Kind::Runsc]));
+        assert_eq!(study.benchmarks, [Benchmark::Cpu, Benchmark::Network]);
+        let request = study.request();
+        assert_eq!((study.seconds, request.functions.all), (2, false));
+        assert_eq!(request.sampling, Some(Sampling { frequency_hz: 999, stacks: false }));
+        let Command::Study(defaults) = Cli::try_parse_from(["ktrace", "study"]).unwrap().command
+        else {
+            panic!("not study")
+        };
+        assert_eq!(defaults.platforms, None);
+        assert_eq!(defaults.benchmarks, Benchmark::ALL);
+        assert!(defaults.request().functions.all, "--all by default");
+        let err = Cli::try_parse_from(["ktrace", "study", "--platforms", "docker"]).unwrap_err();
+        assert!(err.to_string().contains("unknown platform `docker`"), "{err}");
+        assert!(Cli::try_parse_from(["ktrace", "study", "--seconds", "0"]).is_err());
     }
 
     #[test]

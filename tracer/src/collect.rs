@@ -7,8 +7,8 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use tracer_common::{
-    Abi, FUNCTION_CHUNK, FunctionChunk, FunctionStats, MAX_SYSCALLS, SYSCALL_COUNTERS,
-    SampleTotals, SyscallTable,
+    Abi, FUNCTION_CHUNK, FunctionChunk, FunctionStats, LATENCY_BUCKETS, LatencyHistogram,
+    MAX_SYSCALLS, SYSCALL_COUNTERS, SampleTotals, SyscallTable,
 };
 
 /// Cumulative counters of every traced cgroup, in `--cgroup` order.
@@ -19,6 +19,10 @@ pub struct Snapshot {
     pub samples: Option<Vec<SampleCounts>>,
     /// Present when counting functions: `[slot][function index]`.
     pub functions: Option<Vec<Vec<u64>>>,
+    /// Present when counting lines: `[slot][probe index]`.
+    pub lines: Option<Vec<Vec<u64>>>,
+    /// Present with `--latency`.
+    pub latency: Option<Vec<SyscallLatencies>>,
 }
 
 impl Snapshot {
@@ -36,16 +40,23 @@ impl Snapshot {
                 .as_ref()
                 .zip(earlier.samples.as_ref())
                 .map(|(now, then)| now.iter().zip(then).map(|(n, e)| n.since(e)).collect()),
-            functions: self.functions.as_ref().zip(earlier.functions.as_ref()).map(
-                |(now, then)| {
-                    now.iter()
-                        .zip(then)
-                        .map(|(n, e)| n.iter().zip(e).map(|(n, e)| n.saturating_sub(*e)).collect())
-                        .collect()
-                },
-            ),
+            functions: self.functions.as_ref().zip(earlier.functions.as_ref()).map(counters_since),
+            lines: self.lines.as_ref().zip(earlier.lines.as_ref()).map(counters_since),
+            latency: self
+                .latency
+                .as_ref()
+                .zip(earlier.latency.as_ref())
+                .map(|(now, then)| now.iter().zip(then).map(|(n, e)| n.since(e)).collect()),
         }
     }
+}
+
+/// `[slot][counter]` now minus then.
+fn counters_since((now, then): (&Vec<Vec<u64>>, &Vec<Vec<u64>>)) -> Vec<Vec<u64>> {
+    now.iter()
+        .zip(then)
+        .map(|(n, e)| n.iter().zip(e).map(|(n, e)| n.saturating_sub(*e)).collect())
+        .collect()
 }
 
 /// Calls of a syscall, how many of them failed, and how many were blocked: returned without
@@ -166,6 +177,49 @@ impl SyscallCounts {
 
     pub fn total(&self) -> Count {
         self.counts.iter().fold(self.out_of_range, |sum, &c| sum.saturating_add(c))
+    }
+}
+
+/// Cumulative latency histograms of one traced cgroup's syscalls, summed over CPUs: calls
+/// per bucket of [`tracer_common::latency_bucket`], for each syscall timed at least once.
+/// The key is the syscall's [`SyscallTable`] index, `None` for the calls out of range.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyscallLatencies {
+    histograms: BTreeMap<Option<Syscall>, Vec<u64>>,
+}
+
+impl SyscallLatencies {
+    /// Adds one CPU's histogram of the syscall at `counter` (a [`SyscallTable`] index, or
+    /// [`SYSCALL_COUNTERS`] for the calls out of range).
+    pub fn add_per_cpu(&mut self, counter: u32, per_cpu: &[LatencyHistogram]) {
+        let syscall = (counter < SYSCALL_COUNTERS as u32).then(|| Syscall::at(counter as usize));
+        let sums = self.histograms.entry(syscall).or_insert_with(|| vec![0; LATENCY_BUCKETS]);
+        for histogram in per_cpu {
+            for (sum, &n) in sums.iter_mut().zip(&histogram.buckets) {
+                *sum = sum.saturating_add(n);
+            }
+        }
+    }
+
+    /// Calls per bucket of `syscall` (`None`: the calls out of range); `None` if never timed.
+    pub fn get(&self, syscall: Option<Syscall>) -> Option<&[u64]> {
+        self.histograms.get(&syscall).map(Vec::as_slice)
+    }
+
+    /// What happened between `earlier` and `self` (both cumulative).
+    pub fn since(&self, earlier: &Self) -> Self {
+        let histograms = self
+            .histograms
+            .iter()
+            .map(|(syscall, now)| {
+                let delta = match earlier.histograms.get(syscall) {
+                    Some(then) => now.iter().zip(then).map(|(n, e)| n.saturating_sub(*e)).collect(),
+                    None => now.clone(),
+                };
+                (*syscall, delta)
+            })
+            .collect();
+        Self { histograms }
     }
 }
 
@@ -392,12 +446,37 @@ mod tests {
         let snapshot = |calls: u64, samples: u64, entries: Vec<u64>| Snapshot {
             syscalls: vec![SyscallCounts::sum_per_cpu(&[table(&[(1, calls, 0)])])],
             samples: Some(vec![SampleCounts { kernel: samples, ..Default::default() }]),
-            functions: Some(vec![entries]),
+            functions: Some(vec![entries.clone()]),
+            lines: Some(vec![entries]),
+            latency: None,
         };
         let delta = snapshot(10, 7, vec![5, 9]).since(&snapshot(4, 2, vec![5, 3]));
         assert_eq!(delta.syscalls[0].get(x86_64(1)).calls, 6);
         assert_eq!(delta.samples.unwrap()[0].kernel, 5);
         assert_eq!(delta.functions, Some(vec![vec![0, 6]]));
+        assert_eq!(delta.lines, Some(vec![vec![0, 6]]));
+    }
+
+    #[test]
+    fn latency_histograms_sum_cpus_and_differ_per_bucket() {
+        let histogram = |buckets: &[(usize, u64)]| {
+            let mut h = LatencyHistogram::default();
+            for &(bucket, n) in buckets {
+                h.buckets[bucket] = n;
+            }
+            h
+        };
+        let mut earlier = SyscallLatencies::default();
+        earlier.add_per_cpu(110, &[histogram(&[(3, 1)]), histogram(&[(3, 2), (900, 1)])]);
+        let mut now = SyscallLatencies::default();
+        now.add_per_cpu(110, &[histogram(&[(3, 4)]), histogram(&[(3, 2), (900, 1)])]);
+        now.add_per_cpu(SYSCALL_COUNTERS as u32, &[histogram(&[(70, 5)])]);
+        assert_eq!(now.get(Some(x86_64(110))).unwrap()[3], 6);
+        let delta = now.since(&earlier);
+        let getppid = delta.get(Some(x86_64(110))).unwrap();
+        assert_eq!((getppid[3], getppid[900], getppid.iter().sum::<u64>()), (3, 0, 3));
+        assert_eq!(delta.get(None).unwrap()[70], 5);
+        assert_eq!(delta.get(Some(x86_64(1))), None);
     }
 
     #[test]

@@ -4,19 +4,20 @@
 //! The traced set (every function ktrace attached, entered or not, from the record) is the
 //! denominator. Each function is placed in its source file with the DWARF of the traced kernel's
 //! vmlinux (`--vmlinux`, or Debian's debug package in its standard places). Module functions
-//! are left out: their DWARF lives in each module's own debug file.
-//!
-//! A cgroup's coverage counts its tasks' entries; with a record made with `--irq separate`,
-//! the cgroup [`ALL_INTERRUPTS`] is the coverage of the machine's interrupt context.
+//! are left out: their DWARF lives in each module's own debug file. Lines counted with
+//! `--lines` carry their file and number in the record and need no DWARF here; lines that no
+//! probe counted are left out rather than shown as never run.
 use std::{io::Write, path::Path};
 
 use anyhow::{Context as _, bail};
 
 use crate::{
-    export::lcov::{self, CoveredFunction},
+    export::lcov::{self, CoveredFunction, CoveredLine},
     kallsyms::CORE_KERNEL,
+    lines::LineReport,
     record::Record,
-    sources::KernelSources,
+    report::FunctionReport,
+    sources::{KernelSources, SourceLocation},
 };
 
 /// What the export left out, for the user to know.
@@ -26,10 +27,10 @@ pub struct Summary {
     pub entered: usize,
     pub module_functions: usize,
     pub without_source: usize,
+    /// Lines counted with `--lines`, and how many of them ran.
+    pub lines: usize,
+    pub lines_hit: usize,
 }
-
-/// The label that exports interrupt-context entries of the whole machine.
-pub const ALL_INTERRUPTS: &str = "(interrupts)";
 
 /// Writes the lcov tracefile of `cgroup` (required when the record traced several) to `out`.
 pub fn export_lcov(
@@ -39,46 +40,92 @@ pub fn export_lcov(
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
     let report = &record.report;
-    let Some(functions) = &report.kernel_functions else {
-        bail!(
-            "the record has no counted kernel functions (record with --functions, --module or --all on a kernel that can trace functions)"
-        );
-    };
-    // `None`: the machine's interrupts.
     let column = match (cgroup, report.cgroups.as_slice()) {
-        (Some(ALL_INTERRUPTS), _) if functions.all_interrupts_total.is_some() => None,
-        (Some(ALL_INTERRUPTS), _) => bail!(
-            "the record has no interrupt-context counts (record with --irq separate, the default)"
-        ),
-        (None, [_]) => Some(0),
+        (None, [_]) => 0,
         (None, many) => bail!(
             "the record traced {} cgroups; choose one with --cgroup ({})",
             many.len(),
             many.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(", ")
         ),
-        (Some(label), all) => Some(
-            all.iter()
-                .position(|c| c.label == label)
-                .with_context(|| format!("the record has no cgroup `{label}`"))?,
-        ),
+        (Some(label), all) => all
+            .iter()
+            .position(|c| c.label == label)
+            .with_context(|| format!("the record has no cgroup `{label}`"))?,
     };
-    let label = column.map_or(ALL_INTERRUPTS, |c| report.cgroups[c].label.as_str());
-    let vmlinux = match vmlinux {
-        Some(path) => path.to_owned(),
-        None => KernelSources::find(&report.kernel_release).with_context(|| {
-            format!(
-                "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package linux-image-{0}-dbg)",
-                report.kernel_release
-            )
-        })?,
+    if report.kernel_functions.is_none() && report.kernel_lines.is_none() {
+        bail!(
+            "the record has no counted kernel functions or lines (record with --functions, \
+             --module, --all or --lines on a kernel that can trace functions)"
+        );
+    }
+    // Functions are placed in source files with the kernel's DWARF; counted lines carry theirs.
+    let sources = match &report.kernel_functions {
+        None => None,
+        Some(_) => {
+            let vmlinux = match vmlinux {
+                Some(path) => path.to_owned(),
+                None => KernelSources::find(&report.kernel_release).with_context(|| {
+                    format!(
+                        "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package linux-image-{0}-dbg)",
+                        report.kernel_release
+                    )
+                })?,
+            };
+            Some(KernelSources::open(&vmlinux)?)
+        }
     };
-    let sources = KernelSources::open(&vmlinux)?;
-    let entered = functions.functions.iter().map(|f| {
-        let entries = column.map_or(f.all_interrupts.unwrap_or(0), |c| f.counts[c]);
-        (f.name.as_str(), f.module.as_str(), entries)
-    });
-    let not_entered = functions.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str(), 0));
+    write_lcov(record, column, sources.as_ref(), out)
+}
+
+/// Writes the lcov tracefile of the record's cgroup `column` to `out`: counted functions,
+/// placed with `sources` (the DWARF of the record's kernel; required for them), and counted
+/// lines. A record with neither gives an empty tracefile.
+pub fn write_lcov(
+    record: &Record,
+    column: usize,
+    sources: Option<&KernelSources>,
+    out: &mut dyn Write,
+) -> anyhow::Result<Summary> {
+    let report = &record.report;
     let mut summary = Summary::default();
+    let located = match (&report.kernel_functions, sources) {
+        (Some(functions), Some(sources)) => locate(functions, column, sources, &mut summary)?,
+        (Some(_), None) => bail!("counted functions need the kernel's DWARF to be placed"),
+        (None, _) => Vec::new(),
+    };
+    let covered: Vec<CoveredFunction> = located
+        .iter()
+        .filter_map(|(name, count, location)| {
+            Some(CoveredFunction { name, count: *count, location: location.as_ref()? })
+        })
+        .collect();
+    summary.functions = covered.len();
+    summary.entered = covered.iter().filter(|f| f.count > 0).count();
+    summary.without_source = located.len() - covered.len();
+    let lines: Vec<CoveredLine> = report
+        .kernel_lines
+        .iter()
+        .flat_map(LineReport::counted)
+        .map(|(f, l)| CoveredLine { file: &f.file, line: l.line, hits: l.counts[column] })
+        .collect();
+    summary.lines = lines.len();
+    summary.lines_hit = lines.iter().filter(|l| l.hits > 0).count();
+    lcov::write(out, &report.cgroups[column].label, &covered, &lines)
+        .context("writing the tracefile")?;
+    Ok(summary)
+}
+
+/// The counted vmlinux functions of `column` with their entries and source locations, placed
+/// with `sources`; module functions are counted in `summary`.
+fn locate<'a>(
+    functions: &'a FunctionReport,
+    column: usize,
+    sources: &KernelSources,
+    summary: &mut Summary,
+) -> anyhow::Result<Vec<(&'a str, u64, Option<SourceLocation>)>> {
+    let entered =
+        functions.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts[column]));
+    let not_entered = functions.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str(), 0));
     let core: Vec<(&str, u64)> = entered
         .chain(not_entered)
         .filter(|&(_, module, _)| {
@@ -90,18 +137,7 @@ pub fn export_lcov(
         .collect();
     let names: Vec<&str> = core.iter().map(|&(name, _)| name).collect();
     let locations = sources.locate(&names)?;
-    let covered: Vec<CoveredFunction> = core
-        .iter()
-        .zip(&locations)
-        .filter_map(|(&(name, count), location)| {
-            Some(CoveredFunction { name, count, location: location.as_ref()? })
-        })
-        .collect();
-    summary.functions = covered.len();
-    summary.entered = covered.iter().filter(|f| f.count > 0).count();
-    summary.without_source = core.len() - covered.len();
-    lcov::write(out, label, &covered).context("writing the tracefile")?;
-    Ok(summary)
+    Ok(core.into_iter().zip(locations).map(|((name, count), at)| (name, count, at)).collect())
 }
 
 #[cfg(test)]
@@ -149,16 +185,19 @@ mod tests {
 
         let err = export_lcov(&record, None, Some(&vmlinux), &mut Vec::new()).unwrap_err();
         assert!(format!("{err:#}").contains("choose one with --cgroup (net, file)"), "{err:#}");
-        // Counted with --irq task: no interrupt column to export.
-        let err = export_lcov(&record, Some(ALL_INTERRUPTS), Some(&vmlinux), &mut Vec::new())
-            .unwrap_err();
-        assert!(format!("{err:#}").contains("no interrupt-context counts"), "{err:#}");
 
         let mut tracefile = Vec::new();
         let summary = export_lcov(&record, Some("file"), None, &mut tracefile).unwrap();
         assert_eq!(
             summary,
-            Summary { functions: 3, entered: 1, module_functions: 1, without_source: 0 }
+            Summary {
+                functions: 3,
+                entered: 1,
+                module_functions: 1,
+                without_source: 0,
+                lines: 0,
+                lines_hit: 0
+            }
         );
         let text = String::from_utf8(tracefile).unwrap();
         assert!(text.starts_with("TN:file\n"), "{text}");

@@ -21,7 +21,8 @@ use tracer::{
     runtime::{self, Roots},
     serve,
     session::{Options, Session, Sink, is_broken_pipe},
-    signals::Signals,
+    signals::{self, Signals},
+    study,
     target::{self, Targets},
     tui::LiveView,
     workload,
@@ -29,7 +30,7 @@ use tracer::{
 
 use self::cli::{
     AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, OutputArgs, PsArgs,
-    RecordArgs, RunArgs, ServeArgs,
+    RecordArgs, RunArgs, ServeArgs, StudyArgs,
 };
 
 /// Exit status for every error of ktrace's own (bad input, missing privileges, ...).
@@ -61,6 +62,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Compare(args) => return compare(args),
         Command::Export(args) => return export(args),
         Command::Ps(args) => return ps(args),
+        Command::Study(StudyArgs { report_only: Some(dir), vmlinux, .. }) => {
+            study::report_only(dir, vmlinux.as_deref())?;
+            return Ok(0);
+        }
         _ => {}
     }
     // Before anything is attached, so that an early Ctrl-C still ends in a clean exit.
@@ -71,6 +76,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Top(args) => attach(args, true, signals).await,
         Command::Record(args) => record(args, signals).await,
         Command::Serve(args) => serve(args, signals).await,
+        Command::Study(args) => run_study(args, signals).await,
         Command::Compare(_) | Command::Export(_) | Command::Ps(_) => {
             unreachable!("handled above")
         }
@@ -168,12 +174,37 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// `study`: every platform x benchmark, traced and reported.
+async fn run_study(args: StudyArgs, mut signals: Signals) -> anyhow::Result<u8> {
+    privileges::check()?;
+    study::check_dir(&args.output, args.force)?;
+    let Some(plan) = plan::make(&args.request())? else {
+        return Ok(0);
+    };
+    let options = args.options();
+    match study::run(&options, &plan, &mut signals).await? {
+        study::Outcome::Done { failed: 0 } => Ok(0),
+        study::Outcome::Done { failed } => {
+            eprintln!("ktrace: study: {failed} runs failed (see the report)");
+            Ok(1)
+        }
+        study::Outcome::Interrupted(signal) => {
+            eprintln!(
+                "ktrace: study: interrupted by {signal}; the completed runs' records are in {0} \
+                 (`ktrace study --report-only {0}` reports them)",
+                options.dir.display()
+            );
+            Ok(128 + signals::number(signal))
+        }
+    }
+}
+
 /// `compare`: needs no privileges, only the record files.
 fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.plot {
         figure::check_target(path, args.force)?;
     }
-    let comparison = compare::load(&args.records, args.top, args.vmlinux.as_deref())?;
+    let comparison = compare::load(&args.records, &args.labels, args.top, args.vmlinux.as_deref())?;
     if let Some(path) = &args.plot {
         compare::plot::plot(path, &comparison, args.force)?;
         eprintln!("ktrace: wrote {}", path.display());
@@ -221,9 +252,15 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
         }
     }
     eprintln!(
-        "ktrace: {} functions in the tracefile, {} entered; left out: {} module functions \
-         (their DWARF is in the module's debug file), {} without line information",
-        summary.functions, summary.entered, summary.module_functions, summary.without_source
+        "ktrace: {} functions in the tracefile, {} entered; {} counted lines, {} of them run; \
+         left out: {} module functions (their DWARF is in the module's debug file), {} without \
+         line information",
+        summary.functions,
+        summary.entered,
+        summary.lines,
+        summary.lines_hit,
+        summary.module_functions,
+        summary.without_source
     );
     Ok(0)
 }
@@ -292,21 +329,28 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
     if let Some(path) = &args.record {
         file::check_target(path, args.trace.profile.force)?;
     }
+    let phase_seconds = args.command.is_empty().then(workload::phase_seconds).transpose()?;
     privileges::check()?;
     let hierarchy = Hierarchy::discover()?;
-    let (argv, label) = if args.command.is_empty() {
-        (workload::default_command(), vec![workload::LABEL.to_owned()])
-    } else {
-        let label = args.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        (args.command, label)
-    };
     let request = args.trace.request();
     let Some(plan) = plan::make(&request)? else {
         return Ok(0);
     };
     let info = RecordInfo::new(&plan);
-    let name = args.name.unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
+    let name = args.name.clone().unwrap_or_else(|| format!("ktrace-run-{}", std::process::id()));
     let (owned, cgroup) = hierarchy.create(&name)?;
+    if let Some(seconds) = phase_seconds {
+        let phases = workload::Phases::create(&hierarchy, &name, seconds)?;
+        eprintln!(
+            "ktrace: running the built-in workload in cgroup {}: {} s per phase, each in a cgroup \
+             of its own",
+            cgroup.path.display(),
+            phases.seconds()
+        );
+        return run_phases(&args, live, &phases, plan, info, signals).await;
+    }
+    let argv = args.command;
+    let label: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     // The command goes on when stdout's reader goes away; its status is still ktrace's.
     let options = Options { outlive_stdout: true, ..args.output.options(&args.trace) };
     let session =
@@ -364,9 +408,43 @@ async fn run(mut args: RunArgs, mut signals: Signals) -> anyhow::Result<u8> {
         show_output(&mut output, &label.join(" "))?;
     }
     if let Some(path) = &args.record {
-        save(path, &Record::new(info, total), args.trace.profile.force)?;
+        save(path, &Record::of_command(info, total, status), args.trace.profile.force)?;
     }
     Ok(child::exit_code(status))
+}
+
+/// `run` without a command: the built-in workload's phases, one column each; 128+signal when a
+/// signal (or quitting the live view) stopped them.
+async fn run_phases(
+    args: &RunArgs,
+    live: bool,
+    phases: &workload::Phases,
+    plan: plan::Plan,
+    info: RecordInfo,
+    mut signals: Signals,
+) -> anyhow::Result<u8> {
+    let cgroups = phases.cgroups();
+    let label = vec![workload::LABEL.to_owned()];
+    // As with a command: the phases go on when stdout's reader goes away.
+    let options = Options { outlive_stdout: true, ..args.output.options(&args.trace) };
+    let session = Session::attach(&cgroups, Some(label), options, plan)?;
+    let (sink, view) = sink(live, &cgroups, &args.trace.request());
+    let (stopped_by, total) = session
+        .trace_until(sink, async {
+            tokio::select! {
+                done = phases.run() => done.map(|()| None),
+                signal = signals.stop_signal() => Ok(Some(signal)),
+                shown = show(view) => shown.map(|()| Some("SIGINT")),
+            }
+        })
+        .await?;
+    if let Some(signal) = stopped_by {
+        eprintln!("ktrace: the built-in workload was stopped by {signal}");
+    }
+    if let Some(path) = &args.record {
+        save(path, &Record::new(info, total), args.trace.profile.force)?;
+    }
+    Ok(stopped_by.map_or(0, |signal| 128 + signals::number(signal)))
 }
 
 /// Copies what the command wrote while the live view was up to stderr, if anything.

@@ -1,7 +1,7 @@
 //! Deciding what to trace before anything is attached: which kernel functions and with which
-//! backend (`--functions`, `--module`, `--all`, `--exclude`, `--backend`), whether to
-//! sample, what entries in interrupt context count for (`--irq`), and `--dry-run`, which
-//! prints the plan instead.
+//! backend (`--functions`, `--module`, `--all`, `--exclude`, `--backend`), which source lines
+//! (`--lines`), whether to sample, what entries in interrupt context count for (`--irq`), and
+//! `--dry-run`, which prints the plan instead.
 use std::io::{self, Write as _};
 
 use anyhow::{Context as _, bail};
@@ -13,6 +13,7 @@ use crate::{
         preempt_count,
     },
     functions::{Filter, Inventory, Matcher, Selection, select},
+    lines::{self, LinePlan, LineRequest},
 };
 
 /// What the user asked to trace besides syscalls.
@@ -20,10 +21,14 @@ use crate::{
 pub struct Request {
     /// Sample kernel functions (`--sample`, `--stacks`).
     pub sampling: Option<Sampling>,
+    /// Time syscalls too (`--latency`).
+    pub latency: bool,
     /// The kernel functions to count.
     pub functions: Filter,
     /// The backend to count them with (`--backend`); `None` lets ktrace choose.
     pub backend: Option<Backend>,
+    /// The source lines to count (`--lines`).
+    pub lines: LineRequest,
     /// What function entries in interrupt context count for (`--irq`); `None` separates them
     /// where the kernel lets ktrace tell, and says so where it does not.
     pub irq: Option<IrqMode>,
@@ -35,18 +40,34 @@ pub struct Request {
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub sampling: Option<Sampling>,
+    /// Time syscalls too (`--latency`).
+    pub latency: bool,
     pub functions: Option<FunctionPlan>,
     /// When functions are sampled because they cannot be counted: the ones asked for.
     pub sampled_functions: Option<Matcher>,
+    /// And why they cannot be counted on this kernel.
+    pub sampled_because: Option<String>,
+    /// Source lines to count (`--lines`).
+    pub lines: Option<LinePlan>,
 }
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
 pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
-    let mut plan = Plan { sampling: request.sampling, ..Plan::default() };
+    let mut plan = Plan { sampling: request.sampling, latency: request.latency, ..Plan::default() };
     let filter = &request.functions;
+    let wants_lines = !request.lines.functions.is_empty();
+    plan.lines = wants_lines.then(|| lines::plan(&request.lines)).transpose()?;
     if filter.is_empty() {
-        if request.dry_run {
-            bail!("--dry-run shows the plan for --functions, --module or --all; none was given");
+        match (&plan.lines, request.dry_run) {
+            (None, true) => bail!(
+                "--dry-run shows the plan for --functions, --module, --all or --lines; none was given"
+            ),
+            (Some(lines), true) => {
+                print_line_plan(lines).context("writing the plan to stdout")?;
+                return Ok(None);
+            }
+            (Some(lines), false) => announce_lines(lines),
+            (None, false) => {}
         }
         return Ok(Some(plan));
     }
@@ -69,6 +90,7 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
     };
     if request.dry_run {
         print_plan(&selection, &available, choice.as_ref())
+            .and_then(|()| plan.lines.as_ref().map_or(Ok(()), print_line_plan))
             .context("writing the plan to stdout")?;
         return Ok(None);
     }
@@ -85,7 +107,64 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
     );
     let (irq, preempt_count) = interrupts(request.irq)?;
     plan.functions = Some(FunctionPlan { backend, targets: selection.targets, irq, preempt_count });
+    if let Some(lines) = &plan.lines {
+        announce_lines(lines);
+    }
     Ok(Some(plan))
+}
+
+fn announce_lines(lines: &LinePlan) {
+    for line in lines.describe() {
+        eprintln!("{line}");
+    }
+}
+
+/// The line plan for `--dry-run`: per function its copies, and per copy where each probe goes
+/// and which lines start there.
+fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "line probes: {} (DWARF of {} read in {:.2} s)",
+        plan.probes.len(),
+        plan.vmlinux.display(),
+        plan.analysis.as_secs_f64()
+    )?;
+    for (f, function) in plan.functions.iter().enumerate() {
+        writeln!(
+            out,
+            "lines of {} ({}:{}): {} lines in {}",
+            function.name,
+            function.file,
+            function.decl_line,
+            function.lines.len(),
+            lines::describe_copies(&function.copies)
+        )?;
+        if let Some(body) = &function.body {
+            writeln!(out, "  most of its code is {body}, inlined into it")?;
+        }
+        for (c, copy) in function.copies.iter().enumerate() {
+            match &copy.call_site {
+                Some(site) => writeln!(out, "  {} (call at {site})", copy.describe())?,
+                None => writeln!(out, "  {}", copy.describe())?,
+            }
+            for probe in plan.probes.iter().filter(|p| p.function == f && p.copy == c) {
+                let lines: Vec<String> = probe.lines.iter().map(u32::to_string).collect();
+                write!(
+                    out,
+                    "    {}+{:#x}  lines {}",
+                    probe.symbol,
+                    probe.offset,
+                    lines.join(", ")
+                )?;
+                match &probe.unprobeable {
+                    Some(why) => writeln!(out, "  (cannot be probed: {why})")?,
+                    None => writeln!(out)?,
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `--irq` mode and where the preempt counts are for it. Asked for explicitly, a mode
@@ -117,6 +196,7 @@ fn fallback(mut plan: Plan, request: &Request, why: &str) -> anyhow::Result<Opti
         bail!("kernel functions cannot be counted on this kernel: {why}");
     }
     plan.sampled_functions = Some(Matcher::new(&request.functions)?);
+    plan.sampled_because = Some(why.to_owned());
     let sampling = *plan
         .sampling
         .get_or_insert(Sampling { frequency_hz: DEFAULT_FREQUENCY_HZ, stacks: false });

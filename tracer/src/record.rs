@@ -8,7 +8,16 @@
 //! targeted. One type, [`Record`], is both written and read back, so the two cannot drift
 //! apart. The file is written to a temporary file in the same directory and renamed, so a
 //! reader never sees half a record; an existing file is replaced only with `--force`.
-use std::{fs, io::Write as _, path::Path};
+use std::{
+    fs,
+    io::{self, Read as _, Write as _},
+    os::unix::{
+        fs::{FileTypeExt as _, OpenOptionsExt as _},
+        process::ExitStatusExt as _,
+    },
+    path::Path,
+    process::ExitStatus,
+};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
@@ -46,12 +55,15 @@ pub struct Backends {
     /// functions asked for were sampled because no backend works on this kernel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<String>,
+    /// `kprobe` (at each line's address) with `--lines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<String>,
 }
 
 impl RecordInfo {
     /// The facts of this host and of `plan`, before it is attached.
     pub fn new(plan: &Plan) -> Self {
-        let build_id = fs::read(KERNEL_NOTES).ok().and_then(|notes| gnu_build_id(&notes));
+        let build_id = kernel_build_id();
         let functions = match (&plan.functions, &plan.sampled_functions) {
             (Some(f), _) => Some(f.backend.to_string()),
             (None, Some(_)) => Some("samples".to_owned()),
@@ -65,6 +77,7 @@ impl RecordInfo {
                 syscalls: "raw_tracepoint".to_owned(),
                 samples: plan.sampling.map(|_| "perf_event".to_owned()),
                 functions,
+                lines: plan.lines.as_ref().map(|_| "kprobe".to_owned()),
             },
             function_targets: plan.functions.as_ref().map_or(0, |f| f.targets.len()),
         }
@@ -77,15 +90,48 @@ pub struct Record {
     pub record_version: u32,
     #[serde(flatten)]
     pub info: RecordInfo,
+    /// How `run`'s command ended; absent when no command ran (`record`), and in records of
+    /// ktrace versions before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_exit: Option<CommandExit>,
     #[serde(flatten)]
     pub report: Report,
 }
 
-impl Record {
-    /// A record of this version.
-    pub fn new(info: RecordInfo, report: Report) -> Self {
-        Self { record_version: RECORD_VERSION, info, report }
+/// How the traced command ended: `{"status": 3}` or `{"signal": 9}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandExit {
+    /// It exited with this status.
+    Status(i32),
+    /// A signal of this number killed it.
+    Signal(i32),
+}
+
+impl From<ExitStatus> for CommandExit {
+    fn from(status: ExitStatus) -> Self {
+        match (status.code(), status.signal()) {
+            (None, Some(signal)) => Self::Signal(signal),
+            (code, _) => Self::Status(code.unwrap_or(-1)),
+        }
     }
+}
+
+impl Record {
+    /// A record of this version, of a trace without a command.
+    pub fn new(info: RecordInfo, report: Report) -> Self {
+        Self { record_version: RECORD_VERSION, info, command_exit: None, report }
+    }
+
+    /// A record of `run`, whose command ended with `status`.
+    pub fn of_command(info: RecordInfo, report: Report, status: ExitStatus) -> Self {
+        Self { command_exit: Some(status.into()), ..Self::new(info, report) }
+    }
+}
+
+/// The hex GNU build id of the running kernel, if its notes carry one.
+pub fn kernel_build_id() -> Option<String> {
+    fs::read(KERNEL_NOTES).ok().and_then(|notes| gnu_build_id(&notes))
 }
 
 /// The hex GNU build id among the ELF notes of `/sys/kernel/notes`: a sequence of (namesz,
@@ -120,15 +166,57 @@ pub fn write(path: &Path, record: &Record, force: bool) -> anyhow::Result<()> {
 }
 
 /// Reads a record, refusing anything that is not a ktrace record of a version this ktrace
-/// knows.
+/// knows, and anything that is not a regular file of at most [`MAX_RECORD_BYTES`]: a FIFO or
+/// a device (`/dev/zero`) is refused before a byte is read, so it can neither block nor fill
+/// memory.
 pub fn read(path: &Path) -> anyhow::Result<Record> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse(&text).with_context(|| format!("{}", path.display()))
+    let file = open_regular(path)?;
+    // The size was checked; `take` holds even if the file grows while it is read.
+    let reader = io::BufReader::new(file.take(MAX_RECORD_BYTES + 1));
+    parse(reader).with_context(|| format!("{}", path.display()))
 }
 
-fn parse(text: &str) -> anyhow::Result<Record> {
+/// The largest record `read` accepts. A record of `--all` (38,976 functions on a Debian 6.12
+/// kernel) with 16 cgroups that all entered every function is 16 MB; one cgroup that entered
+/// none is 3.6 MB. Four times the largest leaves room for bigger kernels while keeping a
+/// foreign file from taking gigabytes of memory.
+pub const MAX_RECORD_BYTES: u64 = 64 << 20;
+
+/// Opens `path` for reading if it is a regular file of a plausible size. Opened without
+/// blocking, so that a FIFO without a writer is refused rather than waited for.
+fn open_regular(path: &Path) -> anyhow::Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let meta = file.metadata().with_context(|| format!("reading {}", path.display()))?;
+    let kind = meta.file_type();
+    let what = match () {
+        () if kind.is_file() => None,
+        () if kind.is_dir() => Some("a directory"),
+        () if kind.is_fifo() => Some("a FIFO"),
+        () if kind.is_socket() => Some("a socket"),
+        () if kind.is_char_device() || kind.is_block_device() => Some("a device"),
+        () => Some("not a regular file"),
+    };
+    if let Some(what) = what {
+        bail!("{} is {what}, not a ktrace record file", path.display());
+    }
+    if meta.len() > MAX_RECORD_BYTES {
+        bail!(
+            "{} is {} bytes, more than the {} MiB a ktrace record can be: not a ktrace record",
+            path.display(),
+            meta.len(),
+            MAX_RECORD_BYTES >> 20
+        );
+    }
+    Ok(file)
+}
+
+fn parse(reader: impl io::Read) -> anyhow::Result<Record> {
     let value: serde_json::Value =
-        serde_json::from_str(text).context("not a ktrace record (not a JSON document)")?;
+        serde_json::from_reader(reader).context("not a ktrace record (not a JSON document)")?;
     match value.get("record_version").map(serde_json::Value::as_u64) {
         None => bail!("not a ktrace record (no record_version)"),
         Some(Some(v)) if v == u64::from(RECORD_VERSION) => {}
@@ -148,6 +236,12 @@ fn parse(text: &str) -> anyhow::Result<Record> {
         && report.kernel_samples.as_ref().is_none_or(|s| {
             s.functions.iter().all(|r| r.samples.len() == columns)
                 && s.modules.iter().all(|m| m.samples.len() == columns)
+        })
+        && report.kernel_lines.as_ref().is_none_or(|l| {
+            l.functions.iter().flat_map(|f| &f.lines).all(|line| {
+                line.counts.len() == columns
+                    && line.copies.iter().all(|c| c.counts.len() == columns)
+            })
         });
     if !aligned {
         bail!("not a valid ktrace record (counts do not match its {columns} cgroups)");
@@ -174,6 +268,7 @@ pub(crate) mod tests {
                 syscalls: "raw_tracepoint".to_owned(),
                 samples: None,
                 functions: Some("kprobe-multi".to_owned()),
+                lines: None,
             },
             function_targets: 4,
         }
@@ -216,6 +311,7 @@ pub(crate) mod tests {
     fn info_names_the_backends_of_the_plan() {
         let plan = Plan {
             sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
+            latency: false,
             functions: Some(FunctionPlan {
                 backend: Backend::Fentry,
                 targets: Vec::new(),
@@ -223,6 +319,8 @@ pub(crate) mod tests {
                 preempt_count: Default::default(),
             }),
             sampled_functions: None,
+            sampled_because: None,
+            lines: None,
         };
         let info = RecordInfo::new(&plan);
         assert_eq!(
@@ -230,7 +328,8 @@ pub(crate) mod tests {
             Backends {
                 syscalls: "raw_tracepoint".to_owned(),
                 samples: Some("perf_event".to_owned()),
-                functions: Some("fentry".to_owned())
+                functions: Some("fentry".to_owned()),
+                lines: None
             }
         );
         assert_eq!(info.function_targets, 0);
@@ -260,6 +359,26 @@ pub(crate) mod tests {
         assert_eq!(read(&path).unwrap(), record);
     }
 
+    /// `run --record` kept no trace of how its command ended.
+    #[test]
+    fn records_of_run_keep_the_command_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        for (raw, exit, json) in [
+            (3 << 8, CommandExit::Status(3), serde_json::json!({"status": 3})),
+            (libc::SIGKILL, CommandExit::Signal(9), serde_json::json!({"signal": 9})),
+        ] {
+            let record = Record::of_command(info(), counted(), ExitStatus::from_raw(raw));
+            write(&path, &record, true).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(v["command_exit"], json);
+            assert_eq!(read(&path).unwrap().command_exit, Some(exit));
+        }
+        write(&path, &Record::new(info(), counted()), true).unwrap();
+        assert_eq!(read(&path).unwrap().command_exit, None);
+    }
+
     /// `text` as this version writes it back: unchanged but for the syscall counts' `blocked`
     /// figure, which version-1 records predate (read as 0).
     fn written_back(text: &str) -> serde_json::Value {
@@ -281,9 +400,10 @@ pub(crate) mod tests {
     #[test]
     fn version_1_records_read_and_write_back_unchanged() {
         let text = fixture("record-v1-counted.json");
-        let counted = parse(&text).unwrap();
+        let counted = parse(text.as_bytes()).unwrap();
         assert_eq!(serde_json::to_value(&counted).unwrap(), written_back(&text));
         assert_eq!(counted.info.backends.functions.as_deref(), Some("kprobe-multi"));
+        assert_eq!(counted.command_exit, None);
         let report = &counted.report;
         assert_eq!(report.kernel_release, "6.12.117+deb12-cloud-amd64");
         assert_eq!(
@@ -302,7 +422,7 @@ pub(crate) mod tests {
         assert_eq!(functions.functions.len() + functions.not_entered.len(), 50);
 
         let text = fixture("record-v1-sampled.json");
-        let sampled = parse(&text).unwrap();
+        let sampled = parse(text.as_bytes()).unwrap();
         assert_eq!(serde_json::to_value(&sampled).unwrap(), written_back(&text));
         assert_eq!(sampled.info.backends.samples.as_deref(), Some("perf_event"));
         assert_eq!(sampled.report.syscalls[0].counts[0].calls, 300_000);
@@ -342,9 +462,40 @@ pub(crate) mod tests {
         );
     }
 
+    /// `/dev/zero` used to grow to gigabytes of memory, and a FIFO blocked forever.
+    #[test]
+    fn files_that_cannot_be_records_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: `c_path` is a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let refused = |path: &Path| format!("{:#}", read(path).unwrap_err());
+        let shown = fifo.display();
+        assert_eq!(refused(&fifo), format!("{shown} is a FIFO, not a ktrace record file"));
+        assert_eq!(
+            refused(Path::new("/dev/zero")),
+            "/dev/zero is a device, not a ktrace record file"
+        );
+        assert_eq!(
+            refused(dir.path()),
+            format!("{} is a directory, not a ktrace record file", dir.path().display())
+        );
+        let big = dir.path().join("big.json");
+        fs::File::create(&big).unwrap().set_len(MAX_RECORD_BYTES + 1).unwrap();
+        assert_eq!(
+            refused(&big),
+            format!(
+                "{} is 67108865 bytes, more than the 64 MiB a ktrace record can be: not a \
+                 ktrace record",
+                big.display()
+            )
+        );
+    }
+
     #[test]
     fn foreign_files_and_unknown_versions_are_refused_in_one_line() {
-        let err = |text: &str| format!("{:#}", parse(text).unwrap_err());
+        let err = |text: &str| format!("{:#}", parse(text.as_bytes()).unwrap_err());
         assert_eq!(
             err("hello"),
             "not a ktrace record (not a JSON document): expected value at line 1 column 1"

@@ -15,8 +15,10 @@ use tracer_common::Abi;
 use crate::{
     attach::{Backend, IrqMode},
     cgroup::Cgroup,
-    collect::{Count, Overhead, SampleCounts, Syscall, SyscallCounts},
+    collect::{Count, Overhead, SampleCounts, Syscall, SyscallCounts, SyscallLatencies},
     functions::Target,
+    latency::Latency,
+    lines::LineReport,
     runtime::WorkloadRef,
     symbolize::KernelFunction,
 };
@@ -41,6 +43,10 @@ pub struct CgroupInfo {
     /// The container, sandbox or VM this cgroup holds, when it was named or found by pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadRef>,
+    /// When ktrace found the cgroup gone (removed during the trace), RFC 3339 UTC: its counts
+    /// end there. Absent while it exists, and in records of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vanished_at: Option<String>,
 }
 
 impl From<&Cgroup> for CgroupInfo {
@@ -50,6 +56,7 @@ impl From<&Cgroup> for CgroupInfo {
             path: c.path.display().to_string(),
             id: c.id,
             workload: c.workload.clone(),
+            vanished_at: None,
         }
     }
 }
@@ -97,6 +104,9 @@ pub struct Report {
     /// Counted kernel function entries, with `--functions`, `--module` or `--all`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_functions: Option<FunctionReport>,
+    /// Counted source line hits, with `--lines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_lines: Option<LineReport>,
 }
 
 /// What the figures of a kernel function section are, written out in every report so that no
@@ -285,6 +295,9 @@ pub struct SyscallRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub abi: Option<String>,
     pub counts: Vec<Count>,
+    /// With `--latency`: per cgroup, the latency of the calls timed, `null` where none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Vec<Option<Latency>>>,
 }
 
 impl SyscallRow {
@@ -318,6 +331,7 @@ impl Report {
                 nr: Some(syscall.nr as u32),
                 abi: (syscall.abi == Abi::I386).then(|| "i386".to_owned()),
                 counts: counts.iter().map(|c| c.get(syscall)).collect(),
+                latency: None,
             })
             .collect();
         if counts.iter().any(|c| !c.out_of_range().is_zero()) {
@@ -326,6 +340,7 @@ impl Report {
                 nr: None,
                 abi: None,
                 counts: counts.iter().map(SyscallCounts::out_of_range).collect(),
+                latency: None,
             });
         }
         syscalls.sort_by(|a, b| b.weight().cmp(&a.weight()).then_with(|| a.name.cmp(&b.name)));
@@ -344,11 +359,32 @@ impl Report {
             rows_omitted,
             kernel_samples,
             kernel_functions,
+            kernel_lines: None,
         }
     }
 
     pub fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.duration_secs)
+    }
+
+    /// The report with every row's latency, from one [`SyscallLatencies`] per traced cgroup
+    /// (`--latency`; cumulative or a difference, like the counts).
+    pub fn with_latency(mut self, latencies: &[SyscallLatencies]) -> Self {
+        for row in &mut self.syscalls {
+            let syscall = row.syscall();
+            row.latency = Some(
+                latencies.iter().map(|l| l.get(syscall).and_then(Latency::from_buckets)).collect(),
+            );
+        }
+        self
+    }
+}
+
+impl SyscallRow {
+    /// The syscall of this row; `None` for the calls out of range.
+    fn syscall(&self) -> Option<Syscall> {
+        let abi = if self.abi.as_deref() == Some("i386") { Abi::I386 } else { Abi::X86_64 };
+        self.nr.map(|nr| Syscall { abi, nr: nr as usize })
     }
 }
 
@@ -373,6 +409,44 @@ pub struct SampleReport {
     pub functions: Vec<SampledFunction>,
     pub functions_omitted: usize,
     pub modules: Vec<SampledModule>,
+    /// The event that took the samples, and what it cannot see. Absent in records of earlier
+    /// versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<SampleClock>,
+}
+
+/// How the samples were taken. ktrace samples with `cpu-clock`, a timer interrupt: code that
+/// runs with interrupts disabled is sampled where they are re-enabled
+/// (`_raw_spin_unlock_irqrestore`, `finish_task_switch`), not where it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleClock {
+    /// The perf event: always `cpu-clock`.
+    pub event: String,
+    /// Whether this machine has a hardware cycle counter that could sample inside
+    /// interrupt-disabled code (a non-maskable interrupt); most VMs have none.
+    pub hardware_cycles: bool,
+}
+
+impl SampleClock {
+    /// The clock of ktrace's samples, on a machine with or without a hardware cycle counter.
+    pub fn cpu_clock(hardware_cycles: bool) -> Self {
+        Self { event: "cpu-clock".to_owned(), hardware_cycles }
+    }
+
+    /// What the clock hides, in one sentence for the reports.
+    pub fn caveat(&self) -> String {
+        let machine = if self.hardware_cycles {
+            "this machine has a hardware cycle counter, which ktrace does not sample with"
+        } else {
+            "this machine has no hardware cycle counter, as most VMs have none"
+        };
+        format!(
+            "Sampled with {}, a timer interrupt; {machine}. Time spent with interrupts disabled \
+             is attributed to where they are re-enabled (_raw_spin_unlock_irqrestore, \
+             finish_task_switch).",
+            self.event
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -385,6 +459,18 @@ pub struct SampleTotalsRow {
     pub lost: u64,
     /// Kernel CPU time estimated from the samples: kernel / frequency.
     pub kernel_secs_estimate: f64,
+    /// Kernel samples in ktrace's own BPF programs (`kt_*`, run in the traced tasks' syscalls):
+    /// part of `kernel`, the sampled cost of tracing. Absent in records of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ktrace_programs: Option<u64>,
+}
+
+impl SampleTotalsRow {
+    /// The share of kernel samples in ktrace's own programs, when known.
+    pub fn ktrace_share(&self) -> Option<f64> {
+        let own = self.ktrace_programs?;
+        Some(if self.kernel == 0 { 0.0 } else { own as f64 / self.kernel as f64 })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -404,9 +490,11 @@ pub struct SampledModule {
 }
 
 impl SampleReport {
-    /// `per_cgroup[i]` holds cgroup i's totals and its samples per kernel function.
+    /// `per_cgroup[i]` holds cgroup i's totals and its samples per kernel function, taken with
+    /// `clock`.
     pub fn new(
         frequency_hz: u64,
+        clock: SampleClock,
         per_cgroup: &[(SampleCounts, BTreeMap<KernelFunction, u64>)],
         top: Option<usize>,
     ) -> Self {
@@ -458,16 +546,24 @@ impl SampleReport {
             frequency_hz,
             totals: per_cgroup
                 .iter()
-                .map(|(c, _)| SampleTotalsRow {
+                .map(|(c, by_function)| SampleTotalsRow {
                     kernel: c.kernel,
                     user: c.user,
                     lost: c.lost,
                     kernel_secs_estimate: c.kernel as f64 / frequency_hz as f64,
+                    ktrace_programs: Some(
+                        by_function
+                            .iter()
+                            .filter(|(f, _)| f.is_ktrace_program())
+                            .map(|(_, &n)| n)
+                            .sum(),
+                    ),
                 })
                 .collect(),
             functions,
             functions_omitted,
             modules,
+            clock: Some(clock),
         }
     }
 }
@@ -510,6 +606,7 @@ pub(crate) mod tests {
                     path: format!("/sys/fs/cgroup/{l}"),
                     id,
                     workload: None,
+                    vanished_at: None,
                 })
                 .collect(),
             command: None,
@@ -549,9 +646,34 @@ pub(crate) mod tests {
             (function("vfs_write", "vmlinux"), 5),
             (function("ksys_write", "vmlinux"), 5),
         ]);
-        let samples =
-            SampleReport::new(999, &[(totals(40, 10), lxc), (totals(10, 0), gvisor)], None);
+        let samples = SampleReport::new(
+            999,
+            SampleClock::cpu_clock(false),
+            &[(totals(40, 10), lxc), (totals(10, 0), gvisor)],
+            None,
+        );
         Report { kernel_samples: Some(samples), ..sample() }
+    }
+
+    /// ktrace's own programs were listed as vmlinux functions, their cost not said.
+    #[test]
+    fn samples_in_ktraces_own_programs_are_a_share_of_the_kernel_samples() {
+        let by_function = BTreeMap::from([
+            (function("bpf_prog_47fe02895b516e1c_kt_sys_enter", "bpf"), 30),
+            (function("bpf_prog_b02be16f26fd1743_kt_sys_exit", "bpf"), 10),
+            (function("bpf_prog_0123456789abcdef_other_tool", "bpf"), 5),
+            (function("do_syscall_64", "vmlinux"), 155),
+        ]);
+        let counts = SampleCounts { kernel: 200, ..Default::default() };
+        let s =
+            SampleReport::new(999, SampleClock::cpu_clock(false), &[(counts, by_function)], None);
+        assert_eq!(s.totals[0].ktrace_programs, Some(40));
+        assert_eq!(s.totals[0].ktrace_share(), Some(0.2));
+        assert_eq!(s.modules[1].module, "bpf");
+        assert_eq!(s.modules[1].samples, [45]);
+        let clock = s.clock.unwrap();
+        assert_eq!((clock.event.as_str(), clock.hardware_cycles), ("cpu-clock", false));
+        assert!(clock.caveat().contains("no hardware cycle counter"), "{}", clock.caveat());
     }
 
     #[test]
@@ -572,6 +694,7 @@ pub(crate) mod tests {
         // --top cuts functions, not modules.
         let top = SampleReport::new(
             999,
+            SampleClock::cpu_clock(true),
             &[(
                 SampleCounts { kernel: 3, ..Default::default() },
                 BTreeMap::from([(function("a", "vmlinux"), 2), (function("b", "m"), 1)]),
@@ -677,7 +800,9 @@ pub(crate) mod tests {
         json.as_object_mut().unwrap().remove("irq");
         let f: FunctionReport = serde_json::from_value(json).unwrap();
         assert_eq!(f.irq, IrqMode::Task);
-        assert!(f.functions.iter().all(|r| r.in_interrupts.is_empty() && r.all_interrupts.is_none()));
+        assert!(
+            f.functions.iter().all(|r| r.in_interrupts.is_empty() && r.all_interrupts.is_none())
+        );
     }
 
     #[test]

@@ -7,7 +7,13 @@
 //! so scrapes never touch the eBPF maps and cost no more than a copy. Every figure is a counter
 //! since tracing started (ktrace never resets the kernel's counters), labelled by the cgroup's
 //! label as given with `--cgroup`.
-use std::{convert::Infallible, sync::Arc, time::Duration};
+//!
+//! With `--latency`, `ktrace_syscall_latency_seconds` is a histogram per cgroup and syscall
+//! whose `le` bounds are powers of two nanoseconds, 256 ns to 2^36 ns (68.7 s): each is an edge
+//! of the kernel's buckets, so every cumulative count is exact, except that a call of exactly
+//! 2^k ns counts above `le` = 2^k ns rather than at it. `_count` is the calls timed, and
+//! `_sum` is approximate: each call is taken at its bucket's midpoint (within 1.6%).
+use std::{borrow::Cow, convert::Infallible, ops::RangeInclusive, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use http_body_util::Full;
@@ -21,9 +27,9 @@ use hyper::{
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric as _},
-    metrics::counter::ConstCounter,
-    registry::Registry,
+    encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet},
+    metrics::{MetricType, counter::ConstCounter},
+    registry::{Registry, Unit},
 };
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -33,6 +39,7 @@ use tokio::{
 
 use crate::{
     collect::Count,
+    lines::{LineFunction, LineReport},
     report::{Report, SyscallRow},
     session::Update,
 };
@@ -214,8 +221,8 @@ pub fn exposition(report: Option<Arc<Report>>) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// A metric's labels besides `cgroup`.
-type Labels<'a> = Vec<(&'static str, &'a str)>;
+/// A metric's labels besides `cgroup`: the report's own strings, or a number written out.
+type Labels<'a> = Vec<(&'static str, Cow<'a, str>)>;
 /// One item of a report (a syscall, a function): its labels and its figure per cgroup.
 type Item<'a> = (Labels<'a>, Vec<u64>);
 
@@ -227,7 +234,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 6] = [
+const FAMILIES: [Family; 7] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -271,16 +278,79 @@ const FAMILIES: [Family; 6] = [
             functions.map(|f| (function_labels(&f.name, &f.module), f.samples.clone())).collect()
         },
     },
+    Family {
+        name: "ktrace_line_hits",
+        help: "Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.",
+        items: |report| {
+            let lines = report.kernel_lines.iter().flat_map(LineReport::counted);
+            lines.map(|(f, l)| (line_labels(f, l.line), l.counts.clone())).collect()
+        },
+    },
 ];
+
+const LATENCY_NAME: &str = "ktrace_syscall_latency";
+const LATENCY_HELP: &str = "Syscalls of the cgroup timed from entry to return (--latency); le \
+                            bounds are powers of two ns, exact; _sum takes each call at its \
+                            bucket's midpoint, within 1.6%.";
+/// The powers of two, in ns, of the latency histogram's `le` bounds: 256 ns to 68.7 s.
+const LATENCY_BOUND_POWERS: RangeInclusive<u32> = 8..=36;
+
+/// Encodes one latency histogram per cgroup for every syscall row timed (`--latency`); a
+/// cgroup without a timed call of the syscall gets an empty one, as counters get zeros.
+/// Without `--latency` there is no such family.
+fn encode_latency(encoder: &mut DescriptorEncoder, report: &Report) -> Result<(), std::fmt::Error> {
+    if report.syscalls.iter().all(|row| row.latency.is_none()) {
+        return Ok(());
+    }
+    let mut metric = encoder.encode_descriptor(
+        LATENCY_NAME,
+        LATENCY_HELP,
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    let edges_ns: Vec<u64> = LATENCY_BOUND_POWERS.map(|power| 1 << power).collect();
+    let bounds = edges_ns.iter().map(|&ns| ns as f64 / 1e9).chain([f64::INFINITY]);
+    for row in &report.syscalls {
+        let Some(latencies) = &row.latency else { continue };
+        for (cgroup, latency) in report.cgroups.iter().zip(latencies) {
+            let (calls, sum_ns) = match latency {
+                Some(latency) => (latency.calls_between(&edges_ns), latency.midpoint_sum_ns()),
+                None => (vec![0; edges_ns.len() + 1], 0),
+            };
+            let count = calls.iter().sum();
+            let buckets: Vec<(f64, u64)> = bounds.clone().zip(calls).collect();
+            let labels = [("cgroup", cgroup.label.as_str()), ("syscall", row.name.as_str())];
+            metric.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
+                sum_ns as f64 / 1e9,
+                count,
+                &buckets,
+                None,
+            )?;
+        }
+    }
+    Ok(())
+}
 
 /// The syscall rows of `report`, with one `figure` of their counts.
 fn syscalls(report: &Report, figure: fn(&Count) -> u64) -> Vec<Item<'_>> {
     let item = |row: &SyscallRow| row.counts.iter().map(figure).collect();
-    report.syscalls.iter().map(|row| (vec![("syscall", row.name.as_str())], item(row))).collect()
+    report
+        .syscalls
+        .iter()
+        .map(|row| (vec![("syscall", row.name.as_str().into())], item(row)))
+        .collect()
 }
 
 fn function_labels<'a>(name: &'a str, module: &'a str) -> Labels<'a> {
-    vec![("function", name), ("module", module)]
+    vec![("function", name.into()), ("module", module.into())]
+}
+
+fn line_labels(function: &LineFunction, line: u32) -> Labels<'_> {
+    vec![
+        ("function", function.name.as_str().into()),
+        ("file", function.file.as_str().into()),
+        ("line", line.to_string().into()),
+    ]
 }
 
 /// Encodes a report's counters in the report's order, so the exposition is stable.
@@ -296,26 +366,36 @@ impl Collector for Counters {
             let Some(report) = &self.0 else { continue };
             for (labels, figures) in (family.items)(report) {
                 for (cgroup, figure) in report.cgroups.iter().zip(figures) {
-                    let labels: Labels<'_> = [("cgroup", cgroup.label.as_str())]
+                    let labels: Labels<'_> = [("cgroup", cgroup.label.as_str().into())]
                         .into_iter()
-                        .chain(labels.iter().copied())
+                        .chain(labels.iter().cloned())
                         .collect();
                     ConstCounter::new(figure).encode(metric.encode_family(&labels)?)?;
                 }
             }
         }
-        Ok(())
+        match &self.0 {
+            Some(report) => encode_latency(&mut encoder, report),
+            None => Ok(()),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{counted, sampled};
+    use crate::{
+        latency::{Latency, RELATIVE_ERROR},
+        report::tests::{counted, sampled},
+    };
 
     #[test]
     fn exposition_has_every_counter_per_cgroup() {
-        let report = Report { kernel_samples: sampled().kernel_samples, ..counted() };
+        let report = Report {
+            kernel_samples: sampled().kernel_samples,
+            kernel_lines: Some(crate::lines::report::tests::report()),
+            ..counted()
+        };
         assert_eq!(
             exposition(Some(Arc::new(report))).unwrap(),
             r#"# HELP ktrace_syscalls Syscall entries by tasks of the cgroup or below it.
@@ -358,9 +438,68 @@ ktrace_kernel_samples_total{cgroup="lxc",function="ksys_write",module="vmlinux"}
 ktrace_kernel_samples_total{cgroup="gvisor",function="ksys_write",module="vmlinux"} 5
 ktrace_kernel_samples_total{cgroup="lxc",function="veth_xmit",module="veth"} 2
 ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 0
+# HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
+# TYPE ktrace_line_hits counter
+ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4070"} 43
+ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4070"} 0
+ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4077"} 40
+ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4077"} 0
+ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4083"} 5
+ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4083"} 0
 # EOF
 "#
         );
+    }
+
+    #[test]
+    fn latency_histogram_is_cumulative_at_powers_of_two() {
+        let mut report = counted();
+        // lxc: 900 getppid of 200 ns and 100 of 1 ms; gvisor timed none.
+        let getppid = Latency::from_sparse(vec![[200, 900], [1_000_000, 100]]);
+        report.syscalls[0].latency = Some(vec![getppid, None]);
+        report.syscalls[1].latency = Some(vec![None, None]);
+        let text = exposition(Some(Arc::new(report))).unwrap();
+        assert!(text.contains("# UNIT ktrace_syscall_latency_seconds seconds\n"), "{text}");
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("the real parser reads it");
+        let sample = |name: &str, cgroup: &str, syscall: &str| {
+            let found = scrape.samples.iter().find(|s| {
+                s.metric == name
+                    && s.labels.get("cgroup") == Some(cgroup)
+                    && s.labels.get("syscall") == Some(syscall)
+            });
+            found
+                .unwrap_or_else(|| panic!("no {name} of {cgroup} {syscall}:\n{text}"))
+                .value
+                .clone()
+        };
+        let prometheus_parse::Value::Histogram(buckets) =
+            sample("ktrace_syscall_latency_seconds", "lxc", "getppid")
+        else {
+            panic!("not a histogram:\n{text}")
+        };
+        // Calls under 2^power ns.
+        let at = |power: i32| {
+            let le = 2f64.powi(power) / 1e9;
+            let bucket = buckets.iter().find(|b| (b.less_than - le).abs() <= le * 1e-9);
+            bucket.unwrap_or_else(|| panic!("no le {le}:\n{text}")).count
+        };
+        assert_eq!(buckets.len(), LATENCY_BOUND_POWERS.count() + 1);
+        assert_eq!((at(8), at(19), at(20), at(36)), (900.0, 900.0, 1000.0, 1000.0));
+        let last = buckets.last().map(|b| (b.less_than, b.count));
+        assert_eq!(last, Some((f64::INFINITY, 1000.0)));
+        let count = sample("ktrace_syscall_latency_seconds_count", "lxc", "getppid");
+        assert_eq!(count, prometheus_parse::Value::Untyped(1000.0));
+        let prometheus_parse::Value::Untyped(sum) =
+            sample("ktrace_syscall_latency_seconds_sum", "lxc", "getppid")
+        else {
+            panic!("no sum:\n{text}")
+        };
+        assert!((sum - 0.10018).abs() < 0.10018 * RELATIVE_ERROR, "sum {sum}");
+        let empty = sample("ktrace_syscall_latency_seconds_count", "gvisor", "read");
+        assert_eq!(empty, prometheus_parse::Value::Untyped(0.0));
+        // fchdir was not timed, so it has no histogram.
+        assert!(!text.contains(r#"syscall="fchdir",le"#), "{text}");
     }
 
     #[test]
@@ -405,6 +544,8 @@ ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 
 # TYPE ktrace_function_entries_in_interrupts counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
 # TYPE ktrace_kernel_samples counter
+# HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
+# TYPE ktrace_line_hits counter
 # EOF
 "
         );

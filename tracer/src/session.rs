@@ -4,7 +4,9 @@
 //! view or to `serve`.
 use std::{
     collections::{BTreeMap, HashSet},
+    fs,
     future::Future,
+    os::unix::fs::MetadataExt as _,
     path::PathBuf,
     time::{Duration, Instant, SystemTime},
 };
@@ -16,14 +18,17 @@ use tokio::{
 use tracer_common::NO_STACK;
 
 use crate::{
-    attach::{Diagnostics, Probes, validate_frequency},
+    attach::{
+        Diagnostics, LATENCY_SYSCALLS_PER_CGROUP, Probes, hardware_cycles, validate_frequency,
+    },
     cgroup::Cgroup,
     collect::{SampleCounts, Snapshot},
     export::{Format, Printer, file, folded},
     functions::Matcher,
     kallsyms::CORE_KERNEL,
+    lines::{LinePlan, LineReport},
     plan::Plan,
-    report::{FunctionReport, Period, Report, SampleReport, Scope, TraceInfo},
+    report::{FunctionReport, Period, Report, SampleClock, SampleReport, Scope, TraceInfo},
     symbolize::{KernelFunction, KernelSymbols},
 };
 
@@ -36,12 +41,15 @@ pub struct Update {
     pub total: Report,
 }
 
-/// Where the reports of each interval go. The total at the end is printed in either case.
+/// Where the reports of each interval go. The total at the end is printed unless silent.
 pub enum Sink {
     /// Printed in the `--output` format.
     Print,
     /// Sent with the cumulative total to the live view (which shows them instead) or `serve`.
     Live(mpsc::Sender<Update>),
+    /// Nothing is printed, not even the total: the caller keeps it (`ktrace study` saves
+    /// each run as a record).
+    Silent,
 }
 
 /// How a session reports what it traces.
@@ -70,8 +78,12 @@ pub struct Session {
     symbols: Option<KernelSymbols>,
     /// Sampled functions are limited to these when sampling stands in for counting.
     sampled_functions: Option<Matcher>,
+    /// The source lines counted, whose probes are in `probes`.
+    lines: Option<LinePlan>,
     info: TraceInfo,
     options: Options,
+    /// How samples are taken on this machine.
+    clock: SampleClock,
 }
 
 impl Session {
@@ -90,13 +102,23 @@ impl Session {
         }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
-        let probes = Probes::attach(cgroups, plan.sampling, plan.functions, options.diagnostics)?;
+        let lines = plan.lines;
+        let line_probes = lines.as_ref().map_or(&[][..], |l| &l.probes);
+        let probes = Probes::attach(
+            cgroups,
+            plan.latency,
+            plan.sampling,
+            plan.functions,
+            line_probes,
+            options.diagnostics,
+        )?;
         let info = TraceInfo {
             kernel_release: kernel_release(),
             cgroups: cgroups.iter().map(Into::into).collect(),
             command,
         };
-        Ok(Self { probes, symbols, sampled_functions, info, options })
+        let clock = SampleClock::cpu_clock(plan.sampling.is_some() && hardware_cycles());
+        Ok(Self { probes, symbols, sampled_functions, lines, info, options, clock })
     }
 
     /// Sends interval reports to `sink` until `stop` completes, then prints the total; returns
@@ -116,16 +138,21 @@ impl Session {
             t
         });
         let mut last = start.clone();
+        let mut presence = tokio::time::interval(PRESENCE_CHECK);
+        presence.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tokio::pin!(stop);
         let outcome = loop {
             tokio::select! {
                 outcome = &mut stop => break outcome,
+                _ = presence.tick() => self.note_vanished(&start),
                 () = tick(&mut ticker) => {
+                    self.note_vanished(&start);
                     self.probes.print_diagnostics();
                     let now = Mark::take(&self.probes)?;
                     let report = self.interval(&now, &last)?;
                     match &sink {
                         Sink::Print => self.print(&mut out, &report)?,
+                        Sink::Silent => {}
                         // Closed: `run` goes on after its view was quit.
                         Sink::Live(view) if view.is_closed() => {}
                         Sink::Live(view) => {
@@ -139,6 +166,7 @@ impl Session {
                 }
             }
         };
+        self.note_vanished(&start);
         self.probes.print_diagnostics();
         let end = Mark::take(&self.probes)?;
         let entry_failures = self.probes.syscall_entry_failures()?;
@@ -148,17 +176,26 @@ impl Session {
                  (task storage full or busy): failed and blocked counts may miss as many"
             );
         }
+        let latency_failures = self.probes.syscall_latency_failures()?;
+        if latency_failures > 0 {
+            eprintln!(
+                "ktrace: {latency_failures} syscall latencies could not be recorded (no room \
+                 for their histograms: {LATENCY_SYSCALLS_PER_CGROUP} distinct syscalls per \
+                 traced cgroup): latency counts may miss as many"
+            );
+        }
         if ticker.is_some() && matches!(sink, Sink::Print) {
             let report = self.interval(&end, &last)?;
             self.print(&mut out, &report)?;
         }
         let report = self.total(&end, &start, None)?;
-        match self.options.top {
-            Some(_) => {
+        match (&sink, self.options.top) {
+            (Sink::Silent, _) => {}
+            (_, Some(_)) => {
                 let shown = self.total(&end, &start, self.options.top)?;
                 self.print(&mut out, &shown)?;
             }
-            None => self.print(&mut out, &report)?,
+            (_, None) => self.print(&mut out, &report)?,
         }
         if out.closed {
             eprintln!("ktrace: stdout was closed: the reports since then were not delivered");
@@ -169,13 +206,34 @@ impl Session {
             folded::write(&path, &stacks, self.options.force)?;
             eprintln!("ktrace: wrote {} folded kernel stacks to {}", stacks.len(), path.display());
         }
-        if self.probes.functions().is_some() {
-            // Detaching thousands of functions takes a while: say how long.
+        if self.probes.functions().is_some() || self.lines.is_some() {
+            // Detaching thousands of functions, or kprobes, takes a while: say how long.
             let detaching = Instant::now();
             drop(self.probes);
             eprintln!("ktrace: detached in {:.2} s", detaching.elapsed().as_secs_f64());
         }
         Ok((outcome?, report))
+    }
+
+    /// Marks the traced cgroups that are gone (removed, or replaced by a new directory of the
+    /// same name, which is not traced), saying so once on stderr: every report from then on
+    /// carries `vanished_at`, so that their zeros are not read as silence.
+    fn note_vanished(&mut self, start: &Mark) {
+        for cgroup in self.info.cgroups.iter_mut().filter(|c| c.vanished_at.is_none()) {
+            if fs::metadata(&cgroup.path).is_ok_and(|m| m.ino() == cgroup.id) {
+                continue;
+            }
+            let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+            eprintln!(
+                "ktrace: cgroup {} ({}, id {}) vanished at {at}, {:.1} s into the trace: it is \
+                 counted no further",
+                cgroup.label,
+                cgroup.path,
+                cgroup.id,
+                start.at_instant.elapsed().as_secs_f64()
+            );
+            cgroup.vanished_at = Some(at);
+        }
     }
 
     /// The report of the interval from `last` to `now`.
@@ -224,7 +282,7 @@ impl Session {
                     .iter()
                     .map(|s| Ok((s.clone(), self.by_function(s)?)))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                Some(SampleReport::new(sampling.frequency_hz, &per_cgroup, top))
+                Some(SampleReport::new(sampling.frequency_hz, self.clock.clone(), &per_cgroup, top))
             }
             _ => None,
         };
@@ -247,14 +305,28 @@ impl Session {
             }
             _ => None,
         };
-        Ok(Report::new(
-            &self.info,
-            period,
-            &snapshot.syscalls,
-            kernel_samples,
-            kernel_functions,
-            top,
-        ))
+        let kernel_lines = match (&snapshot.lines, &self.lines, self.probes.skipped_line_probes()) {
+            (Some(counts), Some(plan), Some(skipped)) => {
+                let overhead = self.probes.line_overhead()?.unwrap_or_default();
+                Some(LineReport::new(plan, counts, skipped, overhead))
+            }
+            _ => None,
+        };
+        let report = Report {
+            kernel_lines,
+            ..Report::new(
+                &self.info,
+                period,
+                &snapshot.syscalls,
+                kernel_samples,
+                kernel_functions,
+                top,
+            )
+        };
+        Ok(match &snapshot.latency {
+            Some(latency) => report.with_latency(latency),
+            None => report,
+        })
     }
 
     fn by_function(
@@ -310,6 +382,9 @@ impl Session {
     }
 }
 
+/// How often the traced cgroups are checked for removal: a removal is dated to within this.
+const PRESENCE_CHECK: Duration = Duration::from_millis(250);
+
 /// Where stdout's reports go, and whether its reader went away.
 struct Output {
     printer: Printer,
@@ -350,7 +425,8 @@ async fn tick(ticker: &mut Option<Interval>) {
     }
 }
 
-fn kernel_release() -> String {
+/// `uname -r` of the running kernel.
+pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned())

@@ -52,6 +52,15 @@ impl Signals {
     }
 }
 
+/// The number of a signal [`Signals::stop_signal`] names, for the exit status 128 + number.
+pub fn number(name: &str) -> u8 {
+    match name {
+        "SIGINT" => libc::SIGINT as u8,
+        "SIGTERM" => libc::SIGTERM as u8,
+        _ => libc::SIGHUP as u8,
+    }
+}
+
 fn in_terminal_foreground() -> bool {
     // SAFETY: plain syscalls on fd 0 without pointers.
     unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }

@@ -3,7 +3,11 @@
 //! own symbol table, so no KASLR offset is involved, and DWARF says where its code starts.
 //! Build-directory prefixes are stripped so paths read like the kernel tree
 //! (`net/core/dev.c`), which is how coverage reports group them.
-use std::path::{Component, Path, PathBuf};
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    path::{Component, Path, PathBuf},
+};
 
 use anyhow::{Context as _, bail};
 use blazesym::{
@@ -32,10 +36,14 @@ impl SourceLocation {
     }
 }
 
+/// One kernel image's DWARF. Locations found are remembered: the records of one study share
+/// their kernel and nearly all their function names, and reading 38,000 names' lines takes
+/// seconds.
 pub struct KernelSources {
     vmlinux: PathBuf,
     inspector: Inspector,
     symbolizer: Symbolizer,
+    known: RefCell<HashMap<String, Option<SourceLocation>>>,
 }
 
 impl KernelSources {
@@ -47,6 +55,7 @@ impl KernelSources {
             vmlinux: vmlinux.to_owned(),
             inspector: Inspector::new(),
             symbolizer: Symbolizer::new(),
+            known: RefCell::default(),
         })
     }
 
@@ -67,6 +76,21 @@ impl KernelSources {
     /// Where each function's code starts; `None` for a function the image does not know or
     /// whose DWARF has no line.
     pub fn locate(&self, functions: &[&str]) -> anyhow::Result<Vec<Option<SourceLocation>>> {
+        let mut known = self.known.borrow_mut();
+        let mut new: Vec<&str> =
+            functions.iter().copied().filter(|f| !known.contains_key(*f)).collect();
+        new.sort_unstable();
+        new.dedup();
+        if !new.is_empty() {
+            for (name, location) in new.iter().zip(self.read(&new)?) {
+                known.insert((*name).to_owned(), location);
+            }
+        }
+        Ok(functions.iter().map(|f| known[*f].clone()).collect())
+    }
+
+    /// [`KernelSources::locate`], from the image.
+    fn read(&self, functions: &[&str]) -> anyhow::Result<Vec<Option<SourceLocation>>> {
         let elf = inspect::source::Source::Elf(inspect::source::Elf::new(&self.vmlinux));
         let found = self.inspector.lookup(&elf, functions).with_context(|| {
             format!("looking up {} functions in {}", functions.len(), self.vmlinux.display())
@@ -99,7 +123,7 @@ impl KernelSources {
 
 /// `path` from its first kernel-tree directory on: Debian's DWARF names files under its build
 /// directory (`debian/build/build_amd64_none_cloud-amd64/fs/read_write.c`).
-fn tree_path(path: &Path) -> String {
+pub(crate) fn tree_path(path: &Path) -> String {
     let parts: Vec<&str> = path
         .components()
         .filter_map(|c| match c {

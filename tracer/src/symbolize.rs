@@ -3,6 +3,11 @@
 //!
 //! One long-lived [`KernelSymbols`] per trace: blazesym caches the parsed kallsyms, and
 //! resolved addresses are cached here so that each interval only symbolizes new addresses.
+//!
+//! JIT-compiled BPF programs (`bpf_prog_<tag>_<name>`), trampolines and dispatchers are in
+//! kallsyms under the module `[bpf]` once loaded: their frames are module [`BPF_MODULE`], not
+//! vmlinux functions. The module column is read at the first symbolization, after ktrace's
+//! own programs are loaded, so that they are among them.
 use std::{
     collections::HashMap,
     fs,
@@ -17,17 +22,39 @@ use blazesym::symbolize::{
 
 use crate::kallsyms::{self, CORE_KERNEL};
 
+/// The module kallsyms gives BPF programs, trampolines and dispatchers.
+pub const BPF_MODULE: &str = "bpf";
+
+/// The prefix of ktrace's own program names (`kt_sys_enter`, `kt_sample`, ...).
+const KTRACE_PROGRAM_PREFIX: &str = "kt_";
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KernelFunction {
     pub name: String,
     pub module: String,
 }
 
+impl KernelFunction {
+    /// Whether this is one of ktrace's own BPF programs: `bpf_prog_<tag>_kt_...` in `[bpf]`.
+    pub fn is_ktrace_program(&self) -> bool {
+        self.module == BPF_MODULE
+            && self
+                .name
+                .strip_prefix("bpf_prog_")
+                .and_then(|rest| rest.split_once('_'))
+                .is_some_and(|(tag, name)| {
+                    tag.len() == 16
+                        && tag.bytes().all(|b| b.is_ascii_hexdigit())
+                        && name.starts_with(KTRACE_PROGRAM_PREFIX)
+                })
+    }
+}
+
 pub struct KernelSymbols {
     symbolizer: Symbolizer,
     kallsyms: PathBuf,
-    /// Start address of every module symbol -> its module.
-    module_of: HashMap<u64, String>,
+    /// Start address of every module symbol -> its module; read at the first symbolization.
+    module_of: Option<HashMap<u64, String>>,
     resolved: HashMap<u64, KernelFunction>,
 }
 
@@ -39,17 +66,8 @@ impl KernelSymbols {
 
     pub fn from_kallsyms(path: impl AsRef<Path>) -> anyhow::Result<Self> {
         let path = path.as_ref();
-        let text =
-            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut module_of = HashMap::new();
-        let mut any_address = false;
-        for symbol in kallsyms::symbols(&text) {
-            any_address |= symbol.address != 0;
-            if symbol.module != CORE_KERNEL {
-                module_of.insert(symbol.address, symbol.module.to_owned());
-            }
-        }
-        if !any_address {
+        let text = read(path)?;
+        if kallsyms::symbols(&text).all(|symbol| symbol.address == 0) {
             bail!(
                 "{} shows no addresses (kernel.kptr_restrict); ktrace must run as root",
                 path.display()
@@ -58,9 +76,22 @@ impl KernelSymbols {
         Ok(Self {
             symbolizer: Symbolizer::new(),
             kallsyms: path.to_owned(),
-            module_of,
+            module_of: None,
             resolved: HashMap::new(),
         })
+    }
+
+    /// Reads the module of each module symbol as kallsyms lists them now, once.
+    fn read_modules(&mut self) -> anyhow::Result<()> {
+        if self.module_of.is_none() {
+            let text = read(&self.kallsyms)?;
+            let modules = kallsyms::symbols(&text)
+                .filter(|symbol| symbol.module != CORE_KERNEL)
+                .map(|symbol| (symbol.address, symbol.module.to_owned()))
+                .collect();
+            self.module_of = Some(modules);
+        }
+        Ok(())
     }
 
     /// The function containing each address, in order. Unknown addresses are named by value.
@@ -70,6 +101,7 @@ impl KernelSymbols {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
+            self.read_modules()?;
             let source = Source::Kernel(Kernel {
                 kallsyms: self.kallsyms.clone().into(),
                 // Only kallsyms: a vmlinux lookup also wants /proc/modules, which some kernels
@@ -88,12 +120,12 @@ impl KernelSymbols {
                         self.kallsyms.display()
                     )
                 })?;
+            let module_of = self.module_of.as_ref().expect("read above");
             for (ip, sym) in missing.iter().zip(symbolized) {
                 let function = match sym {
                     Symbolized::Sym(sym) => KernelFunction {
                         name: sym.name.into_owned(),
-                        module: self
-                            .module_of
+                        module: module_of
                             .get(&sym.addr)
                             .cloned()
                             .unwrap_or_else(|| CORE_KERNEL.to_owned()),
@@ -107,6 +139,10 @@ impl KernelSymbols {
         }
         Ok(ips.iter().map(|ip| self.resolved[ip].clone()).collect())
     }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 #[cfg(test)]
@@ -150,6 +186,44 @@ mod tests {
             symbols.functions(&[0xffff_ffff_816b_9250]).unwrap(),
             [f("vfs_write", "vmlinux")]
         );
+    }
+
+    /// ktrace's own programs were listed as vmlinux functions: the module column was read
+    /// before they were loaded.
+    #[test]
+    fn bpf_programs_loaded_after_the_start_are_in_the_bpf_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kallsyms");
+        let core = "ffffffff81000000 T _text\nffffffff816b9240 T vfs_write\n";
+        fs::write(&path, core).unwrap();
+        let mut symbols = KernelSymbols::from_kallsyms(&path).unwrap();
+        // The programs are loaded after the symbolizer was made, before the first sample.
+        let programs = "\
+ffffffffc0c00000 t bpf_prog_47fe02895b516e1c_kt_sys_enter\t[bpf]
+ffffffffc0c01000 t bpf_prog_0123456789abcdef_other_tool\t[bpf]
+ffffffffc0c02000 t bpf_trampoline_6442491981\t[bpf]
+";
+        fs::write(&path, format!("{core}{programs}")).unwrap();
+        let found = symbols
+            .functions(&[
+                0xffff_ffff_c0c0_0010,
+                0xffff_ffff_c0c0_1010,
+                0xffff_ffff_c0c0_2010,
+                0xffff_ffff_816b_9250,
+            ])
+            .unwrap();
+        assert_eq!(
+            found,
+            [
+                f("bpf_prog_47fe02895b516e1c_kt_sys_enter", "bpf"),
+                f("bpf_prog_0123456789abcdef_other_tool", "bpf"),
+                f("bpf_trampoline_6442491981", "bpf"),
+                f("vfs_write", "vmlinux"),
+            ]
+        );
+        let own: Vec<bool> = found.iter().map(KernelFunction::is_ktrace_program).collect();
+        assert_eq!(own, [true, false, false, false]);
+        assert!(!f("bpf_prog_47fe02895b516e1c_kt_sys_enter", "vmlinux").is_ktrace_program());
     }
 
     #[test]

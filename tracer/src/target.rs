@@ -22,8 +22,8 @@ use anyhow::{Context as _, bail};
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    cgroup::{Cgroup, Found, Hierarchy, MovedProcesses},
-    runtime::{self, Roots, Workload},
+    cgroup::{Cgroup, Found, Hierarchy, MovedProcesses, ROOT_SPEC},
+    runtime::{self, Roots, Workload, WorkloadRef},
 };
 
 /// What the user asked to trace.
@@ -99,10 +99,33 @@ fn into_cgroups(
     workloads: &[Workload],
     request: &Request,
 ) -> anyhow::Result<Targets> {
+    // The spelling of each target, for the message naming a cgroup given twice.
+    let spelled: Vec<String> = request
+        .cgroups
+        .iter()
+        .map(|spec| format!("--cgroup {spec}"))
+        .chain(request.pids.iter().map(|pid| format!("--pid {pid}")))
+        .collect();
+    refuse_repeats(
+        &spelled,
+        found.iter().map(|f| match f {
+            Found::Cgroup(c) => Identity::Cgroup(c.id),
+            Found::Unplaced(w) => Identity::Unplaced(w.reference()),
+        }),
+    )?;
     let mut targets = Targets { cgroups: Vec::new(), moved: Vec::new() };
     for found in found {
         match found {
-            Found::Cgroup(cgroup) => targets.cgroups.push(cgroup),
+            Found::Cgroup(cgroup) => {
+                if cgroup.label == ROOT_SPEC {
+                    eprintln!(
+                        "ktrace: --cgroup / is the cgroup v2 root {}: it traces every task on \
+                         the host",
+                        cgroup.path.display()
+                    );
+                }
+                targets.cgroups.push(cgroup);
+            }
             Found::Unplaced(workload) => {
                 let (moved, mut cgroup) =
                     move_for_trace(hierarchy, roots, &workload.name, &workload.pids)?;
@@ -141,7 +164,34 @@ fn into_cgroups(
         cgroup.workload = workload.map(Workload::reference);
         targets.cgroups.push(cgroup);
     }
+    refuse_repeats(&spelled, targets.cgroups.iter().map(|c| Identity::Cgroup(c.id)))?;
     Ok(targets)
+}
+
+/// What makes two targets the same: a cgroup's id, or the workload ktrace would move.
+#[derive(Debug, PartialEq)]
+enum Identity {
+    Cgroup(u64),
+    Unplaced(WorkloadRef),
+}
+
+/// Refuses a cgroup given twice (`./x`, `x`, its full path, its workload's name, a `--pid` in
+/// it): it would be counted in two columns. `spelled` names the targets in order.
+fn refuse_repeats(
+    spelled: &[String],
+    identities: impl Iterator<Item = Identity>,
+) -> anyhow::Result<()> {
+    let identities: Vec<Identity> = identities.collect();
+    for (i, identity) in identities.iter().enumerate() {
+        if let Some(first) = identities[..i].iter().position(|other| other == identity) {
+            let what = match identity {
+                Identity::Cgroup(id) => format!("the same cgroup (id {id})"),
+                Identity::Unplaced(w) => format!("the same {} `{}`", w.runtime, w.name),
+            };
+            bail!("{} and {} are {what}: give it once", spelled[first], spelled[i]);
+        }
+    }
+    Ok(())
 }
 
 fn move_for_trace(
@@ -246,5 +296,38 @@ impl Watch {
             Ok(result) => result,
             Err(_elapsed) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--cgroup ./x --cgroup x` (or the full path, or the workload's name) used to give two
+    /// columns counting the same tasks.
+    #[test]
+    fn a_cgroup_given_twice_is_refused_naming_both_spellings() {
+        let spelled: Vec<String> =
+            ["--cgroup ./x", "--cgroup y", "--cgroup x", "--pid 7"].map(String::from).to_vec();
+        let ids = |ids: &[u64]| ids.iter().map(|&id| Identity::Cgroup(id)).collect::<Vec<_>>();
+        let err = refuse_repeats(&spelled, ids(&[40, 41, 40]).into_iter()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--cgroup ./x and --cgroup x are the same cgroup (id 40): give it once"
+        );
+        let err = refuse_repeats(&spelled, ids(&[40, 41, 42, 41]).into_iter()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--cgroup y and --pid 7 are the same cgroup (id 41): give it once"
+        );
+        refuse_repeats(&spelled, ids(&[40, 41, 42, 43]).into_iter()).unwrap();
+        let sandbox = WorkloadRef {
+            runtime: runtime::Runtime::Runsc,
+            name: "gv".to_owned(),
+            id: "abc".to_owned(),
+        };
+        let unplaced = [Identity::Unplaced(sandbox.clone()), Identity::Unplaced(sandbox)];
+        let err = refuse_repeats(&spelled, unplaced.into_iter()).unwrap_err();
+        assert!(err.to_string().starts_with("--cgroup ./x and --cgroup y are the same "), "{err}");
     }
 }

@@ -103,7 +103,7 @@ fn try_backend(ebpf: &Ebpf, backend: Backend, probe: &Target) -> Result<(), Stri
             raw::tracing_link(&prog).map_err(|e| format!("BPF_LINK_CREATE fentry: {e}"))
         }
         Backend::Kprobe => {
-            let event = raw::kprobe_event(pmu.expect("kprobe PMU"), &name)
+            let event = raw::kprobe_event(pmu.expect("kprobe PMU"), &name, 0)
                 .map_err(|e| format!("perf_event_open kprobe: {e}"))?;
             raw::perf_event_link(&prog, &event, 0)
                 .map_err(|e| format!("BPF_LINK_CREATE perf_event: {e}"))

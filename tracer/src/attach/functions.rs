@@ -5,6 +5,7 @@ use std::{
     collections::HashSet,
     ffi::CString,
     io::{self, Write as _},
+    ops::Range,
     os::fd::OwnedFd,
     time::Instant,
 };
@@ -43,9 +44,9 @@ pub struct FunctionCounter {
     links: Vec<OwnedFd>,
 }
 
-/// Number of counter chunks per cgroup slot for `functions` targets.
-pub fn chunks(functions: usize) -> usize {
-    functions.div_ceil(FUNCTION_CHUNK).max(1)
+/// Number of counter chunks per cgroup slot for `counters` counters (functions, then lines).
+pub fn chunks(counters: usize) -> usize {
+    counters.div_ceil(FUNCTION_CHUNK).max(1)
 }
 
 impl FunctionCounter {
@@ -65,14 +66,8 @@ impl FunctionCounter {
                 error: "no address in /proc/kallsyms".to_owned(),
             })
             .collect();
-        let mut counter = Self {
-            backend,
-            targets,
-            irq,
-            skipped,
-            programs: Vec::new(),
-            links: Vec::new(),
-        };
+        let mut counter =
+            Self { backend, targets, irq, skipped, programs: Vec::new(), links: Vec::new() };
         let unlocated: HashSet<usize> = unlocated.iter().copied().collect();
         let code = raw::instructions(ebpf, load_spec(backend, None).name)?;
         let insns = &code.insns;
@@ -179,7 +174,7 @@ impl FunctionCounter {
             raw::load(&load_spec(Backend::Kprobe, None), insns).map_err(Rejection::reported)?;
         self.attach_each(unlocated, |i, target| {
             let name = CString::new(target.name.as_str())?;
-            let event = raw::kprobe_event(pmu, &name).context("perf_event_open kprobe")?;
+            let event = raw::kprobe_event(pmu, &name, 0).context("perf_event_open kprobe")?;
             let link = raw::perf_event_link(&prog, &event, i as u64)
                 .context("BPF_LINK_CREATE perf_event")?;
             Ok((None, link))
@@ -215,34 +210,54 @@ impl FunctionCounter {
         progress.done();
     }
 
-    /// Cumulative entry counts: `[row][function index]`, rows as [`IrqMode::rows`] says.
-    pub fn read(&self, ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<Vec<u64>>> {
-        let counts: PerCpuArray<_, FunctionChunk> = object::map_as(ebpf, "FUNCTION_COUNTS")?;
-        let chunks = chunks(self.targets.len());
-        (0..self.irq.rows(slots))
-            .map(|slot| {
-                let per_cpu = (0..chunks)
-                    .map(|chunk| counts.get(&((slot * chunks + chunk) as u32), 0))
-                    .collect::<Result<Vec<_>, _>>()
-                    .context("reading FUNCTION_COUNTS")?;
-                let per_cpu: Vec<&[FunctionChunk]> = per_cpu.iter().map(|c| &c[..]).collect();
-                Ok(collect::sum_function_chunks(&per_cpu, self.targets.len()))
-            })
-            .collect()
+    /// Cumulative entry counts: `[row][function index]`, rows as [`IrqMode::rows`] says;
+    /// `chunks` per row, as laid out.
+    pub fn read(&self, ebpf: &Ebpf, slots: usize, chunks: usize) -> anyhow::Result<Vec<Vec<u64>>> {
+        read_counters(ebpf, self.irq.rows(slots), chunks, 0..self.targets.len())
     }
 
     pub fn overhead(&self, ebpf: &Ebpf) -> anyhow::Result<Overhead> {
-        let stats: PerCpuArray<_, FunctionStats> = object::map_as(ebpf, "FUNCTION_STATS")?;
-        let mut overhead = Overhead::sum_per_cpu(&stats.get(&0, 0)?);
-        for prog in &self.programs {
-            let ProgramStats { recursion_misses, run_time_ns, run_count, .. } =
-                raw::program_stats(prog)?;
-            overhead.recursion_misses += recursion_misses;
-            overhead.run_time_ns += run_time_ns;
-            overhead.run_count += run_count;
-        }
-        Ok(overhead)
+        overhead(ebpf, &self.programs)
     }
+}
+
+/// Cumulative counts of the counters in `counters`, `[slot][counter - counters.start]`, of a
+/// layout of `chunks` chunks per slot.
+pub fn read_counters(
+    ebpf: &Ebpf,
+    slots: usize,
+    chunks: usize,
+    counters: Range<usize>,
+) -> anyhow::Result<Vec<Vec<u64>>> {
+    let counts: PerCpuArray<_, FunctionChunk> = object::map_as(ebpf, "FUNCTION_COUNTS")?;
+    let (first, last) = (counters.start / FUNCTION_CHUNK, counters.end.div_ceil(FUNCTION_CHUNK));
+    (0..slots)
+        .map(|slot| {
+            let per_cpu = (first..last)
+                .map(|chunk| counts.get(&((slot * chunks + chunk) as u32), 0))
+                .collect::<Result<Vec<_>, _>>()
+                .context("reading FUNCTION_COUNTS")?;
+            let per_cpu: Vec<&[FunctionChunk]> = per_cpu.iter().map(|c| &c[..]).collect();
+            let sums = collect::sum_function_chunks(&per_cpu, (last - first) * FUNCTION_CHUNK);
+            let skip = counters.start - first * FUNCTION_CHUNK;
+            Ok(sums[skip..skip + counters.len()].to_vec())
+        })
+        .collect()
+}
+
+/// The hits that could not be counted (shared by every program that adds to the function
+/// counters) and the run-time statistics of `programs`.
+pub fn overhead(ebpf: &Ebpf, programs: &[OwnedFd]) -> anyhow::Result<Overhead> {
+    let stats: PerCpuArray<_, FunctionStats> = object::map_as(ebpf, "FUNCTION_STATS")?;
+    let mut overhead = Overhead::sum_per_cpu(&stats.get(&0, 0)?);
+    for prog in programs {
+        let ProgramStats { recursion_misses, run_time_ns, run_count, .. } =
+            raw::program_stats(prog)?;
+        overhead.recursion_misses += recursion_misses;
+        overhead.run_time_ns += run_time_ns;
+        overhead.run_count += run_count;
+    }
+    Ok(overhead)
 }
 
 /// "attached N of M" on stderr, at most ten times a run, for one-by-one backends.

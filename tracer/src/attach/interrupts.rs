@@ -76,8 +76,7 @@ impl IrqMode {
 
 /// Where the running kernel keeps each CPU's preempt count.
 pub fn preempt_count() -> anyhow::Result<PreemptCount> {
-    let text =
-        std::fs::read_to_string(KALLSYMS).with_context(|| format!("reading {KALLSYMS}"))?;
+    let text = std::fs::read_to_string(KALLSYMS).with_context(|| format!("reading {KALLSYMS}"))?;
     let address = |name: &str| {
         kallsyms::symbols(&text)
             .find(|s| s.name == name && s.module == kallsyms::CORE_KERNEL)

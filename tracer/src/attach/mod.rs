@@ -9,6 +9,7 @@ mod functions;
 mod interrupts;
 mod ip_table;
 mod layout;
+mod lines;
 mod object;
 pub mod raw;
 mod running_task;
@@ -24,18 +25,21 @@ use tracer_common::{
     CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, PreemptCount, Targets, Tracer,
 };
 
-use self::ip_table::IpTable;
 pub use self::{
     backend::{Backend, choose as choose_backend},
     diagnostics::Diagnostics,
     functions::FunctionCounter,
     interrupts::{IrqMode, preempt_count},
-    sample::{DEFAULT_FREQUENCY_HZ, Sampling, validate_frequency},
+    lines::SkippedProbe,
+    sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
+    syscalls::LATENCY_SYSCALLS_PER_CGROUP,
 };
+use self::{ip_table::IpTable, lines::LineCounter};
 use crate::{
     cgroup::Cgroup,
     collect::{Overhead, Snapshot},
     functions::Target,
+    lines::Probe,
 };
 
 /// Kernel functions to count and how.
@@ -50,37 +54,48 @@ pub struct FunctionPlan {
     pub preempt_count: PreemptCount,
 }
 
-/// Everything ktrace attached for one trace. Fields drop in order: the function links
-/// before the programs and links the object holds.
+/// Everything ktrace attached for one trace. Fields drop in order: the function and line
+/// links before the programs and links the object holds.
 pub struct Probes {
     functions: Option<FunctionCounter>,
+    lines: Option<LineCounter>,
     ebpf: Ebpf,
     slots: usize,
+    /// Counter chunks per slot: the function targets' counters, then the line probes'.
+    chunks: usize,
+    latency: bool,
     sampling: Option<Sampling>,
     diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
-    /// Loads the object with `cgroups` as targets and attaches the syscall counter and, if
-    /// asked, the sampler and the function counter; counting starts once all are attached.
+    /// Loads the object with `cgroups` as targets and attaches the syscall counter (timing
+    /// calls too with `latency`) and, if asked, the sampler, the function counter and the line
+    /// probes; counting starts once all are attached.
     pub fn attach(
         cgroups: &[Cgroup],
+        latency: bool,
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
+        lines: &[Probe],
         diagnostics: Diagnostics,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
         let kernel_layout = layout::read()?;
         let collect_stacks = u32::from(sampling.is_some_and(|s| s.stacks));
-        let function_chunks =
-            functions.as_ref().map_or(0, |f| functions::chunks(f.targets.len()) as u32);
+        let function_targets = functions.as_ref().map_or(0, |f| f.targets.len());
+        let counting = functions.is_some() || !lines.is_empty();
+        let chunks = functions::chunks(function_targets + lines.len());
+        let function_chunks = if counting { chunks as u32 } else { 0 };
         let ip_table = functions
             .as_ref()
             .filter(|plan| plan.backend.finds_index_by_address())
             .map(|plan| IpTable::for_targets(&plan.targets))
             .transpose()?;
         let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
-        let irq_mode = functions.as_ref().map_or(IrqMode::Task, |f| f.irq).global();
+        // Line probes share the function counters and their rows.
+        let irq = functions.as_ref().map_or(IrqMode::Task, |f| f.irq);
+        let irq_mode = irq.global();
         let preempt_count = functions.as_ref().map(|f| f.preempt_count).unwrap_or_default();
         let mut loader = loader(&kernel_layout, diagnostics);
         loader
@@ -90,8 +105,8 @@ impl Probes {
             .override_global("IP_TABLE_MASK", &ip_table_mask, true)
             .override_global("IRQ_MODE", &irq_mode, true)
             .override_global("PREEMPT_COUNT", &preempt_count, true);
-        if let Some(plan) = &functions {
-            let rows = plan.irq.rows(cgroups.len()).max(1) as u32;
+        if counting {
+            let rows = irq.rows(cgroups.len()).max(1) as u32;
             loader.map_max_entries("FUNCTION_COUNTS", function_chunks * rows);
         }
         if let Some(table) = &ip_table {
@@ -103,6 +118,7 @@ impl Probes {
         if collect_stacks == 0 {
             loader.map_max_entries("STACKS", 1);
         }
+        syscalls::configure_latency(&mut loader, cgroups.len(), latency);
         let mut ebpf = object::load(&mut loader)?;
         if let Some(table) = &ip_table {
             table.write(&ebpf)?;
@@ -118,11 +134,23 @@ impl Probes {
                 FunctionCounter::attach(&mut ebpf, plan, &unlocated)
             })
             .transpose()?;
+        let lines = (!lines.is_empty())
+            .then(|| LineCounter::attach(&ebpf, function_targets, lines))
+            .transpose()?;
         let diagnostics = (diagnostics == Diagnostics::Stderr)
             .then(|| diagnostics::Printer::start(&mut ebpf))
             .transpose()?;
         activate(&mut ebpf)?;
-        Ok(Self { functions, ebpf, slots: cgroups.len(), sampling, diagnostics })
+        Ok(Self {
+            functions,
+            lines,
+            ebpf,
+            slots: cgroups.len(),
+            chunks,
+            latency,
+            sampling,
+            diagnostics,
+        })
     }
 
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
@@ -141,10 +169,24 @@ impl Probes {
         self.functions.as_ref().map(|f| f.overhead(&self.ebpf)).transpose()
     }
 
+    /// The line probes that could not be attached; `None` when not counting lines.
+    pub fn skipped_line_probes(&self) -> Option<&[SkippedProbe]> {
+        self.lines.as_ref().map(|l| l.skipped.as_slice())
+    }
+
+    pub fn line_overhead(&self) -> anyhow::Result<Option<Overhead>> {
+        self.lines.as_ref().map(|l| l.overhead(&self.ebpf)).transpose()
+    }
+
     /// Syscall entries and returns whose blocked or failed status could not be recorded
     /// (the task's entry record could not be read or created), since attaching.
     pub fn syscall_entry_failures(&self) -> anyhow::Result<u64> {
-        syscalls::entry_failures(&self.ebpf)
+        Ok(syscalls::stats(&self.ebpf)?.entry_failures)
+    }
+
+    /// Timed syscall returns whose latency could not be recorded, since attaching.
+    pub fn syscall_latency_failures(&self) -> anyhow::Result<u64> {
+        Ok(syscalls::stats(&self.ebpf)?.latency_failures)
     }
 
     /// Prints what the eBPF side logged since the last call, with [`Diagnostics::Stderr`].
@@ -161,9 +203,16 @@ impl Probes {
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
         let syscalls = syscalls::read(&self.ebpf, self.slots)?;
         let samples = self.sampling.map(|_| sample::read(&self.ebpf, self.slots)).transpose()?;
-        let functions =
-            self.functions.as_ref().map(|f| f.read(&self.ebpf, self.slots)).transpose()?;
-        Ok(Snapshot { syscalls, samples, functions })
+        let functions = self
+            .functions
+            .as_ref()
+            .map(|f| f.read(&self.ebpf, self.slots, self.chunks))
+            .transpose()?;
+        let lines =
+            self.lines.as_ref().map(|l| l.read(&self.ebpf, self.slots, self.chunks)).transpose()?;
+        let latency =
+            self.latency.then(|| syscalls::read_latency(&self.ebpf, self.slots)).transpose()?;
+        Ok(Snapshot { syscalls, samples, functions, lines, latency })
     }
 
     /// The frames of a kernel stack recorded by the sampler, innermost first.

@@ -226,15 +226,15 @@ pub fn tracing_link(prog: &OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// A kprobe perf event on the entry of `function` (all CPUs, all tasks), through the kprobe
-/// PMU (Linux 4.17+).
-pub fn kprobe_event(pmu_type: u32, function: &CString) -> io::Result<OwnedFd> {
+/// A kprobe perf event at `function+offset` (all CPUs, all tasks; offset 0 is the entry),
+/// through the kprobe PMU (Linux 4.17+).
+pub fn kprobe_event(pmu_type: u32, function: &CString, offset: u64) -> io::Result<OwnedFd> {
     // SAFETY: perf_event_attr is plain old data.
     let mut attr: PerfEventAttr = unsafe { mem::zeroed() };
     attr.type_ = pmu_type;
     attr.size = mem::size_of::<PerfEventAttr>() as u32;
     attr.config1 = function.as_ptr() as u64; // kprobe_func
-    attr.config2 = 0; // probe_offset
+    attr.config2 = offset; // probe_offset
     attr.sample_period = 1;
     attr.wakeup_events = 1;
     // pid -1, cpu 0, as libbpf does: a BPF program on a kprobe event runs on every CPU, the

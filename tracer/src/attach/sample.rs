@@ -1,6 +1,12 @@
 //! Sampled kernel profiles: the `kt_sample` perf_event program on a software cpu-clock event
 //! per online CPU, at the user's frequency. Needs perf_event programs (Linux 4.9+), not
 //! kprobes: it is the function-level view on kernels that forbid function tracing.
+//!
+//! cpu-clock is a timer interrupt (an hrtimer): it cannot fire while a CPU runs with
+//! interrupts disabled, so that time is sampled where interrupts come back on
+//! (`_raw_spin_unlock_irqrestore`, `finish_task_switch`). Only a hardware cycle counter, whose
+//! overflow is a non-maskable interrupt, samples inside; [`hardware_cycles`] says whether this
+//! machine has one (VMs often have none), and reports say which case they are.
 use anyhow::{Context as _, bail};
 use aya::{
     Ebpf,
@@ -11,6 +17,7 @@ use aya::{
     },
     util::online_cpus,
 };
+use aya_obj::generated::{PERF_FLAG_FD_CLOEXEC, perf_event_attr, perf_hw_id, perf_type_id};
 use tracer_common::{SampleKey, SampleTotals};
 
 use super::object;
@@ -60,6 +67,30 @@ pub fn attach(ebpf: &mut Ebpf, sampling: Sampling) -> anyhow::Result<()> {
             .with_context(|| format!("attaching kt_sample to the cpu-clock event of CPU {cpu}"))?;
     }
     Ok(())
+}
+
+/// Whether a hardware cycle counter can be opened for sampling on CPU 0: `false` where the
+/// machine exposes no PMU (most VMs; `perf_event_open` fails with ENOENT). Tried, not guessed.
+pub fn hardware_cycles() -> bool {
+    // SAFETY: perf_event_attr is plain old data, and all zeros is its "nothing set".
+    let mut attr: perf_event_attr = unsafe { std::mem::zeroed() };
+    attr.type_ = perf_type_id::PERF_TYPE_HARDWARE as u32;
+    attr.size = size_of::<perf_event_attr>() as u32;
+    attr.config = perf_hw_id::PERF_COUNT_HW_CPU_CYCLES as u64;
+    attr.__bindgen_anon_1.sample_freq = DEFAULT_FREQUENCY_HZ;
+    attr.set_freq(1);
+    attr.set_disabled(1);
+    // SAFETY: `attr` is a valid perf_event_attr of the size it states, alive for the call;
+    // pid -1 with cpu 0 is a system-wide event on one CPU, group -1 is none.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_perf_event_open, &raw const attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` is the descriptor perf_event_open just returned, closed once here.
+    unsafe { libc::close(fd as i32) };
+    true
 }
 
 /// Cumulative samples of slots 0..slots.

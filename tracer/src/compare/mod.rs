@@ -1,8 +1,9 @@
 //! `ktrace compare A.json B.json ...`: records side by side. Needs no privileges: it only reads
 //! files.
 //!
-//! Every traced cgroup of every record is one column (a run), labelled by the file's stem, or
-//! `stem:cgroup` when the record has several cgroups. Per syscall, per kernel function and per
+//! Every traced cgroup of every record is one column (a run), labelled by the record's label
+//! (see [`labels`]: the file's stem, or the shortest path suffix that tells it from the other
+//! files, or `--label`), or `label:cgroup` when the record has several cgroups. Per syscall, per kernel function and per
 //! module the comparison shows each run's figure, its ratio to the first run and which runs
 //! alone have it ("only in ..."). Function figures are exact entry counts when every record
 //! counted functions, otherwise samples when every record sampled (labelled as such: samples
@@ -10,20 +11,28 @@
 //! attached: the denominator is the set the kernel let ktrace attach, not every function of
 //! the module. With the DWARF of a record's kernel (`--vmlinux`, or Debian's debug package in
 //! its standard places) counted functions are also grouped by kernel source directory
-//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only.
+//! (`net/core`, `fs`, ...), with the same coverage; without it, by module only. When every
+//! record counted source lines (`--lines`), their hits are compared per line, in source order.
+//! Records made with `--latency` add each syscall's p50 and p99 latency per run, in ns.
 //!
 //! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
 //! [`plot`] draws it. They use this module, never the other way round.
+pub mod labels;
 pub mod plot;
 pub mod render;
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    rc::Rc,
+};
 
 use serde::Serialize;
 
 use crate::{
     collect::Count,
     kallsyms::CORE_KERNEL,
+    latency::Latency,
     record::{self, Record},
     report::Report,
     sources::KernelSources,
@@ -39,7 +48,7 @@ pub struct Run {
     pub host: String,
     pub kernel_build_id: String,
     pub kernel_release: String,
-    /// The column's label: the record file's stem, with `:cgroup` when it traced several.
+    /// The column's label: the record's label, with `:cgroup` when it traced several.
     pub label: String,
 }
 
@@ -53,8 +62,16 @@ pub enum Measure {
     Entries,
     /// Sampled: how often a timer interrupt found a task there.
     Samples,
+    /// Exact source line hits.
+    Hits,
     /// Syscall returns without an entry: calls turned away before they ran.
     Blocked,
+    /// The median latency of a syscall's timed calls, in ns (`--latency`).
+    #[serde(rename = "p50_ns")]
+    P50Ns,
+    /// The 99th percentile latency of a syscall's timed calls, in ns (`--latency`).
+    #[serde(rename = "p99_ns")]
+    P99Ns,
 }
 
 impl Measure {
@@ -63,7 +80,10 @@ impl Measure {
             Self::Calls => "calls",
             Self::Entries => "entries",
             Self::Samples => "samples",
+            Self::Hits => "hits",
             Self::Blocked => "blocked",
+            Self::P50Ns => "p50_ns",
+            Self::P99Ns => "p99_ns",
         }
     }
 }
@@ -113,55 +133,103 @@ pub struct Comparison {
     pub syscalls: Section,
     /// Blocked syscalls; absent when no run has any.
     pub blocked: Option<Section>,
+    /// Syscall latency percentiles (`--latency`); absent when no run timed calls.
+    pub p50: Option<Section>,
+    pub p99: Option<Section>,
     /// Absent when not every record has functions of the same kind.
     pub functions: Option<Section>,
     pub modules: Option<Section>,
     /// Counted functions by source directory, when every record's kernel has DWARF here.
     pub directories: Option<Section>,
+    /// Counted source lines (`function:line`), when every record counted lines.
+    pub lines: Option<Section>,
+    /// Sections that some records have but the comparison leaves out, and why.
+    pub left_out: Vec<LeftOut>,
 }
 
-/// Reads the records at `paths` and compares them; `vmlinux` (or the standard debug locations
-/// per kernel release) places counted functions in source directories.
+/// A section the comparison leaves out, said on stderr and in every output but CSV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// `functions` (with the modules), or `directories`.
+    pub section: &'static str,
+    pub why: String,
+}
+
+/// Reads the records at `paths` and compares them, labelled `given` (one per file) or by
+/// [`labels::labels`]; `vmlinux` (or the standard debug locations per kernel release) places
+/// counted functions in source directories.
 pub fn load(
     paths: &[impl AsRef<Path>],
+    given: &[String],
     top: Option<usize>,
     vmlinux: Option<&Path>,
 ) -> anyhow::Result<Comparison> {
-    let records = paths
-        .iter()
-        .map(|p| {
-            let path = p.as_ref();
-            let stem = path.file_stem().unwrap_or(path.as_os_str()).to_string_lossy().into_owned();
-            Ok((stem, path.display().to_string(), record::read(path)?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let paths: Vec<&Path> = paths.iter().map(AsRef::as_ref).collect();
+    let read = paths.iter().map(|p| record::read(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let records: Vec<_> = labels::labels(&paths, given)?
+        .into_iter()
+        .zip(&paths)
+        .zip(read)
+        .map(|((label, path), record)| (label, path.display().to_string(), record))
+        .collect();
     let mut comparison = compare(&records, top);
-    if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries) {
-        comparison.directories = directories(&records, top, vmlinux)?;
+    if comparison.modules.as_ref().is_some_and(|m| m.measure == Measure::Entries)
+        && let Some(sources) = kernel_sources(&records, vmlinux, &mut comparison.left_out)?
+    {
+        let sources: Vec<&KernelSources> = sources.iter().map(|s| &**s).collect();
+        comparison.directories = Some(directories(&records, top, &sources)?);
+    }
+    for left in &comparison.left_out {
+        eprintln!("ktrace: left out {}: {}", left.section, left.why);
     }
     Ok(comparison)
 }
 
-/// Counted functions of every run grouped by source directory: entries, and functions hit /
-/// attached. `None` (said once on stderr) when a record's kernel has no DWARF here.
-fn directories(
+/// The DWARF of each record's kernel (`vmlinux`, or the standard place of its kernel
+/// release), opened once per image. `None` (and why in `left_out`) when a record's kernel has
+/// no DWARF here.
+fn kernel_sources(
     records: &[(String, String, Record)],
-    top: Option<usize>,
     vmlinux: Option<&Path>,
-) -> anyhow::Result<Option<Section>> {
-    // Each record's functions placed in directories, with its own kernel's DWARF.
-    let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
+    left_out: &mut Vec<LeftOut>,
+) -> anyhow::Result<Option<Vec<Rc<KernelSources>>>> {
+    let mut opened: BTreeMap<PathBuf, Rc<KernelSources>> = BTreeMap::new();
+    let mut per_record = Vec::new();
     for (_, _, record) in records {
         let image = vmlinux
             .map(Path::to_owned)
             .or_else(|| KernelSources::find(&record.report.kernel_release));
         let Some(image) = image else {
-            eprintln!(
-                "ktrace: no vmlinux with DWARF for kernel {} (--vmlinux, or package linux-image-{}-dbg): grouping by module only",
-                record.report.kernel_release, record.report.kernel_release
-            );
+            let release = &record.report.kernel_release;
+            left_out.push(LeftOut {
+                section: "directories",
+                why: format!(
+                    "no vmlinux with DWARF for kernel {release} (--vmlinux, or package \
+                     linux-image-{release}-dbg): grouping by module only"
+                ),
+            });
             return Ok(None);
         };
+        let sources = match opened.get(&image) {
+            Some(sources) => Rc::clone(sources),
+            None => Rc::new(KernelSources::open(&image)?),
+        };
+        opened.insert(image, Rc::clone(&sources));
+        per_record.push(sources);
+    }
+    Ok(Some(per_record))
+}
+
+/// Counted functions of every run grouped by source directory: entries, and functions hit /
+/// attached. `sources[i]` places the functions of `records[i]` (the DWARF of its kernel).
+pub fn directories(
+    records: &[(String, String, Record)],
+    top: Option<usize>,
+    sources: &[&KernelSources],
+) -> anyhow::Result<Section> {
+    // Each record's functions placed in directories, with its own kernel's DWARF.
+    let mut placed: Vec<BTreeMap<String, String>> = Vec::new();
+    for ((_, _, record), sources) in records.iter().zip(sources) {
         let f = record.report.kernel_functions.as_ref().expect("counted records");
         let names: Vec<&str> = f
             .functions
@@ -171,7 +239,7 @@ fn directories(
             .filter(|&(_, module)| module == CORE_KERNEL)
             .map(|(name, _)| name)
             .collect();
-        let locations = KernelSources::open(&image)?.locate(&names)?;
+        let locations = sources.locate(&names)?;
         placed.push(
             names
                 .iter()
@@ -181,7 +249,7 @@ fn directories(
         );
     }
     let table = Table { records, columns: &columns(records), top };
-    Ok(Some(table.section(Measure::Entries, |r, rec, c| {
+    Ok(table.section(Measure::Entries, |r, rec, c| {
         let f = rec.kernel_functions.as_ref().expect("counted records");
         // directory -> (entries, hit, attached)
         let mut dirs: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
@@ -201,17 +269,17 @@ fn directories(
         dirs.into_iter()
             .map(|(dir, (n, hit, attached))| ((dir.to_owned(), None), n, Some((hit, attached))))
             .collect()
-    })))
+    }))
 }
 
-/// Compares `(stem, file, record)` triples.
+/// Compares `(label, file, record)` triples.
 pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comparison {
     let mut runs = Vec::new();
-    for (stem, file, record) in records {
+    for (record_label, file, record) in records {
         for cgroup in &record.report.cgroups {
             let label = match record.report.cgroups.len() {
-                1 => stem.clone(),
-                _ => format!("{stem}:{}", cgroup.label),
+                1 => record_label.clone(),
+                _ => format!("{record_label}:{}", cgroup.label),
             };
             runs.push(Run {
                 label,
@@ -237,6 +305,20 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     let syscalls = syscall_section(Measure::Calls, |count| count.calls);
     let blocked = Some(syscall_section(Measure::Blocked, |count| count.blocked))
         .filter(|section| !section.rows.is_empty());
+    let latency_section = |measure, figure: fn(&Latency) -> u64| {
+        Some(table.section(measure, |_, rec, c| {
+            rec.syscalls
+                .iter()
+                .filter_map(|s| {
+                    let latency = s.latency.as_ref()?.get(c)?.as_ref()?;
+                    Some(((s.name.clone(), None), figure(latency), None))
+                })
+                .collect()
+        }))
+        .filter(|section| !section.rows.is_empty())
+    };
+    let p50 = latency_section(Measure::P50Ns, |latency| latency.p50_ns);
+    let p99 = latency_section(Measure::P99Ns, |latency| latency.p99_ns);
     let counted = records.iter().all(|(_, _, r)| r.report.kernel_functions.is_some());
     let sampled = records.iter().all(|(_, _, r)| r.report.kernel_samples.is_some());
     let (functions, modules) = if counted {
@@ -274,7 +356,84 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     } else {
         (None, None)
     };
-    Comparison { runs, syscalls, blocked, functions, modules, directories: None }
+    let mut left_out: Vec<LeftOut> = match functions {
+        None => functions_left_out(records).into_iter().collect(),
+        Some(_) => Vec::new(),
+    };
+    left_out.extend(lines_left_out(records));
+    let lines = records.iter().all(|(_, _, r)| r.report.kernel_lines.is_some()).then(|| {
+        let mut lines = table.section(Measure::Hits, |_, rec, c| {
+            let report = rec.kernel_lines.as_ref().expect("all records counted lines");
+            report
+                .counted()
+                .map(|(f, l)| ((format!("{}:{}", f.name, l.line), None), l.counts[c], None))
+                .collect()
+        });
+        // Source order, as the seed study's table: by function, then line.
+        lines.rows.sort_by_cached_key(|row| {
+            let (function, line) = row.name.rsplit_once(':').unwrap_or((&row.name, ""));
+            (function.to_owned(), line.parse::<u32>().unwrap_or(0))
+        });
+        lines
+    });
+    Comparison {
+        runs,
+        syscalls,
+        blocked,
+        p50,
+        p99,
+        functions,
+        modules,
+        directories: None,
+        lines,
+        left_out,
+    }
+}
+
+/// Why source lines are not compared when only some records counted them.
+fn lines_left_out(records: &[(String, String, Record)]) -> Option<LeftOut> {
+    let without: Vec<&str> = records
+        .iter()
+        .filter(|(_, _, r)| r.report.kernel_lines.is_none())
+        .map(|(label, _, _)| label.as_str())
+        .collect();
+    (!without.is_empty() && without.len() < records.len()).then(|| LeftOut {
+        section: "lines",
+        why: format!(
+            "{} counted no source lines; lines are compared only when every record counted them \
+             (--lines)",
+            without.join(", ")
+        ),
+    })
+}
+
+/// Why kernel functions are not compared although some record has them: counts and samples
+/// do not compare, and a record without either has nothing to compare with.
+fn functions_left_out(records: &[(String, String, Record)]) -> Option<LeftOut> {
+    let with = |has: fn(&Report) -> bool| -> Vec<&str> {
+        records.iter().filter(|(_, _, r)| has(&r.report)).map(|(l, _, _)| l.as_str()).collect()
+    };
+    let counted = with(|r| r.kernel_functions.is_some());
+    let sampled = with(|r| r.kernel_samples.is_some() && r.kernel_functions.is_none());
+    let neither = with(|r| r.kernel_samples.is_none() && r.kernel_functions.is_none());
+    let mut parts = Vec::new();
+    for (labels, what) in [
+        (&counted, "counted kernel functions (exact entries)"),
+        (&sampled, "sampled kernel functions (statistical samples)"),
+        (&neither, "syscalls only"),
+    ] {
+        if !labels.is_empty() {
+            parts.push(format!("{}: {what}", labels.join(", ")));
+        }
+    }
+    (parts.len() > 1).then(|| LeftOut {
+        section: "functions",
+        why: format!(
+            "{}; kernel functions and modules are compared only when every record counted them \
+             or every record sampled them",
+            parts.join("; ")
+        ),
+    })
 }
 
 /// (record, cgroup) of each run, in run order.
@@ -371,7 +530,7 @@ pub(crate) mod tests {
         };
         let net = write("net", "is_skb_forwardable", 200, "vfs_write");
         let file = write("file", "vfs_write", 7, "is_skb_forwardable");
-        let c = load(&[net, file], None, None).unwrap();
+        let c = load(&[net, file], &[], None, None).unwrap();
         let dirs = c.directories.expect("directories with DWARF");
         let rows: Vec<_> = dirs
             .rows
@@ -399,6 +558,7 @@ pub(crate) mod tests {
                 nr: None,
                 abi: None,
                 counts: calls.iter().map(|&calls| Count { calls, errors: 0, blocked: 0 }).collect(),
+                latency: None,
             })
             .collect();
         let mut record = Record::new(record_info(), report);
@@ -471,6 +631,65 @@ pub(crate) mod tests {
         )
     }
 
+    /// `d1/r.json` and `d2/r.json` were both labelled `r`, and "only in r" meant nothing.
+    #[test]
+    fn records_of_one_stem_get_labels_that_tell_them_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = ["d1", "d2"]
+            .iter()
+            .map(|d| {
+                std::fs::create_dir(dir.path().join(d)).unwrap();
+                let path = dir.path().join(d).join("r.json");
+                record::write(&path, &record(&["x"], &[("read", &[1])]), false).unwrap();
+                path
+            })
+            .collect();
+        let labels = |given: &[String]| {
+            let c = load(&paths, given, None, None).unwrap();
+            c.runs.iter().map(|r| r.label.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(labels(&[]), ["d1/r", "d2/r"]);
+        assert_eq!(labels(&["old".to_owned(), "new".to_owned()]), ["old", "new"]);
+    }
+
+    #[test]
+    fn counted_lines_are_compared_in_source_order() {
+        use crate::lines::report::tests::report_of;
+        let mut lxc = record(&["x"], &[]);
+        lxc.report.kernel_lines = Some(report_of([200, 200, 8, 0, 0]));
+        let mut gvisor = record(&["y"], &[]);
+        gvisor.report.kernel_lines = Some(report_of([5, 5, 1, 0, 0]));
+        let c = compare(
+            &[
+                ("lxc".to_owned(), "lxc.json".to_owned(), lxc),
+                ("gvisor".to_owned(), "gvisor.json".to_owned(), gvisor.clone()),
+            ],
+            None,
+        );
+        let lines = c.lines.unwrap();
+        assert_eq!(lines.measure, Measure::Hits);
+        let rows: Vec<_> = lines.rows.iter().map(|r| (r.name.as_str(), r.values.clone())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("__is_skb_forwardable:4070", vec![200, 5]),
+                ("__is_skb_forwardable:4073", vec![0, 0]),
+                ("__is_skb_forwardable:4077", vec![200, 5]),
+                ("__is_skb_forwardable:4083", vec![8, 1])
+            ]
+        );
+        assert_eq!(lines.rows[3].ratio(1), Some(0.125));
+        // Not every record counted lines: no section.
+        let none = compare(
+            &[
+                ("a".to_owned(), "a.json".to_owned(), gvisor),
+                ("b".to_owned(), "b.json".to_owned(), record(&["z"], &[])),
+            ],
+            None,
+        );
+        assert_eq!(none.lines, None);
+    }
+
     #[test]
     fn rows_line_up_with_ratios_and_only_in() {
         let c = pair();
@@ -534,6 +753,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn latency_percentiles_are_sections_with_ratios() {
+        assert_eq!((pair().p50, pair().p99), (None, None), "no run timed calls");
+        let timed = |buckets: Vec<[u64; 2]>| {
+            let mut r = record(&["x"], &[("nanosleep", &[100]), ("read", &[5])]);
+            r.report.syscalls[0].latency = Some(vec![Latency::from_sparse(buckets)]);
+            r
+        };
+        // 100 sleeps: 99 of 1 ms and one of 10 ms, then all of 2 ms.
+        let before = timed(vec![[1_000_000, 99], [10_000_000, 1]]);
+        let after = timed(vec![[2_000_000, 100]]);
+        let c = compare(
+            &[
+                ("before".to_owned(), "before.json".to_owned(), before),
+                ("after".to_owned(), "after.json".to_owned(), after),
+            ],
+            None,
+        );
+        let (p50, p99) = (c.p50.unwrap(), c.p99.unwrap());
+        assert_eq!((p50.measure, p99.measure), (Measure::P50Ns, Measure::P99Ns));
+        // read was not timed, so it has no latency row.
+        assert_eq!(p50.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["nanosleep"]);
+        let near = |ratio: Option<f64>, exact: f64| {
+            assert!(ratio.is_some_and(|r| (r - exact).abs() < exact * 0.04), "{ratio:?}");
+        };
+        near(p50.rows[0].ratio(1), 2.0);
+        near(p99.rows[0].ratio(1), 2.0);
+    }
+
+    #[test]
     fn several_cgroups_give_a_column_each_and_top_cuts_rows() {
         let two = record(&["lxc", "gvisor"], &[("read", &[3, 4]), ("write", &[1, 0])]);
         let one = record(&["x"], &[("write", &[9])]);
@@ -551,6 +799,40 @@ pub(crate) mod tests {
         assert_eq!(c.syscalls.rows[0].only_in(), Some(vec![0, 2]));
         assert_eq!(c.syscalls.omitted, 1);
         assert_eq!(c.functions, None);
+    }
+
+    /// A counted record beside a sampled one lost its function tables without a word.
+    #[test]
+    fn sections_left_out_are_named_with_the_reason() {
+        let mut counted_run = record(&["x"], &[("read", &[1])]);
+        counted_run.report.kernel_functions = Some(counted(&[], &[]));
+        let syscalls_only = record(&["y"], &[("read", &[2])]);
+        let c = compare(
+            &[
+                ("guest".to_owned(), "guest.json".to_owned(), counted_run),
+                ("host".to_owned(), "host.json".to_owned(), syscalls_only.clone()),
+            ],
+            None,
+        );
+        assert_eq!((c.functions, c.modules), (None, None));
+        assert_eq!(
+            c.left_out,
+            [LeftOut {
+                section: "functions",
+                why: "guest: counted kernel functions (exact entries); host: syscalls only; \
+                      kernel functions and modules are compared only when every record counted \
+                      them or every record sampled them"
+                    .to_owned()
+            }]
+        );
+        let c = compare(
+            &[
+                ("a".to_owned(), "a.json".to_owned(), syscalls_only.clone()),
+                ("b".to_owned(), "b.json".to_owned(), syscalls_only),
+            ],
+            None,
+        );
+        assert_eq!(c.left_out, [], "nothing to leave out where no record has functions");
     }
 
     #[test]
@@ -572,6 +854,7 @@ pub(crate) mod tests {
                     share: vec![1.0],
                 }],
                 functions_omitted: 0,
+                clock: None,
             })
         };
         let mut a = record(&["x"], &[]);

@@ -17,13 +17,28 @@ pub fn plot(path: &Path, c: &Comparison, force: bool) -> anyhow::Result<()> {
 }
 
 fn chart(c: &Comparison) -> anyhow::Result<BarChart> {
-    let (section, grouping) = match (&c.directories, &c.modules) {
-        (Some(d), _) => (d, Grouping::SourceDirectory),
-        (None, Some(m)) => (m, Grouping::Module),
-        (None, None) => bail!(
+    let files = distinct(c.runs.iter().map(|r| {
+        Path::new(&r.file).file_name().map_or(r.file.clone(), |n| n.to_string_lossy().into())
+    }));
+    let input = [Grouping::SourceDirectory, Grouping::Module]
+        .into_iter()
+        .find_map(|grouping| coverage(c, grouping, Compared::Records(files.clone())));
+    let Some(input) = input else {
+        bail!(
             "--plot needs records that all counted kernel functions (--functions, --module, \
              --all) or all sampled them (--sample)"
-        ),
+        )
+    };
+    Ok(figure::coverage(&input, &Palette::new(&input.runs)))
+}
+
+/// The comparison's functions per source directory or module as the input of
+/// [`figure::coverage`], one run per record; `None` when the comparison has no such section
+/// (no kernel functions, or no DWARF for directories). `ktrace study` draws each benchmark's.
+pub fn coverage(c: &Comparison, grouping: Grouping, compared: Compared) -> Option<Coverage> {
+    let section = match grouping {
+        Grouping::SourceDirectory => c.directories.as_ref()?,
+        Grouping::Module => c.modules.as_ref()?,
     };
     let runs: Vec<String> = c.runs.iter().map(|r| r.label.clone()).collect();
     let groups = if section.measure == Measure::Samples {
@@ -54,16 +69,13 @@ fn chart(c: &Comparison) -> anyhow::Result<BarChart> {
                 .collect(),
         )
     };
-    let input = Coverage {
-        compared: Compared::Records(distinct(c.runs.iter().map(|r| {
-            Path::new(&r.file).file_name().map_or(r.file.clone(), |n| n.to_string_lossy().into())
-        }))),
+    Some(Coverage {
+        compared,
         kernel_release: distinct(c.runs.iter().map(|r| r.kernel_release.clone())).join(", "),
         grouping,
         groups,
         runs,
-    };
-    Ok(figure::coverage(&input, &Palette::new(&input.runs)))
+    })
 }
 
 /// The items in their first order, each once.
@@ -104,7 +116,7 @@ mod tests {
     #[test]
     fn records_plot_as_their_numbers() {
         let dir = tempfile::tempdir().unwrap();
-        let c = load(&fixtures(), None, None).unwrap();
+        let c = load(&fixtures(), &[], None, None).unwrap();
         let svg = dir.path().join("cmp.svg");
         plot(&svg, &c, false).unwrap();
         let figure = Figure::parse(&std::fs::read_to_string(&svg).unwrap());
@@ -170,6 +182,7 @@ mod tests {
                         share: vec![1.0],
                     })
                     .collect(),
+                clock: None,
             });
             record
         };

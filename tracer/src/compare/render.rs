@@ -3,7 +3,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Comparison, Measure, Row, Run, Section};
+use super::{Comparison, LeftOut, Measure, Row, Run, Section};
+use crate::latency::RELATIVE_ERROR;
 
 /// Version of the `--output json` layout of a comparison.
 pub const COMPARE_VERSION: u32 = 1;
@@ -47,6 +48,9 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
     if let Some(blocked) = &c.blocked {
         grids.push(section_grid(c, blocked, "Blocked syscalls", "SYSCALL"));
     }
+    for latency in [&c.p50, &c.p99].into_iter().flatten() {
+        grids.push(section_grid(c, latency, "Syscall latency", "SYSCALL"));
+    }
     if let Some(functions) = &c.functions {
         grids.push(section_grid(c, functions, "Kernel functions", "FUNCTION"));
     }
@@ -56,11 +60,17 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
     if let Some(directories) = &c.directories {
         grids.push(section_grid(c, directories, "Source directories", "DIRECTORY"));
     }
+    if let Some(lines) = &c.lines {
+        grids.push(section_grid(c, lines, "Source lines", "FUNCTION:LINE"));
+    }
     for (i, grid) in grids.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
         if markdown { write_markdown(out, grid) } else { write_aligned(out, grid) }?;
+    }
+    for left in &c.left_out {
+        writeln!(out, "\nLeft out {}: {}", left.section, left.why)?;
     }
     Ok(())
 }
@@ -103,9 +113,15 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         (Measure::Samples, _) => {
             format!("{what}: samples per run (sampled, not counts), ratio to {first}")
         }
+        (Measure::Hits, _) => format!("{what}: counted hits per run, ratio to {first}"),
         (Measure::Blocked, _) => format!(
             "{what}: returns without an entry per run (turned away before they ran: seccomp, \
              ptrace), ratio to {first}"
+        ),
+        (Measure::P50Ns | Measure::P99Ns, _) => format!(
+            "{what}: {} in ns per run (within {:.1}%), ratio to {first}",
+            if section.measure == Measure::P50Ns { "p50" } else { "p99" },
+            RELATIVE_ERROR * 100.0
         ),
     };
     let has_module = section.rows.iter().any(|r| r.module.is_some());
@@ -118,7 +134,12 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         headers.extend(c.runs.iter().map(|r| format!("{} hit", r.label)));
     }
     headers.extend(c.runs.iter().map(|r| r.label.clone()));
-    headers.extend(c.runs[1..].iter().map(|r| format!("{}/{first}", r.label)));
+    // Labels that are paths (`d1/r`) are bracketed, so that the ratio still reads as one.
+    let term = |label: &str| match label.contains('/') {
+        true => format!("({label})"),
+        false => label.to_owned(),
+    };
+    headers.extend(c.runs[1..].iter().map(|r| format!("{}/{}", term(&r.label), term(first))));
     headers.push("NOTE".to_owned());
     let right = (0..headers.len()).map(|i| i >= left && i + 1 < headers.len()).collect();
     let rows = section
@@ -183,19 +204,30 @@ fn write_aligned(out: &mut impl Write, grid: &Grid) -> io::Result<()> {
 }
 
 fn write_markdown(out: &mut impl Write, grid: &Grid) -> io::Result<()> {
+    writeln!(out, "### {}\n", grid.title)?;
+    markdown_table(out, &grid.headers, &grid.right, &grid.rows)?;
+    if grid.omitted > 0 {
+        writeln!(out, "\n{} more rows left out by `--top`.", grid.omitted)?;
+    }
+    Ok(())
+}
+
+/// A GitHub-flavoured Markdown table; `right[i]` right-aligns column i (the numbers).
+pub(crate) fn markdown_table(
+    out: &mut impl Write,
+    headers: &[String],
+    right: &[bool],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
     let escape = |s: &str| s.replace('|', "\\|");
     let row = |cells: &[String]| {
         format!("| {} |", cells.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "))
     };
-    writeln!(out, "### {}\n", grid.title)?;
-    writeln!(out, "{}", row(&grid.headers))?;
-    let rule: Vec<&str> = grid.right.iter().map(|&r| if r { "---:" } else { "---" }).collect();
+    writeln!(out, "{}", row(headers))?;
+    let rule: Vec<&str> = right.iter().map(|&r| if r { "---:" } else { "---" }).collect();
     writeln!(out, "| {} |", rule.join(" | "))?;
-    for cells in &grid.rows {
+    for cells in rows {
         writeln!(out, "{}", row(cells))?;
-    }
-    if grid.omitted > 0 {
-        writeln!(out, "\n{} more rows left out by `--top`.", grid.omitted)?;
     }
     Ok(())
 }
@@ -218,9 +250,12 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
     let sections = [
         ("syscall", Some(&c.syscalls)),
         ("blocked", c.blocked.as_ref()),
+        ("latency", c.p50.as_ref()),
+        ("latency", c.p99.as_ref()),
         ("function", c.functions.as_ref()),
         ("module", c.modules.as_ref()),
         ("directory", c.directories.as_ref()),
+        ("line", c.lines.as_ref()),
     ];
     for (name, section) in sections {
         let Some(section) = section else { continue };
@@ -262,8 +297,16 @@ struct Document<'a> {
     directories: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     functions: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "<[LeftOut]>::is_empty")]
+    left_out: &'a [LeftOut],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     modules: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p50: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p99: Option<SectionDocument<'a>>,
     runs: &'a [Run],
     syscalls: SectionDocument<'a>,
 }
@@ -304,7 +347,11 @@ impl<'a> Document<'a> {
             compare_version: COMPARE_VERSION,
             directories: c.directories.as_ref().map(section),
             functions: c.functions.as_ref().map(section),
+            left_out: &c.left_out,
+            lines: c.lines.as_ref().map(section),
             modules: c.modules.as_ref().map(section),
+            p50: c.p50.as_ref().map(section),
+            p99: c.p99.as_ref().map(section),
             runs: &c.runs,
             syscalls: section(&c.syscalls),
         }
@@ -341,6 +388,43 @@ mod tests {
         let mut out = Vec::new();
         write(&mut out, &pair(), format).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// Ratio headers of path labels read `(d2/r)/(d1/r)`, not `d2/r/d1/r`.
+    #[test]
+    fn ratio_headers_bracket_path_labels() {
+        let mut c = pair();
+        c.runs[0].label = "d1/r".to_owned();
+        c.runs[1].label = "d2/r".to_owned();
+        let mut out = Vec::new();
+        write(&mut out, &c, Format::Table).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("SYSCALL  d1/r  d2/r  (d2/r)/(d1/r)  NOTE"), "{text}");
+    }
+
+    /// A section left out is said in the table, the Markdown and the JSON document.
+    #[test]
+    fn sections_left_out_are_said() {
+        let mut c = pair();
+        let why = "no vmlinux with DWARF for kernel 6.12.0".to_owned();
+        c.left_out.push(LeftOut { section: "directories", why });
+        for format in [Format::Table, Format::Markdown] {
+            let mut out = Vec::new();
+            write(&mut out, &c, format).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.ends_with("\nLeft out directories: no vmlinux with DWARF for kernel 6.12.0\n"),
+                "{text}"
+            );
+        }
+        let mut out = Vec::new();
+        write(&mut out, &c, Format::Json).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            doc["left_out"],
+            json!([{"section": "directories", "why": "no vmlinux with DWARF for kernel 6.12.0"}])
+        );
+        assert_eq!(Document::new(&pair()).left_out, [], "absent when nothing is left out");
     }
 
     #[test]

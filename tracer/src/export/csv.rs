@@ -1,12 +1,13 @@
 //! `--output csv`: tidy rows, one per (cgroup, syscall) and, with `--sample`, per (cgroup,
-//! kernel function) and (cgroup, module); with `--irq separate` also per (cgroup, function)
-//! in interrupts, and per function for the machine's interrupts (cgroup `(interrupts)`). The report's metadata is repeated on every row, so
-//! rows of several runs or intervals can be concatenated and still be told apart.
+//! kernel function) and (cgroup, module); with `--lines`, per (cgroup, source line); with
+//! `--irq separate` also per (cgroup, function) in interrupts, and per function for the
+//! machine's interrupts (cgroup `(interrupts)`). The report's metadata is repeated on every
+//! row, so rows of several runs or intervals can be concatenated and still be told apart.
 use std::io::{self, Write};
 
-use crate::report::Report;
+use crate::{kallsyms::CORE_KERNEL, report::Report};
 
-const HEADER: [&str; 18] = [
+const HEADER: [&str; 20] = [
     "scope",
     "start_time",
     "duration_secs",
@@ -24,8 +25,10 @@ const HEADER: [&str; 18] = [
     "errors",
     "samples",
     "share",
-    // Last, so that readers of the columns before it by position still work.
+    // New columns go last, so that readers of the earlier ones by position still work.
     "blocked",
+    "file",
+    "line",
 ];
 
 /// What a row describes; `*_samples` rows carry samples, never counts.
@@ -39,6 +42,8 @@ const FUNCTION_SAMPLES: &str = "function_samples";
 /// The cgroup column of the machine's interrupt-context rows.
 const ALL_INTERRUPTS: &str = "(interrupts)";
 const MODULE_SAMPLES: &str = "module_samples";
+/// Hits of a source line of a kernel function (`name`), counted; in the `calls` column.
+const LINE_COUNTS: &str = "line";
 
 pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<()> {
     let mut csv = ::csv::Writer::from_writer(out);
@@ -48,7 +53,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
     let duration = format!("{:.3}", report.duration_secs);
     // `None`: the machine's interrupts rather than a cgroup.
-    let mut row = |cgroup: Option<usize>, kind: &str, fields: [String; 8]| -> io::Result<()> {
+    let mut row = |cgroup: Option<usize>, kind: &str, fields: [String; 10]| -> io::Result<()> {
         let (label, path, id) = match cgroup {
             Some(i) => {
                 let c = &report.cgroups[i];
@@ -56,7 +61,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             }
             None => (ALL_INTERRUPTS, "", String::new()),
         };
-        let [name, module, nr, calls, errors, samples, share, blocked] = fields;
+        let [name, module, nr, calls, errors, samples, share, blocked, file, line] = fields;
         csv.write_record([
             report.scope.as_str(),
             &report.start_time,
@@ -76,6 +81,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &samples,
             &share,
             &blocked,
+            &file,
+            &line,
         ])
         .map_err(io::Error::from)
     };
@@ -91,6 +98,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 String::new(),
                 String::new(),
                 count.blocked.to_string(),
+                String::new(),
+                String::new(),
             ];
             row(Some(i), SYSCALL, fields)?;
         }
@@ -103,6 +112,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     f.module.clone(),
                     String::new(),
                     n.to_string(),
+                    String::new(),
+                    String::new(),
                     String::new(),
                     String::new(),
                     String::new(),
@@ -120,6 +131,28 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             }
         }
     }
+    if let Some(lines) = &report.kernel_lines {
+        for f in &lines.functions {
+            for line in &f.lines {
+                for (i, n) in line.counts.iter().enumerate() {
+                    let fields = [
+                        f.name.clone(),
+                        CORE_KERNEL.to_owned(),
+                        String::new(),
+                        // A line no probe counts has no figure.
+                        if line.probes == 0 { String::new() } else { n.to_string() },
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        f.file.clone(),
+                        line.line.to_string(),
+                    ];
+                    row(Some(i), LINE_COUNTS, fields)?;
+                }
+            }
+        }
+    }
     if let Some(samples) = &report.kernel_samples {
         for f in &samples.functions {
             for (i, (n, share)) in f.samples.iter().zip(&f.share).enumerate() {
@@ -131,6 +164,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     n.to_string(),
                     format!("{share:.6}"),
+                    String::new(),
+                    String::new(),
                     String::new(),
                 ];
                 row(Some(i), FUNCTION_SAMPLES, fields)?;
@@ -146,6 +181,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     n.to_string(),
                     format!("{share:.6}"),
+                    String::new(),
+                    String::new(),
                     String::new(),
                 ];
                 row(Some(i), MODULE_SAMPLES, fields)?;
@@ -192,7 +229,9 @@ mod tests {
                 "0",
                 "",
                 "",
-                "0"
+                "0",
+                "",
+                ""
             ]
         );
         assert_eq!(
@@ -209,7 +248,9 @@ mod tests {
                 "3",
                 "",
                 "",
-                "0"
+                "0",
+                "",
+                ""
             ]
         );
     }
@@ -241,6 +282,28 @@ mod tests {
     }
 
     #[test]
+    fn line_rows_name_the_function_file_and_line() {
+        let report =
+            Report { kernel_lines: Some(crate::lines::report::tests::report()), ..sample() };
+        let rows = rows(&report);
+        let lines: Vec<_> = rows
+            .iter()
+            .filter(|r| r[9] == "line" && r[6] == "lxc")
+            .map(|r| (r[10].as_str(), r[13].as_str(), r[18].as_str(), r[19].as_str()))
+            .collect();
+        let file = "include/linux/netdevice.h";
+        assert_eq!(
+            lines,
+            [
+                ("__is_skb_forwardable", "43", file, "4070"),
+                ("__is_skb_forwardable", "", file, "4073"),
+                ("__is_skb_forwardable", "40", file, "4077"),
+                ("__is_skb_forwardable", "5", file, "4083")
+            ]
+        );
+    }
+
+    #[test]
     fn sampled_rows_are_marked_as_samples() {
         let rows = rows(&sampled());
         let function_rows: Vec<_> = rows.iter().filter(|r| r[9] == "function_samples").collect();
@@ -258,13 +321,15 @@ mod tests {
                 "",
                 "30",
                 "0.750000",
+                "",
+                "",
                 ""
             ]
         );
         let module_rows: Vec<_> = rows.iter().filter(|r| r[9] == "module_samples").collect();
         assert_eq!(
             module_rows[0][9..],
-            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000", ""]
+            ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000", "", "", ""]
         );
     }
 }

@@ -1,9 +1,10 @@
 //! lcov tracefiles of kernel function coverage, the format `genhtml` renders into the
 //! familiar per-directory report and lcov's own tools diff and merge.
 //!
-//! ktrace counts function entries, not lines, so every record carries function data (FN,
-//! FNDA, FNF, FNH) and, so that genhtml's line columns mean something, one line per function:
-//! its first line, hit as often as the function was entered (DA, LF, LH).
+//! Counted functions give function data (FN, FNDA, FNF, FNH) and, so that genhtml's line
+//! columns mean something, one line per function: its first line, hit as often as the
+//! function was entered (DA, LF, LH). Lines counted with `--lines` give line data (DA) of
+//! their own, which genhtml shows beside the source like gcov's counts.
 use std::{
     collections::BTreeMap,
     io::{self, Write},
@@ -19,29 +20,52 @@ pub struct CoveredFunction<'a> {
     pub location: &'a SourceLocation,
 }
 
+/// A source line with its counted hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoveredLine<'a> {
+    pub file: &'a str,
+    pub line: u32,
+    pub hits: u64,
+}
+
 /// Writes one tracefile: test name `test`, one record per source file.
-pub fn write(out: &mut dyn Write, test: &str, functions: &[CoveredFunction]) -> io::Result<()> {
-    let mut by_file: BTreeMap<&str, Vec<&CoveredFunction>> = BTreeMap::new();
+pub fn write(
+    out: &mut dyn Write,
+    test: &str,
+    functions: &[CoveredFunction],
+    counted_lines: &[CoveredLine],
+) -> io::Result<()> {
+    let mut by_file: BTreeMap<&str, (Vec<&CoveredFunction>, Vec<&CoveredLine>)> = BTreeMap::new();
     for f in functions {
-        by_file.entry(&f.location.file).or_default().push(f);
+        by_file.entry(&f.location.file).or_default().0.push(f);
+    }
+    for l in counted_lines {
+        by_file.entry(l.file).or_default().1.push(l);
     }
     writeln!(out, "TN:{}", test.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))?;
-    for (file, mut functions) in by_file {
+    for (file, (mut functions, counted)) in by_file {
         functions.sort_by_key(|f| (f.location.line, f.name));
         writeln!(out, "SF:{file}")?;
-        for f in &functions {
-            writeln!(out, "FN:{},{}", f.location.line, f.name)?;
+        if !functions.is_empty() {
+            for f in &functions {
+                writeln!(out, "FN:{},{}", f.location.line, f.name)?;
+            }
+            for f in &functions {
+                writeln!(out, "FNDA:{},{}", f.count, f.name)?;
+            }
+            writeln!(out, "FNF:{}", functions.len())?;
+            writeln!(out, "FNH:{}", functions.iter().filter(|f| f.count > 0).count())?;
         }
-        for f in &functions {
-            writeln!(out, "FNDA:{},{}", f.count, f.name)?;
-        }
-        writeln!(out, "FNF:{}", functions.len())?;
-        writeln!(out, "FNH:{}", functions.iter().filter(|f| f.count > 0).count())?;
         // Functions sharing a first line (macros) share its hits.
         let mut lines: BTreeMap<u32, u64> = BTreeMap::new();
         for f in &functions {
             let hits = lines.entry(f.location.line).or_default();
             *hits = hits.saturating_add(f.count);
+        }
+        // A counted line that is also a function's first line: both count its runs.
+        for l in counted {
+            let hits = lines.entry(l.line).or_default();
+            *hits = (*hits).max(l.hits);
         }
         for (line, hits) in &lines {
             writeln!(out, "DA:{line},{hits}")?;
@@ -77,7 +101,7 @@ mod tests {
             CoveredFunction { name: "veth_xmit", count: 0, location: &xmit },
         ];
         let mut out = Vec::new();
-        write(&mut out, "lxc-net", &functions).unwrap();
+        write(&mut out, "lxc-net", &functions, &[]).unwrap();
         out
     }
 
@@ -117,6 +141,39 @@ LH:1
 end_of_record
 ";
         assert_eq!(String::from_utf8(sample()).unwrap(), expected);
+    }
+
+    #[test]
+    fn counted_lines_join_their_file_and_take_the_larger_count() {
+        let dev = at("net/core/dev.c", 2254);
+        let functions = [CoveredFunction { name: "is_skb_forwardable", count: 3, location: &dev }];
+        let header = "include/linux/netdevice.h";
+        let lines = [
+            CoveredLine { file: header, line: 4070, hits: 42 },
+            CoveredLine { file: header, line: 4083, hits: 0 },
+            CoveredLine { file: "net/core/dev.c", line: 2254, hits: 5 },
+        ];
+        let mut out = Vec::new();
+        write(&mut out, "net", &functions, &lines).unwrap();
+        let expected = "\
+TN:net
+SF:include/linux/netdevice.h
+DA:4070,42
+DA:4083,0
+LF:2
+LH:1
+end_of_record
+SF:net/core/dev.c
+FN:2254,is_skb_forwardable
+FNDA:3,is_skb_forwardable
+FNF:1
+FNH:1
+DA:2254,5
+LF:1
+LH:1
+end_of_record
+";
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 
     /// Debian's genhtml (package lcov, installed by scripts/setup.sh) renders it by directory.

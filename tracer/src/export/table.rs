@@ -2,8 +2,10 @@
 use std::io::{self, Write};
 
 use crate::{
-    collect::rate,
     attach::IrqMode,
+    collect::{Overhead, rate},
+    latency::{self, RELATIVE_ERROR},
+    lines::{LineReport, describe_copies},
     report::{FunctionReport, Report, SampleReport, SampleTotalsRow},
 };
 
@@ -59,14 +61,64 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     if report.rows_omitted > 0 {
         writeln!(out, "({} more syscalls not shown; TOTAL includes them)", report.rows_omitted)?;
     }
+    for cgroup in &report.cgroups {
+        if let Some(at) = &cgroup.vanished_at {
+            writeln!(out, "(cgroup {} vanished at {at}: counted until then)", cgroup.label)?;
+        }
+    }
     writeln!(out)?;
+    if report.syscalls.iter().any(|row| row.latency.is_some()) {
+        write_latency(out, report)?;
+    }
     if let Some(functions) = &report.kernel_functions {
         write_functions(out, report, functions)?;
+    }
+    if let Some(lines) = &report.kernel_lines {
+        write_lines(out, report, lines)?;
     }
     if let Some(samples) = &report.kernel_samples {
         write_samples(out, report, samples)?;
     }
     Ok(())
+}
+
+/// "  TIMED(10)" and five latencies of 9.
+const LATENCY_GROUP_WIDTH: usize = 2 + 10 + 5 * (1 + 9);
+
+/// The latency section (`--latency`): percentiles of each syscall's timed calls per cgroup;
+/// blank where a cgroup had no timed call of it.
+fn write_latency(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    writeln!(
+        out,
+        "Syscall latency per cgroup, entry to return (blocking included), within {:.1}%",
+        RELATIVE_ERROR * 100.0
+    )?;
+    group_labels(out, report, NAME_WIDTH + 1 + NR_WIDTH, LATENCY_GROUP_WIDTH, None)?;
+    write!(out, "{:<NAME_WIDTH$} {:>NR_WIDTH$}", "SYSCALL", "NR")?;
+    for _ in &report.cgroups {
+        write!(out, "  {:>10}", "TIMED")?;
+        for column in ["P50", "P90", "P99", "P99.9", "MAX"] {
+            write!(out, " {column:>9}")?;
+        }
+    }
+    writeln!(out)?;
+    for row in &report.syscalls {
+        let nr = row.nr.map(|n| n.to_string()).unwrap_or_else(|| "-".to_owned());
+        let mut line = format!("{:<NAME_WIDTH$} {:>NR_WIDTH$}", fit(&row.name, NAME_WIDTH), nr);
+        for cell in row.latency.iter().flatten() {
+            match cell {
+                Some(l) => {
+                    line += &format!("  {:>10}", l.count);
+                    for ns in [l.p50_ns, l.p90_ns, l.p99_ns, l.p999_ns, l.max_ns] {
+                        line += &format!(" {:>9}", latency::human(ns));
+                    }
+                }
+                None => line += &" ".repeat(LATENCY_GROUP_WIDTH),
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    writeln!(out)
 }
 
 /// "  CALLS(12) CALLS/s(11)"
@@ -92,7 +144,9 @@ fn write_functions(
             out,
             "CALLS are in the cgroup's tasks; IN IRQ in interrupts (softirq, hardirq, NMI) while its task ran; {ALL_INTERRUPTS} all in interrupts on the machine, whoever ran"
         )?,
-        IrqMode::Exclude => writeln!(out, "Entries in interrupt context are left out (--irq exclude)")?,
+        IrqMode::Exclude => {
+            writeln!(out, "Entries in interrupt context are left out (--irq exclude)")?
+        }
         IrqMode::Task => {}
     }
     let group_width = COUNT_GROUP_WIDTH + if separate { IN_IRQ_WIDTH } else { 0 };
@@ -155,10 +209,13 @@ fn write_functions(
         }
         writeln!(out)?;
     }
-    let o = &functions.overhead;
-    writeln!(
-        out,
-        "ktrace overhead: {} failed updates, {} unknown hits, {} recursion misses, BPF run time {}",
+    writeln!(out, "ktrace overhead: {}", overhead(&functions.overhead))?;
+    writeln!(out)
+}
+
+fn overhead(o: &Overhead) -> String {
+    format!(
+        "{} failed updates, {} unknown hits, {} recursion misses, BPF run time {}",
         o.failed_updates,
         o.unknown_function,
         o.recursion_misses,
@@ -167,7 +224,53 @@ fn write_functions(
         } else {
             format!("{:.3} s over {} runs", o.run_time_ns as f64 / 1e9, o.run_count)
         }
+    )
+}
+
+const LINE_WIDTH: usize = 6;
+const SOURCE_WIDTH: usize = LABEL_WIDTH - LINE_WIDTH - 1;
+
+/// The seed study's table: per source line of each function, its hits per cgroup.
+fn write_lines(out: &mut impl Write, report: &Report, lines: &LineReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "Source lines, counted: hits where each line's code starts, summed over the function's \
+         copies (kprobes at {} addresses{})",
+        lines.probes,
+        match lines.skipped.len() {
+            0 => String::new(),
+            n => format!(", {n} refused: their lines show - or count less"),
+        }
     )?;
+    let elapsed = report.duration();
+    for f in &lines.functions {
+        writeln!(out, "{} ({}:{}), {}", f.name, f.file, f.decl_line, describe_copies(&f.copies))?;
+        if let Some(body) = &f.body {
+            writeln!(out, "note: most of {}'s code is {body}, inlined into it", f.name)?;
+        }
+        group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH, None)?;
+        write!(out, "{:<LINE_WIDTH$} {:<SOURCE_WIDTH$}", "LINE", "SOURCE")?;
+        for _ in &report.cgroups {
+            write!(out, "  {:>12} {:>11}", "HITS", "HITS/s")?;
+        }
+        writeln!(out)?;
+        for line in &f.lines {
+            let source = match &line.text {
+                Some(text) => fit_start(text, SOURCE_WIDTH),
+                None => fit(&format!("{}:{}", f.file, line.line), SOURCE_WIDTH),
+            };
+            write!(out, "{:<LINE_WIDTH$} {source:<SOURCE_WIDTH$}", line.line)?;
+            for &n in &line.counts {
+                if line.probes == 0 {
+                    write!(out, "  {:>12} {:>11}", "-", "-")?;
+                } else {
+                    write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
+                }
+            }
+            writeln!(out)?;
+        }
+    }
+    writeln!(out, "ktrace overhead (line probes): {}", overhead(&lines.overhead))?;
     writeln!(out)
 }
 
@@ -195,12 +298,21 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
     total_line(out, "KERNEL SAMPLES", totals.iter().map(|t| t.kernel.to_string()))?;
     let estimate = |t: &SampleTotalsRow| format!("{:.2} s", t.kernel_secs_estimate);
     total_line(out, "  est. kernel CPU time", totals.iter().map(estimate))?;
+    if totals.iter().all(|t| t.ktrace_programs.is_some()) {
+        write!(out, "{:<LABEL_WIDTH$}", "  in ktrace's own programs")?;
+        let own: Vec<u64> = totals.iter().map(|t| t.ktrace_programs.unwrap_or(0)).collect();
+        let share: Vec<f64> = totals.iter().map(|t| t.ktrace_share().unwrap_or(0.0)).collect();
+        sample_cells(out, &own, &share)?;
+    }
     total_line(out, "USER SAMPLES", totals.iter().map(|t| t.user.to_string()))?;
     if totals.iter().any(|t| t.lost > 0) {
         total_line(out, "LOST (sample map full)", totals.iter().map(|t| t.lost.to_string()))?;
     }
     if samples.functions_omitted > 0 {
         writeln!(out, "({} more functions not shown)", samples.functions_omitted)?;
+    }
+    if let Some(clock) = &samples.clock {
+        writeln!(out, "{}", clock.caveat())?;
     }
     writeln!(out)?;
     writeln!(out, "Kernel modules, sampled at {} Hz per CPU", samples.frequency_hz)?;
@@ -260,6 +372,15 @@ fn group_labels(
     writeln!(out, "{}", labels.trim_end())
 }
 
+/// Shortens `s` to `width` characters, keeping its start (the informative part of code).
+fn fit_start(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let head: String = s.chars().take(width - 1).collect();
+    format!("{head}…")
+}
+
 /// Shortens `s` to `width` characters, keeping its end (the informative part of a path).
 fn fit(s: &str, width: usize) -> String {
     let chars = s.chars().count();
@@ -294,6 +415,21 @@ TOTAL                               100005     50002.5          2          0    
     }
 
     #[test]
+    fn a_vanished_cgroup_is_noted_under_the_syscalls() {
+        let mut report = sample();
+        report.cgroups[1].vanished_at = Some("2026-11-28T20:59:01.250Z".to_owned());
+        let mut out = Vec::new();
+        write(&mut out, &report).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let total = text.lines().position(|l| l.starts_with("TOTAL")).expect("a TOTAL line");
+        assert_eq!(
+            text.lines().nth(total + 1),
+            Some("(cgroup gvisor vanished at 2026-11-28T20:59:01.250Z: counted until then)"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn renders_the_sampled_profile_after_the_syscalls() {
         let mut out = Vec::new();
         write(&mut out, &sampled()).unwrap();
@@ -308,7 +444,9 @@ ksys_write                         vmlinux                8   20.0%           5 
 veth_xmit                          veth                   2    5.0%           0    0.0%
 KERNEL SAMPLES                                           40                  10
   est. kernel CPU time                               0.04 s              0.01 s
+  in ktrace's own programs                                0    0.0%           0    0.0%
 USER SAMPLES                                             10                   0
+Sampled with cpu-clock, a timer interrupt; this machine has no hardware cycle counter, as most VMs have none. Time spent with interrupts disabled is attributed to where they are re-enabled (_raw_spin_unlock_irqrestore, finish_task_switch).
 
 Kernel modules, sampled at 999 Hz per CPU
                                                  lxc                 gvisor
@@ -346,8 +484,32 @@ ktrace overhead: 0 failed updates, 0 unknown hits, 2 recursion misses, BPF run t
     }
 
     #[test]
+    fn renders_the_line_table_per_function() {
+        let report =
+            Report { kernel_lines: Some(crate::lines::report::tests::report()), ..sample() };
+        let mut out = Vec::new();
+        write(&mut out, &report).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let section = &text[text.find("Source lines").expect("line section")..];
+        let expected = "\
+Source lines, counted: hits where each line's code starts, summed over the function's copies (kprobes at 4 addresses, 1 refused: their lines show - or count less)
+__is_skb_forwardable (include/linux/netdevice.h:4063), 2 copies: inlined into __dev_forward_skb2, is_skb_forwardable
+                                                 lxc                       gvisor
+LINE   SOURCE                                            HITS      HITS/s          HITS      HITS/s
+4070   if (!(dev->flags & IFF_UP))                         43        21.5             0         0.0
+4073   include/linux/netdevice.h:4073                       -           -             -           -
+4077   include/linux/netdevice.h:4077                      40        20.0             0         0.0
+4083   include/linux/netdevice.h:4083                       5         2.5             0         0.0
+ktrace overhead (line probes): 0 failed updates, 0 unknown hits, 0 recursion misses, BPF run time not measured (sysctl kernel.bpf_stats_enabled=1 to measure)
+
+";
+        assert_eq!(section, expected);
+    }
+
+    #[test]
     fn long_labels_keep_their_end() {
         assert_eq!(fit("/sys/fs/cgroup/unified/machine.slice/vm1", 10), "…slice/vm1");
         assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit_start("if (!(dev->flags & IFF_UP))", 10), "if (!(dev…");
     }
 }

@@ -96,6 +96,12 @@ pub fn png(chart: &BarChart) -> anyhow::Result<Vec<u8>> {
     png::write(&layout(chart, &fonts), &fonts)
 }
 
+/// Fails, naming the package, if the figures' font cannot be loaded here (a minimal system,
+/// such as the test guests, may have none): for callers to whom figures are optional.
+pub fn check_fonts() -> anyhow::Result<()> {
+    Fonts::load().map(drop)
+}
+
 /// The file formats of a figure, by the file's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::{
     attach::Backend,
     kallsyms::CORE_KERNEL,
+    lines::{LineCount, LineFunction, LineReport},
     report::{FunctionReport, SampleReport},
     session::Update,
 };
@@ -20,16 +21,19 @@ pub enum View {
     Syscalls,
     Functions,
     Modules,
+    /// Source lines counted with `--lines`.
+    Lines,
 }
 
 impl View {
-    pub const ALL: [Self; 3] = [Self::Syscalls, Self::Functions, Self::Modules];
+    pub const ALL: [Self; 4] = [Self::Syscalls, Self::Functions, Self::Modules, Self::Lines];
 
     pub fn title(self) -> &'static str {
         match self {
             Self::Syscalls => "Syscalls",
             Self::Functions => "Functions",
             Self::Modules => "Modules",
+            Self::Lines => "Lines",
         }
     }
 
@@ -79,6 +83,9 @@ pub struct App {
     syscalls: Figures,
     functions: Figures,
     modules: Figures,
+    lines: Figures,
+    /// Whether an update carried counted source lines.
+    pub(super) counting_lines: bool,
     /// Updates applied so far; 0 until the first interval ends.
     pub(super) updates: u64,
     /// Length of the last interval.
@@ -112,6 +119,8 @@ impl App {
             syscalls: Figures::new(n),
             functions: Figures::new(n),
             modules: Figures::new(n),
+            lines: Figures::new(n),
+            counting_lines: false,
             updates: 0,
             interval: Duration::ZERO,
             elapsed: Duration::ZERO,
@@ -129,6 +138,7 @@ impl App {
             View::Syscalls => &self.syscalls,
             View::Functions => &self.functions,
             View::Modules => &self.modules,
+            View::Lines => &self.lines,
         }
     }
 
@@ -182,6 +192,10 @@ impl App {
             );
             self.overhead.lost_samples = Some(total.totals.iter().map(|t| t.lost).sum());
         }
+        if let (Some(total), Some(interval)) = (&total.kernel_lines, &interval.kernel_lines) {
+            self.counting_lines = true;
+            self.apply_lines(total, interval);
+        }
         if let Some(functions) = &total.kernel_functions {
             let o = &functions.overhead;
             self.overhead.attached_functions = Some(functions.attached as u64);
@@ -222,6 +236,21 @@ impl App {
         }
         for (module, figures) in interval_modules {
             self.modules.set_interval(module, figures.iter().copied());
+        }
+    }
+
+    /// Fills the lines view: one row per counted line, labelled `function:line text`; shares
+    /// are of all the cgroup's line hits.
+    fn apply_lines(&mut self, total: &LineReport, interval: &LineReport) {
+        let sums: Vec<u64> = (0..self.cgroups.len())
+            .map(|c| total.counted().map(|(_, l)| l.counts[c]).sum())
+            .collect();
+        self.lines.start_update(sums);
+        for (f, l) in total.counted() {
+            self.lines.set_total(&line_label(f, l), l.counts.iter().copied());
+        }
+        for (f, l) in interval.counted() {
+            self.lines.set_interval(&line_label(f, l), l.counts.iter().copied());
         }
     }
 
@@ -278,7 +307,9 @@ impl App {
                 if let Some(update) = self.pending.take() {
                     self.apply(update);
                 }
-                for figures in [&mut self.syscalls, &mut self.functions, &mut self.modules] {
+                for figures in
+                    [&mut self.syscalls, &mut self.functions, &mut self.modules, &mut self.lines]
+                {
                     figures.reset();
                 }
                 self.reset_at = Some(self.elapsed);
@@ -355,6 +386,14 @@ fn sampled_modules(r: &SampleReport) -> impl Iterator<Item = (&str, &[u64])> {
     r.modules.iter().map(|m| (m.module.as_str(), m.samples.as_slice()))
 }
 
+/// `function:line text`, or `function:line` without the source.
+fn line_label(f: &LineFunction, l: &LineCount) -> String {
+    match &l.text {
+        Some(text) => format!("{}:{} {text}", f.name, l.line),
+        None => format!("{}:{}", f.name, l.line),
+    }
+}
+
 /// `name` for the core kernel, `name [module]` for a module's function, written into `buf`.
 fn function_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a str {
     buf.clear();
@@ -401,9 +440,11 @@ pub(super) mod tests {
         app.handle(Action::NextView);
         assert_eq!(shown(&app), ["vmlinux", "veth"]);
         app.handle(Action::NextView);
+        assert_eq!(app.view, View::Lines);
+        app.handle(Action::NextView);
         assert_eq!(app.view, View::Syscalls);
         app.handle(Action::PreviousView);
-        assert_eq!(app.view, View::Modules);
+        assert_eq!(app.view, View::Lines);
         assert_eq!(app.overhead.lost_samples, Some(0));
     }
 
@@ -422,6 +463,29 @@ pub(super) mod tests {
             (Some(3), Some(0), Some(2))
         );
         assert_eq!((o.bpf_run_time, o.lost_samples), (None, None));
+    }
+
+    #[test]
+    fn counted_lines_fill_the_lines_view_in_hits() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        let counted =
+            Report { kernel_lines: Some(crate::lines::report::tests::report()), ..sample() };
+        app.update(update(counted.clone(), counted));
+        assert!(app.counting_lines);
+        app.handle(Action::PreviousView);
+        assert_eq!(app.view, View::Lines);
+        // The refused line is not shown; the others by hits, then name.
+        assert_eq!(
+            shown(&app),
+            [
+                "__is_skb_forwardable:4070 if (!(dev->flags & IFF_UP))",
+                "__is_skb_forwardable:4077",
+                "__is_skb_forwardable:4083"
+            ]
+        );
+        let first = app.rows[0];
+        let cells: Vec<_> = app.figures().cells(first, app.interval).collect();
+        assert_eq!((cells[0].total, cells[0].share), (43, 43.0 / 88.0));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! render into a `TestBackend` and compare cells.
 //!
 //! ```text
-//! ktrace top   Syscalls | Functions | Modules                                 (title, tabs)
+//! ktrace top   Syscalls | Functions | Modules | Lines                         (title, tabs)
 //! sort: rate, all cgroups   filter: get   3 of 40 rows                        (status)
 //!                             lxc                             gvisor          (cgroup labels)
 //! SYSCALL                  CALLS/s        CALLS  SHARE    CALLS/s ...         (column names)
@@ -118,8 +118,11 @@ fn status_line(app: &App) -> Line<'static> {
 
 /// Instead of rows: why there are none to show.
 fn body_message(app: &App) -> Option<String> {
-    if app.view != View::Syscalls && app.sampling_hz.is_none() {
-        Some("no kernel function data: start with --sample".to_owned())
+    let profile = app.sampling_hz.is_some() || app.counting.is_some();
+    if app.view == View::Lines && !app.counting_lines {
+        Some("no line data: start with --lines FUNCTION".to_owned())
+    } else if matches!(app.view, View::Functions | View::Modules) && !profile {
+        Some("no kernel function data: start with --sample, --functions or --module".to_owned())
     } else if app.updates == 0 {
         Some("waiting for the first interval...".to_owned())
     } else {
@@ -128,10 +131,15 @@ fn body_message(app: &App) -> Option<String> {
 }
 
 fn header_lines(app: &App, name_width: usize) -> Vec<Line<'static>> {
+    let (rate, total) = match app.counting {
+        Some(_) => ("CALLS/s", "CALLS"),
+        None => ("SAMPLES/s", "SAMPLES"),
+    };
     let (name, rate, total) = match app.view {
         View::Syscalls => ("SYSCALL", "CALLS/s", "CALLS"),
-        View::Functions => ("FUNCTION [MODULE]", "SAMPLES/s", "SAMPLES"),
-        View::Modules => ("MODULE", "SAMPLES/s", "SAMPLES"),
+        View::Functions => ("FUNCTION [MODULE]", rate, total),
+        View::Modules => ("MODULE", rate, total),
+        View::Lines => ("FUNCTION:LINE SOURCE", "HITS/s", "HITS"),
     };
     let mut labels = " ".repeat(name_width);
     let mut columns = format!("{name:<name_width$}");
@@ -242,7 +250,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        report::tests::sample,
+        report::tests::{counted, sample},
         tui::{
             app::tests::{app_with_sample, update},
             event::Action,
@@ -267,7 +275,7 @@ mod tests {
         let app = app_with_sample();
         // lxc: getppid 100000, read 5 (2 failed) of 100005; gvisor: read 2, fchdir 3 of 5; 2 s.
         let expected = [
-            "ktrace top   Syscalls | Functions | Modules",
+            "ktrace top   Syscalls | Functions | Modules | Lines",
             "sort: rate, all cgroups   3 rows",
             "                      lxc                              gvisor",
             "SYSCALL                   CALLS/s        CALLS  SHARE      CALLS/s        CALLS  SHARE",
@@ -311,9 +319,31 @@ mod tests {
         app.handle(Action::NextView);
         let screen = draw(&app, 86, 12);
         assert_eq!(screen[2], "");
-        assert_eq!(screen[4], "no kernel function data: start with --sample");
+        assert_eq!(
+            screen[4],
+            "no kernel function data: start with --sample, --functions or --module"
+        );
         assert_eq!(screen[10], "syscalls: raw tracepoints | elapsed 00:00:02");
         assert!(screen[11].starts_with("overhead: lost samples n/a | "), "{}", screen[11]);
+    }
+
+    #[test]
+    fn counted_functions_show_without_sampling_as_calls() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        app.update(update(counted(), counted()));
+        app.handle(Action::NextView);
+        let screen = draw(&app, 86, 12);
+        assert_eq!(
+            &screen[3..6],
+            [
+                "FUNCTION [MODULE]         CALLS/s        CALLS  SHARE      CALLS/s        CALLS  SHARE",
+                "vfs_write                     5.0           10 100.0%          0.0            0   0.0%",
+                "veth_xmit [veth]              0.0            0   0.0%          3.5            7 100.0%",
+            ]
+        );
+        app.handle(Action::NextView);
+        app.handle(Action::NextView);
+        assert_eq!(draw(&app, 86, 12)[4], "no line data: start with --lines FUNCTION");
     }
 
     #[test]
@@ -323,7 +353,7 @@ mod tests {
         app.handle(Action::FilterPush('a'));
         app.handle(Action::TogglePause);
         let screen = draw(&app, 86, 12);
-        assert_eq!(screen[0], "ktrace top   Syscalls | Functions | Modules   PAUSED");
+        assert_eq!(screen[0], "ktrace top   Syscalls | Functions | Modules | Lines   PAUSED");
         assert_eq!(screen[1], "sort: rate, all cgroups   filter: a_   1 rows");
         assert_eq!(screen[4].split_whitespace().next(), Some("read"));
         assert_eq!(screen[5], "");

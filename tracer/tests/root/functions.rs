@@ -3,7 +3,7 @@
 //! Counting needs kprobe.multi, fentry or kprobes: these tests run in the QEMU guests
 //! (`cargo xtask test`). On a kernel without function tracing (this project's CI host) the
 //! counting tests say so and pass without running, and the fallback test runs instead. They
-//! run one at a time ([`one_at_a_time`]).
+//! run one at a time ([`one_at_a_time`]), as do the line tests (lines.rs), which set kprobes.
 use std::{
     fs,
     sync::{Mutex, MutexGuard},
@@ -14,7 +14,8 @@ use anyhow::{Context as _, ensure};
 use aya::programs::links::LinkType;
 
 use crate::support::{
-    Ktrace, Test, TestCgroups, expect_error, ktrace, last_report, loaded_bpf_ids, run_workload_in,
+    Ktrace, Test, TestCgroups, entries, expect_error, ktrace, last_report, loaded_bpf_ids,
+    run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -62,7 +63,7 @@ const FCHDIR: &str = "__x64_sys_fchdir";
 /// The function backends that work on this kernel, asked of ktrace itself (`--dry-run`). A
 /// kernel whose ftrace function list is readable must have at least one: there an empty
 /// answer fails the test instead of skipping it. Debian's 6.12 kernel must have all three.
-fn working_backends() -> anyhow::Result<Vec<String>> {
+pub fn working_backends() -> anyhow::Result<Vec<String>> {
     let tree = TestCgroups::new(&[]);
     let (status, stdout, stderr) = ktrace(&[
         "attach",
@@ -192,14 +193,7 @@ fn counts_exact_entries_per_cgroup(backend: &str) -> anyhow::Result<()> {
     let functions = &report["kernel_functions"];
     ensure!(functions["kind"] == "counts" && functions["backend"] == backend, "{functions}");
     ensure!(functions["attached"] == 2 && functions["skipped"] == 0, "{functions}");
-    let count = |name: &str| {
-        functions["functions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|f| f["name"] == name)
-            .map_or(0, |f| f["counts"][0].as_u64().unwrap_or(0))
-    };
+    let count = |name: &str| entries(&report, name, 0);
     ensure!(
         count(GETPPID) == 12_345,
         "{GETPPID}: {} (expected 12345)\n{functions}",
@@ -410,8 +404,19 @@ fn irq_work_is_kept_apart_from_tasks() -> anyhow::Result<()> {
     const TIMERS: &str = "run_timer_softirq";
     let run = |irq: &str| -> anyhow::Result<serde_json::Value> {
         let args = [
-            "run", "--irq", irq, "--functions", RECEIVE, "--functions", TIMERS, "-o", "json",
-            "--", "sh", "-c", PING_FLOOD,
+            "run",
+            "--irq",
+            irq,
+            "--functions",
+            RECEIVE,
+            "--functions",
+            TIMERS,
+            "-o",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            PING_FLOOD,
         ];
         let (status, stdout, stderr) = ktrace(&args)?;
         ensure!(status.success(), "--irq {irq}: {status}\n{stderr}");
@@ -572,7 +577,7 @@ fn network_functions_only_in_the_network_run() -> anyhow::Result<()> {
 }
 
 /// None of `progs`/`links` remains, ftrace has no function enabled and no kprobe is set.
-fn assert_clean_kernel(progs: &[u32], links: &[u32]) -> anyhow::Result<()> {
+pub fn assert_clean_kernel(progs: &[u32], links: &[u32]) -> anyhow::Result<()> {
     for _ in 0..100 {
         let (loaded_progs, loaded_links) = loaded_bpf_ids();
         let ftrace =

@@ -5,9 +5,12 @@
 //! `root workload getppid=N fchdir=M` makes exactly N getppid calls and M failing fchdir
 //! calls. The same binary runs inside the QEMU guests (`KTRACE_BIN` names ktrace there).
 mod functions;
+mod latency;
+mod lines;
 mod records;
 mod runtimes;
 mod sampling;
+mod study;
 mod support;
 mod syscall_accounting;
 mod syscalls;
@@ -35,10 +38,18 @@ fn main() -> ExitCode {
         .chain(tui::all())
         .chain(records::all())
         .chain(runtimes::all())
-        .chain(syscall_accounting::all());
+        .chain(study::all())
+        .chain(syscall_accounting::all())
+        .chain(latency::all());
     let trials = shared
         .map(|test| (test, false))
-        .chain(functions::all().into_iter().map(|test| (test, true)))
+        .chain(
+            functions::all()
+                .into_iter()
+                .chain(study::counting())
+                .chain(lines::all())
+                .map(|test| (test, true)),
+        )
         .map(|((name, f), one_at_a_time)| {
             Trial::test(name, move || {
                 let _alone = one_at_a_time.then(functions::one_at_a_time);

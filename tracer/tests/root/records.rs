@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 use crate::support::{
-    Ktrace, Test, TestCgroups, expect_error, ktrace, ktrace_command, run_workload_in,
+    Ktrace, Test, TestCgroups, expect_error, in_guest, ktrace, ktrace_command, run_workload_in,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -25,12 +25,18 @@ pub fn all() -> Vec<(&'static str, Test)> {
             existing_record_is_not_replaced_without_force,
         ),
         ("compare_refuses_what_is_not_a_record", compare_refuses_what_is_not_a_record),
+        (
+            "records_keep_the_exit_and_compare_says_what_it_left_out",
+            records_keep_the_exit_and_compare_says_what_it_left_out,
+        ),
         ("serve_exposes_exact_counts_over_loopback", serve_exposes_exact_counts_over_loopback),
+        ("serve_latency_histogram_counts_every_call", serve_latency_histogram_counts_every_call),
         (
             "serve_stays_cheap_and_answers_under_slow_clients",
             serve_stays_cheap_and_answers_under_slow_clients,
         ),
         ("guest_records_export_and_plot", guest_records_export_and_plot),
+        ("guest_records_lines_render_in_genhtml", guest_records_lines_render_in_genhtml),
     ]
 }
 
@@ -48,6 +54,48 @@ fn start_record(file: &Path, cgroup: &Path) -> anyhow::Result<Ktrace> {
     ])?;
     k.wait_for_stderr("stop with Ctrl-C")?;
     Ok(k)
+}
+
+/// A record of `run` said nothing of how its command ended, and compare dropped a sampled
+/// record's function table beside a syscalls-only one without a word.
+fn records_keep_the_exit_and_compare_says_what_it_left_out() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (failed, sampled) = (dir.path().join("failed.json"), dir.path().join("sampled.json"));
+    let (status, _, stderr) =
+        ktrace(&["run", "--record", failed.to_str().unwrap(), "--", "sh", "-c", "exit 3"])?;
+    ensure!(status.code() == Some(3), "exit 3 -> {status}\n{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&fs::read_to_string(&failed)?)?;
+    ensure!(
+        record["command_exit"] == serde_json::json!({"status": 3}),
+        "{}",
+        record["command_exit"]
+    );
+    let (status, _, stderr) = ktrace(&[
+        "run",
+        "--sample",
+        "--record",
+        sampled.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "kill -KILL $$",
+    ])?;
+    ensure!(status.code() == Some(128 + libc::SIGKILL), "SIGKILL -> {status}\n{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&fs::read_to_string(&sampled)?)?;
+    ensure!(
+        record["command_exit"] == serde_json::json!({"signal": 9}),
+        "{}",
+        record["command_exit"]
+    );
+    let (status, stdout, stderr) =
+        ktrace(&["compare", failed.to_str().unwrap(), sampled.to_str().unwrap(), "-o", "json"])?;
+    ensure!(status.success(), "compare: {status}\n{stderr}");
+    let said = "ktrace: left out functions: sampled: sampled kernel functions (statistical \
+                samples); failed: syscalls only";
+    ensure!(stderr.contains(said), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout)?;
+    ensure!(doc["left_out"][0]["section"] == "functions", "{}", doc["left_out"]);
+    Ok(())
 }
 
 fn records_of_two_cgroups_compare_exactly() -> anyhow::Result<()> {
@@ -195,6 +243,71 @@ fn serve_exposes_exact_counts_over_loopback() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `serve --latency`: the getppid histogram of the cgroup, read by the real parser, has as
+/// many calls as the counter, in cumulative buckets that end with all of them.
+fn serve_latency_histogram_counts_every_call() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["timed"]);
+    let cgroup = tree.path("timed");
+    let label = cgroup.to_str().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut k = Ktrace::spawn(&[
+        "serve",
+        "--latency",
+        "--listen",
+        &listen,
+        "--cgroup",
+        label,
+        "-i",
+        "0.2",
+    ])?;
+    k.wait_for_stderr("stop with Ctrl-C")?;
+    run_workload_in(&cgroup, &[&format!("getppid={GETPPID}")])?;
+    let getppid = |scrape: &prometheus_parse::Scrape, metric: &str| {
+        scrape.samples.iter().find_map(|s| {
+            (s.metric == metric
+                && s.labels.get("cgroup") == Some(label)
+                && s.labels.get("syscall") == Some("getppid"))
+            .then(|| s.value.clone())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let scrape = loop {
+        let scrape = scrape(&listen)?;
+        match getppid(&scrape, "ktrace_syscall_latency_seconds_count") {
+            Some(prometheus_parse::Value::Untyped(n)) if n >= GETPPID as f64 => break scrape,
+            _ if Instant::now() > deadline => bail!("no getppid latency for {label} in time"),
+            _ => thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    k.signal(libc::SIGTERM);
+    let (status, _, stderr) = k.finish()?;
+    ensure!(status.success(), "ktrace serve --latency: {status}\n{stderr}");
+    let count = getppid(&scrape, "ktrace_syscall_latency_seconds_count");
+    ensure!(count == Some(prometheus_parse::Value::Untyped(GETPPID as f64)), "count: {count:?}");
+    // The parser reads `_total` samples of a counter family as untyped.
+    let calls = getppid(&scrape, "ktrace_syscalls_total");
+    ensure!(calls == Some(prometheus_parse::Value::Untyped(GETPPID as f64)), "calls: {calls:?}");
+    let Some(prometheus_parse::Value::Histogram(buckets)) =
+        getppid(&scrape, "ktrace_syscall_latency_seconds")
+    else {
+        bail!("no getppid latency histogram");
+    };
+    ensure!(
+        buckets.windows(2).all(|w| w[0].less_than < w[1].less_than && w[0].count <= w[1].count),
+        "buckets are cumulative: {buckets:?}"
+    );
+    let last = buckets.last().map(|b| (b.less_than, b.count));
+    ensure!(last == Some((f64::INFINITY, GETPPID as f64)), "the +Inf bucket: {buckets:?}");
+    // getppid does not block: nearly all calls return within 1 ms (2^20 ns).
+    let under_1ms = buckets.iter().find(|b| b.less_than == (1u64 << 20) as f64 / 1e9);
+    ensure!(
+        under_1ms.is_some_and(|b| b.count >= 0.99 * GETPPID as f64),
+        "getppid under 1.05 ms: {buckets:?}"
+    );
+    Ok(())
+}
+
 /// Clients that send half a request and stay, under a low file descriptor limit: ktrace
 /// must neither spin on failing accepts nor log each one, must drop the slow clients, and a
 /// real scrape must get through behind them.
@@ -236,7 +349,10 @@ fn serve_stays_cheap_and_answers_under_slow_clients() -> anyhow::Result<()> {
     let cpu_before = cpu_time(k.pid())?;
     thread::sleep(Duration::from_secs(3));
     let cpu = cpu_time(k.pid())? - cpu_before;
-    ensure!(cpu < Duration::from_millis(300), "ktrace used {cpu:?} of CPU in 3 s of slow clients");
+    // A spinning accept loop takes most of the 3 s; the emulated guest runs ktrace's
+    // periodic reads about 10x slower than the host.
+    let budget = Duration::from_millis(if in_guest() { 1000 } else { 300 });
+    ensure!(cpu < budget, "ktrace used {cpu:?} of CPU in 3 s of slow clients");
     // Queued behind the slow clients, which ktrace drops a few seconds after accepting them.
     let started = Instant::now();
     let scrape = loop {
@@ -292,15 +408,36 @@ fn scrape(addr: &str) -> anyhow::Result<prometheus_parse::Scrape> {
         .context("parsing the exposition")
 }
 
+/// `ktrace export --format lcov RECORD -o INFO`, which must succeed.
+fn export_lcov(record: &Path, info: &Path) -> anyhow::Result<()> {
+    let (status, _, stderr) = ktrace(&[
+        "export",
+        "--format",
+        "lcov",
+        record.to_str().unwrap(),
+        "-o",
+        info.to_str().unwrap(),
+    ])?;
+    ensure!(status.success(), "export {}: {status}\n{stderr}", record.display());
+    Ok(())
+}
+
+/// Where `cargo xtask test` put the files the 6.12 guest's tests left; elsewhere `None`,
+/// said on stderr.
+fn guest_out() -> Option<std::ffi::OsString> {
+    let out = std::env::var_os("KTRACE_GUEST_OUT");
+    if out.is_none() {
+        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
+    }
+    out
+}
+
 /// The network and file records the 6.12 guest made (functions.rs), on the host, which has
 /// that kernel's DWARF: the lcov export renders with genhtml showing `net/` and `fs/` with
 /// entered functions, and the comparison's figure shows both runs. `cargo xtask test` runs
 /// this after the guests, naming their output directory in `KTRACE_GUEST_OUT`.
 fn guest_records_export_and_plot() -> anyhow::Result<()> {
-    let Some(out) = std::env::var_os("KTRACE_GUEST_OUT") else {
-        eprintln!("skipped: runs in `cargo xtask test`, after the guests made their records");
-        return Ok(());
-    };
+    let Some(out) = guest_out() else { return Ok(()) };
     let records = Path::new(&out).join("network-vs-file");
     let (net, file) = (records.join("net.json"), records.join("file.json"));
     ensure!(net.is_file() && file.is_file(), "the guest left no records in {}", records.display());
@@ -308,16 +445,7 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
     for (record, hit_dir) in [(&net, "net/core"), (&file, "fs")] {
         let info = record.with_extension("info");
         let info = dir.path().join(info.file_name().context("file name")?);
-        let (status, _, stderr) = ktrace(&[
-            "export",
-            "--format",
-            "lcov",
-            record.to_str().unwrap(),
-            "-o",
-            info.to_str().unwrap(),
-            "--force",
-        ])?;
-        ensure!(status.success(), "export {}: {status}\n{stderr}", record.display());
+        export_lcov(record, &info)?;
         let html = dir.path().join(hit_dir.replace('/', "_"));
         let genhtml =
             Command::new("genhtml").arg("--no-source").arg("-o").arg(&html).arg(&info).output()?;
@@ -378,5 +506,64 @@ fn guest_records_export_and_plot() -> anyhow::Result<()> {
         ensure!(figure.contains(&format!(">{text}</text>")), "{text} missing from the figure");
     }
     ensure!(figure.contains(">records net.json, file.json · kernel "), "no subtitle");
+    Ok(())
+}
+
+/// The guest's line record (lines::lines_count_every_copy_exactly_per_cgroup) exported as an
+/// lcov tracefile needs no DWARF; genhtml, run beside the kernel's source files, shows each
+/// counted line's hits next to its text, as gcov's coverage did in the seed study.
+fn guest_records_lines_render_in_genhtml() -> anyhow::Result<()> {
+    let Some(out) = guest_out() else { return Ok(()) };
+    let record = Path::new(&out).join("lines/net.json");
+    ensure!(record.is_file(), "the guest left no line record at {}", record.display());
+    let text: serde_json::Value = serde_json::from_str(&fs::read_to_string(&record)?)?;
+    let release = text["kernel_release"].as_str().context("kernel_release")?;
+    let source = Path::new("/var/cache/ktrace/source").join(release);
+    ensure!(source.is_dir(), "no source files of {release} in {}", source.display());
+    let dir = tempfile::tempdir()?;
+    let info = dir.path().join("net.info");
+    export_lcov(&record, &info)?;
+    // The record's hits of the IFF_UP test, which the tracefile and genhtml must show.
+    let function = text["kernel_lines"]["functions"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "__is_skb_forwardable"))
+        .context("no __is_skb_forwardable in the record")?;
+    let up = function["lines"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["text"].as_str().is_some_and(|t| t.contains("IFF_UP"))))
+        .context("no IFF_UP line in the record")?;
+    let (line, hits) =
+        (up["line"].as_u64().context("line")?, up["counts"][0].as_u64().context("hits")?);
+    ensure!(hits > 0, "the IFF_UP line never ran: {up}");
+    let tracefile = fs::read_to_string(&info)?;
+    ensure!(
+        tracefile.contains("SF:include/linux/netdevice.h\n")
+            && tracefile.contains(&format!("DA:{line},{hits}\n")),
+        "no DA:{line},{hits} for include/linux/netdevice.h in:\n{tracefile}"
+    );
+    let html = dir.path().join("html");
+    let genhtml =
+        Command::new("genhtml").current_dir(&source).arg("-o").arg(&html).arg(&info).output()?;
+    ensure!(genhtml.status.success(), "genhtml: {}", String::from_utf8_lossy(&genhtml.stderr));
+    // genhtml drops the directories all files share: the page may be linux/netdevice.h's.
+    let page = ["include/linux/netdevice.h.gcov.html", "linux/netdevice.h.gcov.html"]
+        .iter()
+        .map(|p| html.join(p))
+        .find(|p| p.is_file())
+        .context("genhtml wrote no page for netdevice.h")?;
+    // `<a name="4070"><span class="lineNum"> 4070 </span><span class="lineCov"> 42 : code`
+    let page = fs::read_to_string(&page)?;
+    let row = page
+        .split(&format!("<a name=\"{line}\">"))
+        .nth(1)
+        .and_then(|rest| rest.split("</a>").next())
+        .with_context(|| format!("no line {line} on the page"))?;
+    let shown: Option<u64> = row
+        .split("\">")
+        .nth(2)
+        .and_then(|cell| cell.split(':').next())
+        .and_then(|n| n.trim().parse().ok());
+    ensure!(shown == Some(hits), "genhtml shows line {line} as {row}, not {hits} hits");
+    ensure!(row.contains("IFF_UP"), "genhtml shows no source text at line {line}: {row}");
     Ok(())
 }

@@ -16,6 +16,10 @@ pub fn all() -> Vec<(&'static str, Test)> {
             sampling_finds_the_write_path_and_nothing_in_an_idle_sibling,
         ),
         (
+            "ktraces_own_programs_are_bpf_and_their_share_is_said",
+            ktraces_own_programs_are_bpf_and_their_share_is_said,
+        ),
+        (
             "sample_frequency_out_of_range_is_a_clean_error",
             sample_frequency_out_of_range_is_a_clean_error,
         ),
@@ -24,6 +28,52 @@ pub fn all() -> Vec<(&'static str, Test)> {
             existing_stacks_file_is_not_replaced_without_force,
         ),
     ]
+}
+
+/// A syscall storm spends much of its kernel time in ktrace's own `kt_sys_enter` and
+/// `kt_sys_exit`: they used to be listed as vmlinux functions, their share unsaid, and the
+/// timer's blind spot for interrupt-disabled code unmentioned.
+fn ktraces_own_programs_are_bpf_and_their_share_is_said() -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let (status, stdout, stderr) = ktrace(&[
+        "run",
+        "--sample",
+        &HZ.to_string(),
+        "-o",
+        "json",
+        "--",
+        exe.to_str().unwrap(),
+        "workload",
+        "getppid=3000000",
+    ])?;
+    ensure!(status.success(), "ktrace run: {status}\n{stderr}");
+    let report = last_report(&stdout)?;
+    let samples = &report["kernel_samples"];
+    let functions = samples["functions"].as_array().context("functions")?;
+    let named = |f: &serde_json::Value| f["name"].as_str().unwrap_or_default().to_owned();
+    let programs: Vec<&serde_json::Value> =
+        functions.iter().filter(|f| named(f).starts_with("bpf_prog_")).collect();
+    ensure!(
+        programs.iter().all(|f| f["module"] == "bpf"),
+        "BPF programs are in module bpf: {programs:?}"
+    );
+    let own: u64 = programs
+        .iter()
+        .filter(|f| named(f).contains("_kt_"))
+        .map(|f| f["samples"][0].as_u64().unwrap_or(0))
+        .sum();
+    ensure!(own > 0, "3,000,000 syscalls run kt_sys_enter/exit: {programs:?}");
+    ensure!(samples["totals"][0]["ktrace_programs"] == own, "{}", samples["totals"]);
+    ensure!(samples["clock"]["event"] == "cpu-clock", "{}", samples["clock"]);
+    if !std::path::Path::new("/sys/bus/event_source/devices/cpu").exists() {
+        ensure!(samples["clock"]["hardware_cycles"] == false, "no PMU: {}", samples["clock"]);
+    }
+    let (status, table, stderr) =
+        ktrace(&["run", "--sample", "--", exe.to_str().unwrap(), "workload", "getppid=100000"])?;
+    ensure!(status.success(), "ktrace run: {status}\n{stderr}");
+    ensure!(table.contains("  in ktrace's own programs "), "{table}");
+    ensure!(table.contains("is attributed to where they are re-enabled"), "{table}");
+    Ok(())
 }
 
 /// Functions on the write(2) path to /dev/null.

@@ -33,6 +33,9 @@ pub fn all() -> Vec<(&'static str, Test)> {
             "unknown_or_ambiguous_cgroup_is_a_clean_error",
             unknown_or_ambiguous_cgroup_is_a_clean_error,
         ),
+        ("a_vanished_cgroup_is_said_once_and_marked", a_vanished_cgroup_is_said_once_and_marked),
+        ("the_v2_root_is_traced_only_as_a_slash", the_v2_root_is_traced_only_as_a_slash),
+        ("a_cgroup_given_twice_is_refused", a_cgroup_given_twice_is_refused),
         ("unstartable_command_leaves_no_cgroup", unstartable_command_leaves_no_cgroup),
         ("existing_cgroup_name_is_refused", existing_cgroup_name_is_refused),
         ("non_root_user_is_told_to_use_root", non_root_user_is_told_to_use_root),
@@ -364,6 +367,79 @@ fn unknown_or_ambiguous_cgroup_is_a_clean_error() -> anyhow::Result<()> {
             candidate.display()
         );
     }
+    Ok(())
+}
+
+/// A cgroup removed mid-trace used to show as silent zeros: now one line on stderr, and
+/// `vanished_at` in every report after it, with the counts made before it exact.
+fn a_vanished_cgroup_is_said_once_and_marked() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&["gone", "stays"]);
+    let (gone, stays) = (tree.path("gone"), tree.path("stays"));
+    let mut ktrace = Ktrace::spawn(&[
+        "attach",
+        "--cgroup",
+        gone.to_str().unwrap(),
+        "--cgroup",
+        stays.to_str().unwrap(),
+        "-i",
+        "0.2",
+        "-o",
+        "json",
+        "-d",
+        "600",
+    ])?;
+    ktrace.wait_for_stderr("stop with Ctrl-C")?;
+    run_workload_in(&gone, &["getppid=1000"])?;
+    fs::remove_dir(&gone).context("removing the emptied cgroup")?;
+    run_workload_in(&stays, &["getppid=2000"])?;
+    // Several checks and intervals after the removal, each of which could repeat the message.
+    thread::sleep(Duration::from_millis(800));
+    ktrace.signal(libc::SIGTERM);
+    let (status, stdout, stderr) = ktrace.finish()?;
+    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("vanished")).collect();
+    ensure!(said.len() == 1, "said once: {said:?}");
+    ensure!(said[0].contains(&format!("({}, id ", gone.display())), "names it: {}", said[0]);
+    let report = last_report(&stdout)?;
+    let vanished_at = report["cgroups"][0]["vanished_at"].as_str();
+    ensure!(vanished_at.is_some_and(|t| t.ends_with('Z')), "marked: {}", report["cgroups"]);
+    ensure!(report["cgroups"][1].get("vanished_at").is_none(), "{}", report["cgroups"]);
+    ensure!(
+        counts(&report, "getppid", 0) == (1000, 0) && counts(&report, "getppid", 1) == (2000, 0),
+        "getppid: {report}"
+    );
+    let intervals: Vec<serde_json::Value> =
+        stdout.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let last_interval = &intervals[intervals.len() - 2];
+    ensure!(last_interval["scope"] == "interval", "{last_interval}");
+    ensure!(last_interval["cgroups"][0]["vanished_at"].is_string(), "{last_interval}");
+    Ok(())
+}
+
+/// `./` (or `.`, or the mount path) used to trace every task on the host unannounced.
+fn the_v2_root_is_traced_only_as_a_slash() -> anyhow::Result<()> {
+    let mount = crate::support::cgroup2_root();
+    for spelling in ["./", ".", mount.to_str().unwrap()] {
+        expect_error(&["attach", "--cgroup", spelling, "-d", "0.1"], "is the cgroup v2 root")?;
+    }
+    let (status, _, stderr) = ktrace(&["attach", "--cgroup", "/", "-d", "0.1", "-o", "json"])?;
+    ensure!(status.success(), "--cgroup /: {status}\n{stderr}");
+    ensure!(stderr.contains("it traces every task on the host"), "{stderr}");
+    Ok(())
+}
+
+/// `./x`, `x` and the full path used to give three columns counting the same tasks.
+fn a_cgroup_given_twice_is_refused() -> anyhow::Result<()> {
+    let tree = TestCgroups::new(&[]);
+    let relative = format!("./{}", tree.name);
+    let full = tree.path("");
+    let args = ["--cgroup", &relative, "--cgroup", &tree.name, "--cgroup", full.to_str().unwrap()];
+    let stderr =
+        expect_error(&[&["attach", "-d", "0.1"], &args[..]].concat(), "are the same cgroup")?;
+    ensure!(
+        stderr.contains(&format!("--cgroup {relative} and --cgroup {}", tree.name)),
+        "names both spellings: {stderr}"
+    );
     Ok(())
 }
 

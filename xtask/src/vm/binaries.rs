@@ -1,17 +1,16 @@
 //! Programs for the guest: ktrace and the `root` integration test binary built statically (the
-//! guest has no libc), and host programs (workloads, container runtimes) with the shared
-//! libraries `ldd` names for them.
+//! guest has no libc).
 //!
 //! The static build uses its own target directory so that the flags do not invalidate the
 //! host build's cache.
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
 };
 
 use anyhow::Context as _;
+use tracer_images::output_of;
 
-use super::output_of;
 use crate::workspace_file;
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -82,31 +81,4 @@ fn cargo_static(args: &[&str]) -> anyhow::Result<Vec<Artifact>> {
             })
         })
         .collect())
-}
-
-/// A host program and the files it needs at run time: the program itself, its shared
-/// libraries and the dynamic loader, at the paths `ldd` gives, which are the paths the program
-/// asks for. The guest gets them at the same paths.
-pub fn host_program(name: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let path = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(name))
-        .find(|p| p.is_file())
-        .with_context(|| {
-            format!("{name} is not installed on this host (scripts/setup.sh installs it)")
-        })?;
-    let ldd = Command::new("ldd").arg(&path).output().context("running ldd")?;
-    let mut files = vec![path];
-    // ldd fails for a static executable (runsc), which needs nothing else.
-    if ldd.status.success() {
-        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-            // `libm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x...)` or
-            // `/lib64/ld-linux-x86-64.so.2 (0x...)`; the vdso has no path.
-            let lib = line.split_once("=>").map_or(line, |(_, rest)| rest);
-            if let Some(lib) = lib.split_whitespace().next().filter(|l| l.starts_with('/')) {
-                files.push(PathBuf::from(lib));
-            }
-        }
-    }
-    Ok(files)
 }

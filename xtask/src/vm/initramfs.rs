@@ -18,8 +18,9 @@ use std::{
 };
 
 use anyhow::Context as _;
+use tracer_images::{cpio::Archive, kernel::Kernel, output_of, program};
 
-use super::{binaries, cpio::Archive, kernel::Kernel, output_of};
+use super::binaries;
 use crate::workspace_file;
 
 const INIT: &str = include_str!("../../../scripts/guest/init");
@@ -64,8 +65,8 @@ pub fn base(kernel: &Kernel, bins: &binaries::Static) -> anyhow::Result<PathBuf>
 
     archive.host_file(Path::new(GUEST_KTRACE), &bins.ktrace)?;
     archive.host_file(Path::new(GUEST_ROOT_TESTS), &bins.root_tests)?;
-    for program in HOST_PROGRAMS {
-        for path in binaries::host_program(program)? {
+    for name in HOST_PROGRAMS {
+        for path in program::with_libraries(&program::find(name)?)? {
             archive.host_file(&path, &path)?;
         }
     }

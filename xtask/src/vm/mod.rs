@@ -2,14 +2,12 @@
 //! kernel, with ktrace on its PATH. The host kernel lacks kprobes and fentry; these guests
 //! have them, and the 6.1 guest is the oldest kernel ktrace supports.
 //!
-//! - [`kernel`] fetches and caches the kernel packages,
-//! - [`binaries`] builds the static ktrace and tests and collects host workload tools,
-//! - [`cpio`] and [`initramfs`] make the guest's root file system,
+//! - `tracer_images::kernel` fetches and caches the kernel packages,
+//! - [`binaries`] builds the static ktrace and tests,
+//! - [`initramfs`] makes the guest's root file system (with `tracer_images::cpio`),
 //! - [`qemu`] boots it and decides the verdict.
 mod binaries;
-mod cpio;
 mod initramfs;
-mod kernel;
 mod qemu;
 
 use std::{
@@ -21,11 +19,9 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 use clap::Args;
+use tracer_images::kernel::{self, Series};
 
-use self::{
-    kernel::Series,
-    qemu::{Outcome, Verdict},
-};
+use self::qemu::{Outcome, Verdict};
 
 /// Exit statuses of `cargo xtask vm` when the command's own status is unknown.
 const EXIT_TIMED_OUT: u8 = 124;
@@ -41,7 +37,7 @@ Examples:
   cargo xtask vm -- ktrace-root-tests --list")]
 pub struct VmArgs {
     /// Kernel series to boot: Debian 12's newest 6.12 or 6.1 cloud kernel.
-    #[arg(long, value_enum, default_value = "6.12")]
+    #[arg(long, value_name = "6.12|6.1", default_value = "6.12")]
     kernel: Series,
     /// Copy a host file or directory into the guest, at /root/<name> by default; a relative
     /// GUEST_PATH is under /root, the command's working directory. Repeatable.
@@ -92,7 +88,8 @@ pub fn guest_tests() -> anyhow::Result<()> {
 fn root_tests_on(series: Series, bins: &binaries::Static) -> anyhow::Result<Option<String>> {
     let guest = Guest::prepare(series, bins)?;
     let command = [initramfs::GUEST_ROOT_TESTS.to_owned()];
-    let outcome = guest.run(&command, &[], Duration::from_secs(600))?;
+    // The suite takes about 5 minutes alone on an idle host; a loaded one doubles that.
+    let outcome = guest.run(&command, &[], Duration::from_secs(1200))?;
     let release = &guest.kernel.release;
     Ok(match &outcome.verdict {
         Verdict::Exited(0) => None,
@@ -118,11 +115,14 @@ fn out_dir(kernel: &kernel::Kernel) -> PathBuf {
     crate::workspace_file("target/guest/out").join(&kernel.release)
 }
 
-/// The 6.12 guest kernel's vmlinux with DWARF, which the source-location tests read.
+/// The 6.12 guest kernel's vmlinux with DWARF, which the source-location and line tests read,
+/// and the source files the line tests show.
 pub fn fetch_debug_image() -> anyhow::Result<()> {
     let kernel = kernel::fetch(Series::V6_12)?;
     let vmlinux = kernel::fetch_debug_vmlinux(&kernel)?;
     eprintln!("xtask: kernel debug image {}", vmlinux.display());
+    let source = kernel::fetch_source_files(&kernel)?;
+    eprintln!("xtask: kernel source files in {}", source.display());
     Ok(())
 }
 
@@ -148,6 +148,8 @@ pub fn bench() -> anyhow::Result<()> {
 struct Guest {
     kernel: kernel::Kernel,
     initramfs: PathBuf,
+    /// The kernel's DWARF image and sources, once `cargo xtask test` fetched them.
+    debug_disk: Option<PathBuf>,
 }
 
 impl Guest {
@@ -155,7 +157,9 @@ impl Guest {
         let kernel = kernel::fetch(series)?;
         let initramfs = initramfs::base(&kernel, bins)
             .with_context(|| format!("building the initramfs for {}", kernel.release))?;
-        Ok(Self { kernel, initramfs })
+        let debug_disk = kernel::debug_disk(&kernel)
+            .with_context(|| format!("building the debug disk for {}", kernel.release))?;
+        Ok(Self { kernel, initramfs, debug_disk })
     }
 
     fn run(
@@ -178,6 +182,7 @@ impl Guest {
             run_archive: &run_archive,
             nonce: &nonce,
             outbox: &outbox,
+            debug_disk: self.debug_disk.as_deref(),
             timeout,
         }
         .run();
@@ -252,15 +257,6 @@ fn parse_add(spec: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
 fn nonce() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
     format!("{:x}{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
-}
-
-/// Runs `cmd` and returns its stdout; fails with its stderr unless it exits 0.
-fn output_of(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-    }
-    String::from_utf8(out.stdout).with_context(|| format!("non-UTF-8 output from {cmd:?}"))
 }
 
 #[cfg(test)]

@@ -51,6 +51,13 @@ pub struct Outcome {
     pub total: Duration,
 }
 
+/// Guest memory for a run whose archive has `archive` bytes, in MiB: 1 GiB for the tests,
+/// and twice the archive on top, since the guest unpacks it into its root file system, a
+/// tmpfs limited to half the memory (a 340 MB debug vmlinux did not fit in 1 GiB).
+fn memory_mib(archive: u64) -> u64 {
+    1024 + 2 * archive.div_ceil(1 << 20)
+}
+
 /// Console lines kept for failure reports.
 const TAIL_LINES: usize = 30;
 
@@ -66,6 +73,9 @@ pub struct Boot<'a> {
     /// A raw disk image, the guest's second virtio disk, that it writes its output files onto
     /// as a tar stream.
     pub outbox: &'a Path,
+    /// The kernel's DWARF image and source files on a read-only ext4 disk, the third, which
+    /// the guest mounts on /usr/lib/debug.
+    pub debug_disk: Option<&'a Path>,
     pub timeout: Duration,
 }
 
@@ -75,12 +85,18 @@ impl Boot<'_> {
         run.push(self.run_archive);
         let mut outbox = std::ffi::OsString::from("format=raw,if=virtio,file=");
         outbox.push(self.outbox);
+        let memory = memory_mib(
+            std::fs::metadata(self.run_archive)
+                .with_context(|| format!("reading {}", self.run_archive.display()))?
+                .len(),
+        );
         let mut cmd = Command::new("qemu-system-x86_64");
         // Two vCPUs, but emulated by one host thread: with multi-threaded TCG a vCPU can run
         // a stale translation of kernel text another vCPU just patched (attaching a
         // tracepoint flips static keys with int3), and the guest dies with "Oops: int3" in
         // syscall_exit_to_user_mode_prepare (seen on 6.12 with tests attaching in parallel).
-        cmd.args(["-accel", "tcg,thread=single", "-cpu", "max", "-m", "1024", "-smp", "2"])
+        cmd.args(["-accel", "tcg,thread=single", "-cpu", "max", "-smp", "2"])
+            .args(["-m", &memory.to_string()])
             .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"])
             .arg("-kernel")
             .arg(self.vmlinuz)
@@ -94,6 +110,11 @@ impl Boot<'_> {
             .args(["-append", "console=ttyS0 quiet panic=-1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
+        if let Some(disk) = self.debug_disk {
+            let mut drive = std::ffi::OsString::from("format=raw,if=virtio,readonly=on,file=");
+            drive.push(disk);
+            cmd.arg("-drive").arg(drive);
+        }
         let start = Instant::now();
         let mut qemu =
             cmd.spawn().context("starting qemu-system-x86_64 (scripts/setup.sh installs it)")?;
@@ -229,7 +250,13 @@ fn wait_or_kill(child: &mut std::process::Child, timeout: Duration) -> anyhow::R
 
 #[cfg(test)]
 mod tests {
-    use super::{Verdict, failed_test, parse_verdict};
+    use super::{Verdict, failed_test, memory_mib, parse_verdict};
+
+    #[test]
+    fn memory_grows_with_the_archive() {
+        assert_eq!(memory_mib(512), 1026);
+        assert_eq!(memory_mib(340 << 20), 1704);
+    }
 
     #[test]
     fn failed_tests_are_found_in_coloured_output() {

@@ -23,6 +23,11 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether these tests run in the QEMU guest (emulated, so several times slower).
+pub fn in_guest() -> bool {
+    std::env::var_os("KTRACE_BIN").is_some()
+}
+
 /// The ktrace under test: `KTRACE_BIN` (set in the QEMU guest) or the one cargo built.
 pub fn ktrace_bin() -> PathBuf {
     std::env::var_os("KTRACE_BIN")
@@ -227,7 +232,15 @@ impl Ktrace {
     }
 
     /// Waits for exit; returns the status, stdout and the whole stderr.
-    pub fn finish(mut self) -> anyhow::Result<(ExitStatus, String, String)> {
+    pub fn finish(self) -> anyhow::Result<(ExitStatus, String, String)> {
+        self.finish_within(Duration::from_secs(120))
+    }
+
+    /// `finish` for a ktrace that may take up to `timeout` (it is killed after that).
+    pub fn finish_within(
+        mut self,
+        timeout: Duration,
+    ) -> anyhow::Result<(ExitStatus, String, String)> {
         let mut stdout = self.child.stdout.take().expect("stdout");
         let reader = thread::spawn(move || {
             let mut s = String::new();
@@ -239,7 +252,7 @@ impl Ktrace {
             let _ = self.stderr.read_to_string(&mut rest);
             rest
         });
-        let status = wait_timeout(&mut self.child, Duration::from_secs(120))?;
+        let status = wait_timeout(&mut self.child, timeout)?;
         let stdout = reader.join().expect("stdout reader");
         let stderr = self.stderr_lines.concat() + &err_reader.join().expect("stderr reader");
         Ok((status, stdout, stderr))
@@ -278,6 +291,16 @@ pub fn counts(report: &serde_json::Value, syscall: &str, column: usize) -> (u64,
             (c["calls"].as_u64().unwrap_or(0), c["errors"].as_u64().unwrap_or(0))
         },
     )
+}
+
+/// Counted entries of kernel function `function` in column `column`, 0 if absent.
+pub fn entries(report: &serde_json::Value, function: &str, column: usize) -> u64 {
+    report["kernel_functions"]["functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == function)
+        .map_or(0, |f| f["counts"][column].as_u64().unwrap_or(0))
 }
 
 /// Ids of all BPF programs and links currently in the kernel.

@@ -3,7 +3,8 @@
 //! idle sleep for the sampling tests, `join=CGROUP_DIR` to move itself mid-run,
 //! `wait=FIFO` to block until the test writes to FIFO, `seccomp=getcwd` to have every later
 //! getcwd refused before it enters the kernel, `i386-getpid=N` for 32-bit calls (`int 0x80`)
-//! from this 64-bit program, and `futex-timeout=N` for failing calls that block.
+//! from this 64-bit program, `futex-timeout=N` for failing calls that block, and
+//! `nanosleep-MSms=N` for N nanosleep(2) calls of MS milliseconds each.
 use std::{
     fs::OpenOptions,
     io::Write as _,
@@ -49,6 +50,14 @@ pub fn run(specs: &[String]) -> ExitCode {
             eprintln!("workload: bad count in {spec}");
             return ExitCode::from(2);
         };
+        if let Some(ms) = name.strip_prefix("nanosleep-").and_then(|ms| ms.strip_suffix("ms")) {
+            let Ok(ms) = ms.parse::<i64>() else {
+                eprintln!("workload: bad duration in {spec}");
+                return ExitCode::from(2);
+            };
+            (0..n).for_each(|_| nanosleep_ms(ms));
+            continue;
+        }
         match name {
             // SAFETY: getppid takes no arguments and cannot fail.
             "getppid" => (0..n).for_each(|_| unsafe {
@@ -100,6 +109,15 @@ pub fn run(specs: &[String]) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// One nanosleep(2) of `ms` milliseconds, by its own syscall: glibc's nanosleep() calls
+/// clock_nanosleep.
+fn nanosleep_ms(ms: i64) {
+    let request = libc::timespec { tv_sec: ms / 1000, tv_nsec: ms % 1000 * 1_000_000 };
+    // SAFETY: the kernel reads `request`, alive for the call; no remainder is asked for.
+    let ret = unsafe { libc::syscall(libc::SYS_nanosleep, &raw const request, 0usize) };
+    assert_eq!(ret, 0, "an uninterrupted nanosleep succeeds");
 }
 
 fn write_null_for(duration: Duration) {

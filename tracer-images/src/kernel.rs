@@ -1,4 +1,4 @@
-//! Debian distro kernels for the guest: find the newest cloud kernel package of a series in the
+//! Debian distro kernels for guests: find the newest cloud kernel package of a series in the
 //! apt archive, download it once with `apt-get download`, unpack it with `dpkg -x` and keep the
 //! tree under `/var/cache/ktrace/kernels/<package>_<version>/`.
 //!
@@ -7,26 +7,24 @@
 //! package at all (a fresh machine).
 use std::{
     collections::HashMap,
-    fs,
+    fmt, fs,
     path::{Path, PathBuf},
     process::Command,
+    str::FromStr,
 };
 
-use anyhow::{Context as _, ensure};
-use clap::ValueEnum;
+use anyhow::{Context as _, bail, ensure};
 
-use super::output_of;
+use crate::output_of;
 
 const CACHE: &str = "/var/cache/ktrace/kernels";
 
-/// The kernel series the guest tests run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// A kernel series: `6.12` or `6.1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Series {
     /// Debian 12's backported 6.12 kernel (kprobe.multi, fentry).
-    #[value(name = "6.12")]
     V6_12,
     /// Debian 12's own 6.1 kernel: an older verifier and fewer BPF features.
-    #[value(name = "6.1")]
     V6_1,
 }
 
@@ -49,10 +47,31 @@ impl Series {
     }
 }
 
+impl fmt::Display for Series {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Series {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match Self::ALL.into_iter().find(|series| series.name() == s) {
+            Some(series) => Ok(series),
+            None => bail!("unknown kernel series `{s}`: 6.12 or 6.1"),
+        }
+    }
+}
+
 /// An unpacked kernel package.
+#[derive(Debug, Clone)]
 pub struct Kernel {
+    pub series: Series,
     /// `uname -r` of the kernel, e.g. `6.12.117+deb12-cloud-amd64`.
     pub release: String,
+    /// The Debian package version, e.g. `6.12.117-1~deb12u1`; its source package has the same.
+    pub version: String,
     pub vmlinuz: PathBuf,
     /// `lib/modules/<release>` inside the unpacked package.
     pub modules: PathBuf,
@@ -164,7 +183,7 @@ pub fn fetch(series: Series) -> anyhow::Result<Kernel> {
             .with_context(|| format!("no Version in `apt-cache show {package}`"))?;
     let dir = Path::new(CACHE).join(format!("{package}_{version}"));
     if !dir.is_dir() {
-        eprintln!("xtask: downloading kernel {package} {version}");
+        eprintln!("ktrace: downloading Debian kernel {package} {version} into {CACHE}");
         download(&package, &version, &dir)?;
     }
     let modules_root = dir.join("lib/modules");
@@ -175,7 +194,7 @@ pub fn fetch(series: Series) -> anyhow::Result<Kernel> {
         .with_context(|| format!("no kernel release under {}", modules_root.display()))?;
     let vmlinuz = dir.join(format!("boot/vmlinuz-{release}"));
     ensure!(vmlinuz.is_file(), "{} is missing", vmlinuz.display());
-    Ok(Kernel { modules: modules_root.join(&release), release, vmlinuz })
+    Ok(Kernel { series, modules: modules_root.join(&release), release, version, vmlinuz })
 }
 
 /// Where ktrace looks for a kernel's DWARF image (`tracer/src/sources.rs`).
@@ -190,7 +209,7 @@ pub fn fetch_debug_vmlinux(kernel: &Kernel) -> anyhow::Result<PathBuf> {
         return Ok(vmlinux);
     }
     let package = format!("linux-image-{}-dbg", kernel.release);
-    eprintln!("xtask: downloading {package} for its vmlinux with DWARF");
+    eprintln!("ktrace: downloading {package} for its vmlinux with DWARF");
     let staging = Path::new(DEBUG_CACHE).join(format!("{}.partial", kernel.release));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
@@ -211,6 +230,103 @@ pub fn fetch_debug_vmlinux(kernel: &Kernel) -> anyhow::Result<PathBuf> {
     Ok(vmlinux)
 }
 
+/// Where the tests find a kernel's source files (`ktrace --source`).
+const SOURCE_CACHE: &str = "/var/cache/ktrace/source";
+
+/// The source files the line tests show: `__is_skb_forwardable` and its wrapper
+/// `is_skb_forwardable`.
+const SOURCE_FILES: &[&str] = &["include/linux/netdevice.h", "net/core/dev.c"];
+
+/// [`SOURCE_FILES`] of `kernel`, from Debian's `linux-source-<series>` package of the same
+/// version (about 150 MB, downloaded once), in a tree of their own under the cache.
+pub fn fetch_source_files(kernel: &Kernel) -> anyhow::Result<PathBuf> {
+    let dir = Path::new(SOURCE_CACHE).join(&kernel.release);
+    if SOURCE_FILES.iter().all(|f| dir.join(f).is_file()) {
+        return Ok(dir);
+    }
+    let package = format!("linux-source-{}", kernel.series.name());
+    eprintln!("xtask: downloading {package} {} for {}", kernel.version, SOURCE_FILES.join(", "));
+    let staging = Path::new(SOURCE_CACHE).join(format!("{}.partial", kernel.release));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let deb = apt_download(&format!("{package}={}", kernel.version), &staging)?;
+    // The package holds the tree as one tarball, /usr/src/linux-source-<series>.tar.xz.
+    let top = format!("linux-source-{}", kernel.series.name());
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            r#"deb=$1 top=$2 dir=$3; shift 3
+               dpkg-deb --fsys-tarfile "$deb" | tar -xO "./usr/src/$top.tar.xz" | tar -xJ -C "$dir" "$@""#,
+            "sh",
+        ])
+        .arg(&deb)
+        .arg(&top)
+        .arg(&staging)
+        .args(SOURCE_FILES.iter().map(|f| format!("{top}/{f}")))
+        .status()
+        .context("unpacking the kernel source")?;
+    ensure!(
+        status.success(),
+        "extracting {SOURCE_FILES:?} from {} failed: {status}",
+        deb.display()
+    );
+    let _ = fs::remove_dir_all(&dir);
+    fs::rename(staging.join(&top), &dir)
+        .with_context(|| format!("moving the source files to {}", dir.display()))?;
+    fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    // A debug disk made before lacks them.
+    let _ = fs::remove_file(Path::new(DEBUG_CACHE).join(&kernel.release).join(DEBUG_DISK));
+    Ok(dir)
+}
+
+/// The guest's debug disk, next to the DWARF image it holds.
+const DEBUG_DISK: &str = "debug.ext4";
+
+/// A read-only ext4 disk for the guest with `kernel`'s DWARF image where Debian puts it
+/// (`boot/vmlinux-<release>`, the guest mounts the disk on /usr/lib/debug) and, if fetched,
+/// its source files under `source/`; `None` until the image is fetched. Built once. A disk,
+/// not an `--add`: unpacking 340 MB into the guest's memory took 40 s of every boot, a mount
+/// reads only the pages the DWARF analysis touches.
+pub fn debug_disk(kernel: &Kernel) -> anyhow::Result<Option<PathBuf>> {
+    let dir = Path::new(DEBUG_CACHE).join(&kernel.release);
+    let vmlinux = dir.join("vmlinux");
+    let disk = dir.join(DEBUG_DISK);
+    if !vmlinux.is_file() || disk.is_file() {
+        return Ok(disk.is_file().then_some(disk));
+    }
+    eprintln!("xtask: writing {}", disk.display());
+    let staging = dir.join("disk.partial");
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(staging.join("boot"))
+        .with_context(|| format!("creating {}", staging.display()))?;
+    // A hard link: mke2fs copies the bytes into the disk anyway.
+    fs::hard_link(&vmlinux, staging.join(format!("boot/vmlinux-{}", kernel.release)))
+        .with_context(|| format!("linking {}", vmlinux.display()))?;
+    let mut bytes = fs::metadata(&vmlinux)?.len();
+    let source = Path::new(SOURCE_CACHE).join(&kernel.release);
+    for file in SOURCE_FILES.iter().filter(|f| source.join(f).is_file()) {
+        let to = staging.join("source").join(file);
+        fs::create_dir_all(to.parent().expect("a file in a directory"))?;
+        bytes += fs::copy(source.join(file), &to)
+            .with_context(|| format!("copying {}", source.join(file).display()))?;
+    }
+    let partial = dir.join(format!("{DEBUG_DISK}.partial"));
+    let _ = fs::remove_file(&partial);
+    // Room for the file system's own structures, generously.
+    let kib = (bytes + bytes / 8 + (32 << 20)) / 1024;
+    let status = Command::new("mke2fs")
+        .args(["-q", "-t", "ext4", "-O", "^has_journal", "-L", "ktrace-debug", "-d"])
+        .arg(&staging)
+        .arg(&partial)
+        .arg(format!("{kib}k"))
+        .status()
+        .context("running mke2fs (package e2fsprogs)")?;
+    ensure!(status.success(), "mke2fs for {} failed: {status}", disk.display());
+    fs::rename(&partial, &disk).with_context(|| format!("renaming {}", partial.display()))?;
+    fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    Ok(Some(disk))
+}
+
 /// The newest package matching the series, by the numbers in its name (6.12.117 > 6.12.99).
 fn newest_package(series: Series) -> anyhow::Result<String> {
     let search = || {
@@ -227,7 +343,7 @@ fn newest_package(series: Series) -> anyhow::Result<String> {
     };
     let mut names = search()?;
     if names.is_empty() {
-        eprintln!("xtask: no {} kernel in the apt lists; running apt-get update", series.name());
+        eprintln!("ktrace: no {series} kernel in the apt lists; running apt-get update");
         output_of(Command::new("apt-get").args(["update", "-qq"]))?;
         names = search()?;
     }
@@ -281,13 +397,20 @@ fn download(package: &str, version: &str, dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{depends, numbers};
+    use super::{Series, depends, numbers};
 
     #[test]
     fn modinfo_depends_are_read() {
         let ko = b"\x7fELF...\0license=GPL\0depends=virtio,virtio_ring\0name=virtio_blk\0";
         assert_eq!(depends(ko), ["virtio", "virtio_ring"]);
         assert!(depends(b"\0depends=\0name=veth\0").is_empty());
+    }
+
+    #[test]
+    fn series_read_their_names() {
+        assert_eq!("6.12".parse::<Series>().unwrap(), Series::V6_12);
+        assert_eq!("6.1".parse::<Series>().unwrap().to_string(), "6.1");
+        assert!("6.2".parse::<Series>().is_err());
     }
 
     #[test]

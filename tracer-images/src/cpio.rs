@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 const S_IFDIR: u32 = 0o040_000;
 const S_IFREG: u32 = 0o100_000;
@@ -58,7 +58,8 @@ impl Archive {
         Ok(())
     }
 
-    /// Adds host file or directory tree `host` at `guest`.
+    /// Adds host file or directory tree `host` at `guest`; symbolic links inside the tree stay
+    /// links.
     pub fn host_tree(&mut self, guest: &Path, host: &Path) -> anyhow::Result<()> {
         let meta = fs::metadata(host).with_context(|| format!("reading {}", host.display()))?;
         if !meta.is_dir() {
@@ -69,7 +70,18 @@ impl Archive {
         self.dir(guest_str, meta.permissions().mode() & 0o7777);
         for entry in fs::read_dir(host).with_context(|| format!("listing {}", host.display()))? {
             let entry = entry.with_context(|| format!("listing {}", host.display()))?;
-            self.host_tree(&guest.join(entry.file_name()), &entry.path())?;
+            let (guest, host) = (guest.join(entry.file_name()), entry.path());
+            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                let target = fs::read_link(&host)
+                    .with_context(|| format!("reading the link {}", host.display()))?;
+                let (guest, target) = (guest.to_str(), target.to_str());
+                let (Some(guest), Some(target)) = (guest, target) else {
+                    bail!("non-UTF-8 link {}", host.display());
+                };
+                self.symlink(guest, target);
+            } else {
+                self.host_tree(&guest, &host)?;
+            }
         }
         Ok(())
     }
@@ -178,6 +190,21 @@ fn pad(out: &mut impl Write, written: usize) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::Archive;
+
+    #[test]
+    fn links_in_a_tree_stay_links() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        std::fs::write(dir.path().join("bin/busybox"), "binary").unwrap();
+        std::os::unix::fs::symlink("busybox", dir.path().join("bin/sh")).unwrap();
+        let mut archive = Archive::default();
+        archive.host_tree(std::path::Path::new("/t"), dir.path()).unwrap();
+        let mut out = Vec::new();
+        archive.write(&mut out).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.matches("binary").count(), 1, "the link was archived as a copy");
+        assert!(text.contains("t/bin/sh\0"), "{text}");
+    }
 
     #[test]
     fn entries_are_aligned_and_parents_come_first() {

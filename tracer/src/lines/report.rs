@@ -1,0 +1,271 @@
+//! The `kernel_lines` section of a report: hits per source line and traced cgroup, summed
+//! over a function's copies, with each copy's share (docs/json-schema.md).
+use serde::{Deserialize, Serialize};
+
+use super::{FunctionCopy, LinePlan};
+use crate::{attach::SkippedProbe, collect::Overhead, report::Kind};
+
+/// Exact counts of source line hits, per function asked for with `--lines`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineReport {
+    /// Always [`Kind::Counts`]: every figure is a number of hits.
+    pub kind: Kind,
+    /// Probes attached.
+    pub probes: usize,
+    /// Probes the kernel (or the image) refused, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub skipped: Vec<SkippedLineProbe>,
+    pub overhead: Overhead,
+    pub functions: Vec<LineFunction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedLineProbe {
+    pub symbol: String,
+    pub offset: u64,
+    pub lines: Vec<u32>,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineFunction {
+    pub name: String,
+    /// Kernel-tree path of its source file.
+    pub file: String,
+    pub decl_line: u32,
+    /// The inlined function holding most of its body, when it is a wrapper.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<String>,
+    /// Its out-of-line body and inlined copies.
+    pub copies: Vec<FunctionCopy>,
+    /// Its lines with code, in source order.
+    pub lines: Vec<LineCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineCount {
+    pub line: u32,
+    /// The line's text, when traced with `--source`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text: Option<String>,
+    /// Hits per cgroup, summed over copies.
+    pub counts: Vec<u64>,
+    /// Attached probes counting this line; 0: not counted at all.
+    pub probes: usize,
+    /// Hits per cgroup in each copy where the line starts.
+    pub copies: Vec<CopyCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyCount {
+    #[serde(flatten)]
+    pub copy: FunctionCopy,
+    pub counts: Vec<u64>,
+}
+
+impl LineReport {
+    /// Every line some attached probe counts, with its function, in source order. A line
+    /// whose probes were all refused has no figure and is left out, not shown as never run.
+    pub fn counted(&self) -> impl Iterator<Item = (&LineFunction, &LineCount)> {
+        self.functions
+            .iter()
+            .flat_map(|f| f.lines.iter().map(move |l| (f, l)))
+            .filter(|(_, l)| l.probes > 0)
+    }
+
+    /// `counts[cgroup][probe]` are the hits of `plan.probes[probe]`; `skipped` the probes
+    /// that are not attached.
+    pub fn new(
+        plan: &LinePlan,
+        counts: &[Vec<u64>],
+        skipped: &[SkippedProbe],
+        overhead: Overhead,
+    ) -> Self {
+        let cgroups = counts.len();
+        let attached = |probe: usize| !skipped.iter().any(|s| s.probe == probe);
+        let functions =
+            plan.functions
+                .iter()
+                .enumerate()
+                .map(|(f, function)| {
+                    let lines = function
+                        .lines
+                        .iter()
+                        .map(|source| {
+                            let mut line = LineCount {
+                                line: source.line,
+                                text: source.text.clone(),
+                                counts: vec![0; cgroups],
+                                probes: 0,
+                                copies: Vec::new(),
+                            };
+                            let here =
+                                plan.probes.iter().enumerate().filter(|(_, p)| {
+                                    p.function == f && p.lines.contains(&source.line)
+                                });
+                            for (i, probe) in here {
+                                let copy = &function.copies[probe.copy];
+                                let at = match line.copies.iter().position(|c| c.copy == *copy) {
+                                    Some(at) => at,
+                                    None => {
+                                        line.copies.push(CopyCount {
+                                            copy: copy.clone(),
+                                            counts: vec![0; cgroups],
+                                        });
+                                        line.copies.len() - 1
+                                    }
+                                };
+                                if !attached(i) {
+                                    continue;
+                                }
+                                line.probes += 1;
+                                for (c, per_probe) in counts.iter().enumerate() {
+                                    let n = per_probe.get(i).copied().unwrap_or(0);
+                                    line.counts[c] = line.counts[c].saturating_add(n);
+                                    let copy = &mut line.copies[at].counts[c];
+                                    *copy = copy.saturating_add(n);
+                                }
+                            }
+                            line
+                        })
+                        .collect();
+                    LineFunction {
+                        name: function.name.clone(),
+                        file: function.file.clone(),
+                        decl_line: function.decl_line,
+                        body: function.body.clone(),
+                        copies: function.copies.clone(),
+                        lines,
+                    }
+                })
+                .collect();
+        Self {
+            kind: Kind::Counts,
+            probes: plan.probes.len() - skipped.len(),
+            skipped: skipped
+                .iter()
+                .map(|s| {
+                    let p = &plan.probes[s.probe];
+                    SkippedLineProbe {
+                        symbol: p.symbol.clone(),
+                        offset: p.offset,
+                        lines: p.lines.clone(),
+                        error: s.error.clone(),
+                    }
+                })
+                .collect(),
+            overhead,
+            functions,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::lines::{FunctionLines, Probe, SourceLine};
+
+    fn copy(container: &str, call_site: Option<&str>) -> FunctionCopy {
+        FunctionCopy { container: container.to_owned(), call_site: call_site.map(str::to_owned) }
+    }
+
+    fn probe(copy: usize, symbol: &str, offset: u64, lines: &[u32]) -> Probe {
+        Probe {
+            function: 0,
+            copy,
+            symbol: symbol.to_owned(),
+            offset,
+            lines: lines.to_vec(),
+            unprobeable: None,
+        }
+    }
+
+    /// `__is_skb_forwardable` in two copies: `__dev_forward_skb2` (lines 4070, 4077, 4083)
+    /// and `is_skb_forwardable` (4070, then 4077 sharing an address with 4073).
+    pub(crate) fn plan() -> LinePlan {
+        let lines = [4070, 4073, 4077, 4083];
+        LinePlan {
+            functions: vec![FunctionLines {
+                name: "__is_skb_forwardable".to_owned(),
+                file: "include/linux/netdevice.h".to_owned(),
+                decl_line: 4063,
+                copies: vec![
+                    copy("__dev_forward_skb2", Some("include/linux/netdevice.h:4108:6")),
+                    copy("is_skb_forwardable", Some("net/core/dev.c:2256:9")),
+                ],
+                lines: lines
+                    .iter()
+                    .map(|&line| SourceLine {
+                        line,
+                        text: (line == 4070).then(|| "if (!(dev->flags & IFF_UP))".to_owned()),
+                    })
+                    .collect(),
+                body: None,
+            }],
+            probes: vec![
+                probe(0, "__dev_forward_skb2", 54, &[4070]),
+                probe(0, "__dev_forward_skb2", 71, &[4077]),
+                probe(0, "__dev_forward_skb2", 90, &[4083]),
+                probe(1, "is_skb_forwardable", 9, &[4070]),
+                probe(1, "is_skb_forwardable", 20, &[4073, 4077]),
+            ],
+            vmlinux: "vmlinux".into(),
+            analysis: Duration::ZERO,
+        }
+    }
+
+    /// Two cgroups: `net` hit the `__dev_forward_skb2` copy 40 times (5 of them too long)
+    /// and the wrapper 3 times; `idle` nothing. The wrapper's second probe was refused.
+    pub(crate) fn report() -> LineReport {
+        let counts = [vec![40, 40, 5, 3, 0], vec![0; 5]];
+        let skipped = [SkippedProbe { probe: 4, error: "not an instruction boundary".into() }];
+        LineReport::new(&plan(), &counts, &skipped, Overhead::default())
+    }
+
+    /// One cgroup whose probes of [`plan`] were hit `counts` times, all attached.
+    pub(crate) fn report_of(counts: [u64; 5]) -> LineReport {
+        LineReport::new(&plan(), &[counts.to_vec()], &[], Overhead::default())
+    }
+
+    #[test]
+    fn hits_are_summed_over_copies_and_kept_per_copy() {
+        let r = report();
+        assert_eq!((r.kind, r.probes, r.skipped.len()), (Kind::Counts, 4, 1));
+        assert_eq!(r.skipped[0].lines, [4073, 4077]);
+        let f = &r.functions[0];
+        let rows: Vec<_> = f.lines.iter().map(|l| (l.line, l.counts.clone(), l.probes)).collect();
+        assert_eq!(
+            rows,
+            [
+                (4070, vec![43, 0], 2),
+                (4073, vec![0, 0], 0),
+                (4077, vec![40, 0], 1),
+                (4083, vec![5, 0], 1)
+            ]
+        );
+        let per_copy: Vec<_> = f.lines[0]
+            .copies
+            .iter()
+            .map(|c| (c.copy.container.as_str(), c.counts.clone()))
+            .collect();
+        assert_eq!(
+            per_copy,
+            [("__dev_forward_skb2", vec![40, 0]), ("is_skb_forwardable", vec![3, 0])]
+        );
+        assert_eq!(f.lines[0].text.as_deref(), Some("if (!(dev->flags & IFF_UP))"));
+    }
+
+    #[test]
+    fn serializes_and_reads_back() {
+        let r = report();
+        let json = serde_json::to_value(&r).unwrap();
+        let line = &json["functions"][0]["lines"][0];
+        assert_eq!(line["copies"][0]["container"], "__dev_forward_skb2");
+        assert_eq!(line["copies"][0]["call_site"], "include/linux/netdevice.h:4108:6");
+        assert_eq!(json["functions"][0]["lines"][1].get("text"), None);
+        let back: LineReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+    }
+}

@@ -1,0 +1,644 @@
+//! The study's report, made from `study.json` and the records alone, so that it can be made
+//! again elsewhere (`ktrace study --report-only DIR`, e.g. on the host that has the DWARF of a
+//! guest's kernel): `report.md` for people, in the seed study's order, and `report.json` with
+//! the same figures for programs. When functions were counted and the traced kernel's DWARF is
+//! at hand, also one lcov tracefile per platform under `lcov/` for genhtml. The figures
+//! (`figures`) are drawn next to report.md, which embeds them.
+//!
+//! Sections: performance per platform and benchmark; syscalls (distinct, calls, failed,
+//! blocked) and the syscalls only some platforms make; host kernel functions entered (or
+//! sampled) per platform and benchmark; per benchmark, coverage by kernel source directory and
+//! by module, the hottest functions side by side and those only one platform enters; findings
+//! computed from these numbers; and what ktrace cannot see in this study.
+mod figures;
+mod findings;
+mod markdown;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    io::Write as _,
+    path::Path,
+};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+pub use self::figures::{Figure, Figures};
+use super::{benchmark::Benchmark, manifest::Manifest};
+use crate::{
+    compare::{self, Comparison, Measure, Row},
+    coverage,
+    export::file,
+    record::{self, Record},
+    sources::KernelSources,
+};
+
+/// Version of report.json's layout.
+pub const REPORT_VERSION: u32 = 1;
+const TOP_FUNCTIONS: usize = 15;
+const TOP_ONLY_IN: usize = 10;
+const TOP_DIRECTORIES: usize = 25;
+const TOP_MODULES: usize = 15;
+const TOP_SYSCALLS: usize = 30;
+
+/// Everything report.md shows, as report.json carries it.
+#[derive(Debug, Serialize)]
+pub struct StudyReport {
+    pub report_version: u32,
+    pub ktrace_version: &'static str,
+    /// study.json as the report read it: platforms, runs and their scores, how it traced.
+    pub study: Manifest,
+    pub syscalls: Vec<SyscallSummary>,
+    /// Syscalls some platforms make and others never do: calls summed over benchmarks.
+    pub syscalls_only_some: Vec<FunctionRow>,
+    /// Host kernel functions entered (counted) or seen in samples, per platform.
+    pub footprint: Vec<Footprint>,
+    pub benchmarks: Vec<BenchmarkSection>,
+    /// The overview, then each benchmark's coverage per source directory and module.
+    pub figures: Figures,
+    pub lcov: Lcov,
+    pub findings: Vec<String>,
+    /// What ktrace cannot see in this study.
+    pub limits: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SyscallSummary {
+    pub platform: String,
+    pub benchmark: Benchmark,
+    /// Syscalls entered at least once.
+    pub distinct: usize,
+    pub calls: u64,
+    pub failed: u64,
+    /// Returns without an entry: calls a seccomp filter turned away or a ptrace tracer
+    /// (gVisor's ptrace platform) kept from the host kernel; not among `calls`.
+    pub blocked: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Footprint {
+    pub platform: String,
+    /// Distinct functions per benchmark, in `study.benchmarks` order; absent where the run
+    /// failed.
+    pub per_benchmark: Vec<Option<usize>>,
+    /// Distinct functions over all benchmarks.
+    pub all: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchmarkSection {
+    pub benchmark: Benchmark,
+    /// The columns: platforms with a record of this benchmark.
+    pub platforms: Vec<String>,
+    /// `entries` (counted) or `samples`.
+    pub measure: &'static str,
+    /// Counted functions by kernel source directory, with the DWARF of the traced kernel.
+    pub directories: Option<Vec<GroupRow>>,
+    pub modules: Vec<GroupRow>,
+    pub hottest: Vec<FunctionRow>,
+    /// The hottest functions that only some platforms enter.
+    pub only_in: Vec<FunctionRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupRow {
+    pub name: String,
+    /// Per platform: functions hit and functions attached, when counted.
+    pub coverage: Option<Vec<(u64, u64)>>,
+    /// Per platform: entries or samples.
+    pub values: Vec<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FunctionRow {
+    pub name: String,
+    pub module: Option<String>,
+    pub values: Vec<u64>,
+    /// The platforms that have it, when not all do.
+    pub only_in: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Lcov {
+    /// One tracefile per platform, one test (TN) per benchmark, relative to the study's
+    /// directory.
+    pub files: Vec<String>,
+    /// Why there are none, when there are none.
+    pub missing: Option<String>,
+}
+
+/// A study's runs of one benchmark, read back.
+struct Loaded {
+    benchmark: Benchmark,
+    /// (platform, record file, record), in platform order.
+    records: Vec<(String, String, Record)>,
+}
+
+/// Makes the report of the study in `dir`: reads study.json and the records, writes
+/// report.md, report.json and the lcov tracefiles. `vmlinux` is the traced kernel's image with
+/// DWARF (default: Debian's debug package in its standard places).
+pub fn write(dir: &Path, vmlinux: Option<&Path>) -> anyhow::Result<StudyReport> {
+    let manifest = Manifest::read(dir)?;
+    let loaded = load(dir, &manifest)?;
+    let counted = manifest.tracing.counted();
+    let dwarf = match (counted, vmlinux) {
+        (false, _) => None,
+        (true, Some(path)) => Some(path.to_owned()),
+        (true, None) => KernelSources::find(&manifest.kernel_release),
+    };
+    // Every run traced the same kernel: its DWARF is read once.
+    let sources = dwarf.as_deref().map(KernelSources::open).transpose()?;
+    let comparisons = loaded
+        .iter()
+        .map(|l| {
+            let mut c = compare::compare(&l.records, None);
+            if let Some(sources) = &sources {
+                let per_record = vec![sources; l.records.len()];
+                c.directories = Some(compare::directories(&l.records, None, &per_record)?);
+            }
+            Ok(c)
+        })
+        .collect::<anyhow::Result<Vec<Comparison>>>()?;
+    let lcov = match (&sources, counted) {
+        (_, false) => Lcov {
+            files: Vec::new(),
+            missing: Some("kernel functions were not counted".to_owned()),
+        },
+        (None, true) => Lcov {
+            files: Vec::new(),
+            missing: Some(format!(
+                "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package \
+                 linux-image-{0}-dbg)",
+                manifest.kernel_release
+            )),
+        },
+        (Some(sources), true) => write_lcov(dir, &manifest, &loaded, sources)?,
+    };
+    let benchmarks: Vec<BenchmarkSection> =
+        loaded.iter().zip(&comparisons).map(|(l, c)| section(l.benchmark, c)).collect();
+    let syscalls = syscall_summaries(&loaded);
+    let footprint = footprint(&manifest, &loaded);
+    let figures = figures::write(dir, &manifest, &footprint, &loaded, &comparisons)?;
+    let report = StudyReport {
+        report_version: REPORT_VERSION,
+        ktrace_version: env!("CARGO_PKG_VERSION"),
+        findings: findings::findings(&manifest, &benchmarks, &footprint, &loaded),
+        limits: findings::limits(&manifest, sources.is_some()),
+        syscalls_only_some: syscalls_only_some(&manifest, &loaded),
+        study: manifest,
+        syscalls,
+        footprint,
+        benchmarks,
+        figures,
+        lcov,
+    };
+    file::write_atomically(&dir.join("report.json"), true, |out| {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)
+    })?;
+    file::write_atomically(&dir.join("report.md"), true, |out| markdown::render(out, &report))?;
+    Ok(report)
+}
+
+/// The records of every completed run, grouped by benchmark.
+fn load(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Loaded>> {
+    manifest
+        .benchmarks
+        .iter()
+        .map(|&benchmark| {
+            let mut records = Vec::new();
+            for platform in &manifest.platforms {
+                let Some(path) = manifest.record(dir, &platform.name, benchmark) else {
+                    continue;
+                };
+                let record = record::read(&path)?;
+                let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                records.push((platform.name.clone(), file, record));
+            }
+            Ok(Loaded { benchmark, records })
+        })
+        .collect()
+}
+
+/// Per platform (in the order they ran), per benchmark.
+fn syscall_summaries(loaded: &[Loaded]) -> Vec<SyscallSummary> {
+    let mut summaries = Vec::new();
+    for l in loaded {
+        for (platform, _, record) in &l.records {
+            let counts = || record.report.syscalls.iter().map(|s| s.counts[0]);
+            summaries.push(SyscallSummary {
+                platform: platform.clone(),
+                benchmark: l.benchmark,
+                distinct: counts().filter(|c| c.calls > 0).count(),
+                calls: counts().map(|c| c.calls).sum(),
+                failed: counts().map(|c| c.errors).sum(),
+                blocked: counts().map(|c| c.blocked).sum(),
+            });
+        }
+    }
+    // Stable: the platforms keep their order within each benchmark's records.
+    let order: Vec<&str> =
+        loaded.iter().flat_map(|l| l.records.iter().map(|r| r.0.as_str())).collect();
+    let rank = |platform: &str| order.iter().position(|p| *p == platform);
+    summaries.sort_by_key(|s| rank(&s.platform));
+    summaries
+}
+
+fn syscalls_only_some(manifest: &Manifest, loaded: &[Loaded]) -> Vec<FunctionRow> {
+    let platforms: Vec<&str> = manifest.platforms.iter().map(|p| p.name.as_str()).collect();
+    let mut calls: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for (platform, record) in loaded.iter().flat_map(|l| l.records.iter().map(|r| (&r.0, &r.2))) {
+        let column = platforms.iter().position(|p| p == platform).expect("a study platform");
+        for syscall in &record.report.syscalls {
+            calls.entry(&syscall.name).or_insert_with(|| vec![0; platforms.len()])[column] +=
+                syscall.counts[0].calls;
+        }
+    }
+    let mut rows: Vec<FunctionRow> = calls
+        .into_iter()
+        .filter(|(_, values)| values.contains(&0))
+        .map(|(name, values)| FunctionRow {
+            name: name.to_owned(),
+            module: None,
+            only_in: present(&platforms, &values),
+            values,
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.values.iter().sum::<u64>()));
+    rows.truncate(TOP_SYSCALLS);
+    rows
+}
+
+/// The names of the columns with a figure above zero.
+fn present(columns: &[impl AsRef<str>], values: &[u64]) -> Vec<String> {
+    columns
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| **v > 0)
+        .map(|(c, _)| c.as_ref().to_owned())
+        .collect()
+}
+
+/// Distinct functions per platform and benchmark: entered when counted, seen when sampled.
+fn footprint(manifest: &Manifest, loaded: &[Loaded]) -> Vec<Footprint> {
+    manifest
+        .platforms
+        .iter()
+        .map(|p| {
+            let mut all: BTreeSet<&str> = BTreeSet::new();
+            let per_benchmark = loaded
+                .iter()
+                .map(|l| {
+                    let (_, _, record) = l.records.iter().find(|r| r.0 == p.name)?;
+                    let names = functions_seen(record);
+                    let n = names.len();
+                    all.extend(names);
+                    Some(n)
+                })
+                .collect();
+            Footprint { platform: p.name.clone(), per_benchmark, all: all.len() }
+        })
+        .collect()
+}
+
+fn functions_seen(record: &Record) -> Vec<&str> {
+    match (&record.report.kernel_functions, &record.report.kernel_samples) {
+        (Some(f), _) => {
+            f.functions.iter().filter(|f| f.counts[0] > 0).map(|f| f.name.as_str()).collect()
+        }
+        (None, Some(s)) => {
+            s.functions.iter().filter(|f| f.samples[0] > 0).map(|f| f.name.as_str()).collect()
+        }
+        (None, None) => Vec::new(),
+    }
+}
+
+fn section(benchmark: Benchmark, c: &Comparison) -> BenchmarkSection {
+    let platforms: Vec<String> = c.runs.iter().map(|r| r.label.clone()).collect();
+    let groups = |rows: &[Row], top: usize| -> Vec<GroupRow> {
+        rows.iter()
+            .take(top)
+            .map(|r| GroupRow {
+                name: r.name.clone(),
+                coverage: r.coverage.clone(),
+                values: r.values.clone(),
+            })
+            .collect()
+    };
+    let function_row = |r: &Row| FunctionRow {
+        name: r.name.clone(),
+        module: r.module.clone(),
+        values: r.values.clone(),
+        only_in: r
+            .only_in()
+            .map_or_else(Vec::new, |runs| runs.iter().map(|&i| platforms[i].clone()).collect()),
+    };
+    let functions = c.functions.as_ref().map_or(&[][..], |s| &s.rows[..]);
+    BenchmarkSection {
+        benchmark,
+        measure: c.functions.as_ref().map_or(Measure::Entries, |s| s.measure).as_str(),
+        directories: c.directories.as_ref().map(|d| groups(&d.rows, TOP_DIRECTORIES)),
+        modules: c.modules.as_ref().map_or_else(Vec::new, |m| groups(&m.rows, TOP_MODULES)),
+        hottest: functions.iter().take(TOP_FUNCTIONS).map(function_row).collect(),
+        only_in: functions
+            .iter()
+            .filter(|r| r.only_in().is_some())
+            .take(TOP_ONLY_IN)
+            .map(function_row)
+            .collect(),
+        platforms,
+    }
+}
+
+/// One tracefile per platform: each benchmark's counted functions as a test of its own.
+fn write_lcov(
+    dir: &Path,
+    manifest: &Manifest,
+    loaded: &[Loaded],
+    sources: &KernelSources,
+) -> anyhow::Result<Lcov> {
+    let lcov_dir = dir.join("lcov");
+    fs::create_dir_all(&lcov_dir).with_context(|| format!("creating {}", lcov_dir.display()))?;
+    let mut files = Vec::new();
+    for platform in &manifest.platforms {
+        let mut tracefile = Vec::new();
+        for (_, _, record) in
+            loaded.iter().flat_map(|l| &l.records).filter(|r| r.0 == platform.name)
+        {
+            coverage::write_lcov(record, 0, Some(sources), &mut tracefile)?;
+        }
+        if tracefile.is_empty() {
+            continue;
+        }
+        let name = format!("lcov/{}.info", platform.name);
+        file::write_atomically(&dir.join(&name), true, |f| f.write_all(&tracefile))?;
+        files.push(name);
+    }
+    Ok(Lcov { files, missing: None })
+}
+
+/// A benchmark's score as reports print it: whole numbers from 100 on, else three
+/// significant digits (58.6, 0.140, 0.00412).
+pub(crate) fn figure(value: f64) -> String {
+    if value >= 100.0 {
+        return thousands(value.round() as u64);
+    }
+    if value <= 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let decimals = (2 - value.log10().floor() as i32).max(0) as usize;
+    format!("{value:.decimals$}")
+}
+
+/// `n` with thousands separators: 1,234,567.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        figure::tests::{Figure, png_size},
+        study::manifest::tests::manifest,
+    };
+
+    /// A counted record of one cgroup: syscalls (name, calls, errors, blocked), entered functions
+    /// (name, module, entries) and functions attached but not entered.
+    fn record(
+        label: &str,
+        syscalls: &[(&str, u64, u64, u64)],
+        entered: &[(&str, &str, u64)],
+        not_entered: &[&str],
+    ) -> serde_json::Value {
+        let modules: BTreeSet<&str> = entered.iter().map(|f| f.1).collect();
+        json!({
+            "record_version": 1, "host": "h", "kernel_release": "6.12.0-test",
+            "kernel_build_id": "x", "duration_secs": 2.0,
+            "cgroups": [{"label": label, "path": format!("/sys/fs/cgroup/{label}"), "id": 1}],
+            "backends": {"syscalls": "raw_tracepoint", "functions": "kprobe-multi"},
+            "function_targets": entered.len() + not_entered.len(),
+            "schema_version": 1, "ktrace_version": "0.1.0", "scope": "total",
+            "start_time": "2026-11-28T12:00:00.000Z", "totals": [], "rows_omitted": 0,
+            "syscalls": syscalls.iter().map(|(name, calls, errors, blocked)|
+                json!({"name": name, "nr": null,
+                       "counts": [{"calls": calls, "errors": errors, "blocked": blocked}]})).collect::<Vec<_>>(),
+            "kernel_functions": {
+                "kind": "counts", "backend": "kprobe-multi", "attached": entered.len() + not_entered.len(),
+                "skipped": 0, "totals": [], "functions_omitted": 0,
+                "overhead": {"failed_updates": 0, "unknown_function": 0, "recursion_misses": 0,
+                             "run_time_ns": 0, "run_count": 0},
+                "functions": entered.iter().map(|(name, module, n)|
+                    json!({"name": name, "module": module, "counts": [n]})).collect::<Vec<_>>(),
+                "modules": modules.iter().map(|m| {
+                    let mine: Vec<_> = entered.iter().filter(|f| f.1 == *m).collect();
+                    json!({"module": m, "traced": mine.len() + usize::from(*m == "vmlinux") * not_entered.len(),
+                           "hit": [mine.len()], "counts": [mine.iter().map(|f| f.2).sum::<u64>()]})
+                }).collect::<Vec<_>>(),
+                "not_entered": not_entered.iter().map(|n| json!({"name": n, "module": "vmlinux"})).collect::<Vec<_>>(),
+            }
+        })
+    }
+
+    /// The study of `manifest()`: bare and runsc, cpu and network; runsc's network run failed.
+    fn study() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: serde_json::Value| {
+            fs::write(dir.path().join(name), value.to_string()).unwrap();
+        };
+        write(
+            "bare-cpu.json",
+            record(
+                "bare-cpu",
+                &[("mmap", 10, 0, 0), ("openat", 4, 1, 0)],
+                &[("schedule", "vmlinux", 50), ("do_mmap", "vmlinux", 10)],
+                &["veth_xmit_fake", "ptrace_request"],
+            ),
+        );
+        write(
+            "bare-network.json",
+            record(
+                "bare-network",
+                &[("write", 100, 0, 0), ("connect", 1, 0, 0)],
+                &[("schedule", "vmlinux", 20), ("veth_xmit", "veth", 40)],
+                &["do_mmap", "ptrace_request"],
+            ),
+        );
+        write(
+            "runsc-cpu.json",
+            record(
+                "runsc-cpu",
+                &[
+                    ("ptrace", 300, 0, 0),
+                    ("wait4", 150, 0, 0),
+                    ("mmap", 5, 0, 0),
+                    ("getpid", 0, 0, 40),
+                ],
+                &[
+                    ("schedule", "vmlinux", 900),
+                    ("ptrace_request", "vmlinux", 300),
+                    ("do_mmap", "vmlinux", 2),
+                ],
+                &[],
+            ),
+        );
+        manifest().write(dir.path()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_report_comes_from_the_manifest_and_records_alone() {
+        let dir = study();
+        let r = write(dir.path(), None).unwrap();
+        let syscalls: Vec<_> = r
+            .syscalls
+            .iter()
+            .map(|s| (s.platform.as_str(), s.benchmark, s.distinct, s.calls, s.failed, s.blocked))
+            .collect();
+        // runsc's getpid calls were all blocked (the sentry ran them): not a distinct syscall.
+        assert_eq!(
+            syscalls,
+            [
+                ("bare", Benchmark::Cpu, 2, 14, 1, 0),
+                ("bare", Benchmark::Network, 2, 101, 0, 0),
+                ("runsc", Benchmark::Cpu, 3, 455, 0, 40),
+            ]
+        );
+        let only_some: Vec<_> = r
+            .syscalls_only_some
+            .iter()
+            .map(|s| (s.name.as_str(), s.values.clone(), s.only_in.clone()))
+            .collect();
+        assert_eq!(only_some[0], ("ptrace", vec![0, 300], vec!["runsc".to_owned()]));
+        assert!(!only_some.iter().any(|s| s.0 == "mmap"), "both platforms make mmap calls");
+        let footprint: Vec<_> = r
+            .footprint
+            .iter()
+            .map(|f| (f.platform.as_str(), f.per_benchmark.clone(), f.all))
+            .collect();
+        assert_eq!(
+            footprint,
+            [("bare", vec![Some(2), Some(2)], 3), ("runsc", vec![Some(3), None], 3)]
+        );
+        let cpu = &r.benchmarks[0];
+        assert_eq!(
+            (cpu.platforms.clone(), cpu.measure),
+            (vec!["bare".to_owned(), "runsc".to_owned()], "entries")
+        );
+        let hottest: Vec<_> =
+            cpu.hottest.iter().map(|f| (f.name.as_str(), f.values.clone())).collect();
+        assert_eq!(
+            hottest,
+            [
+                ("schedule", vec![50, 900]),
+                ("ptrace_request", vec![0, 300]),
+                ("do_mmap", vec![10, 2])
+            ]
+        );
+        assert_eq!(cpu.only_in.len(), 1);
+        assert_eq!(cpu.only_in[0].only_in, ["runsc"]);
+        assert_eq!(cpu.directories.as_ref().map(Vec::len), None, "no DWARF for 6.12.0-test");
+        assert_eq!(cpu.modules[0].coverage, Some(vec![(2, 4), (3, 3)]));
+        assert!(
+            r.lcov.files.is_empty()
+                && r.lcov.missing.as_deref().is_some_and(|m| m.contains("no vmlinux with DWARF"))
+        );
+        for finding in [
+            "cpu performance against bare: runsc 0.75x.",
+            "cpu: runsc enters the most distinct host kernel functions (3; bare 2).",
+            "runsc: 3 distinct syscalls over all benchmarks; the busiest, ptrace, makes 66% of its 455 calls; 40 more were blocked before the host kernel ran them.",
+        ] {
+            assert!(r.findings.iter().any(|f| f == finding), "no `{finding}` in {:#?}", r.findings);
+        }
+        assert!(
+            r.limits.iter().any(|l| l.starts_with("No DWARF for kernel 6.12.0-test")),
+            "{:#?}",
+            r.limits
+        );
+        let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
+        for line in [
+            "| cpu | events/s | 2,000 | 1,500 |",
+            "| runsc | cpu | 3 | 455 | 0 | 40 |",
+            "| network | Gbit/s | 12.5 | failed |",
+            "- runsc network failed: runsc run failed",
+            "| ptrace | 0 | 300 | only in runsc |",
+            "| vmlinux | 2/4 (50.0%) | 3/3 (100.0%) | 60 | 1,202 |",
+        ] {
+            assert!(md.lines().any(|l| l == line), "report.md lacks `{line}`:\n{md}");
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.path().join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["report_version"], 1);
+        assert_eq!(json["syscalls"][2]["blocked"], 40);
+    }
+
+    /// The overview and each benchmark's per-module figure (no DWARF: no directories), drawn
+    /// from the report's numbers, embedded in report.md and listed in report.json.
+    #[test]
+    fn figures_are_drawn_and_embedded() {
+        let dir = study();
+        let r = write(dir.path(), None).unwrap();
+        let drawn: Vec<_> =
+            r.figures.files.iter().map(|f| (f.benchmark, f.svg.as_str(), f.png.as_str())).collect();
+        assert_eq!(
+            drawn,
+            [
+                (None, "overview.svg", "overview.png"),
+                (Some(Benchmark::Cpu), "cpu-modules.svg", "cpu-modules.png"),
+                (Some(Benchmark::Network), "network-modules.svg", "network-modules.png"),
+            ]
+        );
+        let read = |file: &str| Figure::parse(&fs::read_to_string(dir.path().join(file)).unwrap());
+        let overview = read("overview.svg");
+        overview.check_layout();
+        // Distinct functions entered: runsc's network run failed, so it has no bar.
+        let expected = [("bare", "cpu", "2"), ("runsc", "cpu", "3"), ("bare", "network", "2")];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|&(p, b, v)| (0, p.to_owned(), b.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(overview.values(), expected);
+        let cpu = read("cpu-modules.svg");
+        assert!(cpu.has_text(
+            "platforms bare, runsc · kernel 6.12.0-test · function entries counted (exact)"
+        ));
+        // Each platform keeps its colour in every figure.
+        assert_eq!(cpu.legend_colour("runsc"), overview.legend_colour("runsc"));
+        let png = fs::read(dir.path().join("cpu-modules.png")).unwrap();
+        assert_eq!(png_size(&png).0, (cpu.width * 2.0) as u32);
+        let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
+        let overview_line = "![Distinct host kernel functions per platform and benchmark](overview.svg) ([PNG](overview.png))";
+        let cpu_line = "![Host kernel functions per module: cpu benchmark](cpu-modules.svg) ([PNG](cpu-modules.png))";
+        let at = |line: &str| {
+            md.lines().position(|l| l == line).unwrap_or_else(|| panic!("no `{line}` in\n{md}"))
+        };
+        assert!(at(overview_line) < at("### cpu") && at("### cpu") < at(cpu_line), "{md}");
+        // Made again (--report-only): the figures are replaced, not refused.
+        write(dir.path(), None).unwrap();
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(figure(1926.62), "1,927");
+        assert_eq!(figure(58.63), "58.6");
+        assert_eq!(figure(1.7940157985), "1.79");
+        assert_eq!(figure(0.14), "0.140");
+        assert_eq!(figure(0.0041234), "0.00412");
+        assert_eq!(figure(0.0), "0");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
+}
