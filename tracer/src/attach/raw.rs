@@ -92,6 +92,7 @@ fn map_fd(map: &Map) -> anyhow::Result<OwnedFd> {
         Map::Array(d)
         | Map::PerCpuArray(d)
         | Map::HashMap(d)
+        | Map::PerCpuHashMap(d)
         | Map::StackTraceMap(d)
         | Map::RingBuf(d)
         // Task storage, which aya does not wrap.
