@@ -568,8 +568,8 @@ pub struct FunctionArgs {
     /// they interrupted. separate (the default): each cgroup's columns count its tasks' own
     /// entries, its IN IRQ column the entries in interrupts while one of its tasks ran, and
     /// one (interrupts) column those of the whole machine; task: charge them to the
-    /// interrupted task, as before --irq existed; exclude: leave them out. Samples are not
-    /// split: they charge the interrupted task.
+    /// interrupted task, as before --irq existed; exclude: leave them out. Samples and
+    /// --lines are not split: samples charge the interrupted task.
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<IrqArg>,
 
