@@ -53,8 +53,9 @@ impl KernelFunction {
 pub struct KernelSymbols {
     symbolizer: Symbolizer,
     kallsyms: PathBuf,
-    /// Start address of every module symbol -> its module; read at the first symbolization.
-    module_of: Option<HashMap<u64, String>>,
+    /// Where kallsyms puts module symbols, read at the first symbolization and again when a
+    /// symbol appears that was not there (a BPF program loaded since).
+    modules: Option<Modules>,
     resolved: HashMap<u64, KernelFunction>,
 }
 
@@ -76,22 +77,9 @@ impl KernelSymbols {
         Ok(Self {
             symbolizer: Symbolizer::new(),
             kallsyms: path.to_owned(),
-            module_of: None,
+            modules: None,
             resolved: HashMap::new(),
         })
-    }
-
-    /// Reads the module of each module symbol as kallsyms lists them now, once.
-    fn read_modules(&mut self) -> anyhow::Result<()> {
-        if self.module_of.is_none() {
-            let text = read(&self.kallsyms)?;
-            let modules = kallsyms::symbols(&text)
-                .filter(|symbol| symbol.module != CORE_KERNEL)
-                .map(|symbol| (symbol.address, symbol.module.to_owned()))
-                .collect();
-            self.module_of = Some(modules);
-        }
-        Ok(())
     }
 
     /// The function containing each address, in order. Unknown addresses are named by value.
@@ -101,7 +89,9 @@ impl KernelSymbols {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            self.read_modules()?;
+            if self.modules.is_none() {
+                self.modules = Some(Modules::read(&self.kallsyms)?);
+            }
             let source = Source::Kernel(Kernel {
                 kallsyms: self.kallsyms.clone().into(),
                 // Only kallsyms: a vmlinux lookup also wants /proc/modules, which some kernels
@@ -120,15 +110,18 @@ impl KernelSymbols {
                         self.kallsyms.display()
                     )
                 })?;
-            let module_of = self.module_of.as_ref().expect("read above");
+            let stale = self.modules.as_ref().is_some_and(|m| {
+                symbolized.iter().any(|sym| matches!(sym, Symbolized::Sym(s) if m.is_new(s.addr)))
+            });
+            if stale {
+                self.modules = Some(Modules::read(&self.kallsyms)?);
+            }
+            let modules = self.modules.as_ref().expect("read above");
             for (ip, sym) in missing.iter().zip(symbolized) {
                 let function = match sym {
                     Symbolized::Sym(sym) => KernelFunction {
                         name: sym.name.into_owned(),
-                        module: module_of
-                            .get(&sym.addr)
-                            .cloned()
-                            .unwrap_or_else(|| CORE_KERNEL.to_owned()),
+                        module: modules.module(sym.addr).to_owned(),
                     },
                     Symbolized::Unknown(_) => {
                         KernelFunction { name: format!("{ip:#x}"), module: "?".to_owned() }
@@ -138,6 +131,40 @@ impl KernelSymbols {
             }
         }
         Ok(ips.iter().map(|ip| self.resolved[ip].clone()).collect())
+    }
+}
+
+/// The module column of kallsyms at one moment.
+struct Modules {
+    /// Start address of every module symbol -> its module.
+    module_of: HashMap<u64, String>,
+    /// The highest address of a core kernel symbol: above it are modules and BPF programs.
+    core_end: u64,
+}
+
+impl Modules {
+    /// The module of each module symbol as kallsyms lists them now.
+    fn read(kallsyms: &Path) -> anyhow::Result<Self> {
+        let text = read(kallsyms)?;
+        let mut modules = Self { module_of: HashMap::new(), core_end: 0 };
+        for symbol in kallsyms::symbols(&text) {
+            if symbol.module == CORE_KERNEL {
+                modules.core_end = modules.core_end.max(symbol.address);
+            } else {
+                modules.module_of.insert(symbol.address, symbol.module.to_owned());
+            }
+        }
+        Ok(modules)
+    }
+
+    fn module(&self, symbol: u64) -> &str {
+        self.module_of.get(&symbol).map_or(CORE_KERNEL, String::as_str)
+    }
+
+    /// A symbol above the core kernel that was not listed: loaded since (another trace's BPF
+    /// programs, say).
+    fn is_new(&self, symbol: u64) -> bool {
+        symbol > self.core_end && !self.module_of.contains_key(&symbol)
     }
 }
 
@@ -223,6 +250,13 @@ ffffffffc0c02000 t bpf_trampoline_6442491981\t[bpf]
         );
         let own: Vec<bool> = found.iter().map(KernelFunction::is_ktrace_program).collect();
         assert_eq!(own, [true, false, false, false]);
+        // Another trace loads its programs after this one's first symbolization.
+        let later = "ffffffffc0c03000 t bpf_prog_fedcba9876543210_kt_sys_exit\t[bpf]\n";
+        fs::write(&path, format!("{core}{programs}{later}")).unwrap();
+        assert_eq!(
+            symbols.functions(&[0xffff_ffff_c0c0_3010]).unwrap(),
+            [f("bpf_prog_fedcba9876543210_kt_sys_exit", "bpf")]
+        );
         assert!(!f("bpf_prog_47fe02895b516e1c_kt_sys_enter", "vmlinux").is_ktrace_program());
     }
 
