@@ -51,8 +51,15 @@ fn ktraces_own_programs_are_bpf_and_their_share_is_said() -> anyhow::Result<()> 
     let samples = &report["kernel_samples"];
     let functions = samples["functions"].as_array().context("functions")?;
     let named = |f: &serde_json::Value| f["name"].as_str().unwrap_or_default().to_owned();
+    // A JIT-compiled program is bpf_prog_<16 hex digits of tag>_<name>; vmlinux has functions
+    // named bpf_prog_* too (bpf_prog_kallsyms_del_all).
+    let is_program = |name: &str| {
+        name.strip_prefix("bpf_prog_")
+            .and_then(|rest| rest.split_once('_'))
+            .is_some_and(|(tag, _)| tag.len() == 16 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
     let programs: Vec<&serde_json::Value> =
-        functions.iter().filter(|f| named(f).starts_with("bpf_prog_")).collect();
+        functions.iter().filter(|f| is_program(&named(f))).collect();
     ensure!(
         programs.iter().all(|f| f["module"] == "bpf"),
         "BPF programs are in module bpf: {programs:?}"

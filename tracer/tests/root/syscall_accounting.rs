@@ -16,8 +16,8 @@ use std::{
 use anyhow::{Context as _, ensure};
 
 use crate::support::{
-    Ktrace, Test, TestCgroups, counts, in_guest, last_report, run_workload_in, spawn_in,
-    wait_timeout, workload_cmd,
+    Ktrace, Test, TestCgroups, counts, in_guest, run_workload_in, spawn_in, wait_timeout,
+    workload_cmd,
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -79,10 +79,7 @@ fn sixteen_cgroups_each_get_exact_counts() -> anyhow::Result<()> {
         let fchdir = format!("fchdir={i}");
         run_workload_in(&tree.path(name), &[&getppid, &fchdir])?;
     }
-    ktrace.signal(libc::SIGINT);
-    let (status, stdout, stderr) = ktrace.finish()?;
-    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let report = last_report(&stdout)?;
+    let report = ktrace.interrupt_for_report()?;
     for i in 0..names.len() {
         let expected = (1000 * (i as u64 + 1), 0);
         ensure!(counts(&report, "getppid", i) == expected, "getppid of c{i}: {report}");
@@ -143,10 +140,7 @@ fn a_task_moved_between_traced_cgroups_is_counted_once() -> anyhow::Result<()> {
         ensure!(status?.success(), "workload failed");
         moves += made.load(Ordering::Relaxed);
     }
-    ktrace.signal(libc::SIGINT);
-    let (status, stdout, stderr) = ktrace.finish()?;
-    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let report = last_report(&stdout)?;
+    let report = ktrace.interrupt_for_report()?;
     let (in_x1, in_x2) = (counts(&report, "getppid", 0).0, counts(&report, "getppid", 1).0);
     eprintln!("{moves} moves; getppid in x1 {in_x1}, in x2 {in_x2}");
     ensure!(moves > 100 && in_x2 > 0, "the task hardly moved: {moves} moves, x2 {in_x2}");
@@ -187,10 +181,7 @@ fn calls_seccomp_refuses_are_blocked_not_failed() -> anyhow::Result<()> {
         &tree.base,
         &["seccomp=getcwd", "getcwd=300", "futex-timeout=40", "getcwd=200", "getppid=700"],
     )?;
-    ktrace.signal(libc::SIGINT);
-    let (status, stdout, stderr) = ktrace.finish()?;
-    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let report = last_report(&stdout)?;
+    let report = ktrace.interrupt_for_report()?;
     ensure!(figures(&report, "getcwd", 0) == (0, 0, 500), "getcwd: {report}");
     ensure!(figures(&report, "getppid", 0) == (700, 0, 0), "getppid: {report}");
     ensure!(figures(&report, "futex", 0) == (40, 40, 0), "futex: {report}");
@@ -208,10 +199,7 @@ fn i386_calls_are_named_from_the_i386_table() -> anyhow::Result<()> {
         Ktrace::spawn(&["attach", "--cgroup", tree.base.to_str().unwrap(), "-o", "json"])?;
     ktrace.wait_for_stderr("stop with Ctrl-C")?;
     run_workload_in(&tree.base, &["i386-getpid=1234", "getppid=10"])?;
-    ktrace.signal(libc::SIGINT);
-    let (status, stdout, stderr) = ktrace.finish()?;
-    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let report = last_report(&stdout)?;
+    let report = ktrace.interrupt_for_report()?;
     ensure!(figures(&report, "getpid (i386)", 0) == (1234, 0, 0), "i386 getpid: {report}");
     ensure!(counts(&report, "writev", 0) == (0, 0), "named from the x86_64 table: {report}");
     let row = report["syscalls"]

@@ -160,10 +160,7 @@ fn attach_counts_descendants_but_not_siblings() -> anyhow::Result<()> {
     run_workload_in(&target, &["getppid=20000"])?;
     run_workload_in(&tree.path("target/child/grandchild"), &["getppid=30000", "fchdir=5"])?;
     noise.join().expect("sibling workload")?;
-    ktrace.signal(libc::SIGINT);
-    let (status, stdout, stderr) = ktrace.finish()?;
-    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let report = last_report(&stdout)?;
+    let report = ktrace.interrupt_for_report()?;
     ensure!(
         counts(&report, "getppid", 0) == (50_000, 0),
         "getppid: {:?}",
@@ -195,10 +192,7 @@ fn a_task_is_counted_only_while_inside() -> anyhow::Result<()> {
             "fchdir=5",
         ],
     )?;
-    ktrace.signal(libc::SIGINT);
-    let (status, stdout, stderr) = ktrace.finish()?;
-    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let report = last_report(&stdout)?;
+    let report = ktrace.interrupt_for_report()?;
     ensure!(
         counts(&report, "getppid", 0) == (20_000, 0),
         "getppid: {:?}",
@@ -221,10 +215,7 @@ fn ktrace_in_a_traced_cgroup_does_not_count_itself() -> anyhow::Result<()> {
     run_workload_in(&home, &["getppid=20000", "fchdir=3"])?;
     // Some intervals more, each read with bpf(2).
     thread::sleep(Duration::from_millis(300));
-    ktrace.signal(libc::SIGINT);
-    let (status, stdout, stderr) = ktrace.finish()?;
-    ensure!(status.success(), "ktrace attach: {status}\n{stderr}");
-    let report = last_report(&stdout)?;
+    let report = ktrace.interrupt_for_report()?;
     ensure!(counts(&report, "getppid", 0) == (20_000, 0), "{:?}", counts(&report, "getppid", 0));
     ensure!(counts(&report, "fchdir", 0) == (3, 3), "{:?}", counts(&report, "fchdir", 0));
     for own in ["bpf", "epoll_wait", "write"] {

@@ -232,6 +232,14 @@ impl Ktrace {
     }
 
     /// Waits for exit; returns the status, stdout and the whole stderr.
+    /// Stops ktrace as Ctrl-C would and returns its last JSON report; it must exit 0.
+    pub fn interrupt_for_report(self) -> anyhow::Result<serde_json::Value> {
+        self.signal(libc::SIGINT);
+        let (status, stdout, stderr) = self.finish()?;
+        ensure!(status.success(), "ktrace: {status}\n{stderr}");
+        last_report(&stdout)
+    }
+
     pub fn finish(self) -> anyhow::Result<(ExitStatus, String, String)> {
         self.finish_within(Duration::from_secs(120))
     }
