@@ -104,7 +104,10 @@ pub enum Command {
     /// Each counted function is placed in its source file with the DWARF of the traced kernel
     /// (--vmlinux, or Debian's linux-image-<release>-dbg in its standard places); genhtml
     /// renders the tracefile into a per-directory report (`genhtml --no-source -o html
-    /// run.info`), and lcov diffs two platforms' tracefiles. Needs no root.
+    /// run.info`), and lcov diffs two platforms' tracefiles. Needs no root. From a record made
+    /// with --irq separate (the default) a cgroup's tracefile counts its tasks' own entries;
+    /// `--irq task` adds the interrupts that came while it ran, and `--cgroup '(interrupts)'`
+    /// exports the machine's interrupt context.
     Export(ExportArgs),
     /// List the containers, sandboxes and VMs on this host, with the cgroup ktrace traces.
     ///
@@ -242,9 +245,18 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::Lcov)]
     pub format: ExportFormat,
 
-    /// The traced cgroup to export, by label; needed when the record traced several.
+    /// The traced cgroup to export, by label; needed when the record traced several. With a
+    /// record made with --irq separate (the default), '(interrupts)' exports every function
+    /// entry in interrupt context on the machine, whoever was interrupted.
     #[arg(long, value_name = "LABEL")]
     pub cgroup: Option<String>,
+
+    /// What the cgroup's tracefile counts of interrupt context (softirq, hardirq, NMI), from
+    /// a record made with --irq separate: exclude (the default) counts its tasks' own entries,
+    /// task adds the interrupts that came while its task ran, as --irq task would have
+    /// counted. Counted lines are of its tasks only and are left out with task.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub irq: Option<ExportIrqArg>,
 
     /// Kernel image with DWARF of the traced kernel (default: the standard debug locations).
     #[arg(long, value_name = "PATH")]
@@ -620,6 +632,22 @@ impl IrqArg {
     pub fn mode(self) -> IrqMode {
         match self {
             Self::Separate => IrqMode::Separate,
+            Self::Task => IrqMode::Task,
+            Self::Exclude => IrqMode::Exclude,
+        }
+    }
+}
+
+/// `--irq` of `export`: a tracefile counts interrupt context with the cgroup or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportIrqArg {
+    Task,
+    Exclude,
+}
+
+impl ExportIrqArg {
+    pub fn mode(self) -> IrqMode {
+        match self {
             Self::Task => IrqMode::Task,
             Self::Exclude => IrqMode::Exclude,
         }

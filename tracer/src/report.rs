@@ -25,6 +25,10 @@ use crate::{
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The name of the column of all entries in interrupt context on the machine, whoever was
+/// interrupted (`--irq separate`), wherever a cgroup's name would stand.
+pub const ALL_INTERRUPTS: &str = "(interrupts)";
+
 /// What stays the same across the reports of one trace.
 #[derive(Debug, Clone)]
 pub struct TraceInfo {
@@ -715,11 +719,13 @@ pub(crate) mod tests {
 
     /// A total report of the cgroups `labels` on kernel `release` that counted every one of
     /// `targets` (name, module): `counts[cgroup][i]` entries of `targets[i]`.
+    /// A report of `labels` on `release` that counted `targets`: `rows` as
+    /// [`FunctionReport::new`] takes them.
     pub(crate) fn counting(
         labels: &[&str],
         release: &str,
         targets: &[(&str, &str)],
-        counts: &[Vec<u64>],
+        rows: (&[Vec<u64>], IrqMode),
     ) -> Report {
         let targets: Vec<Target> =
             targets.iter().map(|&(name, module)| target(name, module)).collect();
@@ -728,7 +734,7 @@ pub(crate) mod tests {
             Backend::KprobeMulti,
             &targets,
             &attached,
-            (counts, IrqMode::Task),
+            rows,
             Overhead::default(),
             None,
             true,

@@ -606,7 +606,8 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, entered: &str, count: u64, not_entered: &str| {
             let targets = [(entered, "vmlinux"), (not_entered, "vmlinux"), ("vfs_read", "vmlinux")];
-            let report = counting(&[name], &release, &targets, &[vec![count, 0, 0]]);
+            let report =
+                counting(&[name], &release, &targets, (&[vec![count, 0, 0]], IrqMode::Task));
             let path = dir.path().join(format!("{name}.json"));
             record::write(&path, &Record::new(record_info(), report), false).unwrap();
             path

@@ -5,7 +5,10 @@
 //! row, so rows of several runs or intervals can be concatenated and still be told apart.
 use std::io::{self, Write};
 
-use crate::{kallsyms::CORE_KERNEL, report::Report};
+use crate::{
+    kallsyms::CORE_KERNEL,
+    report::{ALL_INTERRUPTS, Report},
+};
 
 const HEADER: [&str; 20] = [
     "scope",
@@ -39,8 +42,6 @@ const FUNCTION_COUNTS: &str = "function";
 /// machine for the cgroup [`ALL_INTERRUPTS`].
 const FUNCTION_IN_INTERRUPTS: &str = "function_in_interrupts";
 const FUNCTION_SAMPLES: &str = "function_samples";
-/// The cgroup column of the machine's interrupt-context rows.
-const ALL_INTERRUPTS: &str = "(interrupts)";
 const MODULE_SAMPLES: &str = "module_samples";
 /// Hits of a source line of a kernel function (`name`), counted; in the `calls` column.
 const LINE_COUNTS: &str = "line";

@@ -6,7 +6,7 @@ use crate::{
     collect::{Overhead, rate},
     latency::{self, RELATIVE_ERROR},
     lines::{LineReport, describe_copies},
-    report::{FunctionReport, Report, SampleReport, SampleTotalsRow},
+    report::{ALL_INTERRUPTS, FunctionReport, Report, SampleReport, SampleTotalsRow},
 };
 
 const NAME_WIDTH: usize = 22;
@@ -125,8 +125,6 @@ fn write_latency(out: &mut impl Write, report: &Report) -> io::Result<()> {
 const COUNT_GROUP_WIDTH: usize = 2 + 12 + 1 + 11;
 /// " IN IRQ(12)", after a cgroup's counts with `--irq separate`.
 const IN_IRQ_WIDTH: usize = 1 + 12;
-/// The column of all interrupt-context entries of the machine.
-const ALL_INTERRUPTS: &str = "(interrupts)";
 
 fn write_functions(
     out: &mut impl Write,

@@ -28,7 +28,7 @@ pub use self::figures::{Figure, Figures};
 use super::{benchmark::Benchmark, manifest::Manifest};
 use crate::{
     compare::{self, Comparison, Measure, Row},
-    coverage,
+    coverage::{self, Column},
     export::file,
     record::{self, Record},
     sources::KernelSources,
@@ -366,7 +366,7 @@ fn write_lcov(
         for (_, _, record) in
             loaded.iter().flat_map(|l| &l.records).filter(|r| r.0 == platform.name)
         {
-            coverage::write_lcov(record, 0, Some(sources), &mut tracefile)?;
+            coverage::write_lcov(record, Column::Cgroup(0), Some(sources), &mut tracefile)?;
         }
         if tracefile.is_empty() {
             continue;
