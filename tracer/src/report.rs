@@ -768,6 +768,37 @@ pub(crate) mod tests {
         Report { kernel_functions: Some(functions), ..sample() }
     }
 
+    /// `counted()` made with `--irq separate`: besides, ip_rcv entered 40 times in interrupts
+    /// while lxc ran and 81 times on the machine; veth_xmit twice in interrupts while gvisor
+    /// ran (and so twice on the machine).
+    pub(crate) fn counted_apart() -> Report {
+        let targets = [
+            target("vfs_write", "vmlinux"),
+            target("ksys_write", "vmlinux"),
+            target("veth_xmit", "veth"),
+            target("dev_queue_xmit", "vmlinux"),
+            target("ip_rcv", "vmlinux"),
+        ];
+        // Task context of lxc and gvisor, interrupts while each ran, the machine's.
+        let rows = [
+            vec![10, 0, 0, 0, 0],
+            vec![0, 0, 7, 0, 0],
+            vec![0, 0, 0, 0, 40],
+            vec![0, 0, 2, 0, 0],
+            vec![0, 0, 2, 0, 81],
+        ];
+        let functions = FunctionReport::new(
+            Backend::KprobeMulti,
+            &targets,
+            &[true, true, true, false, true],
+            (&rows, IrqMode::Separate),
+            Overhead::default(),
+            None,
+            true,
+        );
+        Report { kernel_functions: Some(functions), ..sample() }
+    }
+
     #[test]
     fn interrupt_rows_are_kept_apart_with_irq_separate() {
         let targets = [target("getppid", "vmlinux"), target("net_rx", "vmlinux")];

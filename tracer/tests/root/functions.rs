@@ -96,7 +96,7 @@ pub fn working_backends() -> anyhow::Result<Vec<String>> {
     Ok(working)
 }
 
-fn can_count_functions() -> anyhow::Result<bool> {
+pub(crate) fn can_count_functions() -> anyhow::Result<bool> {
     Ok(!working_backends()?.is_empty())
 }
 
@@ -381,7 +381,7 @@ nsenter --net=/var/run/netns/$a ping -c 20 -i 0.05 -W 2 198.18.0.2 >/dev/null"#;
 
 /// Pings 50 times over a veth pair between two network namespaces of its own, then removes
 /// them: the echo requests and replies are received in NET_RX softirq.
-const PING_FLOOD: &str = r#"set -e
+pub(crate) const PING_FLOOD: &str = r#"set -e
 ip=/usr/bin/ip a=kti-a-$$ b=kti-b-$$
 $ip netns add $a; $ip netns add $b
 trap '$ip netns del $a; $ip netns del $b' EXIT

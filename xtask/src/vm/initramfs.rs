@@ -33,8 +33,9 @@ pub const GUEST_ROOT_TESTS: &str = "/bin/ktrace-root-tests";
 /// bring the per-run archive in and the command's files back out.
 const MODULES: &[&str] = &["veth", "overlay", "virtio_pci", "virtio_blk"];
 
-/// Host programs for the guest: the workloads' benchmarks and the container runtimes.
-const HOST_PROGRAMS: &[&str] = &["sysbench", "iperf3", "fio", "runc", "runsc", "ip"];
+/// Host programs for the guest: the workloads' benchmarks, the container runtimes, and tmux
+/// for the live view's tests of function counting.
+const HOST_PROGRAMS: &[&str] = &["sysbench", "iperf3", "fio", "runc", "runsc", "ip", "tmux"];
 
 /// The base initramfs for `kernel`, built if its inputs changed since the last build.
 pub fn base(kernel: &Kernel, bins: &binaries::Static) -> anyhow::Result<PathBuf> {
