@@ -393,7 +393,8 @@ nsenter --net=/var/run/netns/$a ping -c 50 -i 0.02 -W 2 198.18.10.2 >/dev/null"#
 /// The receive path runs in softirq: with the default `--irq separate` it is counted in
 /// interrupts while the run's task was current and in the machine's `(interrupts)`, never in
 /// the run's task context; the timer softirq is never in a task column. With `--irq task`
-/// the receive path is charged to the run's task, as before `--irq` existed.
+/// the receive path is charged to the run's task, as before `--irq` existed, and `compare`
+/// will not set the two records' interrupt context side by side.
 fn irq_work_is_kept_apart_from_tasks() -> anyhow::Result<()> {
     needs_function_tracing!();
     if !std::path::Path::new("/usr/bin/ip").exists() {
@@ -402,9 +403,14 @@ fn irq_work_is_kept_apart_from_tasks() -> anyhow::Result<()> {
     }
     const RECEIVE: &str = "ip_rcv";
     const TIMERS: &str = "run_timer_softirq";
+    let dir = tempfile::tempdir()?;
+    let record = |irq: &str| dir.path().join(format!("{irq}.json"));
     let run = |irq: &str| -> anyhow::Result<serde_json::Value> {
+        let record = record(irq);
         let args = [
             "run",
+            "--record",
+            record.to_str().unwrap(),
             "--irq",
             irq,
             "--functions",
@@ -465,6 +471,23 @@ fn irq_work_is_kept_apart_from_tasks() -> anyhow::Result<()> {
         function(&excluded, RECEIVE).is_null() && excluded["totals"][0] == 0,
         "--irq exclude counts nothing of the receive path:\n{excluded}"
     );
+    let (separate, task) = (record("separate"), record("task"));
+    let (status, stdout, stderr) =
+        ktrace(&["compare", separate.to_str().unwrap(), task.to_str().unwrap(), "-o", "json"])?;
+    ensure!(status.success(), "compare: {status}\n{stderr}");
+    let comparison: serde_json::Value = serde_json::from_str(&stdout)?;
+    ensure!(
+        comparison["left_out"][0]["section"] == "interrupts"
+            && comparison.get("in_interrupts").is_none(),
+        "records of different --irq modes compared in interrupt context:\n{stdout}"
+    );
+    // In the guests, the record goes back to the host, whose DWARF of this kernel exports
+    // its interrupt context (records::guest_records_export_interrupt_context).
+    if let Some(out) = std::env::var_os("KTRACE_OUT") {
+        let out = std::path::Path::new(&out).join("interrupts");
+        fs::create_dir_all(&out)?;
+        fs::copy(&separate, out.join("separate.json"))?;
+    }
     Ok(())
 }
 
