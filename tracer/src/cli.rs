@@ -83,7 +83,9 @@ pub enum Command {
     /// the share of the cgroup's total. -i sets the refresh interval (default 1 s). Keys: Tab
     /// views, s sort key, c or 0-9 sort cgroup, / filter, space pause, r reset totals, ? help,
     /// q quit. The totals are printed on exit. When stdout is not a terminal, prints a report
-    /// every interval instead, as `attach -i` does.
+    /// every interval instead, as `attach -i` does. With counted functions and --irq separate
+    /// (the default), a function's entries in interrupt context are a row of their own,
+    /// "NAME [irq]", with one more column, (interrupts), for those of the whole machine.
     #[command(after_help = EXAMPLES)]
     Top(AttachArgs),
     /// Trace existing cgroups like attach, then save the totals as a record file.
