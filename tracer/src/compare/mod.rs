@@ -341,8 +341,10 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     let (functions, modules) = if counted {
         let functions = table.section(Measure::Entries, |_, rec, c| {
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
+            // With --irq separate, functions entered in interrupts only are listed too.
             f.functions
                 .iter()
+                .filter(|f| f.counts[c] > 0)
                 .map(|f| ((f.name.clone(), Some(f.module.clone())), f.counts[c], None))
                 .collect()
         });
@@ -950,6 +952,12 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(c.left_out, []);
+        let functions = c.functions.unwrap();
+        assert_eq!(
+            functions.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["getppid"],
+            "no rows of task-context entries for functions entered in interrupts only"
+        );
 
         let mut before_irq = record(&["lxc"], &[]);
         before_irq.report.kernel_functions = Some(counted(&[("ip_rcv", "vmlinux", 100)], &[]));
