@@ -260,12 +260,15 @@ fn syscall_summaries(loaded: &[Loaded]) -> Vec<SyscallSummary> {
             });
         }
     }
-    // Stable: the platforms keep their order within each benchmark's records.
-    let order: Vec<&str> =
-        loaded.iter().flat_map(|l| l.records.iter().map(|r| r.0.as_str())).collect();
-    let rank = |platform: &str| order.iter().position(|p| *p == platform);
-    summaries.sort_by_key(|s| rank(&s.platform));
+    let order = platform_order(loaded);
+    summaries.sort_by_key(|s| order.iter().position(|p| *p == s.platform));
     summaries
+}
+
+/// The platforms in the order they ran, as each benchmark's records list them: rows per
+/// benchmark sorted by it (stably) come per platform, benchmarks in order.
+fn platform_order(loaded: &[Loaded]) -> Vec<&str> {
+    loaded.iter().flat_map(|l| l.records.iter().map(|r| r.0.as_str())).collect()
 }
 
 fn syscalls_only_some(manifest: &Manifest, loaded: &[Loaded]) -> Vec<FunctionRow> {
@@ -349,8 +352,7 @@ fn interrupt_shares(loaded: &[Loaded]) -> Vec<InterruptShare> {
             });
         }
     }
-    let order: Vec<&str> =
-        loaded.iter().flat_map(|l| l.records.iter().map(|r| r.0.as_str())).collect();
+    let order = platform_order(loaded);
     shares.sort_by_key(|s| order.iter().position(|p| *p == s.platform));
     shares
 }
