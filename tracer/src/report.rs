@@ -176,6 +176,14 @@ pub struct CountedFunction {
     pub all_interrupts: Option<u64>,
 }
 
+impl CountedFunction {
+    /// Entries in interrupt context per cgroup, then the machine's (the `(interrupts)`
+    /// column); nothing without `--irq separate`.
+    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
+        self.in_interrupts.iter().copied().chain(self.all_interrupts)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountedModule {
     pub module: String,

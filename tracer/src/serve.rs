@@ -268,10 +268,7 @@ const FAMILIES: [Family; 7] = [
         items: |report| {
             let functions = report.kernel_functions.iter().flat_map(|f| &f.functions);
             functions
-                .map(|f| {
-                    let figures = f.in_interrupts.iter().copied().chain(f.all_interrupts);
-                    (function_labels(&f.name, &f.module), figures.collect())
-                })
+                .map(|f| (function_labels(&f.name, &f.module), f.interrupt_columns().collect()))
                 .collect()
         },
     },

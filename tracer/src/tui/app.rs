@@ -256,11 +256,11 @@ impl App {
         let mut label = String::new();
         for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
             let label = in_interrupts_label(&mut label, f);
-            self.functions.set_total(label, in_interrupts(f));
+            self.functions.set_total(label, f.interrupt_columns());
         }
         for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
             let label = in_interrupts_label(&mut label, f);
-            self.functions.set_interval(label, in_interrupts(f));
+            self.functions.set_interval(label, f.interrupt_columns());
         }
     }
 
@@ -414,11 +414,6 @@ fn entries_while_current(r: &FunctionReport) -> Vec<u64> {
         .map(|(c, &n)| n.saturating_add(in_interrupts(c)))
         .chain(r.all_interrupts_total)
         .collect()
-}
-
-/// A function's entries in interrupts while each cgroup ran, then on the whole machine.
-fn in_interrupts(f: &CountedFunction) -> impl Iterator<Item = u64> + '_ {
-    f.in_interrupts.iter().copied().chain(f.all_interrupts)
 }
 
 /// The mark of a functions view row of entries in interrupt context.
