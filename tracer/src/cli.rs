@@ -360,10 +360,22 @@ pub struct StudyArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["platforms", "sample", "force"])]
     pub report_only: Option<PathBuf>,
 
-    /// Kernel image with DWARF of the traced kernel, for coverage per source directory and
-    /// the lcov tracefiles (default: Debian's debug package in its standard places).
+    /// Kernel image with DWARF of the traced kernel, for coverage per source directory, the
+    /// lcov tracefiles and --lines (default: Debian's debug package in its standard places).
     #[arg(long, value_name = "PATH")]
     pub vmlinux: Option<PathBuf>,
+
+    /// Count the hits of every source line of kernel FUNCTION in every run (repeatable; see
+    /// `ktrace run --help`). Default, when the network benchmark runs and the kernel has
+    /// kprobes and its DWARF: the seed study's line table, the lines of the function that
+    /// holds is_skb_forwardable's body (__is_skb_forwardable on Linux 6.12). `--lines none`
+    /// counts no lines.
+    #[arg(long = "lines", value_name = "FUNCTION", conflicts_with = "report_only")]
+    pub lines: Vec<String>,
+
+    /// Kernel source tree, to show the text of each line counted with --lines.
+    #[arg(long, value_name = "DIR", conflicts_with = "report_only")]
+    pub source: Option<PathBuf>,
 
     #[command(flatten)]
     pub functions: FunctionArgs,
@@ -386,9 +398,19 @@ impl StudyArgs {
             },
             backend: f.backend.backend(),
             irq: f.irq.map(IrqArg::mode),
-            lines: LineRequest::default(),
+            lines: LineRequest {
+                functions: self.lines.iter().filter(|f| *f != "none").cloned().collect(),
+                vmlinux: self.vmlinux.clone(),
+                source: self.source.clone(),
+            },
             dry_run: f.dry_run,
         }
+    }
+
+    /// Whether the study counts the seed study's line table unless told otherwise: no
+    /// --lines given and the network benchmark runs.
+    pub fn seed_lines(&self) -> bool {
+        self.lines.is_empty() && self.benchmarks.contains(&Benchmark::Network)
     }
 
     /// What to study.
@@ -399,6 +421,7 @@ impl StudyArgs {
             seconds: self.seconds,
             dir: self.output.clone(),
             vmlinux: self.vmlinux.clone(),
+            why_no_lines: None,
         }
     }
 }
@@ -475,7 +498,8 @@ pub struct TraceArgs {
     #[command(flatten)]
     pub lines: LineArgs,
     /// Also time every syscall from entry to return (blocking included) and report p50, p90,
-    /// p99, p99.9 and max per syscall and cgroup (log-linear histograms, within 1.7%).
+    /// p99, p99.9 and max per syscall and cgroup (log-linear histograms, within 1.7%). Kernel
+    /// memory: 1 MiB per traced cgroup and CPU, preallocated (128 syscalls per cgroup).
     #[arg(long)]
     pub latency: bool,
 

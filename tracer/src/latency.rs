@@ -54,6 +54,24 @@ impl Latency {
         })
     }
 
+    /// The calls timed since `earlier`, a summary of the same cumulative histogram at an
+    /// earlier time (`None`: nothing then); `None` when no call was timed since.
+    pub fn since(&self, earlier: Option<&Self>) -> Option<Self> {
+        let mut before = earlier.map_or(&[][..], |e| &e.buckets[..]).iter().peekable();
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|&[low, n]| {
+                // Both are sorted by `low`, and a bucket never loses calls.
+                while before.next_if(|b| b[0] < low).is_some() {}
+                let then = before.next_if(|b| b[0] == low).map_or(0, |b| b[1]);
+                [low, n.saturating_sub(then)]
+            })
+            .filter(|&[_, n]| n > 0)
+            .collect();
+        Self::from_sparse(buckets)
+    }
+
     /// The latency at quantile `q` (0 to 1), in ns.
     pub fn quantile_ns(&self, q: f64) -> u64 {
         histogram(&self.buckets).value_at_quantile(q)
@@ -155,7 +173,17 @@ mod tests {
         assert_eq!(latency.calls_between(&[]), [1000]);
         let sum = latency.midpoint_sum_ns() as f64;
         near(sum as u64, 900.0 * 200.0 + 90.0 * 1e6 + 10.0 * 1e7);
-        assert_eq!(Latency::from_sparse(latency.buckets.clone()), Some(latency));
+        assert_eq!(Latency::from_sparse(latency.buckets.clone()), Some(latency.clone()));
+        assert_eq!(latency.since(None).as_ref(), Some(&latency));
+        assert_eq!(latency.since(Some(&latency)), None);
+        // Later: 5 more calls of 10 ms and 1 of 1 s.
+        counts[latency_bucket(10_000_000)] += 5;
+        counts[latency_bucket(1_000_000_000)] = 1;
+        let later = Latency::from_buckets(&counts).unwrap();
+        let since = later.since(Some(&latency)).unwrap();
+        assert_eq!(since.count, 6);
+        near(since.p50_ns, 1e7);
+        near(since.max_ns, 1e9);
         assert_eq!(Latency::from_buckets(&[0; LATENCY_BUCKETS]), None);
         // The last bucket (68.7 s and more) stays within the histogram's range.
         counts[LATENCY_BUCKETS - 1] = 1;

@@ -178,10 +178,20 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> anyhow::Result<u8> {
 async fn run_study(args: StudyArgs, mut signals: Signals) -> anyhow::Result<u8> {
     privileges::check()?;
     study::check_dir(&args.output, args.force)?;
-    let Some(plan) = plan::make(&args.request())? else {
+    let mut request = args.request();
+    let mut options = args.options();
+    if args.seed_lines() {
+        match study::seed_lines(args.vmlinux.as_deref()) {
+            Ok(function) => request.lines.functions.push(function),
+            Err(e) => {
+                eprintln!("ktrace: study: no line table of {}: {e:#}", study::SEED_LINES);
+                options.why_no_lines = Some(format!("{e:#}"));
+            }
+        }
+    }
+    let Some(plan) = plan::make(&request)? else {
         return Ok(0);
     };
-    let options = args.options();
     match study::run(&options, &plan, &mut signals).await? {
         study::Outcome::Done { failed: 0 } => Ok(0),
         study::Outcome::Done { failed } => {
@@ -492,7 +502,8 @@ fn sink(live: bool, cgroups: &[Cgroup], request: &plan::Request) -> (Sink, Optio
         return (Sink::Print, None);
     }
     let labels = cgroups.iter().map(|c| c.label.clone()).collect();
-    let (sender, view) = LiveView::new(labels, request.sampling.map(|s| s.frequency_hz));
+    let hz = request.sampling.map(|s| s.frequency_hz);
+    let (sender, view) = LiveView::new(labels, hz, request.latency);
     (Sink::Live(sender), Some(view))
 }
 

@@ -3,14 +3,16 @@
 //! `--irq separate` also per (cgroup, function) in interrupts, and per function for the
 //! machine's interrupts (cgroup `(interrupts)`). The report's metadata is repeated on every
 //! row, so rows of several runs or intervals can be concatenated and still be told apart.
+//! With `--latency`, syscall rows carry the timed calls' percentiles in integer nanoseconds.
 use std::io::{self, Write};
 
 use crate::{
     kallsyms::CORE_KERNEL,
+    latency::Latency,
     report::{ALL_INTERRUPTS, Report},
 };
 
-const HEADER: [&str; 20] = [
+const HEADER: [&str; 26] = [
     "scope",
     "start_time",
     "duration_secs",
@@ -32,6 +34,13 @@ const HEADER: [&str; 20] = [
     "blocked",
     "file",
     "line",
+    // With `--latency`: empty where the row's calls were not timed.
+    "timed",
+    "p50_ns",
+    "p90_ns",
+    "p99_ns",
+    "p99_9_ns",
+    "max_ns",
 ];
 
 /// What a row describes; `*_samples` rows carry samples, never counts.
@@ -54,7 +63,11 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
     let duration = format!("{:.3}", report.duration_secs);
     // `None`: the machine's interrupts rather than a cgroup.
-    let mut row = |cgroup: Option<usize>, kind: &str, fields: [String; 10]| -> io::Result<()> {
+    let mut row = |cgroup: Option<usize>,
+                   kind: &str,
+                   fields: [String; 10],
+                   latency: Option<&Latency>|
+     -> io::Result<()> {
         let (label, path, id) = match cgroup {
             Some(i) => {
                 let c = &report.cgroups[i];
@@ -63,6 +76,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             None => (ALL_INTERRUPTS, "", String::new()),
         };
         let [name, module, nr, calls, errors, samples, share, blocked, file, line] = fields;
+        let [timed, p50, p90, p99, p99_9, max] = latency_fields(latency);
         csv.write_record([
             report.scope.as_str(),
             &report.start_time,
@@ -84,6 +98,12 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &blocked,
             &file,
             &line,
+            &timed,
+            &p50,
+            &p90,
+            &p99,
+            &p99_9,
+            &max,
         ])
         .map_err(io::Error::from)
     };
@@ -102,7 +122,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 String::new(),
                 String::new(),
             ];
-            row(Some(i), SYSCALL, fields)?;
+            let latency = syscall.latency.as_ref().and_then(|cells| cells.get(i)?.as_ref());
+            row(Some(i), SYSCALL, fields, latency)?;
         }
     }
     if let Some(functions) = &report.kernel_functions {
@@ -122,13 +143,13 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 ]
             };
             for (i, &n) in f.counts.iter().enumerate() {
-                row(Some(i), FUNCTION_COUNTS, fields(n))?;
+                row(Some(i), FUNCTION_COUNTS, fields(n), None)?;
             }
             for (i, &n) in f.in_interrupts.iter().enumerate() {
-                row(Some(i), FUNCTION_IN_INTERRUPTS, fields(n))?;
+                row(Some(i), FUNCTION_IN_INTERRUPTS, fields(n), None)?;
             }
             if let Some(n) = f.all_interrupts {
-                row(None, FUNCTION_IN_INTERRUPTS, fields(n))?;
+                row(None, FUNCTION_IN_INTERRUPTS, fields(n), None)?;
             }
         }
     }
@@ -149,7 +170,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                         f.file.clone(),
                         line.line.to_string(),
                     ];
-                    row(Some(i), LINE_COUNTS, fields)?;
+                    row(Some(i), LINE_COUNTS, fields, None)?;
                 }
             }
         }
@@ -169,7 +190,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                 ];
-                row(Some(i), FUNCTION_SAMPLES, fields)?;
+                row(Some(i), FUNCTION_SAMPLES, fields, None)?;
             }
         }
         for m in &samples.modules {
@@ -186,17 +207,30 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                 ];
-                row(Some(i), MODULE_SAMPLES, fields)?;
+                row(Some(i), MODULE_SAMPLES, fields, None)?;
             }
         }
     }
     csv.flush()
 }
 
+/// The latency columns: calls timed and percentiles in ns, or all empty.
+fn latency_fields(latency: Option<&Latency>) -> [String; 6] {
+    match latency {
+        Some(l) => {
+            [l.count, l.p50_ns, l.p90_ns, l.p99_ns, l.p999_ns, l.max_ns].map(|n| n.to_string())
+        }
+        None => Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{counted, sample, sampled};
+    use crate::{
+        latency::RELATIVE_ERROR,
+        report::tests::{counted, sample, sampled},
+    };
 
     fn rows(report: &Report) -> Vec<Vec<String>> {
         let mut out = Vec::new();
@@ -232,6 +266,12 @@ mod tests {
                 "",
                 "0",
                 "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
                 ""
             ]
         );
@@ -250,6 +290,12 @@ mod tests {
                 "",
                 "",
                 "0",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
                 "",
                 ""
             ]
@@ -324,13 +370,51 @@ mod tests {
                 "0.750000",
                 "",
                 "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
                 ""
             ]
         );
         let module_rows: Vec<_> = rows.iter().filter(|r| r[9] == "module_samples").collect();
         assert_eq!(
-            module_rows[0][9..],
+            module_rows[0][9..20],
             ["module_samples", "vmlinux", "vmlinux", "", "", "", "38", "0.950000", "", "", ""]
         );
+        assert!(module_rows[0][20..].iter().all(String::is_empty), "not timed: {module_rows:?}");
+    }
+
+    #[test]
+    fn timed_syscalls_carry_percentiles_in_whole_nanoseconds() {
+        let mut report = sample();
+        // lxc: 900 getppid of 200 ns and 100 of 1 ms; gvisor timed none.
+        let getppid = Latency::from_sparse(vec![[200, 900], [1_000_000, 100]]).unwrap();
+        report.syscalls[0].latency = Some(vec![Some(getppid.clone()), None]);
+        let mut out = Vec::new();
+        write(&mut out, &report, true).unwrap();
+        let mut reader = ::csv::Reader::from_reader(out.as_slice());
+        let header = reader.headers().unwrap().clone();
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let rows: Vec<_> = reader.records().map(Result::unwrap).collect();
+        let getppid_rows: Vec<_> = rows.iter().filter(|r| &r[10] == "getppid").collect();
+        let ns = |row: &::csv::StringRecord, name: &str| row[column(name)].parse::<u64>().unwrap();
+        let lxc = getppid_rows[0];
+        assert_eq!(&lxc[6], "lxc");
+        assert_eq!(ns(lxc, "timed"), 1000);
+        assert_eq!(ns(lxc, "p50_ns"), getppid.p50_ns);
+        assert_eq!(ns(lxc, "p90_ns"), getppid.p90_ns);
+        assert_eq!(ns(lxc, "p99_ns"), getppid.p99_ns);
+        assert_eq!(ns(lxc, "p99_9_ns"), getppid.p999_ns);
+        assert_eq!(ns(lxc, "max_ns"), getppid.max_ns);
+        // 200 ns and 1 ms, each within the stated bound.
+        let near =
+            |figure: u64, exact: f64| (figure as f64 - exact).abs() <= exact * RELATIVE_ERROR;
+        assert!(near(ns(lxc, "p50_ns"), 200.0) && near(ns(lxc, "p99_ns"), 1e6), "{lxc:?}");
+        let gvisor = getppid_rows[1];
+        assert_eq!(&gvisor[6], "gvisor");
+        assert!(gvisor.iter().skip(column("timed")).all(str::is_empty), "{gvisor:?}");
     }
 }

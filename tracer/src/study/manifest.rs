@@ -53,6 +53,13 @@ pub struct Tracing {
     pub sample_hz: Option<u64>,
     /// Why functions were sampled rather than counted, when they were.
     pub why_sampled: Option<String>,
+    /// Functions whose source lines were counted (`--lines`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<String>,
+    /// Why the seed study's line table was not counted, when the network benchmark ran
+    /// without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_no_lines: Option<String>,
 }
 
 impl Tracing {
@@ -63,6 +70,12 @@ impl Tracing {
             function_targets: info.function_targets,
             sample_hz: plan.sampling.map(|s| s.frequency_hz),
             why_sampled: plan.sampled_because.clone(),
+            lines: plan
+                .lines
+                .iter()
+                .flat_map(|l| l.functions.iter().map(|f| f.name.clone()))
+                .collect(),
+            why_no_lines: None,
         }
     }
 
@@ -167,6 +180,8 @@ pub(crate) mod tests {
                 function_targets: 38_000,
                 sample_hz: None,
                 why_sampled: None,
+                lines: Vec::new(),
+                why_no_lines: None,
             },
             platforms: ["bare", "runsc"]
                 .map(|name| PlatformEntry { name: name.to_owned(), description: "d".to_owned() })

@@ -38,7 +38,9 @@ use self::{
     platform::{Job, Platform},
 };
 use crate::{
+    attach,
     cgroup::{Hierarchy, OwnedCgroup},
+    lines::{self, LineRequest},
     plan::Plan,
     record::{self, Record, RecordInfo},
     signals::Signals,
@@ -56,6 +58,8 @@ pub struct Options {
     pub dir: PathBuf,
     /// The traced kernel's image with DWARF, for the report.
     pub vmlinux: Option<PathBuf>,
+    /// Why the seed study's line table is not counted ([`seed_lines`]' error), for the report.
+    pub why_no_lines: Option<String>,
 }
 
 /// How a study ended.
@@ -79,6 +83,24 @@ pub fn check_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The function of the seed study's line table: its body, or the function that holds it.
+pub const SEED_LINES: &str = "is_skb_forwardable";
+
+/// The lines to count when the study's network benchmark runs and none were asked for: those
+/// of the function that holds [`SEED_LINES`]' body on this kernel (`__is_skb_forwardable`, a
+/// static inline, on Linux 6.12: the exported wrapper never runs on veth's path), or its own.
+/// An error says why this kernel cannot count them (no kprobes, no DWARF).
+pub fn seed_lines(vmlinux: Option<&Path>) -> anyhow::Result<String> {
+    attach::kprobe_pmu_type().map_err(anyhow::Error::msg)?;
+    let request = LineRequest {
+        functions: vec![SEED_LINES.to_owned()],
+        vmlinux: vmlinux.map(Path::to_owned),
+        source: None,
+    };
+    let plan = lines::plan(&request)?;
+    Ok(plan.functions[0].body.clone().unwrap_or_else(|| SEED_LINES.to_owned()))
+}
+
 /// Runs the study with `plan` (made once, attached for each run) until every run was tried or
 /// a signal stops it, then writes the report.
 pub async fn run(options: &Options, plan: &Plan, signals: &mut Signals) -> anyhow::Result<Outcome> {
@@ -91,7 +113,10 @@ pub async fn run(options: &Options, plan: &Plan, signals: &mut Signals) -> anyho
         kernel_release: fs::read_to_string("/proc/sys/kernel/osrelease")
             .map_or_else(|_| "unknown".to_owned(), |r| r.trim().to_owned()),
         seconds: options.seconds,
-        tracing: Tracing::new(plan, &info),
+        tracing: Tracing {
+            why_no_lines: options.why_no_lines.clone(),
+            ..Tracing::new(plan, &info)
+        },
         platforms: Vec::new(),
         skipped: Vec::new(),
         benchmarks: options.benchmarks.clone(),

@@ -13,6 +13,7 @@ use crate::{
 use super::{
     event::{Action, Mode},
     figures::{Column, Figures, SortColumn},
+    latency::LatencyTab,
 };
 
 /// The tabs.
@@ -23,10 +24,13 @@ pub enum View {
     Modules,
     /// Source lines counted with `--lines`.
     Lines,
+    /// Syscall latency percentiles, only with `--latency`.
+    Latency,
 }
 
 impl View {
-    pub const ALL: [Self; 4] = [Self::Syscalls, Self::Functions, Self::Modules, Self::Lines];
+    pub const ALL: [Self; 5] =
+        [Self::Syscalls, Self::Functions, Self::Modules, Self::Lines, Self::Latency];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -34,16 +38,8 @@ impl View {
             Self::Functions => "Functions",
             Self::Modules => "Modules",
             Self::Lines => "Lines",
+            Self::Latency => "Latency",
         }
-    }
-
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|&v| v == self).expect("every view is in ALL")
-    }
-
-    fn step(self, by: isize) -> Self {
-        let n = Self::ALL.len() as isize;
-        Self::ALL[(self.index() as isize + by).rem_euclid(n) as usize]
     }
 }
 
@@ -89,6 +85,8 @@ pub struct App {
     lines: Figures,
     /// Whether an update carried counted source lines.
     pub(super) counting_lines: bool,
+    /// With `--latency`.
+    pub(super) latency: Option<LatencyTab>,
     /// Updates applied so far; 0 until the first interval ends.
     pub(super) updates: u64,
     /// Length of the last interval.
@@ -125,6 +123,7 @@ impl App {
             modules: Figures::new(n),
             lines: Figures::new(n),
             counting_lines: false,
+            latency: None,
             updates: 0,
             interval: Duration::ZERO,
             elapsed: Duration::ZERO,
@@ -136,14 +135,42 @@ impl App {
         }
     }
 
-    /// The figures of the current view.
+    /// The same app with the latency tab (`--latency`).
+    pub fn with_latency_tab(self) -> Self {
+        Self { latency: Some(LatencyTab::default()), ..self }
+    }
+
+    /// The tabs shown, in order.
+    pub(super) fn views(&self) -> impl Iterator<Item = View> {
+        let latency = self.latency.is_some();
+        View::ALL.into_iter().filter(move |&v| v != View::Latency || latency)
+    }
+
+    /// The figures of the current count view. The latency tab has its own rows
+    /// ([`Self::latency_tab`]); its counts are the syscalls'.
     pub(super) fn figures(&self) -> &Figures {
         match self.view {
-            View::Syscalls => &self.syscalls,
+            View::Syscalls | View::Latency => &self.syscalls,
             View::Functions => &self.functions,
             View::Modules => &self.modules,
             View::Lines => &self.lines,
         }
+    }
+
+    /// The latency tab, while it is the current view.
+    pub(super) fn latency_tab(&self) -> Option<&LatencyTab> {
+        self.latency.as_ref().filter(|_| self.view == View::Latency)
+    }
+
+    fn latency_tab_mut(&mut self) -> Option<&mut LatencyTab> {
+        self.latency.as_mut().filter(|_| self.view == View::Latency)
+    }
+
+    /// The view `by` tabs to the right of the current one, wrapping around.
+    fn step(&self, by: isize) -> View {
+        let views: Vec<View> = self.views().collect();
+        let at = views.iter().position(|&v| v == self.view).unwrap_or(0);
+        views[(at as isize + by).rem_euclid(views.len() as isize) as usize]
     }
 
     pub fn set_viewport_rows(&mut self, rows: usize) {
@@ -206,6 +233,9 @@ impl App {
         if let (Some(total), Some(interval)) = (&total.kernel_lines, &interval.kernel_lines) {
             self.counting_lines = true;
             self.apply_lines(total, interval);
+        }
+        if let Some(tab) = &mut self.latency {
+            tab.update(&interval, &total);
         }
         if let Some(functions) = &total.kernel_functions {
             let o = &functions.overhead;
@@ -290,14 +320,19 @@ impl App {
     pub fn handle(&mut self, action: Action) -> Control {
         match action {
             Action::Quit => return Control::Quit,
-            Action::NextView => self.switch_view(self.view.step(1)),
-            Action::PreviousView => self.switch_view(self.view.step(-1)),
+            Action::NextView => self.switch_view(self.step(1)),
+            Action::PreviousView => self.switch_view(self.step(-1)),
             Action::CycleSortKey => {
-                self.sort = match self.sort {
-                    SortColumn::Rate(column) => SortColumn::Total(column),
-                    SortColumn::Total(_) => SortColumn::Name,
-                    SortColumn::Name => SortColumn::Rate(Column::All),
-                };
+                match self.latency_tab_mut() {
+                    Some(tab) => tab.cycle_sort(),
+                    None => {
+                        self.sort = match self.sort {
+                            SortColumn::Rate(column) => SortColumn::Total(column),
+                            SortColumn::Total(_) => SortColumn::Name,
+                            SortColumn::Name => SortColumn::Rate(Column::All),
+                        }
+                    }
+                }
                 self.refresh_rows();
             }
             Action::CycleSortCgroup => {
@@ -328,6 +363,12 @@ impl App {
                 self.filter.clear();
                 self.refresh_rows();
             }
+            Action::ToggleWindow => {
+                if let Some(tab) = self.latency_tab_mut() {
+                    tab.toggle_window();
+                }
+                self.refresh_rows();
+            }
             Action::TogglePause => {
                 self.paused = !self.paused;
                 if let Some(update) = self.pending.take().filter(|_| !self.paused) {
@@ -343,6 +384,9 @@ impl App {
                     [&mut self.syscalls, &mut self.functions, &mut self.modules, &mut self.lines]
                 {
                     figures.reset();
+                }
+                if let Some(tab) = &mut self.latency {
+                    tab.reset();
                 }
                 self.reset_at = Some(self.elapsed);
                 self.refresh_rows();
@@ -363,8 +407,12 @@ impl App {
         Control::Continue
     }
 
-    /// The cgroup the current sort looks at (all of them for a sort by name).
+    /// The cgroup the current sort looks at (all of them for a sort by name); in the latency
+    /// tab, the cgroup whose rows are shown.
     pub(super) fn sort_cgroup(&self) -> Column {
+        if let Some(tab) = self.latency_tab() {
+            return tab.cgroup;
+        }
         match self.sort {
             SortColumn::Rate(column) | SortColumn::Total(column) => column,
             SortColumn::Name => Column::All,
@@ -372,6 +420,11 @@ impl App {
     }
 
     fn sort_by_cgroup(&mut self, column: Column) {
+        if let Some(tab) = self.latency_tab_mut() {
+            tab.cgroup = column;
+            self.refresh_rows();
+            return;
+        }
         self.sort = match self.sort {
             SortColumn::Total(_) => SortColumn::Total(column),
             SortColumn::Rate(_) | SortColumn::Name => SortColumn::Rate(column),
@@ -390,7 +443,10 @@ impl App {
     }
 
     fn refresh_rows(&mut self) {
-        self.rows = self.figures().rows(self.sort, &self.filter);
+        self.rows = match self.latency_tab() {
+            Some(tab) => tab.rows(&self.filter),
+            None => self.figures().rows(self.sort, &self.filter),
+        };
         self.scroll_to(self.scroll);
     }
 }

@@ -17,7 +17,7 @@ pub enum Action {
     Quit,
     NextView,
     PreviousView,
-    /// Rate, then total, then name.
+    /// Rate, then total, then name; in the latency tab, each column in turn.
     CycleSortKey,
     /// All cgroups summed, then each cgroup's column in turn.
     CycleSortCgroup,
@@ -31,6 +31,8 @@ pub enum Action {
     /// Drop the filter.
     FilterClear,
     TogglePause,
+    /// The latency tab's figures: of the last interval, or of all calls.
+    ToggleWindow,
     Reset,
     ToggleHelp,
     Scroll(isize),
@@ -72,6 +74,7 @@ pub fn action(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Esc => Some(Action::FilterClear),
             KeyCode::Char(' ') => Some(Action::TogglePause),
             KeyCode::Char('r') => Some(Action::Reset),
+            KeyCode::Char('w') => Some(Action::ToggleWindow),
             KeyCode::Char('?') => Some(Action::ToggleHelp),
             KeyCode::Up | KeyCode::Char('k') => Some(Action::Scroll(-1)),
             KeyCode::Down | KeyCode::Char('j') => Some(Action::Scroll(1)),

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod event;
 mod figures;
+mod latency;
 pub mod render;
 mod terminal;
 
@@ -40,10 +41,17 @@ pub struct LiveView {
 
 impl LiveView {
     /// A view of the cgroups labelled `cgroups` (in column order), and the sender that feeds
-    /// it. `sampling_hz` is the `--sample` frequency, if sampling.
-    pub fn new(cgroups: Vec<String>, sampling_hz: Option<u64>) -> (mpsc::Sender<Update>, Self) {
+    /// it. `sampling_hz` is the `--sample` frequency, if sampling; `latency` adds the latency
+    /// tab (`--latency`).
+    pub fn new(
+        cgroups: Vec<String>,
+        sampling_hz: Option<u64>,
+        latency: bool,
+    ) -> (mpsc::Sender<Update>, Self) {
         let (sender, updates) = mpsc::channel(UPDATE_QUEUE);
-        (sender, Self { updates, app: App::new(cgroups, sampling_hz) })
+        let app = App::new(cgroups, sampling_hz);
+        let app = if latency { app.with_latency_tab() } else { app };
+        (sender, Self { updates, app })
     }
 
     /// Takes over the terminal and shows the updates until the user quits (`Ok`), the

@@ -24,6 +24,7 @@ use super::{
     app::{App, IRQ_MARK, View},
     event::Mode,
     figures::{Column, SortColumn},
+    latency::{self, Window},
 };
 
 /// Narrowest name column.
@@ -45,7 +46,11 @@ pub fn min_width(cgroups: usize) -> u16 {
 pub fn render(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let columns = app.column_labels().count();
-    let (width, height) = (min_width(columns), MIN_HEIGHT);
+    let mut width = min_width(columns);
+    if app.view == View::Latency {
+        width = width.max(latency::MIN_WIDTH as u16);
+    }
+    let height = MIN_HEIGHT;
     if area.width < width || area.height < height {
         let message = format!(
             "terminal too small: ktrace top needs at least {width}x{height}, this one is {}x{}; \
@@ -66,9 +71,15 @@ pub fn render(frame: &mut Frame, app: &App) {
     frame.render_widget(title_line(app), title);
     frame.render_widget(status_line(app), status);
     let name_width = (usize::from(area.width) - columns * GROUP_WIDTH).min(NAME_MAX);
-    match body_message(app) {
-        Some(message) => frame.render_widget(Line::from(message), body),
-        None => {
+    match (body_message(app), app.latency_tab()) {
+        (Some(message), _) => frame.render_widget(Line::from(message), body),
+        (None, Some(tab)) => {
+            let (width, rows) = (usize::from(area.width), usize::from(body.height));
+            let lines = latency::row_lines(tab, &app.rows, app.scroll, rows, width, &app.cgroups);
+            frame.render_widget(Paragraph::new(latency::header_lines(width, &app.cgroups)), header);
+            frame.render_widget(Paragraph::new(lines), body);
+        }
+        (None, None) => {
             frame.render_widget(Paragraph::new(header_lines(app, name_width)), header);
             frame.render_widget(Paragraph::new(row_lines(app, name_width, body.height)), body);
         }
@@ -82,7 +93,7 @@ pub fn render(frame: &mut Frame, app: &App) {
 fn title_line(app: &App) -> Line<'static> {
     let mut spans = vec![Span::styled("ktrace top", Style::new().add_modifier(Modifier::BOLD))];
     spans.push(Span::raw("   "));
-    for (i, view) in View::ALL.into_iter().enumerate() {
+    for (i, view) in app.views().enumerate() {
         if i > 0 {
             spans.push(Span::raw(" | "));
         }
@@ -104,10 +115,18 @@ fn status_line(app: &App) -> Line<'static> {
         Column::All => "all cgroups".to_owned(),
         Column::Cgroup(i) => app.cgroups[i].clone(),
     };
-    let sort = match app.sort {
-        SortColumn::Rate(column) => format!("rate, {}", by(column)),
-        SortColumn::Total(column) => format!("total, {}", by(column)),
-        SortColumn::Name => "name".to_owned(),
+    let sort = match (app.latency_tab(), app.sort) {
+        (Some(tab), _) => {
+            let window = match tab.window {
+                Window::Interval => "last interval",
+                Window::Total if app.reset_at.is_some() => "since the reset",
+                Window::Total => "all",
+            };
+            format!("{}   rows of: {}   calls: {window}", tab.sort.title(), by(tab.cgroup))
+        }
+        (None, SortColumn::Rate(column)) => format!("rate, {}", by(column)),
+        (None, SortColumn::Total(column)) => format!("total, {}", by(column)),
+        (None, SortColumn::Name) => "name".to_owned(),
     };
     let filter = match app.mode {
         Mode::Filter => format!("   filter: {}_", app.filter),
@@ -137,7 +156,8 @@ fn header_lines(app: &App, name_width: usize) -> Vec<Line<'static>> {
         None => ("SAMPLES/s", "SAMPLES"),
     };
     let (name, rate, total) = match app.view {
-        View::Syscalls => ("SYSCALL", "CALLS/s", "CALLS"),
+        // The latency tab draws its own header.
+        View::Syscalls | View::Latency => ("SYSCALL", "CALLS/s", "CALLS"),
         View::Functions => ("FUNCTION [MODULE]", rate, total),
         View::Modules => ("MODULE", rate, total),
         View::Lines => ("FUNCTION:LINE SOURCE", "HITS/s", "HITS"),
@@ -204,12 +224,13 @@ fn footer_lines(app: &App) -> Vec<Line<'static>> {
 
 const HELP: &[&str] = &[
     "Tab / Right, Shift-Tab / Left   next / previous view",
-    "s        sort by rate, total, name",
-    "c        sort by the next cgroup's column",
-    "0-9      sort by all cgroups (0) or cgroup N",
+    "s        sort by rate, total, name (latency: timed, p50 .. max, name)",
+    "c        sort by the next cgroup's column (latency: its rows only)",
+    "0-9      sort by all cgroups (0) or cgroup N (latency: its rows)",
     "/        filter by substring (Enter keeps, Esc clears)",
     "space    pause the display (collection goes on)",
     "r        reset totals to zero (on screen only)",
+    "w        latency of the last interval or of all calls",
     "Up/Down, PgUp/PgDn, Home/End   scroll",
     "?        close this help",
     "q        quit",
@@ -231,7 +252,7 @@ fn clock(d: Duration) -> String {
 }
 
 /// Shortens `s` to `width` characters, keeping its start (function names).
-fn fit(s: &str, width: usize) -> String {
+pub(super) fn fit(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         s.to_owned()
     } else {
@@ -248,7 +269,7 @@ fn fit_label(label: &str, width: usize) -> String {
 }
 
 /// Shortens `s` to `width` characters, keeping its end (the informative part of a path).
-fn fit_end(s: &str, width: usize) -> String {
+pub(super) fn fit_end(s: &str, width: usize) -> String {
     let n = s.chars().count();
     if n <= width {
         s.to_owned()
@@ -408,6 +429,45 @@ mod tests {
             draw(&app, 120, 12)[10],
             "syscalls: raw tracepoints | functions: sampled at 999 Hz | elapsed 00:00:02 | \
              totals since 00:00:02"
+        );
+    }
+
+    #[test]
+    fn latency_tab_shows_one_row_per_cgroup_and_syscall() {
+        let (interval, total) = crate::tui::latency::tests::reports();
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None).with_latency_tab();
+        app.update(update(interval, total));
+        app.handle(Action::PreviousView);
+        app.handle(Action::ToggleWindow);
+        let screen = draw(&app, 100, 12);
+        assert_eq!(
+            &screen[..7],
+            [
+                "ktrace top   Syscalls | Functions | Modules | Lines | Latency",
+                "sort: p99   rows of: all cgroups   calls: all   3 rows",
+                "",
+                "SYSCALL                     CGROUP           TIMED       P50       P90       P99     P99.9       MAX",
+                "read                        gvisor               4  49.840ms  49.840ms  49.840ms  49.840ms  49.840ms",
+                "read                        lxc                 10   2.016ms   2.016ms   2.016ms   2.016ms   2.016ms",
+                "getppid                     lxc                100     300ns     300ns     300ns     300ns     300ns",
+            ]
+        );
+        // Only lxc's rows, by calls timed.
+        app.handle(Action::SortCgroup(1));
+        for _ in 0..4 {
+            app.handle(Action::CycleSortKey);
+        }
+        let screen = draw(&app, 100, 12);
+        assert_eq!(screen[1], "sort: timed   rows of: lxc   calls: all   2 rows");
+        assert_eq!(&screen[4][..8], "getppid ");
+        // Too narrow for the tab, though not for the count views.
+        assert!(
+            draw(&app, 90, 12)[0].starts_with("terminal too small: ktrace top needs at least 92x9")
+        );
+        app.handle(Action::NextView);
+        assert_eq!(
+            draw(&app, 90, 12)[0],
+            "ktrace top   Syscalls | Functions | Modules | Lines | Latency"
         );
     }
 

@@ -99,6 +99,34 @@ pub(super) fn findings(
             }
         }
     }
+    // The seed study's line table in one sentence: how often each platform ran the first
+    // counted line of each function (its first statement, e.g. the IFF_UP test).
+    for section in benchmarks {
+        let rows = section.lines.as_deref().unwrap_or_default();
+        let mut seen: Vec<&str> = Vec::new();
+        for row in rows {
+            if seen.contains(&row.function.as_str()) {
+                continue;
+            }
+            seen.push(&row.function);
+            if row.values.iter().all(|&v| v == 0) {
+                continue;
+            }
+            let per_platform: Vec<String> = section
+                .platforms
+                .iter()
+                .zip(&row.values)
+                .map(|(p, v)| format!("{p} {}", thousands(*v)))
+                .collect();
+            findings.push(format!(
+                "{}: the first counted line of {} ({}) ran: {}.",
+                section.benchmark,
+                row.function,
+                row.location,
+                per_platform.join(", ")
+            ));
+        }
+    }
     // Each platform's busiest syscall over all benchmarks.
     for platform in &manifest.platforms {
         let mut calls: BTreeMap<&str, u64> = BTreeMap::new();
@@ -144,10 +172,19 @@ pub(super) fn limits(manifest: &Manifest, dwarf: bool, interrupts_apart: bool) -
         limits.push(format!(
             "Function entries, not lines: ktrace counts how often each of the {} traceable \
              functions was entered ({}). Code the compiler inlined into its caller is \
-             invisible (Debian's 6.12 build inlines the seed's is_skb_forwardable into \
-             __dev_forward_skb2), and gcov's line and branch coverage have no counterpart.",
+             invisible to entry counts (Debian's 6.12 build inlines the seed's \
+             is_skb_forwardable into __dev_forward_skb2){}, and gcov's branch coverage has no \
+             counterpart.",
             thousands(t.function_targets as u64),
-            t.functions.as_deref().unwrap_or("-")
+            t.functions.as_deref().unwrap_or("-"),
+            match (t.lines.as_slice(), &t.why_no_lines) {
+                ([], None) => String::new(),
+                ([], Some(why)) => format!("; its lines were not counted either ({why})"),
+                (lines, _) => format!(
+                    "; only the lines of {} were counted line by line, in every copy",
+                    lines.join(", ")
+                ),
+            }
         ));
         limits.push(
             "Coverage is functions hit / functions attached: notrace code, the kprobe \
@@ -178,6 +215,12 @@ pub(super) fn limits(manifest: &Manifest, dwarf: bool, interrupts_apart: bool) -
         ));
     } else {
         limits.push("Only syscalls were traced: no kernel functions.".to_owned());
+    }
+    if let (false, Some(why)) = (t.counted(), &t.why_no_lines) {
+        limits.push(format!(
+            "No source lines were counted, so there is no line table of the seed's \
+             is_skb_forwardable: {why}."
+        ));
     }
     for platform in &manifest.platforms {
         let d = &platform.description;

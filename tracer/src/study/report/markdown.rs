@@ -9,7 +9,9 @@ use std::{
     path::Path,
 };
 
-use super::{BenchmarkSection, Figure, FunctionRow, GroupRow, StudyReport, figure, thousands};
+use super::{
+    BenchmarkSection, Figure, FunctionRow, GroupRow, LineRow, StudyReport, figure, thousands,
+};
 use crate::{compare::render::markdown_table, study::manifest::Tracing};
 
 /// Writes report.md.
@@ -234,7 +236,42 @@ fn render_benchmark(out: &mut fs::File, section: &BenchmarkSection) -> io::Resul
         writeln!(out, "\nHottest functions only some platforms enter ({unit}):\n")?;
         function_table(out, "FUNCTION", &names, &section.only_in)?;
     }
+    if let Some(lines) = section.lines.as_deref().filter(|rows| !rows.is_empty()) {
+        line_table(out, &names, lines)?;
+    }
     Ok(())
+}
+
+/// The seed study's invocation-frequency table: each counted line's hits per platform.
+fn line_table(out: &mut fs::File, platforms: &[&str], rows: &[LineRow]) -> io::Result<()> {
+    let mut functions: Vec<&str> = rows.iter().map(|r| r.function.as_str()).collect();
+    functions.dedup();
+    writeln!(
+        out,
+        "\nSource lines of {} (hits, summed over the copies the compiler inlined; a line \
+         runs once per hit, so lines in loops can exceed the function's calls):\n",
+        functions.join(", ")
+    )?;
+    let texts = rows.iter().any(|r| r.text.is_some());
+    let mut headers = strings(&["LINE"]);
+    if texts {
+        headers.push("SOURCE".to_owned());
+    }
+    let left = headers.len();
+    headers.extend(platforms.iter().map(|p| p.to_string()));
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let location = if r.location.is_empty() { &r.function } else { &r.location };
+            let mut row = vec![location.clone()];
+            if texts {
+                row.push(r.text.as_deref().map_or_else(String::new, |t| format!("`{}`", t.trim())));
+            }
+            row.extend(r.values.iter().map(|&v| thousands(v)));
+            row
+        })
+        .collect();
+    markdown_table(out, &headers, &right_after(left, headers.len()), &cells)
 }
 
 fn group_table(

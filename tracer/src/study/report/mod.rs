@@ -120,6 +120,22 @@ pub struct BenchmarkSection {
     pub hottest: Vec<FunctionRow>,
     /// The hottest functions that only some platforms enter.
     pub only_in: Vec<FunctionRow>,
+    /// Hits of each counted source line, when every run of this benchmark counted lines
+    /// (`--lines`; by default the seed study's table, in the network benchmark).
+    pub lines: Option<Vec<LineRow>>,
+}
+
+/// One source line of a function counted with `--lines`: the seed study's
+/// invocation-frequency table, one column per platform.
+#[derive(Debug, Serialize)]
+pub struct LineRow {
+    pub function: String,
+    /// `file:line` in the kernel tree.
+    pub location: String,
+    /// The line's text, when traced with `--source`.
+    pub text: Option<String>,
+    /// Per platform: hits, summed over the function's inlined copies.
+    pub values: Vec<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -197,7 +213,7 @@ pub fn write(dir: &Path, vmlinux: Option<&Path>) -> anyhow::Result<StudyReport> 
         (Some(sources), true) => write_lcov(dir, &manifest, &loaded, sources)?,
     };
     let benchmarks: Vec<BenchmarkSection> =
-        loaded.iter().zip(&comparisons).map(|(l, c)| section(l.benchmark, c)).collect();
+        loaded.iter().zip(&comparisons).map(|(l, c)| section(l, c)).collect();
     let syscalls = syscall_summaries(&loaded);
     let footprint = footprint(&manifest, &loaded);
     let interrupts = interrupt_shares(&loaded);
@@ -369,7 +385,7 @@ fn functions_seen(record: &Record) -> Vec<&str> {
     }
 }
 
-fn section(benchmark: Benchmark, c: &Comparison) -> BenchmarkSection {
+fn section(loaded: &Loaded, c: &Comparison) -> BenchmarkSection {
     let platforms: Vec<String> = c.runs.iter().map(|r| r.label.clone()).collect();
     let groups = |rows: &[Row], top: usize| -> Vec<GroupRow> {
         rows.iter()
@@ -391,7 +407,7 @@ fn section(benchmark: Benchmark, c: &Comparison) -> BenchmarkSection {
     };
     let functions = c.functions.as_ref().map_or(&[][..], |s| &s.rows[..]);
     BenchmarkSection {
-        benchmark,
+        benchmark: loaded.benchmark,
         measure: c.functions.as_ref().map_or(Measure::Entries, |s| s.measure).as_str(),
         directories: c.directories.as_ref().map(|d| groups(&d.rows, TOP_DIRECTORIES)),
         modules: c.modules.as_ref().map_or_else(Vec::new, |m| groups(&m.rows, TOP_MODULES)),
@@ -402,8 +418,32 @@ fn section(benchmark: Benchmark, c: &Comparison) -> BenchmarkSection {
             .take(TOP_ONLY_IN)
             .map(function_row)
             .collect(),
+        lines: c.lines.as_ref().map(|section| line_rows(loaded, &section.rows)),
         platforms,
     }
+}
+
+/// The compared lines (`function:line`) with their file and text from the records.
+fn line_rows(loaded: &Loaded, rows: &[Row]) -> Vec<LineRow> {
+    let counted: Vec<_> = loaded
+        .records
+        .iter()
+        .filter_map(|(_, _, r)| r.report.kernel_lines.as_ref())
+        .flat_map(|lines| lines.counted())
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let (function, line) = row.name.rsplit_once(':').unwrap_or((&row.name, ""));
+            let found =
+                counted.iter().find(|(f, l)| f.name == function && l.line.to_string() == line);
+            LineRow {
+                function: function.to_owned(),
+                location: found.map_or_else(String::new, |(f, l)| format!("{}:{}", f.file, l.line)),
+                text: found.and_then(|(_, l)| l.text.clone()),
+                values: row.values.clone(),
+            }
+        })
+        .collect()
 }
 
 /// One tracefile per platform: each benchmark's counted functions as a test of its own.
@@ -653,6 +693,66 @@ mod tests {
                 .unwrap();
         assert_eq!(json["report_version"], 1);
         assert_eq!(json["syscalls"][2]["blocked"], 40);
+    }
+
+    /// Lines counted in every run of a benchmark make the seed's table in its section, a
+    /// finding and the line of limits that says which functions were counted line by line.
+    #[test]
+    fn counted_lines_make_the_seeds_table() {
+        use crate::lines::report::tests::report_of;
+        let dir = study();
+        for (file, hits) in
+            [("bare-cpu.json", [200, 200, 8, 0, 0]), ("runsc-cpu.json", [5, 5, 1, 0, 0])]
+        {
+            let path = dir.path().join(file);
+            let mut record: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            record["kernel_lines"] = serde_json::to_value(report_of(hits)).unwrap();
+            fs::write(&path, record.to_string()).unwrap();
+        }
+        let mut manifest = manifest();
+        manifest.tracing.lines = vec!["__is_skb_forwardable".to_owned()];
+        manifest.write(dir.path()).unwrap();
+        let r = write(dir.path(), None).unwrap();
+        let rows: Vec<_> = r.benchmarks[0]
+            .lines
+            .iter()
+            .flatten()
+            .map(|l| (l.location.as_str(), l.text.as_deref(), l.values.clone()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "include/linux/netdevice.h:4070",
+                    Some("if (!(dev->flags & IFF_UP))"),
+                    vec![200, 5]
+                ),
+                ("include/linux/netdevice.h:4073", None, vec![0, 0]),
+                ("include/linux/netdevice.h:4077", None, vec![200, 5]),
+                ("include/linux/netdevice.h:4083", None, vec![8, 1]),
+            ]
+        );
+        // Only bare's network run has a record, without lines: no table there.
+        assert!(r.benchmarks[1].lines.is_none());
+        let finding = "cpu: the first counted line of __is_skb_forwardable \
+                       (include/linux/netdevice.h:4070) ran: bare 200, runsc 5.";
+        assert!(r.findings.iter().any(|f| f == finding), "{:#?}", r.findings);
+        assert!(
+            r.limits
+                .iter()
+                .any(|l| l.contains("only the lines of __is_skb_forwardable were counted")),
+            "{:#?}",
+            r.limits
+        );
+        let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
+        for line in [
+            "| LINE | SOURCE | bare | runsc |",
+            "| include/linux/netdevice.h:4070 | `if (!(dev->flags & IFF_UP))` | 200 | 5 |",
+            "| include/linux/netdevice.h:4083 |  | 8 | 1 |",
+        ] {
+            assert!(md.lines().any(|l| l == line), "report.md lacks `{line}`:\n{md}");
+        }
     }
 
     /// The overview and each benchmark's per-module figure (no DWARF: no directories), drawn

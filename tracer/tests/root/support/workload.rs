@@ -4,15 +4,17 @@
 //! `wait=FIFO` to block until the test writes to FIFO, `seccomp=getcwd` to have every later
 //! getcwd refused before it enters the kernel, `i386-getpid=N` for 32-bit calls (`int 0x80`)
 //! from this 64-bit program, `futex-timeout=N` for failing calls that block, and
-//! `nanosleep-MSms=N` for N nanosleep(2) calls of MS milliseconds each.
+//! `nanosleep-MSms=N` for N nanosleep(2) calls of MS milliseconds each, which after
+//! `timings=FILE` also writes how long each took, as this process measured it, to FILE.
 use std::{
-    fs::OpenOptions,
-    io::Write as _,
+    fs::{File, OpenOptions},
+    io::{BufWriter, Write as _},
     process::ExitCode,
     time::{Duration, Instant},
 };
 
 pub fn run(specs: &[String]) -> ExitCode {
+    let mut timings = None;
     for spec in specs {
         let Some((name, n)) = spec.split_once('=') else {
             eprintln!("workload: expected NAME=COUNT, got {spec}");
@@ -38,6 +40,16 @@ pub fn run(specs: &[String]) -> ExitCode {
             }
             continue;
         }
+        if name == "timings" {
+            match File::create(n) {
+                Ok(file) => timings = Some(BufWriter::new(file)),
+                Err(e) => {
+                    eprintln!("workload: creating {n}: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            continue;
+        }
         if name == "wait" {
             // Blocks in open(2) until the test opens the FIFO for writing.
             if let Err(e) = std::fs::read(n) {
@@ -55,7 +67,12 @@ pub fn run(specs: &[String]) -> ExitCode {
                 eprintln!("workload: bad duration in {spec}");
                 return ExitCode::from(2);
             };
-            (0..n).for_each(|_| nanosleep_ms(ms));
+            for _ in 0..n {
+                let took = nanosleep_ms(ms);
+                if let Some(file) = &mut timings {
+                    writeln!(file, "{}", took.as_nanos()).expect("writing a sleep's time");
+                }
+            }
             continue;
         }
         match name {
@@ -108,16 +125,24 @@ pub fn run(specs: &[String]) -> ExitCode {
             }
         }
     }
+    if let Some(mut file) = timings {
+        file.flush().expect("writing the sleeps' times");
+    }
     ExitCode::SUCCESS
 }
 
-/// One nanosleep(2) of `ms` milliseconds, by its own syscall: glibc's nanosleep() calls
-/// clock_nanosleep.
-fn nanosleep_ms(ms: i64) {
+/// One nanosleep(2) of `ms` milliseconds, by its own syscall (glibc's nanosleep() calls
+/// clock_nanosleep), and how long it took on CLOCK_MONOTONIC, the eBPF side's clock: a span
+/// that holds the kernel's entry-to-return time.
+fn nanosleep_ms(ms: i64) -> Duration {
     let request = libc::timespec { tv_sec: ms / 1000, tv_nsec: ms % 1000 * 1_000_000 };
+    // Instant reads CLOCK_MONOTONIC, through the vDSO where the clock source allows.
+    let start = Instant::now();
     // SAFETY: the kernel reads `request`, alive for the call; no remainder is asked for.
     let ret = unsafe { libc::syscall(libc::SYS_nanosleep, &raw const request, 0usize) };
+    let took = start.elapsed();
     assert_eq!(ret, 0, "an uninterrupted nanosleep succeeds");
+    took
 }
 
 fn write_null_for(duration: Duration) {
