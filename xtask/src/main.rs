@@ -1,6 +1,7 @@
 //! Developer tasks: `cargo xtask test` runs the whole suite, as CI does; `cargo xtask vm`
 //! runs a command in a QEMU guest on a Debian kernel; `cargo xtask bench` measures what
 //! ktrace costs, on this host and in the guest.
+mod bench;
 mod vm;
 
 use std::process::{Command, ExitCode};
@@ -24,18 +25,19 @@ enum Task {
     /// Run a command as root in a QEMU guest booting a Debian kernel, with ktrace on its PATH.
     Vm(vm::VmArgs),
     /// Benchmark syscall counting on this host (cost per call against an empty raw
-    /// tracepoint pair and bpftrace; report in target/bench/syscalls.md), then function
-    /// counting in the 6.12 guest (--all attach and detach against a bare kprobe.multi link,
-    /// the counting program's cost per hit against an empty program). Exits non-zero naming
-    /// each missed target.
-    Bench,
+    /// tracepoint pair and bpftrace, --latency against bpftrace's hist()) and ktrace's peak
+    /// memory, then function counting in the 6.12 guest (--all attach and detach against a
+    /// bare kprobe.multi link, the counting program's cost per hit against an empty program,
+    /// --all's peak memory). One Markdown report, printed and in target/bench/report.md.
+    /// Exits non-zero naming each missed target.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().task {
         Task::Test => test().map(|()| ExitCode::SUCCESS),
         Task::Vm(args) => vm::vm(args),
-        Task::Bench => bench(),
+        Task::Bench(args) => bench::bench(&args),
     }
 }
 
@@ -96,22 +98,6 @@ fn ebpf_clippy() -> Command {
         cmd.env_remove(key);
     }
     cmd
-}
-
-/// `cargo xtask bench`: the host's syscall benchmark, then the guest's function benchmark
-/// (even when the first misses a target, so that one run shows every figure).
-fn bench() -> anyhow::Result<ExitCode> {
-    let report = workspace_file("target/bench/syscalls.md");
-    let host = run(Command::new(env!("CARGO"))
-        .args(["bench", "-p", "tracer", "--bench", "syscalls", "--"])
-        .arg(&report));
-    let guest = vm::bench();
-    let failures: Vec<String> =
-        [host, guest].into_iter().filter_map(|r| r.err().map(|e| format!("{e:#}"))).collect();
-    if !failures.is_empty() {
-        bail!("{}", failures.join("\n"));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `cmd` with inherited stdio; fails unless it exits 0.
