@@ -286,6 +286,28 @@ impl Default for FunctionChunk {
     }
 }
 
+/// How function entries in interrupt context are counted (`--irq`), the eBPF global
+/// `IRQ_MODE`. With [`IRQ_SEPARATE`], the function counters have three rows of slots: the
+/// task-context row of each traced cgroup, then its interrupt-context row ("in interrupts while
+/// this cgroup ran"), then one row for all interrupt-context entries of the machine.
+pub const IRQ_TASK: u32 = 0;
+/// Entries in interrupt context are not counted.
+pub const IRQ_EXCLUDE: u32 = 1;
+/// Entries in interrupt context are counted apart (see [`IRQ_TASK`]).
+pub const IRQ_SEPARATE: u32 = 2;
+
+/// Where the eBPF side reads this CPU's preempt count, which says whether it serves an
+/// interrupt: the per-CPU variable's address plus `__per_cpu_offset[cpu]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PreemptCount {
+    /// Address of the kernel's `__per_cpu_offset` array (`unsigned long[NR_CPUS]`).
+    pub per_cpu_offsets: u64,
+    /// Per-CPU address of the preempt count: `__preempt_count`, or `pcpu_hot` plus the
+    /// offset of its `preempt_count` (Linux 6.2 to 6.14).
+    pub preempt_count: u64,
+}
+
 /// Index in the eBPF `CONTROL` array of the switch that turns counting (syscalls, samples,
 /// functions) on once everything is attached.
 pub const CONTROL_ACTIVE: u32 = 0;
@@ -391,4 +413,6 @@ mod pod {
     unsafe impl aya::Pod for super::FunctionChunk {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::IpSlot {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PreemptCount {}
 }

@@ -7,6 +7,10 @@
 //! fentry, one program load per function) or from the attach cookie (kprobe perf links,
 //! Linux 5.15+, where it is a plain load). Nothing is counted until userspace turns counting
 //! on (see targets.rs).
+//!
+//! With `--irq separate` the counters have a row of chunks per slot for entries in task
+//! context, one per slot for entries in interrupt context while a task of that cgroup was
+//! current, and one row for every entry in interrupt context (see [`IRQ_TASK`]).
 use aya_ebpf::{
     EbpfContext as _, Global,
     helpers::{bpf_get_attach_cookie, bpf_get_func_ip},
@@ -16,12 +20,14 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use tracer_common::{
-    ENDBR_SIZE, FENTRY_CALL_SIZE, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IpSlot, ip_find,
+    ENDBR_SIZE, FENTRY_CALL_SIZE, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IRQ_EXCLUDE,
+    IRQ_SEPARATE, IRQ_TASK, IpSlot, ip_find,
 };
 
 use crate::{
     bump,
-    targets::{Matching, matching},
+    context::in_interrupt,
+    targets::{active, matching, target_count},
 };
 
 /// Chunks of counters per cgroup slot; the loader writes it.
@@ -32,7 +38,11 @@ static FUNCTION_CHUNKS: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static IP_TABLE_MASK: Global<u32> = Global::new(0);
 
-/// Entry counts in chunks; the loader sizes it to slots x chunks.
+/// How entries in interrupt context are counted: one of `IRQ_*`; the loader writes it.
+#[unsafe(no_mangle)]
+static IRQ_MODE: Global<u32> = Global::new(IRQ_TASK);
+
+/// Entry counts in chunks; the loader sizes it to rows x chunks.
 #[map]
 static FUNCTION_COUNTS: PerCpuArray<FunctionChunk> = PerCpuArray::with_max_entries(1, 0);
 
@@ -97,22 +107,37 @@ enum Increment {
     Atomic,
 }
 
-/// Counts one entry of the function `index()` names if the current task is traced: the
-/// cheap cgroup check first, most hits come from untraced tasks. `index()` also gives what
-/// it looked the function up by, for the diagnostic when it is not found.
+/// Counts one entry of the function `index()` names if the current task is traced, or, with
+/// `--irq separate`, if it runs in interrupt context: the cheap cgroup check first, most hits
+/// come from untraced tasks. `index()` also gives what it looked the function up by, for the
+/// diagnostic when it is not found.
 #[inline(always)]
 fn on_entry(index: impl FnOnce() -> (u64, Option<u64>), increment: Increment) {
     let matching = matching();
-    if matching.is_empty() {
+    let interrupt = match IRQ_MODE.load() {
+        // Asked on every hit: the machine's row counts whoever was interrupted.
+        IRQ_SEPARATE => in_interrupt() && active(),
+        IRQ_EXCLUDE if !matching.is_empty() && in_interrupt() => return,
+        _ => false,
+    };
+    if matching.is_empty() && !interrupt {
         return;
     }
-    match index() {
-        (_, Some(index)) => count(index, matching, increment),
+    let index = match index() {
+        (_, Some(index)) => index,
         (key, None) => {
             uncounted(Uncounted::UnknownFunction);
             warn!(&(), "a function hit at {:x} is not in ktrace's function table", key);
+            return;
         }
+    };
+    if !interrupt {
+        matching.for_each(|slot| count(index, slot, increment));
+        return;
     }
+    let slots = target_count();
+    matching.for_each(|slot| count(index, slots + slot, increment));
+    count(index, 2 * slots, increment);
 }
 
 /// The index of the function whose `IP_TABLE` key is `ip`.
@@ -121,12 +146,12 @@ fn index_at(ip: u64) -> Option<u64> {
     ip_find(ip, IP_TABLE_MASK.load(), |pos| IP_TABLE.get(pos).copied()).map(u64::from)
 }
 
-/// Adds one to function `index`'s counter in every matching slot.
+/// Adds one to function `index`'s counter in row `row`.
 #[inline(always)]
-fn count(index: u64, matching: Matching, increment: Increment) {
+fn count(index: u64, row: u32, increment: Increment) {
     let chunks = u64::from(FUNCTION_CHUNKS.load());
     let (chunk, offset) = (index / FUNCTION_CHUNK as u64, index % FUNCTION_CHUNK as u64);
-    matching.for_each(|slot| add_one(u64::from(slot) * chunks + chunk, offset, increment));
+    add_one(u64::from(row) * chunks + chunk, offset, increment);
 }
 
 /// Adds one to counter `offset` of chunk `chunk`.

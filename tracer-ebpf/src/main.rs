@@ -9,6 +9,7 @@
 #![expect(internal_features, reason = "core_intrinsics for atomic_xadd")]
 #![feature(core_intrinsics)]
 
+mod context;
 mod functions;
 mod sample;
 mod syscalls;

@@ -107,6 +107,8 @@ struct RunningTask {
     tag: u64,
     matching: Matching,
     syscall: RunningSyscall,
+    /// Where this CPU's preempt count is (see context.rs); 0 until first asked.
+    preempt_count_at: u64,
 }
 
 /// The traced cgroups a task is in or below: bit i set for slot i in the low half, the lowest
@@ -117,8 +119,13 @@ struct RunningTask {
 pub struct Matching(u64);
 
 impl RunningTask {
-    const EMPTY: Self =
-        Self { leaving: 0, tag: 0, matching: Matching::NONE, syscall: RunningSyscall::EMPTY };
+    const EMPTY: Self = Self {
+        leaving: 0,
+        tag: 0,
+        matching: Matching::NONE,
+        syscall: RunningSyscall::EMPTY,
+        preempt_count_at: 0,
+    };
 }
 
 /// This CPU's cache entry, if the cache covers it.
@@ -157,6 +164,13 @@ pub fn kt_sched_switch(ctx: RawTracePointContext) -> i32 {
 pub fn running_syscall() -> Option<*mut RunningSyscall> {
     // SAFETY: only a pointer into this CPU's entry is formed.
     running_task().map(|running| unsafe { &raw mut (*running).syscall })
+}
+
+/// Where this CPU's preempt count is, once known (0 before), if the cache covers the CPU.
+#[inline(always)]
+pub fn running_preempt_count_at() -> Option<*mut u64> {
+    // SAFETY: only a pointer into this CPU's entry is formed.
+    running_task().map(|running| unsafe { &raw mut (*running).preempt_count_at })
 }
 
 #[raw_tracepoint(tracepoint = "cgroup_attach_task")]
@@ -223,7 +237,7 @@ impl Matching {
 
 /// Slots in use in `TARGETS`.
 #[inline(always)]
-fn target_count() -> u32 {
+pub fn target_count() -> u32 {
     // SAFETY: TARGETS is a read-only global; volatile keeps the compiler from folding the
     // loader-written value to its compile-time default.
     unsafe { read_volatile(addr_of!(TARGETS.count)) }.min(MAX_CGROUPS as u32)
@@ -258,7 +272,8 @@ pub fn matching() -> Matching {
     matching
 }
 
-fn active() -> bool {
+/// Whether userspace has turned counting on.
+pub fn active() -> bool {
     CONTROL.get(CONTROL_ACTIVE).is_some_and(|&on| on != 0)
 }
 
@@ -352,22 +367,23 @@ fn is_tracer() -> bool {
 fn ancestor_id(cgroup: KernelObject, level: u32, layout: &KernelLayout) -> u64 {
     let at = cgroup as u64 + u64::from(layout.cgroup_ancestors) + u64::from(level) * 8;
     if layout.ancestors_are_ids != 0 {
-        return read_u64(at);
+        return read_kernel(at);
     }
-    let kn = read_u64(read_u64(at) + u64::from(layout.cgroup_kn));
-    read_u64(kn + u64::from(layout.kernfs_node_id))
+    let kn: u64 = read_kernel(read_kernel::<u64>(at) + u64::from(layout.cgroup_kn));
+    read_kernel(kn + u64::from(layout.kernfs_node_id))
 }
 
-/// The kernel's u64 at `address`; 0 where there is none (the helper zeroes what it cannot
+/// The kernel's integer at `address`; 0 where there is none (the helper zeroes what it cannot
 /// read), which is never a cgroup id. No branch on the helper's result: see the module docs.
 #[inline(always)]
-fn read_u64(address: u64) -> u64 {
-    let mut value = 0u64;
-    // SAFETY: the helper checks `address` and writes 8 bytes to `value`, zeroes on a fault.
+pub fn read_kernel<T: Default>(address: u64) -> T {
+    let mut value = T::default();
+    // SAFETY: the helper checks `address` and writes `size_of::<T>()` bytes to `value`,
+    // zeroes on a fault; callers use it for integers, for which any bytes are a value.
     unsafe {
         bpf_probe_read_kernel(
             (&raw mut value).cast(),
-            size_of::<u64>() as u32,
+            size_of::<T>() as u32,
             address as *const core::ffi::c_void,
         )
     };

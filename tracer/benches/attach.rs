@@ -15,7 +15,8 @@
 //!    optimizer patches in and once as the int3 breakpoint it starts as
 //!    (`debug.kprobes-optimization` off). A counting program's cost per hit is its
 //!    configuration minus (c), the empty program's (b - a), each the median of per-round
-//!    differences.
+//!    differences. (g) is (d) with `--irq separate`, which reads the CPU's preempt count on
+//!    every hit; it adds (g - d).
 //! 3. The empty program, a floor program (one per-CPU add, nothing else) and ktrace's, attached
 //!    together and timed by the kernel (`bpf_stats_enabled`).
 //! 4. The peak memory of `ktrace attach --all` (the `ktrace` on the guest's PATH).
@@ -36,7 +37,7 @@ use anyhow::{Context as _, bail};
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Backend, Diagnostics, FunctionPlan, Probes,
+        Backend, Diagnostics, FunctionPlan, IrqMode, Probes, preempt_count,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -85,7 +86,12 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         let (attach, detach) = bare_link(&all)?;
         bare.0.push(attach);
         bare.1.push(detach);
-        let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
+        let plan = FunctionPlan {
+            backend: Backend::KprobeMulti,
+            targets: all.clone(),
+            irq: IrqMode::Task,
+            preempt_count: Default::default(),
+        };
         let start = Instant::now();
         let probes = Probes::attach(
             std::slice::from_ref(cgroup),
@@ -136,7 +142,10 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         .iter()
         .find(|t| t.name == "__do_sys_getppid")
         .context("__do_sys_getppid is not traceable")?;
-    let getppid_plan = |backend| FunctionPlan { backend, targets: vec![getppid.clone()] };
+    let preempt_count = preempt_count()?;
+    let irq_plan =
+        |backend, irq| FunctionPlan { backend, targets: vec![getppid.clone()], irq, preempt_count };
+    let getppid_plan = |backend| irq_plan(backend, IrqMode::Task);
     let line = line_probe(cgroup, &getppid.name)?;
     let count = |plan: Option<FunctionPlan>, line: &[Probe]| -> anyhow::Result<f64> {
         let probes = Probes::attach(
@@ -189,7 +198,8 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             }
             None => (f64::NAN, f64::NAN),
         };
-        rounds.push([none, empty, syscalls, multi, fentry, jump, int3]);
+        let separate = count(Some(irq_plan(Backend::KprobeMulti, IrqMode::Separate)), &[])?;
+        rounds.push([none, empty, syscalls, multi, fentry, jump, int3, separate]);
     }
     let column = |i: usize| median_f(&mut rounds.iter().map(|r| r[i]).collect::<Vec<_>>());
     println!("getppid loop, ns per call (median of {HIT_ROUNDS} rounds x {CALLS} calls):");
@@ -200,6 +210,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
     println!("  ktrace, syscalls + function, fentry        {:>9.1}", column(4));
     println!("  ktrace, syscalls + line, optimized kprobe  {:>9.1}", column(5));
     println!("  ktrace, syscalls + line, int3 kprobe       {:>9.1}", column(6));
+    println!("  ... kprobe.multi with --irq separate       {:>9.1}", column(7));
     // Differences within a round, so that drift between rounds cancels out.
     let hit = |i: usize, base: usize| {
         median_f(&mut rounds.iter().map(|r| r[i] - r[base]).collect::<Vec<_>>())
@@ -218,6 +229,11 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         hit(4, 2),
         hit(5, 2),
         hit(6, 2)
+    );
+    let irq_hit = hit(7, 3);
+    println!(
+        "--irq separate adds {irq_hit:.1} ns per hit, ratio {:.2} to the counting program's hit (target <= 1.10)",
+        (counting_hit + irq_hit) / counting_hit
     );
 
     // The kernel's own clock on the programs, attached together to the same function: less

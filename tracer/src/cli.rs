@@ -4,7 +4,7 @@ use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracer::{
-    attach::{Backend, DEFAULT_FREQUENCY_HZ, Diagnostics, Sampling},
+    attach::{Backend, DEFAULT_FREQUENCY_HZ, Diagnostics, IrqMode, Sampling},
     compare, export,
     functions::Filter,
     lines::LineRequest,
@@ -83,7 +83,9 @@ pub enum Command {
     /// the share of the cgroup's total. -i sets the refresh interval (default 1 s). Keys: Tab
     /// views, s sort key, c or 0-9 sort cgroup, / filter, space pause, r reset totals, ? help,
     /// q quit. The totals are printed on exit. When stdout is not a terminal, prints a report
-    /// every interval instead, as `attach -i` does.
+    /// every interval instead, as `attach -i` does. With counted functions and --irq separate
+    /// (the default), a function's entries in interrupt context are a row of their own,
+    /// "NAME [irq]", with one more column, (interrupts), for those of the whole machine.
     #[command(after_help = EXAMPLES)]
     Top(AttachArgs),
     /// Trace existing cgroups like attach, then save the totals as a record file.
@@ -104,7 +106,10 @@ pub enum Command {
     /// Each counted function is placed in its source file with the DWARF of the traced kernel
     /// (--vmlinux, or Debian's linux-image-<release>-dbg in its standard places); genhtml
     /// renders the tracefile into a per-directory report (`genhtml --no-source -o html
-    /// run.info`), and lcov diffs two platforms' tracefiles. Needs no root.
+    /// run.info`), and lcov diffs two platforms' tracefiles. Needs no root. From a record made
+    /// with --irq separate (the default) a cgroup's tracefile counts its tasks' own entries;
+    /// `--irq task` adds the interrupts that came while it ran, and `--cgroup '(interrupts)'`
+    /// exports the machine's interrupt context.
     Export(ExportArgs),
     /// List the containers, sandboxes and VMs on this host, with the cgroup ktrace traces.
     ///
@@ -242,9 +247,18 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::Lcov)]
     pub format: ExportFormat,
 
-    /// The traced cgroup to export, by label; needed when the record traced several.
+    /// The traced cgroup to export, by label; needed when the record traced several. With a
+    /// record made with --irq separate (the default), '(interrupts)' exports every function
+    /// entry in interrupt context on the machine, whoever was interrupted.
     #[arg(long, value_name = "LABEL")]
     pub cgroup: Option<String>,
+
+    /// What the cgroup's tracefile counts of interrupt context (softirq, hardirq, NMI), from
+    /// a record made with --irq separate: exclude (the default) counts its tasks' own entries,
+    /// task adds the interrupts that came while its task ran, as --irq task would have
+    /// counted. Counted lines are of its tasks only and are left out with task.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub irq: Option<ExportIrqArg>,
 
     /// Kernel image with DWARF of the traced kernel (default: the standard debug locations).
     #[arg(long, value_name = "PATH")]
@@ -383,6 +397,7 @@ impl StudyArgs {
                 exclude: f.exclude.clone(),
             },
             backend: f.backend.backend(),
+            irq: f.irq.map(IrqArg::mode),
             lines: LineRequest {
                 functions: self.lines.iter().filter(|f| *f != "none").cloned().collect(),
                 vmlinux: self.vmlinux.clone(),
@@ -507,6 +522,7 @@ impl TraceArgs {
                 exclude: f.exclude.clone(),
             },
             backend: f.backend.backend(),
+            irq: f.irq.map(IrqArg::mode),
             lines: self.lines.request(),
             dry_run: f.dry_run,
         }
@@ -585,6 +601,16 @@ pub struct FunctionArgs {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
 
+    /// What entries in interrupt context (hardirq, softirq, NMI: packets received, timers,
+    /// I/O completions) count for. They run for whoever the work belongs to, not for the task
+    /// they interrupted. separate (the default): each cgroup's columns count its tasks' own
+    /// entries, its IN IRQ column the entries in interrupts while one of its tasks ran, and
+    /// one (interrupts) column those of the whole machine; task: charge them to the
+    /// interrupted task, as before --irq existed; exclude: leave them out. Samples and
+    /// --lines are not split: samples charge the interrupted task.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub irq: Option<IrqArg>,
+
     /// Print the plan (functions matched, excluded and why, which backends work, which would
     /// be used; with --lines the copies and probe addresses) and exit without attaching
     /// anything.
@@ -617,6 +643,39 @@ impl LineArgs {
             functions: self.lines.clone(),
             vmlinux: self.vmlinux.clone(),
             source: self.source.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IrqArg {
+    Separate,
+    Task,
+    Exclude,
+}
+
+impl IrqArg {
+    pub fn mode(self) -> IrqMode {
+        match self {
+            Self::Separate => IrqMode::Separate,
+            Self::Task => IrqMode::Task,
+            Self::Exclude => IrqMode::Exclude,
+        }
+    }
+}
+
+/// `--irq` of `export`: a tracefile counts interrupt context with the cgroup or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportIrqArg {
+    Task,
+    Exclude,
+}
+
+impl ExportIrqArg {
+    pub fn mode(self) -> IrqMode {
+        match self {
+            Self::Task => IrqMode::Task,
+            Self::Exclude => IrqMode::Exclude,
         }
     }
 }

@@ -7,18 +7,126 @@
 //! are left out: their DWARF lives in each module's own debug file. Lines counted with
 //! `--lines` carry their file and number in the record and need no DWARF here; lines that no
 //! probe counted are left out rather than shown as never run.
+//!
+//! A record made with `--irq separate` (the default) has a cgroup's own entries apart from
+//! those in interrupt context: a tracefile counts the cgroup's own, or with them the
+//! interrupts that came while its task ran (what `--irq task` would have counted), or all
+//! interrupt context of the machine (the `(interrupts)` column). Counted lines are of task
+//! context only, so they are left out of the last two.
 use std::{io::Write, path::Path};
 
 use anyhow::{Context as _, bail};
 
 use crate::{
+    attach::IrqMode,
     export::lcov::{self, CoveredFunction, CoveredLine},
     kallsyms::CORE_KERNEL,
     lines::LineReport,
     record::Record,
-    report::FunctionReport,
+    report::{ALL_INTERRUPTS, CountedFunction, FunctionReport},
     sources::{KernelSources, SourceLocation},
 };
+
+/// The entries a tracefile counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// The traced cgroup at this index, as recorded: with `--irq separate` or `exclude` its
+    /// tasks' own entries, with `task` also the interrupts that came while its task ran.
+    Cgroup(usize),
+    /// The cgroup's own entries and those in interrupts while its task ran, from a record
+    /// made with `--irq separate`: what `--irq task` would have counted.
+    CgroupWithInterrupts(usize),
+    /// Every entry in interrupt context on the machine, whoever was interrupted.
+    AllInterrupts,
+}
+
+impl Column {
+    /// The column `cgroup` (a label, or `(interrupts)`; required when the record traced
+    /// several) names in `record`, with interrupt context as `irq` asks: `task` adds the
+    /// interrupts that came while the cgroup ran, `exclude` leaves them out; `None` takes the
+    /// record as it is.
+    pub fn choose(
+        record: &Record,
+        cgroup: Option<&str>,
+        irq: Option<IrqMode>,
+    ) -> anyhow::Result<Self> {
+        let cgroups = &record.report.cgroups;
+        let recorded = record.report.kernel_functions.as_ref().map(|f| f.irq);
+        if cgroup == Some(ALL_INTERRUPTS) {
+            if recorded != Some(IrqMode::Separate) {
+                bail!(
+                    "the record has no {ALL_INTERRUPTS} column: only records of counted functions \
+                     made with --irq separate (the default) keep interrupt context apart"
+                );
+            }
+            if irq.is_some() {
+                bail!(
+                    "--irq chooses what a cgroup's tracefile counts; {ALL_INTERRUPTS} is all interrupt context"
+                );
+            }
+            return Ok(Self::AllInterrupts);
+        }
+        let index = match (cgroup, cgroups.as_slice()) {
+            (None, [_]) => 0,
+            (None, many) => bail!(
+                "the record traced {} cgroups; choose one with --cgroup ({})",
+                many.len(),
+                many.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            (Some(label), all) => all
+                .iter()
+                .position(|c| c.label == label)
+                .with_context(|| format!("the record has no cgroup `{label}`"))?,
+        };
+        match (irq, recorded) {
+            (None, _) | (Some(IrqMode::Exclude), Some(IrqMode::Separate | IrqMode::Exclude)) => {
+                Ok(Self::Cgroup(index))
+            }
+            (Some(IrqMode::Task), Some(IrqMode::Task)) => Ok(Self::Cgroup(index)),
+            (Some(IrqMode::Task), Some(IrqMode::Separate)) => Ok(Self::CgroupWithInterrupts(index)),
+            (Some(IrqMode::Separate), _) => bail!(
+                "--irq separate makes no single tracefile: choose task (the cgroup's entries and \
+                 the interrupts while it ran), exclude (its own) or --cgroup '{ALL_INTERRUPTS}'"
+            ),
+            (Some(asked), None) => {
+                bail!("--irq {asked} applies to counted functions, and the record has none")
+            }
+            (Some(asked), Some(recorded)) => bail!(
+                "the record was made with --irq {recorded}, which {}; it cannot give --irq {asked}",
+                match recorded {
+                    IrqMode::Task => "charged interrupt context to the interrupted task",
+                    _ => "left interrupt context out",
+                }
+            ),
+        }
+    }
+
+    /// The test name of the tracefile.
+    fn label(self, record: &Record) -> &str {
+        match self {
+            Self::Cgroup(c) | Self::CgroupWithInterrupts(c) => &record.report.cgroups[c].label,
+            Self::AllInterrupts => ALL_INTERRUPTS,
+        }
+    }
+
+    /// The entries of `f` this column counts.
+    fn entries(self, f: &CountedFunction) -> u64 {
+        let in_interrupts = |c: usize| f.in_interrupts.get(c).copied().unwrap_or(0);
+        match self {
+            Self::Cgroup(c) => f.counts[c],
+            Self::CgroupWithInterrupts(c) => f.counts[c].saturating_add(in_interrupts(c)),
+            Self::AllInterrupts => f.all_interrupts.unwrap_or(0),
+        }
+    }
+
+    /// Counted lines are of the cgroup's tasks only: its column of them, if this is one.
+    fn lines(self) -> Option<usize> {
+        match self {
+            Self::Cgroup(c) => Some(c),
+            Self::CgroupWithInterrupts(_) | Self::AllInterrupts => None,
+        }
+    }
+}
 
 /// What the export left out, for the user to know.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -30,28 +138,22 @@ pub struct Summary {
     /// Lines counted with `--lines`, and how many of them ran.
     pub lines: usize,
     pub lines_hit: usize,
+    /// Counted lines left out because they count task context only and the tracefile counts
+    /// interrupt context.
+    pub lines_of_tasks: usize,
 }
 
-/// Writes the lcov tracefile of `cgroup` (required when the record traced several) to `out`.
+/// Writes the lcov tracefile of `cgroup` (required when the record traced several, or
+/// `(interrupts)`), with interrupt context as `irq` asks (see [`Column::choose`]), to `out`.
 pub fn export_lcov(
     record: &Record,
     cgroup: Option<&str>,
+    irq: Option<IrqMode>,
     vmlinux: Option<&Path>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
     let report = &record.report;
-    let column = match (cgroup, report.cgroups.as_slice()) {
-        (None, [_]) => 0,
-        (None, many) => bail!(
-            "the record traced {} cgroups; choose one with --cgroup ({})",
-            many.len(),
-            many.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-        (Some(label), all) => all
-            .iter()
-            .position(|c| c.label == label)
-            .with_context(|| format!("the record has no cgroup `{label}`"))?,
-    };
+    let column = Column::choose(record, cgroup, irq)?;
     if report.kernel_functions.is_none() && report.kernel_lines.is_none() {
         bail!(
             "the record has no counted kernel functions or lines (record with --functions, \
@@ -77,12 +179,12 @@ pub fn export_lcov(
     write_lcov(record, column, sources.as_ref(), out)
 }
 
-/// Writes the lcov tracefile of the record's cgroup `column` to `out`: counted functions,
-/// placed with `sources` (the DWARF of the record's kernel; required for them), and counted
-/// lines. A record with neither gives an empty tracefile.
+/// Writes the lcov tracefile of the record's `column` to `out`: counted functions, placed
+/// with `sources` (the DWARF of the record's kernel; required for them), and counted lines of
+/// a cgroup's tasks. A record with neither gives an empty tracefile.
 pub fn write_lcov(
     record: &Record,
-    column: usize,
+    column: Column,
     sources: Option<&KernelSources>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
@@ -102,29 +204,32 @@ pub fn write_lcov(
     summary.functions = covered.len();
     summary.entered = covered.iter().filter(|f| f.count > 0).count();
     summary.without_source = located.len() - covered.len();
-    let lines: Vec<CoveredLine> = report
-        .kernel_lines
-        .iter()
-        .flat_map(LineReport::counted)
-        .map(|(f, l)| CoveredLine { file: &f.file, line: l.line, hits: l.counts[column] })
-        .collect();
+    let counted_lines = report.kernel_lines.iter().flat_map(LineReport::counted);
+    let lines: Vec<CoveredLine> = match column.lines() {
+        Some(c) => counted_lines
+            .map(|(f, l)| CoveredLine { file: &f.file, line: l.line, hits: l.counts[c] })
+            .collect(),
+        None => {
+            summary.lines_of_tasks = counted_lines.count();
+            Vec::new()
+        }
+    };
     summary.lines = lines.len();
     summary.lines_hit = lines.iter().filter(|l| l.hits > 0).count();
-    lcov::write(out, &report.cgroups[column].label, &covered, &lines)
-        .context("writing the tracefile")?;
+    lcov::write(out, column.label(record), &covered, &lines).context("writing the tracefile")?;
     Ok(summary)
 }
 
-/// The counted vmlinux functions of `column` with their entries and source locations, placed
-/// with `sources`; module functions are counted in `summary`.
+/// The counted vmlinux functions with their entries in `column` and their source locations,
+/// placed with `sources`; module functions are counted in `summary`.
 fn locate<'a>(
     functions: &'a FunctionReport,
-    column: usize,
+    column: Column,
     sources: &KernelSources,
     summary: &mut Summary,
 ) -> anyhow::Result<Vec<(&'a str, u64, Option<SourceLocation>)>> {
     let entered =
-        functions.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts[column]));
+        functions.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), column.entries(f)));
     let not_entered = functions.not_entered.iter().map(|f| (f.name.as_str(), f.module.as_str(), 0));
     let core: Vec<(&str, u64)> = entered
         .chain(not_entered)
@@ -156,18 +261,110 @@ mod tests {
         Some((dir.file_name().into_string().ok()?, dir.path().join("vmlinux")))
     }
 
+    const TARGETS: [(&str, &str); 4] = [
+        ("is_skb_forwardable", "vmlinux"),
+        ("vfs_write", "vmlinux"),
+        ("vfs_read", "vmlinux"),
+        ("veth_xmit", "veth"),
+    ];
+
     /// A record of two cgroups on `release`: `net` entered is_skb_forwardable 200 times, `file`
     /// entered vfs_write 7 times; vfs_read and veth_xmit [veth] were attached, not entered.
     fn record_of(release: &str) -> Record {
-        let targets = [
-            ("is_skb_forwardable", "vmlinux"),
-            ("vfs_write", "vmlinux"),
-            ("vfs_read", "vmlinux"),
-            ("veth_xmit", "veth"),
-        ];
         let counts = [vec![200, 0, 0, 0], vec![0, 7, 0, 0]];
-        let report = counting(&["net", "file"], release, &targets, &counts);
+        let report = counting(&["net", "file"], release, &TARGETS, (&counts, IrqMode::Task));
         Record::new(record::tests::info(), report)
+    }
+
+    /// `record_of` made with `--irq separate`: besides, is_skb_forwardable was entered 3 times
+    /// in interrupts while `net` ran and 5 times in all interrupts, vfs_read 9 times in
+    /// interrupts while nothing traced ran.
+    fn kept_apart(release: &str) -> Record {
+        let rows = [
+            vec![200, 0, 0, 0],
+            vec![0, 7, 0, 0],
+            vec![3, 0, 0, 0],
+            vec![0, 0, 0, 0],
+            vec![5, 0, 9, 0],
+        ];
+        let report = counting(&["net", "file"], release, &TARGETS, (&rows, IrqMode::Separate));
+        Record::new(record::tests::info(), report)
+    }
+
+    /// What each `--cgroup` and `--irq` of `ktrace export` count, and the clear refusals.
+    #[test]
+    fn interrupt_context_is_exported_as_asked() {
+        let separate = kept_apart("6.12.0");
+        let choose = |record: &Record, cgroup, irq| {
+            Column::choose(record, cgroup, irq).map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(choose(&separate, Some("file"), None), Ok(Column::Cgroup(1)));
+        assert_eq!(choose(&separate, Some("net"), Some(IrqMode::Exclude)), Ok(Column::Cgroup(0)));
+        assert_eq!(
+            choose(&separate, Some("net"), Some(IrqMode::Task)),
+            Ok(Column::CgroupWithInterrupts(0))
+        );
+        assert_eq!(choose(&separate, Some("(interrupts)"), None), Ok(Column::AllInterrupts));
+        let entries = |column: Column| -> Vec<u64> {
+            let f = separate.report.kernel_functions.as_ref().unwrap();
+            f.functions.iter().map(|f| column.entries(f)).collect()
+        };
+        // Functions entered: is_skb_forwardable, vfs_write, vfs_read (in interrupts only).
+        assert_eq!(entries(Column::Cgroup(0)), [200, 0, 0]);
+        assert_eq!(entries(Column::CgroupWithInterrupts(0)), [203, 0, 0]);
+        assert_eq!(entries(Column::AllInterrupts), [5, 0, 9]);
+
+        let err = choose(&separate, Some("(interrupts)"), Some(IrqMode::Task)).unwrap_err();
+        assert!(err.contains("(interrupts) is all interrupt context"), "{err}");
+        let err = choose(&separate, Some("net"), Some(IrqMode::Separate)).unwrap_err();
+        assert!(err.starts_with("--irq separate makes no single tracefile"), "{err}");
+        let task = record_of("6.12.0");
+        assert_eq!(choose(&task, Some("net"), Some(IrqMode::Task)), Ok(Column::Cgroup(0)));
+        let err = choose(&task, Some("(interrupts)"), None).unwrap_err();
+        assert!(err.starts_with("the record has no (interrupts) column"), "{err}");
+        let err = choose(&task, Some("net"), Some(IrqMode::Exclude)).unwrap_err();
+        assert_eq!(
+            err,
+            "the record was made with --irq task, which charged interrupt context to the \
+             interrupted task; it cannot give --irq exclude"
+        );
+    }
+
+    /// The tracefile of the machine's interrupt context, placed and rendered by genhtml.
+    #[test]
+    fn exports_interrupt_context_that_genhtml_renders() {
+        let Some((release, vmlinux)) = debug_image() else {
+            eprintln!(
+                "skipped: no debug vmlinux in /var/cache/ktrace/debug (cargo xtask test fetches one)"
+            );
+            return;
+        };
+        let record = kept_apart(&release);
+        let mut tracefile = Vec::new();
+        let summary =
+            export_lcov(&record, Some("(interrupts)"), None, Some(&vmlinux), &mut tracefile)
+                .unwrap();
+        assert_eq!((summary.functions, summary.entered), (3, 2));
+        let interrupts = String::from_utf8(tracefile).unwrap();
+        assert!(interrupts.starts_with("TN:_interrupts_\n"), "{interrupts}");
+        for entered in ["FNDA:5,is_skb_forwardable\n", "FNDA:9,vfs_read\n", "FNDA:0,vfs_write\n"] {
+            assert!(interrupts.contains(entered), "{entered} in\n{interrupts}");
+        }
+        let mut tracefile = Vec::new();
+        export_lcov(&record, Some("net"), Some(IrqMode::Task), Some(&vmlinux), &mut tracefile)
+            .unwrap();
+        let net = String::from_utf8(tracefile).unwrap();
+        assert!(net.starts_with("TN:net\n") && net.contains("FNDA:203,is_skb_forwardable\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let info = dir.path().join("interrupts.info");
+        fs::write(&info, &interrupts).unwrap();
+        let out = Command::new("genhtml")
+            .args(["--no-source", "-o"])
+            .arg(dir.path().join("html"))
+            .arg(&info)
+            .output()
+            .expect("genhtml (lcov) installed by scripts/setup.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     #[test]
@@ -183,11 +380,11 @@ mod tests {
         record::write(&path, &record_of(&release), false).unwrap();
         let record = record::read(&path).unwrap();
 
-        let err = export_lcov(&record, None, Some(&vmlinux), &mut Vec::new()).unwrap_err();
+        let err = export_lcov(&record, None, None, Some(&vmlinux), &mut Vec::new()).unwrap_err();
         assert!(format!("{err:#}").contains("choose one with --cgroup (net, file)"), "{err:#}");
 
         let mut tracefile = Vec::new();
-        let summary = export_lcov(&record, Some("file"), None, &mut tracefile).unwrap();
+        let summary = export_lcov(&record, Some("file"), None, None, &mut tracefile).unwrap();
         assert_eq!(
             summary,
             Summary {
@@ -196,7 +393,8 @@ mod tests {
                 module_functions: 1,
                 without_source: 0,
                 lines: 0,
-                lines_hit: 0
+                lines_hit: 0,
+                lines_of_tasks: 0
             }
         );
         let text = String::from_utf8(tracefile).unwrap();

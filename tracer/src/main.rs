@@ -29,8 +29,8 @@ use tracer::{
 };
 
 use self::cli::{
-    AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, OutputArgs, PsArgs,
-    RecordArgs, RunArgs, ServeArgs, StudyArgs,
+    AttachArgs, Cli, Command, CompareArgs, ExportArgs, ExportFormat, ExportIrqArg, OutputArgs,
+    PsArgs, RecordArgs, RunArgs, ServeArgs, StudyArgs,
 };
 
 /// Exit status for every error of ktrace's own (bad input, missing privileges, ...).
@@ -251,6 +251,7 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
     let summary = coverage::export_lcov(
         &record,
         args.cgroup.as_deref(),
+        args.irq.map(ExportIrqArg::mode),
         args.vmlinux.as_deref(),
         &mut tracefile,
     )?;
@@ -272,6 +273,13 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
         summary.module_functions,
         summary.without_source
     );
+    if summary.lines_of_tasks > 0 {
+        eprintln!(
+            "ktrace: {} counted lines left out: lines count task context only, and the \
+             tracefile counts interrupt context",
+            summary.lines_of_tasks
+        );
+    }
     Ok(0)
 }
 

@@ -1,12 +1,17 @@
 //! Deciding what to trace before anything is attached: which kernel functions and with which
 //! backend (`--functions`, `--module`, `--all`, `--exclude`, `--backend`), which source lines
-//! (`--lines`), whether to sample, and `--dry-run`, which prints the plan instead.
+//! (`--lines`), whether to sample, what entries in interrupt context count for (`--irq`), and
+//! `--dry-run`, which prints the plan instead.
 use std::io::{self, Write as _};
 
 use anyhow::{Context as _, bail};
+use tracer_common::PreemptCount;
 
 use crate::{
-    attach::{Backend, DEFAULT_FREQUENCY_HZ, FunctionPlan, Probes, Sampling, choose_backend},
+    attach::{
+        Backend, DEFAULT_FREQUENCY_HZ, FunctionPlan, IrqMode, Probes, Sampling, choose_backend,
+        preempt_count,
+    },
     functions::{Filter, Inventory, Matcher, Selection, select},
     lines::{self, LinePlan, LineRequest},
 };
@@ -24,6 +29,9 @@ pub struct Request {
     pub backend: Option<Backend>,
     /// The source lines to count (`--lines`).
     pub lines: LineRequest,
+    /// What function entries in interrupt context count for (`--irq`); `None` separates them
+    /// where the kernel lets ktrace tell, and says so where it does not.
+    pub irq: Option<IrqMode>,
     /// Print the plan instead of tracing (`--dry-run`).
     pub dry_run: bool,
 }
@@ -97,7 +105,8 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
         "ktrace: counting {} kernel functions with {backend} ({why})",
         selection.targets.len()
     );
-    plan.functions = Some(FunctionPlan { backend, targets: selection.targets });
+    let (irq, preempt_count) = interrupts(request.irq)?;
+    plan.functions = Some(FunctionPlan { backend, targets: selection.targets, irq, preempt_count });
     if let Some(lines) = &plan.lines {
         announce_lines(lines);
     }
@@ -156,6 +165,28 @@ fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `--irq` mode and where the preempt counts are for it. Asked for explicitly, a mode
+/// this kernel cannot give is an error; by default ktrace falls back to charging the
+/// interrupted task and says so.
+fn interrupts(asked: Option<IrqMode>) -> anyhow::Result<(IrqMode, PreemptCount)> {
+    let irq = asked.unwrap_or(IrqMode::Separate);
+    if !irq.needs_preempt_count() {
+        return Ok((irq, PreemptCount::default()));
+    }
+    match preempt_count() {
+        Ok(found) => Ok((irq, found)),
+        Err(e) if asked.is_some() => {
+            Err(e.context(format!("--irq {irq} cannot tell interrupt context on this kernel")))
+        }
+        Err(e) => {
+            eprintln!(
+                "ktrace: interrupt context cannot be told apart on this kernel ({e:#}): function entries in interrupts are charged to the interrupted task (as --irq task)"
+            );
+            Ok((IrqMode::Task, PreemptCount::default()))
+        }
+    }
 }
 
 /// No way to count functions here. `--backend auto` samples them instead and says so; a

@@ -253,7 +253,7 @@ fn parse(reader: impl io::Read) -> anyhow::Result<Record> {
 pub(crate) mod tests {
     use super::*;
     use crate::{
-        attach::{Backend, FunctionPlan, Sampling},
+        attach::{Backend, FunctionPlan, IrqMode, Sampling},
         report::{
             Kind,
             tests::{counted, sample},
@@ -312,7 +312,12 @@ pub(crate) mod tests {
         let plan = Plan {
             sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
             latency: false,
-            functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
+            functions: Some(FunctionPlan {
+                backend: Backend::Fentry,
+                targets: Vec::new(),
+                irq: IrqMode::Task,
+                preempt_count: Default::default(),
+            }),
             sampled_functions: None,
             sampled_because: None,
             lines: None,

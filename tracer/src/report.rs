@@ -13,7 +13,7 @@ use syscalls::Sysno;
 use tracer_common::Abi;
 
 use crate::{
-    attach::Backend,
+    attach::{Backend, IrqMode},
     cgroup::Cgroup,
     collect::{Count, Overhead, SampleCounts, Syscall, SyscallCounts, SyscallLatencies},
     functions::Target,
@@ -24,6 +24,10 @@ use crate::{
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The name of the column of all entries in interrupt context on the machine, whoever was
+/// interrupted (`--irq separate`), wherever a cgroup's name would stand.
+pub const ALL_INTERRUPTS: &str = "(interrupts)";
 
 /// What stays the same across the reports of one trace.
 #[derive(Debug, Clone)]
@@ -130,8 +134,18 @@ pub struct FunctionReport {
     pub attached: usize,
     pub skipped: usize,
     pub overhead: Overhead,
-    /// Entries of all attached functions, per cgroup.
+    /// What entries in interrupt context count for (`--irq`). Left out for `task`, which is
+    /// what records from before `--irq` counted, so that those read and write back unchanged.
+    #[serde(default = "IrqMode::before_irq", skip_serializing_if = "IrqMode::is_task")]
+    pub irq: IrqMode,
+    /// Entries of all attached functions, per cgroup (with `--irq separate`: in its tasks).
     pub totals: Vec<u64>,
+    /// With `--irq separate`: entries in interrupts while the cgroup's task ran, per cgroup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts_totals: Vec<u64>,
+    /// With `--irq separate`: entries in interrupt context on the whole machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts_total: Option<u64>,
     /// Functions entered at least once, most entries (summed over cgroups) first.
     pub functions: Vec<CountedFunction>,
     pub functions_omitted: usize,
@@ -154,6 +168,20 @@ pub struct CountedFunction {
     pub name: String,
     pub module: String,
     pub counts: Vec<u64>,
+    /// See [`FunctionReport::in_interrupts_totals`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts: Vec<u64>,
+    /// See [`FunctionReport::all_interrupts_total`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts: Option<u64>,
+}
+
+impl CountedFunction {
+    /// Entries in interrupt context per cgroup, then the machine's (the `(interrupts)`
+    /// column); nothing without `--irq separate`.
+    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
+        self.in_interrupts.iter().copied().chain(self.all_interrupts)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,23 +193,33 @@ pub struct CountedModule {
 }
 
 impl FunctionReport {
-    /// `counts[cgroup][i]` are the entries of `targets[i]`; `attached[i]` says whether it is.
+    /// `rows[row][i]` are the entries of `targets[i]`, a row per cgroup, and with
+    /// `IrqMode::Separate` then one per cgroup in interrupts and one for the machine's
+    /// interrupts; `attached[i]` says whether it is.
     pub fn new(
         backend: Backend,
         targets: &[Target],
         attached: &[bool],
-        counts: &[Vec<u64>],
+        (rows, irq): (&[Vec<u64>], IrqMode),
         overhead: Overhead,
         top: Option<usize>,
         list_not_entered: bool,
     ) -> Self {
-        let cgroups = counts.len();
+        let cgroups = if irq == IrqMode::Separate { rows.len() / 2 } else { rows.len() };
+        let (counts, interrupt_rows) = rows.split_at(cgroups);
+        let (in_interrupt_rows, machine_row) =
+            interrupt_rows.split_at(interrupt_rows.len().min(cgroups));
+        let machine_row = machine_row.first();
+        let entries = |rows: &[Vec<u64>], i: usize| -> Vec<u64> {
+            rows.iter().map(|c| c.get(i).copied().unwrap_or(0)).collect()
+        };
         let mut functions = Vec::new();
         let mut not_entered = Vec::new();
         let mut modules: BTreeMap<&str, CountedModule> = BTreeMap::new();
         for (i, target) in targets.iter().enumerate().filter(|&(i, _)| attached[i]) {
-            let per_cgroup: Vec<u64> =
-                counts.iter().map(|c| c.get(i).copied().unwrap_or(0)).collect();
+            let per_cgroup = entries(counts, i);
+            let in_interrupts = entries(in_interrupt_rows, i);
+            let all_interrupts = machine_row.map(|row| row.get(i).copied().unwrap_or(0));
             let module = modules.entry(&target.module).or_insert_with(|| CountedModule {
                 module: target.module.clone(),
                 traced: 0,
@@ -193,7 +231,7 @@ impl FunctionReport {
                 module.hit[c] += usize::from(n > 0);
                 module.counts[c] = module.counts[c].saturating_add(n);
             }
-            if per_cgroup.iter().all(|&n| n == 0) {
+            if per_cgroup.iter().all(|&n| n == 0) && all_interrupts.unwrap_or(0) == 0 {
                 if list_not_entered {
                     not_entered.push(FunctionName {
                         name: target.name.clone(),
@@ -205,12 +243,26 @@ impl FunctionReport {
                     name: target.name.clone(),
                     module: target.module.clone(),
                     counts: per_cgroup,
+                    in_interrupts,
+                    all_interrupts,
                 });
             }
         }
         let sum = |c: &[u64]| c.iter().fold(0u64, |s, &n| s.saturating_add(n));
-        functions
-            .sort_by(|a, b| sum(&b.counts).cmp(&sum(&a.counts)).then_with(|| a.name.cmp(&b.name)));
+        functions.sort_by(|a, b| {
+            (sum(&b.counts), b.all_interrupts)
+                .cmp(&(sum(&a.counts), a.all_interrupts))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        // Over every attached function, before --top cuts the list.
+        let attached_sum = |row: &Vec<u64>| {
+            row.iter()
+                .zip(attached)
+                .filter(|&(_, &a)| a)
+                .fold(0u64, |s, (&n, _)| s.saturating_add(n))
+        };
+        let in_interrupts_totals = in_interrupt_rows.iter().map(attached_sum).collect();
+        let all_interrupts_total = machine_row.map(attached_sum);
         let functions_omitted = truncate(&mut functions, top);
         let mut modules: Vec<CountedModule> = modules.into_values().collect();
         modules.sort_by(|a, b| {
@@ -225,7 +277,10 @@ impl FunctionReport {
             attached: attached.iter().filter(|&&a| a).count(),
             skipped: attached.iter().filter(|&&a| !a).count(),
             overhead,
+            irq,
             totals,
+            in_interrupts_totals,
+            all_interrupts_total,
             functions,
             functions_omitted,
             modules,
@@ -672,11 +727,13 @@ pub(crate) mod tests {
 
     /// A total report of the cgroups `labels` on kernel `release` that counted every one of
     /// `targets` (name, module): `counts[cgroup][i]` entries of `targets[i]`.
+    /// A report of `labels` on `release` that counted `targets`: `rows` as
+    /// [`FunctionReport::new`] takes them.
     pub(crate) fn counting(
         labels: &[&str],
         release: &str,
         targets: &[(&str, &str)],
-        counts: &[Vec<u64>],
+        rows: (&[Vec<u64>], IrqMode),
     ) -> Report {
         let targets: Vec<Target> =
             targets.iter().map(|&(name, module)| target(name, module)).collect();
@@ -685,7 +742,7 @@ pub(crate) mod tests {
             Backend::KprobeMulti,
             &targets,
             &attached,
-            counts,
+            rows,
             Overhead::default(),
             None,
             true,
@@ -711,12 +768,86 @@ pub(crate) mod tests {
             Backend::KprobeMulti,
             &targets,
             &[true, true, true, false],
-            &counts,
+            (&counts, IrqMode::Task),
             overhead,
             None,
             true,
         );
         Report { kernel_functions: Some(functions), ..sample() }
+    }
+
+    /// `counted()` made with `--irq separate`: besides, ip_rcv entered 40 times in interrupts
+    /// while lxc ran and 81 times on the machine; veth_xmit twice in interrupts while gvisor
+    /// ran (and so twice on the machine).
+    pub(crate) fn counted_apart() -> Report {
+        let targets = [
+            target("vfs_write", "vmlinux"),
+            target("ksys_write", "vmlinux"),
+            target("veth_xmit", "veth"),
+            target("dev_queue_xmit", "vmlinux"),
+            target("ip_rcv", "vmlinux"),
+        ];
+        // Task context of lxc and gvisor, interrupts while each ran, the machine's.
+        let rows = [
+            vec![10, 0, 0, 0, 0],
+            vec![0, 0, 7, 0, 0],
+            vec![0, 0, 0, 0, 40],
+            vec![0, 0, 2, 0, 0],
+            vec![0, 0, 2, 0, 81],
+        ];
+        let functions = FunctionReport::new(
+            Backend::KprobeMulti,
+            &targets,
+            &[true, true, true, false, true],
+            (&rows, IrqMode::Separate),
+            Overhead::default(),
+            None,
+            true,
+        );
+        Report { kernel_functions: Some(functions), ..sample() }
+    }
+
+    #[test]
+    fn interrupt_rows_are_kept_apart_with_irq_separate() {
+        let targets = [target("getppid", "vmlinux"), target("net_rx", "vmlinux")];
+        // Rows: task context of both cgroups, interrupts while each ran, the machine's.
+        let rows = [vec![5, 0], vec![1, 0], vec![0, 3], vec![0, 0], vec![0, 9]];
+        let f = FunctionReport::new(
+            Backend::Fentry,
+            &targets,
+            &[true, true],
+            (&rows, IrqMode::Separate),
+            Overhead::default(),
+            None,
+            true,
+        );
+        let rows: Vec<_> = f
+            .functions
+            .iter()
+            .map(|r| (r.name.as_str(), r.counts.clone(), r.in_interrupts.clone(), r.all_interrupts))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("getppid", vec![5, 1], vec![0, 0], Some(0)),
+                ("net_rx", vec![0, 0], vec![3, 0], Some(9))
+            ]
+        );
+        assert_eq!(f.totals, [5, 1]);
+        assert_eq!((f.in_interrupts_totals, f.all_interrupts_total), (vec![3, 0], Some(9)));
+        assert_eq!(f.modules[0].counts, [5, 1]);
+        assert!(f.not_entered.is_empty());
+    }
+
+    #[test]
+    fn records_from_before_irq_read_as_task() {
+        let mut json = serde_json::to_value(counted().kernel_functions.unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("irq");
+        let f: FunctionReport = serde_json::from_value(json).unwrap();
+        assert_eq!(f.irq, IrqMode::Task);
+        assert!(
+            f.functions.iter().all(|r| r.in_interrupts.is_empty() && r.all_interrupts.is_none())
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ use tokio::{
 use crate::{
     collect::Count,
     lines::{LineFunction, LineReport},
-    report::{Report, SyscallRow},
+    report::{ALL_INTERRUPTS, Report, SyscallRow},
     session::Update,
 };
 
@@ -223,7 +223,8 @@ pub fn exposition(report: Option<Arc<Report>>) -> anyhow::Result<String> {
 
 /// A metric's labels besides `cgroup`: the report's own strings, or a number written out.
 type Labels<'a> = Vec<(&'static str, Cow<'a, str>)>;
-/// One item of a report (a syscall, a function): its labels and its figure per cgroup.
+/// One item of a report (a syscall, a function): its labels and its figure per cgroup, then
+/// for interrupt context the machine's, labelled `(interrupts)`.
 type Item<'a> = (Labels<'a>, Vec<u64>);
 
 /// One metric family: a counter per cgroup for each item of a report.
@@ -234,7 +235,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 6] = [
+const FAMILIES: [Family; 7] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -257,6 +258,18 @@ const FAMILIES: [Family; 6] = [
         items: |report| {
             let functions = report.kernel_functions.iter().flat_map(|f| &f.functions);
             functions.map(|f| (function_labels(&f.name, &f.module), f.counts.clone())).collect()
+        },
+    },
+    Family {
+        name: "ktrace_function_entries_in_interrupts",
+        help: "Exact entries of a counted kernel function in interrupt context (softirq, \
+               hardirq, NMI) while a task of the cgroup was current, and as cgroup \
+               (interrupts) on the whole machine (--irq separate).",
+        items: |report| {
+            let functions = report.kernel_functions.iter().flat_map(|f| &f.functions);
+            functions
+                .map(|f| (function_labels(&f.name, &f.module), f.interrupt_columns().collect()))
+                .collect()
         },
     },
     Family {
@@ -353,9 +366,10 @@ impl Collector for Counters {
             let mut metric =
                 encoder.encode_descriptor(family.name, family.help, None, counter_type)?;
             let Some(report) = &self.0 else { continue };
+            let columns = report.cgroups.iter().map(|c| c.label.as_str()).chain([ALL_INTERRUPTS]);
             for (labels, figures) in (family.items)(report) {
-                for (cgroup, figure) in report.cgroups.iter().zip(figures) {
-                    let labels: Labels<'_> = [("cgroup", cgroup.label.as_str().into())]
+                for (cgroup, figure) in columns.clone().zip(figures) {
+                    let labels: Labels<'_> = [("cgroup", cgroup.into())]
                         .into_iter()
                         .chain(labels.iter().cloned())
                         .collect();
@@ -375,7 +389,7 @@ mod tests {
     use super::*;
     use crate::{
         latency::{Latency, RELATIVE_ERROR},
-        report::tests::{counted, sampled},
+        report::tests::{counted, counted_apart, sampled},
     };
 
     #[test]
@@ -417,6 +431,8 @@ ktrace_function_entries_total{cgroup="lxc",function="vfs_write",module="vmlinux"
 ktrace_function_entries_total{cgroup="gvisor",function="vfs_write",module="vmlinux"} 0
 ktrace_function_entries_total{cgroup="lxc",function="veth_xmit",module="veth"} 0
 ktrace_function_entries_total{cgroup="gvisor",function="veth_xmit",module="veth"} 7
+# HELP ktrace_function_entries_in_interrupts Exact entries of a counted kernel function in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_function_entries_in_interrupts counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
 # TYPE ktrace_kernel_samples counter
 ktrace_kernel_samples_total{cgroup="lxc",function="vfs_write",module="vmlinux"} 30
@@ -436,6 +452,36 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
 # EOF
 "#
         );
+    }
+
+    /// Interrupt context per cgroup and, as cgroup `(interrupts)`, for the machine, read by a
+    /// real Prometheus parser.
+    #[test]
+    fn interrupt_context_is_a_counter_per_cgroup_and_for_the_machine() {
+        let text = exposition(Some(Arc::new(counted_apart()))).unwrap();
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("the real parser reads it");
+        let ip_rcv: Vec<(&str, f64)> = scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "ktrace_function_entries_in_interrupts_total"
+                    && s.labels.get("function") == Some("ip_rcv")
+            })
+            .map(|s| match s.value {
+                // The parser reads a counter's `_total` sample as untyped.
+                prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n) => {
+                    (s.labels.get("cgroup").unwrap_or(""), n)
+                }
+                _ => ("not a number", 0.0),
+            })
+            .collect();
+        assert_eq!(ip_rcv, [("lxc", 40.0), ("gvisor", 0.0), ("(interrupts)", 81.0)]);
+        assert!(
+            text.contains("ktrace_function_entries_total{cgroup=\"lxc\",function=\"ip_rcv\",module=\"vmlinux\"} 0\n"),
+            "task context stays per cgroup:\n{text}"
+        );
+        assert!(!text.contains("ktrace_function_entries_total{cgroup=\"(interrupts)\""), "{text}");
     }
 
     #[test]
@@ -527,6 +573,8 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
 # TYPE ktrace_syscalls_blocked counter
 # HELP ktrace_function_entries Exact entries of a counted kernel function by tasks of the cgroup.
 # TYPE ktrace_function_entries counter
+# HELP ktrace_function_entries_in_interrupts Exact entries of a counted kernel function in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_function_entries_in_interrupts counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
 # TYPE ktrace_kernel_samples counter
 # HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.

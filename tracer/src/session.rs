@@ -297,7 +297,7 @@ impl Session {
                     counter.backend,
                     &counter.targets,
                     &attached,
-                    counts,
+                    (counts, counter.irq),
                     overhead,
                     top,
                     period.scope == Scope::Total,

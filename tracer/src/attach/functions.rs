@@ -15,7 +15,9 @@ use aya::{Ebpf, maps::PerCpuArray};
 use tracer_common::{FUNCTION_CHUNK, FunctionChunk, FunctionStats};
 
 use super::{
+    FunctionPlan,
     backend::{Backend, kprobe_pmu_type, load_spec},
+    interrupts::IrqMode,
     object,
     raw::{self, ProgramStats},
     verifier::Rejection,
@@ -35,6 +37,8 @@ pub struct Skipped {
 pub struct FunctionCounter {
     pub backend: Backend,
     pub targets: Vec<Target>,
+    /// What entries in interrupt context count for, which decides the rows of counters.
+    pub irq: IrqMode,
     pub skipped: Vec<Skipped>,
     programs: Vec<OwnedFd>,
     links: Vec<OwnedFd>,
@@ -46,15 +50,15 @@ pub fn chunks(counters: usize) -> usize {
 }
 
 impl FunctionCounter {
-    /// Attaches `targets` with `backend`, except those at the `unlocated` indexes (no address
-    /// to find them by), which are skipped. Fails only if nothing attaches.
+    /// Attaches the plan's targets with its backend, except those at the `unlocated` indexes
+    /// (no address to find them by), which are skipped. Fails only if nothing attaches.
     pub fn attach(
         ebpf: &mut Ebpf,
-        backend: Backend,
-        targets: Vec<Target>,
+        plan: FunctionPlan,
         unlocated: &[usize],
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
+        let FunctionPlan { backend, targets, irq, .. } = plan;
         let skipped = unlocated
             .iter()
             .map(|&i| Skipped {
@@ -63,7 +67,7 @@ impl FunctionCounter {
             })
             .collect();
         let mut counter =
-            Self { backend, targets, skipped, programs: Vec::new(), links: Vec::new() };
+            Self { backend, targets, irq, skipped, programs: Vec::new(), links: Vec::new() };
         let unlocated: HashSet<usize> = unlocated.iter().copied().collect();
         let code = raw::instructions(ebpf, load_spec(backend, None).name)?;
         let insns = &code.insns;
@@ -206,10 +210,10 @@ impl FunctionCounter {
         progress.done();
     }
 
-    /// Cumulative entry counts: `[slot][function index]`.
-    /// Cumulative entry counts: `[slot][function index]`; `chunks` per slot, as laid out.
+    /// Cumulative entry counts: `[row][function index]`, rows as [`IrqMode::rows`] says;
+    /// `chunks` per row, as laid out.
     pub fn read(&self, ebpf: &Ebpf, slots: usize, chunks: usize) -> anyhow::Result<Vec<Vec<u64>>> {
-        read_counters(ebpf, slots, chunks, 0..self.targets.len())
+        read_counters(ebpf, self.irq.rows(slots), chunks, 0..self.targets.len())
     }
 
     pub fn overhead(&self, ebpf: &Ebpf) -> anyhow::Result<Overhead> {

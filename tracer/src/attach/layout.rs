@@ -16,11 +16,16 @@ const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// The running kernel's layout.
 pub fn read() -> anyhow::Result<KernelLayout> {
+    from_btf(&vmlinux_btf()?)
+        .with_context(|| format!("finding task and cgroup fields in {VMLINUX_BTF}"))
+}
+
+/// The running kernel's BTF.
+pub fn vmlinux_btf() -> anyhow::Result<Btf> {
     let data = std::fs::read(VMLINUX_BTF).with_context(|| {
         format!("reading {VMLINUX_BTF} (ktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF)")
     })?;
-    let btf = Btf::parse(&data, None).with_context(|| format!("parsing {VMLINUX_BTF}"))?;
-    from_btf(&btf).with_context(|| format!("finding task and cgroup fields in {VMLINUX_BTF}"))
+    Btf::parse(&data, None).with_context(|| format!("parsing {VMLINUX_BTF}"))
 }
 
 fn from_btf(btf: &Btf) -> anyhow::Result<KernelLayout> {

@@ -6,6 +6,7 @@
 mod backend;
 mod diagnostics;
 mod functions;
+mod interrupts;
 mod ip_table;
 mod layout;
 mod lines;
@@ -20,12 +21,15 @@ use std::os::unix::fs::MetadataExt as _;
 
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader, maps::Array};
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
+use tracer_common::{
+    CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, PreemptCount, Targets, Tracer,
+};
 
 pub use self::{
     backend::{Backend, choose as choose_backend, kprobe_pmu_type},
     diagnostics::Diagnostics,
     functions::FunctionCounter,
+    interrupts::{IrqMode, preempt_count},
     lines::SkippedProbe,
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
     syscalls::LATENCY_SYSCALLS_PER_CGROUP,
@@ -44,6 +48,10 @@ pub struct FunctionPlan {
     pub backend: Backend,
     /// A function's index here is the index of its counter (and its kprobe attach cookie).
     pub targets: Vec<Target>,
+    /// What entries in interrupt context count for (`--irq`).
+    pub irq: IrqMode,
+    /// Where the CPUs' preempt counts are; zero with `IrqMode::Task`, which needs none.
+    pub preempt_count: PreemptCount,
 }
 
 /// Everything ktrace attached for one trace. Fields drop in order: the function and line
@@ -85,15 +93,21 @@ impl Probes {
             .map(|plan| IpTable::for_targets(&plan.targets))
             .transpose()?;
         let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
+        // Line probes share the function counters and their rows.
+        let irq = functions.as_ref().map_or(IrqMode::Task, |f| f.irq);
+        let irq_mode = irq.global();
+        let preempt_count = functions.as_ref().map(|f| f.preempt_count).unwrap_or_default();
         let mut loader = loader(&kernel_layout, diagnostics);
         loader
             .override_global("TARGETS", &targets, true)
             .override_global("COLLECT_STACKS", &collect_stacks, true)
             .override_global("FUNCTION_CHUNKS", &function_chunks, true)
-            .override_global("IP_TABLE_MASK", &ip_table_mask, true);
+            .override_global("IP_TABLE_MASK", &ip_table_mask, true)
+            .override_global("IRQ_MODE", &irq_mode, true)
+            .override_global("PREEMPT_COUNT", &preempt_count, true);
         if counting {
-            loader
-                .map_max_entries("FUNCTION_COUNTS", function_chunks * cgroups.len().max(1) as u32);
+            let rows = irq.rows(cgroups.len()).max(1) as u32;
+            loader.map_max_entries("FUNCTION_COUNTS", function_chunks * rows);
         }
         if let Some(table) = &ip_table {
             loader.map_max_entries("IP_TABLE", table.len());
@@ -117,7 +131,7 @@ impl Probes {
         let functions = functions
             .map(|plan| {
                 let unlocated = ip_table.map(|t| t.unlocated).unwrap_or_default();
-                FunctionCounter::attach(&mut ebpf, plan.backend, plan.targets, &unlocated)
+                FunctionCounter::attach(&mut ebpf, plan, &unlocated)
             })
             .transpose()?;
         let lines = (!lines.is_empty())

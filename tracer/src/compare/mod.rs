@@ -14,6 +14,9 @@
 //! (`net/core`, `fs`, ...), with the same coverage; without it, by module only. When every
 //! record counted source lines (`--lines`), their hits are compared per line, in source order.
 //! Records made with `--latency` add each syscall's p50 and p99 latency per run, in ns.
+//! Records that all kept interrupt context apart (`--irq separate`) add two function
+//! sections: the entries in interrupts while each run's cgroup ran, and those of the whole
+//! machine (the `(interrupts)` column of the record the run is from).
 //!
 //! This module builds the [`Comparison`]; [`render`] writes it in each `--output` format and
 //! [`plot`] draws it. They use this module, never the other way round.
@@ -30,6 +33,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
+    attach::IrqMode,
     collect::Count,
     kallsyms::CORE_KERNEL,
     latency::Latency,
@@ -72,6 +76,13 @@ pub enum Measure {
     /// The 99th percentile latency of a syscall's timed calls, in ns (`--latency`).
     #[serde(rename = "p99_ns")]
     P99Ns,
+    /// Exact kernel function entries in interrupt context while the run's cgroup ran.
+    #[serde(rename = "in_interrupts")]
+    InInterrupts,
+    /// Exact kernel function entries in interrupt context on the whole machine during the
+    /// run's record, whoever was interrupted.
+    #[serde(rename = "all_interrupts")]
+    AllInterrupts,
 }
 
 impl Measure {
@@ -84,6 +95,8 @@ impl Measure {
             Self::Blocked => "blocked",
             Self::P50Ns => "p50_ns",
             Self::P99Ns => "p99_ns",
+            Self::InInterrupts => "in_interrupts",
+            Self::AllInterrupts => "all_interrupts",
         }
     }
 }
@@ -141,6 +154,10 @@ pub struct Comparison {
     pub modules: Option<Section>,
     /// Counted functions by source directory, when every record's kernel has DWARF here.
     pub directories: Option<Section>,
+    /// Counted functions in interrupt context, while the run's cgroup ran and on the whole
+    /// machine, when every record kept it apart (`--irq separate`).
+    pub in_interrupts: Option<Section>,
+    pub all_interrupts: Option<Section>,
     /// Counted source lines (`function:line`), when every record counted lines.
     pub lines: Option<Section>,
     /// Sections that some records have but the comparison leaves out, and why.
@@ -150,7 +167,7 @@ pub struct Comparison {
 /// A section the comparison leaves out, said on stderr and in every output but CSV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeftOut {
-    /// `functions` (with the modules), or `directories`.
+    /// `functions` (with the modules), `interrupts`, `lines` or `directories`.
     pub section: &'static str,
     pub why: String,
 }
@@ -324,8 +341,10 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     let (functions, modules) = if counted {
         let functions = table.section(Measure::Entries, |_, rec, c| {
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
+            // With --irq separate, functions entered in interrupts only are listed too.
             f.functions
                 .iter()
+                .filter(|f| f.counts[c] > 0)
                 .map(|f| ((f.name.clone(), Some(f.module.clone())), f.counts[c], None))
                 .collect()
         });
@@ -360,6 +379,34 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         None => functions_left_out(records).into_iter().collect(),
         Some(_) => Vec::new(),
     };
+    let (in_interrupts, all_interrupts) = match counted.then(|| irq_modes(records)).flatten() {
+        Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
+            let in_interrupts = table.section(Measure::InInterrupts, |_, rec, c| {
+                let f = rec.kernel_functions.as_ref().expect("all records counted functions");
+                f.functions
+                    .iter()
+                    .filter(|f| f.in_interrupts.get(c).is_some_and(|&n| n > 0))
+                    .map(|f| ((f.name.clone(), Some(f.module.clone())), f.in_interrupts[c], None))
+                    .collect()
+            });
+            let all_interrupts = table.section(Measure::AllInterrupts, |_, rec, _| {
+                let f = rec.kernel_functions.as_ref().expect("all records counted functions");
+                f.functions
+                    .iter()
+                    .filter_map(|f| {
+                        let n = f.all_interrupts.filter(|&n| n > 0)?;
+                        Some(((f.name.clone(), Some(f.module.clone())), n, None))
+                    })
+                    .collect()
+            });
+            (Some(in_interrupts), Some(all_interrupts))
+        }
+        Some(modes) => {
+            left_out.extend(interrupts_left_out(&modes));
+            (None, None)
+        }
+        None => (None, None),
+    };
     left_out.extend(lines_left_out(records));
     let lines = records.iter().all(|(_, _, r)| r.report.kernel_lines.is_some()).then(|| {
         let mut lines = table.section(Measure::Hits, |_, rec, c| {
@@ -385,9 +432,47 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         functions,
         modules,
         directories: None,
+        in_interrupts,
+        all_interrupts,
         lines,
         left_out,
     }
+}
+
+/// Each `--irq` mode of the records with the labels of the records counted in it, in order of
+/// first appearance; `None` when no record counted functions.
+fn irq_modes(records: &[(String, String, Record)]) -> Option<Vec<(IrqMode, Vec<&str>)>> {
+    let mut modes: Vec<(IrqMode, Vec<&str>)> = Vec::new();
+    for (label, _, record) in records {
+        let Some(f) = &record.report.kernel_functions else { continue };
+        match modes.iter_mut().find(|(mode, _)| *mode == f.irq) {
+            Some((_, labels)) => labels.push(label),
+            None => modes.push((f.irq, vec![label])),
+        }
+    }
+    (!modes.is_empty()).then_some(modes)
+}
+
+/// Why interrupt context is not compared when the records counted it differently. Records
+/// that all charged it to the interrupted task (`--irq task`, and every record from before
+/// `--irq`) or all left it out have nothing to say about it.
+fn interrupts_left_out(modes: &[(IrqMode, Vec<&str>)]) -> Option<LeftOut> {
+    (modes.len() > 1).then(|| {
+        let parts: Vec<String> = modes
+            .iter()
+            .map(|(mode, labels)| format!("{}: --irq {mode}", labels.join(", ")))
+            .collect();
+        LeftOut {
+            section: "interrupts",
+            why: format!(
+                "{}; entries in interrupt context are compared only when every record kept \
+                 them apart (--irq separate), and the function entries of these runs count \
+                 different things (with task they include the interrupts that came while the \
+                 cgroup ran)",
+                parts.join("; ")
+            ),
+        }
+    })
 }
 
 /// Why source lines are not compared when only some records counted them.
@@ -494,7 +579,7 @@ impl Table<'_> {
 pub(crate) mod tests {
     use super::*;
     use crate::{
-        attach::Backend,
+        attach::{Backend, IrqMode},
         collect::{Count, Overhead, SyscallCounts},
         record::tests::info as record_info,
         report::{
@@ -523,7 +608,8 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, entered: &str, count: u64, not_entered: &str| {
             let targets = [(entered, "vmlinux"), (not_entered, "vmlinux"), ("vfs_read", "vmlinux")];
-            let report = counting(&[name], &release, &targets, &[vec![count, 0, 0]]);
+            let report =
+                counting(&[name], &release, &targets, (&[vec![count, 0, 0]], IrqMode::Task));
             let path = dir.path().join(format!("{name}.json"));
             record::write(&path, &Record::new(record_info(), report), false).unwrap();
             path
@@ -579,13 +665,18 @@ pub(crate) mod tests {
             attached: modules.iter().map(|m| m.1).sum(),
             skipped: 0,
             overhead: Overhead::default(),
+            irq: IrqMode::Task,
             totals: vec![modules.iter().map(|m| m.3).sum()],
+            in_interrupts_totals: Vec::new(),
+            all_interrupts_total: None,
             functions: functions
                 .iter()
                 .map(|&(name, module, n)| CountedFunction {
                     name: name.to_owned(),
                     module: module.to_owned(),
                     counts: vec![n],
+                    in_interrupts: Vec::new(),
+                    all_interrupts: None,
                 })
                 .collect(),
             functions_omitted: 0,
@@ -794,6 +885,96 @@ pub(crate) mod tests {
         assert_eq!(c.syscalls.rows[0].only_in(), Some(vec![0, 2]));
         assert_eq!(c.syscalls.omitted, 1);
         assert_eq!(c.functions, None);
+    }
+
+    /// `counted(functions, modules)` as `--irq separate` counts it: each function of
+    /// `interrupts` (name, in interrupts while the cgroup ran, on the whole machine).
+    fn kept_apart(
+        functions: &[(&str, &str, u64)],
+        interrupts: &[(&str, u64, u64)],
+    ) -> FunctionReport {
+        let mut f = counted(functions, &[("vmlinux", 100, 1, 1)]);
+        f.irq = IrqMode::Separate;
+        for row in &mut f.functions {
+            let &(_, in_interrupts, all) =
+                interrupts.iter().find(|(name, ..)| *name == row.name).unwrap_or(&("", 0, 0));
+            (row.in_interrupts, row.all_interrupts) = (vec![in_interrupts], Some(all));
+        }
+        f
+    }
+
+    /// Receive-path work in softirq while the sender ran, and the timer softirq, compared
+    /// between runs; a record charging it to the task is not compared with them.
+    #[test]
+    fn interrupt_context_is_compared_when_every_record_kept_it_apart() {
+        let run = |name: &str, functions, interrupts| {
+            let mut r = record(&[name], &[]);
+            r.report.kernel_functions = Some(kept_apart(functions, interrupts));
+            (name.to_owned(), format!("{name}.json"), r)
+        };
+        let runc = run(
+            "runc",
+            &[
+                ("getppid", "vmlinux", 10),
+                ("ip_rcv", "vmlinux", 0),
+                ("run_timer_softirq", "vmlinux", 0),
+            ],
+            &[("ip_rcv", 100, 100), ("run_timer_softirq", 1, 35)],
+        );
+        let gvisor = run(
+            "gvisor",
+            &[
+                ("getppid", "vmlinux", 10),
+                ("ip_rcv", "vmlinux", 0),
+                ("run_timer_softirq", "vmlinux", 0),
+            ],
+            &[("ip_rcv", 50, 200), ("run_timer_softirq", 0, 70)],
+        );
+        let c = compare(&[runc.clone(), gvisor], None);
+        let rows = |section: Option<Section>| -> Vec<(String, Vec<u64>, Option<f64>)> {
+            let section = section.expect("a section of interrupt context");
+            section.rows.iter().map(|r| (r.name.clone(), r.values.clone(), r.ratio(1))).collect()
+        };
+        assert_eq!(c.in_interrupts.as_ref().unwrap().measure, Measure::InInterrupts);
+        assert_eq!(
+            rows(c.in_interrupts),
+            [
+                ("ip_rcv".to_owned(), vec![100, 50], Some(0.5)),
+                ("run_timer_softirq".to_owned(), vec![1, 0], Some(0.0)),
+            ]
+        );
+        assert_eq!(c.all_interrupts.as_ref().unwrap().measure, Measure::AllInterrupts);
+        assert_eq!(
+            rows(c.all_interrupts),
+            [
+                ("ip_rcv".to_owned(), vec![100, 200], Some(2.0)),
+                ("run_timer_softirq".to_owned(), vec![35, 70], Some(2.0)),
+            ]
+        );
+        assert_eq!(c.left_out, []);
+        let functions = c.functions.unwrap();
+        assert_eq!(
+            functions.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["getppid"],
+            "no rows of task-context entries for functions entered in interrupts only"
+        );
+
+        let mut before_irq = record(&["lxc"], &[]);
+        before_irq.report.kernel_functions = Some(counted(&[("ip_rcv", "vmlinux", 100)], &[]));
+        let c = compare(&[runc, ("lxc".to_owned(), "lxc.json".to_owned(), before_irq)], None);
+        assert_eq!((c.in_interrupts, c.all_interrupts), (None, None));
+        assert_eq!(c.functions.unwrap().rows[0].values, [0, 100], "functions still compared");
+        assert_eq!(
+            c.left_out,
+            [LeftOut {
+                section: "interrupts",
+                why: "runc: --irq separate; lxc: --irq task; entries in interrupt context are \
+                      compared only when every record kept them apart (--irq separate), and the \
+                      function entries of these runs count different things (with task they \
+                      include the interrupts that came while the cgroup ran)"
+                    .to_owned()
+            }]
+        );
     }
 
     /// A counted record beside a sampled one lost its function tables without a word.

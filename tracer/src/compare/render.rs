@@ -54,6 +54,12 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
     if let Some(functions) = &c.functions {
         grids.push(section_grid(c, functions, "Kernel functions", "FUNCTION"));
     }
+    if let Some(in_interrupts) = &c.in_interrupts {
+        grids.push(section_grid(c, in_interrupts, "Kernel functions in interrupts", "FUNCTION"));
+    }
+    if let Some(all_interrupts) = &c.all_interrupts {
+        grids.push(section_grid(c, all_interrupts, "Kernel functions in interrupts", "FUNCTION"));
+    }
     if let Some(modules) = &c.modules {
         grids.push(section_grid(c, modules, "Modules", "MODULE"));
     }
@@ -117,6 +123,14 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
         (Measure::Blocked, _) => format!(
             "{what}: returns without an entry per run (turned away before they ran: seccomp, \
              ptrace), ratio to {first}"
+        ),
+        (Measure::InInterrupts, _) => format!(
+            "{what} (softirq, hardirq, NMI) while the run's cgroup ran: counted entries per \
+             run, ratio to {first}"
+        ),
+        (Measure::AllInterrupts, _) => format!(
+            "{what} on the whole machine, whoever ran ((interrupts), the same for every cgroup \
+             of a record): counted entries per run, ratio to {first}"
         ),
         (Measure::P50Ns | Measure::P99Ns, _) => format!(
             "{what}: {} in ns per run (within {:.1}%), ratio to {first}",
@@ -253,6 +267,8 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
         ("latency", c.p50.as_ref()),
         ("latency", c.p99.as_ref()),
         ("function", c.functions.as_ref()),
+        ("function", c.in_interrupts.as_ref()),
+        ("function", c.all_interrupts.as_ref()),
         ("module", c.modules.as_ref()),
         ("directory", c.directories.as_ref()),
         ("line", c.lines.as_ref()),
@@ -291,12 +307,16 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
 #[derive(Serialize)]
 struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    all_interrupts: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     blocked: Option<SectionDocument<'a>>,
     compare_version: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     directories: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     functions: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_interrupts: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "<[LeftOut]>::is_empty")]
     left_out: &'a [LeftOut],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -343,10 +363,12 @@ impl<'a> Document<'a> {
             rows_omitted: s.omitted,
         };
         Self {
+            all_interrupts: c.all_interrupts.as_ref().map(section),
             blocked: c.blocked.as_ref().map(section),
             compare_version: COMPARE_VERSION,
             directories: c.directories.as_ref().map(section),
             functions: c.functions.as_ref().map(section),
+            in_interrupts: c.in_interrupts.as_ref().map(section),
             left_out: &c.left_out,
             lines: c.lines.as_ref().map(section),
             modules: c.modules.as_ref().map(section),
@@ -425,6 +447,37 @@ mod tests {
             json!([{"section": "directories", "why": "no vmlinux with DWARF for kernel 6.12.0"}])
         );
         assert_eq!(Document::new(&pair()).left_out, [], "absent when nothing is left out");
+    }
+
+    /// The interrupt sections are titled for what they count, a `function` row of their own
+    /// measure in CSV, and keys of their own in JSON.
+    #[test]
+    fn interrupt_sections_are_rendered_in_every_format() {
+        let mut c = pair();
+        let functions = c.functions.clone().unwrap();
+        c.in_interrupts = Some(Section { measure: Measure::InInterrupts, ..functions.clone() });
+        c.all_interrupts = Some(Section { measure: Measure::AllInterrupts, ..functions });
+        let render = |format| {
+            let mut out = Vec::new();
+            write(&mut out, &c, format).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let table = render(Format::Table);
+        for title in [
+            "Kernel functions in interrupts (softirq, hardirq, NMI) while the run's cgroup ran: \
+             counted entries per run, ratio to net\nFUNCTION   MODULE   net  disk  disk/net  NOTE\n",
+            "Kernel functions in interrupts on the whole machine, whoever ran ((interrupts), the \
+             same for every cgroup of a record): counted entries per run, ratio to net\n",
+        ] {
+            assert!(table.contains(title), "{table}");
+        }
+        let csv = render(Format::Csv);
+        assert!(csv.contains("\nfunction,in_interrupts,veth_xmit,veth,net,40,,,,net\n"), "{csv}");
+        assert!(csv.contains("\nfunction,all_interrupts,vfs_read,vmlinux,disk,15,3.0000,,,\n"));
+        let doc: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        assert_eq!(doc["in_interrupts"]["measure"], "in_interrupts");
+        assert_eq!(doc["all_interrupts"]["rows"][1]["values"], json!([5, 15]));
+        assert!(Document::new(&pair()).in_interrupts.is_none(), "absent without --irq separate");
     }
 
     #[test]

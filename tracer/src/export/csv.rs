@@ -1,11 +1,16 @@
 //! `--output csv`: tidy rows, one per (cgroup, syscall) and, with `--sample`, per (cgroup,
-//! kernel function) and (cgroup, module); with `--lines`, per (cgroup, source line). The
-//! report's metadata is repeated on every row, so rows of several runs or intervals can be
-//! concatenated and still be told apart. With `--latency`, syscall rows carry the timed calls'
-//! percentiles in integer nanoseconds.
+//! kernel function) and (cgroup, module); with `--lines`, per (cgroup, source line); with
+//! `--irq separate` also per (cgroup, function) in interrupts, and per function for the
+//! machine's interrupts (cgroup `(interrupts)`). The report's metadata is repeated on every
+//! row, so rows of several runs or intervals can be concatenated and still be told apart.
+//! With `--latency`, syscall rows carry the timed calls' percentiles in integer nanoseconds.
 use std::io::{self, Write};
 
-use crate::{kallsyms::CORE_KERNEL, latency::Latency, report::Report};
+use crate::{
+    kallsyms::CORE_KERNEL,
+    latency::Latency,
+    report::{ALL_INTERRUPTS, Report},
+};
 
 const HEADER: [&str; 26] = [
     "scope",
@@ -42,6 +47,9 @@ const HEADER: [&str; 26] = [
 const SYSCALL: &str = "syscall";
 /// Entries of a kernel function, counted; in the `calls` column.
 const FUNCTION_COUNTS: &str = "function";
+/// Entries in interrupt context, counted: while the cgroup's task ran, or on the whole
+/// machine for the cgroup [`ALL_INTERRUPTS`].
+const FUNCTION_IN_INTERRUPTS: &str = "function_in_interrupts";
 const FUNCTION_SAMPLES: &str = "function_samples";
 const MODULE_SAMPLES: &str = "module_samples";
 /// Hits of a source line of a kernel function (`name`), counted; in the `calls` column.
@@ -54,14 +62,20 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     }
     let command = report.command.as_ref().map(|c| c.join(" ")).unwrap_or_default();
     let duration = format!("{:.3}", report.duration_secs);
-    let mut row = |cgroup: usize,
+    // `None`: the machine's interrupts rather than a cgroup.
+    let mut row = |cgroup: Option<usize>,
                    kind: &str,
                    fields: [String; 10],
                    latency: Option<&Latency>|
      -> io::Result<()> {
-        let c = &report.cgroups[cgroup];
+        let (label, path, id) = match cgroup {
+            Some(i) => {
+                let c = &report.cgroups[i];
+                (c.label.as_str(), c.path.as_str(), c.id.to_string())
+            }
+            None => (ALL_INTERRUPTS, "", String::new()),
+        };
         let [name, module, nr, calls, errors, samples, share, blocked, file, line] = fields;
-        let id = c.id.to_string();
         let [timed, p50, p90, p99, p99_9, max] = latency_fields(latency);
         csv.write_record([
             report.scope.as_str(),
@@ -70,8 +84,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             &report.kernel_release,
             &report.ktrace_version,
             &command,
-            &c.label,
-            &c.path,
+            label,
+            path,
             &id,
             kind,
             &name,
@@ -109,13 +123,13 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 String::new(),
             ];
             let latency = syscall.latency.as_ref().and_then(|cells| cells.get(i)?.as_ref());
-            row(i, SYSCALL, fields, latency)?;
+            row(Some(i), SYSCALL, fields, latency)?;
         }
     }
     if let Some(functions) = &report.kernel_functions {
         for f in &functions.functions {
-            for (i, n) in f.counts.iter().enumerate() {
-                let fields = [
+            let fields = |n: u64| {
+                [
                     f.name.clone(),
                     f.module.clone(),
                     String::new(),
@@ -126,8 +140,16 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                     String::new(),
-                ];
-                row(i, FUNCTION_COUNTS, fields, None)?;
+                ]
+            };
+            for (i, &n) in f.counts.iter().enumerate() {
+                row(Some(i), FUNCTION_COUNTS, fields(n), None)?;
+            }
+            for (i, &n) in f.in_interrupts.iter().enumerate() {
+                row(Some(i), FUNCTION_IN_INTERRUPTS, fields(n), None)?;
+            }
+            if let Some(n) = f.all_interrupts {
+                row(None, FUNCTION_IN_INTERRUPTS, fields(n), None)?;
             }
         }
     }
@@ -148,7 +170,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                         f.file.clone(),
                         line.line.to_string(),
                     ];
-                    row(i, LINE_COUNTS, fields, None)?;
+                    row(Some(i), LINE_COUNTS, fields, None)?;
                 }
             }
         }
@@ -168,7 +190,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                 ];
-                row(i, FUNCTION_SAMPLES, fields, None)?;
+                row(Some(i), FUNCTION_SAMPLES, fields, None)?;
             }
         }
         for m in &samples.modules {
@@ -185,7 +207,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                     String::new(),
                     String::new(),
                 ];
-                row(i, MODULE_SAMPLES, fields, None)?;
+                row(Some(i), MODULE_SAMPLES, fields, None)?;
             }
         }
     }

@@ -2,10 +2,11 @@
 use std::io::{self, Write};
 
 use crate::{
+    attach::IrqMode,
     collect::{Overhead, rate},
     latency::{self, RELATIVE_ERROR},
     lines::{LineReport, describe_copies},
-    report::{FunctionReport, Report, SampleReport, SampleTotalsRow},
+    report::{ALL_INTERRUPTS, FunctionReport, Report, SampleReport, SampleTotalsRow},
 };
 
 const NAME_WIDTH: usize = 22;
@@ -23,7 +24,7 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
         report.start_time,
         report.kernel_release
     )?;
-    group_labels(out, report, NAME_WIDTH + 1 + NR_WIDTH, GROUP_WIDTH)?;
+    group_labels(out, report, NAME_WIDTH + 1 + NR_WIDTH, GROUP_WIDTH, None)?;
     write!(out, "{:<NAME_WIDTH$} {:>NR_WIDTH$}", "SYSCALL", "NR")?;
     for _ in 0..cgroups {
         write!(out, "  {:>12} {:>11} {:>10} {:>10}", "CALLS", "CALLS/s", "FAILED", "BLOCKED")?;
@@ -92,7 +93,7 @@ fn write_latency(out: &mut impl Write, report: &Report) -> io::Result<()> {
         "Syscall latency per cgroup, entry to return (blocking included), within {:.1}%",
         RELATIVE_ERROR * 100.0
     )?;
-    group_labels(out, report, NAME_WIDTH + 1 + NR_WIDTH, LATENCY_GROUP_WIDTH)?;
+    group_labels(out, report, NAME_WIDTH + 1 + NR_WIDTH, LATENCY_GROUP_WIDTH, None)?;
     write!(out, "{:<NAME_WIDTH$} {:>NR_WIDTH$}", "SYSCALL", "NR")?;
     for _ in &report.cgroups {
         write!(out, "  {:>10}", "TIMED")?;
@@ -122,6 +123,8 @@ fn write_latency(out: &mut impl Write, report: &Report) -> io::Result<()> {
 
 /// "  CALLS(12) CALLS/s(11)"
 const COUNT_GROUP_WIDTH: usize = 2 + 12 + 1 + 11;
+/// " IN IRQ(12)", after a cgroup's counts with `--irq separate`.
+const IN_IRQ_WIDTH: usize = 1 + 12;
 
 fn write_functions(
     out: &mut impl Write,
@@ -133,26 +136,55 @@ fn write_functions(
         "Kernel function entries, counted with {} ({} functions attached, {} skipped)",
         functions.backend, functions.attached, functions.skipped
     )?;
-    group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH)?;
+    let separate = functions.irq == IrqMode::Separate;
+    match functions.irq {
+        IrqMode::Separate => writeln!(
+            out,
+            "CALLS are in the cgroup's tasks; IN IRQ in interrupts (softirq, hardirq, NMI) while its task ran; {ALL_INTERRUPTS} all in interrupts on the machine, whoever ran"
+        )?,
+        IrqMode::Exclude => {
+            writeln!(out, "Entries in interrupt context are left out (--irq exclude)")?
+        }
+        IrqMode::Task => {}
+    }
+    let group_width = COUNT_GROUP_WIDTH + if separate { IN_IRQ_WIDTH } else { 0 };
+    group_labels(out, report, LABEL_WIDTH, group_width, separate.then_some(ALL_INTERRUPTS))?;
     write!(out, "{:<FUNCTION_WIDTH$} {:<MODULE_WIDTH$}", "FUNCTION", "MODULE")?;
     for _ in &report.cgroups {
         write!(out, "  {:>12} {:>11}", "CALLS", "CALLS/s")?;
+        if separate {
+            write!(out, " {:>12}", "IN IRQ")?;
+        }
+    }
+    if separate {
+        write!(out, "  {:>12}", "CALLS")?;
     }
     writeln!(out)?;
     let elapsed = report.duration();
+    let counts = |out: &mut dyn Write, counts: &[u64], in_interrupts: &[u64], all: Option<u64>| {
+        for (c, &n) in counts.iter().enumerate() {
+            write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
+            if separate {
+                write!(out, " {:>12}", in_interrupts.get(c).copied().unwrap_or(0))?;
+            }
+        }
+        if separate {
+            write!(out, "  {:>12}", all.unwrap_or(0))?;
+        }
+        writeln!(out)
+    };
     for f in &functions.functions {
         let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
         write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
-        for &n in &f.counts {
-            write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
-        }
-        writeln!(out)?;
+        counts(out, &f.counts, &f.in_interrupts, f.all_interrupts)?;
     }
     write!(out, "{:<LABEL_WIDTH$}", "TOTAL")?;
-    for &n in &functions.totals {
-        write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
-    }
-    writeln!(out)?;
+    counts(
+        out,
+        &functions.totals,
+        &functions.in_interrupts_totals,
+        functions.all_interrupts_total,
+    )?;
     if functions.functions_omitted > 0 {
         writeln!(
             out,
@@ -162,7 +194,7 @@ fn write_functions(
     }
     writeln!(out)?;
     writeln!(out, "Kernel modules: functions hit / functions attached, and entries")?;
-    group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH)?;
+    group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH, None)?;
     write!(out, "{:<LABEL_WIDTH$}", "MODULE")?;
     for _ in &report.cgroups {
         write!(out, "  {:>12} {:>11}", "HIT/TRACED", "CALLS")?;
@@ -214,7 +246,7 @@ fn write_lines(out: &mut impl Write, report: &Report, lines: &LineReport) -> io:
         if let Some(body) = &f.body {
             writeln!(out, "note: most of {}'s code is {body}, inlined into it", f.name)?;
         }
-        group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH)?;
+        group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH, None)?;
         write!(out, "{:<LINE_WIDTH$} {:<SOURCE_WIDTH$}", "LINE", "SOURCE")?;
         for _ in &report.cgroups {
             write!(out, "  {:>12} {:>11}", "HITS", "HITS/s")?;
@@ -252,7 +284,7 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
         "Kernel functions, sampled at {} Hz per CPU: SAMPLES are samples, not calls; SHARE is of the cgroup's kernel samples",
         samples.frequency_hz
     )?;
-    group_labels(out, report, LABEL_WIDTH, SAMPLE_GROUP_WIDTH)?;
+    group_labels(out, report, LABEL_WIDTH, SAMPLE_GROUP_WIDTH, None)?;
     write!(out, "{:<FUNCTION_WIDTH$} {:<MODULE_WIDTH$}", "FUNCTION", "MODULE")?;
     sample_headers(out, report.cgroups.len())?;
     for f in &samples.functions {
@@ -282,7 +314,7 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
     }
     writeln!(out)?;
     writeln!(out, "Kernel modules, sampled at {} Hz per CPU", samples.frequency_hz)?;
-    group_labels(out, report, LABEL_WIDTH, SAMPLE_GROUP_WIDTH)?;
+    group_labels(out, report, LABEL_WIDTH, SAMPLE_GROUP_WIDTH, None)?;
     write!(out, "{:<LABEL_WIDTH$}", "MODULE")?;
     sample_headers(out, report.cgroups.len())?;
     for m in &samples.modules {
@@ -325,11 +357,15 @@ fn group_labels(
     report: &Report,
     indent: usize,
     group_width: usize,
+    trailing: Option<&str>,
 ) -> io::Result<()> {
     let mut labels = " ".repeat(indent);
     for cgroup in &report.cgroups {
         let label = fit(&cgroup.label, group_width - 2);
         labels += &format!("  {label:<w$}", w = group_width - 2);
+    }
+    if let Some(label) = trailing {
+        labels += &format!("  {label:>12}");
     }
     writeln!(out, "{}", labels.trim_end())
 }

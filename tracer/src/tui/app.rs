@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use crate::{
-    attach::Backend,
+    attach::{Backend, IrqMode},
     kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
-    report::{FunctionReport, SampleReport},
+    report::{ALL_INTERRUPTS, CountedFunction, FunctionReport, SampleReport},
     session::Update,
 };
 
@@ -69,6 +69,9 @@ pub struct App {
     pub(super) sampling_hz: Option<u64>,
     /// The backend counting kernel functions, once an update says so.
     pub(super) counting: Option<Backend>,
+    /// Whether counted functions keep interrupt context apart (`--irq separate`): the
+    /// functions view then has `[irq]` rows and an `(interrupts)` column.
+    pub(super) interrupts: bool,
     pub(super) view: View,
     pub(super) mode: Mode,
     pub(super) sort: SortColumn,
@@ -108,6 +111,7 @@ impl App {
             cgroups,
             sampling_hz,
             counting: None,
+            interrupts: false,
             view: View::Syscalls,
             mode: Mode::Normal,
             sort: SortColumn::Rate(Column::All),
@@ -203,17 +207,24 @@ impl App {
         if let (Some(total), Some(interval)) = (&total.kernel_functions, &interval.kernel_functions)
         {
             self.counting = Some(total.backend);
+            if total.irq == IrqMode::Separate && !self.interrupts {
+                self.interrupts = true;
+                self.functions = Figures::new(self.cgroups.len() + 1);
+            }
             self.apply_profile(
-                &total.totals,
+                [&entries_while_current(total), &total.totals],
                 [counted_functions(total), counted_functions(interval)],
                 [counted_modules(total), counted_modules(interval)],
             );
+            if self.interrupts {
+                self.apply_interrupts(total, interval);
+            }
         } else if let (Some(total), Some(interval)) =
             (&total.kernel_samples, &interval.kernel_samples)
         {
             let kernel: Vec<u64> = total.totals.iter().map(|t| t.kernel).collect();
             self.apply_profile(
-                &kernel,
+                [&kernel, &kernel],
                 [sampled_functions(total), sampled_functions(interval)],
                 [sampled_modules(total), sampled_modules(interval)],
             );
@@ -240,17 +251,17 @@ impl App {
     }
 
     /// Fills the functions and modules views from `[total, interval]` rows of (name, module,
-    /// figure per cgroup) and (module, figure per cgroup); `cgroup_totals` are the shares'
-    /// denominators.
+    /// figure per cgroup) and (module, figure per cgroup); `[functions, modules]` totals are
+    /// the shares' denominators.
     fn apply_profile<'a>(
         &mut self,
-        cgroup_totals: &[u64],
+        [function_totals, module_totals]: [&[u64]; 2],
         [total_functions, interval_functions]: [impl Iterator<Item = (&'a str, &'a str, &'a [u64])>;
             2],
         [total_modules, interval_modules]: [impl Iterator<Item = (&'a str, &'a [u64])>; 2],
     ) {
-        self.functions.start_update(cgroup_totals.iter().copied());
-        self.modules.start_update(cgroup_totals.iter().copied());
+        self.functions.start_update(function_totals.iter().copied());
+        self.modules.start_update(module_totals.iter().copied());
         // One buffer for all labels: no allocation per function and update.
         let mut label = String::new();
         for (name, module, figures) in total_functions {
@@ -267,6 +278,27 @@ impl App {
         for (module, figures) in interval_modules {
             self.modules.set_interval(module, figures.iter().copied());
         }
+    }
+
+    /// The functions view's `[irq]` rows: each function's entries in interrupts while each
+    /// cgroup's task ran and, in the `(interrupts)` column, on the whole machine.
+    fn apply_interrupts(&mut self, total: &FunctionReport, interval: &FunctionReport) {
+        let mut label = String::new();
+        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+            let label = in_interrupts_label(&mut label, f);
+            self.functions.set_total(label, f.interrupt_columns());
+        }
+        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+            let label = in_interrupts_label(&mut label, f);
+            self.functions.set_interval(label, f.interrupt_columns());
+        }
+    }
+
+    /// The labels of the current view's column groups: the cgroups, and in the functions view
+    /// with interrupt context apart, `(interrupts)`.
+    pub(super) fn column_labels(&self) -> impl Iterator<Item = &str> {
+        let machine = self.view == View::Functions && self.interrupts;
+        self.cgroups.iter().map(String::as_str).chain(machine.then_some(ALL_INTERRUPTS))
     }
 
     /// Fills the lines view: one row per counted line, labelled `function:line text`; shares
@@ -429,6 +461,28 @@ fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[
     r.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts.as_slice()))
 }
 
+/// With `--irq separate`, per cgroup everything counted while its task was current (its own
+/// entries and the interrupts that came meanwhile), then all interrupts of the machine: the
+/// shares' denominators of the functions view.
+fn entries_while_current(r: &FunctionReport) -> Vec<u64> {
+    let in_interrupts = |c: usize| r.in_interrupts_totals.get(c).copied().unwrap_or(0);
+    (r.totals.iter().enumerate())
+        .map(|(c, &n)| n.saturating_add(in_interrupts(c)))
+        .chain(r.all_interrupts_total)
+        .collect()
+}
+
+/// The mark of a functions view row of entries in interrupt context.
+pub(super) const IRQ_MARK: &str = " [irq]";
+
+/// The functions view's row of a function's entries in interrupt context, beside its row of
+/// entries in tasks.
+fn in_interrupts_label<'a>(buf: &'a mut String, f: &CountedFunction) -> &'a str {
+    function_label(buf, &f.name, &f.module);
+    buf.push_str(IRQ_MARK);
+    buf
+}
+
 fn counted_modules(r: &FunctionReport) -> impl Iterator<Item = (&str, &[u64])> {
     r.modules.iter().map(|m| (m.module.as_str(), m.counts.as_slice()))
 }
@@ -467,7 +521,7 @@ pub(super) mod tests {
     use super::*;
     use crate::report::{
         Report,
-        tests::{counted, sample, sampled},
+        tests::{counted, counted_apart, sample, sampled},
     };
 
     /// An update whose interval is `interval` (2 s long) and whose total is `total`.
@@ -519,6 +573,35 @@ pub(super) mod tests {
             (Some(3), Some(0), Some(2))
         );
         assert_eq!((o.bpf_run_time, o.lost_samples), (None, None));
+    }
+
+    /// `[irq]` rows and the `(interrupts)` column, with shares of everything counted while
+    /// each cgroup's task was current; modules stay task context.
+    #[test]
+    fn interrupt_context_gets_rows_and_a_column_of_its_own() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        app.update(update(counted_apart(), counted_apart()));
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor"]);
+        app.handle(Action::NextView);
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
+        assert_eq!(
+            shown(&app),
+            ["ip_rcv [irq]", "vfs_write", "veth_xmit [veth]", "veth_xmit [veth] [irq]"]
+        );
+        let cells = |row: usize| -> Vec<(u64, f64)> {
+            let cells = app.figures().cells(app.rows[row], app.interval);
+            cells.map(|c| (c.total, c.share)).collect()
+        };
+        // lxc: 10 entries of its own and 40 in interrupts; gvisor 7 and 2; the machine 83.
+        assert_eq!(cells(0), [(40, 40.0 / 50.0), (0, 0.0), (81, 81.0 / 83.0)]);
+        assert_eq!(cells(1), [(10, 10.0 / 50.0), (0, 0.0), (0, 0.0)]);
+        assert_eq!(cells(3), [(0, 0.0), (2, 2.0 / 9.0), (2, 2.0 / 83.0)]);
+        app.handle(Action::NextView);
+        assert_eq!(app.column_labels().count(), 2);
+        let vmlinux = app.rows[0];
+        let shares: Vec<f64> =
+            app.figures().cells(vmlinux, app.interval).map(|c| c.share).collect();
+        assert_eq!(shares, [1.0, 0.0], "modules count task context only");
     }
 
     #[test]

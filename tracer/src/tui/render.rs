@@ -21,7 +21,7 @@ use ratatui::{
 };
 
 use super::{
-    app::{App, View},
+    app::{App, IRQ_MARK, View},
     event::Mode,
     figures::{Column, SortColumn},
     latency::{self, Window},
@@ -45,7 +45,8 @@ pub fn min_width(cgroups: usize) -> u16 {
 
 pub fn render(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let mut width = min_width(app.cgroups.len());
+    let columns = app.column_labels().count();
+    let mut width = min_width(columns);
     if app.view == View::Latency {
         width = width.max(latency::MIN_WIDTH as u16);
     }
@@ -69,7 +70,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     .areas(area);
     frame.render_widget(title_line(app), title);
     frame.render_widget(status_line(app), status);
-    let name_width = (usize::from(area.width) - app.cgroups.len() * GROUP_WIDTH).min(NAME_MAX);
+    let name_width = (usize::from(area.width) - columns * GROUP_WIDTH).min(NAME_MAX);
     match (body_message(app), app.latency_tab()) {
         (Some(message), _) => frame.render_widget(Line::from(message), body),
         (None, Some(tab)) => {
@@ -163,7 +164,7 @@ fn header_lines(app: &App, name_width: usize) -> Vec<Line<'static>> {
     };
     let mut labels = " ".repeat(name_width);
     let mut columns = format!("{name:<name_width$}");
-    for label in &app.cgroups {
+    for label in app.column_labels() {
         labels += &format!("  {:<w$}", fit_end(label, GROUP_WIDTH - 2), w = GROUP_WIDTH - 2);
         columns += &format!("  {rate:>11} {total:>12} {:>6}", "SHARE");
     }
@@ -178,7 +179,8 @@ fn row_lines(app: &App, name_width: usize, height: u16) -> Vec<Line<'static>> {
         .skip(app.scroll)
         .take(usize::from(height))
         .map(|&item| {
-            let mut line = format!("{:<name_width$}", fit(figures.label(item), name_width - 1));
+            let mut line =
+                format!("{:<name_width$}", fit_label(figures.label(item), name_width - 1));
             for cell in figures.cells(item, app.interval) {
                 line += &format!(
                     "  {:>11.1} {:>12} {:>5.1}%",
@@ -196,6 +198,9 @@ fn footer_lines(app: &App) -> Vec<Line<'static>> {
     let mut backend = "syscalls: raw tracepoints".to_owned();
     if let Some(counting) = app.counting {
         backend += &format!(" | functions: counted with {counting}");
+        if app.interrupts {
+            backend += ", [irq] in interrupts";
+        }
     } else if let Some(hz) = app.sampling_hz {
         backend += &format!(" | functions: sampled at {hz} Hz");
     }
@@ -255,6 +260,14 @@ pub(super) fn fit(s: &str, width: usize) -> String {
     }
 }
 
+/// Shortens a row's label to `width` characters, keeping the mark of an interrupt-context row.
+fn fit_label(label: &str, width: usize) -> String {
+    match label.strip_suffix(IRQ_MARK) {
+        Some(name) => fit(name, width.saturating_sub(IRQ_MARK.len())) + IRQ_MARK,
+        None => fit(label, width),
+    }
+}
+
 /// Shortens `s` to `width` characters, keeping its end (the informative part of a path).
 pub(super) fn fit_end(s: &str, width: usize) -> String {
     let n = s.chars().count();
@@ -271,7 +284,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        report::tests::{counted, sample},
+        report::tests::{counted, counted_apart, sample},
         tui::{
             app::tests::{app_with_sample, update},
             event::Action,
@@ -368,6 +381,35 @@ mod tests {
     }
 
     #[test]
+    fn interrupt_context_shows_as_irq_rows_and_an_interrupts_column() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        app.update(update(counted_apart(), counted_apart()));
+        app.handle(Action::NextView);
+        let screen = draw(&app, 119, 12);
+        assert_eq!(
+            &screen[2..8],
+            [
+                "                      lxc                              gvisor                           (interrupts)",
+                "FUNCTION [MODULE]         CALLS/s        CALLS  SHARE      CALLS/s        CALLS  SHARE      CALLS/s        CALLS  SHARE",
+                "ip_rcv [irq]                 20.0           40  80.0%          0.0            0   0.0%         40.5           81  97.6%",
+                "vfs_write                     5.0           10  20.0%          0.0            0   0.0%          0.0            0   0.0%",
+                "veth_xmit [veth]              0.0            0   0.0%          3.5            7  77.8%          0.0            0   0.0%",
+                "veth_xmit [v~ [irq]           0.0            0   0.0%          1.0            2  22.2%          1.0            2   2.4%",
+            ]
+        );
+        assert_eq!(
+            screen[10],
+            "syscalls: raw tracepoints | functions: counted with kprobe-multi, [irq] in interrupts | elapsed 00:00:02"
+        );
+        // The extra column needs the room of one more cgroup.
+        let small = draw(&app, 118, 12).join(" ");
+        assert!(
+            small.starts_with("terminal too small: ktrace top needs at least 119x9"),
+            "{small}"
+        );
+    }
+
+    #[test]
     fn filter_pause_and_reset_show_in_the_status_lines() {
         let mut app = app_with_sample();
         app.handle(Action::StartFilter);
@@ -461,6 +503,7 @@ mod tests {
     fn long_names_are_shortened() {
         assert_eq!(fit("kernel_function", 8), "kernel_~");
         assert_eq!(fit("read", 8), "read");
+        assert_eq!(fit_label("kernel_function [irq]", 14), "kernel_~ [irq]");
         assert_eq!(fit_end("system.slice/docker-1.scope", 10), "~r-1.scope");
         assert_eq!(clock(Duration::from_secs(3723)), "01:02:03");
     }

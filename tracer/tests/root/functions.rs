@@ -40,6 +40,8 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ("all_functions_attach_count_and_detach", all_functions_attach_count_and_detach),
         ("nothing_stays_attached_after_sigkill", nothing_stays_attached_after_sigkill),
         ("network_functions_only_in_the_network_run", network_functions_only_in_the_network_run),
+        ("irq_work_is_kept_apart_from_tasks", irq_work_is_kept_apart_from_tasks),
+        ("irq_modes_keep_task_context_counts_exact", irq_modes_keep_task_context_counts_exact),
         ("missing_tracefs_and_debugfs_are_mounted", missing_tracefs_and_debugfs_are_mounted),
     ]
 }
@@ -94,7 +96,7 @@ pub fn working_backends() -> anyhow::Result<Vec<String>> {
     Ok(working)
 }
 
-fn can_count_functions() -> anyhow::Result<bool> {
+pub(crate) fn can_count_functions() -> anyhow::Result<bool> {
     Ok(!working_backends()?.is_empty())
 }
 
@@ -376,6 +378,162 @@ $ip link add kta$$ netns $a type veth peer name ktb$$ netns $b
 $ip -n $a addr add 198.18.0.1/30 dev kta$$; $ip -n $b addr add 198.18.0.2/30 dev ktb$$
 $ip -n $a link set kta$$ up; $ip -n $b link set ktb$$ up
 nsenter --net=/var/run/netns/$a ping -c 20 -i 0.05 -W 2 198.18.0.2 >/dev/null"#;
+
+/// Pings 50 times over a veth pair between two network namespaces of its own, then removes
+/// them: the echo requests and replies are received in NET_RX softirq.
+pub(crate) const PING_FLOOD: &str = r#"set -e
+ip=/usr/bin/ip a=kti-a-$$ b=kti-b-$$
+$ip netns add $a; $ip netns add $b
+trap '$ip netns del $a; $ip netns del $b' EXIT
+$ip link add kia$$ netns $a type veth peer name kib$$ netns $b
+$ip -n $a addr add 198.18.10.1/30 dev kia$$; $ip -n $b addr add 198.18.10.2/30 dev kib$$
+$ip -n $a link set kia$$ up; $ip -n $b link set kib$$ up
+nsenter --net=/var/run/netns/$a ping -c 50 -i 0.02 -W 2 198.18.10.2 >/dev/null"#;
+
+/// The receive path runs in softirq: with the default `--irq separate` it is counted in
+/// interrupts while the run's task was current and in the machine's `(interrupts)`, never in
+/// the run's task context; the timer softirq is never in a task column. With `--irq task`
+/// the receive path is charged to the run's task, as before `--irq` existed, and `compare`
+/// will not set the two records' interrupt context side by side.
+fn irq_work_is_kept_apart_from_tasks() -> anyhow::Result<()> {
+    needs_function_tracing!();
+    if !std::path::Path::new("/usr/bin/ip").exists() {
+        eprintln!("skipped: no iproute2 ip here (the guests have it)");
+        return Ok(());
+    }
+    const RECEIVE: &str = "ip_rcv";
+    const TIMERS: &str = "run_timer_softirq";
+    let dir = tempfile::tempdir()?;
+    let record = |irq: &str| dir.path().join(format!("{irq}.json"));
+    let run = |irq: &str| -> anyhow::Result<serde_json::Value> {
+        let record = record(irq);
+        let args = [
+            "run",
+            "--record",
+            record.to_str().unwrap(),
+            "--irq",
+            irq,
+            "--functions",
+            RECEIVE,
+            "--functions",
+            TIMERS,
+            "-o",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            PING_FLOOD,
+        ];
+        let (status, stdout, stderr) = ktrace(&args)?;
+        ensure!(status.success(), "--irq {irq}: {status}\n{stderr}");
+        Ok(last_report(&stdout)?["kernel_functions"].clone())
+    };
+    let function = |report: &serde_json::Value, name: &str| {
+        report["functions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let separate = run("separate")?;
+    ensure!(separate["irq"] == "separate", "{separate}");
+    let receive = function(&separate, RECEIVE);
+    // 50 echo requests and 50 replies cross the pair (a reply lost under emulation aside).
+    let (task, in_interrupts, all) = (
+        receive["counts"][0].as_u64().unwrap_or(u64::MAX),
+        receive["in_interrupts"][0].as_u64().unwrap_or(0),
+        receive["all_interrupts"].as_u64().unwrap_or(0),
+    );
+    ensure!(
+        task == 0 && in_interrupts >= 50 && all >= in_interrupts,
+        "{RECEIVE}: task {task}, in interrupts {in_interrupts}, machine {all}\n{separate}"
+    );
+    let timers = function(&separate, TIMERS);
+    ensure!(
+        timers["counts"].as_array().is_none_or(|c| c.iter().all(|n| n == 0)),
+        "{TIMERS} in a task column:\n{separate}"
+    );
+    ensure!(
+        separate["all_interrupts_total"].as_u64() >= Some(all),
+        "all_interrupts_total:\n{separate}"
+    );
+    let task = run("task")?;
+    ensure!(task.get("irq").is_none() && task.get("all_interrupts_total").is_none(), "{task}");
+    let receive = function(&task, RECEIVE);
+    ensure!(
+        receive["counts"][0].as_u64() >= Some(50) && receive.get("in_interrupts").is_none(),
+        "--irq task charges the receive path to the interrupted task:\n{task}"
+    );
+    let excluded = run("exclude")?;
+    ensure!(
+        function(&excluded, RECEIVE).is_null() && excluded["totals"][0] == 0,
+        "--irq exclude counts nothing of the receive path:\n{excluded}"
+    );
+    let (separate, task) = (record("separate"), record("task"));
+    let (status, stdout, stderr) =
+        ktrace(&["compare", separate.to_str().unwrap(), task.to_str().unwrap(), "-o", "json"])?;
+    ensure!(status.success(), "compare: {status}\n{stderr}");
+    let comparison: serde_json::Value = serde_json::from_str(&stdout)?;
+    ensure!(
+        comparison["left_out"][0]["section"] == "interrupts"
+            && comparison.get("in_interrupts").is_none(),
+        "records of different --irq modes compared in interrupt context:\n{stdout}"
+    );
+    // In the guests, the record goes back to the host, whose DWARF of this kernel exports
+    // its interrupt context (records::guest_records_export_interrupt_context).
+    if let Some(out) = std::env::var_os("KTRACE_OUT") {
+        let out = std::path::Path::new(&out).join("interrupts");
+        fs::create_dir_all(&out)?;
+        fs::copy(&separate, out.join("separate.json"))?;
+    }
+    Ok(())
+}
+
+/// A child's getppid and fchdir calls run in task context: every `--irq` mode counts them
+/// exactly.
+fn irq_modes_keep_task_context_counts_exact() -> anyhow::Result<()> {
+    needs_function_tracing!();
+    let exe = std::env::current_exe()?;
+    for irq in ["separate", "task", "exclude"] {
+        let (status, stdout, stderr) = ktrace(&[
+            "run",
+            "--irq",
+            irq,
+            "--functions",
+            GETPPID,
+            "--functions",
+            FCHDIR,
+            "-o",
+            "json",
+            "--",
+            exe.to_str().unwrap(),
+            "workload",
+            "getppid=2345",
+            "fchdir=17",
+        ])?;
+        ensure!(status.success(), "--irq {irq}: {status}\n{stderr}");
+        let functions = last_report(&stdout)?["kernel_functions"].clone();
+        let count = |name: &str| {
+            functions["functions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|f| f["name"] == name)
+                .map_or(0, |f| f["counts"][0].as_u64().unwrap_or(0))
+        };
+        // `task` is left out of reports, as records from before --irq have it.
+        let reported = functions["irq"].as_str().unwrap_or("task");
+        ensure!(
+            (count(GETPPID), count(FCHDIR)) == (2345, 17) && reported == irq,
+            "--irq {irq}: getppid {}, fchdir {} (expected 2345, 17)\n{functions}",
+            count(GETPPID),
+            count(FCHDIR)
+        );
+    }
+    Ok(())
+}
 
 /// Writes and removes a 1 MiB file.
 const FILE_RUN: &str = "dd if=/dev/zero of=/root/ktrace-file-$$ bs=4096 count=256 2>/dev/null; rm /root/ktrace-file-$$";

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
                 .into_iter()
                 .chain(study::counting())
                 .chain(lines::all())
+                .chain(tui::counting())
                 .map(|test| (test, true)),
         )
         .map(|((name, f), one_at_a_time)| {

@@ -37,6 +37,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ),
         ("guest_records_export_and_plot", guest_records_export_and_plot),
         ("guest_records_lines_render_in_genhtml", guest_records_lines_render_in_genhtml),
+        ("guest_records_export_interrupt_context", guest_records_export_interrupt_context),
     ]
 }
 
@@ -565,5 +566,43 @@ fn guest_records_lines_render_in_genhtml() -> anyhow::Result<()> {
         .and_then(|n| n.trim().parse().ok());
     ensure!(shown == Some(hits), "genhtml shows line {line} as {row}, not {hits} hits");
     ensure!(row.contains("IFF_UP"), "genhtml shows no source text at line {line}: {row}");
+    Ok(())
+}
+
+/// The 6.12 guest's record of 50 pings over a veth pair with `--irq separate`
+/// (functions.rs), exported on the host: `ip_rcv` ran only in interrupts, so the run's own
+/// tracefile has it never entered, `--irq task` adds the at least 50 entries in interrupts
+/// while the run was current, and `(interrupts)` has at least as many, rendered by genhtml.
+fn guest_records_export_interrupt_context() -> anyhow::Result<()> {
+    let Some(out) = guest_out() else { return Ok(()) };
+    let record = Path::new(&out).join("interrupts").join("separate.json");
+    ensure!(record.is_file(), "the guest left no record at {}", record.display());
+    let dir = tempfile::tempdir()?;
+    let export = |name: &str, args: &[&str]| -> anyhow::Result<(u64, std::path::PathBuf)> {
+        let info = dir.path().join(format!("{name}.info"));
+        let mut all = vec!["export", record.to_str().unwrap(), "-o", info.to_str().unwrap()];
+        all.extend(args);
+        let (status, _, stderr) = ktrace(&all)?;
+        ensure!(status.success(), "export {args:?}: {status}\n{stderr}");
+        let text = fs::read_to_string(&info)?;
+        let entries = text
+            .lines()
+            .find_map(|l| l.strip_prefix("FNDA:")?.strip_suffix(",ip_rcv")?.parse().ok())
+            .with_context(|| format!("no ip_rcv in the tracefile of {args:?}:\n{text}"))?;
+        Ok((entries, info))
+    };
+    let (own, _) = export("own", &[])?;
+    let (with_interrupts, _) = export("task", &["--irq", "task"])?;
+    let (machine, info) = export("interrupts", &["--cgroup", "(interrupts)"])?;
+    ensure!(
+        own == 0 && with_interrupts >= 50 && machine >= with_interrupts,
+        "ip_rcv: own {own}, with interrupts {with_interrupts}, machine {machine}"
+    );
+    let html = dir.path().join("html");
+    let genhtml =
+        Command::new("genhtml").arg("--no-source").arg("-o").arg(&html).arg(&info).output()?;
+    ensure!(genhtml.status.success(), "genhtml: {}", String::from_utf8_lossy(&genhtml.stderr));
+    let index = fs::read_to_string(html.join("index.html"))?;
+    ensure!(index.contains(">net/ipv4</a>"), "net/ipv4 (ip_rcv) missing from the report");
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Root tests of the live view: the real `ktrace top` in a pseudo-terminal (a tmux server of
 //! the test's own), driven by keys while a workload in a test cgroup makes a known number of
 //! getppid calls; the latency tab against sleeps of known length; and the terminal given back
-//! after quitting and after SIGTERM.
+//! after quitting and after SIGTERM. With function counting (in the guests), the functions view
+//! keeps interrupt context apart.
 use std::{
     fs,
+    path::Path,
     process::Command,
     thread,
     time::{Duration, Instant},
@@ -12,6 +14,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 use crate::{
+    functions::{PING_FLOOD, can_count_functions},
     latency::MeasuredSleeps,
     support::{Test, TestCgroups, ktrace, ktrace_bin, run_workload_in},
 };
@@ -32,6 +35,12 @@ pub fn all() -> Vec<(&'static str, Test)> {
     ]
 }
 
+/// The live view's tests that count kernel functions: run with the function tests, one at a
+/// time.
+pub fn counting() -> Vec<(&'static str, Test)> {
+    vec![("top_keeps_interrupt_context_apart", top_keeps_interrupt_context_apart)]
+}
+
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A tmux server on a private socket with one 160x50 window running `sh`; killed on drop.
@@ -40,8 +49,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// The live view does not depend on the kernel, so its terminal tests run where tmux is:
-    /// on the host, where scripts/setup.sh installs it, not in the QEMU guests.
+    /// Where tmux is: on the host, where scripts/setup.sh installs it, and in the QEMU guests,
+    /// which take the host's.
     fn available() -> bool {
         let found = Command::new("tmux").arg("-V").output().is_ok();
         if !found {
@@ -378,5 +387,53 @@ fn run_live_keeps_the_commands_output_off_the_view() -> anyhow::Result<()> {
     for line in ["ktrace: output of `sh -c", "mid-output"] {
         ensure!(history.contains(line), "`{line}` missing after the view:\n{history}");
     }
+    Ok(())
+}
+
+/// The figures of the row labelled `label` on screen: [rate, total, share] per column.
+fn row_of(screen: &str, label: &str) -> Option<Vec<String>> {
+    let line =
+        screen.lines().find(|l| l.strip_prefix(label).is_some_and(|r| r.starts_with("  ")))?;
+    Some(line[label.len()..].split_whitespace().map(str::to_owned).collect())
+}
+
+/// 50 pings over a veth pair, in the live view: the receive path is an `[irq]` row, counted
+/// in interrupts while the run's task was current and in the `(interrupts)` column, and it
+/// has no row of task context.
+fn top_keeps_interrupt_context_apart() -> anyhow::Result<()> {
+    if !can_count_functions()? {
+        eprintln!("skipped: this kernel cannot trace functions (runs in the QEMU guests)");
+        return Ok(());
+    }
+    if !Tmux::available() || !Path::new("/usr/bin/ip").exists() {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("pings.sh");
+    // The pings in a subshell that removes its namespaces, then time to read the view.
+    fs::write(&script, format!("(\n{PING_FLOOD}\n)\nsleep 5\n"))?;
+    let tmux = Tmux::start("irq")?;
+    tmux.start_ktrace(&format!("run --live -i 0.3 --functions ip_rcv -- sh {}", script.display()))?;
+    // To the functions view, wherever its tab is, once the first interval is drawn.
+    tmux.wait_for("the first interval", |s| s.lines().any(|l| l.starts_with("SYSCALL")))?;
+    for _ in 0..8 {
+        if tmux.screen()?.lines().any(|l| l.starts_with("FUNCTION [MODULE]")) {
+            break;
+        }
+        tmux.press("Tab")?;
+        thread::sleep(Duration::from_millis(200));
+    }
+    let screen = tmux.wait_for("ip_rcv in interrupts", |s| {
+        row_of(s, "ip_rcv [irq]")
+            .is_some_and(|cells| cells.len() == 6 && cells[1].parse::<u64>().is_ok_and(|n| n >= 50))
+    })?;
+    let cells = row_of(&screen, "ip_rcv [irq]").unwrap_or_default();
+    let (in_interrupts, all): (u64, u64) = (cells[1].parse()?, cells[4].parse()?);
+    ensure!(all >= in_interrupts, "(interrupts) {all} < in interrupts {in_interrupts}:\n{screen}");
+    ensure!(row_of(&screen, "ip_rcv").is_none(), "ip_rcv in task context:\n{screen}");
+    let header = screen.lines().find(|l| l.contains("ktrace-run-")).unwrap_or_default();
+    ensure!(header.trim_end().ends_with("(interrupts)"), "no (interrupts) column:\n{screen}");
+    ensure!(screen.contains("[irq] in interrupts"), "the footer does not say it:\n{screen}");
+    tmux.wait_for("ktrace to exit", |s| s.contains("ktrace-exited-0"))?;
     Ok(())
 }

@@ -33,8 +33,11 @@ pub const GUEST_ROOT_TESTS: &str = "/bin/ktrace-root-tests";
 /// bring the per-run archive in and the command's files back out.
 const MODULES: &[&str] = &["veth", "overlay", "virtio_pci", "virtio_blk"];
 
-/// Host programs for the guest: the workloads' benchmarks and the container runtimes.
-const HOST_PROGRAMS: &[&str] = &["sysbench", "iperf3", "fio", "runc", "runsc", "ip"];
+/// Host programs for the guest: the workloads' benchmarks, the container runtimes, and tmux
+/// for the live view's tests of function counting.
+const HOST_PROGRAMS: &[&str] = &["sysbench", "iperf3", "fio", "runc", "runsc", "ip", "tmux"];
+/// glibc's C.UTF-8 locale (Debian's libc-bin), for tmux.
+const UTF8_LOCALE: &str = "/usr/lib/locale/C.utf8";
 
 /// The base initramfs for `kernel`, built if its inputs changed since the last build.
 pub fn base(kernel: &Kernel, bins: &binaries::Static) -> anyhow::Result<PathBuf> {
@@ -70,6 +73,9 @@ pub fn base(kernel: &Kernel, bins: &binaries::Static) -> anyhow::Result<PathBuf>
             archive.host_file(&path, &path)?;
         }
     }
+    // tmux refuses to start without a UTF-8 locale; glibc's C.UTF-8 is this directory.
+    let locale = Path::new(UTF8_LOCALE);
+    archive.host_tree(locale, locale)?;
 
     let modules = kernel.modules_with_deps(MODULES)?;
     let order: Vec<&str> = modules.iter().map(|(name, _)| name.as_str()).collect();

@@ -163,7 +163,9 @@ pub(super) fn findings(
 }
 
 /// What this study's figures cannot show, from how it traced and what ran.
-pub(super) fn limits(manifest: &Manifest, dwarf: bool) -> Vec<String> {
+/// What ktrace cannot see in this study; `dwarf` says whether the kernel's DWARF was found,
+/// `interrupts_apart` whether the runs kept interrupt context apart (`--irq separate`).
+pub(super) fn limits(manifest: &Manifest, dwarf: bool, interrupts_apart: bool) -> Vec<String> {
     let t: &Tracing = &manifest.tracing;
     let mut limits = Vec::new();
     if t.counted() {
@@ -253,11 +255,16 @@ pub(super) fn limits(manifest: &Manifest, dwarf: bool) -> Vec<String> {
             _ => {}
         }
     }
-    limits.push(
+    limits.push(if interrupts_apart {
+        "Work in interrupt context (softirq network receive, transmit completion, timers) is \
+         counted apart from each run's own entries, but whom it served is not known: a packet \
+         received while a run was current may be another container's."
+            .to_owned()
+    } else {
         "Work in interrupt context (softirq network receive, transmit completion, timers) is \
          charged to whichever task the CPU was running, in the run's cgroup or not."
-            .to_owned(),
-    );
+            .to_owned()
+    });
     limits.push(
         "Each run covers the platform's start and stop as well as the benchmark: creating the \
          container, booting the sandbox or VM. The network benchmark's iperf3 server runs \

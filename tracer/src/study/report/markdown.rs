@@ -121,6 +121,35 @@ pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
         })
         .collect();
     markdown_table(out, &headers, &right_after(1, headers.len()), &rows)?;
+    if !r.interrupts.is_empty() {
+        writeln!(out, "\n### Interrupt context\n")?;
+        writeln!(
+            out,
+            "Entries of the counted functions in each run's own tasks, and in interrupts \
+             (softirq, hardirq, NMI: packets received, timers, I/O completions) while one of its \
+             tasks was current: work for whoever the packet or timer belongs to, kept out of the \
+             run's own figures. SHARE is the interrupts' part of all that ran while the run was \
+             current; MACHINE counts every interrupt entry during the run, whoever was \
+             interrupted.\n"
+        )?;
+        let headers =
+            strings(&["PLATFORM", "BENCHMARK", "OWN", "IN INTERRUPTS", "SHARE", "MACHINE"]);
+        let rows: Vec<Vec<String>> = r
+            .interrupts
+            .iter()
+            .map(|x| {
+                vec![
+                    x.platform.clone(),
+                    x.benchmark.to_string(),
+                    thousands(x.own),
+                    thousands(x.in_interrupts),
+                    format!("{:.1}%", x.share * 100.0),
+                    thousands(x.machine),
+                ]
+            })
+            .collect();
+        markdown_table(out, &headers, &right_after(2, headers.len()), &rows)?;
+    }
     if let Some(why) = &r.figures.missing {
         writeln!(out, "\nNo figures: {why}.")?;
     }

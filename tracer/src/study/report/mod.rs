@@ -27,8 +27,9 @@ use serde::Serialize;
 pub use self::figures::{Figure, Figures};
 use super::{benchmark::Benchmark, manifest::Manifest};
 use crate::{
+    attach::IrqMode,
     compare::{self, Comparison, Measure, Row},
-    coverage,
+    coverage::{self, Column},
     export::file,
     record::{self, Record},
     sources::KernelSources,
@@ -54,6 +55,9 @@ pub struct StudyReport {
     pub syscalls_only_some: Vec<FunctionRow>,
     /// Host kernel functions entered (counted) or seen in samples, per platform.
     pub footprint: Vec<Footprint>,
+    /// Per run that kept interrupt context apart (`--irq separate`, the default with counted
+    /// functions): its entries in task and in interrupt context.
+    pub interrupts: Vec<InterruptShare>,
     pub benchmarks: Vec<BenchmarkSection>,
     /// The overview, then each benchmark's coverage per source directory and module.
     pub figures: Figures,
@@ -84,6 +88,23 @@ pub struct Footprint {
     pub per_benchmark: Vec<Option<usize>>,
     /// Distinct functions over all benchmarks.
     pub all: usize,
+}
+
+/// A run's counted function entries by context. Interrupt work runs for whoever the packet,
+/// timer or I/O belongs to: `share` says how much of what ran while the run was current was
+/// such work, kept out of its own figures.
+#[derive(Debug, Serialize)]
+pub struct InterruptShare {
+    pub platform: String,
+    pub benchmark: Benchmark,
+    /// Entries in the run's own tasks.
+    pub own: u64,
+    /// Entries in interrupts while one of its tasks was current.
+    pub in_interrupts: u64,
+    /// `in_interrupts` over `own + in_interrupts` (0 when both are 0).
+    pub share: f64,
+    /// Entries in interrupts on the whole machine during the run, whoever was interrupted.
+    pub machine: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -195,16 +216,18 @@ pub fn write(dir: &Path, vmlinux: Option<&Path>) -> anyhow::Result<StudyReport> 
         loaded.iter().zip(&comparisons).map(|(l, c)| section(l, c)).collect();
     let syscalls = syscall_summaries(&loaded);
     let footprint = footprint(&manifest, &loaded);
+    let interrupts = interrupt_shares(&loaded);
     let figures = figures::write(dir, &manifest, &footprint, &loaded, &comparisons)?;
     let report = StudyReport {
         report_version: REPORT_VERSION,
         ktrace_version: env!("CARGO_PKG_VERSION"),
         findings: findings::findings(&manifest, &benchmarks, &footprint, &loaded),
-        limits: findings::limits(&manifest, sources.is_some()),
+        limits: findings::limits(&manifest, sources.is_some(), !interrupts.is_empty()),
         syscalls_only_some: syscalls_only_some(&manifest, &loaded),
         study: manifest,
         syscalls,
         footprint,
+        interrupts,
         benchmarks,
         figures,
         lcov,
@@ -253,12 +276,15 @@ fn syscall_summaries(loaded: &[Loaded]) -> Vec<SyscallSummary> {
             });
         }
     }
-    // Stable: the platforms keep their order within each benchmark's records.
-    let order: Vec<&str> =
-        loaded.iter().flat_map(|l| l.records.iter().map(|r| r.0.as_str())).collect();
-    let rank = |platform: &str| order.iter().position(|p| *p == platform);
-    summaries.sort_by_key(|s| rank(&s.platform));
+    let order = platform_order(loaded);
+    summaries.sort_by_key(|s| order.iter().position(|p| *p == s.platform));
     summaries
+}
+
+/// The platforms in the order they ran, as each benchmark's records list them: rows per
+/// benchmark sorted by it (stably) come per platform, benchmarks in order.
+fn platform_order(loaded: &[Loaded]) -> Vec<&str> {
+    loaded.iter().flat_map(|l| l.records.iter().map(|r| r.0.as_str())).collect()
 }
 
 fn syscalls_only_some(manifest: &Manifest, loaded: &[Loaded]) -> Vec<FunctionRow> {
@@ -316,6 +342,35 @@ fn footprint(manifest: &Manifest, loaded: &[Loaded]) -> Vec<Footprint> {
             Footprint { platform: p.name.clone(), per_benchmark, all: all.len() }
         })
         .collect()
+}
+
+/// Per platform (in the order they ran), per benchmark: the runs counted with
+/// `--irq separate`.
+fn interrupt_shares(loaded: &[Loaded]) -> Vec<InterruptShare> {
+    let mut shares = Vec::new();
+    for l in loaded {
+        for (platform, _, record) in &l.records {
+            let Some(f) = &record.report.kernel_functions else { continue };
+            let Some(machine) = f.all_interrupts_total.filter(|_| f.irq == IrqMode::Separate)
+            else {
+                continue;
+            };
+            let own = f.totals.first().copied().unwrap_or(0);
+            let in_interrupts = f.in_interrupts_totals.first().copied().unwrap_or(0);
+            let current = own.saturating_add(in_interrupts);
+            shares.push(InterruptShare {
+                platform: platform.clone(),
+                benchmark: l.benchmark,
+                own,
+                in_interrupts,
+                share: if current == 0 { 0.0 } else { in_interrupts as f64 / current as f64 },
+                machine,
+            });
+        }
+    }
+    let order = platform_order(loaded);
+    shares.sort_by_key(|s| order.iter().position(|p| *p == s.platform));
+    shares
 }
 
 fn functions_seen(record: &Record) -> Vec<&str> {
@@ -406,7 +461,7 @@ fn write_lcov(
         for (_, _, record) in
             loaded.iter().flat_map(|l| &l.records).filter(|r| r.0 == platform.name)
         {
-            coverage::write_lcov(record, 0, Some(sources), &mut tracefile)?;
+            coverage::write_lcov(record, Column::Cgroup(0), Some(sources), &mut tracefile)?;
         }
         if tracefile.is_empty() {
             continue;
@@ -506,15 +561,19 @@ mod tests {
                 &["veth_xmit_fake", "ptrace_request"],
             ),
         );
-        write(
-            "bare-network.json",
-            record(
-                "bare-network",
-                &[("write", 100, 0, 0), ("connect", 1, 0, 0)],
-                &[("schedule", "vmlinux", 20), ("veth_xmit", "veth", 40)],
-                &["do_mmap", "ptrace_request"],
-            ),
+        // Counted with --irq separate: 30 entries in interrupts while it ran, 90 on the machine.
+        let mut network = record(
+            "bare-network",
+            &[("write", 100, 0, 0), ("connect", 1, 0, 0)],
+            &[("schedule", "vmlinux", 20), ("veth_xmit", "veth", 40)],
+            &["do_mmap", "ptrace_request"],
         );
+        let functions = &mut network["kernel_functions"];
+        functions["irq"] = json!("separate");
+        functions["totals"] = json!([60]);
+        functions["in_interrupts_totals"] = json!([30]);
+        functions["all_interrupts_total"] = json!(90);
+        write("bare-network.json", network);
         write(
             "runsc-cpu.json",
             record(
@@ -571,6 +630,17 @@ mod tests {
             footprint,
             [("bare", vec![Some(2), Some(2)], 3), ("runsc", vec![Some(3), None], 3)]
         );
+        let interrupts: Vec<_> = r
+            .interrupts
+            .iter()
+            .map(|i| (i.platform.as_str(), i.benchmark, i.own, i.in_interrupts, i.share, i.machine))
+            .collect();
+        assert_eq!(interrupts, [("bare", Benchmark::Network, 60, 30, 30.0 / 90.0, 90)]);
+        assert!(
+            r.limits.iter().any(|l| l.contains("is counted apart from each run's own entries")),
+            "{:#?}",
+            r.limits
+        );
         let cpu = &r.benchmarks[0];
         assert_eq!(
             (cpu.platforms.clone(), cpu.measure),
@@ -614,6 +684,7 @@ mod tests {
             "- runsc network failed: runsc run failed",
             "| ptrace | 0 | 300 | only in runsc |",
             "| vmlinux | 2/4 (50.0%) | 3/3 (100.0%) | 60 | 1,202 |",
+            "| bare | network | 60 | 30 | 33.3% | 90 |",
         ] {
             assert!(md.lines().any(|l| l == line), "report.md lacks `{line}`:\n{md}");
         }
