@@ -38,7 +38,7 @@ use crate::{
     kallsyms::CORE_KERNEL,
     latency::Latency,
     record::{self, Record},
-    report::Report,
+    report::{CountedFunction, Report},
     sources::KernelSources,
 };
 
@@ -338,16 +338,22 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     let p99 = latency_section(Measure::P99Ns, |latency| latency.p99_ns);
     let counted = records.iter().all(|(_, _, r)| r.report.kernel_functions.is_some());
     let sampled = records.iter().all(|(_, _, r)| r.report.kernel_samples.is_some());
-    let (functions, modules) = if counted {
-        let functions = table.section(Measure::Entries, |_, rec, c| {
+    // A section of counted functions by `figure(function, cgroup)`, leaving out those without
+    // one (with --irq separate, a function entered in interrupts only has no entries).
+    let counted_functions = |measure, figure: fn(&CountedFunction, usize) -> u64| {
+        table.section(measure, |_, rec, c| {
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
-            // With --irq separate, functions entered in interrupts only are listed too.
             f.functions
                 .iter()
-                .filter(|f| f.counts[c] > 0)
-                .map(|f| ((f.name.clone(), Some(f.module.clone())), f.counts[c], None))
+                .filter_map(|f| {
+                    let n = figure(f, c);
+                    (n > 0).then(|| ((f.name.clone(), Some(f.module.clone())), n, None))
+                })
                 .collect()
-        });
+        })
+    };
+    let (functions, modules) = if counted {
+        let functions = counted_functions(Measure::Entries, |f, c| f.counts[c]);
         let modules = table.section(Measure::Entries, |_, rec, c| {
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
             f.modules
@@ -381,24 +387,11 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     };
     let (in_interrupts, all_interrupts) = match counted.then(|| irq_modes(records)).flatten() {
         Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
-            let in_interrupts = table.section(Measure::InInterrupts, |_, rec, c| {
-                let f = rec.kernel_functions.as_ref().expect("all records counted functions");
-                f.functions
-                    .iter()
-                    .filter(|f| f.in_interrupts.get(c).is_some_and(|&n| n > 0))
-                    .map(|f| ((f.name.clone(), Some(f.module.clone())), f.in_interrupts[c], None))
-                    .collect()
+            let in_interrupts = counted_functions(Measure::InInterrupts, |f, c| {
+                f.in_interrupts.get(c).copied().unwrap_or(0)
             });
-            let all_interrupts = table.section(Measure::AllInterrupts, |_, rec, _| {
-                let f = rec.kernel_functions.as_ref().expect("all records counted functions");
-                f.functions
-                    .iter()
-                    .filter_map(|f| {
-                        let n = f.all_interrupts.filter(|&n| n > 0)?;
-                        Some(((f.name.clone(), Some(f.module.clone())), n, None))
-                    })
-                    .collect()
-            });
+            let all_interrupts =
+                counted_functions(Measure::AllInterrupts, |f, _| f.all_interrupts.unwrap_or(0));
             (Some(in_interrupts), Some(all_interrupts))
         }
         Some(modes) => {
@@ -418,8 +411,8 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         });
         // Source order, as the seed study's table: by function, then line.
         lines.rows.sort_by_cached_key(|row| {
-            let (function, line) = row.name.rsplit_once(':').unwrap_or((&row.name, ""));
-            (function.to_owned(), line.parse::<u32>().unwrap_or(0))
+            let (function, line) = line_of(&row.name);
+            (function.to_owned(), line)
         });
         lines
     });
@@ -473,6 +466,12 @@ fn interrupts_left_out(modes: &[(IrqMode, Vec<&str>)]) -> Option<LeftOut> {
             ),
         }
     })
+}
+
+/// The function and line number of a lines section's row, named `function:line`.
+pub(crate) fn line_of(name: &str) -> (&str, u32) {
+    let (function, line) = name.rsplit_once(':').unwrap_or((name, ""));
+    (function, line.parse().unwrap_or(0))
 }
 
 /// Why source lines are not compared when only some records counted them.

@@ -433,9 +433,8 @@ fn line_rows(loaded: &Loaded, rows: &[Row]) -> Vec<LineRow> {
         .collect();
     rows.iter()
         .map(|row| {
-            let (function, line) = row.name.rsplit_once(':').unwrap_or((&row.name, ""));
-            let found =
-                counted.iter().find(|(f, l)| f.name == function && l.line.to_string() == line);
+            let (function, line) = compare::line_of(&row.name);
+            let found = counted.iter().find(|(f, l)| f.name == function && l.line == line);
             LineRow {
                 function: function.to_owned(),
                 location: found.map_or_else(String::new, |(f, l)| format!("{}:{}", f.file, l.line)),
