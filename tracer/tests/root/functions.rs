@@ -368,27 +368,27 @@ fn nothing_stays_attached_after_sigkill() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pings over a veth pair between two network namespaces of its own, then removes them. Uses
-/// iproute2's ip (the guest's busybox ip has no netns).
-const NETWORK_RUN: &str = r#"set -e
-ip=/usr/bin/ip a=ktn-a-$$ b=ktn-b-$$
+/// A shell script that pings `pings` times, every `interval`, over a veth pair between two
+/// network namespaces of its own (`198.18.<subnet>.1` to `.2`; names tagged `tag` and the
+/// shell's pid), then removes them. The echo requests and replies are received in NET_RX
+/// softirq. Uses iproute2's ip (the guest's busybox ip has no netns).
+pub(crate) fn ping_over_veth(tag: char, subnet: u8, pings: u32, interval: &str) -> String {
+    format!(
+        r#"set -e
+ip=/usr/bin/ip a=kt{tag}-a-$$ b=kt{tag}-b-$$
 $ip netns add $a; $ip netns add $b
 trap '$ip netns del $a; $ip netns del $b' EXIT
-$ip link add kta$$ netns $a type veth peer name ktb$$ netns $b
-$ip -n $a addr add 198.18.0.1/30 dev kta$$; $ip -n $b addr add 198.18.0.2/30 dev ktb$$
-$ip -n $a link set kta$$ up; $ip -n $b link set ktb$$ up
-nsenter --net=/var/run/netns/$a ping -c 20 -i 0.05 -W 2 198.18.0.2 >/dev/null"#;
+$ip link add k{tag}a$$ netns $a type veth peer name k{tag}b$$ netns $b
+$ip -n $a addr add 198.18.{subnet}.1/30 dev k{tag}a$$; $ip -n $b addr add 198.18.{subnet}.2/30 dev k{tag}b$$
+$ip -n $a link set k{tag}a$$ up; $ip -n $b link set k{tag}b$$ up
+nsenter --net=/var/run/netns/$a ping -c {pings} -i {interval} -W 2 198.18.{subnet}.2 >/dev/null"#
+    )
+}
 
-/// Pings 50 times over a veth pair between two network namespaces of its own, then removes
-/// them: the echo requests and replies are received in NET_RX softirq.
-pub(crate) const PING_FLOOD: &str = r#"set -e
-ip=/usr/bin/ip a=kti-a-$$ b=kti-b-$$
-$ip netns add $a; $ip netns add $b
-trap '$ip netns del $a; $ip netns del $b' EXIT
-$ip link add kia$$ netns $a type veth peer name kib$$ netns $b
-$ip -n $a addr add 198.18.10.1/30 dev kia$$; $ip -n $b addr add 198.18.10.2/30 dev kib$$
-$ip -n $a link set kia$$ up; $ip -n $b link set kib$$ up
-nsenter --net=/var/run/netns/$a ping -c 50 -i 0.02 -W 2 198.18.10.2 >/dev/null"#;
+/// The ping flood of the interrupt-context tests: 50 pings on 198.18.10.0/30.
+pub(crate) fn ping_flood() -> String {
+    ping_over_veth('i', 10, 50, "0.02")
+}
 
 /// The receive path runs in softirq: with the default `--irq separate` it is counted in
 /// interrupts while the run's task was current and in the machine's `(interrupts)`, never in
@@ -403,6 +403,7 @@ fn irq_work_is_kept_apart_from_tasks() -> anyhow::Result<()> {
     }
     const RECEIVE: &str = "ip_rcv";
     const TIMERS: &str = "run_timer_softirq";
+    let flood = ping_flood();
     let dir = tempfile::tempdir()?;
     let record = |irq: &str| dir.path().join(format!("{irq}.json"));
     let run = |irq: &str| -> anyhow::Result<serde_json::Value> {
@@ -422,7 +423,7 @@ fn irq_work_is_kept_apart_from_tasks() -> anyhow::Result<()> {
             "--",
             "sh",
             "-c",
-            PING_FLOOD,
+            &flood,
         ];
         let (status, stdout, stderr) = ktrace(&args)?;
         ensure!(status.success(), "--irq {irq}: {status}\n{stderr}");
@@ -551,7 +552,8 @@ fn network_functions_only_in_the_network_run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let functions =
         ["--functions", "__dev_forward_skb2", "--functions", "vfs_write", "--module", "veth"];
-    for (name, script) in [("net", NETWORK_RUN), ("file", FILE_RUN)] {
+    let network_run = ping_over_veth('n', 0, 20, "0.05");
+    for (name, script) in [("net", network_run.as_str()), ("file", FILE_RUN)] {
         let record = dir.path().join(format!("{name}.json"));
         let mut args = vec!["run", "--record", record.to_str().unwrap()];
         args.extend(functions);

@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 use crate::{
-    functions::{PING_FLOOD, can_count_functions},
+    functions::{can_count_functions, ping_flood},
     latency::MeasuredSleeps,
     support::{Test, TestCgroups, ktrace, ktrace_bin, run_workload_in},
 };
@@ -411,7 +411,7 @@ fn top_keeps_interrupt_context_apart() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("pings.sh");
     // The pings in a subshell that removes its namespaces, then time to read the view.
-    fs::write(&script, format!("(\n{PING_FLOOD}\n)\nsleep 5\n"))?;
+    fs::write(&script, format!("(\n{}\n)\nsleep 5\n", ping_flood()))?;
     let tmux = Tmux::start("irq")?;
     tmux.start_ktrace(&format!("run --live -i 0.3 --functions ip_rcv -- sh {}", script.display()))?;
     // To the functions view, wherever its tab is, once the first interval is drawn.
