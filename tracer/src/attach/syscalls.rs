@@ -3,8 +3,7 @@
 use anyhow::Context as _;
 use aya::{Ebpf, EbpfLoader, maps::PerCpuArray};
 use tracer_common::{
-    LATENCY_HANDED_OUT, LatencyHistogram, LatencyKey, SyscallStats, SyscallTable,
-    latency_index_len,
+    LATENCY_HANDED_OUT, LatencyHistogram, LatencyKey, SyscallStats, SyscallTable, latency_index_len,
 };
 
 use super::object;
