@@ -237,6 +237,13 @@ pub(crate) mod tests {
         LineReport::new(&plan(), (&counts, IrqMode::Task), &skipped, Overhead::default())
     }
 
+    /// One cgroup whose probes of [`plan`] were hit `[task, in interrupts while it ran, the
+    /// machine's interrupts]` times, counted with `--irq separate`, all attached.
+    pub(crate) fn report_apart_of(rows: [[u64; 5]; 3]) -> LineReport {
+        let rows = rows.map(|row| row.to_vec());
+        LineReport::new(&plan(), (&rows, IrqMode::Separate), &[], Overhead::default())
+    }
+
     /// One cgroup whose probes of [`plan`] were hit `counts` times, all attached.
     pub(crate) fn report_of(counts: [u64; 5]) -> LineReport {
         LineReport::new(&plan(), (&[counts.to_vec()], IrqMode::Task), &[], Overhead::default())
