@@ -361,7 +361,7 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         })
     };
     // A section of the modules' entries in interrupt context by `figure(module, cgroup)`.
-    let modules_in_interrupts = |measure, figure: fn(&CountedModule, usize) -> u64| {
+    let module_section = |measure, figure: fn(&CountedModule, usize) -> u64| {
         table.section(measure, |_, rec, c| {
             let f = rec.kernel_functions.as_ref().expect("all records counted functions");
             f.modules.iter().map(|m| ((m.module.clone(), None), figure(m, c), None)).collect()
@@ -411,10 +411,10 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
                     f.in_interrupts.get(c).copied().unwrap_or(0)
                 }),
                 counted_functions(Measure::AllInterrupts, |f, _| f.all_interrupts.unwrap_or(0)),
-                modules_in_interrupts(Measure::InInterrupts, |m, c| {
+                module_section(Measure::InInterrupts, |m, c| {
                     m.in_interrupts.get(c).copied().unwrap_or(0)
                 }),
-                modules_in_interrupts(Measure::AllInterrupts, |m, _| m.all_interrupts.unwrap_or(0)),
+                module_section(Measure::AllInterrupts, |m, _| m.all_interrupts.unwrap_or(0)),
             ]
             .map(Some);
         }
