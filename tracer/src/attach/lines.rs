@@ -13,6 +13,7 @@ use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
     functions::{overhead, read_counters},
     interrupts::IrqMode,
+    object::Object,
     raw,
 };
 use crate::{collect::Overhead, lines::Probe};
@@ -39,6 +40,7 @@ impl LineCounter {
     /// Attaches a kprobe at every probe the plan could place, counting into counters
     /// `base..base + probes.len()` of the rows `irq` lays out. Fails only if none attaches.
     pub fn attach(
+        object: &Object,
         ebpf: &Ebpf,
         base: usize,
         probes: &[Probe],
@@ -48,7 +50,7 @@ impl LineCounter {
         let pmu = kprobe_pmu_type()
             .map_err(|why| anyhow::anyhow!("--lines needs kprobes on this kernel: {why}"))?;
         let spec = load_spec(Backend::Kprobe, None);
-        let code = raw::instructions(ebpf, spec.name)?;
+        let code = raw::instructions(object, ebpf, spec.name)?;
         let program = raw::load(&spec, &code.insns)?;
         let mut counter = Self {
             base,
