@@ -37,7 +37,7 @@ use anyhow::{Context as _, bail};
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Backend, Diagnostics, FunctionPlan, IrqMode, Probes, preempt_count,
+        Backend, Diagnostics, FunctionPlan, Interrupts, IrqMode, Probes, preempt_count,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -86,12 +86,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         let (attach, detach) = bare_link(&all)?;
         bare.0.push(attach);
         bare.1.push(detach);
-        let plan = FunctionPlan {
-            backend: Backend::KprobeMulti,
-            targets: all.clone(),
-            irq: IrqMode::Task,
-            preempt_count: Default::default(),
-        };
+        let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
         let start = Instant::now();
         let probes = Probes::attach(
             std::slice::from_ref(cgroup),
@@ -99,6 +94,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             None,
             Some(plan),
             &[],
+            Interrupts::default(),
             Diagnostics::Off,
         )?;
         ktrace.0.push(start.elapsed());
@@ -143,17 +139,20 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         .find(|t| t.name == "__do_sys_getppid")
         .context("__do_sys_getppid is not traceable")?;
     let preempt_count = preempt_count()?;
-    let irq_plan =
-        |backend, irq| FunctionPlan { backend, targets: vec![getppid.clone()], irq, preempt_count };
-    let getppid_plan = |backend| irq_plan(backend, IrqMode::Task);
+    let separate = Interrupts { mode: IrqMode::Separate, preempt_count };
+    let getppid_plan = |backend| FunctionPlan { backend, targets: vec![getppid.clone()] };
     let line = line_probe(cgroup, &getppid.name)?;
-    let count = |plan: Option<FunctionPlan>, line: &[Probe]| -> anyhow::Result<f64> {
+    let count = |plan: Option<FunctionPlan>,
+                 line: &[Probe],
+                 interrupts: Interrupts|
+     -> anyhow::Result<f64> {
         let probes = Probes::attach(
             std::slice::from_ref(cgroup),
             false,
             None,
             plan,
             line,
+            interrupts,
             Diagnostics::Off,
         )?;
         let optimizing = !line.is_empty() && fs::read_to_string(KPROBE_OPTIMIZATION)?.trim() == "1";
@@ -182,23 +181,25 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
                 None,
                 None,
                 &[],
+                Interrupts::default(),
                 Diagnostics::Off,
             )?;
             loop_ns()
         };
-        let multi = count(Some(getppid_plan(Backend::KprobeMulti)), &[])?;
-        let fentry = count(Some(getppid_plan(Backend::Fentry)), &[])?;
+        let task = Interrupts::default();
+        let multi = count(Some(getppid_plan(Backend::KprobeMulti)), &[], task)?;
+        let fentry = count(Some(getppid_plan(Backend::Fentry)), &[], task)?;
         let (jump, int3) = match &line {
             Some(probe) => {
-                let jump = count(None, std::slice::from_ref(probe))?;
+                let jump = count(None, std::slice::from_ref(probe), task)?;
                 fs::write(KPROBE_OPTIMIZATION, "0").context("turning kprobe optimization off")?;
-                let int3 = count(None, std::slice::from_ref(probe));
+                let int3 = count(None, std::slice::from_ref(probe), task);
                 fs::write(KPROBE_OPTIMIZATION, "1")?;
                 (jump, int3?)
             }
             None => (f64::NAN, f64::NAN),
         };
-        let separate = count(Some(irq_plan(Backend::KprobeMulti, IrqMode::Separate)), &[])?;
+        let separate = count(Some(getppid_plan(Backend::KprobeMulti)), &[], separate)?;
         rounds.push([none, empty, syscalls, multi, fentry, jump, int3, separate]);
     }
     let column = |i: usize| median_f(&mut rounds.iter().map(|r| r[i]).collect::<Vec<_>>());
@@ -250,6 +251,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         None,
         Some(getppid_plan(Backend::KprobeMulti)),
         &[],
+        Interrupts::default(),
         Diagnostics::Off,
     )?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
@@ -308,6 +310,7 @@ fn line_probe(cgroup: &Cgroup, function: &str) -> anyhow::Result<Option<Probe>> 
             None,
             None,
             std::slice::from_ref(&probe),
+            Interrupts::default(),
             Diagnostics::Off,
         )?;
         if optimized()? {

@@ -235,7 +235,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 7] = [
+const FAMILIES: [Family; 8] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -285,7 +285,19 @@ const FAMILIES: [Family; 7] = [
         help: "Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.",
         items: |report| {
             let lines = report.kernel_lines.iter().flat_map(LineReport::counted);
-            lines.map(|(f, l)| (line_labels(f, l.line), l.counts.clone())).collect()
+            lines.map(|(f, l)| (line_labels(f, l.line), l.hits.counts.clone())).collect()
+        },
+    },
+    Family {
+        name: "ktrace_line_hits_in_interrupts",
+        help: "Exact hits of a source line of a kernel function (--lines) in interrupt context \
+               (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup \
+               (interrupts) on the whole machine (--irq separate).",
+        items: |report| {
+            let lines = report.kernel_lines.iter().flat_map(LineReport::counted);
+            lines
+                .map(|(f, l)| (line_labels(f, l.line), l.hits.interrupt_columns().collect()))
+                .collect()
         },
     },
 ];
@@ -449,6 +461,8 @@ ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="includ
 ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4077"} 0
 ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4083"} 5
 ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4083"} 0
+# HELP ktrace_line_hits_in_interrupts Exact hits of a source line of a kernel function (--lines) in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_line_hits_in_interrupts counter
 # EOF
 "#
         );
@@ -458,7 +472,11 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
     /// real Prometheus parser.
     #[test]
     fn interrupt_context_is_a_counter_per_cgroup_and_for_the_machine() {
-        let text = exposition(Some(Arc::new(counted_apart()))).unwrap();
+        let report = Report {
+            kernel_lines: Some(crate::lines::report::tests::report_apart()),
+            ..counted_apart()
+        };
+        let text = exposition(Some(Arc::new(report))).unwrap();
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
             .expect("the real parser reads it");
         let ip_rcv: Vec<(&str, f64)> = scrape
@@ -477,6 +495,21 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
             })
             .collect();
         assert_eq!(ip_rcv, [("lxc", 40.0), ("gvisor", 0.0), ("(interrupts)", 81.0)]);
+        let first_line: Vec<(&str, f64)> = scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "ktrace_line_hits_in_interrupts_total"
+                    && s.labels.get("line") == Some("4070")
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n) => {
+                    (s.labels.get("cgroup").unwrap_or(""), n)
+                }
+                _ => ("not a number", 0.0),
+            })
+            .collect();
+        assert_eq!(first_line, [("lxc", 30.0), ("gvisor", 2.0), ("(interrupts)", 56.0)]);
         assert!(
             text.contains("ktrace_function_entries_total{cgroup=\"lxc\",function=\"ip_rcv\",module=\"vmlinux\"} 0\n"),
             "task context stays per cgroup:\n{text}"
@@ -579,6 +612,8 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
 # TYPE ktrace_kernel_samples counter
 # HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
 # TYPE ktrace_line_hits counter
+# HELP ktrace_line_hits_in_interrupts Exact hits of a source line of a kernel function (--lines) in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_line_hits_in_interrupts counter
 # EOF
 "
         );

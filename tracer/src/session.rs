@@ -110,6 +110,7 @@ impl Session {
             plan.sampling,
             plan.functions,
             line_probes,
+            plan.interrupts,
             options.diagnostics,
         )?;
         let info = TraceInfo {
@@ -305,10 +306,10 @@ impl Session {
             }
             _ => None,
         };
-        let kernel_lines = match (&snapshot.lines, &self.lines, self.probes.skipped_line_probes()) {
-            (Some(counts), Some(plan), Some(skipped)) => {
+        let kernel_lines = match (&snapshot.lines, &self.lines, self.probes.line_probes()) {
+            (Some(counts), Some(plan), Some((skipped, irq))) => {
                 let overhead = self.probes.line_overhead()?.unwrap_or_default();
-                Some(LineReport::new(plan, counts, skipped, overhead))
+                Some(LineReport::new(plan, (counts, irq), skipped, overhead))
             }
             _ => None,
         };

@@ -14,6 +14,22 @@ use tracer_common::{IRQ_EXCLUDE, IRQ_SEPARATE, IRQ_TASK, PreemptCount};
 use super::layout;
 use crate::btf::Btf;
 
+/// What counted entries (of functions and of line probes, which share their counters) in
+/// interrupt context count for, and where the eBPF side reads whether a CPU is in one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupts {
+    pub mode: IrqMode,
+    /// Where the CPUs' preempt counts are; zero with `IrqMode::Task`, which needs none.
+    pub preempt_count: PreemptCount,
+}
+
+impl Default for Interrupts {
+    /// Everything charged to the task that was current: needs nothing of the kernel.
+    fn default() -> Self {
+        Self { mode: IrqMode::Task, preempt_count: PreemptCount::default() }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IrqMode {

@@ -29,7 +29,7 @@ pub use self::{
     backend::{Backend, choose as choose_backend, kprobe_pmu_type},
     diagnostics::Diagnostics,
     functions::FunctionCounter,
-    interrupts::{IrqMode, preempt_count},
+    interrupts::{Interrupts, IrqMode, preempt_count},
     lines::SkippedProbe,
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
     syscalls::LATENCY_SYSCALLS_PER_CGROUP,
@@ -48,10 +48,6 @@ pub struct FunctionPlan {
     pub backend: Backend,
     /// A function's index here is the index of its counter (and its kprobe attach cookie).
     pub targets: Vec<Target>,
-    /// What entries in interrupt context count for (`--irq`).
-    pub irq: IrqMode,
-    /// Where the CPUs' preempt counts are; zero with `IrqMode::Task`, which needs none.
-    pub preempt_count: PreemptCount,
 }
 
 /// Everything ktrace attached for one trace. Fields drop in order: the function and line
@@ -71,13 +67,15 @@ pub struct Probes {
 impl Probes {
     /// Loads the object with `cgroups` as targets and attaches the syscall counter (timing
     /// calls too with `latency`) and, if asked, the sampler, the function counter and the line
-    /// probes; counting starts once all are attached.
+    /// probes, which count entries in interrupt context as `interrupts` says; counting starts
+    /// once all are attached.
     pub fn attach(
         cgroups: &[Cgroup],
         latency: bool,
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
         lines: &[Probe],
+        interrupts: Interrupts,
         diagnostics: Diagnostics,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
@@ -94,9 +92,8 @@ impl Probes {
             .transpose()?;
         let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
         // Line probes share the function counters and their rows.
-        let irq = functions.as_ref().map_or(IrqMode::Task, |f| f.irq);
+        let Interrupts { mode: irq, preempt_count } = interrupts;
         let irq_mode = irq.global();
-        let preempt_count = functions.as_ref().map(|f| f.preempt_count).unwrap_or_default();
         let mut loader = loader(&kernel_layout, diagnostics);
         loader
             .override_global("TARGETS", &targets, true)
@@ -132,11 +129,11 @@ impl Probes {
         let functions = functions
             .map(|plan| {
                 let unlocated = ip_table.map(|t| t.unlocated).unwrap_or_default();
-                FunctionCounter::attach(&object, &mut ebpf, plan, &unlocated)
+                FunctionCounter::attach(&object, &mut ebpf, plan, irq, &unlocated)
             })
             .transpose()?;
         let lines = (!lines.is_empty())
-            .then(|| LineCounter::attach(&object, &ebpf, function_targets, lines))
+            .then(|| LineCounter::attach(&object, &ebpf, function_targets, lines, irq))
             .transpose()?;
         let diagnostics = (diagnostics == Diagnostics::Stderr)
             .then(|| diagnostics::Printer::start(&mut ebpf))
@@ -172,9 +169,10 @@ impl Probes {
         self.functions.as_ref().map(|f| f.overhead(&self.ebpf)).transpose()
     }
 
-    /// The line probes that could not be attached; `None` when not counting lines.
-    pub fn skipped_line_probes(&self) -> Option<&[SkippedProbe]> {
-        self.lines.as_ref().map(|l| l.skipped.as_slice())
+    /// The line probes that could not be attached, and what their entries in interrupt
+    /// context counted for; `None` when not counting lines.
+    pub fn line_probes(&self) -> Option<(&[SkippedProbe], IrqMode)> {
+        self.lines.as_ref().map(|l| (l.skipped.as_slice(), l.irq))
     }
 
     pub fn line_overhead(&self) -> anyhow::Result<Option<Overhead>> {

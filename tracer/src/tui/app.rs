@@ -6,7 +6,7 @@ use crate::{
     attach::{Backend, IrqMode},
     kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
-    report::{ALL_INTERRUPTS, CountedFunction, FunctionReport, SampleReport},
+    report::{ALL_INTERRUPTS, CountedFunction, FunctionReport, Hits, SampleReport},
     session::Update,
 };
 
@@ -69,8 +69,9 @@ pub struct App {
     pub(super) sampling_hz: Option<u64>,
     /// The backend counting kernel functions, once an update says so.
     pub(super) counting: Option<Backend>,
-    /// Whether counted functions keep interrupt context apart (`--irq separate`): the
-    /// functions view then has `[irq]` rows and an `(interrupts)` column.
+    /// Whether counted functions and lines keep interrupt context apart (`--irq separate`):
+    /// the functions, modules and lines views then have `[irq]` rows and an `(interrupts)`
+    /// column.
     pub(super) interrupts: bool,
     pub(super) view: View,
     pub(super) mode: Mode,
@@ -203,16 +204,21 @@ impl App {
                 self.syscalls.set_interval(&blocked(&row.name), blocked_counts);
             }
         }
+        let function_irq = total.kernel_functions.as_ref().map(|f| f.irq);
+        let line_irq = total.kernel_lines.as_ref().map(|l| l.irq);
+        if !self.interrupts && function_irq.or(line_irq) == Some(IrqMode::Separate) {
+            self.interrupts = true;
+            self.functions = Figures::new(self.cgroups.len() + 1);
+            self.modules = Figures::new(self.cgroups.len() + 1);
+            self.lines = Figures::new(self.cgroups.len() + 1);
+        }
         // Counted functions, when ktrace counts them, take the views; samples otherwise.
         if let (Some(total), Some(interval)) = (&total.kernel_functions, &interval.kernel_functions)
         {
             self.counting = Some(total.backend);
-            if total.irq == IrqMode::Separate && !self.interrupts {
-                self.interrupts = true;
-                self.functions = Figures::new(self.cgroups.len() + 1);
-            }
+            let while_current = entries_while_current(total);
             self.apply_profile(
-                [&entries_while_current(total), &total.totals],
+                [&while_current, &while_current],
                 [counted_functions(total), counted_functions(interval)],
                 [counted_modules(total), counted_modules(interval)],
             );
@@ -280,8 +286,9 @@ impl App {
         }
     }
 
-    /// The functions view's `[irq]` rows: each function's entries in interrupts while each
-    /// cgroup's task ran and, in the `(interrupts)` column, on the whole machine.
+    /// The functions and modules views' `[irq]` rows: each function's and module's entries in
+    /// interrupts while each cgroup's task ran and, in the `(interrupts)` column, on the whole
+    /// machine.
     fn apply_interrupts(&mut self, total: &FunctionReport, interval: &FunctionReport) {
         let mut label = String::new();
         for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
@@ -292,27 +299,51 @@ impl App {
             let label = in_interrupts_label(&mut label, f);
             self.functions.set_interval(label, f.interrupt_columns());
         }
+        for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
+            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        }
+        for m in interval.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
+            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        }
     }
 
-    /// The labels of the current view's column groups: the cgroups, and in the functions view
-    /// with interrupt context apart, `(interrupts)`.
+    /// The labels of the current view's column groups: the cgroups, and in the functions,
+    /// modules and lines views with interrupt context apart, `(interrupts)`.
     pub(super) fn column_labels(&self) -> impl Iterator<Item = &str> {
-        let machine = self.view == View::Functions && self.interrupts;
+        let machine = self.interrupts
+            && match self.view {
+                View::Functions | View::Modules => self.counting.is_some(),
+                View::Lines => true,
+                _ => false,
+            };
         self.cgroups.iter().map(String::as_str).chain(machine.then_some(ALL_INTERRUPTS))
     }
 
-    /// Fills the lines view: one row per counted line, labelled `function:line text`; shares
-    /// are of all the cgroup's line hits.
+    /// Fills the lines view: one row per counted line, labelled `function:line text`, and
+    /// with interrupt context apart an `[irq]` row for each line hit in interrupts; shares are
+    /// of all the cgroup's line hits while its task was current (and the machine's in
+    /// interrupts).
     fn apply_lines(&mut self, total: &LineReport, interval: &LineReport) {
-        let sums: Vec<u64> = (0..self.cgroups.len())
-            .map(|c| total.counted().map(|(_, l)| l.counts[c]).sum())
-            .collect();
-        self.lines.start_update(sums);
+        let mut sums = Hits::zero(self.cgroups.len(), total.irq);
+        for (_, l) in total.counted() {
+            sums.add(&l.hits);
+        }
+        let while_current = (sums.counts.iter().enumerate())
+            .map(|(c, &n)| n.saturating_add(sums.in_interrupts.get(c).copied().unwrap_or(0)));
+        self.lines.start_update(while_current.chain(sums.all_interrupts));
+        let in_interrupts = |l: &&LineCount| l.hits.all_interrupts.unwrap_or(0) > 0;
         for (f, l) in total.counted() {
-            self.lines.set_total(&line_label(f, l), l.counts.iter().copied());
+            self.lines.set_total(&line_label(f, l), l.hits.counts.iter().copied());
+            if in_interrupts(&l) {
+                self.lines.set_total(&(line_label(f, l) + IRQ_MARK), l.hits.interrupt_columns());
+            }
         }
         for (f, l) in interval.counted() {
-            self.lines.set_interval(&line_label(f, l), l.counts.iter().copied());
+            self.lines.set_interval(&line_label(f, l), l.hits.counts.iter().copied());
+            if in_interrupts(&l) {
+                let label = line_label(f, l) + IRQ_MARK;
+                self.lines.set_interval(&label, l.hits.interrupt_columns());
+            }
         }
     }
 
@@ -472,7 +503,7 @@ fn entries_while_current(r: &FunctionReport) -> Vec<u64> {
         .collect()
 }
 
-/// The mark of a functions view row of entries in interrupt context.
+/// The mark of a functions or lines view row of entries or hits in interrupt context.
 pub(super) const IRQ_MARK: &str = " [irq]";
 
 /// The functions view's row of a function's entries in interrupt context, beside its row of
@@ -576,7 +607,7 @@ pub(super) mod tests {
     }
 
     /// `[irq]` rows and the `(interrupts)` column, with shares of everything counted while
-    /// each cgroup's task was current; modules stay task context.
+    /// each cgroup's task was current, in the functions and modules views.
     #[test]
     fn interrupt_context_gets_rows_and_a_column_of_its_own() {
         let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
@@ -597,11 +628,17 @@ pub(super) mod tests {
         assert_eq!(cells(1), [(10, 10.0 / 50.0), (0, 0.0), (0, 0.0)]);
         assert_eq!(cells(3), [(0, 0.0), (2, 2.0 / 9.0), (2, 2.0 / 83.0)]);
         app.handle(Action::NextView);
-        assert_eq!(app.column_labels().count(), 2);
-        let vmlinux = app.rows[0];
-        let shares: Vec<f64> =
-            app.figures().cells(vmlinux, app.interval).map(|c| c.share).collect();
-        assert_eq!(shares, [1.0, 0.0], "modules count task context only");
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
+        assert_eq!(shown(&app), ["vmlinux [irq]", "vmlinux", "veth", "veth [irq]"]);
+        let cells = |row: usize| -> Vec<(u64, f64)> {
+            let cells = app.figures().cells(app.rows[row], app.interval);
+            cells.map(|c| (c.total, c.share)).collect()
+        };
+        // vmlinux: lxc 10 of its own and 40 in interrupts, the machine 81 of 83; veth: gvisor
+        // 7 of its own and 2 in interrupts, the machine 2.
+        assert_eq!(cells(0), [(40, 40.0 / 50.0), (0, 0.0), (81, 81.0 / 83.0)]);
+        assert_eq!(cells(1), [(10, 10.0 / 50.0), (0, 0.0), (0, 0.0)]);
+        assert_eq!(cells(3), [(0, 0.0), (2, 2.0 / 9.0), (2, 2.0 / 83.0)]);
     }
 
     #[test]
@@ -625,6 +662,30 @@ pub(super) mod tests {
         let first = app.rows[0];
         let cells: Vec<_> = app.figures().cells(first, app.interval).collect();
         assert_eq!((cells[0].total, cells[0].share), (43, 43.0 / 88.0));
+        assert_eq!(app.column_labels().count(), 2);
+    }
+
+    /// With `--irq separate` a line hit in interrupts gets an `[irq]` row, and the view an
+    /// `(interrupts)` column.
+    #[test]
+    fn line_hits_in_interrupts_get_rows_and_a_column_of_their_own() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        let counted =
+            Report { kernel_lines: Some(crate::lines::report::tests::report_apart()), ..sample() };
+        app.update(update(counted.clone(), counted));
+        app.handle(Action::PreviousView);
+        assert_eq!(app.view, View::Lines);
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
+        let first = "__is_skb_forwardable:4070 if (!(dev->flags & IFF_UP))";
+        // Lines without hits in the trace are not shown.
+        assert_eq!(shown(&app), [format!("{first} [irq]"), first.to_owned()]);
+        let cells = |row: usize| -> Vec<(u64, f64)> {
+            let cells = app.figures().cells(app.rows[row], app.interval);
+            cells.map(|c| (c.total, c.share)).collect()
+        };
+        // lxc: 4 hits of its own and 30 in interrupts; gvisor 0 and 2; the machine 56.
+        assert_eq!(cells(0), [(30, 30.0 / 34.0), (2, 1.0), (56, 1.0)]);
+        assert_eq!(cells(1), [(4, 4.0 / 34.0), (0, 0.0), (0, 0.0)]);
     }
 
     #[test]
