@@ -44,7 +44,6 @@ use std::{
 
 use anyhow::Context as _;
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
-use report::{Target as Goal, judge, median, spread, write_atomically};
 use tracer::{
     attach::{
         Backend, Diagnostics, FunctionPlan, IrqMode, Probes, kprobe_pmu_type, load_spec,
@@ -55,6 +54,9 @@ use tracer::{
     functions::{Filter, Inventory, Target, select},
     lines::{self, LineRequest, Probe},
 };
+
+// `Target` is a traced function here.
+use report::{Target as Goal, judge, median, spread, write_atomically};
 
 /// Rounds of `--all` attach and detach, and of the run-time measurement.
 const ROUNDS: usize = 3;

@@ -46,8 +46,6 @@ use std::{
     process::{Child, Command, ExitCode, Stdio},
 };
 
-use report::{Target, judge, median, spread, write_atomically};
-
 use anyhow::{Context as _, bail};
 use aya_obj::generated::{bpf_insn, bpf_prog_type};
 use tracer::{
@@ -59,6 +57,8 @@ use tracer::{
     collect::{Snapshot, Syscall},
 };
 use tracer_common::Abi;
+
+use report::{Target, judge, median, spread, write_atomically};
 
 const ROUNDS: usize = 9;
 /// Loops per configuration, task and round, and calls per loop.
@@ -547,9 +547,10 @@ fn report(timings: &Timings, cpus: usize) -> Report {
     let _ = writeln!(
         text,
         "The empty pair's added cost is {} of bpftrace's: the least any counter on these \
-         tracepoints can reach, so the {ADDED_COST_OVER_BPFTRACE:.2}x target {} on this host.\n",
+         tracepoints can reach, so the {ADDED_COST_OVER_BPFTRACE:.2}x target is {} on this \
+         host.\n",
         spread(floor_over_bpftrace, 2),
-        if floor_bound > ADDED_COST_OVER_BPFTRACE { "cannot be met" } else { "can be met" }
+        if floor_bound > ADDED_COST_OVER_BPFTRACE { "out of reach" } else { "within reach" }
     );
     let floor_note = if floor_bound > ADDED_COST_OVER_BPFTRACE {
         format!("the empty pair alone is {floor_bound:.2}: out of reach here")
