@@ -18,7 +18,7 @@ use super::{
     FunctionPlan,
     backend::{Backend, kprobe_pmu_type, load_spec},
     interrupts::IrqMode,
-    object,
+    object::{self, Object},
     raw::{self, ProgramStats},
     verifier::Rejection,
 };
@@ -53,6 +53,7 @@ impl FunctionCounter {
     /// Attaches the plan's targets with its backend, except those at the `unlocated` indexes
     /// (no address to find them by), which are skipped. Fails only if nothing attaches.
     pub fn attach(
+        object: &Object,
         ebpf: &mut Ebpf,
         plan: FunctionPlan,
         unlocated: &[usize],
@@ -69,7 +70,7 @@ impl FunctionCounter {
         let mut counter =
             Self { backend, targets, irq, skipped, programs: Vec::new(), links: Vec::new() };
         let unlocated: HashSet<usize> = unlocated.iter().copied().collect();
-        let code = raw::instructions(ebpf, load_spec(backend, None).name)?;
+        let code = raw::instructions(object, ebpf, load_spec(backend, None).name)?;
         let insns = &code.insns;
         match backend {
             Backend::KprobeMulti => counter.attach_kprobe_multi(insns, &unlocated)?,

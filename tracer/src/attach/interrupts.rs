@@ -4,19 +4,15 @@
 //! is charged to the sending container, and an idle container collects timer and RCU work.
 //!
 //! The eBPF side tells interrupt context apart by the CPU's preempt count (tracer-ebpf's
-//! context.rs); this module finds where that is: `__per_cpu_offset` and the per-CPU variable
-//! in /proc/kallsyms (which lists data symbols with `CONFIG_KALLSYMS_ALL`, as distribution
-//! kernels have it), and on Linux 6.2 to 6.14, where the count is a field of `pcpu_hot`, the
-//! field's offset in kernel BTF.
+//! context.rs); this module finds where that is in kernel BTF: the per-CPU variable
+//! `__preempt_count`, or on Linux 6.2 to 6.14 the `preempt_count` field of `pcpu_hot`.
 use std::fmt;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use tracer_common::{IRQ_EXCLUDE, IRQ_SEPARATE, IRQ_TASK, PreemptCount};
 
 use super::layout;
-use crate::kallsyms;
-
-const KALLSYMS: &str = "/proc/kallsyms";
+use crate::btf::Btf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,28 +70,18 @@ impl IrqMode {
     }
 }
 
-/// Where the running kernel keeps each CPU's preempt count.
+/// Where the running kernel keeps each CPU's preempt count, from its BTF.
 pub fn preempt_count() -> anyhow::Result<PreemptCount> {
-    let text = std::fs::read_to_string(KALLSYMS).with_context(|| format!("reading {KALLSYMS}"))?;
-    let address = |name: &str| {
-        kallsyms::symbols(&text)
-            .find(|s| s.name == name && s.module == kallsyms::CORE_KERNEL)
-            .map(|s| s.address)
+    preempt_count_in(&layout::vmlinux_btf()?)
+}
+
+fn preempt_count_in(btf: &Btf) -> anyhow::Result<PreemptCount> {
+    if let Some(variable) = btf.variable("__preempt_count") {
+        return Ok(PreemptCount { variable, offset: 0 });
+    }
+    let Some(variable) = btf.variable("pcpu_hot") else {
+        bail!("neither __preempt_count nor pcpu_hot is a per-CPU variable in kernel BTF");
     };
-    let Some(per_cpu_offsets) = address("__per_cpu_offset").filter(|&a| a != 0) else {
-        bail!(
-            "no __per_cpu_offset address in {KALLSYMS} (a kernel without CONFIG_KALLSYMS_ALL, \
-             or addresses hidden by kernel.kptr_restrict)"
-        );
-    };
-    let preempt_count = match (address("__preempt_count"), address("pcpu_hot")) {
-        (Some(count), _) => count,
-        (None, Some(hot)) => {
-            let btf = layout::vmlinux_btf()?;
-            let field = btf.member("pcpu_hot", "preempt_count")?;
-            hot + u64::from(field.offset)
-        }
-        (None, None) => bail!("neither __preempt_count nor pcpu_hot in {KALLSYMS}"),
-    };
-    Ok(PreemptCount { per_cpu_offsets, preempt_count })
+    let field = btf.member("pcpu_hot", "preempt_count")?;
+    Ok(PreemptCount { variable, offset: field.offset })
 }
