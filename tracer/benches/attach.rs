@@ -392,10 +392,11 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<(String, report::Verdicts)> {
             continue;
         }
         for (measure, values) in [("loop time", by_loop), ("run time", by_run_time)] {
-            // A loop that ran faster with a program attached than without is the host's
-            // noise, larger than what is measured: the verdict then says so.
+            // A ratio at or below 0 comes from a loop that ran faster with a program attached
+            // than without: the host's noise, larger than what is measured, which the verdict
+            // then says.
             let note = if values.iter().any(|&ratio| ratio <= 0.0) {
-                "noise: a round's hit came out negative".to_owned()
+                "noise: a round's ratio came out at or below 0".to_owned()
             } else {
                 String::new()
             };
