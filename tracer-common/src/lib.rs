@@ -367,6 +367,11 @@ pub struct IpSlot {
     pub _pad: u32,
 }
 
+/// The constant the fentry counting program loads as its function's index: one program load
+/// per function, so the loader writes each load's index in its place (see [`PER_CPU_VARIABLE`]
+/// for the form) and a hit looks nothing up. "ktracefx" in ASCII.
+pub const FENTRY_INDEX: u64 = 0x6b74_7261_6365_6678;
+
 /// Size of x86_64's `call __fentry__`.
 pub const FENTRY_CALL_SIZE: u64 = 5;
 

@@ -3,25 +3,25 @@
 //! Counters live in per-CPU chunks of [`FUNCTION_CHUNK`] counters, chunk `slot * chunks +
 //! index / FUNCTION_CHUNK`: no hash lookup per hit on the mass-attach path, and few lookups
 //! for userspace to read them all. The function index comes from the address of the hit
-//! looked up in `IP_TABLE` (kprobe.multi, whose own cookie lookup is a binary search, and
-//! fentry, one program load per function) or from the attach cookie (kprobe perf links,
-//! Linux 5.15+, where it is a plain load). Nothing is counted until userspace turns counting
-//! on (see targets.rs).
+//! looked up in `IP_TABLE` (kprobe.multi, whose own cookie lookup is a binary search), from
+//! the attach cookie (kprobe perf links, Linux 5.15+, where it is a plain load), or is an
+//! immediate the loader writes into each load (fentry, one program load per function). Nothing
+//! is counted until userspace turns counting on (see targets.rs).
 //!
 //! With `--irq separate` the counters have a row of chunks per slot for entries in task
 //! context, one per slot for entries in interrupt context while a task of that cgroup was
 //! current, and one row for every entry in interrupt context (see [`IRQ_TASK`]).
 use aya_ebpf::{
     EbpfContext as _, Global,
-    helpers::{bpf_get_attach_cookie, bpf_get_func_ip},
+    helpers::bpf_get_attach_cookie,
     macros::{fentry, kprobe, map},
     maps::{Array, PerCpuArray},
     programs::{FEntryContext, ProbeContext},
 };
 use aya_log_ebpf::warn;
 use tracer_common::{
-    ENDBR_SIZE, FENTRY_CALL_SIZE, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IRQ_EXCLUDE,
-    IRQ_SEPARATE, IRQ_TASK, IpSlot, ip_find,
+    FENTRY_INDEX, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IRQ_EXCLUDE, IRQ_SEPARATE,
+    IRQ_TASK, IpSlot, ip_find,
 };
 
 use crate::{
@@ -81,17 +81,15 @@ pub fn kt_func_kprobe(ctx: ProbeContext) -> u32 {
 }
 
 /// Entry of a function attached with fentry (one load per function). The section name is a
-/// placeholder: the loader sets the real target per load.
+/// placeholder: the loader sets the real target per load, and writes the function's index in
+/// place of [`FENTRY_INDEX`].
 #[fentry(function = "ktrace_placeholder")]
-pub fn kt_func_fentry(ctx: FEntryContext) -> u32 {
-    // The traced function's address, not its patch site: that is 4 bytes further when the
-    // function starts with an endbr64.
+pub fn kt_func_fentry(_ctx: FEntryContext) -> u32 {
+    // black_box keeps the constant as one load the loader can find, rather than folded into
+    // the arithmetic on the index.
     let index = || {
-        // SAFETY: the helper only reads the traced function's address (inlined for fentry).
-        let addr = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
-        let index = index_at(addr + FENTRY_CALL_SIZE)
-            .or_else(|| index_at(addr + ENDBR_SIZE + FENTRY_CALL_SIZE));
-        (addr, index)
+        let index = core::hint::black_box(FENTRY_INDEX);
+        (index, Some(index))
     };
     on_entry(index, Increment::Atomic);
     0

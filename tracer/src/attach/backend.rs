@@ -45,7 +45,7 @@ impl Backend {
     /// Whether the counting program finds the function index by the hit's address in
     /// `IP_TABLE` rather than by attach cookie.
     pub fn finds_index_by_address(self) -> bool {
-        matches!(self, Self::KprobeMulti | Self::Fentry)
+        self == Self::KprobeMulti
     }
 }
 

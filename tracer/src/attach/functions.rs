@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, maps::PerCpuArray};
-use tracer_common::{FUNCTION_CHUNK, FunctionChunk, FunctionStats};
+use tracer_common::{FENTRY_INDEX, FUNCTION_CHUNK, FunctionChunk, FunctionStats};
 
 use super::{
     FunctionPlan,
@@ -148,18 +148,19 @@ impl FunctionCounter {
         Ok(())
     }
 
-    /// One program load and link per function; the program finds its index by the
-    /// function's address in IP_TABLE.
+    /// One program load and link per function, each load with its function's index as an
+    /// immediate.
     fn attach_fentry(
         &mut self,
         insns: &[aya_obj::generated::bpf_insn],
         unlocated: &HashSet<usize>,
     ) {
-        self.attach_each(unlocated, |_, target| {
+        self.attach_each(unlocated, |i, target| {
             let id = target
                 .btf_id
                 .context("no vmlinux BTF id (module functions need kprobe-multi or kprobe)")?;
-            let prog = raw::load(&load_spec(Backend::Fentry, Some(id)), insns)?;
+            let insns = raw::with_immediate(insns, FENTRY_INDEX, i as u64);
+            let prog = raw::load(&load_spec(Backend::Fentry, Some(id)), &insns)?;
             let link = raw::tracing_link(&prog).context("BPF_LINK_CREATE fentry")?;
             Ok((Some(prog), link))
         });

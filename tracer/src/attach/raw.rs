@@ -55,6 +55,22 @@ pub fn instructions(object: &Object, ebpf: &Ebpf, program: &str) -> anyhow::Resu
     Ok(Code { insns, _map_fds: fds.into_iter().map(|(_, fd)| fd).collect() })
 }
 
+/// `insns` with every `ld_imm64 rX, marker` loading `value` instead: how the loader gives
+/// each load of a program a constant of its own (tracer-common's `FENTRY_INDEX`).
+pub fn with_immediate(insns: &[bpf_insn], marker: u64, value: u64) -> Vec<bpf_insn> {
+    const LD_IMM64: u8 = 0x18;
+    let mut insns = insns.to_vec();
+    for i in 0..insns.len().saturating_sub(1) {
+        let (first, second) = (&insns[i], &insns[i + 1]);
+        let loaded = (first.imm as u32 as u64) | (second.imm as u32 as u64) << 32;
+        if first.code == LD_IMM64 && first.src_reg() == 0 && second.code == 0 && loaded == marker {
+            insns[i].imm = value as u32 as i32;
+            insns[i + 1].imm = (value >> 32) as u32 as i32;
+        }
+    }
+    insns
+}
+
 /// BPF_MAP_UPDATE_BATCH (Linux 5.6+; arrays 5.7+): `values[i]` at `keys[i]` in one call,
 /// where one update per element costs a syscall each.
 pub fn map_update_batch<V>(map: &Map, keys: &[u32], values: &[V]) -> anyhow::Result<()> {
@@ -305,4 +321,43 @@ pub fn program_stats(prog: &OwnedFd) -> io::Result<ProgramStats> {
         run_count: info.run_cnt,
         recursion_misses: info.recursion_misses,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insn(code: u8, src: u8, imm: u32) -> bpf_insn {
+        bpf_insn {
+            code,
+            _bitfield_align_1: [],
+            _bitfield_1: bpf_insn::new_bitfield_1(1, src),
+            off: 0,
+            imm: imm as i32,
+        }
+    }
+
+    /// `ld_imm64 r1, value` with source `src`.
+    fn ld_imm64(value: u64, src: u8) -> [bpf_insn; 2] {
+        [insn(0x18, src, value as u32), insn(0, 0, (value >> 32) as u32)]
+    }
+
+    #[test]
+    fn only_loads_of_the_marker_get_the_value() {
+        let marker = 0x6b74_7261_6365_6678;
+        let mut insns = Vec::new();
+        insns.extend(ld_imm64(marker, 0));
+        // A map reference whose immediates happen to match: not a constant, left alone.
+        insns.extend(ld_imm64(marker, 1));
+        insns.extend(ld_imm64(7, 0));
+        insns.push(insn(0x95, 0, 0)); // exit
+        let loaded = |insns: &[bpf_insn], at: usize| {
+            insns[at].imm as u32 as u64 | (insns[at + 1].imm as u32 as u64) << 32
+        };
+        let written = with_immediate(&insns, marker, 41);
+        assert_eq!(loaded(&written, 0), 41);
+        assert_eq!(loaded(&written, 2), marker);
+        assert_eq!(loaded(&written, 4), 7);
+        assert_eq!(written[6].code, 0x95);
+    }
 }
