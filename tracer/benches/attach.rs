@@ -37,7 +37,7 @@ use anyhow::{Context as _, bail};
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Backend, Diagnostics, FunctionPlan, IrqMode, Probes, preempt_count,
+        Backend, Diagnostics, FunctionPlan, Interrupts, IrqMode, Probes, preempt_count,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -86,12 +86,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         let (attach, detach) = bare_link(&all)?;
         bare.0.push(attach);
         bare.1.push(detach);
-        let plan = FunctionPlan {
-            backend: Backend::KprobeMulti,
-            targets: all.clone(),
-            irq: IrqMode::Task,
-            preempt_count: Default::default(),
-        };
+        let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
         let start = Instant::now();
         let probes = Probes::attach(
             std::slice::from_ref(cgroup),
@@ -99,6 +94,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             None,
             Some(plan),
             &[],
+            Interrupts::default(),
             Diagnostics::Off,
         )?;
         ktrace.0.push(start.elapsed());
@@ -142,18 +138,20 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         .iter()
         .find(|t| t.name == "__do_sys_getppid")
         .context("__do_sys_getppid is not traceable")?;
-    let preempt_count = preempt_count()?;
-    let irq_plan =
-        |backend, irq| FunctionPlan { backend, targets: vec![getppid.clone()], irq, preempt_count };
-    let getppid_plan = |backend| irq_plan(backend, IrqMode::Task);
+    let apart = Interrupts { mode: IrqMode::Separate, preempt_count: preempt_count()? };
+    let getppid_plan = |backend| FunctionPlan { backend, targets: vec![getppid.clone()] };
     let line = line_probe(cgroup, &getppid.name)?;
-    let count = |plan: Option<FunctionPlan>, line: &[Probe]| -> anyhow::Result<f64> {
+    let count_in = |plan: Option<FunctionPlan>,
+                    line: &[Probe],
+                    interrupts: Interrupts|
+     -> anyhow::Result<f64> {
         let probes = Probes::attach(
             std::slice::from_ref(cgroup),
             false,
             None,
             plan,
             line,
+            interrupts,
             Diagnostics::Off,
         )?;
         let optimizing = !line.is_empty() && fs::read_to_string(KPROBE_OPTIMIZATION)?.trim() == "1";
@@ -182,10 +180,12 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
                 None,
                 None,
                 &[],
+                Interrupts::default(),
                 Diagnostics::Off,
             )?;
             loop_ns()
         };
+        let count = |plan, line| count_in(plan, line, Interrupts::default());
         let multi = count(Some(getppid_plan(Backend::KprobeMulti)), &[])?;
         let fentry = count(Some(getppid_plan(Backend::Fentry)), &[])?;
         let (jump, int3) = match &line {
@@ -198,7 +198,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             }
             None => (f64::NAN, f64::NAN),
         };
-        let separate = count(Some(irq_plan(Backend::KprobeMulti, IrqMode::Separate)), &[])?;
+        let separate = count_in(Some(getppid_plan(Backend::KprobeMulti)), &[], apart)?;
         rounds.push([none, empty, syscalls, multi, fentry, jump, int3, separate]);
     }
     let column = |i: usize| median_f(&mut rounds.iter().map(|r| r[i]).collect::<Vec<_>>());
@@ -250,6 +250,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         None,
         Some(getppid_plan(Backend::KprobeMulti)),
         &[],
+        Interrupts::default(),
         Diagnostics::Off,
     )?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;

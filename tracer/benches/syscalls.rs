@@ -41,7 +41,7 @@ use anyhow::{Context as _, bail};
 use aya_obj::generated::{bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Diagnostics, Probes,
+        Diagnostics, Interrupts, Probes,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -109,6 +109,7 @@ impl Setup {
                 None,
                 None,
                 &[],
+                Interrupts::default(),
                 Diagnostics::Off,
             )?)),
             Self::Bpftrace | Self::BpftraceLatency => {
@@ -240,8 +241,15 @@ fn measure(traced: &Cgroup, outside: &Cgroup) -> anyhow::Result<Timings> {
 /// too, untraced, while the loops run.
 fn run_times(traced: &Cgroup, outside: &Cgroup) -> anyhow::Result<Vec<(String, f64, f64)>> {
     let _empty = empty_pair()?;
-    let _ktrace =
-        Probes::attach(std::slice::from_ref(traced), false, None, None, &[], Diagnostics::Off)?;
+    let _ktrace = Probes::attach(
+        std::slice::from_ref(traced),
+        false,
+        None,
+        None,
+        &[],
+        Interrupts::default(),
+        Diagnostics::Off,
+    )?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     let stats = (|| {
         let before = program_stats()?;

@@ -5,12 +5,11 @@
 use std::io::{self, Write as _};
 
 use anyhow::{Context as _, bail};
-use tracer_common::PreemptCount;
 
 use crate::{
     attach::{
-        Backend, DEFAULT_FREQUENCY_HZ, FunctionPlan, IrqMode, Probes, Sampling, choose_backend,
-        preempt_count,
+        Backend, DEFAULT_FREQUENCY_HZ, FunctionPlan, Interrupts, IrqMode, Probes, Sampling,
+        choose_backend, preempt_count,
     },
     functions::{Filter, Inventory, Matcher, Selection, select},
     lines::{self, LinePlan, LineRequest},
@@ -29,8 +28,8 @@ pub struct Request {
     pub backend: Option<Backend>,
     /// The source lines to count (`--lines`).
     pub lines: LineRequest,
-    /// What function entries in interrupt context count for (`--irq`); `None` separates them
-    /// where the kernel lets ktrace tell, and says so where it does not.
+    /// What function entries and samples in interrupt context count for (`--irq`); `None`
+    /// separates them where the kernel lets ktrace tell, and says so where it does not.
     pub irq: Option<IrqMode>,
     /// Print the plan instead of tracing (`--dry-run`).
     pub dry_run: bool,
@@ -49,6 +48,8 @@ pub struct Plan {
     pub sampled_because: Option<String>,
     /// Source lines to count (`--lines`).
     pub lines: Option<LinePlan>,
+    /// What function entries and samples in interrupt context count for.
+    pub interrupts: Interrupts,
 }
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
@@ -69,6 +70,7 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
             (Some(lines), false) => announce_lines(lines),
             (None, false) => {}
         }
+        plan.interrupts = interrupts(request.irq, plan.sampling.is_some())?;
         return Ok(Some(plan));
     }
     let selection = match Inventory::read() {
@@ -105,8 +107,8 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
         "ktrace: counting {} kernel functions with {backend} ({why})",
         selection.targets.len()
     );
-    let (irq, preempt_count) = interrupts(request.irq)?;
-    plan.functions = Some(FunctionPlan { backend, targets: selection.targets, irq, preempt_count });
+    plan.interrupts = interrupts(request.irq, true)?;
+    plan.functions = Some(FunctionPlan { backend, targets: selection.targets });
     if let Some(lines) = &plan.lines {
         announce_lines(lines);
     }
@@ -167,24 +169,28 @@ fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
     Ok(())
 }
 
-/// The `--irq` mode and where the preempt counts are for it. Asked for explicitly, a mode
-/// this kernel cannot give is an error; by default ktrace falls back to charging the
-/// interrupted task and says so.
-fn interrupts(asked: Option<IrqMode>) -> anyhow::Result<(IrqMode, PreemptCount)> {
-    let irq = asked.unwrap_or(IrqMode::Separate);
-    if !irq.needs_preempt_count() {
-        return Ok((irq, PreemptCount::default()));
+/// The `--irq` mode and where the preempt counts are for it, for a trace that counts
+/// functions or samples (`splits`); one that does neither has nothing to split. Asked for
+/// explicitly, a mode this kernel cannot give is an error; by default ktrace falls back to
+/// charging the interrupted task and says so.
+fn interrupts(asked: Option<IrqMode>, splits: bool) -> anyhow::Result<Interrupts> {
+    let mode = asked.unwrap_or(IrqMode::Separate);
+    if !splits {
+        return Ok(Interrupts::default());
+    }
+    if !mode.needs_preempt_count() {
+        return Ok(Interrupts { mode, ..Interrupts::default() });
     }
     match preempt_count() {
-        Ok(found) => Ok((irq, found)),
+        Ok(preempt_count) => Ok(Interrupts { mode, preempt_count }),
         Err(e) if asked.is_some() => {
-            Err(e.context(format!("--irq {irq} cannot tell interrupt context on this kernel")))
+            Err(e.context(format!("--irq {mode} cannot tell interrupt context on this kernel")))
         }
         Err(e) => {
             eprintln!(
-                "ktrace: interrupt context cannot be told apart on this kernel ({e:#}): function entries in interrupts are charged to the interrupted task (as --irq task)"
+                "ktrace: interrupt context cannot be told apart on this kernel ({e:#}): function entries and samples in interrupts are charged to the interrupted task (as --irq task)"
             );
-            Ok((IrqMode::Task, PreemptCount::default()))
+            Ok(Interrupts::default())
         }
     }
 }
@@ -200,6 +206,7 @@ fn fallback(mut plan: Plan, request: &Request, why: &str) -> anyhow::Result<Opti
     let sampling = *plan
         .sampling
         .get_or_insert(Sampling { frequency_hz: DEFAULT_FREQUENCY_HZ, stacks: false });
+    plan.interrupts = interrupts(request.irq, true)?;
     eprintln!("ktrace: kernel functions cannot be counted on this kernel: {why}");
     eprintln!(
         "ktrace: sampling the kernel functions asked for at {} Hz instead: their figures are samples, not counts",

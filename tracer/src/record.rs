@@ -253,7 +253,7 @@ fn parse(reader: impl io::Read) -> anyhow::Result<Record> {
 pub(crate) mod tests {
     use super::*;
     use crate::{
-        attach::{Backend, FunctionPlan, IrqMode, Sampling},
+        attach::{Backend, FunctionPlan, Interrupts, Sampling},
         report::{
             Kind,
             tests::{counted, sample},
@@ -312,15 +312,11 @@ pub(crate) mod tests {
         let plan = Plan {
             sampling: Some(Sampling { frequency_hz: 99, stacks: false }),
             latency: false,
-            functions: Some(FunctionPlan {
-                backend: Backend::Fentry,
-                targets: Vec::new(),
-                irq: IrqMode::Task,
-                preempt_count: Default::default(),
-            }),
+            functions: Some(FunctionPlan { backend: Backend::Fentry, targets: Vec::new() }),
             sampled_functions: None,
             sampled_because: None,
             lines: None,
+            interrupts: Interrupts::default(),
         };
         let info = RecordInfo::new(&plan);
         assert_eq!(

@@ -51,14 +51,16 @@ pub fn chunks(counters: usize) -> usize {
 
 impl FunctionCounter {
     /// Attaches the plan's targets with its backend, except those at the `unlocated` indexes
-    /// (no address to find them by), which are skipped. Fails only if nothing attaches.
+    /// (no address to find them by), which are skipped, counting interrupt context as `irq`
+    /// says. Fails only if nothing attaches.
     pub fn attach(
         ebpf: &mut Ebpf,
         plan: FunctionPlan,
+        irq: IrqMode,
         unlocated: &[usize],
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let FunctionPlan { backend, targets, irq, .. } = plan;
+        let FunctionPlan { backend, targets } = plan;
         let skipped = unlocated
             .iter()
             .map(|&i| Skipped {

@@ -1,5 +1,5 @@
-//! `--irq`: what happens to kernel function entries in interrupt context (hardirq, softirq,
-//! NMI). Such work runs for whoever the packet, timer or I/O completion belongs to, but the
+//! `--irq`: what happens to kernel function entries and kernel samples in interrupt context
+//! (hardirq, softirq, NMI). Such work runs for whoever the packet, timer or I/O completion belongs to, but the
 //! task it interrupted is `current`: counted as usual, a veth receive path in NET_RX softirq
 //! is charged to the sending container, and an idle container collects timer and RCU work.
 //!
@@ -59,8 +59,9 @@ impl IrqMode {
         }
     }
 
-    /// Rows of function counters for `slots` traced cgroups (see tracer-common's
-    /// `IRQ_TASK`): with `Separate`, task rows, then interrupt rows, then the machine's.
+    /// Rows of function counters or sample totals for `slots` traced cgroups (see
+    /// tracer-common's `IRQ_TASK`): with `Separate`, task rows, then interrupt rows, then the
+    /// machine's.
     pub fn rows(self, slots: usize) -> usize {
         match self {
             Self::Separate => 2 * slots + 1,
@@ -71,6 +72,21 @@ impl IrqMode {
     /// Whether the eBPF side reads the preempt count in this mode.
     pub fn needs_preempt_count(self) -> bool {
         self != Self::Task
+    }
+}
+
+/// What `--irq` decided for a trace, and what the eBPF side needs for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupts {
+    pub mode: IrqMode,
+    /// Where the CPUs' preempt counts are; zero with `IrqMode::Task`, which needs none.
+    pub preempt_count: PreemptCount,
+}
+
+impl Default for Interrupts {
+    /// Everything charged to the interrupted task, which needs no preempt count.
+    fn default() -> Self {
+        Self { mode: IrqMode::Task, preempt_count: PreemptCount::default() }
     }
 }
 

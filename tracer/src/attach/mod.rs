@@ -21,15 +21,13 @@ use std::os::unix::fs::MetadataExt as _;
 
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader, maps::Array};
-use tracer_common::{
-    CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, PreemptCount, Targets, Tracer,
-};
+use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
 
 pub use self::{
     backend::{Backend, choose as choose_backend, kprobe_pmu_type},
     diagnostics::Diagnostics,
     functions::FunctionCounter,
-    interrupts::{IrqMode, preempt_count},
+    interrupts::{Interrupts, IrqMode, preempt_count},
     lines::SkippedProbe,
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
     syscalls::LATENCY_SYSCALLS_PER_CGROUP,
@@ -48,10 +46,6 @@ pub struct FunctionPlan {
     pub backend: Backend,
     /// A function's index here is the index of its counter (and its kprobe attach cookie).
     pub targets: Vec<Target>,
-    /// What entries in interrupt context count for (`--irq`).
-    pub irq: IrqMode,
-    /// Where the CPUs' preempt counts are; zero with `IrqMode::Task`, which needs none.
-    pub preempt_count: PreemptCount,
 }
 
 /// Everything ktrace attached for one trace. Fields drop in order: the function and line
@@ -65,19 +59,23 @@ pub struct Probes {
     chunks: usize,
     latency: bool,
     sampling: Option<Sampling>,
+    /// What entries and samples in interrupt context count for, which decides their rows.
+    irq: IrqMode,
     diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
     /// Loads the object with `cgroups` as targets and attaches the syscall counter (timing
     /// calls too with `latency`) and, if asked, the sampler, the function counter and the line
-    /// probes; counting starts once all are attached.
+    /// probes, which count interrupt context as `interrupts` says; counting starts once all
+    /// are attached.
     pub fn attach(
         cgroups: &[Cgroup],
         latency: bool,
         sampling: Option<Sampling>,
         functions: Option<FunctionPlan>,
         lines: &[Probe],
+        interrupts: Interrupts,
         diagnostics: Diagnostics,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
@@ -94,9 +92,8 @@ impl Probes {
             .transpose()?;
         let ip_table_mask = ip_table.as_ref().map_or(0, IpTable::mask);
         // Line probes share the function counters and their rows.
-        let irq = functions.as_ref().map_or(IrqMode::Task, |f| f.irq);
+        let Interrupts { mode: irq, preempt_count } = interrupts;
         let irq_mode = irq.global();
-        let preempt_count = functions.as_ref().map(|f| f.preempt_count).unwrap_or_default();
         let mut loader = loader(&kernel_layout, diagnostics);
         loader
             .override_global("TARGETS", &targets, true)
@@ -131,7 +128,7 @@ impl Probes {
         let functions = functions
             .map(|plan| {
                 let unlocated = ip_table.map(|t| t.unlocated).unwrap_or_default();
-                FunctionCounter::attach(&mut ebpf, plan, &unlocated)
+                FunctionCounter::attach(&mut ebpf, plan, irq, &unlocated)
             })
             .transpose()?;
         let lines = (!lines.is_empty())
@@ -149,6 +146,7 @@ impl Probes {
             chunks,
             latency,
             sampling,
+            irq,
             diagnostics,
         })
     }
@@ -200,9 +198,17 @@ impl Probes {
         self.sampling
     }
 
+    /// What entries and samples in interrupt context count for.
+    pub fn irq(&self) -> IrqMode {
+        self.irq
+    }
+
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
         let syscalls = syscalls::read(&self.ebpf, self.slots)?;
-        let samples = self.sampling.map(|_| sample::read(&self.ebpf, self.slots)).transpose()?;
+        let samples = self
+            .sampling
+            .map(|_| sample::read(&self.ebpf, self.irq.rows(self.slots)))
+            .transpose()?;
         let functions = self
             .functions
             .as_ref()
