@@ -38,7 +38,7 @@ use crate::{
     kallsyms::CORE_KERNEL,
     latency::Latency,
     record::{self, Record},
-    report::{CountedFunction, Report},
+    report::{CountedFunction, Report, SampledFunction},
     sources::KernelSources,
 };
 
@@ -83,6 +83,10 @@ pub enum Measure {
     /// run's record, whoever was interrupted.
     #[serde(rename = "all_interrupts")]
     AllInterrupts,
+    /// Kernel samples in interrupt context while the run's cgroup ran.
+    SamplesInInterrupts,
+    /// Kernel samples in interrupt context on the whole machine during the run's record.
+    SamplesAllInterrupts,
 }
 
 impl Measure {
@@ -97,6 +101,8 @@ impl Measure {
             Self::P99Ns => "p99_ns",
             Self::InInterrupts => "in_interrupts",
             Self::AllInterrupts => "all_interrupts",
+            Self::SamplesInInterrupts => "samples_in_interrupts",
+            Self::SamplesAllInterrupts => "samples_all_interrupts",
         }
     }
 }
@@ -352,6 +358,19 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
                 .collect()
         })
     };
+    // The same of sampled functions.
+    let sampled_functions = |measure, figure: fn(&SampledFunction, usize) -> u64| {
+        table.section(measure, |_, rec, c| {
+            let s = rec.kernel_samples.as_ref().expect("all records sampled");
+            s.functions
+                .iter()
+                .filter_map(|f| {
+                    let n = figure(f, c);
+                    (n > 0).then(|| ((f.name.clone(), Some(f.module.clone())), n, None))
+                })
+                .collect()
+        })
+    };
     let (functions, modules) = if counted {
         let functions = counted_functions(Measure::Entries, |f, c| f.counts[c]);
         let modules = table.section(Measure::Entries, |_, rec, c| {
@@ -366,13 +385,7 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         });
         (Some(functions), Some(modules))
     } else if sampled {
-        let functions = table.section(Measure::Samples, |_, rec, c| {
-            let s = rec.kernel_samples.as_ref().expect("all records sampled");
-            s.functions
-                .iter()
-                .map(|f| ((f.name.clone(), Some(f.module.clone())), f.samples[c], None))
-                .collect()
-        });
+        let functions = sampled_functions(Measure::Samples, |f, c| f.samples[c]);
         let modules = table.section(Measure::Samples, |_, rec, c| {
             let s = rec.kernel_samples.as_ref().expect("all records sampled");
             s.modules.iter().map(|m| ((m.module.clone(), None), m.samples[c], None)).collect()
@@ -385,13 +398,27 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         None => functions_left_out(records).into_iter().collect(),
         Some(_) => Vec::new(),
     };
-    let (in_interrupts, all_interrupts) = match counted.then(|| irq_modes(records)).flatten() {
-        Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
+    let modes = match (counted, sampled) {
+        (true, _) => irq_modes(records, |r| r.kernel_functions.as_ref().map(|f| f.irq)),
+        (false, true) => irq_modes(records, |r| r.kernel_samples.as_ref().map(|s| s.irq)),
+        (false, false) => None,
+    };
+    let (in_interrupts, all_interrupts) = match modes {
+        Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) && counted => {
             let in_interrupts = counted_functions(Measure::InInterrupts, |f, c| {
                 f.in_interrupts.get(c).copied().unwrap_or(0)
             });
             let all_interrupts =
                 counted_functions(Measure::AllInterrupts, |f, _| f.all_interrupts.unwrap_or(0));
+            (Some(in_interrupts), Some(all_interrupts))
+        }
+        Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
+            let in_interrupts = sampled_functions(Measure::SamplesInInterrupts, |f, c| {
+                f.in_interrupts.get(c).copied().unwrap_or(0)
+            });
+            let all_interrupts = sampled_functions(Measure::SamplesAllInterrupts, |f, _| {
+                f.all_interrupts.unwrap_or(0)
+            });
             (Some(in_interrupts), Some(all_interrupts))
         }
         Some(modes) => {
@@ -432,15 +459,19 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     }
 }
 
-/// Each `--irq` mode of the records with the labels of the records counted in it, in order of
-/// first appearance; `None` when no record counted functions.
-fn irq_modes(records: &[(String, String, Record)]) -> Option<Vec<(IrqMode, Vec<&str>)>> {
+/// Each `--irq` mode of the records (as `mode_of` reads it from the compared section) with
+/// the labels of the records made in it, in order of first appearance; `None` when no record
+/// has the section.
+fn irq_modes(
+    records: &[(String, String, Record)],
+    mode_of: impl Fn(&Report) -> Option<IrqMode>,
+) -> Option<Vec<(IrqMode, Vec<&str>)>> {
     let mut modes: Vec<(IrqMode, Vec<&str>)> = Vec::new();
     for (label, _, record) in records {
-        let Some(f) = &record.report.kernel_functions else { continue };
-        match modes.iter_mut().find(|(mode, _)| *mode == f.irq) {
+        let Some(irq) = mode_of(&record.report) else { continue };
+        match modes.iter_mut().find(|(mode, _)| *mode == irq) {
             Some((_, labels)) => labels.push(label),
-            None => modes.push((f.irq, vec![label])),
+            None => modes.push((irq, vec![label])),
         }
     }
     (!modes.is_empty()).then_some(modes)
@@ -458,10 +489,10 @@ fn interrupts_left_out(modes: &[(IrqMode, Vec<&str>)]) -> Option<LeftOut> {
         LeftOut {
             section: "interrupts",
             why: format!(
-                "{}; entries in interrupt context are compared only when every record kept \
-                 them apart (--irq separate), and the function entries of these runs count \
-                 different things (with task they include the interrupts that came while the \
-                 cgroup ran)",
+                "{}; entries or samples in interrupt context are compared only when every \
+                 record kept them apart (--irq separate), and the function figures of these \
+                 runs count different things (with task they include the interrupts that came \
+                 while the cgroup ran)",
                 parts.join("; ")
             ),
         }
@@ -584,7 +615,7 @@ pub(crate) mod tests {
         report::{
             CountedFunction, CountedModule, FunctionReport, Kind, SampleReport, SampledFunction,
             SampledModule, SyscallRow,
-            tests::{counting, info, period},
+            tests::{counting, info, period, sampled, sampled_apart},
         },
     };
 
@@ -967,10 +998,10 @@ pub(crate) mod tests {
             c.left_out,
             [LeftOut {
                 section: "interrupts",
-                why: "runc: --irq separate; lxc: --irq task; entries in interrupt context are \
-                      compared only when every record kept them apart (--irq separate), and the \
-                      function entries of these runs count different things (with task they \
-                      include the interrupts that came while the cgroup ran)"
+                why: "runc: --irq separate; lxc: --irq task; entries or samples in interrupt \
+                      context are compared only when every record kept them apart (--irq \
+                      separate), and the function figures of these runs count different things \
+                      (with task they include the interrupts that came while the cgroup ran)"
                     .to_owned()
             }]
         );
@@ -1010,23 +1041,65 @@ pub(crate) mod tests {
         assert_eq!(c.left_out, [], "nothing to leave out where no record has functions");
     }
 
+    /// Sampled records kept apart are compared in interrupt context as samples; beside a
+    /// record that charged interrupts to the task they are not.
+    #[test]
+    fn samples_in_interrupts_are_compared_when_every_record_kept_them_apart() {
+        let run = |name: &str, report: Report| {
+            let mut r = record(&["lxc", "gvisor"], &[]);
+            r.report.kernel_samples = report.kernel_samples;
+            (name.to_owned(), format!("{name}.json"), r)
+        };
+        let (a, b) = (run("a", sampled_apart()), run("b", sampled_apart()));
+        let c = compare(&[a.clone(), b], None);
+        let rows = |section: &Option<Section>| -> Vec<(String, Vec<u64>)> {
+            let section = section.as_ref().expect("a section of interrupt context");
+            section.rows.iter().map(|r| (r.name.clone(), r.values.clone())).collect()
+        };
+        assert_eq!(c.in_interrupts.as_ref().unwrap().measure, Measure::SamplesInInterrupts);
+        assert_eq!(rows(&c.in_interrupts), [("net_rx_action".to_owned(), vec![6, 0, 6, 0])]);
+        assert_eq!(c.all_interrupts.as_ref().unwrap().measure, Measure::SamplesAllInterrupts);
+        assert_eq!(
+            rows(&c.all_interrupts),
+            [
+                ("net_rx_action".to_owned(), vec![9, 9, 9, 9]),
+                ("veth_xmit".to_owned(), vec![3, 3, 3, 3]),
+            ]
+        );
+        assert!(
+            rows(&c.functions).iter().all(|(name, _)| name != "net_rx_action"),
+            "no rows of task-context samples for functions sampled in interrupts only"
+        );
+        let c = compare(&[a, run("task", sampled())], None);
+        assert_eq!((c.in_interrupts, c.all_interrupts), (None, None));
+        assert_eq!(c.left_out[0].section, "interrupts");
+    }
+
     #[test]
     fn sampled_functions_are_compared_as_samples_when_not_all_counted() {
         let samples = |n| {
             Some(SampleReport {
                 kind: Kind::Samples,
                 frequency_hz: 999,
+                irq: IrqMode::Task,
                 totals: Vec::new(),
+                in_interrupts_totals: Vec::new(),
+                all_interrupts_total: None,
+                all_interrupts_lost: None,
                 functions: vec![SampledFunction {
                     name: "vfs_write".to_owned(),
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
                     share: vec![1.0],
+                    in_interrupts: Vec::new(),
+                    all_interrupts: None,
                 }],
                 modules: vec![SampledModule {
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
                     share: vec![1.0],
+                    in_interrupts: Vec::new(),
+                    all_interrupts: None,
                 }],
                 functions_omitted: 0,
                 clock: None,

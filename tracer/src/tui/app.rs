@@ -6,7 +6,7 @@ use crate::{
     attach::{Backend, IrqMode},
     kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
-    report::{ALL_INTERRUPTS, CountedFunction, FunctionReport, SampleReport},
+    report::{ALL_INTERRUPTS, FunctionReport, SampleReport},
     session::Update,
 };
 
@@ -207,28 +207,36 @@ impl App {
         if let (Some(total), Some(interval)) = (&total.kernel_functions, &interval.kernel_functions)
         {
             self.counting = Some(total.backend);
-            if total.irq == IrqMode::Separate && !self.interrupts {
-                self.interrupts = true;
-                self.functions = Figures::new(self.cgroups.len() + 1);
+            if total.irq == IrqMode::Separate {
+                self.show_interrupts();
             }
+            let in_interrupts = (&total.in_interrupts_totals[..], total.all_interrupts_total);
             self.apply_profile(
-                [&entries_while_current(total), &total.totals],
+                [&while_current(&total.totals, in_interrupts), &total.totals],
                 [counted_functions(total), counted_functions(interval)],
                 [counted_modules(total), counted_modules(interval)],
             );
             if self.interrupts {
-                self.apply_interrupts(total, interval);
+                self.apply_interrupts([counted_interrupts(total), counted_interrupts(interval)]);
             }
         } else if let (Some(total), Some(interval)) =
             (&total.kernel_samples, &interval.kernel_samples)
         {
+            if total.irq == IrqMode::Separate {
+                self.show_interrupts();
+            }
             let kernel: Vec<u64> = total.totals.iter().map(|t| t.kernel).collect();
+            let in_interrupts = (&total.in_interrupts_totals[..], total.all_interrupts_total);
             self.apply_profile(
-                [&kernel, &kernel],
+                [&while_current(&kernel, in_interrupts), &kernel],
                 [sampled_functions(total), sampled_functions(interval)],
                 [sampled_modules(total), sampled_modules(interval)],
             );
-            self.overhead.lost_samples = Some(total.totals.iter().map(|t| t.lost).sum());
+            if self.interrupts {
+                self.apply_interrupts([sampled_interrupts(total), sampled_interrupts(interval)]);
+            }
+            let lost = total.totals.iter().map(|t| t.lost).chain(total.all_interrupts_lost);
+            self.overhead.lost_samples = Some(lost.sum());
         }
         if let (Some(total), Some(interval)) = (&total.kernel_lines, &interval.kernel_lines) {
             self.counting_lines = true;
@@ -282,15 +290,27 @@ impl App {
 
     /// The functions view's `[irq]` rows: each function's entries in interrupts while each
     /// cgroup's task ran and, in the `(interrupts)` column, on the whole machine.
-    fn apply_interrupts(&mut self, total: &FunctionReport, interval: &FunctionReport) {
+    fn apply_interrupts<'a>(
+        &mut self,
+        [total, interval]: [impl Iterator<Item = InInterrupts<'a>>; 2],
+    ) {
         let mut label = String::new();
-        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
-            let label = in_interrupts_label(&mut label, f);
-            self.functions.set_total(label, f.interrupt_columns());
+        for (name, module, columns) in total {
+            let label = in_interrupts_label(&mut label, name, module);
+            self.functions.set_total(label, columns.into_iter());
         }
-        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
-            let label = in_interrupts_label(&mut label, f);
-            self.functions.set_interval(label, f.interrupt_columns());
+        for (name, module, columns) in interval {
+            let label = in_interrupts_label(&mut label, name, module);
+            self.functions.set_interval(label, columns.into_iter());
+        }
+    }
+
+    /// Gives the functions view its `(interrupts)` column, once a report keeps interrupt
+    /// context apart.
+    fn show_interrupts(&mut self) {
+        if !self.interrupts {
+            self.interrupts = true;
+            self.functions = Figures::new(self.cgroups.len() + 1);
         }
     }
 
@@ -461,26 +481,41 @@ fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[
     r.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts.as_slice()))
 }
 
-/// With `--irq separate`, per cgroup everything counted while its task was current (its own
-/// entries and the interrupts that came meanwhile), then all interrupts of the machine: the
-/// shares' denominators of the functions view.
-fn entries_while_current(r: &FunctionReport) -> Vec<u64> {
-    let in_interrupts = |c: usize| r.in_interrupts_totals.get(c).copied().unwrap_or(0);
-    (r.totals.iter().enumerate())
+/// With `--irq separate`, per cgroup everything counted or sampled while its task was current
+/// (`own` and `in_interrupts`), then all interrupts of the machine: the shares' denominators of
+/// the functions view. Without, `own`.
+fn while_current(own: &[u64], (in_interrupts, all_interrupts): (&[u64], Option<u64>)) -> Vec<u64> {
+    let in_interrupts = |c: usize| in_interrupts.get(c).copied().unwrap_or(0);
+    (own.iter().enumerate())
         .map(|(c, &n)| n.saturating_add(in_interrupts(c)))
-        .chain(r.all_interrupts_total)
+        .chain(all_interrupts)
         .collect()
 }
 
 /// The mark of a functions view row of entries in interrupt context.
 pub(super) const IRQ_MARK: &str = " [irq]";
 
+/// A function's name, module and figures in interrupt context (per cgroup, then the machine's).
+type InInterrupts<'a> = (&'a str, &'a str, Vec<u64>);
+
 /// The functions view's row of a function's entries in interrupt context, beside its row of
 /// entries in tasks.
-fn in_interrupts_label<'a>(buf: &'a mut String, f: &CountedFunction) -> &'a str {
-    function_label(buf, &f.name, &f.module);
+fn in_interrupts_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a str {
+    function_label(buf, name, module);
     buf.push_str(IRQ_MARK);
     buf
+}
+
+/// The counted functions entered in interrupt context.
+fn counted_interrupts(r: &FunctionReport) -> impl Iterator<Item = InInterrupts<'_>> {
+    let entered = r.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0);
+    entered.map(|f| (f.name.as_str(), f.module.as_str(), f.interrupt_columns().collect()))
+}
+
+/// The sampled functions found in interrupt context.
+fn sampled_interrupts(r: &SampleReport) -> impl Iterator<Item = InInterrupts<'_>> {
+    let found = r.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0);
+    found.map(|f| (f.name.as_str(), f.module.as_str(), f.interrupt_columns().collect()))
 }
 
 fn counted_modules(r: &FunctionReport) -> impl Iterator<Item = (&str, &[u64])> {
@@ -521,7 +556,7 @@ pub(super) mod tests {
     use super::*;
     use crate::report::{
         Report,
-        tests::{counted, counted_apart, sample, sampled},
+        tests::{counted, counted_apart, sample, sampled, sampled_apart},
     };
 
     /// An update whose interval is `interval` (2 s long) and whose total is `total`.
@@ -602,6 +637,33 @@ pub(super) mod tests {
         let shares: Vec<f64> =
             app.figures().cells(vmlinux, app.interval).map(|c| c.share).collect();
         assert_eq!(shares, [1.0, 0.0], "modules count task context only");
+    }
+
+    /// Samples in interrupt context get the same rows and column as counted entries.
+    #[test]
+    fn samples_in_interrupts_get_rows_and_a_column_of_their_own() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        app.update(update(sampled_apart(), sampled_apart()));
+        app.handle(Action::NextView);
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
+        assert_eq!(
+            shown(&app),
+            [
+                "vfs_write",
+                "net_rx_action [irq]",
+                "ksys_write",
+                "veth_xmit [veth] [irq]",
+                "veth_xmit [veth]"
+            ]
+        );
+        let cells = |row: usize| -> Vec<(u64, f64)> {
+            let cells = app.figures().cells(app.rows[row], app.interval);
+            cells.map(|c| (c.total, c.share)).collect()
+        };
+        // lxc: 40 kernel samples of its own and 6 in interrupts; gvisor 10; the machine 13.
+        assert_eq!(cells(1), [(6, 6.0 / 46.0), (0, 0.0), (9, 9.0 / 13.0)]);
+        assert_eq!(cells(0), [(30, 30.0 / 46.0), (5, 5.0 / 10.0), (0, 0.0)]);
+        assert_eq!(app.overhead.lost_samples, Some(1));
     }
 
     #[test]
