@@ -558,7 +558,9 @@ pub struct ProfileArgs {
     pub sample: Option<u64>,
 
     /// Also record kernel stacks and write them to FILE as folded stacks (flame graph input:
-    /// `inferno-flamegraph FILE > out.svg`); implies --sample.
+    /// `inferno-flamegraph FILE > out.svg`), rooted at the cgroup's label; with --irq separate
+    /// those sampled in interrupts are rooted at LABEL_[irq] (while its task ran) and
+    /// (interrupts) (all of the machine's). Implies --sample.
     #[arg(long, value_name = "FILE")]
     pub stacks: Option<PathBuf>,
 
@@ -606,8 +608,9 @@ pub struct FunctionArgs {
     /// they interrupted. separate (the default): each cgroup's columns count its tasks' own
     /// entries, its IN IRQ column the entries in interrupts while one of its tasks ran, and
     /// one (interrupts) column those of the whole machine; task: charge them to the
-    /// interrupted task, as before --irq existed; exclude: leave them out. Samples and
-    /// --lines are not split: samples charge the interrupted task.
+    /// interrupted task, as before --irq existed; exclude: leave them out. Kernel samples
+    /// (--sample) are split the same way, and --stacks roots interrupt-context stacks at
+    /// LABEL_[irq] and (interrupts). --lines are not split.
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<IrqArg>,
 
