@@ -309,6 +309,7 @@ fn line_probe(cgroup: &Cgroup, function: &str) -> anyhow::Result<Option<Probe>> 
             None,
             None,
             std::slice::from_ref(&probe),
+            Interrupts::default(),
             Diagnostics::Off,
         )?;
         if optimized()? {

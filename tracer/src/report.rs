@@ -552,6 +552,10 @@ impl SampledModule {
     }
 }
 
+/// One row of samples (a cgroup's tasks, its interrupts, or the machine's): its totals and
+/// its samples per kernel function.
+pub type SampledRow = (SampleCounts, BTreeMap<KernelFunction, u64>);
+
 impl SampleReport {
     /// `rows[i]` holds row i's totals and its samples per kernel function, taken with
     /// `clock`: a row per cgroup, and with `IrqMode::Separate` then one per cgroup in
@@ -559,7 +563,7 @@ impl SampleReport {
     pub fn new(
         frequency_hz: u64,
         clock: SampleClock,
-        (rows, irq): (&[(SampleCounts, BTreeMap<KernelFunction, u64>)], IrqMode),
+        (rows, irq): (&[SampledRow], IrqMode),
         top: Option<usize>,
     ) -> Self {
         let cgroups = if irq == IrqMode::Separate { rows.len() / 2 } else { rows.len() };

@@ -297,11 +297,11 @@ impl App {
         let mut label = String::new();
         for (name, module, columns) in total {
             let label = in_interrupts_label(&mut label, name, module);
-            self.functions.set_total(label, columns.into_iter());
+            self.functions.set_total(label, columns);
         }
         for (name, module, columns) in interval {
             let label = in_interrupts_label(&mut label, name, module);
-            self.functions.set_interval(label, columns.into_iter());
+            self.functions.set_interval(label, columns);
         }
     }
 

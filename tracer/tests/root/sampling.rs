@@ -38,6 +38,9 @@ pub fn all() -> Vec<(&'static str, Test)> {
 /// before Linux 6.7) and the NET_RX handler.
 const SOFTIRQ_FRAMES: [&str; 3] = ["handle_softirqs", "__do_softirq", "net_rx_action"];
 
+/// A line of folded stacks: its root frame, the frames below it, its samples.
+type Folded = (String, Vec<String>, u64);
+
 /// Whether this kernel lists where its preempt counts are, which `--irq` needs (Debian's
 /// kernels do; this project's CI host does not).
 fn can_tell_interrupt_context() -> anyhow::Result<bool> {
@@ -84,50 +87,48 @@ fn irq_samples_are_kept_apart_from_tasks() -> anyhow::Result<()> {
     );
     let label = cgroup.to_str().unwrap().replace(|c: char| c == ';' || c.is_whitespace(), "_");
     let dir = tempfile::tempdir()?;
-    let sampled =
-        |irq: &str| -> anyhow::Result<(serde_json::Value, Vec<(String, Vec<String>, u64)>)> {
-            let stacks = dir.path().join(format!("{irq}.folded"));
-            let mut ktrace = Ktrace::spawn(&[
-                "attach",
-                "--cgroup",
-                cgroup.to_str().unwrap(),
-                "--sample",
-                "--stacks",
-                stacks.to_str().unwrap(),
-                "--irq",
-                irq,
-                "-o",
-                "json",
-            ])?;
-            ktrace.wait_for_stderr("stop with Ctrl-C")?;
-            let mut shell = spawn_in(&cgroup, Command::new("sh").args(["-c", &script]));
-            let status = wait_timeout(&mut shell, Duration::from_secs(120))?;
-            ktrace.signal(libc::SIGINT);
-            let (ktrace_status, stdout, stderr) = ktrace.finish()?;
-            ensure!(status.success(), "the workload: {status}");
-            ensure!(ktrace_status.success(), "--irq {irq}: {ktrace_status}\n{stderr}");
-            // Each line: its root frame, the frames below it, its samples.
-            let folded = fs::read_to_string(&stacks)?
-                .lines()
-                .map(|line| {
-                    let (stack, n) = line.rsplit_once(' ').context("a folded line")?;
-                    let mut frames = stack.split(';').map(str::to_owned);
-                    let root = frames.next().context("a root frame")?;
-                    Ok((root, frames.collect(), n.parse()?))
-                })
-                .collect::<anyhow::Result<_>>()?;
-            Ok((last_report(&stdout)?["kernel_samples"].clone(), folded))
-        };
+    let sampled = |irq: &str| -> anyhow::Result<(serde_json::Value, Vec<Folded>)> {
+        let stacks = dir.path().join(format!("{irq}.folded"));
+        let mut ktrace = Ktrace::spawn(&[
+            "attach",
+            "--cgroup",
+            cgroup.to_str().unwrap(),
+            "--sample",
+            "--stacks",
+            stacks.to_str().unwrap(),
+            "--irq",
+            irq,
+            "-o",
+            "json",
+        ])?;
+        ktrace.wait_for_stderr("stop with Ctrl-C")?;
+        let mut shell = spawn_in(&cgroup, Command::new("sh").args(["-c", &script]));
+        let status = wait_timeout(&mut shell, Duration::from_secs(120))?;
+        ktrace.signal(libc::SIGINT);
+        let (ktrace_status, stdout, stderr) = ktrace.finish()?;
+        ensure!(status.success(), "the workload: {status}");
+        ensure!(ktrace_status.success(), "--irq {irq}: {ktrace_status}\n{stderr}");
+        let folded = fs::read_to_string(&stacks)?
+            .lines()
+            .map(|line| {
+                let (stack, n) = line.rsplit_once(' ').context("a folded line")?;
+                let mut frames = stack.split(';').map(str::to_owned);
+                let root = frames.next().context("a root frame")?;
+                Ok((root, frames.collect(), n.parse()?))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok((last_report(&stdout)?["kernel_samples"].clone(), folded))
+    };
     let in_softirq =
         |frames: &[String]| frames.iter().any(|f| SOFTIRQ_FRAMES.contains(&f.as_str()));
-    let sum = |folded: &[(String, Vec<String>, u64)], root: &str, softirq: bool| -> u64 {
+    let sum = |folded: &[Folded], root: &str, softirq: bool| -> u64 {
         folded
             .iter()
             .filter(|(r, frames, _)| r == root && (!softirq || in_softirq(frames)))
             .map(|(_, _, n)| n)
             .sum()
     };
-    let busy = |folded: &[(String, Vec<String>, u64)]| -> u64 {
+    let busy = |folded: &[Folded]| -> u64 {
         folded
             .iter()
             .filter(|(r, frames, _)| {
