@@ -304,17 +304,24 @@ pub const IRQ_EXCLUDE: u32 = 1;
 /// Entries in interrupt context are counted apart (see [`IRQ_TASK`]).
 pub const IRQ_SEPARATE: u32 = 2;
 
-/// Where the eBPF side reads this CPU's preempt count, which says whether it serves an
-/// interrupt: the per-CPU variable's address plus `__per_cpu_offset[cpu]`.
+/// Where this CPU's preempt count is, which says whether it serves an interrupt: a field of
+/// a per-CPU variable of the kernel, which the eBPF side reaches with `bpf_this_cpu_ptr`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PreemptCount {
-    /// Address of the kernel's `__per_cpu_offset` array (`unsigned long[NR_CPUS]`).
-    pub per_cpu_offsets: u64,
-    /// Per-CPU address of the preempt count: `__preempt_count`, or `pcpu_hot` plus the
-    /// offset of its `preempt_count` (Linux 6.2 to 6.14).
-    pub preempt_count: u64,
+    /// The variable's type id in kernel BTF (a VAR): `__preempt_count`, or `pcpu_hot` on
+    /// Linux 6.2 to 6.14. The loader writes it into the loads of [`PER_CPU_VARIABLE`].
+    pub variable: u32,
+    /// The count's byte offset in the variable: 0, or that of `pcpu_hot.preempt_count`.
+    pub offset: u32,
 }
+
+/// The constant the eBPF side loads where it means the per-CPU variable of
+/// [`PreemptCount`]. aya cannot resolve kernel symbols (libbpf's `__ksym` externs), so the
+/// loader rewrites each `ld_imm64` of this value into a reference to the variable's BTF id
+/// (`BPF_PSEUDO_BTF_ID`), which the kernel resolves at load. Unlikely to occur otherwise:
+/// "ktracepc" in ASCII.
+pub const PER_CPU_VARIABLE: u64 = 0x6b74_7261_6365_7063;
 
 /// Index in the eBPF `CONTROL` array of the switch that turns counting (syscalls, samples,
 /// functions) on once everything is attached.

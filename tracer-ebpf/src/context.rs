@@ -3,31 +3,31 @@
 //! to, yet `current` is whatever task it interrupted; `--irq` decides what happens to it.
 //!
 //! The kernel's preempt count says it exactly: x86 keeps it per CPU (`__preempt_count`, or
-//! `pcpu_hot.preempt_count` on Linux 6.2 to 6.14), with a field per context. It is read here
-//! with `bpf_probe_read_kernel` at `__per_cpu_offset[cpu]` plus the variable's per-CPU
-//! address, which the loader finds in /proc/kallsyms and BTF (aya cannot resolve the
-//! kernel's per-CPU symbols itself). The CPU's address is cached in its `RunningTask` entry,
-//! so that a hit costs one read. Tracking the softirq and irq_handler tracepoints per CPU
-//! instead would cost a program run per interrupt and still miss the timer and other APIC
-//! vectors, which have no irq_handler event, and NMIs.
+//! `pcpu_hot.preempt_count` on Linux 6.2 to 6.14), with a field per context. It is read
+//! straight from this CPU's copy of the variable, which `bpf_this_cpu_ptr` (Linux 5.10) finds
+//! from a reference to the variable the loader writes in (see tracer-common's
+//! `PER_CPU_VARIABLE`): one short helper and one load per hit, where reading it with
+//! `bpf_probe_read_kernel` at `__per_cpu_offset[cpu]` plus the variable's address cost about
+//! half a counting hit more. Tracking the softirq and irq_handler tracepoints per CPU instead
+//! would cost a program run per interrupt and still miss the timer and other APIC vectors,
+//! which have no irq_handler event, and NMIs.
 //!
 //! The sampler asks another question: its program runs in the cpu-clock timer's own hardirq,
 //! so what it asks is what that interrupt interrupted ([`interrupted_interrupt`]).
-use aya_ebpf::{Global, helpers::bpf_get_smp_processor_id};
-use tracer_common::{IRQ_EXCLUDE, IRQ_SEPARATE, IRQ_TASK, PreemptCount};
+use aya_ebpf::{Global, helpers::generated::bpf_this_cpu_ptr};
+use tracer_common::{IRQ_EXCLUDE, IRQ_SEPARATE, IRQ_TASK, PER_CPU_VARIABLE};
 
-use crate::targets::{Matching, active, read_kernel, running_preempt_count_at};
+use crate::targets::{Matching, active};
 
 /// How entries and samples in interrupt context are counted: one of `IRQ_*`; the loader
 /// writes it.
 #[unsafe(no_mangle)]
 static IRQ_MODE: Global<u32> = Global::new(IRQ_TASK);
 
-/// The loader writes the addresses it found; all zero when it runs without `--irq separate`
-/// or `exclude`, and then nothing here is called.
+/// The preempt count's byte offset in its per-CPU variable; the loader writes it. Only read
+/// with `--irq separate` or `exclude`, when the loader has also written in the variable.
 #[unsafe(no_mangle)]
-static PREEMPT_COUNT: Global<PreemptCount> =
-    Global::new(PreemptCount { per_cpu_offsets: 0, preempt_count: 0 });
+static PREEMPT_COUNT_OFFSET: Global<u32> = Global::new(0);
 
 /// The preempt count's NMI nesting field.
 const NMI_MASK: u32 = 0x00f0_0000;
@@ -69,33 +69,18 @@ pub fn interrupted_interrupt() -> bool {
     count & HARDIRQ_MASK >= 2 * HARDIRQ_OFFSET || count & SOFTIRQ_OFFSET != 0
 }
 
-/// This CPU's preempt count; 0 (task context) if it cannot be read.
+/// This CPU's preempt count.
 #[inline(always)]
 fn preempt_count() -> u32 {
-    let addresses = PREEMPT_COUNT.load();
-    let at = match running_preempt_count_at() {
-        Some(cached) => {
-            // SAFETY: `cached` is this CPU's entry, which only this CPU writes.
-            let known = unsafe { *cached };
-            if known != 0 {
-                known
-            } else {
-                let at = this_cpus(&addresses);
-                // SAFETY: as above.
-                unsafe { *cached = at };
-                at
-            }
-        }
-        None => this_cpus(&addresses),
-    };
-    read_kernel::<u32>(at)
-}
-
-/// The address of this CPU's preempt count.
-#[inline(always)]
-fn this_cpus(addresses: &PreemptCount) -> u64 {
-    // SAFETY: the helper only reads the CPU number.
-    let cpu = u64::from(unsafe { bpf_get_smp_processor_id() });
-    let offset = read_kernel::<u64>(addresses.per_cpu_offsets + cpu * 8);
-    addresses.preempt_count.wrapping_add(offset)
+    // SAFETY: the loader has turned this constant into a reference to the per-CPU variable,
+    // and the helper returns this CPU's copy of it, never null. The offset comes from kernel
+    // BTF, and the verifier checks the load against the variable's type.
+    unsafe {
+        let variable = bpf_this_cpu_ptr(PER_CPU_VARIABLE as *const core::ffi::c_void);
+        variable
+            .cast::<u8>()
+            .add(PREEMPT_COUNT_OFFSET.load() as usize)
+            .cast::<u32>()
+            .read_volatile()
+    }
 }

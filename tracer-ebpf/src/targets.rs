@@ -107,8 +107,6 @@ struct RunningTask {
     tag: u64,
     matching: Matching,
     syscall: RunningSyscall,
-    /// Where this CPU's preempt count is (see context.rs); 0 until first asked.
-    preempt_count_at: u64,
 }
 
 /// The traced cgroups a task is in or below: bit i set for slot i in the low half, the lowest
@@ -119,13 +117,8 @@ struct RunningTask {
 pub struct Matching(u64);
 
 impl RunningTask {
-    const EMPTY: Self = Self {
-        leaving: 0,
-        tag: 0,
-        matching: Matching::NONE,
-        syscall: RunningSyscall::EMPTY,
-        preempt_count_at: 0,
-    };
+    const EMPTY: Self =
+        Self { leaving: 0, tag: 0, matching: Matching::NONE, syscall: RunningSyscall::EMPTY };
 }
 
 /// This CPU's cache entry, if the cache covers it.
@@ -164,13 +157,6 @@ pub fn kt_sched_switch(ctx: RawTracePointContext) -> i32 {
 pub fn running_syscall() -> Option<*mut RunningSyscall> {
     // SAFETY: only a pointer into this CPU's entry is formed.
     running_task().map(|running| unsafe { &raw mut (*running).syscall })
-}
-
-/// Where this CPU's preempt count is, once known (0 before), if the cache covers the CPU.
-#[inline(always)]
-pub fn running_preempt_count_at() -> Option<*mut u64> {
-    // SAFETY: only a pointer into this CPU's entry is formed.
-    running_task().map(|running| unsafe { &raw mut (*running).preempt_count_at })
 }
 
 #[raw_tracepoint(tracepoint = "cgroup_attach_task")]
@@ -370,7 +356,7 @@ fn ancestor_id(cgroup: KernelObject, level: u32, layout: &KernelLayout) -> u64 {
 /// The kernel's integer at `address`; 0 where there is none (the helper zeroes what it cannot
 /// read), which is never a cgroup id. No branch on the helper's result: see the module docs.
 #[inline(always)]
-pub fn read_kernel<T: Default>(address: u64) -> T {
+fn read_kernel<T: Default>(address: u64) -> T {
     let mut value = T::default();
     // SAFETY: the helper checks `address` and writes `size_of::<T>()` bytes to `value`,
     // zeroes on a fault; callers use it for integers, for which any bytes are a value.

@@ -16,6 +16,7 @@ const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_FUNC: u32 = 12;
+const KIND_VAR: u32 = 14;
 /// Kinds that only qualify or rename another type: TYPEDEF, VOLATILE, CONST, RESTRICT,
 /// TYPE_TAG.
 const QUALIFIERS: [u32; 5] = [8, 9, 10, 11, 18];
@@ -157,6 +158,16 @@ impl Btf {
             .with_context(|| format!("no struct {structure} in kernel BTF"))?;
         self.member_of(id, member)?
             .with_context(|| format!("no member {member} in struct {structure} of kernel BTF"))
+    }
+
+    /// The type id of the global or per-CPU variable `name` (of vmlinux: no split BTF).
+    /// Kernel BTF describes per-CPU variables only (pahole's default).
+    pub fn variable(&self, name: &str) -> Option<u32> {
+        (0..self.starts.len() as u32).map(|i| self.first_id + i).find(|&id| {
+            self.record(id).is_ok_and(|r| {
+                r.kind == KIND_VAR && self.name(r.name_off, None).is_ok_and(|n| n == name)
+            })
+        })
     }
 
     fn member_of(&self, id: u32, member: &str) -> anyhow::Result<Option<Member>> {

@@ -5,7 +5,10 @@ use std::{ffi::CString, fmt, fs};
 use aya::Ebpf;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 
-use super::raw::{self, LoadSpec};
+use super::{
+    object::Object,
+    raw::{self, LoadSpec},
+};
 use crate::functions::Target;
 
 /// Kprobe PMU type, present when the kernel has CONFIG_KPROBES.
@@ -80,21 +83,30 @@ pub fn kprobe_pmu_type() -> Result<u32, String> {
 /// Whether each backend works here, found by loading its program and attaching it to
 /// `probe` (one of the targets) for a moment. Counting is not active yet, so the brief
 /// attachment counts nothing.
-pub fn probe_all(ebpf: &Ebpf, probe: &Target) -> Vec<(Backend, Result<(), String>)> {
+pub fn probe_all(
+    object: &Object,
+    ebpf: &Ebpf,
+    probe: &Target,
+) -> Vec<(Backend, Result<(), String>)> {
     [Backend::KprobeMulti, Backend::Fentry, Backend::Kprobe]
         .into_iter()
-        .map(|b| (b, try_backend(ebpf, b, probe)))
+        .map(|b| (b, try_backend(object, ebpf, b, probe)))
         .collect()
 }
 
-fn try_backend(ebpf: &Ebpf, backend: Backend, probe: &Target) -> Result<(), String> {
+fn try_backend(
+    object: &Object,
+    ebpf: &Ebpf,
+    backend: Backend,
+    probe: &Target,
+) -> Result<(), String> {
     let name = CString::new(probe.name.as_str()).map_err(|e| e.to_string())?;
     if backend == Backend::Fentry && probe.btf_id.is_none() {
         return Err(format!("{} has no vmlinux BTF id", probe.name));
     }
     let pmu = if backend == Backend::Kprobe { Some(kprobe_pmu_type()?) } else { None };
     let spec = load_spec(backend, probe.btf_id);
-    let code = raw::instructions(ebpf, spec.name).map_err(|e| format!("{e:#}"))?;
+    let code = raw::instructions(object, ebpf, spec.name).map_err(|e| format!("{e:#}"))?;
     let prog = raw::load(&spec, &code.insns).map_err(|e| format!("{e:#}"))?;
     let link = match backend {
         Backend::KprobeMulti => raw::kprobe_multi_link(&prog, [name.as_c_str()])

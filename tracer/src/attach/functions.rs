@@ -18,7 +18,7 @@ use super::{
     FunctionPlan,
     backend::{Backend, kprobe_pmu_type, load_spec},
     interrupts::IrqMode,
-    object,
+    object::{self, Object},
     raw::{self, ProgramStats},
     verifier::Rejection,
 };
@@ -54,6 +54,7 @@ impl FunctionCounter {
     /// (no address to find them by), which are skipped, counting interrupt context as `irq`
     /// says. Fails only if nothing attaches.
     pub fn attach(
+        object: &Object,
         ebpf: &mut Ebpf,
         plan: FunctionPlan,
         irq: IrqMode,
@@ -71,7 +72,7 @@ impl FunctionCounter {
         let mut counter =
             Self { backend, targets, irq, skipped, programs: Vec::new(), links: Vec::new() };
         let unlocated: HashSet<usize> = unlocated.iter().copied().collect();
-        let code = raw::instructions(ebpf, load_spec(backend, None).name)?;
+        let code = raw::instructions(object, ebpf, load_spec(backend, None).name)?;
         let insns = &code.insns;
         match backend {
             Backend::KprobeMulti => counter.attach_kprobe_multi(insns, &unlocated)?,

@@ -1,20 +1,22 @@
 //! `--irq`: what happens to kernel function entries and kernel samples in interrupt context
-//! (hardirq, softirq, NMI). Such work runs for whoever the packet, timer or I/O completion belongs to, but the
-//! task it interrupted is `current`: counted as usual, a veth receive path in NET_RX softirq
-//! is charged to the sending container, and an idle container collects timer and RCU work.
+//! (hardirq, softirq, NMI). Such work runs for whoever the packet, timer or I/O completion
+//! belongs to, but the task it interrupted is `current`: counted as usual, a veth receive path
+//! in NET_RX softirq is charged to the sending container, and an idle container collects timer
+//! and RCU work.
 //!
 //! The eBPF side tells interrupt context apart by the CPU's preempt count (tracer-ebpf's
-//! context.rs); this module finds where that is: `__per_cpu_offset` and the per-CPU variable
-//! in /proc/kallsyms (which lists data symbols with `CONFIG_KALLSYMS_ALL`, as distribution
-//! kernels have it), and on Linux 6.2 to 6.14, where the count is a field of `pcpu_hot`, the
-//! field's offset in kernel BTF.
+//! context.rs); this module finds where that is in kernel BTF: the per-CPU variable
+//! `__preempt_count`, or on Linux 6.2 to 6.14 the `preempt_count` field of `pcpu_hot`. The
+//! kernel resolves that variable by name among its symbols when it loads the programs, which
+//! holds data symbols only with `CONFIG_KALLSYMS_ALL` (distribution kernels have it): a
+//! variable in BTF but not in /proc/kallsyms cannot be used.
 use std::fmt;
 
 use anyhow::{Context as _, bail};
 use tracer_common::{IRQ_EXCLUDE, IRQ_SEPARATE, IRQ_TASK, PreemptCount};
 
 use super::layout;
-use crate::kallsyms;
+use crate::{btf::Btf, kallsyms};
 
 const KALLSYMS: &str = "/proc/kallsyms";
 
@@ -79,7 +81,7 @@ impl IrqMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interrupts {
     pub mode: IrqMode,
-    /// Where the CPUs' preempt counts are; zero with `IrqMode::Task`, which needs none.
+    /// Where the preempt count is; zero with `IrqMode::Task`, which needs none.
     pub preempt_count: PreemptCount,
 }
 
@@ -90,28 +92,28 @@ impl Default for Interrupts {
     }
 }
 
-/// Where the running kernel keeps each CPU's preempt count.
+/// Where the running kernel keeps each CPU's preempt count, from its BTF, if the kernel can
+/// resolve it for the eBPF side.
 pub fn preempt_count() -> anyhow::Result<PreemptCount> {
+    let (name, found) = preempt_count_in(&layout::vmlinux_btf()?)?;
     let text = std::fs::read_to_string(KALLSYMS).with_context(|| format!("reading {KALLSYMS}"))?;
-    let address = |name: &str| {
-        kallsyms::symbols(&text)
-            .find(|s| s.name == name && s.module == kallsyms::CORE_KERNEL)
-            .map(|s| s.address)
-    };
-    let Some(per_cpu_offsets) = address("__per_cpu_offset").filter(|&a| a != 0) else {
+    if !kallsyms::symbols(&text).any(|s| s.name == name && s.module == kallsyms::CORE_KERNEL) {
         bail!(
-            "no __per_cpu_offset address in {KALLSYMS} (a kernel without CONFIG_KALLSYMS_ALL, \
-             or addresses hidden by kernel.kptr_restrict)"
+            "{name} is in kernel BTF but not in {KALLSYMS} (a kernel without \
+             CONFIG_KALLSYMS_ALL), so the kernel cannot resolve it for ktrace's programs"
         );
+    }
+    Ok(found)
+}
+
+/// The per-CPU variable that holds the preempt count, and where.
+fn preempt_count_in(btf: &Btf) -> anyhow::Result<(&'static str, PreemptCount)> {
+    if let Some(variable) = btf.variable("__preempt_count") {
+        return Ok(("__preempt_count", PreemptCount { variable, offset: 0 }));
+    }
+    let Some(variable) = btf.variable("pcpu_hot") else {
+        bail!("neither __preempt_count nor pcpu_hot is a per-CPU variable in kernel BTF");
     };
-    let preempt_count = match (address("__preempt_count"), address("pcpu_hot")) {
-        (Some(count), _) => count,
-        (None, Some(hot)) => {
-            let btf = layout::vmlinux_btf()?;
-            let field = btf.member("pcpu_hot", "preempt_count")?;
-            hot + u64::from(field.offset)
-        }
-        (None, None) => bail!("neither __preempt_count nor pcpu_hot in {KALLSYMS}"),
-    };
-    Ok(PreemptCount { per_cpu_offsets, preempt_count })
+    let field = btf.member("pcpu_hot", "preempt_count")?;
+    Ok(("pcpu_hot", PreemptCount { variable, offset: field.offset }))
 }

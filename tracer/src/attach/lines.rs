@@ -11,6 +11,7 @@ use aya::Ebpf;
 use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
     functions::{overhead, read_counters},
+    object::Object,
     raw,
 };
 use crate::{collect::Overhead, lines::Probe};
@@ -34,12 +35,17 @@ pub struct LineCounter {
 impl LineCounter {
     /// Attaches a kprobe at every probe the plan could place, counting into counters
     /// `base..base + probes.len()`. Fails only if none attaches.
-    pub fn attach(ebpf: &Ebpf, base: usize, probes: &[Probe]) -> anyhow::Result<Self> {
+    pub fn attach(
+        object: &Object,
+        ebpf: &Ebpf,
+        base: usize,
+        probes: &[Probe],
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
         let pmu = kprobe_pmu_type()
             .map_err(|why| anyhow::anyhow!("--lines needs kprobes on this kernel: {why}"))?;
         let spec = load_spec(Backend::Kprobe, None);
-        let code = raw::instructions(ebpf, spec.name)?;
+        let code = raw::instructions(object, ebpf, spec.name)?;
         let program = raw::load(&spec, &code.insns)?;
         let mut counter =
             Self { base, probes: probes.len(), skipped: Vec::new(), program, links: Vec::new() };

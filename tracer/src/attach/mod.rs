@@ -21,7 +21,9 @@ use std::os::unix::fs::MetadataExt as _;
 
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, EbpfLoader, maps::Array};
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
+use tracer_common::{
+    CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, PreemptCount, Targets, Tracer,
+};
 
 pub use self::{
     backend::{Backend, choose as choose_backend, kprobe_pmu_type},
@@ -32,7 +34,7 @@ pub use self::{
     sample::{DEFAULT_FREQUENCY_HZ, Sampling, hardware_cycles, validate_frequency},
     syscalls::LATENCY_SYSCALLS_PER_CGROUP,
 };
-use self::{ip_table::IpTable, lines::LineCounter};
+use self::{ip_table::IpTable, lines::LineCounter, object::Object};
 use crate::{
     cgroup::Cgroup,
     collect::{Overhead, Snapshot},
@@ -101,7 +103,7 @@ impl Probes {
             .override_global("FUNCTION_CHUNKS", &function_chunks, true)
             .override_global("IP_TABLE_MASK", &ip_table_mask, true)
             .override_global("IRQ_MODE", &irq_mode, true)
-            .override_global("PREEMPT_COUNT", &preempt_count, true);
+            .override_global("PREEMPT_COUNT_OFFSET", &preempt_count.offset, true);
         if counting {
             let rows = irq.rows(cgroups.len()).max(1) as u32;
             loader.map_max_entries("FUNCTION_COUNTS", function_chunks * rows);
@@ -116,7 +118,8 @@ impl Probes {
             loader.map_max_entries("STACKS", 1);
         }
         syscalls::configure_latency(&mut loader, cgroups.len(), latency);
-        let mut ebpf = object::load(&mut loader)?;
+        let object = Object::new(&preempt_count)?;
+        let mut ebpf = object.load(&mut loader)?;
         if let Some(table) = &ip_table {
             table.write(&ebpf)?;
         }
@@ -128,11 +131,11 @@ impl Probes {
         let functions = functions
             .map(|plan| {
                 let unlocated = ip_table.map(|t| t.unlocated).unwrap_or_default();
-                FunctionCounter::attach(&mut ebpf, plan, irq, &unlocated)
+                FunctionCounter::attach(&object, &mut ebpf, plan, irq, &unlocated)
             })
             .transpose()?;
         let lines = (!lines.is_empty())
-            .then(|| LineCounter::attach(&ebpf, function_targets, lines))
+            .then(|| LineCounter::attach(&object, &ebpf, function_targets, lines))
             .transpose()?;
         let diagnostics = (diagnostics == Diagnostics::Stderr)
             .then(|| diagnostics::Printer::start(&mut ebpf))
@@ -155,8 +158,10 @@ impl Probes {
     /// of the object (counting inactive, so nothing is counted).
     pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
         let kernel_layout = layout::read()?;
-        let ebpf = object::load(&mut loader(&kernel_layout, Diagnostics::Off))?;
-        Ok(backend::probe_all(&ebpf, probe))
+        // No preempt count: the programs are loaded with `--irq task`, which never reads it.
+        let object = Object::new(&PreemptCount::default())?;
+        let ebpf = object.load(&mut loader(&kernel_layout, Diagnostics::Off))?;
+        Ok(backend::probe_all(&object, &ebpf, probe))
     }
 
     pub fn functions(&self) -> Option<&FunctionCounter> {

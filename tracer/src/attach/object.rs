@@ -1,18 +1,89 @@
 //! ktrace's eBPF object, the one tracer/build.rs builds from tracer-ebpf, and finding its
 //! programs and maps by name, with errors that say which one is missing or of the wrong type.
-use anyhow::Context as _;
+use anyhow::{Context as _, ensure};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Map, MapError},
     programs::{Program, ProgramError, RawTracePoint},
 };
+use tracer_common::{PER_CPU_VARIABLE, PreemptCount};
 
 /// The object's ELF bytes, embedded at build time.
-pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+static EMBEDDED: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
-/// Loads the object with `loader`'s settings: maps are created, programs are not loaded yet.
-pub fn load(loader: &mut EbpfLoader) -> anyhow::Result<Ebpf> {
-    loader.load(OBJECT).context("loading ktrace's eBPF object")
+/// `ld_imm64` (BPF_LD | BPF_IMM | BPF_DW), the one instruction that spans two slots.
+const LD_IMM64: u8 = 0x18;
+/// An `ld_imm64` source marking its immediate as a kernel BTF type id (a ksym).
+const BPF_PSEUDO_BTF_ID: u8 = 3;
+
+/// ktrace's eBPF object as this kernel gets it: the embedded ELF with, for `--irq`, the
+/// per-CPU variable that holds the preempt count written in (see tracer-common's
+/// `PER_CPU_VARIABLE`). aya loads most programs from it; raw.rs re-parses it for the programs
+/// it loads itself, so that both see the same instructions.
+pub struct Object {
+    /// In words, for the 8-byte alignment the ELF parser needs.
+    words: Vec<u64>,
+}
+
+impl Object {
+    /// The object, with `preempt_count`'s variable written in unless it has none
+    /// (`--irq task`, where the eBPF side never asks for it).
+    pub fn new(preempt_count: &PreemptCount) -> anyhow::Result<Self> {
+        let mut object = Self { words: vec![0; EMBEDDED.len().div_ceil(8)] };
+        object.elf_mut().copy_from_slice(EMBEDDED);
+        if preempt_count.variable != 0 {
+            let written = object.write_in(PER_CPU_VARIABLE, preempt_count.variable);
+            ensure!(written > 0, "ktrace's eBPF object never asks for the preempt count");
+        }
+        Ok(object)
+    }
+
+    /// The ELF bytes.
+    pub fn elf(&self) -> &[u8] {
+        // SAFETY: the words' memory holds at least EMBEDDED.len() initialized bytes, and any
+        // byte is a valid u8.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast(), EMBEDDED.len()) }
+    }
+
+    fn elf_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `elf`; the borrow of `self` is exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast(), EMBEDDED.len()) }
+    }
+
+    /// Loads the object with `loader`'s settings: maps are created, programs are not loaded
+    /// yet.
+    pub fn load(&self, loader: &mut EbpfLoader) -> anyhow::Result<Ebpf> {
+        loader.load(self.elf()).context("loading ktrace's eBPF object")
+    }
+
+    /// Turns every `ld_imm64 rX, marker` into a load of kernel BTF type `btf_id`; returns how
+    /// many. Instructions sit 8-byte aligned in the code sections (little-endian: x86_64),
+    /// and nothing else in the object holds the marker inside such an instruction pair.
+    fn write_in(&mut self, marker: u64, btf_id: u32) -> usize {
+        let low = (marker as u32).to_le_bytes();
+        let high = ((marker >> 32) as u32).to_le_bytes();
+        let elf = self.elf_mut();
+        let mut written = 0;
+        for at in (0..elf.len().saturating_sub(15)).step_by(8) {
+            let pair = &mut elf[at..at + 16];
+            // [code, dst | src << 4, offset (2), immediate (4)], then [0, 0, 0 (2), upper
+            // immediate (4)].
+            let is_marker = pair[0] == LD_IMM64
+                && pair[1] >> 4 == 0
+                && pair[2..4] == [0, 0]
+                && pair[4..8] == low
+                && pair[8..12] == [0; 4]
+                && pair[12..16] == high;
+            if is_marker {
+                pair[1] |= BPF_PSEUDO_BTF_ID << 4;
+                pair[4..8].copy_from_slice(&btf_id.to_le_bytes());
+                // The upper immediate names the BTF object: 0 for vmlinux.
+                pair[12..16].fill(0);
+                written += 1;
+            }
+        }
+        written
+    }
 }
 
 /// Program `name` as aya type `P` (`RawTracePoint`, `PerfEvent`, ...).
@@ -59,4 +130,37 @@ pub fn attach_raw_tracepoints(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> any
             .with_context(|| format!("attaching {name} to raw tracepoint {tracepoint}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the instruction pair at `at` loads `marker`.
+    fn loads(elf: &[u8], at: usize, marker: u64) -> bool {
+        elf[at] == LD_IMM64
+            && elf[at + 4..at + 8] == (marker as u32).to_le_bytes()
+            && elf[at + 12..at + 16] == ((marker >> 32) as u32).to_le_bytes()
+    }
+
+    #[test]
+    fn the_preempt_count_variable_is_written_into_every_load_of_the_marker() {
+        let embedded = Object::new(&PreemptCount::default()).unwrap();
+        let markers: Vec<usize> = (0..EMBEDDED.len() - 15)
+            .step_by(8)
+            .filter(|&at| loads(embedded.elf(), at, PER_CPU_VARIABLE))
+            .collect();
+        assert!(!markers.is_empty(), "the eBPF side never loads the marker");
+
+        let written = Object::new(&PreemptCount { variable: 8427, offset: 0 }).unwrap();
+        for &at in &markers {
+            let pair = &written.elf()[at..at + 16];
+            assert_eq!(pair[1] >> 4, BPF_PSEUDO_BTF_ID, "source register at {at}");
+            assert_eq!(pair[1] & 0x0f, embedded.elf()[at + 1] & 0x0f, "destination at {at}");
+            assert_eq!(pair[4..8], 8427u32.to_le_bytes());
+            assert_eq!(pair[12..16], [0; 4], "the BTF object: vmlinux");
+        }
+        let changed = (0..EMBEDDED.len()).filter(|&i| written.elf()[i] != embedded.elf()[i]);
+        assert!(changed.count() <= markers.len() * 9, "only the marked pairs change");
+    }
 }

@@ -14,12 +14,11 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use aya::{Ebpf, maps::Map};
-use aya_obj::{
-    Object,
-    generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_info, bpf_prog_type},
+use aya_obj::generated::{
+    bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_info, bpf_prog_type,
 };
 
-use super::{object::OBJECT, verifier::Rejection};
+use super::{object::Object, verifier::Rejection};
 
 /// A program's instructions, relocated to refer to maps by descriptor; the descriptors stay
 /// open as long as this lives, which must be until the program is loaded.
@@ -28,9 +27,9 @@ pub struct Code {
     _map_fds: Vec<OwnedFd>,
 }
 
-/// The relocated code of `program` in ktrace's eBPF object, pointing at `ebpf`'s maps.
-pub fn instructions(ebpf: &Ebpf, program: &str) -> anyhow::Result<Code> {
-    let mut obj = Object::parse(OBJECT).context("parsing ktrace's eBPF object")?;
+/// The relocated code of `program` in `object`, pointing at the maps `ebpf` created from it.
+pub fn instructions(object: &Object, ebpf: &Ebpf, program: &str) -> anyhow::Result<Code> {
+    let mut obj = aya_obj::Object::parse(object.elf()).context("parsing ktrace's eBPF object")?;
     let mut fds: Vec<(String, OwnedFd)> = Vec::new();
     for (name, map) in ebpf.maps() {
         fds.push((name.to_owned(), map_fd(map).with_context(|| format!("map {name}"))?));

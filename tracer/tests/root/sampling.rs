@@ -41,13 +41,11 @@ const SOFTIRQ_FRAMES: [&str; 3] = ["handle_softirqs", "__do_softirq", "net_rx_ac
 /// A line of folded stacks: its root frame, the frames below it, its samples.
 type Folded = (String, Vec<String>, u64);
 
-/// Whether this kernel lists where its preempt counts are, which `--irq` needs (Debian's
-/// kernels do; this project's CI host does not).
+/// Whether this kernel lists its per-CPU preempt count among its symbols, which `--irq`
+/// needs (Debian's kernels do; this project's CI host does not).
 fn can_tell_interrupt_context() -> anyhow::Result<bool> {
     let kallsyms = fs::read_to_string("/proc/kallsyms")?;
-    Ok(kallsyms
-        .lines()
-        .any(|l| l.ends_with(" __per_cpu_offset") && !l.starts_with("0000000000000000")))
+    Ok(kallsyms.lines().any(|l| l.ends_with(" __preempt_count") || l.ends_with(" pcpu_hot")))
 }
 
 /// A ping flood over a veth pair and a busy getppid loop in one cgroup, sampled with stacks:
