@@ -191,13 +191,29 @@ pub fn latency_bucket_range(bucket: usize) -> (u64, u64) {
     ((LATENCY_SUB_BUCKETS as u64 + sub) << shift, 1 << shift)
 }
 
-/// Where one histogram of the eBPF `SYSCALL_LATENCY` map belongs: a cgroup slot and a
-/// syscall's [`counter_index`] (or [`SYSCALL_COUNTERS`] when out of range).
+/// Where one histogram of the eBPF `SYSCALL_LATENCY` array belongs (its `LATENCY_KEYS`
+/// entry): a cgroup slot and a syscall's [`counter_index`] (or [`SYSCALL_COUNTERS`] when out
+/// of range).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LatencyKey {
     pub slot: u32,
     pub counter: u32,
+}
+
+/// Where the eBPF `LATENCY_INDEX` keeps the number of histograms its CPU has handed out.
+pub const LATENCY_HANDED_OUT: u32 = 0;
+
+/// Where the eBPF `LATENCY_INDEX` keeps the histogram of `slot` and syscall `counter` (a
+/// [`LatencyKey`]'s fields).
+#[inline(always)]
+pub fn latency_index_at(slot: u32, counter: u32) -> u32 {
+    1 + slot * (SYSCALL_COUNTERS as u32 + 1) + counter
+}
+
+/// Entries of the eBPF `LATENCY_INDEX` for `slots` cgroup slots.
+pub fn latency_index_len(slots: usize) -> usize {
+    1 + slots * (SYSCALL_COUNTERS + 1)
 }
 
 /// Per-CPU calls per latency bucket (see [`latency_bucket`]). 8 KiB.

@@ -21,9 +21,12 @@
 //!
 //! With `--latency` (the load-time global `LATENCY`), the entry also notes the time
 //! (`bpf_ktime_get_ns`), and the return adds one to the call's latency bucket in the
-//! histogram of each cgroup slot the entry was counted in (`SYSCALL_LATENCY`, one per-CPU
-//! histogram per slot and syscall, taken from the map's preallocated room on a syscall's
-//! first timed return). Without it
+//! histogram of each cgroup slot the entry was counted in. Each CPU hands out its own
+//! histograms from a preallocated per-CPU array (`SYSCALL_LATENCY`) on a (slot, syscall)'s
+//! first timed return there, and finds them again through a per-CPU index (`LATENCY_INDEX`):
+//! two array loads, which the verifier inlines, where a hash map keyed by (slot, syscall)
+//! cost a helper call and a hash per return. Only `sys_exit` writes them, so handing out
+//! needs no atomics (see [`add_one`]). Without it
 //! the verifier drops the timing code as dead, so plain counting costs what it did. Only
 //! entered calls are timed: a blocked return has no entry, and a call still in flight when
 //! the trace ends has no return.
@@ -31,17 +34,17 @@ use core::ptr::addr_of;
 
 use aya_ebpf::{
     Global,
-    bindings::{BPF_NOEXIST, pt_regs, task_struct},
+    bindings::{pt_regs, task_struct},
     helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel},
     macros::{btf_map, map, raw_tracepoint},
-    maps::{PerCpuArray, PerCpuHashMap},
+    maps::PerCpuArray,
     programs::RawTracePointContext,
 };
 use aya_log_ebpf::{debug, warn};
 use tracer_common::{
-    Abi, ENTRY_INSIDE, ENTRY_NEW, ENTRY_RETURNED, LATENCY_BUCKETS, LatencyHistogram, LatencyKey,
-    MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount, SyscallEntry, SyscallStats, SyscallTable,
-    TS_COMPAT, counter_index, latency_bucket,
+    Abi, ENTRY_INSIDE, ENTRY_NEW, ENTRY_RETURNED, LATENCY_BUCKETS, LATENCY_HANDED_OUT,
+    LatencyHistogram, LatencyKey, MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount, SyscallEntry,
+    SyscallStats, SyscallTable, TS_COMPAT, counter_index, latency_bucket, latency_index_at,
 };
 
 use crate::{
@@ -62,16 +65,21 @@ static SYSCALL_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(
 #[unsafe(no_mangle)]
 static LATENCY: Global<u32> = Global::new(0);
 
-/// Latency histograms per (cgroup slot, syscall counter), per CPU: 8 KiB per CPU each. The
-/// loader sizes it with `--latency` and to one entry without. Preallocated: allocating an
-/// 8 KiB per-CPU value in the program (`BPF_F_NO_PREALLOC`) fails whenever the kernel's
-/// small cache of free ones is empty, as it is after a burst of new syscalls.
+/// Latency histograms, 8 KiB each, handed out per CPU in order; the loader sizes it with
+/// `--latency` and to one entry without.
 #[map]
-static SYSCALL_LATENCY: PerCpuHashMap<LatencyKey, LatencyHistogram> =
-    PerCpuHashMap::with_max_entries(1, 0);
+static SYSCALL_LATENCY: PerCpuArray<LatencyHistogram> = PerCpuArray::with_max_entries(1, 0);
 
-/// The initial value of a new histogram: too large for the stack, so a read-only global.
-static EMPTY_HISTOGRAM: LatencyHistogram = LatencyHistogram { buckets: [0; LATENCY_BUCKETS] };
+/// Per CPU, which (slot, syscall counter) each handed-out histogram belongs to, for
+/// userspace; sized like `SYSCALL_LATENCY`.
+#[map]
+static LATENCY_KEYS: PerCpuArray<LatencyKey> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU, at [`latency_index_at`]: 1 + the index of that pair's histogram in
+/// `SYSCALL_LATENCY`, 0 while it has none; at [`LATENCY_HANDED_OUT`], the histograms handed out. The
+/// loader sizes it with `--latency`.
+#[map]
+static LATENCY_INDEX: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 
 /// Each traced task's record of the call it is in, while the task is not running.
 #[btf_map]
@@ -164,28 +172,37 @@ pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
 }
 
 /// Adds one call to `bucket` of the latency histogram of `slot` and syscall `counter`.
-// By reference on purpose: a histogram passed by value would be copied onto the 512-byte BPF
-// stack.
-#[allow(clippy::needless_borrows_for_generic_args)]
 #[inline(always)]
 fn record_latency(slot: u32, counter: u32, bucket: usize) {
-    let key = LatencyKey { slot, counter };
-    let histogram = match SYSCALL_LATENCY.get_ptr_mut(&key) {
-        Some(histogram) => histogram,
-        None => {
-            // Another program run may have created it in between: NOEXIST keeps its counts.
-            let _ = SYSCALL_LATENCY.insert(&key, &EMPTY_HISTOGRAM, BPF_NOEXIST.into());
-            let Some(histogram) = SYSCALL_LATENCY.get_ptr_mut(&key) else {
-                latency_failed();
-                return;
-            };
-            histogram
-        }
+    let Some(histogram) = latency_histogram(slot, counter) else {
+        latency_failed();
+        return;
     };
     // As in `count_at`: the mask on an opaque value keeps the bound for older verifiers.
     let index = core::hint::black_box(bucket) & (LATENCY_BUCKETS - 1);
     // SAFETY: `histogram` points into a live map value; `index` is below LATENCY_BUCKETS.
     add_one(unsafe { &raw mut (*histogram).buckets[index] });
+}
+
+/// This CPU's histogram of `slot` and syscall `counter`, handed out on first use; `None`
+/// when every histogram is taken.
+#[inline(always)]
+fn latency_histogram(slot: u32, counter: u32) -> Option<*mut LatencyHistogram> {
+    let index = LATENCY_INDEX.get_ptr_mut(latency_index_at(slot, counter))?;
+    // SAFETY: `index` points into this CPU's value of a live map, which only `sys_exit`
+    // writes (see `add_one`); so do the pointers below.
+    unsafe {
+        if *index != 0 {
+            return SYSCALL_LATENCY.get_ptr_mut(*index - 1);
+        }
+        let handed_out = LATENCY_INDEX.get_ptr_mut(LATENCY_HANDED_OUT)?;
+        let next = *handed_out;
+        let histogram = SYSCALL_LATENCY.get_ptr_mut(next)?;
+        *LATENCY_KEYS.get_ptr_mut(next)? = LatencyKey { slot, counter };
+        *handed_out = next + 1;
+        *index = next + 1;
+        Some(histogram)
+    }
 }
 
 /// Adds one to a per-CPU counter of `SYSCALLS` or `SYSCALL_LATENCY`. A plain add, which costs
@@ -321,14 +338,14 @@ fn count_at(slot: u32, counter: u32) -> Option<*mut SyscallCount> {
     Some(unsafe { &raw mut (*table).counts[index] })
 }
 
-/// Counts a timed return whose histogram could not be created: the map is full (more
-/// syscalls timed than the loader made room for).
+/// Counts a timed return that found no histogram: every one is taken (more syscalls timed
+/// on this CPU than the loader made room for).
 fn latency_failed() {
     if let Some(stats) = SYSCALL_STATS.get_ptr_mut(0) {
         // SAFETY: `stats` points into a live map value.
         bump(unsafe { &raw mut (*stats).latency_failures });
     }
-    warn!(&(), "no latency histogram for a syscall (SYSCALL_LATENCY full)");
+    warn!(&(), "no latency histogram for a syscall (SYSCALL_LATENCY all taken)");
 }
 
 /// Counts a task whose entry record could not be read or created; returns the program's

@@ -138,12 +138,13 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
         .iter()
         .find(|t| t.name == "__do_sys_getppid")
         .context("__do_sys_getppid is not traceable")?;
-    let apart = Interrupts { mode: IrqMode::Separate, preempt_count: preempt_count()? };
+    let preempt_count = preempt_count()?;
+    let separate = Interrupts { mode: IrqMode::Separate, preempt_count };
     let getppid_plan = |backend| FunctionPlan { backend, targets: vec![getppid.clone()] };
     let line = line_probe(cgroup, &getppid.name)?;
-    let count_in = |plan: Option<FunctionPlan>,
-                    line: &[Probe],
-                    interrupts: Interrupts|
+    let count = |plan: Option<FunctionPlan>,
+                 line: &[Probe],
+                 interrupts: Interrupts|
      -> anyhow::Result<f64> {
         let probes = Probes::attach(
             std::slice::from_ref(cgroup),
@@ -185,20 +186,20 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<()> {
             )?;
             loop_ns()
         };
-        let count = |plan, line| count_in(plan, line, Interrupts::default());
-        let multi = count(Some(getppid_plan(Backend::KprobeMulti)), &[])?;
-        let fentry = count(Some(getppid_plan(Backend::Fentry)), &[])?;
+        let task = Interrupts::default();
+        let multi = count(Some(getppid_plan(Backend::KprobeMulti)), &[], task)?;
+        let fentry = count(Some(getppid_plan(Backend::Fentry)), &[], task)?;
         let (jump, int3) = match &line {
             Some(probe) => {
-                let jump = count(None, std::slice::from_ref(probe))?;
+                let jump = count(None, std::slice::from_ref(probe), task)?;
                 fs::write(KPROBE_OPTIMIZATION, "0").context("turning kprobe optimization off")?;
-                let int3 = count(None, std::slice::from_ref(probe));
+                let int3 = count(None, std::slice::from_ref(probe), task);
                 fs::write(KPROBE_OPTIMIZATION, "1")?;
                 (jump, int3?)
             }
             None => (f64::NAN, f64::NAN),
         };
-        let separate = count_in(Some(getppid_plan(Backend::KprobeMulti)), &[], apart)?;
+        let separate = count(Some(getppid_plan(Backend::KprobeMulti)), &[], separate)?;
         rounds.push([none, empty, syscalls, multi, fentry, jump, int3, separate]);
     }
     let column = |i: usize| median_f(&mut rounds.iter().map(|r| r[i]).collect::<Vec<_>>());

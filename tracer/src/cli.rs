@@ -83,9 +83,10 @@ pub enum Command {
     /// the share of the cgroup's total. -i sets the refresh interval (default 1 s). Keys: Tab
     /// views, s sort key, c or 0-9 sort cgroup, / filter, space pause, r reset totals, ? help,
     /// q quit. The totals are printed on exit. When stdout is not a terminal, prints a report
-    /// every interval instead, as `attach -i` does. With counted functions and --irq separate
-    /// (the default), a function's entries in interrupt context are a row of their own,
-    /// "NAME [irq]", with one more column, (interrupts), for those of the whole machine.
+    /// every interval instead, as `attach -i` does. With counted functions or lines and --irq
+    /// separate (the default), a function's, module's or line's figures in interrupt context
+    /// are a row of their own, "NAME [irq]", with one more column, (interrupts), for those of
+    /// the whole machine.
     #[command(after_help = EXAMPLES)]
     Top(AttachArgs),
     /// Trace existing cgroups like attach, then save the totals as a record file.
@@ -249,14 +250,14 @@ pub struct ExportArgs {
 
     /// The traced cgroup to export, by label; needed when the record traced several. With a
     /// record made with --irq separate (the default), '(interrupts)' exports every function
-    /// entry in interrupt context on the machine, whoever was interrupted.
+    /// entry and line hit in interrupt context on the machine, whoever was interrupted.
     #[arg(long, value_name = "LABEL")]
     pub cgroup: Option<String>,
 
     /// What the cgroup's tracefile counts of interrupt context (softirq, hardirq, NMI), from
     /// a record made with --irq separate: exclude (the default) counts its tasks' own entries,
     /// task adds the interrupts that came while its task ran, as --irq task would have
-    /// counted. Counted lines are of its tasks only and are left out with task.
+    /// counted; for counted functions and lines alike.
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<ExportIrqArg>,
 
@@ -608,9 +609,9 @@ pub struct FunctionArgs {
     /// they interrupted. separate (the default): each cgroup's columns count its tasks' own
     /// entries, its IN IRQ column the entries in interrupts while one of its tasks ran, and
     /// one (interrupts) column those of the whole machine; task: charge them to the
-    /// interrupted task, as before --irq existed; exclude: leave them out. Kernel samples
-    /// (--sample) are split the same way, and --stacks roots interrupt-context stacks at
-    /// LABEL_[irq] and (interrupts). --lines are not split.
+    /// interrupted task, as before --irq existed; exclude: leave them out. Line hits
+    /// (--lines) and kernel samples (--sample) count the same way, and --stacks roots
+    /// interrupt-context stacks at LABEL_[irq] and (interrupts).
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<IrqArg>,
 

@@ -11,8 +11,7 @@
 //! A record made with `--irq separate` (the default) has a cgroup's own entries apart from
 //! those in interrupt context: a tracefile counts the cgroup's own, or with them the
 //! interrupts that came while its task ran (what `--irq task` would have counted), or all
-//! interrupt context of the machine (the `(interrupts)` column). Counted lines are of task
-//! context only, so they are left out of the last two.
+//! interrupt context of the machine (the `(interrupts)` column); counted lines likewise.
 use std::{io::Write, path::Path};
 
 use anyhow::{Context as _, bail};
@@ -23,7 +22,7 @@ use crate::{
     kallsyms::CORE_KERNEL,
     lines::LineReport,
     record::Record,
-    report::{ALL_INTERRUPTS, CountedFunction, FunctionReport},
+    report::{ALL_INTERRUPTS, CountedFunction, FunctionReport, Hits},
     sources::{KernelSources, SourceLocation},
 };
 
@@ -51,12 +50,16 @@ impl Column {
         irq: Option<IrqMode>,
     ) -> anyhow::Result<Self> {
         let cgroups = &record.report.cgroups;
-        let recorded = record.report.kernel_functions.as_ref().map(|f| f.irq);
+        // Functions and lines of one trace count interrupt context alike; records from before
+        // lines did kept it apart for functions only.
+        let report = &record.report;
+        let recorded = (report.kernel_functions.as_ref().map(|f| f.irq))
+            .or(report.kernel_lines.as_ref().map(|l| l.irq));
         if cgroup == Some(ALL_INTERRUPTS) {
             if recorded != Some(IrqMode::Separate) {
                 bail!(
                     "the record has no {ALL_INTERRUPTS} column: only records of counted functions \
-                     made with --irq separate (the default) keep interrupt context apart"
+                     or lines made with --irq separate (the default) keep interrupt context apart"
                 );
             }
             if irq.is_some() {
@@ -88,9 +91,9 @@ impl Column {
                 "--irq separate makes no single tracefile: choose task (the cgroup's entries and \
                  the interrupts while it ran), exclude (its own) or --cgroup '{ALL_INTERRUPTS}'"
             ),
-            (Some(asked), None) => {
-                bail!("--irq {asked} applies to counted functions, and the record has none")
-            }
+            (Some(asked), None) => bail!(
+                "--irq {asked} applies to counted functions and lines, and the record has neither"
+            ),
             (Some(asked), Some(recorded)) => bail!(
                 "the record was made with --irq {recorded}, which {}; it cannot give --irq {asked}",
                 match recorded {
@@ -119,11 +122,15 @@ impl Column {
         }
     }
 
-    /// Counted lines are of the cgroup's tasks only: its column of them, if this is one.
-    fn lines(self) -> Option<usize> {
+    /// The hits of a counted line this column counts; `None` where the record has no figure
+    /// for it: lines recorded before they kept interrupt context apart.
+    fn hits(self, h: &Hits) -> Option<u64> {
         match self {
-            Self::Cgroup(c) => Some(c),
-            Self::CgroupWithInterrupts(_) | Self::AllInterrupts => None,
+            Self::Cgroup(c) => Some(h.counts[c]),
+            Self::CgroupWithInterrupts(c) => {
+                h.in_interrupts.get(c).map(|n| h.counts[c].saturating_add(*n))
+            }
+            Self::AllInterrupts => h.all_interrupts,
         }
     }
 }
@@ -138,8 +145,8 @@ pub struct Summary {
     /// Lines counted with `--lines`, and how many of them ran.
     pub lines: usize,
     pub lines_hit: usize,
-    /// Counted lines left out because they count task context only and the tracefile counts
-    /// interrupt context.
+    /// Counted lines left out because the record has their task context only (made before
+    /// lines kept interrupt context apart) and the tracefile counts interrupt context.
     pub lines_of_tasks: usize,
 }
 
@@ -180,8 +187,8 @@ pub fn export_lcov(
 }
 
 /// Writes the lcov tracefile of the record's `column` to `out`: counted functions, placed
-/// with `sources` (the DWARF of the record's kernel; required for them), and counted lines of
-/// a cgroup's tasks. A record with neither gives an empty tracefile.
+/// with `sources` (the DWARF of the record's kernel; required for them), and counted lines.
+/// A record with neither gives an empty tracefile.
 pub fn write_lcov(
     record: &Record,
     column: Column,
@@ -204,16 +211,13 @@ pub fn write_lcov(
     summary.functions = covered.len();
     summary.entered = covered.iter().filter(|f| f.count > 0).count();
     summary.without_source = located.len() - covered.len();
-    let counted_lines = report.kernel_lines.iter().flat_map(LineReport::counted);
-    let lines: Vec<CoveredLine> = match column.lines() {
-        Some(c) => counted_lines
-            .map(|(f, l)| CoveredLine { file: &f.file, line: l.line, hits: l.counts[c] })
-            .collect(),
-        None => {
-            summary.lines_of_tasks = counted_lines.count();
-            Vec::new()
+    let mut lines = Vec::new();
+    for (f, l) in report.kernel_lines.iter().flat_map(LineReport::counted) {
+        match column.hits(&l.hits) {
+            Some(hits) => lines.push(CoveredLine { file: &f.file, line: l.line, hits }),
+            None => summary.lines_of_tasks += 1,
         }
-    };
+    }
     summary.lines = lines.len();
     summary.lines_hit = lines.iter().filter(|l| l.hits > 0).count();
     lcov::write(out, column.label(record), &covered, &lines).context("writing the tracefile")?;
@@ -328,6 +332,47 @@ mod tests {
             "the record was made with --irq task, which charged interrupt context to the \
              interrupted task; it cannot give --irq exclude"
         );
+    }
+
+    /// Counted lines in a tracefile count what its column counts, as functions do; lines of
+    /// a record from before lines kept interrupt context apart are left out of interrupt
+    /// tracefiles and counted in the summary.
+    #[test]
+    fn counted_lines_follow_the_tracefiles_column() {
+        use crate::lines::report::tests::{report, report_apart};
+        let lines_only = |lines| {
+            let no_syscalls = vec![crate::collect::SyscallCounts::default(); 2];
+            let info = crate::report::tests::info(&["net", "idle"]);
+            let period = crate::report::tests::period(1);
+            let report = crate::report::Report {
+                kernel_lines: Some(lines),
+                ..crate::report::Report::new(&info, period, &no_syscalls, None, None, None)
+            };
+            Record::new(record::tests::info(), report)
+        };
+        let export = |record: &Record, cgroup, irq| {
+            let mut tracefile = Vec::new();
+            let summary = export_lcov(record, cgroup, irq, None, &mut tracefile).unwrap();
+            let text = String::from_utf8(tracefile).unwrap();
+            let first = text.lines().find(|l| l.starts_with("DA:4070,")).map(str::to_owned);
+            (first, summary.lines, summary.lines_of_tasks)
+        };
+        let apart = lines_only(report_apart());
+        let first = |hits: &str| Some(format!("DA:4070,{hits}"));
+        assert_eq!(export(&apart, Some("net"), None), (first("4"), 3, 0));
+        assert_eq!(export(&apart, Some("net"), Some(IrqMode::Task)), (first("34"), 3, 0));
+        assert_eq!(export(&apart, Some("idle"), Some(IrqMode::Task)), (first("2"), 3, 0));
+        assert_eq!(export(&apart, Some("(interrupts)"), None), (first("56"), 3, 0));
+        // Made with functions kept apart, before lines were: lines count task context only.
+        let rows = vec![Vec::new(); 5];
+        let mut before = counting(&["net", "idle"], "6.12.0", &[], (&rows, IrqMode::Separate));
+        before.kernel_lines = Some(report());
+        let mut before = Record::new(record::tests::info(), before);
+        let column = Column::choose(&before, Some("(interrupts)"), None).unwrap();
+        // Its functions (none here) would need DWARF; its lines do not.
+        before.report.kernel_functions = None;
+        let summary = write_lcov(&before, column, None, &mut Vec::new()).unwrap();
+        assert_eq!((summary.lines, summary.lines_of_tasks), (0, 3));
     }
 
     /// The tracefile of the machine's interrupt context, placed and rendered by genhtml.

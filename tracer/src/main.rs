@@ -275,8 +275,9 @@ fn export(args: &ExportArgs) -> anyhow::Result<u8> {
     );
     if summary.lines_of_tasks > 0 {
         eprintln!(
-            "ktrace: {} counted lines left out: lines count task context only, and the \
-             tracefile counts interrupt context",
+            "ktrace: {} counted lines left out: the record has their task context only (made \
+             before ktrace kept lines' interrupt context apart), and the tracefile counts \
+             interrupt context",
             summary.lines_of_tasks
         );
     }

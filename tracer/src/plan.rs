@@ -28,8 +28,8 @@ pub struct Request {
     pub backend: Option<Backend>,
     /// The source lines to count (`--lines`).
     pub lines: LineRequest,
-    /// What function entries and samples in interrupt context count for (`--irq`); `None`
-    /// separates them where the kernel lets ktrace tell, and says so where it does not.
+    /// What function entries, line hits and samples in interrupt context count for (`--irq`);
+    /// `None` separates them where the kernel lets ktrace tell, and says so where it does not.
     pub irq: Option<IrqMode>,
     /// Print the plan instead of tracing (`--dry-run`).
     pub dry_run: bool,
@@ -48,7 +48,7 @@ pub struct Plan {
     pub sampled_because: Option<String>,
     /// Source lines to count (`--lines`).
     pub lines: Option<LinePlan>,
-    /// What function entries and samples in interrupt context count for.
+    /// What counted function entries, line hits and samples in interrupt context count for.
     pub interrupts: Interrupts,
 }
 
@@ -70,7 +70,10 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
             (Some(lines), false) => announce_lines(lines),
             (None, false) => {}
         }
-        plan.interrupts = interrupts(request.irq, plan.sampling.is_some())?;
+        // Line hits and samples know their context; syscalls alone have nothing to split.
+        if plan.lines.is_some() || plan.sampling.is_some() {
+            plan.interrupts = interrupts(request.irq)?;
+        }
         return Ok(Some(plan));
     }
     let selection = match Inventory::read() {
@@ -107,7 +110,7 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
         "ktrace: counting {} kernel functions with {backend} ({why})",
         selection.targets.len()
     );
-    plan.interrupts = interrupts(request.irq, true)?;
+    plan.interrupts = interrupts(request.irq)?;
     plan.functions = Some(FunctionPlan { backend, targets: selection.targets });
     if let Some(lines) = &plan.lines {
         announce_lines(lines);
@@ -169,15 +172,11 @@ fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
     Ok(())
 }
 
-/// The `--irq` mode and where the preempt counts are for it, for a trace that counts
-/// functions or samples (`splits`); one that does neither has nothing to split. Asked for
-/// explicitly, a mode this kernel cannot give is an error; by default ktrace falls back to
-/// charging the interrupted task and says so.
-fn interrupts(asked: Option<IrqMode>, splits: bool) -> anyhow::Result<Interrupts> {
+/// The `--irq` mode and where the preempt counts are for it. Asked for explicitly, a mode
+/// this kernel cannot give is an error; by default ktrace falls back to charging the
+/// interrupted task and says so.
+fn interrupts(asked: Option<IrqMode>) -> anyhow::Result<Interrupts> {
     let mode = asked.unwrap_or(IrqMode::Separate);
-    if !splits {
-        return Ok(Interrupts::default());
-    }
     if !mode.needs_preempt_count() {
         return Ok(Interrupts { mode, ..Interrupts::default() });
     }
@@ -188,7 +187,7 @@ fn interrupts(asked: Option<IrqMode>, splits: bool) -> anyhow::Result<Interrupts
         }
         Err(e) => {
             eprintln!(
-                "ktrace: interrupt context cannot be told apart on this kernel ({e:#}): function entries and samples in interrupts are charged to the interrupted task (as --irq task)"
+                "ktrace: interrupt context cannot be told apart on this kernel ({e:#}): function entries, line hits and samples in interrupts are charged to the interrupted task (as --irq task)"
             );
             Ok(Interrupts::default())
         }
@@ -203,10 +202,11 @@ fn fallback(mut plan: Plan, request: &Request, why: &str) -> anyhow::Result<Opti
     }
     plan.sampled_functions = Some(Matcher::new(&request.functions)?);
     plan.sampled_because = Some(why.to_owned());
+    // Sampled instead, so that the samples know their context.
+    plan.interrupts = interrupts(request.irq)?;
     let sampling = *plan
         .sampling
         .get_or_insert(Sampling { frequency_hz: DEFAULT_FREQUENCY_HZ, stacks: false });
-    plan.interrupts = interrupts(request.irq, true)?;
     eprintln!("ktrace: kernel functions cannot be counted on this kernel: {why}");
     eprintln!(
         "ktrace: sampling the kernel functions asked for at {} Hz instead: their figures are samples, not counts",

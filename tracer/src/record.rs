@@ -239,8 +239,7 @@ fn parse(reader: impl io::Read) -> anyhow::Result<Record> {
         })
         && report.kernel_lines.as_ref().is_none_or(|l| {
             l.functions.iter().flat_map(|f| &f.lines).all(|line| {
-                line.counts.len() == columns
-                    && line.copies.iter().all(|c| c.counts.len() == columns)
+                line.hits.fits(columns) && line.copies.iter().all(|c| c.hits.fits(columns))
             })
         });
     if !aligned {
@@ -253,7 +252,7 @@ fn parse(reader: impl io::Read) -> anyhow::Result<Record> {
 pub(crate) mod tests {
     use super::*;
     use crate::{
-        attach::{Backend, FunctionPlan, Interrupts, Sampling},
+        attach::{Backend, FunctionPlan, Sampling},
         report::{
             Kind,
             tests::{counted, sample},
@@ -316,7 +315,7 @@ pub(crate) mod tests {
             sampled_functions: None,
             sampled_because: None,
             lines: None,
-            interrupts: Interrupts::default(),
+            interrupts: Default::default(),
         };
         let info = RecordInfo::new(&plan);
         assert_eq!(

@@ -188,8 +188,24 @@ impl CountedFunction {
 pub struct CountedModule {
     pub module: String,
     pub traced: usize,
+    /// Per cgroup: its functions its tasks entered.
     pub hit: Vec<usize>,
+    /// Per cgroup: entries of its functions by the cgroup's tasks.
     pub counts: Vec<u64>,
+    /// See [`FunctionReport::in_interrupts_totals`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts: Vec<u64>,
+    /// See [`FunctionReport::all_interrupts_total`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts: Option<u64>,
+}
+
+impl CountedModule {
+    /// Entries in interrupt context per cgroup, then the machine's (the `(interrupts)`
+    /// column); nothing without `--irq separate`.
+    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
+        self.in_interrupts.iter().copied().chain(self.all_interrupts)
+    }
 }
 
 impl FunctionReport {
@@ -205,31 +221,31 @@ impl FunctionReport {
         top: Option<usize>,
         list_not_entered: bool,
     ) -> Self {
-        let cgroups = if irq == IrqMode::Separate { rows.len() / 2 } else { rows.len() };
-        let (counts, interrupt_rows) = rows.split_at(cgroups);
-        let (in_interrupt_rows, machine_row) =
-            interrupt_rows.split_at(interrupt_rows.len().min(cgroups));
-        let machine_row = machine_row.first();
-        let entries = |rows: &[Vec<u64>], i: usize| -> Vec<u64> {
-            rows.iter().map(|c| c.get(i).copied().unwrap_or(0)).collect()
-        };
+        let rows = CounterRows::split(rows, irq);
+        let cgroups = rows.task.len();
         let mut functions = Vec::new();
         let mut not_entered = Vec::new();
         let mut modules: BTreeMap<&str, CountedModule> = BTreeMap::new();
         for (i, target) in targets.iter().enumerate().filter(|&(i, _)| attached[i]) {
-            let per_cgroup = entries(counts, i);
-            let in_interrupts = entries(in_interrupt_rows, i);
-            let all_interrupts = machine_row.map(|row| row.get(i).copied().unwrap_or(0));
+            let Hits { counts: per_cgroup, in_interrupts, all_interrupts } = rows.of(i);
             let module = modules.entry(&target.module).or_insert_with(|| CountedModule {
                 module: target.module.clone(),
                 traced: 0,
                 hit: vec![0; cgroups],
                 counts: vec![0; cgroups],
+                in_interrupts: vec![0; in_interrupts.len()],
+                all_interrupts: all_interrupts.map(|_| 0),
             });
             module.traced += 1;
             for (c, &n) in per_cgroup.iter().enumerate() {
                 module.hit[c] += usize::from(n > 0);
                 module.counts[c] = module.counts[c].saturating_add(n);
+            }
+            for (sum, &n) in module.in_interrupts.iter_mut().zip(&in_interrupts) {
+                *sum = sum.saturating_add(n);
+            }
+            if let (Some(sum), Some(n)) = (&mut module.all_interrupts, all_interrupts) {
+                *sum = sum.saturating_add(n);
             }
             if per_cgroup.iter().all(|&n| n == 0) && all_interrupts.unwrap_or(0) == 0 {
                 if list_not_entered {
@@ -261,12 +277,14 @@ impl FunctionReport {
                 .filter(|&(_, &a)| a)
                 .fold(0u64, |s, (&n, _)| s.saturating_add(n))
         };
-        let in_interrupts_totals = in_interrupt_rows.iter().map(attached_sum).collect();
-        let all_interrupts_total = machine_row.map(attached_sum);
+        let in_interrupts_totals = rows.in_interrupts.iter().map(attached_sum).collect();
+        let all_interrupts_total = rows.machine.map(attached_sum);
         let functions_omitted = truncate(&mut functions, top);
         let mut modules: Vec<CountedModule> = modules.into_values().collect();
         modules.sort_by(|a, b| {
-            sum(&b.counts).cmp(&sum(&a.counts)).then_with(|| a.module.cmp(&b.module))
+            (sum(&b.counts), b.all_interrupts)
+                .cmp(&(sum(&a.counts), a.all_interrupts))
+                .then_with(|| a.module.cmp(&b.module))
         });
         let totals = (0..cgroups)
             .map(|c| modules.iter().fold(0u64, |s, m| s.saturating_add(m.counts[c])))
@@ -286,6 +304,90 @@ impl FunctionReport {
             modules,
             not_entered,
         }
+    }
+}
+
+/// Counter rows as the eBPF side lays them out for an [`IrqMode`] (see [`IrqMode::rows`]),
+/// by context.
+pub(crate) struct CounterRows<'a> {
+    /// Per cgroup: its tasks' hits (with `IrqMode::Task`, also the interrupts while it ran).
+    pub task: &'a [Vec<u64>],
+    /// With `IrqMode::Separate`, per cgroup: hits in interrupts while its task ran.
+    pub in_interrupts: &'a [Vec<u64>],
+    /// With `IrqMode::Separate`: hits in interrupt context on the whole machine.
+    pub machine: Option<&'a Vec<u64>>,
+}
+
+impl<'a> CounterRows<'a> {
+    pub fn split(rows: &'a [Vec<u64>], irq: IrqMode) -> Self {
+        let cgroups = if irq == IrqMode::Separate { rows.len() / 2 } else { rows.len() };
+        let (task, interrupt_rows) = rows.split_at(cgroups);
+        let (in_interrupts, machine) = interrupt_rows.split_at(interrupt_rows.len().min(cgroups));
+        Self { task, in_interrupts, machine: machine.first() }
+    }
+
+    /// The hits of counter `i` in every row.
+    pub fn of(&self, i: usize) -> Hits {
+        let column = |rows: &[Vec<u64>]| -> Vec<u64> {
+            rows.iter().map(|row| row.get(i).copied().unwrap_or(0)).collect()
+        };
+        Hits {
+            counts: column(self.task),
+            in_interrupts: column(self.in_interrupts),
+            all_interrupts: self.machine.map(|row| row.get(i).copied().unwrap_or(0)),
+        }
+    }
+}
+
+/// Exact hits of one counter (a source line, a copy of it), by context as
+/// [`CountedFunction`] has its entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hits {
+    /// Per cgroup: by its tasks (with `--irq task`, also the interrupts while its task ran).
+    pub counts: Vec<u64>,
+    /// With `--irq separate`, per cgroup: in interrupts while its task ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts: Vec<u64>,
+    /// With `--irq separate`: in interrupt context on the whole machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts: Option<u64>,
+}
+
+impl Hits {
+    /// No hits yet in `cgroups` cgroups, with the interrupt columns of `irq`.
+    pub fn zero(cgroups: usize, irq: IrqMode) -> Self {
+        let separate = irq == IrqMode::Separate;
+        Self {
+            counts: vec![0; cgroups],
+            in_interrupts: if separate { vec![0; cgroups] } else { Vec::new() },
+            all_interrupts: separate.then_some(0),
+        }
+    }
+
+    /// Whether it has a figure per cgroup of `cgroups` (and an interrupt figure per cgroup if
+    /// any).
+    pub fn fits(&self, cgroups: usize) -> bool {
+        self.counts.len() == cgroups
+            && (self.in_interrupts.is_empty() || self.in_interrupts.len() == cgroups)
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        let add_all = |sums: &mut Vec<u64>, more: &[u64]| {
+            for (sum, &n) in sums.iter_mut().zip(more) {
+                *sum = sum.saturating_add(n);
+            }
+        };
+        add_all(&mut self.counts, &other.counts);
+        add_all(&mut self.in_interrupts, &other.in_interrupts);
+        if let (Some(sum), Some(n)) = (&mut self.all_interrupts, other.all_interrupts) {
+            *sum = sum.saturating_add(n);
+        }
+    }
+
+    /// Hits in interrupt context per cgroup, then the machine's (the `(interrupts)` column);
+    /// nothing without `--irq separate`.
+    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
+        self.in_interrupts.iter().copied().chain(self.all_interrupts)
     }
 }
 
@@ -1013,7 +1115,12 @@ pub(crate) mod tests {
         );
         assert_eq!(f.totals, [5, 1]);
         assert_eq!((f.in_interrupts_totals, f.all_interrupts_total), (vec![3, 0], Some(9)));
-        assert_eq!(f.modules[0].counts, [5, 1]);
+        let modules: Vec<_> = f
+            .modules
+            .iter()
+            .map(|m| (m.counts.clone(), m.in_interrupts.clone(), m.all_interrupts))
+            .collect();
+        assert_eq!(modules, [(vec![5, 1], vec![3, 0], Some(9))]);
         assert!(f.not_entered.is_empty());
     }
 

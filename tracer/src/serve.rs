@@ -235,7 +235,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 8] = [
+const FAMILIES: [Family; 9] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -297,7 +297,19 @@ const FAMILIES: [Family; 8] = [
         help: "Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.",
         items: |report| {
             let lines = report.kernel_lines.iter().flat_map(LineReport::counted);
-            lines.map(|(f, l)| (line_labels(f, l.line), l.counts.clone())).collect()
+            lines.map(|(f, l)| (line_labels(f, l.line), l.hits.counts.clone())).collect()
+        },
+    },
+    Family {
+        name: "ktrace_line_hits_in_interrupts",
+        help: "Exact hits of a source line of a kernel function (--lines) in interrupt context \
+               (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup \
+               (interrupts) on the whole machine (--irq separate).",
+        items: |report| {
+            let lines = report.kernel_lines.iter().flat_map(LineReport::counted);
+            lines
+                .map(|(f, l)| (line_labels(f, l.line), l.hits.interrupt_columns().collect()))
+                .collect()
         },
     },
 ];
@@ -463,36 +475,55 @@ ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="includ
 ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4077"} 0
 ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4083"} 5
 ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4083"} 0
+# HELP ktrace_line_hits_in_interrupts Exact hits of a source line of a kernel function (--lines) in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_line_hits_in_interrupts counter
 # EOF
 "#
         );
     }
 
-    /// The per-cgroup figures of `metric` for `function`, read by a real Prometheus parser.
-    fn per_cgroup(text: &str, metric: &str, function: &str) -> Vec<(String, f64)> {
+    /// Interrupt context per cgroup and, as cgroup `(interrupts)`, for the machine, read by a
+    /// real Prometheus parser.
+    #[test]
+    fn interrupt_context_is_a_counter_per_cgroup_and_for_the_machine() {
+        let report = Report {
+            kernel_lines: Some(crate::lines::report::tests::report_apart()),
+            ..counted_apart()
+        };
+        let text = exposition(Some(Arc::new(report))).unwrap();
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
             .expect("the real parser reads it");
-        scrape
+        let ip_rcv: Vec<(&str, f64)> = scrape
             .samples
             .iter()
-            .filter(|s| s.metric == metric && s.labels.get("function") == Some(function))
+            .filter(|s| {
+                s.metric == "ktrace_function_entries_in_interrupts_total"
+                    && s.labels.get("function") == Some("ip_rcv")
+            })
             .map(|s| match s.value {
                 // The parser reads a counter's `_total` sample as untyped.
                 prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n) => {
-                    (s.labels.get("cgroup").unwrap_or("").to_owned(), n)
+                    (s.labels.get("cgroup").unwrap_or(""), n)
                 }
-                _ => ("not a number".to_owned(), 0.0),
+                _ => ("not a number", 0.0),
             })
-            .collect()
-    }
-
-    /// Interrupt context per cgroup and, as cgroup `(interrupts)`, for the machine.
-    #[test]
-    fn interrupt_context_is_a_counter_per_cgroup_and_for_the_machine() {
-        let text = exposition(Some(Arc::new(counted_apart()))).unwrap();
-        let ip_rcv = per_cgroup(&text, "ktrace_function_entries_in_interrupts_total", "ip_rcv");
-        let expected = [("lxc", 40.0), ("gvisor", 0.0), ("(interrupts)", 81.0)];
-        assert_eq!(ip_rcv, expected.map(|(c, n)| (c.to_owned(), n)));
+            .collect();
+        assert_eq!(ip_rcv, [("lxc", 40.0), ("gvisor", 0.0), ("(interrupts)", 81.0)]);
+        let first_line: Vec<(&str, f64)> = scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "ktrace_line_hits_in_interrupts_total"
+                    && s.labels.get("line") == Some("4070")
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n) => {
+                    (s.labels.get("cgroup").unwrap_or(""), n)
+                }
+                _ => ("not a number", 0.0),
+            })
+            .collect();
+        assert_eq!(first_line, [("lxc", 30.0), ("gvisor", 2.0), ("(interrupts)", 56.0)]);
         assert!(
             text.contains("ktrace_function_entries_total{cgroup=\"lxc\",function=\"ip_rcv\",module=\"vmlinux\"} 0\n"),
             "task context stays per cgroup:\n{text}"
@@ -500,15 +531,34 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
         assert!(!text.contains("ktrace_function_entries_total{cgroup=\"(interrupts)\""), "{text}");
     }
 
+    /// Samples in interrupt context per cgroup and, as cgroup `(interrupts)`, for the machine,
+    /// read by a real Prometheus parser.
     #[test]
     fn samples_in_interrupts_are_a_counter_per_cgroup_and_for_the_machine() {
         let text = exposition(Some(Arc::new(sampled_apart()))).unwrap();
-        let metric = "ktrace_kernel_samples_in_interrupts_total";
-        let net_rx = per_cgroup(&text, metric, "net_rx_action");
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("the real parser reads it");
+        let net_rx = |metric: &str| -> Vec<(String, f64)> {
+            let samples = scrape.samples.iter().filter(|s| {
+                s.metric == metric && s.labels.get("function") == Some("net_rx_action")
+            });
+            samples
+                .map(|s| match s.value {
+                    // The parser reads a counter's `_total` sample as untyped.
+                    prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n) => {
+                        (s.labels.get("cgroup").unwrap_or("").to_owned(), n)
+                    }
+                    _ => ("not a number".to_owned(), 0.0),
+                })
+                .collect()
+        };
         let expected = [("lxc", 6.0), ("gvisor", 0.0), ("(interrupts)", 9.0)];
-        assert_eq!(net_rx, expected.map(|(c, n)| (c.to_owned(), n)));
-        let task = per_cgroup(&text, "ktrace_kernel_samples_total", "net_rx_action");
-        assert_eq!(task, [("lxc".to_owned(), 0.0), ("gvisor".to_owned(), 0.0)]);
+        assert_eq!(
+            net_rx("ktrace_kernel_samples_in_interrupts_total"),
+            expected.map(|(c, n)| (c.to_owned(), n))
+        );
+        let task = [("lxc".to_owned(), 0.0), ("gvisor".to_owned(), 0.0)];
+        assert_eq!(net_rx("ktrace_kernel_samples_total"), task);
     }
 
     #[test]
@@ -608,6 +658,8 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
 # TYPE ktrace_kernel_samples_in_interrupts counter
 # HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
 # TYPE ktrace_line_hits counter
+# HELP ktrace_line_hits_in_interrupts Exact hits of a source line of a kernel function (--lines) in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_line_hits_in_interrupts counter
 # EOF
 "
         );

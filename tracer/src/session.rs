@@ -307,10 +307,10 @@ impl Session {
             }
             _ => None,
         };
-        let kernel_lines = match (&snapshot.lines, &self.lines, self.probes.skipped_line_probes()) {
-            (Some(counts), Some(plan), Some(skipped)) => {
+        let kernel_lines = match (&snapshot.lines, &self.lines, self.probes.line_probes()) {
+            (Some(counts), Some(plan), Some((skipped, irq))) => {
                 let overhead = self.probes.line_overhead()?.unwrap_or_default();
-                Some(LineReport::new(plan, counts, skipped, overhead))
+                Some(LineReport::new(plan, (counts, irq), skipped, overhead))
             }
             _ => None,
         };

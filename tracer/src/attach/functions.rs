@@ -51,8 +51,8 @@ pub fn chunks(counters: usize) -> usize {
 
 impl FunctionCounter {
     /// Attaches the plan's targets with its backend, except those at the `unlocated` indexes
-    /// (no address to find them by), which are skipped, counting interrupt context as `irq`
-    /// says. Fails only if nothing attaches.
+    /// (no address to find them by), which are skipped; `irq` is what the object was loaded to
+    /// count entries in interrupt context for. Fails only if nothing attaches.
     pub fn attach(
         object: &Object,
         ebpf: &mut Ebpf,

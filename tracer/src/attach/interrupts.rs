@@ -20,6 +20,23 @@ use crate::{btf::Btf, kallsyms};
 
 const KALLSYMS: &str = "/proc/kallsyms";
 
+/// What counted entries (of functions and of line probes, which share their counters) and
+/// kernel samples in interrupt context count for, and where the eBPF side reads whether a CPU
+/// is in one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupts {
+    pub mode: IrqMode,
+    /// Where the CPUs' preempt counts are; zero with `IrqMode::Task`, which needs none.
+    pub preempt_count: PreemptCount,
+}
+
+impl Default for Interrupts {
+    /// Everything charged to the task that was current: needs nothing of the kernel.
+    fn default() -> Self {
+        Self { mode: IrqMode::Task, preempt_count: PreemptCount::default() }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IrqMode {
@@ -74,21 +91,6 @@ impl IrqMode {
     /// Whether the eBPF side reads the preempt count in this mode.
     pub fn needs_preempt_count(self) -> bool {
         self != Self::Task
-    }
-}
-
-/// What `--irq` decided for a trace, and what the eBPF side needs for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interrupts {
-    pub mode: IrqMode,
-    /// Where the preempt count is; zero with `IrqMode::Task`, which needs none.
-    pub preempt_count: PreemptCount,
-}
-
-impl Default for Interrupts {
-    /// Everything charged to the interrupted task, which needs no preempt count.
-    fn default() -> Self {
-        Self { mode: IrqMode::Task, preempt_count: PreemptCount::default() }
     }
 }
 

@@ -2,7 +2,8 @@
 //! every address where a counted line starts (see `lines/`), each linked to the kprobe
 //! function-counting program with its counter's index as attach cookie. A line probe is one
 //! more counter after the functions' in the same per-CPU chunks, so no eBPF code is specific
-//! to lines. Needs the kprobe PMU (CONFIG_KPROBES) and attach cookies (Linux 5.15+).
+//! to lines, and a line's hits in interrupt context are counted as a function's entries are
+//! (`--irq`). Needs the kprobe PMU (CONFIG_KPROBES) and attach cookies (Linux 5.15+).
 use std::{ffi::CString, io, os::fd::OwnedFd, time::Instant};
 
 use anyhow::{Context as _, bail};
@@ -11,6 +12,7 @@ use aya::Ebpf;
 use super::{
     backend::{Backend, kprobe_pmu_type, load_spec},
     functions::{overhead, read_counters},
+    interrupts::IrqMode,
     object::Object,
     raw,
 };
@@ -27,6 +29,8 @@ pub struct LineCounter {
     /// Counter index of the first probe: the function targets come first.
     base: usize,
     probes: usize,
+    /// What entries in interrupt context count for, which decides the rows of counters.
+    pub irq: IrqMode,
     pub skipped: Vec<SkippedProbe>,
     program: OwnedFd,
     links: Vec<OwnedFd>,
@@ -34,12 +38,13 @@ pub struct LineCounter {
 
 impl LineCounter {
     /// Attaches a kprobe at every probe the plan could place, counting into counters
-    /// `base..base + probes.len()`. Fails only if none attaches.
+    /// `base..base + probes.len()` of the rows `irq` lays out. Fails only if none attaches.
     pub fn attach(
         object: &Object,
         ebpf: &Ebpf,
         base: usize,
         probes: &[Probe],
+        irq: IrqMode,
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
         let pmu = kprobe_pmu_type()
@@ -47,8 +52,14 @@ impl LineCounter {
         let spec = load_spec(Backend::Kprobe, None);
         let code = raw::instructions(object, ebpf, spec.name)?;
         let program = raw::load(&spec, &code.insns)?;
-        let mut counter =
-            Self { base, probes: probes.len(), skipped: Vec::new(), program, links: Vec::new() };
+        let mut counter = Self {
+            base,
+            probes: probes.len(),
+            irq,
+            skipped: Vec::new(),
+            program,
+            links: Vec::new(),
+        };
         for (i, probe) in probes.iter().enumerate() {
             match counter.attach_one(pmu, i, probe) {
                 Ok(link) => counter.links.push(link),
@@ -89,9 +100,10 @@ impl LineCounter {
             .map_err(|e| format!("BPF_LINK_CREATE perf_event: {e}"))
     }
 
-    /// Cumulative hits: `[slot][probe]`; `chunks` per slot, as laid out.
+    /// Cumulative hits: `[row][probe]`, rows as [`IrqMode::rows`] says for `slots` cgroups;
+    /// `chunks` per row, as laid out.
     pub fn read(&self, ebpf: &Ebpf, slots: usize, chunks: usize) -> anyhow::Result<Vec<Vec<u64>>> {
-        read_counters(ebpf, slots, chunks, self.base..self.base + self.probes)
+        read_counters(ebpf, self.irq.rows(slots), chunks, self.base..self.base + self.probes)
     }
 
     /// The counting program's statistics, with the losses shared with function counting.

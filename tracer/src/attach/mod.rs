@@ -69,8 +69,8 @@ pub struct Probes {
 impl Probes {
     /// Loads the object with `cgroups` as targets and attaches the syscall counter (timing
     /// calls too with `latency`) and, if asked, the sampler, the function counter and the line
-    /// probes, which count interrupt context as `interrupts` says; counting starts once all
-    /// are attached.
+    /// probes, which count entries and samples in interrupt context as `interrupts` says;
+    /// counting starts once all are attached.
     pub fn attach(
         cgroups: &[Cgroup],
         latency: bool,
@@ -135,7 +135,7 @@ impl Probes {
             })
             .transpose()?;
         let lines = (!lines.is_empty())
-            .then(|| LineCounter::attach(&object, &ebpf, function_targets, lines))
+            .then(|| LineCounter::attach(&object, &ebpf, function_targets, lines, irq))
             .transpose()?;
         let diagnostics = (diagnostics == Diagnostics::Stderr)
             .then(|| diagnostics::Printer::start(&mut ebpf))
@@ -172,9 +172,10 @@ impl Probes {
         self.functions.as_ref().map(|f| f.overhead(&self.ebpf)).transpose()
     }
 
-    /// The line probes that could not be attached; `None` when not counting lines.
-    pub fn skipped_line_probes(&self) -> Option<&[SkippedProbe]> {
-        self.lines.as_ref().map(|l| l.skipped.as_slice())
+    /// The line probes that could not be attached, and what their entries in interrupt
+    /// context counted for; `None` when not counting lines.
+    pub fn line_probes(&self) -> Option<(&[SkippedProbe], IrqMode)> {
+        self.lines.as_ref().map(|l| (l.skipped.as_slice(), l.irq))
     }
 
     pub fn line_overhead(&self) -> anyhow::Result<Option<Overhead>> {

@@ -1,11 +1,10 @@
 //! Syscall counting with raw tracepoints on `sys_enter` and `sys_exit` (Linux 4.17+).
 //! Works on kernels without kprobes or fentry: tracepoints are almost always built.
 use anyhow::Context as _;
-use aya::{
-    Ebpf, EbpfLoader,
-    maps::{PerCpuArray, PerCpuHashMap},
+use aya::{Ebpf, EbpfLoader, maps::PerCpuArray};
+use tracer_common::{
+    LATENCY_HANDED_OUT, LatencyHistogram, LatencyKey, SyscallStats, SyscallTable, latency_index_len,
 };
-use tracer_common::{LatencyHistogram, LatencyKey, SyscallStats, SyscallTable};
 
 use super::object;
 use crate::collect::{SyscallCounts, SyscallLatencies};
@@ -34,25 +33,41 @@ pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SyscallCounts>> {
 /// uses a few dozen distinct syscalls; the cgroups share the room.
 pub const LATENCY_SYSCALLS_PER_CGROUP: usize = 128;
 
-/// Sets up syscall latency histograms for `slots` cgroups (`--latency`), or none: the map
-/// then has one entry, so that no memory is spent on it.
+/// Sets up syscall latency histograms for `slots` cgroups (`--latency`), or none: the maps
+/// then have one entry each, so that no memory is spent on them.
 pub fn configure_latency(loader: &mut EbpfLoader<'_>, slots: usize, latency: bool) {
     // The loader keeps a reference until it loads: a promoted constant outlives it.
     let enabled: &'static u32 = if latency { &1 } else { &0 };
     loader.override_global("LATENCY", enabled, true);
-    let histograms = if latency { slots.max(1) * LATENCY_SYSCALLS_PER_CGROUP } else { 1 };
+    let (histograms, index) = if latency {
+        (slots.max(1) * LATENCY_SYSCALLS_PER_CGROUP, latency_index_len(slots.max(1)))
+    } else {
+        (1, 1)
+    };
     loader.map_max_entries("SYSCALL_LATENCY", histograms as u32);
+    loader.map_max_entries("LATENCY_KEYS", histograms as u32);
+    loader.map_max_entries("LATENCY_INDEX", index as u32);
 }
 
-/// Cumulative latency histograms of slots 0..slots.
+/// Cumulative latency histograms of slots 0..slots: each CPU's handed-out histograms, added
+/// to the (slot, syscall) that CPU gave them to.
 pub fn read_latency(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SyscallLatencies>> {
-    let map: PerCpuHashMap<_, LatencyKey, LatencyHistogram> =
-        object::map_as(ebpf, "SYSCALL_LATENCY")?;
+    let index: PerCpuArray<_, u32> = object::map_as(ebpf, "LATENCY_INDEX")?;
+    let keys: PerCpuArray<_, LatencyKey> = object::map_as(ebpf, "LATENCY_KEYS")?;
+    let histograms: PerCpuArray<_, LatencyHistogram> = object::map_as(ebpf, "SYSCALL_LATENCY")?;
+    let handed_out = index.get(&LATENCY_HANDED_OUT, 0).context("reading LATENCY_INDEX")?;
     let mut latencies = vec![SyscallLatencies::default(); slots];
-    for entry in map.iter() {
-        let (key, per_cpu) = entry.context("reading SYSCALL_LATENCY")?;
-        if let Some(latency) = latencies.get_mut(key.slot as usize) {
-            latency.add_per_cpu(key.counter, &per_cpu);
+    for i in 0..handed_out.iter().copied().max().unwrap_or(0) {
+        let per_cpu_keys = keys.get(&i, 0).with_context(|| format!("reading LATENCY_KEYS[{i}]"))?;
+        let per_cpu =
+            histograms.get(&i, 0).with_context(|| format!("reading SYSCALL_LATENCY[{i}]"))?;
+        for ((key, histogram), &handed) in per_cpu_keys.iter().zip(per_cpu.iter()).zip(&*handed_out)
+        {
+            if i < handed
+                && let Some(latency) = latencies.get_mut(key.slot as usize)
+            {
+                latency.add_per_cpu(key.counter, std::slice::from_ref(histogram));
+            }
         }
     }
     Ok(latencies)

@@ -38,7 +38,7 @@ use crate::{
     kallsyms::CORE_KERNEL,
     latency::Latency,
     record::{self, Record},
-    report::{CountedFunction, Report, SampledFunction},
+    report::{CountedFunction, CountedModule, Hits, Report},
     sources::KernelSources,
 };
 
@@ -83,10 +83,6 @@ pub enum Measure {
     /// run's record, whoever was interrupted.
     #[serde(rename = "all_interrupts")]
     AllInterrupts,
-    /// Kernel samples in interrupt context while the run's cgroup ran.
-    SamplesInInterrupts,
-    /// Kernel samples in interrupt context on the whole machine during the run's record.
-    SamplesAllInterrupts,
 }
 
 impl Measure {
@@ -101,8 +97,6 @@ impl Measure {
             Self::P99Ns => "p99_ns",
             Self::InInterrupts => "in_interrupts",
             Self::AllInterrupts => "all_interrupts",
-            Self::SamplesInInterrupts => "samples_in_interrupts",
-            Self::SamplesAllInterrupts => "samples_all_interrupts",
         }
     }
 }
@@ -164,8 +158,15 @@ pub struct Comparison {
     /// machine, when every record kept it apart (`--irq separate`).
     pub in_interrupts: Option<Section>,
     pub all_interrupts: Option<Section>,
+    /// The same by module.
+    pub modules_in_interrupts: Option<Section>,
+    pub modules_all_interrupts: Option<Section>,
     /// Counted source lines (`function:line`), when every record counted lines.
     pub lines: Option<Section>,
+    /// Their hits in interrupt context, as for functions: when every record counted lines
+    /// with `--irq separate`.
+    pub lines_in_interrupts: Option<Section>,
+    pub lines_all_interrupts: Option<Section>,
     /// Sections that some records have but the comparison leaves out, and why.
     pub left_out: Vec<LeftOut>,
 }
@@ -173,7 +174,8 @@ pub struct Comparison {
 /// A section the comparison leaves out, said on stderr and in every output but CSV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeftOut {
-    /// `functions` (with the modules), `interrupts`, `lines` or `directories`.
+    /// `functions` (with the modules), `interrupts`, `lines`, `line interrupts` or
+    /// `directories`.
     pub section: &'static str,
     pub why: String,
 }
@@ -358,17 +360,11 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
                 .collect()
         })
     };
-    // The same of sampled functions.
-    let sampled_functions = |measure, figure: fn(&SampledFunction, usize) -> u64| {
+    // A section of the modules' entries in interrupt context by `figure(module, cgroup)`.
+    let module_section = |measure, figure: fn(&CountedModule, usize) -> u64| {
         table.section(measure, |_, rec, c| {
-            let s = rec.kernel_samples.as_ref().expect("all records sampled");
-            s.functions
-                .iter()
-                .filter_map(|f| {
-                    let n = figure(f, c);
-                    (n > 0).then(|| ((f.name.clone(), Some(f.module.clone())), n, None))
-                })
-                .collect()
+            let f = rec.kernel_functions.as_ref().expect("all records counted functions");
+            f.modules.iter().map(|m| ((m.module.clone(), None), figure(m, c), None)).collect()
         })
     };
     let (functions, modules) = if counted {
@@ -385,7 +381,13 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         });
         (Some(functions), Some(modules))
     } else if sampled {
-        let functions = sampled_functions(Measure::Samples, |f, c| f.samples[c]);
+        let functions = table.section(Measure::Samples, |_, rec, c| {
+            let s = rec.kernel_samples.as_ref().expect("all records sampled");
+            s.functions
+                .iter()
+                .map(|f| ((f.name.clone(), Some(f.module.clone())), f.samples[c], None))
+                .collect()
+        });
         let modules = table.section(Measure::Samples, |_, rec, c| {
             let s = rec.kernel_samples.as_ref().expect("all records sampled");
             s.modules.iter().map(|m| ((m.module.clone(), None), m.samples[c], None)).collect()
@@ -398,51 +400,63 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         None => functions_left_out(records).into_iter().collect(),
         Some(_) => Vec::new(),
     };
-    let modes = match (counted, sampled) {
-        (true, _) => irq_modes(records, |r| r.kernel_functions.as_ref().map(|f| f.irq)),
-        (false, true) => irq_modes(records, |r| r.kernel_samples.as_ref().map(|s| s.irq)),
-        (false, false) => None,
-    };
-    let (in_interrupts, all_interrupts) = match modes {
-        Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) && counted => {
-            let in_interrupts = counted_functions(Measure::InInterrupts, |f, c| {
-                f.in_interrupts.get(c).copied().unwrap_or(0)
-            });
-            let all_interrupts =
-                counted_functions(Measure::AllInterrupts, |f, _| f.all_interrupts.unwrap_or(0));
-            (Some(in_interrupts), Some(all_interrupts))
-        }
+    let mut interrupts = [None, None, None, None];
+    match counted
+        .then(|| irq_modes(records, |r| r.kernel_functions.as_ref().map(|f| f.irq)))
+        .flatten()
+    {
         Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
-            let in_interrupts = sampled_functions(Measure::SamplesInInterrupts, |f, c| {
-                f.in_interrupts.get(c).copied().unwrap_or(0)
-            });
-            let all_interrupts = sampled_functions(Measure::SamplesAllInterrupts, |f, _| {
-                f.all_interrupts.unwrap_or(0)
-            });
-            (Some(in_interrupts), Some(all_interrupts))
+            interrupts = [
+                counted_functions(Measure::InInterrupts, |f, c| {
+                    f.in_interrupts.get(c).copied().unwrap_or(0)
+                }),
+                counted_functions(Measure::AllInterrupts, |f, _| f.all_interrupts.unwrap_or(0)),
+                module_section(Measure::InInterrupts, |m, c| {
+                    m.in_interrupts.get(c).copied().unwrap_or(0)
+                }),
+                module_section(Measure::AllInterrupts, |m, _| m.all_interrupts.unwrap_or(0)),
+            ]
+            .map(Some);
         }
         Some(modes) => {
-            left_out.extend(interrupts_left_out(&modes));
-            (None, None)
+            left_out.extend(interrupts_left_out(&modes, ("interrupts", "function entries")));
         }
-        None => (None, None),
-    };
+        None => {}
+    }
+    let [in_interrupts, all_interrupts, modules_in_interrupts, modules_all_interrupts] = interrupts;
     left_out.extend(lines_left_out(records));
-    let lines = records.iter().all(|(_, _, r)| r.report.kernel_lines.is_some()).then(|| {
-        let mut lines = table.section(Measure::Hits, |_, rec, c| {
+    let counted_lines = records.iter().all(|(_, _, r)| r.report.kernel_lines.is_some());
+    // A section of counted lines by `figure(hits, cgroup)`, in source order as the seed
+    // study's table: by function, then line.
+    let line_section = |measure, figure: fn(&Hits, usize) -> u64| {
+        let mut lines = table.section(measure, |_, rec, c| {
             let report = rec.kernel_lines.as_ref().expect("all records counted lines");
             report
                 .counted()
-                .map(|(f, l)| ((format!("{}:{}", f.name, l.line), None), l.counts[c], None))
+                .map(|(f, l)| ((format!("{}:{}", f.name, l.line), None), figure(&l.hits, c), None))
                 .collect()
         });
-        // Source order, as the seed study's table: by function, then line.
         lines.rows.sort_by_cached_key(|row| {
             let (function, line) = line_of(&row.name);
             (function.to_owned(), line)
         });
         lines
+    };
+    let lines = counted_lines.then(|| line_section(Measure::Hits, |h, c| h.counts[c]));
+    let line_modes = irq_modes(records, |r| r.kernel_lines.as_ref().map(|l| l.irq));
+    let lines_apart = match line_modes.filter(|_| counted_lines) {
+        Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => true,
+        Some(modes) => {
+            left_out.extend(interrupts_left_out(&modes, ("line interrupts", "line hits")));
+            false
+        }
+        None => false,
+    };
+    let lines_in_interrupts = lines_apart.then(|| {
+        line_section(Measure::InInterrupts, |h, c| h.in_interrupts.get(c).copied().unwrap_or(0))
     });
+    let lines_all_interrupts = lines_apart
+        .then(|| line_section(Measure::AllInterrupts, |h, _| h.all_interrupts.unwrap_or(0)));
     Comparison {
         runs,
         syscalls,
@@ -454,17 +468,21 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         directories: None,
         in_interrupts,
         all_interrupts,
+        modules_in_interrupts,
+        modules_all_interrupts,
         lines,
+        lines_in_interrupts,
+        lines_all_interrupts,
         left_out,
     }
 }
 
-/// Each `--irq` mode of the records (as `mode_of` reads it from the compared section) with
-/// the labels of the records made in it, in order of first appearance; `None` when no record
-/// has the section.
+/// Each `--irq` mode of the records with the labels of the records counted in it, in order of
+/// first appearance; `None` when no record counted functions (or, with `mode_of` reading the
+/// lines' mode, lines).
 fn irq_modes(
     records: &[(String, String, Record)],
-    mode_of: impl Fn(&Report) -> Option<IrqMode>,
+    mode_of: fn(&Report) -> Option<IrqMode>,
 ) -> Option<Vec<(IrqMode, Vec<&str>)>> {
     let mut modes: Vec<(IrqMode, Vec<&str>)> = Vec::new();
     for (label, _, record) in records {
@@ -477,22 +495,26 @@ fn irq_modes(
     (!modes.is_empty()).then_some(modes)
 }
 
-/// Why interrupt context is not compared when the records counted it differently. Records
-/// that all charged it to the interrupted task (`--irq task`, and every record from before
-/// `--irq`) or all left it out have nothing to say about it.
-fn interrupts_left_out(modes: &[(IrqMode, Vec<&str>)]) -> Option<LeftOut> {
+/// Why interrupt context is not compared when the records counted it differently: in
+/// `section` (`interrupts` of functions, `line interrupts`), where `figures` are what is
+/// counted. Records that all charged it to the interrupted task (`--irq task`, and every
+/// record from before `--irq`) or all left it out have nothing to say about it.
+fn interrupts_left_out(
+    modes: &[(IrqMode, Vec<&str>)],
+    (section, figures): (&'static str, &str),
+) -> Option<LeftOut> {
     (modes.len() > 1).then(|| {
         let parts: Vec<String> = modes
             .iter()
             .map(|(mode, labels)| format!("{}: --irq {mode}", labels.join(", ")))
             .collect();
         LeftOut {
-            section: "interrupts",
+            section,
             why: format!(
-                "{}; entries or samples in interrupt context are compared only when every \
-                 record kept them apart (--irq separate), and the function figures of these \
-                 runs count different things (with task they include the interrupts that came \
-                 while the cgroup ran)",
+                "{}; {figures} in interrupt context are compared only when every record kept \
+                 them apart (--irq separate), and the {figures} of these runs count \
+                 different things (with task they include the interrupts that came while the \
+                 cgroup ran)",
                 parts.join("; ")
             ),
         }
@@ -615,7 +637,7 @@ pub(crate) mod tests {
         report::{
             CountedFunction, CountedModule, FunctionReport, Kind, SampleReport, SampledFunction,
             SampledModule, SyscallRow,
-            tests::{counting, info, period, sampled, sampled_apart},
+            tests::{counting, info, period},
         },
     };
 
@@ -717,6 +739,8 @@ pub(crate) mod tests {
                     traced,
                     hit: vec![hit],
                     counts: vec![n],
+                    in_interrupts: Vec::new(),
+                    all_interrupts: None,
                 })
                 .collect(),
             not_entered: Vec::new(),
@@ -804,6 +828,41 @@ pub(crate) mod tests {
             None,
         );
         assert_eq!(none.lines, None);
+    }
+
+    /// Line hits in interrupts are compared when every record kept them apart, and said to be
+    /// left out when not.
+    #[test]
+    fn line_hits_in_interrupts_are_compared_when_every_record_kept_them_apart() {
+        use crate::lines::report::tests::{report_apart, report_of};
+        let run = |name: &str, lines| {
+            let mut r = record(&[name], &[]);
+            r.report.kernel_lines = Some(lines);
+            (name.to_owned(), format!("{name}.json"), r)
+        };
+        // report_apart traced two cgroups; a record of one keeps the first.
+        let one_cgroup = |mut lines: crate::lines::LineReport| {
+            for l in lines.functions.iter_mut().flat_map(|f| &mut f.lines) {
+                l.hits.counts.truncate(1);
+                l.hits.in_interrupts.truncate(1);
+            }
+            lines
+        };
+        let net = run("net", one_cgroup(report_apart()));
+        let c = compare(&[net.clone(), net.clone()], None);
+        let rows = |section: Option<Section>| -> Vec<(String, Vec<u64>)> {
+            let section = section.expect("a section of line hits in interrupts");
+            section.rows.iter().map(|r| (r.name.clone(), r.values.clone())).collect()
+        };
+        let first = "__is_skb_forwardable:4070".to_owned();
+        assert_eq!(rows(c.lines.clone())[0], (first.clone(), vec![4, 4]));
+        assert_eq!(rows(c.lines_in_interrupts)[0], (first.clone(), vec![30, 30]));
+        assert_eq!(rows(c.lines_all_interrupts)[0], (first, vec![56, 56]));
+        assert_eq!(c.left_out, []);
+        let c = compare(&[net, run("task", report_of([1, 1, 1, 1, 0]))], None);
+        assert_eq!((c.lines_in_interrupts, c.lines_all_interrupts), (None, None));
+        assert_eq!(c.left_out[0].section, "line interrupts");
+        assert!(c.left_out[0].why.starts_with("net: --irq separate; task: --irq task; line hits"));
     }
 
     #[test]
@@ -930,6 +989,9 @@ pub(crate) mod tests {
                 interrupts.iter().find(|(name, ..)| *name == row.name).unwrap_or(&("", 0, 0));
             (row.in_interrupts, row.all_interrupts) = (vec![in_interrupts], Some(all));
         }
+        let vmlinux = &mut f.modules[0];
+        vmlinux.in_interrupts = vec![interrupts.iter().map(|&(_, n, _)| n).sum()];
+        vmlinux.all_interrupts = Some(interrupts.iter().map(|&(_, _, n)| n).sum());
         f
     }
 
@@ -981,6 +1043,14 @@ pub(crate) mod tests {
                 ("run_timer_softirq".to_owned(), vec![35, 70], Some(2.0)),
             ]
         );
+        let modules = (rows(c.modules_in_interrupts), rows(c.modules_all_interrupts));
+        assert_eq!(
+            modules,
+            (
+                vec![("vmlinux".to_owned(), vec![101, 50], Some(50.0 / 101.0))],
+                vec![("vmlinux".to_owned(), vec![135, 270], Some(2.0))]
+            )
+        );
         assert_eq!(c.left_out, []);
         let functions = c.functions.unwrap();
         assert_eq!(
@@ -993,14 +1063,15 @@ pub(crate) mod tests {
         before_irq.report.kernel_functions = Some(counted(&[("ip_rcv", "vmlinux", 100)], &[]));
         let c = compare(&[runc, ("lxc".to_owned(), "lxc.json".to_owned(), before_irq)], None);
         assert_eq!((c.in_interrupts, c.all_interrupts), (None, None));
+        assert_eq!((c.modules_in_interrupts, c.modules_all_interrupts), (None, None));
         assert_eq!(c.functions.unwrap().rows[0].values, [0, 100], "functions still compared");
         assert_eq!(
             c.left_out,
             [LeftOut {
                 section: "interrupts",
-                why: "runc: --irq separate; lxc: --irq task; entries or samples in interrupt \
+                why: "runc: --irq separate; lxc: --irq task; function entries in interrupt \
                       context are compared only when every record kept them apart (--irq \
-                      separate), and the function figures of these runs count different things \
+                      separate), and the function entries of these runs count different things \
                       (with task they include the interrupts that came while the cgroup ran)"
                     .to_owned()
             }]
@@ -1039,40 +1110,6 @@ pub(crate) mod tests {
             None,
         );
         assert_eq!(c.left_out, [], "nothing to leave out where no record has functions");
-    }
-
-    /// Sampled records kept apart are compared in interrupt context as samples; beside a
-    /// record that charged interrupts to the task they are not.
-    #[test]
-    fn samples_in_interrupts_are_compared_when_every_record_kept_them_apart() {
-        let run = |name: &str, report: Report| {
-            let mut r = record(&["lxc", "gvisor"], &[]);
-            r.report.kernel_samples = report.kernel_samples;
-            (name.to_owned(), format!("{name}.json"), r)
-        };
-        let (a, b) = (run("a", sampled_apart()), run("b", sampled_apart()));
-        let c = compare(&[a.clone(), b], None);
-        let rows = |section: &Option<Section>| -> Vec<(String, Vec<u64>)> {
-            let section = section.as_ref().expect("a section of interrupt context");
-            section.rows.iter().map(|r| (r.name.clone(), r.values.clone())).collect()
-        };
-        assert_eq!(c.in_interrupts.as_ref().unwrap().measure, Measure::SamplesInInterrupts);
-        assert_eq!(rows(&c.in_interrupts), [("net_rx_action".to_owned(), vec![6, 0, 6, 0])]);
-        assert_eq!(c.all_interrupts.as_ref().unwrap().measure, Measure::SamplesAllInterrupts);
-        assert_eq!(
-            rows(&c.all_interrupts),
-            [
-                ("net_rx_action".to_owned(), vec![9, 9, 9, 9]),
-                ("veth_xmit".to_owned(), vec![3, 3, 3, 3]),
-            ]
-        );
-        assert!(
-            rows(&c.functions).iter().all(|(name, _)| name != "net_rx_action"),
-            "no rows of task-context samples for functions sampled in interrupts only"
-        );
-        let c = compare(&[a, run("task", sampled())], None);
-        assert_eq!((c.in_interrupts, c.all_interrupts), (None, None));
-        assert_eq!(c.left_out[0].section, "interrupts");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `compare --plot FILE.svg|FILE.png`: the comparison as the study's coverage figure
 //! ([`figure::coverage`]). Counted records: per source directory (per module without DWARF)
-//! one bar per run for the share of attached functions it entered and one for its entries;
+//! one bar per run for the share of attached functions it entered and one for its entries
+//! (per module, with `--irq separate`, one more for its entries in interrupts while it ran);
 //! sampled records: samples per module. SVG or PNG by the file's extension, written
 //! atomically.
 use std::path::Path;
@@ -36,9 +37,9 @@ fn chart(c: &Comparison) -> anyhow::Result<BarChart> {
 /// [`figure::coverage`], one run per record; `None` when the comparison has no such section
 /// (no kernel functions, or no DWARF for directories). `ktrace study` draws each benchmark's.
 pub fn coverage(c: &Comparison, grouping: Grouping, compared: Compared) -> Option<Coverage> {
-    let section = match grouping {
-        Grouping::SourceDirectory => c.directories.as_ref()?,
-        Grouping::Module => c.modules.as_ref()?,
+    let (section, in_interrupts) = match grouping {
+        Grouping::SourceDirectory => (c.directories.as_ref()?, None),
+        Grouping::Module => (c.modules.as_ref()?, c.modules_in_interrupts.as_ref()),
     };
     let runs: Vec<String> = c.runs.iter().map(|r| r.label.clone()).collect();
     let groups = if section.measure == Measure::Samples {
@@ -62,7 +63,16 @@ pub fn coverage(c: &Comparison, grouping: Grouping, compared: Compared) -> Optio
                     runs: (0..runs.len())
                         .map(|r| {
                             let (entered, attached) = row.coverage.as_ref()?[r];
-                            Some(Counted { entered, attached, entries: row.values[r] })
+                            let in_interrupts = in_interrupts.map(|section| {
+                                let same = section.rows.iter().find(|i| i.name == row.name);
+                                same.map_or(0, |i| i.values[r])
+                            });
+                            Some(Counted {
+                                entered,
+                                attached,
+                                entries: row.values[r],
+                                in_interrupts,
+                            })
                         })
                         .collect(),
                 })

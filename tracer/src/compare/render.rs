@@ -63,11 +63,17 @@ fn write_text(out: &mut impl Write, c: &Comparison, markdown: bool) -> io::Resul
     if let Some(modules) = &c.modules {
         grids.push(section_grid(c, modules, "Modules", "MODULE"));
     }
+    for modules in [&c.modules_in_interrupts, &c.modules_all_interrupts].into_iter().flatten() {
+        grids.push(section_grid(c, modules, "Modules in interrupts", "MODULE"));
+    }
     if let Some(directories) = &c.directories {
         grids.push(section_grid(c, directories, "Source directories", "DIRECTORY"));
     }
     if let Some(lines) = &c.lines {
-        grids.push(section_grid(c, lines, "Source lines", "FUNCTION:LINE"));
+        grids.push(section_grid(c, lines, "Source lines", LINE_ITEM));
+    }
+    for lines in [&c.lines_in_interrupts, &c.lines_all_interrupts].into_iter().flatten() {
+        grids.push(section_grid(c, lines, "Source lines in interrupts", LINE_ITEM));
     }
     for (i, grid) in grids.iter().enumerate() {
         if i > 0 {
@@ -106,8 +112,12 @@ fn runs_grid(c: &Comparison) -> Grid {
     }
 }
 
+/// What a row of a section of source lines names.
+const LINE_ITEM: &str = "FUNCTION:LINE";
+
 fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Grid {
     let first = &c.runs[0].label;
+    let counted = if item == LINE_ITEM { "hits" } else { "entries" };
     let coverage = section.rows.iter().any(|r| r.coverage.is_some());
     let title = match (section.measure, coverage) {
         (Measure::Calls, _) => format!("{what}: calls per run, ratio to {first}"),
@@ -125,20 +135,12 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
              ptrace), ratio to {first}"
         ),
         (Measure::InInterrupts, _) => format!(
-            "{what} (softirq, hardirq, NMI) while the run's cgroup ran: counted entries per \
+            "{what} (softirq, hardirq, NMI) while the run's cgroup ran: counted {counted} per \
              run, ratio to {first}"
         ),
         (Measure::AllInterrupts, _) => format!(
             "{what} on the whole machine, whoever ran ((interrupts), the same for every cgroup \
-             of a record): counted entries per run, ratio to {first}"
-        ),
-        (Measure::SamplesInInterrupts, _) => format!(
-            "{what} (softirq, hardirq) while the run's cgroup ran: samples per run (sampled, \
-             not counts), ratio to {first}"
-        ),
-        (Measure::SamplesAllInterrupts, _) => format!(
-            "{what} on the whole machine, whoever ran ((interrupts), the same for every cgroup \
-             of a record): samples per run (sampled, not counts), ratio to {first}"
+             of a record): counted {counted} per run, ratio to {first}"
         ),
         (Measure::P50Ns | Measure::P99Ns, _) => format!(
             "{what}: {} in ns per run (within {:.1}%), ratio to {first}",
@@ -278,8 +280,12 @@ fn write_csv(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
         ("function", c.in_interrupts.as_ref()),
         ("function", c.all_interrupts.as_ref()),
         ("module", c.modules.as_ref()),
+        ("module", c.modules_in_interrupts.as_ref()),
+        ("module", c.modules_all_interrupts.as_ref()),
         ("directory", c.directories.as_ref()),
         ("line", c.lines.as_ref()),
+        ("line", c.lines_in_interrupts.as_ref()),
+        ("line", c.lines_all_interrupts.as_ref()),
     ];
     for (name, section) in sections {
         let Some(section) = section else { continue };
@@ -330,7 +336,15 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     lines: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    lines_all_interrupts: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines_in_interrupts: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     modules: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modules_all_interrupts: Option<SectionDocument<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modules_in_interrupts: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     p50: Option<SectionDocument<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -379,7 +393,11 @@ impl<'a> Document<'a> {
             in_interrupts: c.in_interrupts.as_ref().map(section),
             left_out: &c.left_out,
             lines: c.lines.as_ref().map(section),
+            lines_all_interrupts: c.lines_all_interrupts.as_ref().map(section),
+            lines_in_interrupts: c.lines_in_interrupts.as_ref().map(section),
             modules: c.modules.as_ref().map(section),
+            modules_all_interrupts: c.modules_all_interrupts.as_ref().map(section),
+            modules_in_interrupts: c.modules_in_interrupts.as_ref().map(section),
             p50: c.p50.as_ref().map(section),
             p99: c.p99.as_ref().map(section),
             runs: &c.runs,

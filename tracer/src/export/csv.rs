@@ -58,6 +58,8 @@ const FUNCTION_SAMPLES_IN_INTERRUPTS: &str = "function_samples_in_interrupts";
 const MODULE_SAMPLES_IN_INTERRUPTS: &str = "module_samples_in_interrupts";
 /// Hits of a source line of a kernel function (`name`), counted; in the `calls` column.
 const LINE_COUNTS: &str = "line";
+/// Hits of a source line in interrupt context, counted, as [`FUNCTION_IN_INTERRUPTS`].
+const LINE_IN_INTERRUPTS: &str = "line_in_interrupts";
 
 pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<()> {
     let mut csv = ::csv::Writer::from_writer(out);
@@ -160,8 +162,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
     if let Some(lines) = &report.kernel_lines {
         for f in &lines.functions {
             for line in &f.lines {
-                for (i, n) in line.counts.iter().enumerate() {
-                    let fields = [
+                let fields = |n: u64| {
+                    [
                         f.name.clone(),
                         CORE_KERNEL.to_owned(),
                         String::new(),
@@ -173,8 +175,17 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                         String::new(),
                         f.file.clone(),
                         line.line.to_string(),
-                    ];
-                    row(Some(i), LINE_COUNTS, fields, None)?;
+                    ]
+                };
+                let hits = &line.hits;
+                for (i, &n) in hits.counts.iter().enumerate() {
+                    row(Some(i), LINE_COUNTS, fields(n), None)?;
+                }
+                for (i, &n) in hits.in_interrupts.iter().enumerate() {
+                    row(Some(i), LINE_IN_INTERRUPTS, fields(n), None)?;
+                }
+                if let Some(n) = hits.all_interrupts {
+                    row(None, LINE_IN_INTERRUPTS, fields(n), None)?;
                 }
             }
         }
@@ -355,6 +366,29 @@ mod tests {
                 ("__is_skb_forwardable", "", file, "4073"),
                 ("__is_skb_forwardable", "40", file, "4077"),
                 ("__is_skb_forwardable", "5", file, "4083")
+            ]
+        );
+        assert!(!rows.iter().any(|r| r[9] == "line_in_interrupts"));
+    }
+
+    #[test]
+    fn line_rows_in_interrupts_with_irq_separate() {
+        let report =
+            Report { kernel_lines: Some(crate::lines::report::tests::report_apart()), ..sample() };
+        let rows = rows(&report);
+        let first_line: Vec<_> = rows
+            .iter()
+            .filter(|r| r[19] == "4070")
+            .map(|r| (r[9].as_str(), r[6].as_str(), r[13].as_str()))
+            .collect();
+        assert_eq!(
+            first_line,
+            [
+                ("line", "lxc", "4"),
+                ("line", "gvisor", "0"),
+                ("line_in_interrupts", "lxc", "30"),
+                ("line_in_interrupts", "gvisor", "2"),
+                ("line_in_interrupts", ALL_INTERRUPTS, "56"),
             ]
         );
     }

@@ -1,5 +1,8 @@
 //! `--output table`: aligned columns for people, one column group per cgroup.
-use std::io::{self, Write};
+use std::{
+    io::{self, Write},
+    time::Duration,
+};
 
 use crate::{
     attach::IrqMode,
@@ -136,54 +139,22 @@ fn write_functions(
         "Kernel function entries, counted with {} ({} functions attached, {} skipped)",
         functions.backend, functions.attached, functions.skipped
     )?;
+    interrupt_note(out, functions.irq, "CALLS")?;
     let separate = functions.irq == IrqMode::Separate;
-    match functions.irq {
-        IrqMode::Separate => writeln!(
-            out,
-            "CALLS are in the cgroup's tasks; IN IRQ in interrupts (softirq, hardirq, NMI) while its task ran; {ALL_INTERRUPTS} all in interrupts on the machine, whoever ran"
-        )?,
-        IrqMode::Exclude => {
-            writeln!(out, "Entries in interrupt context are left out (--irq exclude)")?
-        }
-        IrqMode::Task => {}
-    }
-    let group_width = COUNT_GROUP_WIDTH + if separate { IN_IRQ_WIDTH } else { 0 };
-    group_labels(out, report, LABEL_WIDTH, group_width, separate.then_some(ALL_INTERRUPTS))?;
-    write!(out, "{:<FUNCTION_WIDTH$} {:<MODULE_WIDTH$}", "FUNCTION", "MODULE")?;
-    for _ in &report.cgroups {
-        write!(out, "  {:>12} {:>11}", "CALLS", "CALLS/s")?;
-        if separate {
-            write!(out, " {:>12}", "IN IRQ")?;
-        }
-    }
-    if separate {
-        write!(out, "  {:>12}", "CALLS")?;
-    }
-    writeln!(out)?;
+    let row_header = format!("{:<FUNCTION_WIDTH$} {:<MODULE_WIDTH$}", "FUNCTION", "MODULE");
+    count_headers(out, report, &row_header, "CALLS", separate)?;
     let elapsed = report.duration();
-    let counts = |out: &mut dyn Write, counts: &[u64], in_interrupts: &[u64], all: Option<u64>| {
-        for (c, &n) in counts.iter().enumerate() {
-            write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
-            if separate {
-                write!(out, " {:>12}", in_interrupts.get(c).copied().unwrap_or(0))?;
-            }
-        }
-        if separate {
-            write!(out, "  {:>12}", all.unwrap_or(0))?;
-        }
-        writeln!(out)
-    };
     for f in &functions.functions {
         let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
         write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
-        counts(out, &f.counts, &f.in_interrupts, f.all_interrupts)?;
+        count_cells(out, elapsed, separate, (&f.counts, &f.in_interrupts, f.all_interrupts))?;
     }
     write!(out, "{:<LABEL_WIDTH$}", "TOTAL")?;
-    counts(
+    count_cells(
         out,
-        &functions.totals,
-        &functions.in_interrupts_totals,
-        functions.all_interrupts_total,
+        elapsed,
+        separate,
+        (&functions.totals, &functions.in_interrupts_totals, functions.all_interrupts_total),
     )?;
     if functions.functions_omitted > 0 {
         writeln!(
@@ -194,20 +165,92 @@ fn write_functions(
     }
     writeln!(out)?;
     writeln!(out, "Kernel modules: functions hit / functions attached, and entries")?;
-    group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH, None)?;
+    let group_width = COUNT_GROUP_WIDTH + if separate { IN_IRQ_WIDTH } else { 0 };
+    group_labels(out, report, LABEL_WIDTH, group_width, separate.then_some(ALL_INTERRUPTS))?;
     write!(out, "{:<LABEL_WIDTH$}", "MODULE")?;
     for _ in &report.cgroups {
         write!(out, "  {:>12} {:>11}", "HIT/TRACED", "CALLS")?;
+        if separate {
+            write!(out, " {:>12}", "IN IRQ")?;
+        }
+    }
+    if separate {
+        write!(out, "  {:>12}", "CALLS")?;
     }
     writeln!(out)?;
     for m in &functions.modules {
         write!(out, "{:<LABEL_WIDTH$}", fit(&m.module, LABEL_WIDTH))?;
-        for (hit, n) in m.hit.iter().zip(&m.counts) {
+        for (c, (hit, n)) in m.hit.iter().zip(&m.counts).enumerate() {
             write!(out, "  {:>12} {n:>11}", format!("{hit}/{}", m.traced))?;
+            if separate {
+                write!(out, " {:>12}", m.in_interrupts.get(c).copied().unwrap_or(0))?;
+            }
+        }
+        if separate {
+            write!(out, "  {:>12}", m.all_interrupts.unwrap_or(0))?;
         }
         writeln!(out)?;
     }
     writeln!(out, "ktrace overhead: {}", overhead(&functions.overhead))?;
+    writeln!(out)
+}
+
+/// What the interrupt columns of a section of counts mean; `unit` names its figures.
+fn interrupt_note(out: &mut impl Write, irq: IrqMode, unit: &str) -> io::Result<()> {
+    match irq {
+        IrqMode::Separate => writeln!(
+            out,
+            "{unit} are in the cgroup's tasks; IN IRQ in interrupts (softirq, hardirq, NMI) while its task ran; {ALL_INTERRUPTS} all in interrupts on the machine, whoever ran"
+        ),
+        IrqMode::Exclude => {
+            writeln!(out, "{unit} in interrupt context are left out (--irq exclude)")
+        }
+        IrqMode::Task => Ok(()),
+    }
+}
+
+/// The cgroups' labels and the column headers of a section of counts: `row_header` over the
+/// rows' labels, then per cgroup `unit`, its rate and with `separate` IN IRQ; with `separate`
+/// then the machine's interrupts.
+fn count_headers(
+    out: &mut impl Write,
+    report: &Report,
+    row_header: &str,
+    unit: &str,
+    separate: bool,
+) -> io::Result<()> {
+    let group_width = COUNT_GROUP_WIDTH + if separate { IN_IRQ_WIDTH } else { 0 };
+    group_labels(out, report, LABEL_WIDTH, group_width, separate.then_some(ALL_INTERRUPTS))?;
+    write!(out, "{row_header}")?;
+    for _ in &report.cgroups {
+        write!(out, "  {unit:>12} {:>11}", format!("{unit}/s"))?;
+        if separate {
+            write!(out, " {:>12}", "IN IRQ")?;
+        }
+    }
+    if separate {
+        write!(out, "  {unit:>12}")?;
+    }
+    writeln!(out)
+}
+
+/// A row's figures under [`count_headers`]: per cgroup its count and rate and with `separate`
+/// its IN IRQ, then the machine's interrupts.
+fn count_cells(
+    out: &mut dyn Write,
+    elapsed: Duration,
+    separate: bool,
+    (counts, in_interrupts, all): (&[u64], &[u64], Option<u64>),
+) -> io::Result<()> {
+    for (c, &n) in counts.iter().enumerate() {
+        write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
+        if separate {
+            write!(out, " {:>12}", in_interrupts.get(c).copied().unwrap_or(0))?;
+        }
+    }
+    if separate {
+        write!(out, "  {:>12}", all.unwrap_or(0))?;
+    }
     writeln!(out)
 }
 
@@ -240,30 +283,40 @@ fn write_lines(out: &mut impl Write, report: &Report, lines: &LineReport) -> io:
             n => format!(", {n} refused: their lines show - or count less"),
         }
     )?;
+    interrupt_note(out, lines.irq, "HITS")?;
+    let separate = lines.irq == IrqMode::Separate;
     let elapsed = report.duration();
     for f in &lines.functions {
         writeln!(out, "{} ({}:{}), {}", f.name, f.file, f.decl_line, describe_copies(&f.copies))?;
         if let Some(body) = &f.body {
             writeln!(out, "note: most of {}'s code is {body}, inlined into it", f.name)?;
         }
-        group_labels(out, report, LABEL_WIDTH, COUNT_GROUP_WIDTH, None)?;
-        write!(out, "{:<LINE_WIDTH$} {:<SOURCE_WIDTH$}", "LINE", "SOURCE")?;
-        for _ in &report.cgroups {
-            write!(out, "  {:>12} {:>11}", "HITS", "HITS/s")?;
-        }
-        writeln!(out)?;
+        let row_header = format!("{:<LINE_WIDTH$} {:<SOURCE_WIDTH$}", "LINE", "SOURCE");
+        count_headers(out, report, &row_header, "HITS", separate)?;
         for line in &f.lines {
             let source = match &line.text {
                 Some(text) => fit_start(text, SOURCE_WIDTH),
                 None => fit(&format!("{}:{}", f.file, line.line), SOURCE_WIDTH),
             };
             write!(out, "{:<LINE_WIDTH$} {source:<SOURCE_WIDTH$}", line.line)?;
-            for &n in &line.counts {
-                if line.probes == 0 {
-                    write!(out, "  {:>12} {:>11}", "-", "-")?;
-                } else {
-                    write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
+            let hits = &line.hits;
+            if line.probes > 0 {
+                count_cells(
+                    out,
+                    elapsed,
+                    separate,
+                    (&hits.counts, &hits.in_interrupts, hits.all_interrupts),
+                )?;
+                continue;
+            }
+            for _ in &hits.counts {
+                write!(out, "  {:>12} {:>11}", "-", "-")?;
+                if separate {
+                    write!(out, " {:>12}", "-")?;
                 }
+            }
+            if separate {
+                write!(out, "  {:>12}", "-")?;
             }
             writeln!(out)?;
         }
@@ -460,7 +513,7 @@ fn fit(s: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{counted, sample, sampled, sampled_apart};
+    use crate::report::tests::{counted, counted_apart, sample, sampled, sampled_apart};
 
     #[test]
     fn renders_groups_units_rows_and_totals() {
@@ -602,6 +655,43 @@ ktrace overhead (line probes): 0 failed updates, 0 unknown hits, 0 recursion mis
 
 ";
         assert_eq!(section, expected);
+    }
+
+    /// Line hits and module entries in interrupts get the functions' IN IRQ and
+    /// `(interrupts)` columns.
+    #[test]
+    fn renders_interrupt_columns_of_lines_and_modules() {
+        let report = Report {
+            kernel_lines: Some(crate::lines::report::tests::report_apart()),
+            ..counted_apart()
+        };
+        let mut out = Vec::new();
+        write(&mut out, &report).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let modules = &text[text.find("Kernel modules").expect("module section")..];
+        let modules = &modules[..modules.find("ktrace overhead").unwrap()];
+        let expected = "\
+Kernel modules: functions hit / functions attached, and entries
+                                                 lxc                                    gvisor                                 (interrupts)
+MODULE                                             HIT/TRACED       CALLS       IN IRQ    HIT/TRACED       CALLS       IN IRQ         CALLS
+vmlinux                                                   1/3          10           40           0/3           0            0            81
+veth                                                      0/1           0            0           1/1           7            2             2
+";
+        assert_eq!(modules, expected);
+        let lines = &text[text.find("Source lines").expect("line section")..];
+        let lines = &lines[..lines.find("ktrace overhead").unwrap()];
+        let expected = "\
+Source lines, counted: hits where each line's code starts, summed over the function's copies (kprobes at 4 addresses, 1 refused: their lines show - or count less)
+HITS are in the cgroup's tasks; IN IRQ in interrupts (softirq, hardirq, NMI) while its task ran; (interrupts) all in interrupts on the machine, whoever ran
+__is_skb_forwardable (include/linux/netdevice.h:4063), 2 copies: inlined into __dev_forward_skb2, is_skb_forwardable
+                                                 lxc                                    gvisor                                 (interrupts)
+LINE   SOURCE                                            HITS      HITS/s       IN IRQ          HITS      HITS/s       IN IRQ          HITS
+4070   if (!(dev->flags & IFF_UP))                          4         2.0           30             0         0.0            2            56
+4073   include/linux/netdevice.h:4073                       -           -            -             -           -            -             -
+4077   include/linux/netdevice.h:4077                       0         0.0            0             0         0.0            0             0
+4083   include/linux/netdevice.h:4083                       0         0.0            0             0         0.0            0             0
+";
+        assert_eq!(lines, expected);
     }
 
     #[test]

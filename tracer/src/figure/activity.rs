@@ -78,6 +78,10 @@ pub struct Counted {
     pub attached: u64,
     /// Entries of all of them.
     pub entries: u64,
+    /// Their entries in interrupt context while the run's tasks were current (`--irq
+    /// separate`): work that came in while the run ran, not the run's own. `None` where the
+    /// run did not keep it apart.
+    pub in_interrupts: Option<u64>,
 }
 
 /// The groups of a [`Coverage`] figure, counted or sampled.
@@ -196,7 +200,8 @@ pub fn overview(input: &Overview, palette: &Palette) -> BarChart {
     }
 }
 
-/// Counted runs: the share of attached functions entered, and entries on a log axis.
+/// Counted runs: the share of attached functions entered, and entries on a log axis; with
+/// interrupt context kept apart, its entries while the run ran on a log axis too.
 fn counted_panels(groups: &[Group<Counted>]) -> Vec<Panel> {
     let bars = |bar: fn(&Counted) -> Bar| {
         groups
@@ -212,7 +217,14 @@ fn counted_panels(groups: &[Group<Counted>]) -> Vec<Panel> {
             })
             .collect()
     };
-    vec![
+    let interrupts =
+        groups.iter().flat_map(|g| g.runs.iter().flatten()).any(|c| c.in_interrupts.is_some());
+    let in_interrupts = interrupts.then(|| Panel {
+        heading: "Entries in interrupts while the run ran (log scale)".to_owned(),
+        axis: Axis::Log10,
+        bars: bars(|c| c.in_interrupts.map_or(Bar::Absent, Bar::count)),
+    });
+    [
         Panel {
             heading: "Functions entered, % of those attached".to_owned(),
             axis: Axis::Percent,
@@ -224,6 +236,9 @@ fn counted_panels(groups: &[Group<Counted>]) -> Vec<Panel> {
             bars: bars(|c| Bar::count(c.entries)),
         },
     ]
+    .into_iter()
+    .chain(in_interrupts)
+    .collect()
 }
 
 /// Sampled runs: samples on a log axis.

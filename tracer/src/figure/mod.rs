@@ -27,8 +27,8 @@
 //!     groups: Groups::Counted(vec![Group {
 //!         name: "net/core".to_owned(),
 //!         runs: vec![
-//!             Some(Counted { entered: 120, attached: 900, entries: 48_000 }),
-//!             Some(Counted { entered: 95, attached: 900, entries: 7_100 }),
+//!             Some(Counted { entered: 120, attached: 900, entries: 48_000, in_interrupts: None }),
+//!             Some(Counted { entered: 95, attached: 900, entries: 7_100, in_interrupts: None }),
 //!             None,
 //!         ],
 //!     }]),

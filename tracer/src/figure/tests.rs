@@ -264,7 +264,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 fn counted(entered: u64, attached: u64, entries: u64) -> Option<Counted> {
-    Some(Counted { entered, attached, entries })
+    Some(Counted { entered, attached, entries, in_interrupts: None })
 }
 
 /// A study's network benchmark on three platforms, qemu not attached in `fs/overlayfs`.

@@ -1,9 +1,14 @@
 //! The `kernel_lines` section of a report: hits per source line and traced cgroup, summed
-//! over a function's copies, with each copy's share (docs/json-schema.md).
+//! over a function's copies, with each copy's share (docs/json-schema.md). With `--irq
+//! separate` a line's hits in interrupt context are apart, as a function's entries are.
 use serde::{Deserialize, Serialize};
 
 use super::{FunctionCopy, LinePlan};
-use crate::{attach::SkippedProbe, collect::Overhead, report::Kind};
+use crate::{
+    attach::{IrqMode, SkippedProbe},
+    collect::Overhead,
+    report::{CounterRows, Hits, Kind},
+};
 
 /// Exact counts of source line hits, per function asked for with `--lines`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +21,10 @@ pub struct LineReport {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub skipped: Vec<SkippedLineProbe>,
     pub overhead: Overhead,
+    /// What hits in interrupt context count for (`--irq`), as for functions. Left out for
+    /// `task`, which is what records from before it counted lines as alone.
+    #[serde(default = "IrqMode::before_irq", skip_serializing_if = "IrqMode::is_task")]
+    pub irq: IrqMode,
     pub functions: Vec<LineFunction>,
 }
 
@@ -48,8 +57,9 @@ pub struct LineCount {
     /// The line's text, when traced with `--source`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub text: Option<String>,
-    /// Hits per cgroup, summed over copies.
-    pub counts: Vec<u64>,
+    /// Hits summed over copies.
+    #[serde(flatten)]
+    pub hits: Hits,
     /// Attached probes counting this line; 0: not counted at all.
     pub probes: usize,
     /// Hits per cgroup in each copy where the line starts.
@@ -60,7 +70,8 @@ pub struct LineCount {
 pub struct CopyCount {
     #[serde(flatten)]
     pub copy: FunctionCopy,
-    pub counts: Vec<u64>,
+    #[serde(flatten)]
+    pub hits: Hits,
 }
 
 impl LineReport {
@@ -73,15 +84,17 @@ impl LineReport {
             .filter(|(_, l)| l.probes > 0)
     }
 
-    /// `counts[cgroup][probe]` are the hits of `plan.probes[probe]`; `skipped` the probes
-    /// that are not attached.
+    /// `rows[row][probe]` are the hits of `plan.probes[probe]`, rows as
+    /// [`FunctionReport::new`](crate::report::FunctionReport::new) takes them; `skipped` the
+    /// probes that are not attached.
     pub fn new(
         plan: &LinePlan,
-        counts: &[Vec<u64>],
+        (rows, irq): (&[Vec<u64>], IrqMode),
         skipped: &[SkippedProbe],
         overhead: Overhead,
     ) -> Self {
-        let cgroups = counts.len();
+        let rows = CounterRows::split(rows, irq);
+        let cgroups = rows.task.len();
         let attached = |probe: usize| !skipped.iter().any(|s| s.probe == probe);
         let functions =
             plan.functions
@@ -95,7 +108,7 @@ impl LineReport {
                             let mut line = LineCount {
                                 line: source.line,
                                 text: source.text.clone(),
-                                counts: vec![0; cgroups],
+                                hits: Hits::zero(cgroups, irq),
                                 probes: 0,
                                 copies: Vec::new(),
                             };
@@ -110,7 +123,7 @@ impl LineReport {
                                     None => {
                                         line.copies.push(CopyCount {
                                             copy: copy.clone(),
-                                            counts: vec![0; cgroups],
+                                            hits: Hits::zero(cgroups, irq),
                                         });
                                         line.copies.len() - 1
                                     }
@@ -119,12 +132,9 @@ impl LineReport {
                                     continue;
                                 }
                                 line.probes += 1;
-                                for (c, per_probe) in counts.iter().enumerate() {
-                                    let n = per_probe.get(i).copied().unwrap_or(0);
-                                    line.counts[c] = line.counts[c].saturating_add(n);
-                                    let copy = &mut line.copies[at].counts[c];
-                                    *copy = copy.saturating_add(n);
-                                }
+                                let hits = rows.of(i);
+                                line.hits.add(&hits);
+                                line.copies[at].hits.add(&hits);
                             }
                             line
                         })
@@ -155,6 +165,7 @@ impl LineReport {
                 })
                 .collect(),
             overhead,
+            irq,
             functions,
         }
     }
@@ -163,6 +174,8 @@ impl LineReport {
 #[cfg(test)]
 pub(crate) mod tests {
     use std::time::Duration;
+
+    use serde_json::json;
 
     use super::*;
     use crate::lines::{FunctionLines, Probe, SourceLine};
@@ -221,12 +234,19 @@ pub(crate) mod tests {
     pub(crate) fn report() -> LineReport {
         let counts = [vec![40, 40, 5, 3, 0], vec![0; 5]];
         let skipped = [SkippedProbe { probe: 4, error: "not an instruction boundary".into() }];
-        LineReport::new(&plan(), &counts, &skipped, Overhead::default())
+        LineReport::new(&plan(), (&counts, IrqMode::Task), &skipped, Overhead::default())
+    }
+
+    /// One cgroup whose probes of [`plan`] were hit `[task, in interrupts while it ran, the
+    /// machine's interrupts]` times, counted with `--irq separate`, all attached.
+    pub(crate) fn report_apart_of(rows: [[u64; 5]; 3]) -> LineReport {
+        let rows = rows.map(|row| row.to_vec());
+        LineReport::new(&plan(), (&rows, IrqMode::Separate), &[], Overhead::default())
     }
 
     /// One cgroup whose probes of [`plan`] were hit `counts` times, all attached.
     pub(crate) fn report_of(counts: [u64; 5]) -> LineReport {
-        LineReport::new(&plan(), &[counts.to_vec()], &[], Overhead::default())
+        LineReport::new(&plan(), (&[counts.to_vec()], IrqMode::Task), &[], Overhead::default())
     }
 
     #[test]
@@ -235,7 +255,8 @@ pub(crate) mod tests {
         assert_eq!((r.kind, r.probes, r.skipped.len()), (Kind::Counts, 4, 1));
         assert_eq!(r.skipped[0].lines, [4073, 4077]);
         let f = &r.functions[0];
-        let rows: Vec<_> = f.lines.iter().map(|l| (l.line, l.counts.clone(), l.probes)).collect();
+        let rows: Vec<_> =
+            f.lines.iter().map(|l| (l.line, l.hits.counts.clone(), l.probes)).collect();
         assert_eq!(
             rows,
             [
@@ -248,13 +269,72 @@ pub(crate) mod tests {
         let per_copy: Vec<_> = f.lines[0]
             .copies
             .iter()
-            .map(|c| (c.copy.container.as_str(), c.counts.clone()))
+            .map(|c| (c.copy.container.as_str(), c.hits.counts.clone()))
             .collect();
         assert_eq!(
             per_copy,
             [("__dev_forward_skb2", vec![40, 0]), ("is_skb_forwardable", vec![3, 0])]
         );
         assert_eq!(f.lines[0].text.as_deref(), Some("if (!(dev->flags & IFF_UP))"));
+        assert_eq!(r.irq, IrqMode::Task);
+        assert!(f.lines.iter().all(|l| l.hits.interrupt_columns().next().is_none()));
+    }
+
+    /// [`plan`] counted with `--irq separate` for `net` and `idle`: `net`'s tasks hit the
+    /// `__dev_forward_skb2` copy's first line 4 times; in interrupts while `net` ran it was hit
+    /// 30 times, and 2 times while `idle` ran; the machine's interrupts hit it 50 times, the
+    /// wrapper's first line 6 times. The wrapper's second probe was refused.
+    pub(crate) fn report_apart() -> LineReport {
+        let rows = [
+            vec![4, 0, 0, 0, 0],
+            vec![0; 5],
+            vec![30, 0, 0, 0, 0],
+            vec![2, 0, 0, 0, 0],
+            vec![50, 0, 0, 6, 9],
+        ];
+        let skipped = [SkippedProbe { probe: 4, error: "not an instruction boundary".into() }];
+        LineReport::new(&plan(), (&rows, IrqMode::Separate), &skipped, Overhead::default())
+    }
+
+    #[test]
+    fn hits_in_interrupts_are_kept_apart_with_irq_separate() {
+        let r = report_apart();
+        assert_eq!(r.irq, IrqMode::Separate);
+        let f = &r.functions[0];
+        let rows: Vec<_> = f
+            .lines
+            .iter()
+            .map(|l| {
+                let h = &l.hits;
+                (l.line, h.counts.clone(), h.in_interrupts.clone(), h.all_interrupts)
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (4070, vec![4, 0], vec![30, 2], Some(56)),
+                // Not counted: its only probe was refused (the 9 hits are not its).
+                (4073, vec![0, 0], vec![0, 0], Some(0)),
+                (4077, vec![0, 0], vec![0, 0], Some(0)),
+                (4083, vec![0, 0], vec![0, 0], Some(0)),
+            ]
+        );
+        let per_copy: Vec<_> = f.lines[0]
+            .copies
+            .iter()
+            .map(|c| (c.hits.counts.clone(), c.hits.all_interrupts))
+            .collect();
+        assert_eq!(per_copy, [(vec![4, 0], Some(50)), (vec![0, 0], Some(6))]);
+        let json = serde_json::to_value(&r).unwrap();
+        let line = &json["functions"][0]["lines"][0];
+        assert_eq!(
+            (&line["in_interrupts"], &line["all_interrupts"]),
+            (&json!([30, 2]), &json!(56))
+        );
+        assert_eq!(line["copies"][1]["all_interrupts"], 6);
+        assert_eq!(json["irq"], "separate");
+        let back: LineReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]
@@ -265,6 +345,9 @@ pub(crate) mod tests {
         assert_eq!(line["copies"][0]["container"], "__dev_forward_skb2");
         assert_eq!(line["copies"][0]["call_site"], "include/linux/netdevice.h:4108:6");
         assert_eq!(json["functions"][0]["lines"][1].get("text"), None);
+        assert_eq!(line["counts"], json!([43, 0]));
+        assert_eq!((line.get("in_interrupts"), line.get("all_interrupts")), (None, None));
+        assert_eq!(json.get("irq"), None);
         let back: LineReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
     }

@@ -6,7 +6,7 @@ use crate::{
     attach::{Backend, IrqMode},
     kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
-    report::{ALL_INTERRUPTS, FunctionReport, SampleReport},
+    report::{ALL_INTERRUPTS, FunctionReport, Hits, SampleReport},
     session::Update,
 };
 
@@ -69,9 +69,12 @@ pub struct App {
     pub(super) sampling_hz: Option<u64>,
     /// The backend counting kernel functions, once an update says so.
     pub(super) counting: Option<Backend>,
-    /// Whether counted functions keep interrupt context apart (`--irq separate`): the
-    /// functions view then has `[irq]` rows and an `(interrupts)` column.
+    /// Whether counted functions, lines or samples keep interrupt context apart (`--irq
+    /// separate`): the functions, modules and lines views then have `[irq]` rows and an
+    /// `(interrupts)` column.
     pub(super) interrupts: bool,
+    /// Whether the functions and modules views' figures (counted or sampled) keep it apart.
+    pub(super) profile_apart: bool,
     pub(super) view: View,
     pub(super) mode: Mode,
     pub(super) sort: SortColumn,
@@ -112,6 +115,7 @@ impl App {
             sampling_hz,
             counting: None,
             interrupts: false,
+            profile_apart: false,
             view: View::Syscalls,
             mode: Mode::Normal,
             sort: SortColumn::Rate(Column::All),
@@ -203,37 +207,40 @@ impl App {
                 self.syscalls.set_interval(&blocked(&row.name), blocked_counts);
             }
         }
+        let function_irq = total.kernel_functions.as_ref().map(|f| f.irq);
+        let line_irq = total.kernel_lines.as_ref().map(|l| l.irq);
+        let sample_irq = total.kernel_samples.as_ref().map(|s| s.irq);
+        self.profile_apart = function_irq.or(sample_irq) == Some(IrqMode::Separate);
+        if !self.interrupts && function_irq.or(line_irq).or(sample_irq) == Some(IrqMode::Separate) {
+            self.interrupts = true;
+            self.functions = Figures::new(self.cgroups.len() + 1);
+            self.modules = Figures::new(self.cgroups.len() + 1);
+            self.lines = Figures::new(self.cgroups.len() + 1);
+        }
         // Counted functions, when ktrace counts them, take the views; samples otherwise.
         if let (Some(total), Some(interval)) = (&total.kernel_functions, &interval.kernel_functions)
         {
             self.counting = Some(total.backend);
-            if total.irq == IrqMode::Separate {
-                self.show_interrupts();
-            }
-            let in_interrupts = (&total.in_interrupts_totals[..], total.all_interrupts_total);
+            let while_current = entries_while_current(total);
             self.apply_profile(
-                [&while_current(&total.totals, in_interrupts), &total.totals],
+                [&while_current, &while_current],
                 [counted_functions(total), counted_functions(interval)],
                 [counted_modules(total), counted_modules(interval)],
             );
             if self.interrupts {
-                self.apply_interrupts([counted_interrupts(total), counted_interrupts(interval)]);
+                self.apply_interrupts(total, interval);
             }
         } else if let (Some(total), Some(interval)) =
             (&total.kernel_samples, &interval.kernel_samples)
         {
-            if total.irq == IrqMode::Separate {
-                self.show_interrupts();
-            }
-            let kernel: Vec<u64> = total.totals.iter().map(|t| t.kernel).collect();
-            let in_interrupts = (&total.in_interrupts_totals[..], total.all_interrupts_total);
+            let while_current = samples_while_current(total);
             self.apply_profile(
-                [&while_current(&kernel, in_interrupts), &kernel],
+                [&while_current, &while_current],
                 [sampled_functions(total), sampled_functions(interval)],
                 [sampled_modules(total), sampled_modules(interval)],
             );
-            if self.interrupts {
-                self.apply_interrupts([sampled_interrupts(total), sampled_interrupts(interval)]);
+            if self.profile_apart {
+                self.apply_sampled_interrupts(total, interval);
             }
             let lost = total.totals.iter().map(|t| t.lost).chain(total.all_interrupts_lost);
             self.overhead.lost_samples = Some(lost.sum());
@@ -288,51 +295,83 @@ impl App {
         }
     }
 
-    /// The functions view's `[irq]` rows: each function's entries in interrupts while each
-    /// cgroup's task ran and, in the `(interrupts)` column, on the whole machine.
-    fn apply_interrupts<'a>(
-        &mut self,
-        [total, interval]: [impl Iterator<Item = InInterrupts<'a>>; 2],
-    ) {
+    /// The functions and modules views' `[irq]` rows: each function's and module's entries in
+    /// interrupts while each cgroup's task ran and, in the `(interrupts)` column, on the whole
+    /// machine.
+    fn apply_interrupts(&mut self, total: &FunctionReport, interval: &FunctionReport) {
         let mut label = String::new();
-        for (name, module, columns) in total {
-            let label = in_interrupts_label(&mut label, name, module);
-            self.functions.set_total(label, columns);
+        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+            let label = in_interrupts_label(&mut label, &f.name, &f.module);
+            self.functions.set_total(label, f.interrupt_columns());
         }
-        for (name, module, columns) in interval {
-            let label = in_interrupts_label(&mut label, name, module);
-            self.functions.set_interval(label, columns);
+        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+            let label = in_interrupts_label(&mut label, &f.name, &f.module);
+            self.functions.set_interval(label, f.interrupt_columns());
         }
-    }
-
-    /// Gives the functions view its `(interrupts)` column, once a report keeps interrupt
-    /// context apart.
-    fn show_interrupts(&mut self) {
-        if !self.interrupts {
-            self.interrupts = true;
-            self.functions = Figures::new(self.cgroups.len() + 1);
+        for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
+            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        }
+        for m in interval.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
+            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
         }
     }
 
-    /// The labels of the current view's column groups: the cgroups, and in the functions view
-    /// with interrupt context apart, `(interrupts)`.
+    /// The same for samples in interrupt context (`--sample` with `--irq separate`).
+    fn apply_sampled_interrupts(&mut self, total: &SampleReport, interval: &SampleReport) {
+        let mut label = String::new();
+        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+            let label = in_interrupts_label(&mut label, &f.name, &f.module);
+            self.functions.set_total(label, f.interrupt_columns());
+        }
+        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+            let label = in_interrupts_label(&mut label, &f.name, &f.module);
+            self.functions.set_interval(label, f.interrupt_columns());
+        }
+        for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
+            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        }
+        for m in interval.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
+            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        }
+    }
+
+    /// The labels of the current view's column groups: the cgroups, and in the functions,
+    /// modules and lines views with interrupt context apart, `(interrupts)`.
     pub(super) fn column_labels(&self) -> impl Iterator<Item = &str> {
-        let machine = self.view == View::Functions && self.interrupts;
+        let machine = self.interrupts
+            && match self.view {
+                View::Functions | View::Modules => self.profile_apart,
+                View::Lines => true,
+                _ => false,
+            };
         self.cgroups.iter().map(String::as_str).chain(machine.then_some(ALL_INTERRUPTS))
     }
 
-    /// Fills the lines view: one row per counted line, labelled `function:line text`; shares
-    /// are of all the cgroup's line hits.
+    /// Fills the lines view: one row per counted line, labelled `function:line text`, and
+    /// with interrupt context apart an `[irq]` row for each line hit in interrupts; shares are
+    /// of all the cgroup's line hits while its task was current (and the machine's in
+    /// interrupts).
     fn apply_lines(&mut self, total: &LineReport, interval: &LineReport) {
-        let sums: Vec<u64> = (0..self.cgroups.len())
-            .map(|c| total.counted().map(|(_, l)| l.counts[c]).sum())
-            .collect();
-        self.lines.start_update(sums);
+        let mut sums = Hits::zero(self.cgroups.len(), total.irq);
+        for (_, l) in total.counted() {
+            sums.add(&l.hits);
+        }
+        let while_current = (sums.counts.iter().enumerate())
+            .map(|(c, &n)| n.saturating_add(sums.in_interrupts.get(c).copied().unwrap_or(0)));
+        self.lines.start_update(while_current.chain(sums.all_interrupts));
+        let in_interrupts = |l: &&LineCount| l.hits.all_interrupts.unwrap_or(0) > 0;
         for (f, l) in total.counted() {
-            self.lines.set_total(&line_label(f, l), l.counts.iter().copied());
+            self.lines.set_total(&line_label(f, l), l.hits.counts.iter().copied());
+            if in_interrupts(&l) {
+                self.lines.set_total(&(line_label(f, l) + IRQ_MARK), l.hits.interrupt_columns());
+            }
         }
         for (f, l) in interval.counted() {
-            self.lines.set_interval(&line_label(f, l), l.counts.iter().copied());
+            self.lines.set_interval(&line_label(f, l), l.hits.counts.iter().copied());
+            if in_interrupts(&l) {
+                let label = line_label(f, l) + IRQ_MARK;
+                self.lines.set_interval(&label, l.hits.interrupt_columns());
+            }
         }
     }
 
@@ -481,10 +520,21 @@ fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[
     r.functions.iter().map(|f| (f.name.as_str(), f.module.as_str(), f.counts.as_slice()))
 }
 
-/// With `--irq separate`, per cgroup everything counted or sampled while its task was current
-/// (`own` and `in_interrupts`), then all interrupts of the machine: the shares' denominators of
-/// the functions view. Without, `own`.
-fn while_current(own: &[u64], (in_interrupts, all_interrupts): (&[u64], Option<u64>)) -> Vec<u64> {
+/// With `--irq separate`, per cgroup everything counted while its task was current (its own
+/// entries and the interrupts that came meanwhile), then all interrupts of the machine: the
+/// shares' denominators of the functions view.
+fn entries_while_current(r: &FunctionReport) -> Vec<u64> {
+    while_current(&r.totals, &r.in_interrupts_totals, r.all_interrupts_total)
+}
+
+/// The same of kernel samples; without `--irq separate`, each cgroup's kernel samples.
+fn samples_while_current(r: &SampleReport) -> Vec<u64> {
+    let kernel: Vec<u64> = r.totals.iter().map(|t| t.kernel).collect();
+    while_current(&kernel, &r.in_interrupts_totals, r.all_interrupts_total)
+}
+
+/// Per cgroup its own figure and those in interrupts while its task ran, then the machine's.
+fn while_current(own: &[u64], in_interrupts: &[u64], all_interrupts: Option<u64>) -> Vec<u64> {
     let in_interrupts = |c: usize| in_interrupts.get(c).copied().unwrap_or(0);
     (own.iter().enumerate())
         .map(|(c, &n)| n.saturating_add(in_interrupts(c)))
@@ -492,11 +542,8 @@ fn while_current(own: &[u64], (in_interrupts, all_interrupts): (&[u64], Option<u
         .collect()
 }
 
-/// The mark of a functions view row of entries in interrupt context.
+/// The mark of a functions or lines view row of entries or hits in interrupt context.
 pub(super) const IRQ_MARK: &str = " [irq]";
-
-/// A function's name, module and figures in interrupt context (per cgroup, then the machine's).
-type InInterrupts<'a> = (&'a str, &'a str, Vec<u64>);
 
 /// The functions view's row of a function's entries in interrupt context, beside its row of
 /// entries in tasks.
@@ -504,18 +551,6 @@ fn in_interrupts_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a
     function_label(buf, name, module);
     buf.push_str(IRQ_MARK);
     buf
-}
-
-/// The counted functions entered in interrupt context.
-fn counted_interrupts(r: &FunctionReport) -> impl Iterator<Item = InInterrupts<'_>> {
-    let entered = r.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0);
-    entered.map(|f| (f.name.as_str(), f.module.as_str(), f.interrupt_columns().collect()))
-}
-
-/// The sampled functions found in interrupt context.
-fn sampled_interrupts(r: &SampleReport) -> impl Iterator<Item = InInterrupts<'_>> {
-    let found = r.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0);
-    found.map(|f| (f.name.as_str(), f.module.as_str(), f.interrupt_columns().collect()))
 }
 
 fn counted_modules(r: &FunctionReport) -> impl Iterator<Item = (&str, &[u64])> {
@@ -610,39 +645,10 @@ pub(super) mod tests {
         assert_eq!((o.bpf_run_time, o.lost_samples), (None, None));
     }
 
-    /// `[irq]` rows and the `(interrupts)` column, with shares of everything counted while
-    /// each cgroup's task was current; modules stay task context.
-    #[test]
-    fn interrupt_context_gets_rows_and_a_column_of_its_own() {
-        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
-        app.update(update(counted_apart(), counted_apart()));
-        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor"]);
-        app.handle(Action::NextView);
-        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
-        assert_eq!(
-            shown(&app),
-            ["ip_rcv [irq]", "vfs_write", "veth_xmit [veth]", "veth_xmit [veth] [irq]"]
-        );
-        let cells = |row: usize| -> Vec<(u64, f64)> {
-            let cells = app.figures().cells(app.rows[row], app.interval);
-            cells.map(|c| (c.total, c.share)).collect()
-        };
-        // lxc: 10 entries of its own and 40 in interrupts; gvisor 7 and 2; the machine 83.
-        assert_eq!(cells(0), [(40, 40.0 / 50.0), (0, 0.0), (81, 81.0 / 83.0)]);
-        assert_eq!(cells(1), [(10, 10.0 / 50.0), (0, 0.0), (0, 0.0)]);
-        assert_eq!(cells(3), [(0, 0.0), (2, 2.0 / 9.0), (2, 2.0 / 83.0)]);
-        app.handle(Action::NextView);
-        assert_eq!(app.column_labels().count(), 2);
-        let vmlinux = app.rows[0];
-        let shares: Vec<f64> =
-            app.figures().cells(vmlinux, app.interval).map(|c| c.share).collect();
-        assert_eq!(shares, [1.0, 0.0], "modules count task context only");
-    }
-
     /// Samples in interrupt context get the same rows and column as counted entries.
     #[test]
     fn samples_in_interrupts_get_rows_and_a_column_of_their_own() {
-        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], Some(999));
         app.update(update(sampled_apart(), sampled_apart()));
         app.handle(Action::NextView);
         assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
@@ -664,6 +670,43 @@ pub(super) mod tests {
         assert_eq!(cells(1), [(6, 6.0 / 46.0), (0, 0.0), (9, 9.0 / 13.0)]);
         assert_eq!(cells(0), [(30, 30.0 / 46.0), (5, 5.0 / 10.0), (0, 0.0)]);
         assert_eq!(app.overhead.lost_samples, Some(1));
+        app.handle(Action::NextView);
+        assert_eq!(shown(&app), ["vmlinux", "vmlinux [irq]", "veth [irq]", "veth"]);
+    }
+
+    /// `[irq]` rows and the `(interrupts)` column, with shares of everything counted while
+    /// each cgroup's task was current, in the functions and modules views.
+    #[test]
+    fn interrupt_context_gets_rows_and_a_column_of_its_own() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        app.update(update(counted_apart(), counted_apart()));
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor"]);
+        app.handle(Action::NextView);
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
+        assert_eq!(
+            shown(&app),
+            ["ip_rcv [irq]", "vfs_write", "veth_xmit [veth]", "veth_xmit [veth] [irq]"]
+        );
+        let cells = |row: usize| -> Vec<(u64, f64)> {
+            let cells = app.figures().cells(app.rows[row], app.interval);
+            cells.map(|c| (c.total, c.share)).collect()
+        };
+        // lxc: 10 entries of its own and 40 in interrupts; gvisor 7 and 2; the machine 83.
+        assert_eq!(cells(0), [(40, 40.0 / 50.0), (0, 0.0), (81, 81.0 / 83.0)]);
+        assert_eq!(cells(1), [(10, 10.0 / 50.0), (0, 0.0), (0, 0.0)]);
+        assert_eq!(cells(3), [(0, 0.0), (2, 2.0 / 9.0), (2, 2.0 / 83.0)]);
+        app.handle(Action::NextView);
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
+        assert_eq!(shown(&app), ["vmlinux [irq]", "vmlinux", "veth", "veth [irq]"]);
+        let cells = |row: usize| -> Vec<(u64, f64)> {
+            let cells = app.figures().cells(app.rows[row], app.interval);
+            cells.map(|c| (c.total, c.share)).collect()
+        };
+        // vmlinux: lxc 10 of its own and 40 in interrupts, the machine 81 of 83; veth: gvisor
+        // 7 of its own and 2 in interrupts, the machine 2.
+        assert_eq!(cells(0), [(40, 40.0 / 50.0), (0, 0.0), (81, 81.0 / 83.0)]);
+        assert_eq!(cells(1), [(10, 10.0 / 50.0), (0, 0.0), (0, 0.0)]);
+        assert_eq!(cells(3), [(0, 0.0), (2, 2.0 / 9.0), (2, 2.0 / 83.0)]);
     }
 
     #[test]
@@ -687,6 +730,30 @@ pub(super) mod tests {
         let first = app.rows[0];
         let cells: Vec<_> = app.figures().cells(first, app.interval).collect();
         assert_eq!((cells[0].total, cells[0].share), (43, 43.0 / 88.0));
+        assert_eq!(app.column_labels().count(), 2);
+    }
+
+    /// With `--irq separate` a line hit in interrupts gets an `[irq]` row, and the view an
+    /// `(interrupts)` column.
+    #[test]
+    fn line_hits_in_interrupts_get_rows_and_a_column_of_their_own() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], None);
+        let counted =
+            Report { kernel_lines: Some(crate::lines::report::tests::report_apart()), ..sample() };
+        app.update(update(counted.clone(), counted));
+        app.handle(Action::PreviousView);
+        assert_eq!(app.view, View::Lines);
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
+        let first = "__is_skb_forwardable:4070 if (!(dev->flags & IFF_UP))";
+        // Lines without hits in the trace are not shown.
+        assert_eq!(shown(&app), [format!("{first} [irq]"), first.to_owned()]);
+        let cells = |row: usize| -> Vec<(u64, f64)> {
+            let cells = app.figures().cells(app.rows[row], app.interval);
+            cells.map(|c| (c.total, c.share)).collect()
+        };
+        // lxc: 4 hits of its own and 30 in interrupts; gvisor 0 and 2; the machine 56.
+        assert_eq!(cells(0), [(30, 30.0 / 34.0), (2, 1.0), (56, 1.0)]);
+        assert_eq!(cells(1), [(4, 4.0 / 34.0), (0, 0.0), (0, 0.0)]);
     }
 
     #[test]

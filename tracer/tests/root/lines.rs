@@ -17,8 +17,10 @@ use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
 
 use crate::{
-    functions::assert_clean_kernel,
-    support::{Ktrace, Test, TestCgroups, expect_error, ktrace, spawn_in, wait_timeout},
+    functions::{assert_clean_kernel, ping_over_veth},
+    support::{
+        Ktrace, Test, TestCgroups, expect_error, ktrace, last_report, spawn_in, wait_timeout,
+    },
 };
 
 pub fn all() -> Vec<(&'static str, Test)> {
@@ -29,6 +31,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
             lines_dry_run_names_copies_and_a_wrappers_body,
         ),
         ("lines_refuse_what_they_cannot_count", lines_refuse_what_they_cannot_count),
+        ("line_hits_in_interrupts_are_kept_apart", line_hits_in_interrupts_are_kept_apart),
     ]
 }
 
@@ -314,6 +317,99 @@ fn lines_count_every_copy_exactly_per_cgroup() -> anyhow::Result<()> {
         fs::write(dir.join("net.json"), serde_json::to_string_pretty(&record)?)?;
     }
     Ok(())
+}
+
+/// The IPv4 receive path runs in NET_RX softirq. With `--lines ip_rcv --functions ip_rcv` and
+/// the default `--irq separate`, the first line of `ip_rcv` is hit exactly as often as the
+/// function is entered, in each context: never in the pinging run's tasks, as often as
+/// `ip_rcv` in interrupts while the run's task was current and on the whole machine. With
+/// `--lines` alone the split is the same; its record exports the machine's interrupts as an
+/// lcov tracefile, and `compare` sets the two runs' line hits in interrupts side by side.
+fn line_hits_in_interrupts_are_kept_apart() -> anyhow::Result<()> {
+    const RECEIVE: &str = "ip_rcv";
+    const PINGS: u64 = 50;
+    if dwarf_image()?.is_none() {
+        return Ok(());
+    }
+    let flood = ping_over_veth('q', 21, PINGS as u32, "0.02");
+    let dir = tempfile::tempdir()?;
+    let run = |extra: &[&str], record: &Path| -> anyhow::Result<Value> {
+        let mut args = vec!["run", "--record", record.to_str().unwrap(), "--lines", RECEIVE];
+        args.extend(extra);
+        args.extend(["-o", "json", "--", "sh", "-c", &flood]);
+        let (status, stdout, stderr) = ktrace(&args)?;
+        ensure!(status.success(), "ktrace {args:?}: {status}\n{stderr}");
+        last_report(&stdout)
+    };
+    // The first counted line of ip_rcv, and its figures: the run's tasks, in interrupts while
+    // its task ran, on the machine.
+    let first_line = |report: &Value| -> anyhow::Result<(u64, (u64, u64, u64))> {
+        let lines = &report["kernel_lines"];
+        ensure!(lines["irq"] == "separate", "line hits not kept apart: {lines}");
+        let line = lines["functions"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["name"] == RECEIVE))
+            .and_then(|f| f["lines"].as_array()?.iter().find(|l| l["probes"].as_u64() > Some(0)))
+            .with_context(|| format!("no counted line of {RECEIVE} in {lines}"))?;
+        Ok((line["line"].as_u64().unwrap_or(0), figures(line)))
+    };
+    let with = dir.path().join("with.json");
+    let with_function = run(&["--functions", RECEIVE], &with)?;
+    let function = with_function["kernel_functions"]["functions"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == RECEIVE))
+        .with_context(|| format!("no {RECEIVE} entries: {with_function}"))?;
+    let entries = figures(function);
+    let (line, with_hits) = first_line(&with_function)?;
+    ensure!(
+        entries.0 == 0 && entries.1 >= PINGS && entries.2 >= entries.1,
+        "{RECEIVE} entries (tasks, in interrupts, machine): {entries:?}"
+    );
+    ensure!(
+        with_hits == entries,
+        "line {line} of {RECEIVE} was hit {with_hits:?} times (tasks, in interrupts, machine), \
+         the function entered {entries:?}"
+    );
+
+    let alone = dir.path().join("alone.json");
+    let (_, hits) = first_line(&run(&[], &alone)?)?;
+    ensure!(
+        hits.0 == 0 && hits.1 >= PINGS && hits.2 >= hits.1,
+        "--lines alone: line {line} of {RECEIVE} hit {hits:?} times (tasks, in interrupts, machine)"
+    );
+    let tracefile = dir.path().join("interrupts.info");
+    let (status, _, stderr) = ktrace(&[
+        "export",
+        alone.to_str().unwrap(),
+        "--cgroup",
+        "(interrupts)",
+        "-o",
+        tracefile.to_str().unwrap(),
+    ])?;
+    ensure!(status.success(), "export --cgroup '(interrupts)': {status}\n{stderr}");
+    let tracefile = fs::read_to_string(&tracefile)?;
+    ensure!(
+        tracefile.lines().any(|l| l == format!("DA:{line},{}", hits.2)),
+        "no DA:{line},{} in\n{tracefile}",
+        hits.2
+    );
+    let (status, stdout, stderr) =
+        ktrace(&["compare", with.to_str().unwrap(), alone.to_str().unwrap(), "-o", "json"])?;
+    ensure!(status.success(), "compare: {status}\n{stderr}");
+    let comparison: Value = serde_json::from_str(&stdout)?;
+    let row = comparison["lines_in_interrupts"]["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == format!("{RECEIVE}:{line}")))
+        .with_context(|| format!("no line {line} in interrupts compared:\n{stdout}"))?;
+    ensure!(row["values"] == serde_json::json!([with_hits.1, hits.1]), "{row}");
+    Ok(())
+}
+
+/// (tasks, in interrupts while the task ran, on the machine) of the first cgroup of a
+/// function or line row made with `--irq separate`.
+fn figures(row: &Value) -> (u64, u64, u64) {
+    let n = |v: &Value| v.as_u64().unwrap_or(u64::MAX);
+    (n(&row["counts"][0]), n(&row["in_interrupts"][0]), n(&row["all_interrupts"]))
 }
 
 /// `--dry-run` lists the copies and their probe addresses; for the wrapper

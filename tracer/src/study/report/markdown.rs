@@ -184,6 +184,17 @@ pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
                 }
             }
             writeln!(out, "```")?;
+            if !r.lcov.with_interrupts.is_empty() {
+                writeln!(
+                    out,
+                    "\nThe same with the interrupts (softirq, hardirq, NMI) that came while each \
+                     run ran, as `--irq task` would have counted them and the seed study's gcov \
+                     did; that work is often not the run's own (a packet for its peer, a timer):\n"
+                )?;
+                for f in &r.lcov.with_interrupts {
+                    writeln!(out, "- [{f}]({f})")?;
+                }
+            }
         }
     }
 
@@ -246,11 +257,19 @@ fn render_benchmark(out: &mut fs::File, section: &BenchmarkSection) -> io::Resul
 fn line_table(out: &mut fs::File, platforms: &[&str], rows: &[LineRow]) -> io::Result<()> {
     let mut functions: Vec<&str> = rows.iter().map(|r| r.function.as_str()).collect();
     functions.dedup();
+    // With interrupt context apart, a column per platform of the hits in interrupts while
+    // its run ran: the receive path's work, not the run's own.
+    let in_interrupts = rows.iter().any(|r| r.in_interrupts.is_some());
     writeln!(
         out,
         "\nSource lines of {} (hits, summed over the copies the compiler inlined; a line \
-         runs once per hit, so lines in loops can exceed the function's calls):\n",
-        functions.join(", ")
+         runs once per hit, so lines in loops can exceed the function's calls{}):\n",
+        functions.join(", "),
+        if in_interrupts {
+            "; in irq: hits in interrupts while the run ran, not the run's own work"
+        } else {
+            ""
+        }
     )?;
     let texts = rows.iter().any(|r| r.text.is_some());
     let mut headers = strings(&["LINE"]);
@@ -259,6 +278,9 @@ fn line_table(out: &mut fs::File, platforms: &[&str], rows: &[LineRow]) -> io::R
     }
     let left = headers.len();
     headers.extend(platforms.iter().map(|p| p.to_string()));
+    if in_interrupts {
+        headers.extend(platforms.iter().map(|p| format!("{p} in irq")));
+    }
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -268,6 +290,7 @@ fn line_table(out: &mut fs::File, platforms: &[&str], rows: &[LineRow]) -> io::R
                 row.push(r.text.as_deref().map_or_else(String::new, |t| format!("`{}`", t.trim())));
             }
             row.extend(r.values.iter().map(|&v| thousands(v)));
+            row.extend(r.in_interrupts.iter().flatten().map(|&v| thousands(v)));
             row
         })
         .collect();

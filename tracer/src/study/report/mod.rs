@@ -134,8 +134,12 @@ pub struct LineRow {
     pub location: String,
     /// The line's text, when traced with `--source`.
     pub text: Option<String>,
-    /// Per platform: hits, summed over the function's inlined copies.
+    /// Per platform: hits, summed over the function's inlined copies (with `--irq separate`,
+    /// in the run's own tasks).
     pub values: Vec<u64>,
+    /// Per platform: hits in interrupts while the run ran, when every run kept them apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_interrupts: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,8 +163,12 @@ pub struct FunctionRow {
 #[derive(Debug, Default, Serialize)]
 pub struct Lcov {
     /// One tracefile per platform, one test (TN) per benchmark, relative to the study's
-    /// directory.
+    /// directory: the entries and line hits of the run's own tasks.
     pub files: Vec<String>,
+    /// One more per platform whose runs kept interrupt context apart (`--irq separate`):
+    /// with the interrupts that came while the run ran, which `--irq task` would have
+    /// counted (and the seed study's gcov did: it counts every execution).
+    pub with_interrupts: Vec<String>,
     /// Why there are none, when there are none.
     pub missing: Option<String>,
 }
@@ -199,16 +207,16 @@ pub fn write(dir: &Path, vmlinux: Option<&Path>) -> anyhow::Result<StudyReport> 
         .collect::<anyhow::Result<Vec<Comparison>>>()?;
     let lcov = match (&sources, counted) {
         (_, false) => Lcov {
-            files: Vec::new(),
             missing: Some("kernel functions were not counted".to_owned()),
+            ..Lcov::default()
         },
         (None, true) => Lcov {
-            files: Vec::new(),
             missing: Some(format!(
                 "no vmlinux with DWARF for kernel {0}: pass --vmlinux (Debian: package \
                  linux-image-{0}-dbg)",
                 manifest.kernel_release
             )),
+            ..Lcov::default()
         },
         (Some(sources), true) => write_lcov(dir, &manifest, &loaded, sources)?,
     };
@@ -418,13 +426,16 @@ fn section(loaded: &Loaded, c: &Comparison) -> BenchmarkSection {
             .take(TOP_ONLY_IN)
             .map(function_row)
             .collect(),
-        lines: c.lines.as_ref().map(|section| line_rows(loaded, &section.rows)),
+        lines: c.lines.as_ref().map(|section| {
+            line_rows(loaded, &section.rows, c.lines_in_interrupts.as_ref().map(|s| &s.rows[..]))
+        }),
         platforms,
     }
 }
 
-/// The compared lines (`function:line`) with their file and text from the records.
-fn line_rows(loaded: &Loaded, rows: &[Row]) -> Vec<LineRow> {
+/// The compared lines (`function:line`) with their file and text from the records, and their
+/// hits in interrupts from `in_interrupts` (the section of the same rows).
+fn line_rows(loaded: &Loaded, rows: &[Row], in_interrupts: Option<&[Row]>) -> Vec<LineRow> {
     let counted: Vec<_> = loaded
         .records
         .iter()
@@ -440,12 +451,17 @@ fn line_rows(loaded: &Loaded, rows: &[Row]) -> Vec<LineRow> {
                 location: found.map_or_else(String::new, |(f, l)| format!("{}:{}", f.file, l.line)),
                 text: found.and_then(|(_, l)| l.text.clone()),
                 values: row.values.clone(),
+                in_interrupts: in_interrupts.map(|rows| {
+                    let same = rows.iter().find(|r| r.name == row.name);
+                    same.map_or_else(|| vec![0; row.values.len()], |r| r.values.clone())
+                }),
             }
         })
         .collect()
 }
 
-/// One tracefile per platform: each benchmark's counted functions as a test of its own.
+/// One tracefile per platform: each benchmark's counted functions and lines as a test of its
+/// own; and where the runs kept interrupt context apart, one with it (see [`Lcov`]).
 fn write_lcov(
     dir: &Path,
     manifest: &Manifest,
@@ -454,22 +470,43 @@ fn write_lcov(
 ) -> anyhow::Result<Lcov> {
     let lcov_dir = dir.join("lcov");
     fs::create_dir_all(&lcov_dir).with_context(|| format!("creating {}", lcov_dir.display()))?;
-    let mut files = Vec::new();
+    let mut lcov = Lcov::default();
     for platform in &manifest.platforms {
-        let mut tracefile = Vec::new();
-        for (_, _, record) in
-            loaded.iter().flat_map(|l| &l.records).filter(|r| r.0 == platform.name)
-        {
-            coverage::write_lcov(record, Column::Cgroup(0), Some(sources), &mut tracefile)?;
+        let records: Vec<&Record> = (loaded.iter().flat_map(|l| &l.records))
+            .filter(|r| r.0 == platform.name)
+            .map(|r| &r.2)
+            .collect();
+        let apart = records.iter().all(|r| kept_interrupts_apart(r));
+        for (column, suffix, files) in [
+            (Some(Column::Cgroup(0)), "", &mut lcov.files),
+            (
+                apart.then_some(Column::CgroupWithInterrupts(0)),
+                "-with-interrupts",
+                &mut lcov.with_interrupts,
+            ),
+        ] {
+            let Some(column) = column else { continue };
+            let mut tracefile = Vec::new();
+            for record in &records {
+                coverage::write_lcov(record, column, Some(sources), &mut tracefile)?;
+            }
+            if tracefile.is_empty() {
+                continue;
+            }
+            let name = format!("lcov/{}{suffix}.info", platform.name);
+            file::write_atomically(&dir.join(&name), true, |f| f.write_all(&tracefile))?;
+            files.push(name);
         }
-        if tracefile.is_empty() {
-            continue;
-        }
-        let name = format!("lcov/{}.info", platform.name);
-        file::write_atomically(&dir.join(&name), true, |f| f.write_all(&tracefile))?;
-        files.push(name);
     }
-    Ok(Lcov { files, missing: None })
+    Ok(lcov)
+}
+
+/// Whether the run counted functions (or lines) with interrupt context apart.
+fn kept_interrupts_apart(record: &Record) -> bool {
+    let report = &record.report;
+    let irq = (report.kernel_functions.as_ref().map(|f| f.irq))
+        .or(report.kernel_lines.as_ref().map(|l| l.irq));
+    irq == Some(IrqMode::Separate)
 }
 
 /// A benchmark's score as reports print it: whole numbers from 100 on, else three
@@ -545,6 +582,32 @@ mod tests {
         })
     }
 
+    /// Bare's network run, counted with --irq separate: 30 entries in interrupts while it ran
+    /// (schedule 5, veth_xmit 25), 90 on the machine (schedule 20, veth_xmit 70).
+    fn bare_network() -> serde_json::Value {
+        let mut network = record(
+            "bare-network",
+            &[("write", 100, 0, 0), ("connect", 1, 0, 0)],
+            &[("schedule", "vmlinux", 20), ("veth_xmit", "veth", 40)],
+            &["do_mmap", "ptrace_request"],
+        );
+        let functions = &mut network["kernel_functions"];
+        functions["irq"] = json!("separate");
+        functions["totals"] = json!([60]);
+        functions["in_interrupts_totals"] = json!([30]);
+        functions["all_interrupts_total"] = json!(90);
+        for (i, (in_interrupts, all)) in [(5, 20), (25, 70)].into_iter().enumerate() {
+            functions["functions"][i]["in_interrupts"] = json!([in_interrupts]);
+            functions["functions"][i]["all_interrupts"] = json!(all);
+        }
+        // Modules in name order: veth, vmlinux.
+        for (i, (in_interrupts, all)) in [(25, 70), (5, 20)].into_iter().enumerate() {
+            functions["modules"][i]["in_interrupts"] = json!([in_interrupts]);
+            functions["modules"][i]["all_interrupts"] = json!(all);
+        }
+        network
+    }
+
     /// The study of `manifest()`: bare and runsc, cpu and network; runsc's network run failed.
     fn study() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -560,19 +623,7 @@ mod tests {
                 &["veth_xmit_fake", "ptrace_request"],
             ),
         );
-        // Counted with --irq separate: 30 entries in interrupts while it ran, 90 on the machine.
-        let mut network = record(
-            "bare-network",
-            &[("write", 100, 0, 0), ("connect", 1, 0, 0)],
-            &[("schedule", "vmlinux", 20), ("veth_xmit", "veth", 40)],
-            &["do_mmap", "ptrace_request"],
-        );
-        let functions = &mut network["kernel_functions"];
-        functions["irq"] = json!("separate");
-        functions["totals"] = json!([60]);
-        functions["in_interrupts_totals"] = json!([30]);
-        functions["all_interrupts_total"] = json!(90);
-        write("bare-network.json", network);
+        write("bare-network.json", bare_network());
         write(
             "runsc-cpu.json",
             record(
@@ -754,6 +805,35 @@ mod tests {
         }
     }
 
+    /// Lines counted with interrupt context apart in every run get their hits in interrupts
+    /// beside the table's own.
+    #[test]
+    fn the_seeds_table_has_line_hits_in_interrupts() {
+        use crate::lines::report::tests::report_apart_of;
+        let dir = study();
+        for (file, task, in_interrupts) in [
+            ("bare-cpu.json", [4, 4, 0, 0, 0], [200, 200, 8, 0, 0]),
+            ("runsc-cpu.json", [0; 5], [5, 5, 1, 0, 0]),
+        ] {
+            let path = dir.path().join(file);
+            let mut record: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            let lines = report_apart_of([task, in_interrupts, in_interrupts]);
+            record["kernel_lines"] = serde_json::to_value(lines).unwrap();
+            fs::write(&path, record.to_string()).unwrap();
+        }
+        let r = write(dir.path(), None).unwrap();
+        let first = &r.benchmarks[0].lines.as_ref().unwrap()[0];
+        assert_eq!((&first.values, &first.in_interrupts), (&vec![4, 0], &Some(vec![200, 5])));
+        let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
+        for line in [
+            "| LINE | SOURCE | bare | runsc | bare in irq | runsc in irq |",
+            "| include/linux/netdevice.h:4070 | `if (!(dev->flags & IFF_UP))` | 4 | 0 | 200 | 5 |",
+        ] {
+            assert!(md.lines().any(|l| l == line), "report.md lacks `{line}`:\n{md}");
+        }
+    }
+
     /// The overview and each benchmark's per-module figure (no DWARF: no directories), drawn
     /// from the report's numbers, embedded in report.md and listed in report.json.
     #[test]
@@ -786,6 +866,19 @@ mod tests {
         ));
         // Each platform keeps its colour in every figure.
         assert_eq!(cpu.legend_colour("runsc"), overview.legend_colour("runsc"));
+        // The network run kept interrupt context apart: a third panel of its modules' entries
+        // in interrupts while it ran; the cpu runs did not, and have two.
+        let network = read("network-modules.svg");
+        network.check_layout();
+        let heading = "Entries in interrupts while the run ran (log scale)";
+        assert!(network.has_text(heading) && !cpu.has_text(heading));
+        let in_interrupts: Vec<_> =
+            network.values().into_iter().filter(|(panel, ..)| *panel == 2).collect();
+        let expected: Vec<_> = [("veth", "25"), ("vmlinux", "5")]
+            .iter()
+            .map(|&(m, v)| (2, "bare".to_owned(), m.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(in_interrupts, expected);
         let png = fs::read(dir.path().join("cpu-modules.png")).unwrap();
         assert_eq!(png_size(&png).0, (cpu.width * 2.0) as u32);
         let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
@@ -797,6 +890,43 @@ mod tests {
         assert!(at(overview_line) < at("### cpu") && at("### cpu") < at(cpu_line), "{md}");
         // Made again (--report-only): the figures are replaced, not refused.
         write(dir.path(), None).unwrap();
+    }
+
+    /// With the traced kernel's DWARF, one tracefile per platform of its own entries and, for
+    /// a platform whose runs all kept interrupt context apart, one with the interrupts that
+    /// came while they ran.
+    #[test]
+    fn lcov_tracefiles_with_and_without_interrupts() {
+        let Some(vmlinux) = fs::read_dir("/var/cache/ktrace/debug").ok().and_then(|dirs| {
+            dirs.flatten().map(|d| d.path().join("vmlinux")).find(|p| p.is_file())
+        }) else {
+            eprintln!(
+                "skipped: no debug vmlinux in /var/cache/ktrace/debug (cargo xtask test fetches one)"
+            );
+            return;
+        };
+        let dir = study();
+        // bare's cpu run kept interrupt context apart too, and none came.
+        let path = dir.path().join("bare-cpu.json");
+        let mut cpu: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        cpu["kernel_functions"]["irq"] = json!("separate");
+        fs::write(&path, cpu.to_string()).unwrap();
+        let r = write(dir.path(), Some(&vmlinux)).unwrap();
+        assert_eq!(r.lcov.files, ["lcov/bare.info", "lcov/runsc.info"]);
+        assert_eq!(r.lcov.with_interrupts, ["lcov/bare-with-interrupts.info"]);
+        let read = |file: &str| fs::read_to_string(dir.path().join(file)).unwrap();
+        let test = |text: &str, name: &str| -> String {
+            let start = text.find(&format!("TN:{name}\n")).expect("the run's test");
+            let end = text[start + 1..].find("TN:").map_or(text.len(), |e| start + 1 + e);
+            text[start..end].to_owned()
+        };
+        let own = test(&read("lcov/bare.info"), "bare_network");
+        let with = test(&read("lcov/bare-with-interrupts.info"), "bare_network");
+        assert!(own.contains("FNDA:20,schedule\n"), "{own}");
+        assert!(with.contains("FNDA:25,schedule\n"), "{with}");
+        let md = read("report.md");
+        assert!(md.contains("- [lcov/bare-with-interrupts.info](lcov/bare-with-interrupts.info)"));
     }
 
     #[test]
