@@ -50,6 +50,9 @@ pub struct Plan {
     pub lines: Option<LinePlan>,
     /// What counted function entries, line hits and samples in interrupt context count for.
     pub interrupts: Interrupts,
+    /// What the plan fell back to, said on stderr once the trace's options are checked, so
+    /// that bad input still gets one line.
+    pub notes: Vec<String>,
 }
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
@@ -72,7 +75,7 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
         }
         // Line hits and samples know their context; syscalls alone have nothing to split.
         if plan.lines.is_some() || plan.sampling.is_some() {
-            plan.interrupts = interrupts(request.irq)?;
+            plan.interrupts = interrupts(request.irq, &mut plan.notes)?;
         }
         return Ok(Some(plan));
     }
@@ -110,7 +113,7 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
         "ktrace: counting {} kernel functions with {backend} ({why})",
         selection.targets.len()
     );
-    plan.interrupts = interrupts(request.irq)?;
+    plan.interrupts = interrupts(request.irq, &mut plan.notes)?;
     plan.functions = Some(FunctionPlan { backend, targets: selection.targets });
     if let Some(lines) = &plan.lines {
         announce_lines(lines);
@@ -174,8 +177,8 @@ fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
 
 /// The `--irq` mode and where the preempt counts are for it. Asked for explicitly, a mode
 /// this kernel cannot give is an error; by default ktrace falls back to charging the
-/// interrupted task and says so.
-fn interrupts(asked: Option<IrqMode>) -> anyhow::Result<Interrupts> {
+/// interrupted task and says so in `notes`.
+fn interrupts(asked: Option<IrqMode>, notes: &mut Vec<String>) -> anyhow::Result<Interrupts> {
     let mode = asked.unwrap_or(IrqMode::Separate);
     if !mode.needs_preempt_count() {
         return Ok(Interrupts { mode, ..Interrupts::default() });
@@ -186,9 +189,9 @@ fn interrupts(asked: Option<IrqMode>) -> anyhow::Result<Interrupts> {
             Err(e.context(format!("--irq {mode} cannot tell interrupt context on this kernel")))
         }
         Err(e) => {
-            eprintln!(
+            notes.push(format!(
                 "ktrace: interrupt context cannot be told apart on this kernel ({e:#}): function entries, line hits and samples in interrupts are charged to the interrupted task (as --irq task)"
-            );
+            ));
             Ok(Interrupts::default())
         }
     }
@@ -203,7 +206,7 @@ fn fallback(mut plan: Plan, request: &Request, why: &str) -> anyhow::Result<Opti
     plan.sampled_functions = Some(Matcher::new(&request.functions)?);
     plan.sampled_because = Some(why.to_owned());
     // Sampled instead, so that the samples know their context.
-    plan.interrupts = interrupts(request.irq)?;
+    plan.interrupts = interrupts(request.irq, &mut plan.notes)?;
     let sampling = *plan
         .sampling
         .get_or_insert(Sampling { frequency_hz: DEFAULT_FREQUENCY_HZ, stacks: false });

@@ -100,6 +100,9 @@ impl Session {
         if let Some(path) = &options.stacks {
             file::check_target(path, options.force)?;
         }
+        for note in &plan.notes {
+            eprintln!("{note}");
+        }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
         let lines = plan.lines;
