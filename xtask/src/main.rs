@@ -25,11 +25,12 @@ enum Task {
     /// Run a command as root in a QEMU guest booting a Debian kernel, with ktrace on its PATH.
     Vm(vm::VmArgs),
     /// Benchmark syscall counting on this host (cost per call against an empty raw
-    /// tracepoint pair and bpftrace, --latency against bpftrace's hist()) and ktrace's peak
-    /// memory, then function counting in the 6.12 guest (--all attach and detach against a
-    /// bare kprobe.multi link, the counting program's cost per hit against an empty program,
-    /// --all's peak memory). One Markdown report, printed and in target/bench/report.md.
-    /// Exits non-zero naming each missed target.
+    /// tracepoint pair and bpftrace, --latency against bpftrace's hist()), ktrace's peak
+    /// memory and the live view's refresh, then function counting in the 6.12 guest (--all
+    /// attach and detach against a bare kprobe.multi link; per backend, the counting
+    /// program's cost per hit against an empty program of the same kind, by loop time and by
+    /// bpf_stats run time; --all's peak memory). One Markdown report, printed and in
+    /// target/bench/report.md. Exits non-zero naming each missed target.
     Bench(bench::BenchArgs),
 }
 

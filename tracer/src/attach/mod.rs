@@ -26,7 +26,7 @@ use tracer_common::{
 };
 
 pub use self::{
-    backend::{Backend, choose as choose_backend, kprobe_pmu_type},
+    backend::{Backend, choose as choose_backend, kprobe_pmu_type, load_spec},
     diagnostics::Diagnostics,
     functions::FunctionCounter,
     interrupts::{Interrupts, IrqMode, preempt_count},
