@@ -262,24 +262,31 @@ pub const MAX_STACKS: u32 = 1 << 14;
 /// No stack recorded (stacks off, or `bpf_get_stackid` failed).
 pub const NO_STACK: i32 = -1;
 
-/// A sampled kernel location of one cgroup slot.
+/// Rows of sample totals: with [`IRQ_SEPARATE`], a task row per cgroup slot, an interrupt row
+/// per slot and the machine's interrupt row, as the function counters have them.
+pub const MAX_SAMPLE_ROWS: usize = 2 * MAX_CGROUPS + 1;
+
+/// A sampled kernel location of one row (a cgroup slot, or with [`IRQ_SEPARATE`] one of the
+/// interrupt rows: see [`MAX_SAMPLE_ROWS`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SampleKey {
     /// Kernel instruction pointer at the sample.
     pub ip: u64,
+    /// The row.
     pub slot: u32,
     /// Id in the stack trace map, or [`NO_STACK`].
     pub stack_id: i32,
 }
 
-/// Per-CPU sample totals of one cgroup slot.
+/// Per-CPU sample totals of one row (see [`MAX_SAMPLE_ROWS`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SampleTotals {
-    /// Samples taken while a task of the cgroup ran in the kernel.
+    /// Samples taken while a task of the cgroup ran in the kernel (in an interrupt row: while
+    /// the CPU served an interrupt).
     pub kernel: u64,
-    /// Samples taken while a task of the cgroup ran in user space.
+    /// Samples taken while a task of the cgroup ran in user space (never in interrupt rows).
     pub user: u64,
     /// Kernel samples that could not be recorded because the sample map was full.
     pub lost: u64,
@@ -302,10 +309,11 @@ impl Default for FunctionChunk {
     }
 }
 
-/// How function entries in interrupt context are counted (`--irq`), the eBPF global
-/// `IRQ_MODE`. With [`IRQ_SEPARATE`], the function counters have three rows of slots: the
-/// task-context row of each traced cgroup, then its interrupt-context row ("in interrupts while
-/// this cgroup ran"), then one row for all interrupt-context entries of the machine.
+/// How function entries and kernel samples in interrupt context are counted (`--irq`), the
+/// eBPF global `IRQ_MODE`. With [`IRQ_SEPARATE`], the function counters and the sample totals
+/// have three rows of slots: the task-context row of each traced cgroup, then its
+/// interrupt-context row ("in interrupts while this cgroup ran"), then one row for all
+/// interrupt-context entries (or samples) of the machine.
 pub const IRQ_TASK: u32 = 0;
 /// Entries in interrupt context are not counted.
 pub const IRQ_EXCLUDE: u32 = 1;

@@ -11,8 +11,18 @@
 //! half a counting hit more. Tracking the softirq and irq_handler tracepoints per CPU instead
 //! would cost a program run per interrupt and still miss the timer and other APIC vectors,
 //! which have no irq_handler event, and NMIs.
+//!
+//! The sampler asks another question: its program runs in the cpu-clock timer's own hardirq,
+//! so what it asks is what that interrupt interrupted ([`interrupted_interrupt`]).
 use aya_ebpf::{Global, helpers::generated::bpf_this_cpu_ptr};
-use tracer_common::PER_CPU_VARIABLE;
+use tracer_common::{IRQ_EXCLUDE, IRQ_SEPARATE, IRQ_TASK, PER_CPU_VARIABLE};
+
+use crate::targets::{Matching, active};
+
+/// How entries and samples in interrupt context are counted: one of `IRQ_*`; the loader
+/// writes it.
+#[unsafe(no_mangle)]
+static IRQ_MODE: Global<u32> = Global::new(IRQ_TASK);
 
 /// The preempt count's byte offset in its per-CPU variable; the loader writes it. Only read
 /// with `--irq separate` or `exclude`, when the loader has also written in the variable.
@@ -23,14 +33,40 @@ static PREEMPT_COUNT_OFFSET: Global<u32> = Global::new(0);
 const NMI_MASK: u32 = 0x00f0_0000;
 /// Its hardirq nesting field.
 const HARDIRQ_MASK: u32 = 0x000f_0000;
+/// One hardirq level in that field.
+const HARDIRQ_OFFSET: u32 = 0x0001_0000;
 /// Set while a softirq is served (the rest of the softirq field counts `local_bh_disable`,
 /// which is task context).
 const SOFTIRQ_OFFSET: u32 = 0x100;
+
+/// Where an event of a task in `matching` goes under `--irq`: `Some(true)` to the interrupt
+/// rows, `Some(false)` to the task's rows, `None` nowhere (`exclude`). `interrupt` says
+/// whether the event is in interrupt context; asked only when the mode needs it.
+#[inline(always)]
+pub fn interrupt_rows(matching: Matching, interrupt: impl FnOnce() -> bool) -> Option<bool> {
+    match IRQ_MODE.load() {
+        // Asked on every event: the machine's row counts whoever was interrupted.
+        IRQ_SEPARATE => Some(interrupt() && active()),
+        IRQ_EXCLUDE if !matching.is_empty() && interrupt() => None,
+        _ => Some(false),
+    }
+}
 
 /// Whether the current function entry runs in interrupt context.
 #[inline(always)]
 pub fn in_interrupt() -> bool {
     preempt_count() & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET) != 0
+}
+
+/// Whether the interrupt this program runs in came while the CPU served another one, for the
+/// cpu-clock sampler: its hrtimer interrupt added one hardirq level, so a second one is an
+/// interrupted hardirq handler (rare: most run with interrupts off), and `SOFTIRQ_OFFSET`
+/// is a softirq being served (by ksoftirqd too, which serves them for others). Never an
+/// NMI: a timer interrupt cannot come inside one.
+#[inline(always)]
+pub fn interrupted_interrupt() -> bool {
+    let count = preempt_count();
+    count & HARDIRQ_MASK >= 2 * HARDIRQ_OFFSET || count & SOFTIRQ_OFFSET != 0
 }
 
 /// This CPU's preempt count.

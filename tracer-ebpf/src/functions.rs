@@ -10,7 +10,7 @@
 //!
 //! With `--irq separate` the counters have a row of chunks per slot for entries in task
 //! context, one per slot for entries in interrupt context while a task of that cgroup was
-//! current, and one row for every entry in interrupt context (see [`IRQ_TASK`]).
+//! current, and one row for every entry in interrupt context (see tracer-common's `IRQ_TASK`).
 use aya_ebpf::{
     EbpfContext as _, Global,
     helpers::bpf_get_attach_cookie,
@@ -19,15 +19,12 @@ use aya_ebpf::{
     programs::{FEntryContext, ProbeContext},
 };
 use aya_log_ebpf::warn;
-use tracer_common::{
-    FENTRY_INDEX, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IRQ_EXCLUDE, IRQ_SEPARATE,
-    IRQ_TASK, IpSlot, ip_find,
-};
+use tracer_common::{FENTRY_INDEX, FUNCTION_CHUNK, FunctionChunk, FunctionStats, IpSlot, ip_find};
 
 use crate::{
     bump,
-    context::in_interrupt,
-    targets::{active, matching, target_count},
+    context::{in_interrupt, interrupt_rows},
+    targets::{matching, target_count},
 };
 
 /// Chunks of counters per cgroup slot; the loader writes it.
@@ -37,10 +34,6 @@ static FUNCTION_CHUNKS: Global<u32> = Global::new(0);
 /// Slots in `IP_TABLE` minus one (a power of two minus one); the loader writes it.
 #[unsafe(no_mangle)]
 static IP_TABLE_MASK: Global<u32> = Global::new(0);
-
-/// How entries in interrupt context are counted: one of `IRQ_*`; the loader writes it.
-#[unsafe(no_mangle)]
-static IRQ_MODE: Global<u32> = Global::new(IRQ_TASK);
 
 /// Entry counts in chunks; the loader sizes it to rows x chunks.
 #[map]
@@ -112,12 +105,7 @@ enum Increment {
 #[inline(always)]
 fn on_entry(index: impl FnOnce() -> (u64, Option<u64>), increment: Increment) {
     let matching = matching();
-    let interrupt = match IRQ_MODE.load() {
-        // Asked on every hit: the machine's row counts whoever was interrupted.
-        IRQ_SEPARATE => in_interrupt() && active(),
-        IRQ_EXCLUDE if !matching.is_empty() && in_interrupt() => return,
-        _ => false,
-    };
+    let Some(interrupt) = interrupt_rows(matching, in_interrupt) else { return };
     if matching.is_empty() && !interrupt {
         return;
     }

@@ -2,6 +2,11 @@
 //! user's frequency) records, for each traced cgroup whose task was interrupted in the kernel,
 //! the kernel instruction pointer and optionally the kernel stack. Works on kernels without
 //! kprobes or fentry; needs perf_event programs (Linux 4.9+).
+//!
+//! With `--irq separate` a sample that found the CPU serving an interrupt (see context.rs) goes
+//! to the interrupt row of each traced cgroup whose task it interrupted, and to the machine's
+//! interrupt row whoever it interrupted, as function entries do; `exclude` drops those of
+//! traced tasks. User-space samples are task context.
 use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
@@ -10,22 +15,28 @@ use aya_ebpf::{
     programs::{PerfEventContext, tracing::StackIdContext as _},
 };
 use aya_log_ebpf::warn;
-use tracer_common::{MAX_CGROUPS, MAX_SAMPLE_KEYS, MAX_STACKS, NO_STACK, SampleKey, SampleTotals};
+use tracer_common::{
+    MAX_SAMPLE_KEYS, MAX_SAMPLE_ROWS, MAX_STACKS, NO_STACK, SampleKey, SampleTotals,
+};
 
-use crate::{bump, targets::for_each_matching_slot};
+use crate::{
+    bump,
+    context::{interrupt_rows, interrupted_interrupt},
+    targets::{matching, target_count},
+};
 
 /// 1 when the loader asks for kernel stacks (`--stacks`).
 #[unsafe(no_mangle)]
 static COLLECT_STACKS: Global<u32> = Global::new(0);
 
-/// Kernel samples per (slot, IP, stack). Preallocated: a full map refuses inserts (counted as
+/// Kernel samples per (row, IP, stack). Preallocated: a full map refuses inserts (counted as
 /// lost) instead of allocating in the sampling interrupt.
 #[map]
 static SAMPLES: HashMap<SampleKey, u64> = HashMap::with_max_entries(MAX_SAMPLE_KEYS, 0);
 
 #[map]
 static SAMPLE_TOTALS: PerCpuArray<SampleTotals> =
-    PerCpuArray::with_max_entries(MAX_CGROUPS as u32, 0);
+    PerCpuArray::with_max_entries(MAX_SAMPLE_ROWS as u32, 0);
 
 #[map]
 static STACKS: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);
@@ -39,26 +50,55 @@ const KERNEL_START: u64 = 0xffff_8000_0000_0000;
 pub fn kt_sample(ctx: PerfEventContext) -> u32 {
     // SAFETY: the context of a perf_event program is a bpf_perf_event_data.
     let ip = unsafe { (*ctx.ctx).regs.rip };
-    let in_kernel = ip >= KERNEL_START;
-    for_each_matching_slot(|slot| {
-        let Some(totals) = SAMPLE_TOTALS.get_ptr_mut(slot) else {
-            warn!(&(), "no sample totals for slot {} in SAMPLE_TOTALS", slot);
-            return;
-        };
-        if !in_kernel {
-            // SAFETY: `totals` points into a live map value.
-            bump(unsafe { &raw mut (*totals).user });
-            return;
+    let matching = matching();
+    if ip < KERNEL_START {
+        matching.for_each(|slot| add(slot, Total::User));
+        return 0;
+    }
+    let Some(interrupt) = interrupt_rows(matching, interrupted_interrupt) else { return 0 };
+    if matching.is_empty() && !interrupt {
+        return 0;
+    }
+    let stack_id = stack_id(&ctx);
+    let sample = |row: u32| {
+        add(row, Total::Kernel);
+        if !record(&SampleKey { ip, slot: row, stack_id }) {
+            add(row, Total::Lost);
         }
-        // SAFETY: as above.
-        bump(unsafe { &raw mut (*totals).kernel });
-        let key = SampleKey { ip, slot, stack_id: stack_id(&ctx) };
-        if !record(&key) {
-            // SAFETY: as above.
-            bump(unsafe { &raw mut (*totals).lost });
-        }
-    });
+    };
+    if !interrupt {
+        matching.for_each(sample);
+        return 0;
+    }
+    let slots = target_count();
+    matching.for_each(|slot| sample(slots + slot));
+    sample(2 * slots);
     0
+}
+
+#[derive(Clone, Copy)]
+enum Total {
+    Kernel,
+    User,
+    Lost,
+}
+
+/// Adds one to a total of row `row`.
+#[inline(always)]
+fn add(row: u32, total: Total) {
+    let Some(totals) = SAMPLE_TOTALS.get_ptr_mut(row) else {
+        warn!(&(), "no sample totals for row {} in SAMPLE_TOTALS", row);
+        return;
+    };
+    // SAFETY: `totals` points into a live map value.
+    let field = unsafe {
+        match total {
+            Total::Kernel => &raw mut (*totals).kernel,
+            Total::User => &raw mut (*totals).user,
+            Total::Lost => &raw mut (*totals).lost,
+        }
+    };
+    bump(field);
 }
 
 fn stack_id(ctx: &PerfEventContext) -> i32 {

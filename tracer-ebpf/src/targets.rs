@@ -167,12 +167,6 @@ pub fn kt_cgroup_attach_task(_ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// Calls `f` with the slot of every traced cgroup that the current task is in or below.
-#[inline(always)]
-pub fn for_each_matching_slot(f: impl FnMut(u32)) {
-    matching().for_each(f);
-}
-
 impl Matching {
     const NONE: Self = Self(0);
 

@@ -13,6 +13,7 @@ use ratatui::{Terminal, backend::TestBackend};
 use tracer_common::{SyscallCount, SyscallTable};
 
 use tracer::{
+    attach::IrqMode,
     collect::{SampleCounts, SyscallCounts},
     report::{CgroupInfo, Period, Report, SampleClock, SampleReport, Scope, TraceInfo},
     session::Update,
@@ -76,7 +77,8 @@ fn report(scope: Scope, duration: Duration, scale: u64) -> Report {
             )
         })
         .collect();
-    let samples = SampleReport::new(999, SampleClock::cpu_clock(false), &per_cgroup, None);
+    let rows = (&per_cgroup[..], IrqMode::Task);
+    let samples = SampleReport::new(999, SampleClock::cpu_clock(false), rows, None);
     let period = Period { scope, start: SystemTime::UNIX_EPOCH, duration };
     Report::new(&info, period, &syscalls, Some(samples), None, None)
 }

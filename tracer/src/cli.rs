@@ -559,7 +559,9 @@ pub struct ProfileArgs {
     pub sample: Option<u64>,
 
     /// Also record kernel stacks and write them to FILE as folded stacks (flame graph input:
-    /// `inferno-flamegraph FILE > out.svg`); implies --sample.
+    /// `inferno-flamegraph FILE > out.svg`), rooted at the cgroup's label; with --irq separate
+    /// those sampled in interrupts are rooted at LABEL_[irq] (while its task ran) and
+    /// (interrupts) (all of the machine's). Implies --sample.
     #[arg(long, value_name = "FILE")]
     pub stacks: Option<PathBuf>,
 
@@ -608,7 +610,8 @@ pub struct FunctionArgs {
     /// entries, its IN IRQ column the entries in interrupts while one of its tasks ran, and
     /// one (interrupts) column those of the whole machine; task: charge them to the
     /// interrupted task, as before --irq existed; exclude: leave them out. Line hits
-    /// (--lines) count the same way; samples are not split: they charge the interrupted task.
+    /// (--lines) and kernel samples (--sample) count the same way, and --stacks roots
+    /// interrupt-context stacks at LABEL_[irq] and (interrupts).
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<IrqArg>,
 

@@ -189,9 +189,13 @@ async fn run_study(args: StudyArgs, mut signals: Signals) -> anyhow::Result<u8> 
             }
         }
     }
-    let Some(plan) = plan::make(&request)? else {
+    let Some(mut plan) = plan::make(&request)? else {
         return Ok(0);
     };
+    // Said once for the study, not once per run.
+    for note in plan.notes.drain(..) {
+        eprintln!("{note}");
+    }
     match study::run(&options, &plan, &mut signals).await? {
         study::Outcome::Done { failed: 0 } => Ok(0),
         study::Outcome::Done { failed } => {

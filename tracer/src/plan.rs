@@ -28,8 +28,8 @@ pub struct Request {
     pub backend: Option<Backend>,
     /// The source lines to count (`--lines`).
     pub lines: LineRequest,
-    /// What function entries and line hits in interrupt context count for (`--irq`); `None`
-    /// separates them where the kernel lets ktrace tell, and says so where it does not.
+    /// What function entries, line hits and samples in interrupt context count for (`--irq`);
+    /// `None` separates them where the kernel lets ktrace tell, and says so where it does not.
     pub irq: Option<IrqMode>,
     /// Print the plan instead of tracing (`--dry-run`).
     pub dry_run: bool,
@@ -48,8 +48,11 @@ pub struct Plan {
     pub sampled_because: Option<String>,
     /// Source lines to count (`--lines`).
     pub lines: Option<LinePlan>,
-    /// What counted function entries and line hits in interrupt context count for.
+    /// What counted function entries, line hits and samples in interrupt context count for.
     pub interrupts: Interrupts,
+    /// What the plan fell back to, said on stderr once the trace's options are checked, so
+    /// that bad input still gets one line.
+    pub notes: Vec<String>,
 }
 
 /// Builds the plan. With `--dry-run` it prints the plan and returns `None`.
@@ -67,11 +70,12 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
                 print_line_plan(lines).context("writing the plan to stdout")?;
                 return Ok(None);
             }
-            (Some(lines), false) => {
-                announce_lines(lines);
-                plan.interrupts = interrupts(request.irq)?;
-            }
+            (Some(lines), false) => announce_lines(lines),
             (None, false) => {}
+        }
+        // Line hits and samples know their context; syscalls alone have nothing to split.
+        if plan.lines.is_some() || plan.sampling.is_some() {
+            plan.interrupts = interrupts(request.irq, &mut plan.notes)?;
         }
         return Ok(Some(plan));
     }
@@ -109,7 +113,7 @@ pub fn make(request: &Request) -> anyhow::Result<Option<Plan>> {
         "ktrace: counting {} kernel functions with {backend} ({why})",
         selection.targets.len()
     );
-    plan.interrupts = interrupts(request.irq)?;
+    plan.interrupts = interrupts(request.irq, &mut plan.notes)?;
     plan.functions = Some(FunctionPlan { backend, targets: selection.targets });
     if let Some(lines) = &plan.lines {
         announce_lines(lines);
@@ -173,8 +177,8 @@ fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
 
 /// The `--irq` mode and where the preempt counts are for it. Asked for explicitly, a mode
 /// this kernel cannot give is an error; by default ktrace falls back to charging the
-/// interrupted task and says so.
-fn interrupts(asked: Option<IrqMode>) -> anyhow::Result<Interrupts> {
+/// interrupted task and says so in `notes`.
+fn interrupts(asked: Option<IrqMode>, notes: &mut Vec<String>) -> anyhow::Result<Interrupts> {
     let mode = asked.unwrap_or(IrqMode::Separate);
     if !mode.needs_preempt_count() {
         return Ok(Interrupts { mode, ..Interrupts::default() });
@@ -185,9 +189,9 @@ fn interrupts(asked: Option<IrqMode>) -> anyhow::Result<Interrupts> {
             Err(e.context(format!("--irq {mode} cannot tell interrupt context on this kernel")))
         }
         Err(e) => {
-            eprintln!(
-                "ktrace: interrupt context cannot be told apart on this kernel ({e:#}): function entries and line hits in interrupts are charged to the interrupted task (as --irq task)"
-            );
+            notes.push(format!(
+                "ktrace: interrupt context cannot be told apart on this kernel ({e:#}): function entries, line hits and samples in interrupts are charged to the interrupted task (as --irq task)"
+            ));
             Ok(Interrupts::default())
         }
     }
@@ -201,9 +205,8 @@ fn fallback(mut plan: Plan, request: &Request, why: &str) -> anyhow::Result<Opti
     }
     plan.sampled_functions = Some(Matcher::new(&request.functions)?);
     plan.sampled_because = Some(why.to_owned());
-    if plan.lines.is_some() {
-        plan.interrupts = interrupts(request.irq)?;
-    }
+    // Sampled instead, so that the samples know their context.
+    plan.interrupts = interrupts(request.irq, &mut plan.notes)?;
     let sampling = *plan
         .sampling
         .get_or_insert(Sampling { frequency_hz: DEFAULT_FREQUENCY_HZ, stacks: false });

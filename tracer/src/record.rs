@@ -316,6 +316,7 @@ pub(crate) mod tests {
             sampled_because: None,
             lines: None,
             interrupts: Default::default(),
+            notes: Vec::new(),
         };
         let info = RecordInfo::new(&plan);
         assert_eq!(

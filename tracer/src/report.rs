@@ -517,8 +517,24 @@ pub struct SampleReport {
     /// Always [`Kind::Samples`], so that no reader mistakes these numbers for counts.
     pub kind: Kind,
     pub frequency_hz: u64,
-    /// Per cgroup, in `cgroups` order.
+    /// What samples in interrupt context count for (`--irq`). Left out for `task`, which is
+    /// what records from before samples knew their context counted.
+    #[serde(default = "IrqMode::before_irq", skip_serializing_if = "IrqMode::is_task")]
+    pub irq: IrqMode,
+    /// Per cgroup, in `cgroups` order (with `--irq separate`: its tasks' samples).
     pub totals: Vec<SampleTotalsRow>,
+    /// With `--irq separate`: kernel samples in interrupts while the cgroup's task ran, per
+    /// cgroup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts_totals: Vec<u64>,
+    /// With `--irq separate`: kernel samples in interrupt context on the whole machine,
+    /// whoever was interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts_total: Option<u64>,
+    /// With `--irq separate`: interrupt-context samples not recorded per function (the eBPF
+    /// map was full), on the whole machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts_lost: Option<u64>,
     /// Most samples (summed over cgroups) first.
     pub functions: Vec<SampledFunction>,
     pub functions_omitted: usize,
@@ -594,6 +610,12 @@ pub struct SampledFunction {
     pub samples: Vec<u64>,
     /// samples / the cgroup's kernel samples: the estimated share of its kernel time.
     pub share: Vec<f64>,
+    /// See [`SampleReport::in_interrupts_totals`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts: Vec<u64>,
+    /// See [`SampleReport::all_interrupts_total`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -601,17 +623,54 @@ pub struct SampledModule {
     pub module: String,
     pub samples: Vec<u64>,
     pub share: Vec<f64>,
+    /// See [`SampleReport::in_interrupts_totals`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts: Vec<u64>,
+    /// See [`SampleReport::all_interrupts_total`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts: Option<u64>,
 }
 
+/// Samples in interrupt context of a function or module: per cgroup, then the machine's (the
+/// `(interrupts)` column); nothing without `--irq separate`.
+fn interrupt_columns<'a>(
+    in_interrupts: &'a [u64],
+    all_interrupts: Option<u64>,
+) -> impl Iterator<Item = u64> + 'a {
+    in_interrupts.iter().copied().chain(all_interrupts)
+}
+
+impl SampledFunction {
+    /// See [`interrupt_columns`].
+    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
+        interrupt_columns(&self.in_interrupts, self.all_interrupts)
+    }
+}
+
+impl SampledModule {
+    /// See [`interrupt_columns`].
+    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
+        interrupt_columns(&self.in_interrupts, self.all_interrupts)
+    }
+}
+
+/// One row of samples (a cgroup's tasks, its interrupts, or the machine's): its totals and
+/// its samples per kernel function.
+pub type SampledRow = (SampleCounts, BTreeMap<KernelFunction, u64>);
+
 impl SampleReport {
-    /// `per_cgroup[i]` holds cgroup i's totals and its samples per kernel function, taken with
-    /// `clock`.
+    /// `rows[i]` holds row i's totals and its samples per kernel function, taken with
+    /// `clock`: a row per cgroup, and with `IrqMode::Separate` then one per cgroup in
+    /// interrupts and one for the machine's interrupts.
     pub fn new(
         frequency_hz: u64,
         clock: SampleClock,
-        per_cgroup: &[(SampleCounts, BTreeMap<KernelFunction, u64>)],
+        (rows, irq): (&[SampledRow], IrqMode),
         top: Option<usize>,
     ) -> Self {
+        let cgroups = if irq == IrqMode::Separate { rows.len() / 2 } else { rows.len() };
+        let per_cgroup = &rows[..cgroups];
+        let machine = (irq == IrqMode::Separate).then(|| 2 * cgroups);
         let kernel: Vec<u64> = per_cgroup.iter().map(|(c, _)| c.kernel).collect();
         let share = |samples: &[u64]| -> Vec<f64> {
             samples
@@ -620,44 +679,70 @@ impl SampleReport {
                 .map(|(&n, &k)| if k == 0 { 0.0 } else { n as f64 / k as f64 })
                 .collect()
         };
+        // Samples per row: the task rows, then with `--irq separate` the interrupt rows and
+        // the machine's.
         let mut functions: BTreeMap<&KernelFunction, Vec<u64>> = BTreeMap::new();
         let mut modules: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-        for (i, (_, by_function)) in per_cgroup.iter().enumerate() {
+        for (i, (_, by_function)) in rows.iter().enumerate() {
             for (function, &n) in by_function {
-                functions.entry(function).or_insert_with(|| vec![0; per_cgroup.len()])[i] += n;
-                modules.entry(&function.module).or_insert_with(|| vec![0; per_cgroup.len()])[i] +=
-                    n;
+                functions.entry(function).or_insert_with(|| vec![0; rows.len()])[i] += n;
+                modules.entry(&function.module).or_insert_with(|| vec![0; rows.len()])[i] += n;
             }
         }
-        let busiest_first =
-            |a: &[u64], b: &[u64]| b.iter().sum::<u64>().cmp(&a.iter().sum::<u64>());
+        // The task rows, the interrupt rows and the machine's of one function or module.
+        let split = |mut samples: Vec<u64>| {
+            let all_interrupts = machine.map(|m| samples[m]);
+            let in_interrupts = match machine {
+                Some(_) => samples[cgroups..2 * cgroups].to_vec(),
+                None => Vec::new(),
+            };
+            samples.truncate(cgroups);
+            (share(&samples), samples, in_interrupts, all_interrupts)
+        };
+        let busiest_first = |a: (&[u64], Option<u64>), b: (&[u64], Option<u64>)| {
+            (b.0.iter().sum::<u64>(), b.1).cmp(&(a.0.iter().sum::<u64>(), a.1))
+        };
         let mut functions: Vec<SampledFunction> = functions
             .into_iter()
-            .map(|(f, samples)| SampledFunction {
-                name: f.name.clone(),
-                module: f.module.clone(),
-                share: share(&samples),
-                samples,
+            .map(|(f, samples)| {
+                let (share, samples, in_interrupts, all_interrupts) = split(samples);
+                SampledFunction {
+                    name: f.name.clone(),
+                    module: f.module.clone(),
+                    samples,
+                    share,
+                    in_interrupts,
+                    all_interrupts,
+                }
             })
             .collect();
         functions.sort_by(|a, b| {
-            busiest_first(&a.samples, &b.samples).then_with(|| a.name.cmp(&b.name))
+            busiest_first((&a.samples, a.all_interrupts), (&b.samples, b.all_interrupts))
+                .then_with(|| a.name.cmp(&b.name))
         });
         let functions_omitted = truncate(&mut functions, top);
         let mut modules: Vec<SampledModule> = modules
             .into_iter()
-            .map(|(m, samples)| SampledModule {
-                module: m.to_owned(),
-                share: share(&samples),
-                samples,
+            .map(|(m, samples)| {
+                let (share, samples, in_interrupts, all_interrupts) = split(samples);
+                SampledModule {
+                    module: m.to_owned(),
+                    samples,
+                    share,
+                    in_interrupts,
+                    all_interrupts,
+                }
             })
             .collect();
         modules.sort_by(|a, b| {
-            busiest_first(&a.samples, &b.samples).then_with(|| a.module.cmp(&b.module))
+            busiest_first((&a.samples, a.all_interrupts), (&b.samples, b.all_interrupts))
+                .then_with(|| a.module.cmp(&b.module))
         });
+        let interrupt_rows = machine.map_or(&[][..], |m| &rows[cgroups..m]);
         Self {
             kind: Kind::Samples,
             frequency_hz,
+            irq,
             totals: per_cgroup
                 .iter()
                 .map(|(c, by_function)| SampleTotalsRow {
@@ -674,6 +759,9 @@ impl SampleReport {
                     ),
                 })
                 .collect(),
+            in_interrupts_totals: interrupt_rows.iter().map(|(c, _)| c.kernel).collect(),
+            all_interrupts_total: machine.map(|m| rows[m].0.kernel),
+            all_interrupts_lost: machine.map(|m| rows[m].0.lost),
             functions,
             functions_omitted,
             modules,
@@ -763,10 +851,103 @@ pub(crate) mod tests {
         let samples = SampleReport::new(
             999,
             SampleClock::cpu_clock(false),
-            &[(totals(40, 10), lxc), (totals(10, 0), gvisor)],
+            (&[(totals(40, 10), lxc), (totals(10, 0), gvisor)], IrqMode::Task),
             None,
         );
         Report { kernel_samples: Some(samples), ..sample() }
+    }
+
+    /// `sampled()` made with `--irq separate`: besides, net_rx_action sampled 6 times in
+    /// interrupts while lxc ran and 9 times on the machine (with 3 in veth_xmit), and 1
+    /// sample lost in interrupts.
+    pub(crate) fn sampled_apart() -> Report {
+        let totals = |kernel, user, lost| SampleCounts { kernel, user, lost, ..Default::default() };
+        let lxc = BTreeMap::from([
+            (function("vfs_write", "vmlinux"), 30),
+            (function("ksys_write", "vmlinux"), 8),
+            (function("veth_xmit", "veth"), 2),
+        ]);
+        let gvisor = BTreeMap::from([
+            (function("vfs_write", "vmlinux"), 5),
+            (function("ksys_write", "vmlinux"), 5),
+        ]);
+        let lxc_irq = BTreeMap::from([(function("net_rx_action", "vmlinux"), 6)]);
+        let machine = BTreeMap::from([
+            (function("net_rx_action", "vmlinux"), 9),
+            (function("veth_xmit", "veth"), 3),
+        ]);
+        // Task rows, interrupt rows, the machine's.
+        let rows = [
+            (totals(40, 10, 0), lxc),
+            (totals(10, 0, 0), gvisor),
+            (totals(6, 0, 0), lxc_irq),
+            (totals(0, 0, 0), BTreeMap::new()),
+            (totals(13, 0, 1), machine),
+        ];
+        let clock = SampleClock::cpu_clock(false);
+        let samples = SampleReport::new(999, clock, (&rows, IrqMode::Separate), None);
+        Report { kernel_samples: Some(samples), ..sample() }
+    }
+
+    #[test]
+    fn samples_in_interrupts_are_kept_apart_with_irq_separate() {
+        let s = sampled_apart().kernel_samples.unwrap();
+        assert_eq!(s.irq, IrqMode::Separate);
+        let functions: Vec<_> = s
+            .functions
+            .iter()
+            .map(|f| {
+                (f.name.as_str(), f.samples.clone(), f.in_interrupts.clone(), f.all_interrupts)
+            })
+            .collect();
+        assert_eq!(
+            functions,
+            [
+                ("vfs_write", vec![30, 5], vec![0, 0], Some(0)),
+                ("ksys_write", vec![8, 5], vec![0, 0], Some(0)),
+                ("veth_xmit", vec![2, 0], vec![0, 0], Some(3)),
+                // Sampled in interrupts only: after every function with task samples.
+                ("net_rx_action", vec![0, 0], vec![6, 0], Some(9)),
+            ]
+        );
+        // Shares are of the cgroup's task-context kernel samples.
+        assert_eq!(s.functions[0].share, [0.75, 0.5]);
+        assert_eq!(s.functions[3].share, [0.0, 0.0]);
+        let totals: Vec<_> = s.totals.iter().map(|t| (t.kernel, t.user)).collect();
+        assert_eq!(totals, [(40, 10), (10, 0)]);
+        assert_eq!(
+            (s.in_interrupts_totals, s.all_interrupts_total, s.all_interrupts_lost),
+            (vec![6, 0], Some(13), Some(1))
+        );
+        let modules: Vec<_> = s
+            .modules
+            .iter()
+            .map(|m| (m.module.as_str(), m.samples.clone(), m.interrupt_columns().collect()))
+            .collect::<Vec<(_, _, Vec<u64>)>>();
+        assert_eq!(
+            modules,
+            [("vmlinux", vec![38, 10], vec![6, 0, 9]), ("veth", vec![2, 0], vec![0, 0, 3])]
+        );
+    }
+
+    #[test]
+    fn sample_records_from_before_irq_read_as_task() {
+        let mut json = serde_json::to_value(sampled_apart().kernel_samples.unwrap()).unwrap();
+        let object = json.as_object_mut().unwrap();
+        for field in ["irq", "in_interrupts_totals", "all_interrupts_total", "all_interrupts_lost"]
+        {
+            object.remove(field);
+        }
+        for row in object["functions"].as_array_mut().unwrap() {
+            row.as_object_mut().unwrap().retain(|k, _| !k.contains("interrupts"));
+        }
+        let s: SampleReport = serde_json::from_value(json).unwrap();
+        assert_eq!(s.irq, IrqMode::Task);
+        assert!(s.functions.iter().all(|f| f.interrupt_columns().next().is_none()));
+        // And a report made with --irq task writes none of the new fields.
+        let task = serde_json::to_value(sampled().kernel_samples.unwrap()).unwrap();
+        assert!(task.get("irq").is_none() && task.get("all_interrupts_total").is_none(), "{task}");
+        assert!(task["functions"][0].get("in_interrupts").is_none(), "{task}");
     }
 
     /// ktrace's own programs were listed as vmlinux functions, their cost not said.
@@ -779,8 +960,8 @@ pub(crate) mod tests {
             (function("do_syscall_64", "vmlinux"), 155),
         ]);
         let counts = SampleCounts { kernel: 200, ..Default::default() };
-        let s =
-            SampleReport::new(999, SampleClock::cpu_clock(false), &[(counts, by_function)], None);
+        let rows = [(counts, by_function)];
+        let s = SampleReport::new(999, SampleClock::cpu_clock(false), (&rows, IrqMode::Task), None);
         assert_eq!(s.totals[0].ktrace_programs, Some(40));
         assert_eq!(s.totals[0].ktrace_share(), Some(0.2));
         assert_eq!(s.modules[1].module, "bpf");
@@ -806,15 +987,12 @@ pub(crate) mod tests {
         assert_eq!(modules, [("vmlinux", vec![38, 10]), ("veth", vec![2, 0])]);
         assert_eq!(s.totals[0].kernel_secs_estimate, 40.0 / 999.0);
         // --top cuts functions, not modules.
-        let top = SampleReport::new(
-            999,
-            SampleClock::cpu_clock(true),
-            &[(
-                SampleCounts { kernel: 3, ..Default::default() },
-                BTreeMap::from([(function("a", "vmlinux"), 2), (function("b", "m"), 1)]),
-            )],
-            Some(1),
-        );
+        let rows = [(
+            SampleCounts { kernel: 3, ..Default::default() },
+            BTreeMap::from([(function("a", "vmlinux"), 2), (function("b", "m"), 1)]),
+        )];
+        let top =
+            SampleReport::new(999, SampleClock::cpu_clock(true), (&rows, IrqMode::Task), Some(1));
         assert_eq!((top.functions.len(), top.functions_omitted, top.modules.len()), (1, 1, 2));
     }
 

@@ -235,7 +235,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 8] = [
+const FAMILIES: [Family; 9] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -278,6 +278,18 @@ const FAMILIES: [Family; 8] = [
         items: |report| {
             let functions = report.kernel_samples.iter().flat_map(|s| &s.functions);
             functions.map(|f| (function_labels(&f.name, &f.module), f.samples.clone())).collect()
+        },
+    },
+    Family {
+        name: "ktrace_kernel_samples_in_interrupts",
+        help: "Kernel samples (not calls) in this function in interrupt context (softirq, \
+               hardirq) while a task of the cgroup was current, and as cgroup (interrupts) on \
+               the whole machine (--irq separate).",
+        items: |report| {
+            let functions = report.kernel_samples.iter().flat_map(|s| &s.functions);
+            functions
+                .map(|f| (function_labels(&f.name, &f.module), f.interrupt_columns().collect()))
+                .collect()
         },
     },
     Family {
@@ -401,7 +413,7 @@ mod tests {
     use super::*;
     use crate::{
         latency::{Latency, RELATIVE_ERROR},
-        report::tests::{counted, counted_apart, sampled},
+        report::tests::{counted, counted_apart, sampled, sampled_apart},
     };
 
     #[test]
@@ -453,6 +465,8 @@ ktrace_kernel_samples_total{cgroup="lxc",function="ksys_write",module="vmlinux"}
 ktrace_kernel_samples_total{cgroup="gvisor",function="ksys_write",module="vmlinux"} 5
 ktrace_kernel_samples_total{cgroup="lxc",function="veth_xmit",module="veth"} 2
 ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 0
+# HELP ktrace_kernel_samples_in_interrupts Kernel samples (not calls) in this function in interrupt context (softirq, hardirq) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_kernel_samples_in_interrupts counter
 # HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
 # TYPE ktrace_line_hits counter
 ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4070"} 43
@@ -515,6 +529,36 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
             "task context stays per cgroup:\n{text}"
         );
         assert!(!text.contains("ktrace_function_entries_total{cgroup=\"(interrupts)\""), "{text}");
+    }
+
+    /// Samples in interrupt context per cgroup and, as cgroup `(interrupts)`, for the machine,
+    /// read by a real Prometheus parser.
+    #[test]
+    fn samples_in_interrupts_are_a_counter_per_cgroup_and_for_the_machine() {
+        let text = exposition(Some(Arc::new(sampled_apart()))).unwrap();
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("the real parser reads it");
+        let net_rx = |metric: &str| -> Vec<(String, f64)> {
+            let samples = scrape.samples.iter().filter(|s| {
+                s.metric == metric && s.labels.get("function") == Some("net_rx_action")
+            });
+            samples
+                .map(|s| match s.value {
+                    // The parser reads a counter's `_total` sample as untyped.
+                    prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n) => {
+                        (s.labels.get("cgroup").unwrap_or("").to_owned(), n)
+                    }
+                    _ => ("not a number".to_owned(), 0.0),
+                })
+                .collect()
+        };
+        let expected = [("lxc", 6.0), ("gvisor", 0.0), ("(interrupts)", 9.0)];
+        assert_eq!(
+            net_rx("ktrace_kernel_samples_in_interrupts_total"),
+            expected.map(|(c, n)| (c.to_owned(), n))
+        );
+        let task = [("lxc".to_owned(), 0.0), ("gvisor".to_owned(), 0.0)];
+        assert_eq!(net_rx("ktrace_kernel_samples_total"), task);
     }
 
     #[test]
@@ -610,6 +654,8 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
 # TYPE ktrace_function_entries_in_interrupts counter
 # HELP ktrace_kernel_samples Kernel samples (not calls) that found a task of the cgroup in this function.
 # TYPE ktrace_kernel_samples counter
+# HELP ktrace_kernel_samples_in_interrupts Kernel samples (not calls) in this function in interrupt context (softirq, hardirq) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_kernel_samples_in_interrupts counter
 # HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
 # TYPE ktrace_line_hits counter
 # HELP ktrace_line_hits_in_interrupts Exact hits of a source line of a kernel function (--lines) in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).

@@ -100,6 +100,9 @@ impl Session {
         if let Some(path) = &options.stacks {
             file::check_target(path, options.force)?;
         }
+        for note in &plan.notes {
+            eprintln!("{note}");
+        }
         let symbols = plan.sampling.map(|_| KernelSymbols::running_kernel()).transpose()?;
         let sampled_functions = plan.sampled_functions;
         let lines = plan.lines;
@@ -279,11 +282,12 @@ impl Session {
     ) -> anyhow::Result<Report> {
         let kernel_samples = match (&snapshot.samples, self.probes.sampling()) {
             (Some(samples), Some(sampling)) => {
-                let per_cgroup = samples
+                let rows = samples
                     .iter()
                     .map(|s| Ok((s.clone(), self.by_function(s)?)))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                Some(SampleReport::new(sampling.frequency_hz, self.clock.clone(), &per_cgroup, top))
+                let (clock, irq) = (self.clock.clone(), self.probes.irq());
+                Some(SampleReport::new(sampling.frequency_hz, clock, (&rows, irq), top))
             }
             _ => None,
         };
@@ -349,12 +353,14 @@ impl Session {
         Ok(by_function)
     }
 
-    /// Folded stacks ("cgroup;outer;...;inner count") of the whole trace.
+    /// Folded stacks ("cgroup;outer;...;inner count") of the whole trace, a row's under its
+    /// label (see [`folded::row_labels`]).
     fn folded_stacks(&mut self, samples: &[SampleCounts]) -> anyhow::Result<BTreeMap<String, u64>> {
         let symbols = self.symbols.as_mut().expect("sampling sessions have symbols");
         let mut frames_of: BTreeMap<i32, Vec<u64>> = BTreeMap::new();
         let mut folded = BTreeMap::new();
-        for (cgroup, counts) in self.info.cgroups.iter().zip(samples) {
+        let labels = folded::row_labels(&self.info.cgroups, self.probes.irq());
+        for (label, counts) in labels.iter().zip(samples) {
             for (&(ip, stack_id), &n) in &counts.by_location {
                 let ips = if stack_id == NO_STACK {
                     vec![ip]
@@ -368,7 +374,7 @@ impl Session {
                         }
                     }
                 };
-                let mut line = folded::frame_name(&cgroup.label);
+                let mut line = folded::frame_name(label);
                 for function in symbols.functions(&ips)?.iter().rev() {
                     line.push(';');
                     line += &folded::frame_name(&match function.module.as_str() {

@@ -1,21 +1,28 @@
-//! `--irq`: what happens to kernel function entries in interrupt context (hardirq, softirq,
-//! NMI). Such work runs for whoever the packet, timer or I/O completion belongs to, but the
-//! task it interrupted is `current`: counted as usual, a veth receive path in NET_RX softirq
-//! is charged to the sending container, and an idle container collects timer and RCU work.
+//! `--irq`: what happens to kernel function entries and kernel samples in interrupt context
+//! (hardirq, softirq, NMI). Such work runs for whoever the packet, timer or I/O completion
+//! belongs to, but the task it interrupted is `current`: counted as usual, a veth receive path
+//! in NET_RX softirq is charged to the sending container, and an idle container collects timer
+//! and RCU work.
 //!
 //! The eBPF side tells interrupt context apart by the CPU's preempt count (tracer-ebpf's
 //! context.rs); this module finds where that is in kernel BTF: the per-CPU variable
-//! `__preempt_count`, or on Linux 6.2 to 6.14 the `preempt_count` field of `pcpu_hot`.
+//! `__preempt_count`, or on Linux 6.2 to 6.14 the `preempt_count` field of `pcpu_hot`. The
+//! kernel resolves that variable by name among its symbols when it loads the programs, which
+//! holds data symbols only with `CONFIG_KALLSYMS_ALL` (distribution kernels have it): a
+//! variable in BTF but not in /proc/kallsyms cannot be used.
 use std::fmt;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use tracer_common::{IRQ_EXCLUDE, IRQ_SEPARATE, IRQ_TASK, PreemptCount};
 
 use super::layout;
-use crate::btf::Btf;
+use crate::{btf::Btf, kallsyms};
 
-/// What counted entries (of functions and of line probes, which share their counters) in
-/// interrupt context count for, and where the eBPF side reads whether a CPU is in one.
+const KALLSYMS: &str = "/proc/kallsyms";
+
+/// What counted entries (of functions and of line probes, which share their counters) and
+/// kernel samples in interrupt context count for, and where the eBPF side reads whether a CPU
+/// is in one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interrupts {
     pub mode: IrqMode,
@@ -71,8 +78,9 @@ impl IrqMode {
         }
     }
 
-    /// Rows of function counters for `slots` traced cgroups (see tracer-common's
-    /// `IRQ_TASK`): with `Separate`, task rows, then interrupt rows, then the machine's.
+    /// Rows of function counters or sample totals for `slots` traced cgroups (see
+    /// tracer-common's `IRQ_TASK`): with `Separate`, task rows, then interrupt rows, then the
+    /// machine's.
     pub fn rows(self, slots: usize) -> usize {
         match self {
             Self::Separate => 2 * slots + 1,
@@ -86,18 +94,28 @@ impl IrqMode {
     }
 }
 
-/// Where the running kernel keeps each CPU's preempt count, from its BTF.
+/// Where the running kernel keeps each CPU's preempt count, from its BTF, if the kernel can
+/// resolve it for the eBPF side.
 pub fn preempt_count() -> anyhow::Result<PreemptCount> {
-    preempt_count_in(&layout::vmlinux_btf()?)
+    let (name, found) = preempt_count_in(&layout::vmlinux_btf()?)?;
+    let text = std::fs::read_to_string(KALLSYMS).with_context(|| format!("reading {KALLSYMS}"))?;
+    if !kallsyms::symbols(&text).any(|s| s.name == name && s.module == kallsyms::CORE_KERNEL) {
+        bail!(
+            "{name} is in kernel BTF but not in {KALLSYMS} (a kernel without \
+             CONFIG_KALLSYMS_ALL), so the kernel cannot resolve it for ktrace's programs"
+        );
+    }
+    Ok(found)
 }
 
-fn preempt_count_in(btf: &Btf) -> anyhow::Result<PreemptCount> {
+/// The per-CPU variable that holds the preempt count, and where.
+fn preempt_count_in(btf: &Btf) -> anyhow::Result<(&'static str, PreemptCount)> {
     if let Some(variable) = btf.variable("__preempt_count") {
-        return Ok(PreemptCount { variable, offset: 0 });
+        return Ok(("__preempt_count", PreemptCount { variable, offset: 0 }));
     }
     let Some(variable) = btf.variable("pcpu_hot") else {
         bail!("neither __preempt_count nor pcpu_hot is a per-CPU variable in kernel BTF");
     };
     let field = btf.member("pcpu_hot", "preempt_count")?;
-    Ok(PreemptCount { variable, offset: field.offset })
+    Ok(("pcpu_hot", PreemptCount { variable, offset: field.offset }))
 }

@@ -61,14 +61,16 @@ pub struct Probes {
     chunks: usize,
     latency: bool,
     sampling: Option<Sampling>,
+    /// What entries and samples in interrupt context count for, which decides their rows.
+    irq: IrqMode,
     diagnostics: Option<diagnostics::Printer>,
 }
 
 impl Probes {
     /// Loads the object with `cgroups` as targets and attaches the syscall counter (timing
     /// calls too with `latency`) and, if asked, the sampler, the function counter and the line
-    /// probes, which count entries in interrupt context as `interrupts` says; counting starts
-    /// once all are attached.
+    /// probes, which count entries and samples in interrupt context as `interrupts` says;
+    /// counting starts once all are attached.
     pub fn attach(
         cgroups: &[Cgroup],
         latency: bool,
@@ -147,6 +149,7 @@ impl Probes {
             chunks,
             latency,
             sampling,
+            irq,
             diagnostics,
         })
     }
@@ -201,9 +204,17 @@ impl Probes {
         self.sampling
     }
 
+    /// What entries and samples in interrupt context count for.
+    pub fn irq(&self) -> IrqMode {
+        self.irq
+    }
+
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
         let syscalls = syscalls::read(&self.ebpf, self.slots)?;
-        let samples = self.sampling.map(|_| sample::read(&self.ebpf, self.slots)).transpose()?;
+        let samples = self
+            .sampling
+            .map(|_| sample::read(&self.ebpf, self.irq.rows(self.slots)))
+            .transpose()?;
         let functions = self
             .functions
             .as_ref()

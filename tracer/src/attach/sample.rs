@@ -93,21 +93,21 @@ pub fn hardware_cycles() -> bool {
     true
 }
 
-/// Cumulative samples of slots 0..slots.
-pub fn read(ebpf: &Ebpf, slots: usize) -> anyhow::Result<Vec<SampleCounts>> {
+/// Cumulative samples of rows 0..rows (as `IrqMode::rows` says).
+pub fn read(ebpf: &Ebpf, rows: usize) -> anyhow::Result<Vec<SampleCounts>> {
     let totals: PerCpuArray<_, SampleTotals> = object::map_as(ebpf, "SAMPLE_TOTALS")?;
-    let mut counts: Vec<SampleCounts> = (0..slots as u32)
-        .map(|slot| {
+    let mut counts: Vec<SampleCounts> = (0..rows as u32)
+        .map(|row| {
             let per_cpu =
-                totals.get(&slot, 0).with_context(|| format!("reading SAMPLE_TOTALS[{slot}]"))?;
+                totals.get(&row, 0).with_context(|| format!("reading SAMPLE_TOTALS[{row}]"))?;
             Ok(SampleCounts::sum_per_cpu(&per_cpu))
         })
         .collect::<anyhow::Result<_>>()?;
     let samples: HashMap<_, SampleKey, u64> = object::map_as(ebpf, "SAMPLES")?;
     for entry in samples.iter() {
         let (key, n) = entry.context("reading SAMPLES")?;
-        if let Some(slot) = counts.get_mut(key.slot as usize) {
-            slot.by_location.insert((key.ip, key.stack_id), n);
+        if let Some(row) = counts.get_mut(key.slot as usize) {
+            row.by_location.insert((key.ip, key.stack_id), n);
         }
     }
     Ok(counts)

@@ -383,8 +383,10 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     } else if sampled {
         let functions = table.section(Measure::Samples, |_, rec, c| {
             let s = rec.kernel_samples.as_ref().expect("all records sampled");
+            // With --irq separate, a function sampled in interrupts only has no task samples.
             s.functions
                 .iter()
+                .filter(|f| f.samples[c] > 0)
                 .map(|f| ((f.name.clone(), Some(f.module.clone())), f.samples[c], None))
                 .collect()
         });
@@ -1112,23 +1114,47 @@ pub(crate) mod tests {
         assert_eq!(c.left_out, [], "nothing to leave out where no record has functions");
     }
 
+    /// Sampled records kept apart are compared in their tasks' samples: a function sampled in
+    /// interrupts only gets no row.
+    #[test]
+    fn sampled_records_kept_apart_compare_task_samples() {
+        let run = |name: &str| {
+            let mut r = record(&["lxc", "gvisor"], &[]);
+            r.report.kernel_samples = crate::report::tests::sampled_apart().kernel_samples;
+            (name.to_owned(), format!("{name}.json"), r)
+        };
+        let c = compare(&[run("a"), run("b")], None);
+        let functions = c.functions.unwrap();
+        let names: Vec<&str> = functions.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["vfs_write", "ksys_write", "veth_xmit"]);
+        assert_eq!(functions.rows[0].values, [30, 5, 30, 5]);
+    }
+
     #[test]
     fn sampled_functions_are_compared_as_samples_when_not_all_counted() {
         let samples = |n| {
             Some(SampleReport {
                 kind: Kind::Samples,
                 frequency_hz: 999,
+                irq: IrqMode::Task,
                 totals: Vec::new(),
+                in_interrupts_totals: Vec::new(),
+                all_interrupts_total: None,
+                all_interrupts_lost: None,
                 functions: vec![SampledFunction {
                     name: "vfs_write".to_owned(),
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
                     share: vec![1.0],
+                    in_interrupts: Vec::new(),
+                    all_interrupts: None,
                 }],
                 modules: vec![SampledModule {
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
                     share: vec![1.0],
+                    in_interrupts: Vec::new(),
+                    all_interrupts: None,
                 }],
                 functions_omitted: 0,
                 clock: None,

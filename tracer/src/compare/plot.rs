@@ -105,6 +105,7 @@ mod tests {
 
     use super::*;
     use crate::{
+        attach::IrqMode,
         compare::tests::record,
         compare::{compare, load},
         figure::tests::{Figure, png_size},
@@ -181,7 +182,11 @@ mod tests {
             record.report.kernel_samples = Some(SampleReport {
                 kind: Kind::Samples,
                 frequency_hz: 999,
+                irq: IrqMode::Task,
                 totals: Vec::new(),
+                in_interrupts_totals: Vec::new(),
+                all_interrupts_total: None,
+                all_interrupts_lost: None,
                 functions: Vec::new(),
                 functions_omitted: 0,
                 modules: modules
@@ -190,6 +195,8 @@ mod tests {
                         module: m.to_owned(),
                         samples: vec![n],
                         share: vec![1.0],
+                        in_interrupts: Vec::new(),
+                        all_interrupts: None,
                     })
                     .collect(),
                 clock: None,

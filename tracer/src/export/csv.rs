@@ -1,7 +1,7 @@
 //! `--output csv`: tidy rows, one per (cgroup, syscall) and, with `--sample`, per (cgroup,
 //! kernel function) and (cgroup, module); with `--lines`, per (cgroup, source line); with
-//! `--irq separate` also per (cgroup, function) in interrupts, and per function for the
-//! machine's interrupts (cgroup `(interrupts)`). The report's metadata is repeated on every
+//! `--irq separate` also per (cgroup, function or module) in interrupts, counted or sampled,
+//! and per function or module for the machine's interrupts (cgroup `(interrupts)`). The report's metadata is repeated on every
 //! row, so rows of several runs or intervals can be concatenated and still be told apart.
 //! With `--latency`, syscall rows carry the timed calls' percentiles in integer nanoseconds.
 use std::io::{self, Write};
@@ -52,6 +52,10 @@ const FUNCTION_COUNTS: &str = "function";
 const FUNCTION_IN_INTERRUPTS: &str = "function_in_interrupts";
 const FUNCTION_SAMPLES: &str = "function_samples";
 const MODULE_SAMPLES: &str = "module_samples";
+/// Samples in interrupt context, as [`FUNCTION_IN_INTERRUPTS`] says; in the `samples` column,
+/// with no share.
+const FUNCTION_SAMPLES_IN_INTERRUPTS: &str = "function_samples_in_interrupts";
+const MODULE_SAMPLES_IN_INTERRUPTS: &str = "module_samples_in_interrupts";
 /// Hits of a source line of a kernel function (`name`), counted; in the `calls` column.
 const LINE_COUNTS: &str = "line";
 /// Hits of a source line in interrupt context, counted, as [`FUNCTION_IN_INTERRUPTS`].
@@ -187,38 +191,43 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
         }
     }
     if let Some(samples) = &report.kernel_samples {
+        // The fields of a row of `name` in `module` with `n` samples and that share.
+        let fields = |name: &str, module: &str, n: u64, share: Option<f64>| {
+            [
+                name.to_owned(),
+                module.to_owned(),
+                String::new(),
+                String::new(),
+                String::new(),
+                n.to_string(),
+                share.map(|s| format!("{s:.6}")).unwrap_or_default(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]
+        };
         for f in &samples.functions {
-            for (i, (n, share)) in f.samples.iter().zip(&f.share).enumerate() {
-                let fields = [
-                    f.name.clone(),
-                    f.module.clone(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    n.to_string(),
-                    format!("{share:.6}"),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ];
-                row(Some(i), FUNCTION_SAMPLES, fields, None)?;
+            for (i, (&n, &share)) in f.samples.iter().zip(&f.share).enumerate() {
+                row(Some(i), FUNCTION_SAMPLES, fields(&f.name, &f.module, n, Some(share)), None)?;
+            }
+            let in_interrupts = |n| fields(&f.name, &f.module, n, None);
+            for (i, &n) in f.in_interrupts.iter().enumerate() {
+                row(Some(i), FUNCTION_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
+            }
+            if let Some(n) = f.all_interrupts {
+                row(None, FUNCTION_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
             }
         }
         for m in &samples.modules {
-            for (i, (n, share)) in m.samples.iter().zip(&m.share).enumerate() {
-                let fields = [
-                    m.module.clone(),
-                    m.module.clone(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    n.to_string(),
-                    format!("{share:.6}"),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ];
-                row(Some(i), MODULE_SAMPLES, fields, None)?;
+            for (i, (&n, &share)) in m.samples.iter().zip(&m.share).enumerate() {
+                row(Some(i), MODULE_SAMPLES, fields(&m.module, &m.module, n, Some(share)), None)?;
+            }
+            let in_interrupts = |n| fields(&m.module, &m.module, n, None);
+            for (i, &n) in m.in_interrupts.iter().enumerate() {
+                row(Some(i), MODULE_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
+            }
+            if let Some(n) = m.all_interrupts {
+                row(None, MODULE_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
             }
         }
     }

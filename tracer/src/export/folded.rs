@@ -1,6 +1,11 @@
 //! `--stacks FILE`: sampled kernel stacks in the folded format that flame graph tools read
 //! (inferno, flamegraph.pl): one line per distinct stack, `root;...;leaf COUNT`, with the
 //! cgroup as the root frame. Written atomically (see [`super::file`]).
+//!
+//! With `--irq separate` the stacks sampled in interrupt context have roots of their own, so
+//! that a flame graph shows them beside the tasks' work, not inside it: `lxc_[irq]` for those
+//! that came while a task of cgroup lxc ran, and `(interrupts)` for every one on the machine,
+//! whoever ran (so it holds the `[irq]` stacks again, as the tables' (interrupts) column does).
 use std::{
     collections::BTreeMap,
     io::{BufWriter, Write as _},
@@ -8,6 +13,21 @@ use std::{
 };
 
 use super::file;
+use crate::{
+    attach::IrqMode,
+    report::{ALL_INTERRUPTS, CgroupInfo},
+};
+
+/// The root frame of each row of samples (as `IrqMode::rows` lays them out): the cgroups'
+/// labels, then with `--irq separate` `LABEL [irq]` per cgroup and `(interrupts)`.
+pub fn row_labels(cgroups: &[CgroupInfo], irq: IrqMode) -> Vec<String> {
+    let tasks = cgroups.iter().map(|c| c.label.clone());
+    if irq != IrqMode::Separate {
+        return tasks.collect();
+    }
+    let interrupts = cgroups.iter().map(|c| format!("{} [irq]", c.label));
+    tasks.chain(interrupts).chain([ALL_INTERRUPTS.to_owned()]).collect()
+}
 
 /// A frame name that cannot break the format: `;` separates frames, and the last space
 /// separates the count.
@@ -52,5 +72,19 @@ mod tests {
     #[test]
     fn frame_names_cannot_break_lines() {
         assert_eq!(frame_name("my cgroup;x"), "my_cgroup_x");
+    }
+
+    #[test]
+    fn interrupt_rows_get_roots_of_their_own() {
+        let cgroups = crate::report::tests::info(&["lxc", "gvisor"]).cgroups;
+        let roots = |irq| -> Vec<String> {
+            row_labels(&cgroups, irq).iter().map(|l| frame_name(l)).collect()
+        };
+        assert_eq!(roots(IrqMode::Task), ["lxc", "gvisor"]);
+        assert_eq!(roots(IrqMode::Exclude), ["lxc", "gvisor"]);
+        assert_eq!(
+            roots(IrqMode::Separate),
+            ["lxc", "gvisor", "lxc_[irq]", "gvisor_[irq]", "(interrupts)"]
+        );
     }
 }

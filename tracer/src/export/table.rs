@@ -329,6 +329,8 @@ const FUNCTION_WIDTH: usize = 34;
 const MODULE_WIDTH: usize = 12;
 /// "  SAMPLES(10) SHARE(7)"
 const SAMPLE_GROUP_WIDTH: usize = 2 + 10 + 1 + 7;
+/// " IN IRQ(10)", after a cgroup's samples with `--irq separate`.
+const SAMPLE_IN_IRQ_WIDTH: usize = 1 + 10;
 const LABEL_WIDTH: usize = FUNCTION_WIDTH + 1 + MODULE_WIDTH;
 
 fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) -> io::Result<()> {
@@ -337,27 +339,46 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
         "Kernel functions, sampled at {} Hz per CPU: SAMPLES are samples, not calls; SHARE is of the cgroup's kernel samples",
         samples.frequency_hz
     )?;
-    group_labels(out, report, LABEL_WIDTH, SAMPLE_GROUP_WIDTH, None)?;
+    let columns = SampleColumns { separate: samples.irq == IrqMode::Separate };
+    match samples.irq {
+        IrqMode::Separate => writeln!(
+            out,
+            "SAMPLES are in the cgroup's tasks; IN IRQ in interrupts (softirq, hardirq) while its task ran; {ALL_INTERRUPTS} all in interrupts on the machine, whoever ran"
+        )?,
+        IrqMode::Exclude => writeln!(
+            out,
+            "Samples in interrupt context are left out of the cgroups (--irq exclude)"
+        )?,
+        IrqMode::Task => {}
+    }
+    columns.labels(out, report)?;
     write!(out, "{:<FUNCTION_WIDTH$} {:<MODULE_WIDTH$}", "FUNCTION", "MODULE")?;
-    sample_headers(out, report.cgroups.len())?;
+    columns.headers(out, report.cgroups.len())?;
     for f in &samples.functions {
         let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
         write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
-        sample_cells(out, &f.samples, &f.share)?;
+        columns.cells(out, &f.samples, Some(&f.share), (&f.in_interrupts, f.all_interrupts))?;
     }
     let totals = &samples.totals;
-    total_line(out, "KERNEL SAMPLES", totals.iter().map(|t| t.kernel.to_string()))?;
+    write!(out, "{:<LABEL_WIDTH$}", "KERNEL SAMPLES")?;
+    let kernel: Vec<u64> = totals.iter().map(|t| t.kernel).collect();
+    let interrupts = (&samples.in_interrupts_totals[..], samples.all_interrupts_total);
+    columns.cells(out, &kernel, None, interrupts)?;
     let estimate = |t: &SampleTotalsRow| format!("{:.2} s", t.kernel_secs_estimate);
-    total_line(out, "  est. kernel CPU time", totals.iter().map(estimate))?;
+    columns.total_line(out, "  est. kernel CPU time", totals.iter().map(estimate))?;
     if totals.iter().all(|t| t.ktrace_programs.is_some()) {
         write!(out, "{:<LABEL_WIDTH$}", "  in ktrace's own programs")?;
         let own: Vec<u64> = totals.iter().map(|t| t.ktrace_programs.unwrap_or(0)).collect();
         let share: Vec<f64> = totals.iter().map(|t| t.ktrace_share().unwrap_or(0.0)).collect();
-        sample_cells(out, &own, &share)?;
+        columns.cells(out, &own, Some(&share), (&[], None))?;
     }
-    total_line(out, "USER SAMPLES", totals.iter().map(|t| t.user.to_string()))?;
+    columns.total_line(out, "USER SAMPLES", totals.iter().map(|t| t.user.to_string()))?;
     if totals.iter().any(|t| t.lost > 0) {
-        total_line(out, "LOST (sample map full)", totals.iter().map(|t| t.lost.to_string()))?;
+        let lost = totals.iter().map(|t| t.lost.to_string());
+        columns.total_line(out, "LOST (sample map full)", lost)?;
+    }
+    if let Some(lost) = samples.all_interrupts_lost.filter(|&n| n > 0) {
+        writeln!(out, "LOST in interrupts (sample map full): {lost}")?;
     }
     if samples.functions_omitted > 0 {
         writeln!(out, "({} more functions not shown)", samples.functions_omitted)?;
@@ -367,44 +388,91 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
     }
     writeln!(out)?;
     writeln!(out, "Kernel modules, sampled at {} Hz per CPU", samples.frequency_hz)?;
-    group_labels(out, report, LABEL_WIDTH, SAMPLE_GROUP_WIDTH, None)?;
+    columns.labels(out, report)?;
     write!(out, "{:<LABEL_WIDTH$}", "MODULE")?;
-    sample_headers(out, report.cgroups.len())?;
+    columns.headers(out, report.cgroups.len())?;
     for m in &samples.modules {
         write!(out, "{:<LABEL_WIDTH$}", fit(&m.module, LABEL_WIDTH))?;
-        sample_cells(out, &m.samples, &m.share)?;
+        columns.cells(out, &m.samples, Some(&m.share), (&m.in_interrupts, m.all_interrupts))?;
     }
     writeln!(out)
 }
 
-fn sample_headers(out: &mut impl Write, cgroups: usize) -> io::Result<()> {
-    for _ in 0..cgroups {
-        write!(out, "  {:>10} {:>7}", "SAMPLES", "SHARE")?;
-    }
-    writeln!(out)
+/// The columns of the sample tables: per cgroup SAMPLES and SHARE, and with `--irq separate`
+/// IN IRQ, then one (interrupts) column.
+struct SampleColumns {
+    separate: bool,
 }
 
-fn sample_cells(out: &mut impl Write, samples: &[u64], share: &[f64]) -> io::Result<()> {
-    for (n, share) in samples.iter().zip(share) {
-        write!(out, "  {n:>10} {:>6.1}%", share * 100.0)?;
+impl SampleColumns {
+    fn labels(&self, out: &mut impl Write, report: &Report) -> io::Result<()> {
+        let width = SAMPLE_GROUP_WIDTH + if self.separate { SAMPLE_IN_IRQ_WIDTH } else { 0 };
+        group_labels(out, report, LABEL_WIDTH, width, self.separate.then_some(ALL_INTERRUPTS))
     }
-    writeln!(out)
+
+    fn headers(&self, out: &mut impl Write, cgroups: usize) -> io::Result<()> {
+        for _ in 0..cgroups {
+            write!(out, "  {:>10} {:>7}", "SAMPLES", "SHARE")?;
+            if self.separate {
+                write!(out, " {:>10}", "IN IRQ")?;
+            }
+        }
+        if self.separate {
+            write!(out, "  {:>12}", "SAMPLES")?;
+        }
+        writeln!(out)
+    }
+
+    /// One row's cells: its samples per cgroup, their shares if given (else blank), and
+    /// with `--irq separate` the samples in interrupts per cgroup and on the machine (blank
+    /// where not given).
+    fn cells(
+        &self,
+        out: &mut impl Write,
+        samples: &[u64],
+        share: Option<&[f64]>,
+        (in_interrupts, all_interrupts): (&[u64], Option<u64>),
+    ) -> io::Result<()> {
+        let mut line = String::new();
+        for (c, n) in samples.iter().enumerate() {
+            line += &match share.and_then(|s| s.get(c)) {
+                Some(share) => format!("  {n:>10} {:>6.1}%", share * 100.0),
+                None => format!("  {n:>10} {:>7}", ""),
+            };
+            if self.separate {
+                line += &format!(" {:>10}", cell(in_interrupts.get(c)));
+            }
+        }
+        if self.separate {
+            line += &format!("  {:>12}", cell(all_interrupts.as_ref()));
+        }
+        writeln!(out, "{}", line.trim_end())
+    }
+
+    /// A line of figures under the SAMPLES columns, e.g. the estimated CPU time.
+    fn total_line(
+        &self,
+        out: &mut impl Write,
+        label: &str,
+        cells: impl Iterator<Item = String>,
+    ) -> io::Result<()> {
+        let mut line = format!("{label:<LABEL_WIDTH$}");
+        for cell in cells {
+            // Under the SAMPLES column; SHARE (and IN IRQ) stay empty.
+            line += &format!("  {cell:>10} {:>7}", "");
+            if self.separate {
+                line += &" ".repeat(SAMPLE_IN_IRQ_WIDTH);
+            }
+        }
+        writeln!(out, "{}", line.trim_end())
+    }
 }
 
-fn total_line(
-    out: &mut impl Write,
-    label: &str,
-    cells: impl Iterator<Item = String>,
-) -> io::Result<()> {
-    let mut line = format!("{label:<LABEL_WIDTH$}");
-    for cell in cells {
-        // Under the SAMPLES column; SHARE stays empty.
-        line += &format!("  {cell:>10} {:>7}", "");
-    }
-    writeln!(out, "{}", line.trim_end())
+/// A figure, or blank where there is none.
+fn cell(n: Option<&u64>) -> String {
+    n.map(u64::to_string).unwrap_or_default()
 }
 
-/// The line naming each cgroup above its column group.
 fn group_labels(
     out: &mut impl Write,
     report: &Report,
@@ -445,7 +513,7 @@ fn fit(s: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{counted, counted_apart, sample, sampled};
+    use crate::report::tests::{counted, counted_apart, sample, sampled, sampled_apart};
 
     #[test]
     fn renders_groups_units_rows_and_totals() {
@@ -504,6 +572,38 @@ Kernel modules, sampled at 999 Hz per CPU
 MODULE                                              SAMPLES   SHARE     SAMPLES   SHARE
 vmlinux                                                  38   95.0%          10  100.0%
 veth                                                      2    5.0%           0    0.0%
+
+";
+        assert_eq!(profile, expected);
+    }
+
+    #[test]
+    fn renders_samples_in_interrupts_beside_each_cgroup_and_for_the_machine() {
+        let mut out = Vec::new();
+        write(&mut out, &sampled_apart()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let profile = &text[text.find("Kernel functions").expect("profile section")..];
+        let expected = "\
+Kernel functions, sampled at 999 Hz per CPU: SAMPLES are samples, not calls; SHARE is of the cgroup's kernel samples
+SAMPLES are in the cgroup's tasks; IN IRQ in interrupts (softirq, hardirq) while its task ran; (interrupts) all in interrupts on the machine, whoever ran
+                                                 lxc                            gvisor                         (interrupts)
+FUNCTION                           MODULE           SAMPLES   SHARE     IN IRQ     SAMPLES   SHARE     IN IRQ       SAMPLES
+vfs_write                          vmlinux               30   75.0%          0           5   50.0%          0             0
+ksys_write                         vmlinux                8   20.0%          0           5   50.0%          0             0
+veth_xmit                          veth                   2    5.0%          0           0    0.0%          0             3
+net_rx_action                      vmlinux                0    0.0%          6           0    0.0%          0             9
+KERNEL SAMPLES                                           40                  6          10                  0            13
+  est. kernel CPU time                               0.04 s                         0.01 s
+  in ktrace's own programs                                0    0.0%                      0    0.0%
+USER SAMPLES                                             10                              0
+LOST in interrupts (sample map full): 1
+Sampled with cpu-clock, a timer interrupt; this machine has no hardware cycle counter, as most VMs have none. Time spent with interrupts disabled is attributed to where they are re-enabled (_raw_spin_unlock_irqrestore, finish_task_switch).
+
+Kernel modules, sampled at 999 Hz per CPU
+                                                 lxc                            gvisor                         (interrupts)
+MODULE                                              SAMPLES   SHARE     IN IRQ     SAMPLES   SHARE     IN IRQ       SAMPLES
+vmlinux                                                  38   95.0%          6          10  100.0%          0             9
+veth                                                      2    5.0%          0           0    0.0%          0             3
 
 ";
         assert_eq!(profile, expected);

@@ -6,7 +6,7 @@ use crate::{
     attach::{Backend, IrqMode},
     kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
-    report::{ALL_INTERRUPTS, CountedFunction, FunctionReport, Hits, SampleReport},
+    report::{ALL_INTERRUPTS, FunctionReport, Hits, SampleReport},
     session::Update,
 };
 
@@ -69,10 +69,12 @@ pub struct App {
     pub(super) sampling_hz: Option<u64>,
     /// The backend counting kernel functions, once an update says so.
     pub(super) counting: Option<Backend>,
-    /// Whether counted functions and lines keep interrupt context apart (`--irq separate`):
-    /// the functions, modules and lines views then have `[irq]` rows and an `(interrupts)`
-    /// column.
+    /// Whether counted functions, lines or samples keep interrupt context apart (`--irq
+    /// separate`): the functions, modules and lines views then have `[irq]` rows and an
+    /// `(interrupts)` column.
     pub(super) interrupts: bool,
+    /// Whether the functions and modules views' figures (counted or sampled) keep it apart.
+    pub(super) profile_apart: bool,
     pub(super) view: View,
     pub(super) mode: Mode,
     pub(super) sort: SortColumn,
@@ -113,6 +115,7 @@ impl App {
             sampling_hz,
             counting: None,
             interrupts: false,
+            profile_apart: false,
             view: View::Syscalls,
             mode: Mode::Normal,
             sort: SortColumn::Rate(Column::All),
@@ -206,7 +209,9 @@ impl App {
         }
         let function_irq = total.kernel_functions.as_ref().map(|f| f.irq);
         let line_irq = total.kernel_lines.as_ref().map(|l| l.irq);
-        if !self.interrupts && function_irq.or(line_irq) == Some(IrqMode::Separate) {
+        let sample_irq = total.kernel_samples.as_ref().map(|s| s.irq);
+        self.profile_apart = function_irq.or(sample_irq) == Some(IrqMode::Separate);
+        if !self.interrupts && function_irq.or(line_irq).or(sample_irq) == Some(IrqMode::Separate) {
             self.interrupts = true;
             self.functions = Figures::new(self.cgroups.len() + 1);
             self.modules = Figures::new(self.cgroups.len() + 1);
@@ -228,13 +233,17 @@ impl App {
         } else if let (Some(total), Some(interval)) =
             (&total.kernel_samples, &interval.kernel_samples)
         {
-            let kernel: Vec<u64> = total.totals.iter().map(|t| t.kernel).collect();
+            let while_current = samples_while_current(total);
             self.apply_profile(
-                [&kernel, &kernel],
+                [&while_current, &while_current],
                 [sampled_functions(total), sampled_functions(interval)],
                 [sampled_modules(total), sampled_modules(interval)],
             );
-            self.overhead.lost_samples = Some(total.totals.iter().map(|t| t.lost).sum());
+            if self.profile_apart {
+                self.apply_sampled_interrupts(total, interval);
+            }
+            let lost = total.totals.iter().map(|t| t.lost).chain(total.all_interrupts_lost);
+            self.overhead.lost_samples = Some(lost.sum());
         }
         if let (Some(total), Some(interval)) = (&total.kernel_lines, &interval.kernel_lines) {
             self.counting_lines = true;
@@ -292,11 +301,30 @@ impl App {
     fn apply_interrupts(&mut self, total: &FunctionReport, interval: &FunctionReport) {
         let mut label = String::new();
         for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
-            let label = in_interrupts_label(&mut label, f);
+            let label = in_interrupts_label(&mut label, &f.name, &f.module);
             self.functions.set_total(label, f.interrupt_columns());
         }
         for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
-            let label = in_interrupts_label(&mut label, f);
+            let label = in_interrupts_label(&mut label, &f.name, &f.module);
+            self.functions.set_interval(label, f.interrupt_columns());
+        }
+        for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
+            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        }
+        for m in interval.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
+            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        }
+    }
+
+    /// The same for samples in interrupt context (`--sample` with `--irq separate`).
+    fn apply_sampled_interrupts(&mut self, total: &SampleReport, interval: &SampleReport) {
+        let mut label = String::new();
+        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+            let label = in_interrupts_label(&mut label, &f.name, &f.module);
+            self.functions.set_total(label, f.interrupt_columns());
+        }
+        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+            let label = in_interrupts_label(&mut label, &f.name, &f.module);
             self.functions.set_interval(label, f.interrupt_columns());
         }
         for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
@@ -312,7 +340,7 @@ impl App {
     pub(super) fn column_labels(&self) -> impl Iterator<Item = &str> {
         let machine = self.interrupts
             && match self.view {
-                View::Functions | View::Modules => self.counting.is_some(),
+                View::Functions | View::Modules => self.profile_apart,
                 View::Lines => true,
                 _ => false,
             };
@@ -496,10 +524,21 @@ fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[
 /// entries and the interrupts that came meanwhile), then all interrupts of the machine: the
 /// shares' denominators of the functions view.
 fn entries_while_current(r: &FunctionReport) -> Vec<u64> {
-    let in_interrupts = |c: usize| r.in_interrupts_totals.get(c).copied().unwrap_or(0);
-    (r.totals.iter().enumerate())
+    while_current(&r.totals, &r.in_interrupts_totals, r.all_interrupts_total)
+}
+
+/// The same of kernel samples; without `--irq separate`, each cgroup's kernel samples.
+fn samples_while_current(r: &SampleReport) -> Vec<u64> {
+    let kernel: Vec<u64> = r.totals.iter().map(|t| t.kernel).collect();
+    while_current(&kernel, &r.in_interrupts_totals, r.all_interrupts_total)
+}
+
+/// Per cgroup its own figure and those in interrupts while its task ran, then the machine's.
+fn while_current(own: &[u64], in_interrupts: &[u64], all_interrupts: Option<u64>) -> Vec<u64> {
+    let in_interrupts = |c: usize| in_interrupts.get(c).copied().unwrap_or(0);
+    (own.iter().enumerate())
         .map(|(c, &n)| n.saturating_add(in_interrupts(c)))
-        .chain(r.all_interrupts_total)
+        .chain(all_interrupts)
         .collect()
 }
 
@@ -508,8 +547,8 @@ pub(super) const IRQ_MARK: &str = " [irq]";
 
 /// The functions view's row of a function's entries in interrupt context, beside its row of
 /// entries in tasks.
-fn in_interrupts_label<'a>(buf: &'a mut String, f: &CountedFunction) -> &'a str {
-    function_label(buf, &f.name, &f.module);
+fn in_interrupts_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a str {
+    function_label(buf, name, module);
     buf.push_str(IRQ_MARK);
     buf
 }
@@ -552,7 +591,7 @@ pub(super) mod tests {
     use super::*;
     use crate::report::{
         Report,
-        tests::{counted, counted_apart, sample, sampled},
+        tests::{counted, counted_apart, sample, sampled, sampled_apart},
     };
 
     /// An update whose interval is `interval` (2 s long) and whose total is `total`.
@@ -604,6 +643,35 @@ pub(super) mod tests {
             (Some(3), Some(0), Some(2))
         );
         assert_eq!((o.bpf_run_time, o.lost_samples), (None, None));
+    }
+
+    /// Samples in interrupt context get the same rows and column as counted entries.
+    #[test]
+    fn samples_in_interrupts_get_rows_and_a_column_of_their_own() {
+        let mut app = App::new(vec!["lxc".into(), "gvisor".into()], Some(999));
+        app.update(update(sampled_apart(), sampled_apart()));
+        app.handle(Action::NextView);
+        assert_eq!(app.column_labels().collect::<Vec<_>>(), ["lxc", "gvisor", "(interrupts)"]);
+        assert_eq!(
+            shown(&app),
+            [
+                "vfs_write",
+                "net_rx_action [irq]",
+                "ksys_write",
+                "veth_xmit [veth] [irq]",
+                "veth_xmit [veth]"
+            ]
+        );
+        let cells = |row: usize| -> Vec<(u64, f64)> {
+            let cells = app.figures().cells(app.rows[row], app.interval);
+            cells.map(|c| (c.total, c.share)).collect()
+        };
+        // lxc: 40 kernel samples of its own and 6 in interrupts; gvisor 10; the machine 13.
+        assert_eq!(cells(1), [(6, 6.0 / 46.0), (0, 0.0), (9, 9.0 / 13.0)]);
+        assert_eq!(cells(0), [(30, 30.0 / 46.0), (5, 5.0 / 10.0), (0, 0.0)]);
+        assert_eq!(app.overhead.lost_samples, Some(1));
+        app.handle(Action::NextView);
+        assert_eq!(shown(&app), ["vmlinux", "vmlinux [irq]", "veth [irq]", "veth"]);
     }
 
     /// `[irq]` rows and the `(interrupts)` column, with shares of everything counted while
