@@ -38,7 +38,7 @@ use crate::{
     kallsyms::CORE_KERNEL,
     latency::Latency,
     record::{self, Record},
-    report::{CountedFunction, CountedModule, Hits, Report},
+    report::{CountedFunction, CountedModule, Hits, Report, SampledFunction, SampledModule},
     sources::KernelSources,
 };
 
@@ -83,6 +83,12 @@ pub enum Measure {
     /// run's record, whoever was interrupted.
     #[serde(rename = "all_interrupts")]
     AllInterrupts,
+    /// Samples in interrupt context while the run's cgroup ran.
+    #[serde(rename = "samples_in_interrupts")]
+    SamplesInInterrupts,
+    /// Samples in interrupt context on the whole machine during the run's record.
+    #[serde(rename = "samples_all_interrupts")]
+    SamplesAllInterrupts,
 }
 
 impl Measure {
@@ -97,6 +103,8 @@ impl Measure {
             Self::P99Ns => "p99_ns",
             Self::InInterrupts => "in_interrupts",
             Self::AllInterrupts => "all_interrupts",
+            Self::SamplesInInterrupts => "samples_in_interrupts",
+            Self::SamplesAllInterrupts => "samples_all_interrupts",
         }
     }
 }
@@ -367,6 +375,27 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
             f.modules.iter().map(|m| ((m.module.clone(), None), figure(m, c), None)).collect()
         })
     };
+    // Sections of sampled functions and modules by `figure(row, cgroup)`, leaving out those
+    // without one (with --irq separate, a function sampled in interrupts only has no task
+    // samples).
+    let sampled_functions = |measure, figure: fn(&SampledFunction, usize) -> u64| {
+        table.section(measure, |_, rec, c| {
+            let s = rec.kernel_samples.as_ref().expect("all records sampled");
+            s.functions
+                .iter()
+                .filter_map(|f| {
+                    let n = figure(f, c);
+                    (n > 0).then(|| ((f.name.clone(), Some(f.module.clone())), n, None))
+                })
+                .collect()
+        })
+    };
+    let sampled_modules = |measure, figure: fn(&SampledModule, usize) -> u64| {
+        table.section(measure, |_, rec, c| {
+            let s = rec.kernel_samples.as_ref().expect("all records sampled");
+            s.modules.iter().map(|m| ((m.module.clone(), None), figure(m, c), None)).collect()
+        })
+    };
     let (functions, modules) = if counted {
         let functions = counted_functions(Measure::Entries, |f, c| f.counts[c]);
         let modules = table.section(Measure::Entries, |_, rec, c| {
@@ -381,19 +410,8 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         });
         (Some(functions), Some(modules))
     } else if sampled {
-        let functions = table.section(Measure::Samples, |_, rec, c| {
-            let s = rec.kernel_samples.as_ref().expect("all records sampled");
-            // With --irq separate, a function sampled in interrupts only has no task samples.
-            s.functions
-                .iter()
-                .filter(|f| f.samples[c] > 0)
-                .map(|f| ((f.name.clone(), Some(f.module.clone())), f.samples[c], None))
-                .collect()
-        });
-        let modules = table.section(Measure::Samples, |_, rec, c| {
-            let s = rec.kernel_samples.as_ref().expect("all records sampled");
-            s.modules.iter().map(|m| ((m.module.clone(), None), m.samples[c], None)).collect()
-        });
+        let functions = sampled_functions(Measure::Samples, |f, c| f.samples[c]);
+        let modules = sampled_modules(Measure::Samples, |m, c| m.samples[c]);
         (Some(functions), Some(modules))
     } else {
         (None, None)
@@ -422,6 +440,32 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         }
         Some(modes) => {
             left_out.extend(interrupts_left_out(&modes, ("interrupts", "function entries")));
+        }
+        None => {}
+    }
+    match (!counted && sampled)
+        .then(|| irq_modes(records, |r| r.kernel_samples.as_ref().map(|s| s.irq)))
+        .flatten()
+    {
+        Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
+            interrupts = [
+                sampled_functions(Measure::SamplesInInterrupts, |f, c| {
+                    f.in_interrupts.get(c).copied().unwrap_or(0)
+                }),
+                sampled_functions(Measure::SamplesAllInterrupts, |f, _| {
+                    f.all_interrupts.unwrap_or(0)
+                }),
+                sampled_modules(Measure::SamplesInInterrupts, |m, c| {
+                    m.in_interrupts.get(c).copied().unwrap_or(0)
+                }),
+                sampled_modules(Measure::SamplesAllInterrupts, |m, _| {
+                    m.all_interrupts.unwrap_or(0)
+                }),
+            ]
+            .map(Some);
+        }
+        Some(modes) => {
+            left_out.extend(interrupts_left_out(&modes, ("interrupts", "kernel samples")));
         }
         None => {}
     }
@@ -1114,10 +1158,11 @@ pub(crate) mod tests {
         assert_eq!(c.left_out, [], "nothing to leave out where no record has functions");
     }
 
-    /// Sampled records kept apart are compared in their tasks' samples: a function sampled in
-    /// interrupts only gets no row.
+    /// Sampled records kept apart are compared in their tasks' samples (a function sampled in
+    /// interrupts only gets no row there) and in their samples in interrupt context, per
+    /// cgroup and for the machine; records sampled with different `--irq` modes are not.
     #[test]
-    fn sampled_records_kept_apart_compare_task_samples() {
+    fn sampled_records_kept_apart_compare_task_and_interrupt_samples() {
         let run = |name: &str| {
             let mut r = record(&["lxc", "gvisor"], &[]);
             r.report.kernel_samples = crate::report::tests::sampled_apart().kernel_samples;
@@ -1128,6 +1173,33 @@ pub(crate) mod tests {
         let names: Vec<&str> = functions.rows.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["vfs_write", "ksys_write", "veth_xmit"]);
         assert_eq!(functions.rows[0].values, [30, 5, 30, 5]);
+        let rows = |section: Option<Section>, measure| -> Vec<(String, Vec<u64>)> {
+            let section = section.expect("a section of interrupt context");
+            assert_eq!(section.measure, measure);
+            section.rows.iter().map(|r| (r.name.clone(), r.values.clone())).collect()
+        };
+        let named = |name: &str, values: &[u64]| (name.to_owned(), values.to_vec());
+        assert_eq!(
+            rows(c.in_interrupts, Measure::SamplesInInterrupts),
+            [named("net_rx_action", &[6, 0, 6, 0])]
+        );
+        assert_eq!(
+            rows(c.all_interrupts, Measure::SamplesAllInterrupts),
+            [named("net_rx_action", &[9, 9, 9, 9]), named("veth_xmit", &[3, 3, 3, 3])]
+        );
+        assert_eq!(
+            rows(c.modules_in_interrupts, Measure::SamplesInInterrupts)[0],
+            named("vmlinux", &[6, 0, 6, 0])
+        );
+        assert_eq!(c.left_out, []);
+
+        let mut task = record(&["lxc", "gvisor"], &[]);
+        task.report.kernel_samples = crate::report::tests::sampled().kernel_samples;
+        let c = compare(&[run("a"), ("t".to_owned(), "t.json".to_owned(), task)], None);
+        assert_eq!((c.in_interrupts, c.all_interrupts), (None, None));
+        assert_eq!(c.left_out.len(), 1, "{:?}", c.left_out);
+        assert_eq!(c.left_out[0].section, "interrupts");
+        assert!(c.left_out[0].why.starts_with("a: --irq separate; t: --irq task; kernel samples"));
     }
 
     #[test]

@@ -142,6 +142,14 @@ fn section_grid(c: &Comparison, section: &Section, what: &str, item: &str) -> Gr
             "{what} on the whole machine, whoever ran ((interrupts), the same for every cgroup \
              of a record): counted {counted} per run, ratio to {first}"
         ),
+        (Measure::SamplesInInterrupts, _) => format!(
+            "{what} (softirq, hardirq) while the run's cgroup ran: samples per run (sampled, \
+             not counts), ratio to {first}"
+        ),
+        (Measure::SamplesAllInterrupts, _) => format!(
+            "{what} on the whole machine, whoever ran ((interrupts), the same for every cgroup \
+             of a record): samples per run (sampled, not counts), ratio to {first}"
+        ),
         (Measure::P50Ns | Measure::P99Ns, _) => format!(
             "{what}: {} in ns per run (within {:.1}%), ratio to {first}",
             if section.measure == Measure::P50Ns { "p50" } else { "p99" },
