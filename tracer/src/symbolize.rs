@@ -39,16 +39,16 @@ impl KernelFunction {
     /// Whether this is one of ktrace's own BPF programs: `bpf_prog_<tag>_kt_...` in `[bpf]`.
     pub fn is_ktrace_program(&self) -> bool {
         self.module == BPF_MODULE
-            && self
-                .name
-                .strip_prefix("bpf_prog_")
-                .and_then(|rest| rest.split_once('_'))
-                .is_some_and(|(tag, name)| {
-                    tag.len() == 16
-                        && tag.bytes().all(|b| b.is_ascii_hexdigit())
-                        && name.starts_with(KTRACE_PROGRAM_PREFIX)
-                })
+            && program_name(&self.name).is_some_and(|name| name.starts_with(KTRACE_PROGRAM_PREFIX))
     }
+}
+
+/// The program's own name in the kallsyms name of a JIT-compiled BPF program,
+/// `bpf_prog_<16 hex digits of tag>_<name>`; `None` for any other symbol (vmlinux has
+/// functions named `bpf_prog_*` too, such as `bpf_prog_kallsyms_del_all`).
+fn program_name(symbol: &str) -> Option<&str> {
+    let (tag, name) = symbol.strip_prefix("bpf_prog_")?.split_once('_')?;
+    (tag.len() == 16 && tag.bytes().all(|b| b.is_ascii_hexdigit())).then_some(name)
 }
 
 pub struct KernelSymbols {
@@ -120,8 +120,8 @@ impl KernelSymbols {
             for (ip, sym) in missing.iter().zip(symbolized) {
                 let function = match sym {
                     Symbolized::Sym(sym) => KernelFunction {
+                        module: modules.module(sym.addr, &sym.name).to_owned(),
                         name: sym.name.into_owned(),
-                        module: modules.module(sym.addr).to_owned(),
                     },
                     Symbolized::Unknown(_) => {
                         KernelFunction { name: format!("{ip:#x}"), module: "?".to_owned() }
@@ -157,8 +157,15 @@ impl Modules {
         Ok(modules)
     }
 
-    fn module(&self, symbol: u64) -> &str {
-        self.module_of.get(&symbol).map_or(CORE_KERNEL, String::as_str)
+    /// The module of the symbol `name` at `symbol`. A BPF program that the module column does
+    /// not list at that address is still one: the 6.12 guest's samples named ktrace's own
+    /// programs under vmlinux for about a tenth of their addresses.
+    fn module(&self, symbol: u64, name: &str) -> &str {
+        match self.module_of.get(&symbol) {
+            Some(module) => module,
+            None if program_name(name).is_some() => BPF_MODULE,
+            None => CORE_KERNEL,
+        }
     }
 
     /// A symbol above the core kernel that was not listed: loaded since (another trace's BPF
@@ -282,5 +289,20 @@ ffffffffc0c02000 t bpf_trampoline_6442491981\t[bpf]
         fs::write(&path, "0000000000000000 T vfs_write\n0000000000000000 T vfs_read\n").unwrap();
         let err = KernelSymbols::from_kallsyms(&path).err().expect("must fail");
         assert!(format!("{err:#}").contains("must run as root"), "{err:#}");
+    }
+
+    /// Seen in the 6.12 guest: ktrace's programs symbolized at an address the module column
+    /// did not list, and counted as vmlinux functions (its own share then came out short).
+    #[test]
+    fn bpf_programs_are_in_module_bpf_wherever_the_address() {
+        let modules = Modules {
+            module_of: HashMap::from([(0xffff_c000, BPF_MODULE.to_owned())]),
+            core_end: 0xffff_0000,
+        };
+        let program = "bpf_prog_0123456789abcdef_kt_sys_exit";
+        assert_eq!(modules.module(0xffff_c000, program), BPF_MODULE);
+        assert_eq!(modules.module(0xffff_c800, program), BPF_MODULE);
+        assert_eq!(modules.module(0xffff_c800, "bpf_prog_kallsyms_del_all"), CORE_KERNEL);
+        assert_eq!(modules.module(0x1000, "vfs_write"), CORE_KERNEL);
     }
 }
