@@ -30,7 +30,7 @@
 //! the verifier drops the timing code as dead, so plain counting costs what it did. Only
 //! entered calls are timed: a blocked return has no entry, and a call still in flight when
 //! the trace ends has no return.
-use core::ptr::addr_of;
+use core::ptr::{addr_of, write_volatile};
 
 use aya_ebpf::{
     Global,
@@ -198,8 +198,10 @@ fn latency_histogram(slot: u32, counter: u32) -> Option<*mut LatencyHistogram> {
         let handed_out = LATENCY_INDEX.get_ptr_mut(LATENCY_HANDED_OUT)?;
         let next = *handed_out;
         let histogram = SYSCALL_LATENCY.get_ptr_mut(next)?;
-        *LATENCY_KEYS.get_ptr_mut(next)? = LatencyKey { slot, counter };
-        *handed_out = next + 1;
+        // Volatile, in this order: userspace reads a histogram's key only below the count
+        // handed out, so the key must be written first.
+        write_volatile(LATENCY_KEYS.get_ptr_mut(next)?, LatencyKey { slot, counter });
+        write_volatile(handed_out, next + 1);
         *index = next + 1;
         Some(histogram)
     }
