@@ -10,7 +10,11 @@
 //! kernel resolves that variable by name among its symbols when it loads the programs, which
 //! holds data symbols only with `CONFIG_KALLSYMS_ALL` (distribution kernels have it): a
 //! variable in BTF but not in /proc/kallsyms cannot be used.
-use std::fmt;
+use std::{
+    fmt,
+    fs::File,
+    io::{BufRead as _, BufReader},
+};
 
 use anyhow::{Context as _, bail};
 use tracer_common::{IRQ_EXCLUDE, IRQ_SEPARATE, IRQ_TASK, PreemptCount};
@@ -97,15 +101,41 @@ impl IrqMode {
 /// Where the running kernel keeps each CPU's preempt count, from its BTF, if the kernel can
 /// resolve it for the eBPF side.
 pub fn preempt_count() -> anyhow::Result<PreemptCount> {
+    // kallsyms first: where neither variable is listed, kernel BTF (5 MB) need not be read.
+    let listed = in_kallsyms(&VARIABLES)?;
+    if listed.is_empty() {
+        bail!(
+            "neither __preempt_count nor pcpu_hot is in {KALLSYMS} (a kernel without \
+             CONFIG_KALLSYMS_ALL), so the kernel cannot resolve the preempt count for ktrace's \
+             programs"
+        );
+    }
     let (name, found) = preempt_count_in(&layout::vmlinux_btf()?)?;
-    let text = std::fs::read_to_string(KALLSYMS).with_context(|| format!("reading {KALLSYMS}"))?;
-    if !kallsyms::symbols(&text).any(|s| s.name == name && s.module == kallsyms::CORE_KERNEL) {
+    if !listed.contains(&name) {
         bail!(
             "{name} is in kernel BTF but not in {KALLSYMS} (a kernel without \
              CONFIG_KALLSYMS_ALL), so the kernel cannot resolve it for ktrace's programs"
         );
     }
     Ok(found)
+}
+
+/// The per-CPU variables that hold the preempt count, by kernel version.
+const VARIABLES: [&str; 2] = ["__preempt_count", "pcpu_hot"];
+
+/// Which of the core kernel symbols `names` kallsyms lists. Read line by line, not whole: a
+/// freed buffer of its size raises glibc's mmap threshold, and the attach's large buffers
+/// then stay on the heap.
+fn in_kallsyms(names: &[&'static str]) -> anyhow::Result<Vec<&'static str>> {
+    let file = File::open(KALLSYMS).with_context(|| format!("opening {KALLSYMS}"))?;
+    let mut listed = Vec::new();
+    for line in BufReader::new(file).lines() {
+        let line = line.with_context(|| format!("reading {KALLSYMS}"))?;
+        for symbol in kallsyms::symbols(&line).filter(|s| s.module == kallsyms::CORE_KERNEL) {
+            listed.extend(names.iter().find(|&&name| name == symbol.name));
+        }
+    }
+    Ok(listed)
 }
 
 /// The per-CPU variable that holds the preempt count, and where.

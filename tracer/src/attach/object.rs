@@ -21,17 +21,19 @@ const BPF_PSEUDO_BTF_ID: u8 = 3;
 /// `PER_CPU_VARIABLE`). aya loads most programs from it; raw.rs re-parses it for the programs
 /// it loads itself, so that both see the same instructions.
 pub struct Object {
-    /// In words, for the 8-byte alignment the ELF parser needs.
-    words: Vec<u64>,
+    /// The rewritten copy, in words for the 8-byte alignment the ELF parser needs; `None`
+    /// when nothing is written in, and the embedded bytes (1 MB) are used as they are.
+    written: Option<Vec<u64>>,
 }
 
 impl Object {
     /// The object, with `preempt_count`'s variable written in unless it has none
     /// (`--irq task`, where the eBPF side never asks for it).
     pub fn new(preempt_count: &PreemptCount) -> anyhow::Result<Self> {
-        let mut object = Self { words: vec![0; EMBEDDED.len().div_ceil(8)] };
-        object.elf_mut().copy_from_slice(EMBEDDED);
+        let mut object = Self { written: None };
         if preempt_count.variable != 0 {
+            object.written = Some(vec![0; EMBEDDED.len().div_ceil(8)]);
+            object.elf_mut().copy_from_slice(EMBEDDED);
             let written = object.write_in(PER_CPU_VARIABLE, preempt_count.variable);
             ensure!(written > 0, "ktrace's eBPF object never asks for the preempt count");
         }
@@ -40,14 +42,25 @@ impl Object {
 
     /// The ELF bytes.
     pub fn elf(&self) -> &[u8] {
-        // SAFETY: the words' memory holds at least EMBEDDED.len() initialized bytes, and any
-        // byte is a valid u8.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast(), EMBEDDED.len()) }
+        match &self.written {
+            // SAFETY: the words' memory holds at least EMBEDDED.len() initialized bytes, and
+            // any byte is a valid u8.
+            Some(words) => unsafe {
+                std::slice::from_raw_parts(words.as_ptr().cast(), EMBEDDED.len())
+            },
+            None => EMBEDDED,
+        }
     }
 
+    /// The rewritten copy's bytes; empty without one.
     fn elf_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `elf`; the borrow of `self` is exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast(), EMBEDDED.len()) }
+        match &mut self.written {
+            // SAFETY: as in `elf`; the borrow of `self` is exclusive.
+            Some(words) => unsafe {
+                std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), EMBEDDED.len())
+            },
+            None => &mut [],
+        }
     }
 
     /// Loads the object with `loader`'s settings: maps are created, programs are not loaded
