@@ -42,14 +42,14 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::{debug, warn};
 use tracer_common::{
-    Abi, ENTRY_INSIDE, ENTRY_NEW, ENTRY_RETURNED, LATENCY_BUCKETS, LATENCY_HANDED_OUT,
-    LatencyHistogram, LatencyKey, MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount, SyscallEntry,
-    SyscallStats, SyscallTable, TS_COMPAT, counter_index, latency_bucket, latency_index_at,
+    Abi, ENTRY_INSIDE, ENTRY_NEW, ENTRY_RETURNED, LATENCY_HANDED_OUT, LatencyHistogram, LatencyKey,
+    MAX_CGROUPS, SYSCALL_COUNTERS, SyscallCount, SyscallEntry, SyscallStats, SyscallTable,
+    TS_COMPAT, counter_index, latency_bucket, latency_index_at,
 };
 
 use crate::{
-    bump,
-    targets::{Matching, current_task, field, layout, matching, running_syscall},
+    bump, element,
+    targets::{Matching, current_task, field, matching, running_syscall, task_status_offset},
     task_storage::TaskStorage,
 };
 
@@ -178,10 +178,8 @@ fn record_latency(slot: u32, counter: u32, bucket: usize) {
         latency_failed();
         return;
     };
-    // As in `count_at`: the mask on an opaque value keeps the bound for older verifiers.
-    let index = core::hint::black_box(bucket) & (LATENCY_BUCKETS - 1);
-    // SAFETY: `histogram` points into a live map value; `index` is below LATENCY_BUCKETS.
-    add_one(unsafe { &raw mut (*histogram).buckets[index] });
+    // SAFETY: `histogram` points into a live map value.
+    add_one(element(unsafe { &raw mut (*histogram).buckets }, bucket as u64));
 }
 
 /// This CPU's histogram of `slot` and syscall `counter`, handed out on first use; `None`
@@ -303,7 +301,7 @@ pub fn switched_out(running: *mut RunningSyscall, prev: u64) {
 #[inline(always)]
 fn abi_of(task: *mut task_struct) -> Abi {
     // SAFETY: a BTF-typed load of task->thread_info.status, offset from kernel BTF.
-    let status: u32 = unsafe { field(task.cast(), layout().task_status) };
+    let status: u32 = unsafe { field(task.cast(), task_status_offset()) };
     if status & TS_COMPAT != 0 { Abi::I386 } else { Abi::X86_64 }
 }
 
@@ -332,12 +330,8 @@ fn count_at(slot: u32, counter: u32) -> Option<*mut SyscallCount> {
         // SAFETY: `table` points into a live map value.
         return Some(unsafe { &raw mut (*table).out_of_range });
     }
-    // The mask is applied to a value the compiler cannot see through: otherwise it drops the
-    // mask as redundant with the check above, spills the index, and older verifiers (6.1)
-    // lose the bound on the reloaded copy and reject the program.
-    let index = core::hint::black_box(counter as usize) & (SYSCALL_COUNTERS - 1);
-    // SAFETY: `table` points into a live map value; `index` is below SYSCALL_COUNTERS.
-    Some(unsafe { &raw mut (*table).counts[index] })
+    // SAFETY: `table` points into a live map value; `counter` is below SYSCALL_COUNTERS.
+    Some(element(unsafe { &raw mut (*table).counts }, u64::from(counter)))
 }
 
 /// Counts a timed return that found no histogram: every one is taken (more syscalls timed

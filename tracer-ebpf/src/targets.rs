@@ -34,7 +34,6 @@
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use aya_ebpf::{
-    Global,
     bindings::bpf_pidns_info,
     bindings::task_struct,
     helpers::{
@@ -49,7 +48,7 @@ use aya_log_ebpf::warn;
 use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
 
 use crate::{
-    bump,
+    bump, element,
     syscalls::{RunningSyscall, switched_out},
 };
 
@@ -63,9 +62,10 @@ static TARGETS: Targets = Targets {
 };
 
 /// Where a task's cgroup and syscall ABI are in the kernel's structures; the loader writes
-/// the offsets it found in kernel BTF.
+/// the offsets it found in kernel BTF. A plain static, read a field at a time (see
+/// [`task_status_offset`]), where `Global::load` would copy all of it.
 #[unsafe(no_mangle)]
-static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
+static KERNEL_LAYOUT: KernelLayout = KernelLayout {
     task_cgroups: 0,
     task_status: 0,
     css_set_dfl_cgrp: 0,
@@ -74,7 +74,7 @@ static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout {
     ancestors_are_ids: 0,
     cgroup_kn: 0,
     kernfs_node_id: 0,
-});
+};
 
 /// Bumped whenever a task moves to another cgroup: cached answers older than that are stale.
 /// On a cache line of its own: every hit on every CPU reads it.
@@ -126,12 +126,8 @@ impl RunningTask {
 fn running_task() -> Option<*mut RunningTask> {
     // SAFETY: the helper only reads the CPU number.
     let cpu = unsafe { bpf_get_smp_processor_id() } as usize;
-    // The mask, on a value the compiler cannot see through, keeps the bound on the index
-    // itself: otherwise the compiler may form the pointer before the check, and older
-    // verifiers (6.1) do not carry the check's bound over to it.
-    // SAFETY: only a pointer is formed here; each CPU only touches its own entry.
-    (cpu < CACHED_CPUS)
-        .then(|| unsafe { &raw mut RUNNING_TASKS[core::hint::black_box(cpu) & (CACHED_CPUS - 1)] })
+    // Each CPU only touches its own entry.
+    (cpu < CACHED_CPUS).then(|| element(&raw mut RUNNING_TASKS, cpu as u64))
 }
 
 #[raw_tracepoint(tracepoint = "sched_switch")]
@@ -269,8 +265,16 @@ pub fn current_task() -> *mut task_struct {
 
 /// The loader-written field offsets.
 #[inline(always)]
-pub fn layout() -> KernelLayout {
-    KERNEL_LAYOUT.load()
+fn layout() -> KernelLayout {
+    // SAFETY: a read-only global (see target_count).
+    unsafe { read_volatile(addr_of!(KERNEL_LAYOUT)) }
+}
+
+/// The offset of `task_struct.thread_info.status`, which every syscall event reads: one load.
+#[inline(always)]
+pub fn task_status_offset() -> u32 {
+    // SAFETY: a read-only global (see target_count).
+    unsafe { read_volatile(addr_of!(KERNEL_LAYOUT.task_status)) }
 }
 
 /// The value of the field at `offset` in the kernel object at `base`.
