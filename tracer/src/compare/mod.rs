@@ -427,14 +427,10 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     {
         Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
             interrupts = [
-                counted_functions(Measure::InInterrupts, |f, c| {
-                    f.in_interrupts.get(c).copied().unwrap_or(0)
-                }),
-                counted_functions(Measure::AllInterrupts, |f, _| f.all_interrupts.unwrap_or(0)),
-                module_section(Measure::InInterrupts, |m, c| {
-                    m.in_interrupts.get(c).copied().unwrap_or(0)
-                }),
-                module_section(Measure::AllInterrupts, |m, _| m.all_interrupts.unwrap_or(0)),
+                counted_functions(Measure::InInterrupts, |f, c| f.interrupts.of_cgroup(c)),
+                counted_functions(Measure::AllInterrupts, |f, _| f.interrupts.of_machine()),
+                module_section(Measure::InInterrupts, |m, c| m.interrupts.of_cgroup(c)),
+                module_section(Measure::AllInterrupts, |m, _| m.interrupts.of_machine()),
             ]
             .map(Some);
         }
@@ -449,18 +445,10 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     {
         Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
             interrupts = [
-                sampled_functions(Measure::SamplesInInterrupts, |f, c| {
-                    f.in_interrupts.get(c).copied().unwrap_or(0)
-                }),
-                sampled_functions(Measure::SamplesAllInterrupts, |f, _| {
-                    f.all_interrupts.unwrap_or(0)
-                }),
-                sampled_modules(Measure::SamplesInInterrupts, |m, c| {
-                    m.in_interrupts.get(c).copied().unwrap_or(0)
-                }),
-                sampled_modules(Measure::SamplesAllInterrupts, |m, _| {
-                    m.all_interrupts.unwrap_or(0)
-                }),
+                sampled_functions(Measure::SamplesInInterrupts, |f, c| f.interrupts.of_cgroup(c)),
+                sampled_functions(Measure::SamplesAllInterrupts, |f, _| f.interrupts.of_machine()),
+                sampled_modules(Measure::SamplesInInterrupts, |m, c| m.interrupts.of_cgroup(c)),
+                sampled_modules(Measure::SamplesAllInterrupts, |m, _| m.interrupts.of_machine()),
             ]
             .map(Some);
         }
@@ -498,11 +486,10 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         }
         None => false,
     };
-    let lines_in_interrupts = lines_apart.then(|| {
-        line_section(Measure::InInterrupts, |h, c| h.in_interrupts.get(c).copied().unwrap_or(0))
-    });
-    let lines_all_interrupts = lines_apart
-        .then(|| line_section(Measure::AllInterrupts, |h, _| h.all_interrupts.unwrap_or(0)));
+    let lines_in_interrupts =
+        lines_apart.then(|| line_section(Measure::InInterrupts, |h, c| h.interrupts.of_cgroup(c)));
+    let lines_all_interrupts =
+        lines_apart.then(|| line_section(Measure::AllInterrupts, |h, _| h.interrupts.of_machine()));
     Comparison {
         runs,
         syscalls,
@@ -681,8 +668,8 @@ pub(crate) mod tests {
         collect::{Count, Overhead, SyscallCounts},
         record::tests::info as record_info,
         report::{
-            CountedFunction, CountedModule, FunctionReport, Kind, SampleReport, SampledFunction,
-            SampledModule, SyscallRow,
+            CountedFunction, CountedModule, FunctionReport, InInterrupts, Kind, SampleReport,
+            SampledFunction, SampledModule, SyscallRow,
             tests::{counting, info, period},
         },
     };
@@ -773,8 +760,7 @@ pub(crate) mod tests {
                     name: name.to_owned(),
                     module: module.to_owned(),
                     counts: vec![n],
-                    in_interrupts: Vec::new(),
-                    all_interrupts: None,
+                    interrupts: InInterrupts::default(),
                 })
                 .collect(),
             functions_omitted: 0,
@@ -785,8 +771,7 @@ pub(crate) mod tests {
                     traced,
                     hit: vec![hit],
                     counts: vec![n],
-                    in_interrupts: Vec::new(),
-                    all_interrupts: None,
+                    interrupts: InInterrupts::default(),
                 })
                 .collect(),
             not_entered: Vec::new(),
@@ -890,7 +875,7 @@ pub(crate) mod tests {
         let one_cgroup = |mut lines: crate::lines::LineReport| {
             for l in lines.functions.iter_mut().flat_map(|f| &mut f.lines) {
                 l.hits.counts.truncate(1);
-                l.hits.in_interrupts.truncate(1);
+                l.hits.interrupts.in_interrupts.truncate(1);
             }
             lines
         };
@@ -1033,11 +1018,12 @@ pub(crate) mod tests {
         for row in &mut f.functions {
             let &(_, in_interrupts, all) =
                 interrupts.iter().find(|(name, ..)| *name == row.name).unwrap_or(&("", 0, 0));
-            (row.in_interrupts, row.all_interrupts) = (vec![in_interrupts], Some(all));
+            (row.interrupts.in_interrupts, row.interrupts.all_interrupts) =
+                (vec![in_interrupts], Some(all));
         }
         let vmlinux = &mut f.modules[0];
-        vmlinux.in_interrupts = vec![interrupts.iter().map(|&(_, n, _)| n).sum()];
-        vmlinux.all_interrupts = Some(interrupts.iter().map(|&(_, _, n)| n).sum());
+        vmlinux.interrupts.in_interrupts = vec![interrupts.iter().map(|&(_, n, _)| n).sum()];
+        vmlinux.interrupts.all_interrupts = Some(interrupts.iter().map(|&(_, _, n)| n).sum());
         f
     }
 
@@ -1218,15 +1204,13 @@ pub(crate) mod tests {
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
                     share: vec![1.0],
-                    in_interrupts: Vec::new(),
-                    all_interrupts: None,
+                    interrupts: InInterrupts::default(),
                 }],
                 modules: vec![SampledModule {
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
                     share: vec![1.0],
-                    in_interrupts: Vec::new(),
-                    all_interrupts: None,
+                    interrupts: InInterrupts::default(),
                 }],
                 functions_omitted: 0,
                 clock: None,

@@ -151,10 +151,10 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             for (i, &n) in f.counts.iter().enumerate() {
                 row(Some(i), FUNCTION_COUNTS, fields(n), None)?;
             }
-            for (i, &n) in f.in_interrupts.iter().enumerate() {
+            for (i, &n) in f.interrupts.in_interrupts.iter().enumerate() {
                 row(Some(i), FUNCTION_IN_INTERRUPTS, fields(n), None)?;
             }
-            if let Some(n) = f.all_interrupts {
+            if let Some(n) = f.interrupts.all_interrupts {
                 row(None, FUNCTION_IN_INTERRUPTS, fields(n), None)?;
             }
         }
@@ -181,10 +181,10 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 for (i, &n) in hits.counts.iter().enumerate() {
                     row(Some(i), LINE_COUNTS, fields(n), None)?;
                 }
-                for (i, &n) in hits.in_interrupts.iter().enumerate() {
+                for (i, &n) in hits.interrupts.in_interrupts.iter().enumerate() {
                     row(Some(i), LINE_IN_INTERRUPTS, fields(n), None)?;
                 }
-                if let Some(n) = hits.all_interrupts {
+                if let Some(n) = hits.interrupts.all_interrupts {
                     row(None, LINE_IN_INTERRUPTS, fields(n), None)?;
                 }
             }
@@ -211,10 +211,10 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 row(Some(i), FUNCTION_SAMPLES, fields(&f.name, &f.module, n, Some(share)), None)?;
             }
             let in_interrupts = |n| fields(&f.name, &f.module, n, None);
-            for (i, &n) in f.in_interrupts.iter().enumerate() {
+            for (i, &n) in f.interrupts.in_interrupts.iter().enumerate() {
                 row(Some(i), FUNCTION_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
             }
-            if let Some(n) = f.all_interrupts {
+            if let Some(n) = f.interrupts.all_interrupts {
                 row(None, FUNCTION_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
             }
         }
@@ -223,10 +223,10 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 row(Some(i), MODULE_SAMPLES, fields(&m.module, &m.module, n, Some(share)), None)?;
             }
             let in_interrupts = |n| fields(&m.module, &m.module, n, None);
-            for (i, &n) in m.in_interrupts.iter().enumerate() {
+            for (i, &n) in m.interrupts.in_interrupts.iter().enumerate() {
                 row(Some(i), MODULE_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
             }
-            if let Some(n) = m.all_interrupts {
+            if let Some(n) = m.interrupts.all_interrupts {
                 row(None, MODULE_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
             }
         }

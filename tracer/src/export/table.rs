@@ -147,7 +147,12 @@ fn write_functions(
     for f in &functions.functions {
         let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
         write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
-        count_cells(out, elapsed, separate, (&f.counts, &f.in_interrupts, f.all_interrupts))?;
+        count_cells(
+            out,
+            elapsed,
+            separate,
+            (&f.counts, &f.interrupts.in_interrupts, f.interrupts.all_interrupts),
+        )?;
     }
     write!(out, "{:<LABEL_WIDTH$}", "TOTAL")?;
     count_cells(
@@ -183,11 +188,11 @@ fn write_functions(
         for (c, (hit, n)) in m.hit.iter().zip(&m.counts).enumerate() {
             write!(out, "  {:>12} {n:>11}", format!("{hit}/{}", m.traced))?;
             if separate {
-                write!(out, " {:>12}", m.in_interrupts.get(c).copied().unwrap_or(0))?;
+                write!(out, " {:>12}", m.interrupts.of_cgroup(c))?;
             }
         }
         if separate {
-            write!(out, "  {:>12}", m.all_interrupts.unwrap_or(0))?;
+            write!(out, "  {:>12}", m.interrupts.of_machine())?;
         }
         writeln!(out)?;
     }
@@ -305,7 +310,7 @@ fn write_lines(out: &mut impl Write, report: &Report, lines: &LineReport) -> io:
                     out,
                     elapsed,
                     separate,
-                    (&hits.counts, &hits.in_interrupts, hits.all_interrupts),
+                    (&hits.counts, &hits.interrupts.in_interrupts, hits.interrupts.all_interrupts),
                 )?;
                 continue;
             }
@@ -357,7 +362,12 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
     for f in &samples.functions {
         let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
         write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
-        columns.cells(out, &f.samples, Some(&f.share), (&f.in_interrupts, f.all_interrupts))?;
+        columns.cells(
+            out,
+            &f.samples,
+            Some(&f.share),
+            (&f.interrupts.in_interrupts, f.interrupts.all_interrupts),
+        )?;
     }
     let totals = &samples.totals;
     write!(out, "{:<LABEL_WIDTH$}", "KERNEL SAMPLES")?;
@@ -393,7 +403,12 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
     columns.headers(out, report.cgroups.len())?;
     for m in &samples.modules {
         write!(out, "{:<LABEL_WIDTH$}", fit(&m.module, LABEL_WIDTH))?;
-        columns.cells(out, &m.samples, Some(&m.share), (&m.in_interrupts, m.all_interrupts))?;
+        columns.cells(
+            out,
+            &m.samples,
+            Some(&m.share),
+            (&m.interrupts.in_interrupts, m.interrupts.all_interrupts),
+        )?;
     }
     writeln!(out)
 }

@@ -300,38 +300,38 @@ impl App {
     /// machine.
     fn apply_interrupts(&mut self, total: &FunctionReport, interval: &FunctionReport) {
         let mut label = String::new();
-        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+        for f in total.functions.iter().filter(|f| f.interrupts.of_machine() > 0) {
             let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_total(label, f.interrupt_columns());
+            self.functions.set_total(label, f.interrupts.columns());
         }
-        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+        for f in interval.functions.iter().filter(|f| f.interrupts.of_machine() > 0) {
             let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_interval(label, f.interrupt_columns());
+            self.functions.set_interval(label, f.interrupts.columns());
         }
-        for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
-            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        for m in total.modules.iter().filter(|m| m.interrupts.of_machine() > 0) {
+            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupts.columns());
         }
-        for m in interval.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
-            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        for m in interval.modules.iter().filter(|m| m.interrupts.of_machine() > 0) {
+            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupts.columns());
         }
     }
 
     /// The same for samples in interrupt context (`--sample` with `--irq separate`).
     fn apply_sampled_interrupts(&mut self, total: &SampleReport, interval: &SampleReport) {
         let mut label = String::new();
-        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+        for f in total.functions.iter().filter(|f| f.interrupts.of_machine() > 0) {
             let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_total(label, f.interrupt_columns());
+            self.functions.set_total(label, f.interrupts.columns());
         }
-        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
+        for f in interval.functions.iter().filter(|f| f.interrupts.of_machine() > 0) {
             let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_interval(label, f.interrupt_columns());
+            self.functions.set_interval(label, f.interrupts.columns());
         }
-        for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
-            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        for m in total.modules.iter().filter(|m| m.interrupts.of_machine() > 0) {
+            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupts.columns());
         }
-        for m in interval.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
-            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        for m in interval.modules.iter().filter(|m| m.interrupts.of_machine() > 0) {
+            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupts.columns());
         }
     }
 
@@ -357,20 +357,20 @@ impl App {
             sums.add(&l.hits);
         }
         let while_current = (sums.counts.iter().enumerate())
-            .map(|(c, &n)| n.saturating_add(sums.in_interrupts.get(c).copied().unwrap_or(0)));
-        self.lines.start_update(while_current.chain(sums.all_interrupts));
-        let in_interrupts = |l: &&LineCount| l.hits.all_interrupts.unwrap_or(0) > 0;
+            .map(|(c, &n)| n.saturating_add(sums.interrupts.of_cgroup(c)));
+        self.lines.start_update(while_current.chain(sums.interrupts.all_interrupts));
+        let in_interrupts = |l: &&LineCount| l.hits.interrupts.of_machine() > 0;
         for (f, l) in total.counted() {
             self.lines.set_total(&line_label(f, l), l.hits.counts.iter().copied());
             if in_interrupts(&l) {
-                self.lines.set_total(&(line_label(f, l) + IRQ_MARK), l.hits.interrupt_columns());
+                self.lines.set_total(&(line_label(f, l) + IRQ_MARK), l.hits.interrupts.columns());
             }
         }
         for (f, l) in interval.counted() {
             self.lines.set_interval(&line_label(f, l), l.hits.counts.iter().copied());
             if in_interrupts(&l) {
                 let label = line_label(f, l) + IRQ_MARK;
-                self.lines.set_interval(&label, l.hits.interrupt_columns());
+                self.lines.set_interval(&label, l.hits.interrupts.columns());
             }
         }
     }
