@@ -393,6 +393,35 @@ impl InInterrupts {
     }
 }
 
+/// A row of kernel functions or of modules, counted or sampled: what the views and sections
+/// that treat the four alike read of it.
+pub trait KernelRow {
+    /// The function's name and `Some` module, or the module's name and `None`.
+    fn key(&self) -> (&str, Option<&str>);
+    fn interrupts(&self) -> &InInterrupts;
+}
+
+/// Implements [`KernelRow`] for a row type whose key `|row| ...` gives.
+macro_rules! kernel_row {
+    ($row:ty, |$r:ident| $key:expr) => {
+        impl KernelRow for $row {
+            fn key(&self) -> (&str, Option<&str>) {
+                let $r = self;
+                $key
+            }
+
+            fn interrupts(&self) -> &InInterrupts {
+                &self.interrupts
+            }
+        }
+    };
+}
+
+kernel_row!(CountedFunction, |f| (&f.name, Some(&f.module)));
+kernel_row!(CountedModule, |m| (&m.module, None));
+kernel_row!(SampledFunction, |f| (&f.name, Some(&f.module)));
+kernel_row!(SampledModule, |m| (&m.module, None));
+
 /// Adds `more` to `sums` element by element, saturating.
 fn add_all(sums: &mut [u64], more: &[u64]) {
     for (sum, &n) in sums.iter_mut().zip(more) {

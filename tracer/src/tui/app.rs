@@ -6,7 +6,7 @@ use crate::{
     attach::{Backend, IrqMode},
     kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
-    report::{ALL_INTERRUPTS, FunctionReport, Hits, SampleReport},
+    report::{ALL_INTERRUPTS, FunctionReport, Hits, KernelRow, SampleReport},
     session::Update,
 };
 
@@ -228,7 +228,8 @@ impl App {
                 [counted_modules(total), counted_modules(interval)],
             );
             if self.interrupts {
-                self.apply_interrupts(total, interval);
+                let functions = [&total.functions[..], &interval.functions];
+                self.apply_interrupts(functions, [&total.modules, &interval.modules]);
             }
         } else if let (Some(total), Some(interval)) =
             (&total.kernel_samples, &interval.kernel_samples)
@@ -240,7 +241,8 @@ impl App {
                 [sampled_modules(total), sampled_modules(interval)],
             );
             if self.profile_apart {
-                self.apply_sampled_interrupts(total, interval);
+                let functions = [&total.functions[..], &interval.functions];
+                self.apply_interrupts(functions, [&total.modules, &interval.modules]);
             }
             let lost = total.totals.iter().map(|t| t.lost).chain(total.all_interrupts_lost);
             self.overhead.lost_samples = Some(lost.sum());
@@ -295,43 +297,27 @@ impl App {
         }
     }
 
-    /// The functions and modules views' `[irq]` rows: each function's and module's entries in
-    /// interrupts while each cgroup's task ran and, in the `(interrupts)` column, on the whole
-    /// machine.
-    fn apply_interrupts(&mut self, total: &FunctionReport, interval: &FunctionReport) {
+    /// The functions and modules views' `[irq]` rows from `[total, interval]` rows of
+    /// counted or sampled functions and modules: each one's entries or samples in interrupts
+    /// while each cgroup's task ran and, in the `(interrupts)` column, on the whole machine.
+    fn apply_interrupts<F: KernelRow, M: KernelRow>(
+        &mut self,
+        [total_functions, interval_functions]: [&[F]; 2],
+        [total_modules, interval_modules]: [&[M]; 2],
+    ) {
         let mut label = String::new();
-        for f in total.functions.iter().filter(|f| f.interrupts.of_machine() > 0) {
-            let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_total(label, f.interrupts.columns());
+        for f in in_interrupts(total_functions) {
+            self.functions.set_total(in_interrupts_label(&mut label, f), f.interrupts().columns());
         }
-        for f in interval.functions.iter().filter(|f| f.interrupts.of_machine() > 0) {
-            let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_interval(label, f.interrupts.columns());
+        for f in in_interrupts(interval_functions) {
+            let label = in_interrupts_label(&mut label, f);
+            self.functions.set_interval(label, f.interrupts().columns());
         }
-        for m in total.modules.iter().filter(|m| m.interrupts.of_machine() > 0) {
-            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupts.columns());
+        for m in in_interrupts(total_modules) {
+            self.modules.set_total(in_interrupts_label(&mut label, m), m.interrupts().columns());
         }
-        for m in interval.modules.iter().filter(|m| m.interrupts.of_machine() > 0) {
-            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupts.columns());
-        }
-    }
-
-    /// The same for samples in interrupt context (`--sample` with `--irq separate`).
-    fn apply_sampled_interrupts(&mut self, total: &SampleReport, interval: &SampleReport) {
-        let mut label = String::new();
-        for f in total.functions.iter().filter(|f| f.interrupts.of_machine() > 0) {
-            let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_total(label, f.interrupts.columns());
-        }
-        for f in interval.functions.iter().filter(|f| f.interrupts.of_machine() > 0) {
-            let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_interval(label, f.interrupts.columns());
-        }
-        for m in total.modules.iter().filter(|m| m.interrupts.of_machine() > 0) {
-            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupts.columns());
-        }
-        for m in interval.modules.iter().filter(|m| m.interrupts.of_machine() > 0) {
-            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupts.columns());
+        for m in in_interrupts(interval_modules) {
+            self.modules.set_interval(in_interrupts_label(&mut label, m), m.interrupts().columns());
         }
     }
 
@@ -545,10 +531,23 @@ fn while_current(own: &[u64], in_interrupts: &[u64], all_interrupts: Option<u64>
 /// The mark of a functions or lines view row of entries or hits in interrupt context.
 pub(super) const IRQ_MARK: &str = " [irq]";
 
-/// The functions view's row of a function's entries in interrupt context, beside its row of
-/// entries in tasks.
-fn in_interrupts_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a str {
-    function_label(buf, name, module);
+/// The rows with figures in interrupt context on the machine.
+fn in_interrupts<R: KernelRow>(rows: &[R]) -> impl Iterator<Item = &R> {
+    rows.iter().filter(|r| r.interrupts().of_machine() > 0)
+}
+
+/// The functions or modules view's row of a function's or module's figures in interrupt
+/// context, beside its row of those in tasks.
+fn in_interrupts_label<'a>(buf: &'a mut String, row: &impl KernelRow) -> &'a str {
+    match row.key() {
+        (name, Some(module)) => {
+            function_label(buf, name, module);
+        }
+        (module, None) => {
+            buf.clear();
+            buf.push_str(module);
+        }
+    }
     buf.push_str(IRQ_MARK);
     buf
 }
