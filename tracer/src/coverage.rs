@@ -114,10 +114,9 @@ impl Column {
 
     /// The entries of `f` this column counts.
     fn entries(self, f: &CountedFunction) -> u64 {
-        let in_interrupts = |c: usize| f.interrupts.of_cgroup(c);
         match self {
             Self::Cgroup(c) => f.counts[c],
-            Self::CgroupWithInterrupts(c) => f.counts[c].saturating_add(in_interrupts(c)),
+            Self::CgroupWithInterrupts(c) => f.counts[c].saturating_add(f.interrupts.of_cgroup(c)),
             Self::AllInterrupts => f.interrupts.of_machine(),
         }
     }

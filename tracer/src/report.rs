@@ -188,6 +188,14 @@ pub struct CountedModule {
 }
 
 impl FunctionReport {
+    /// The entries of all attached functions in interrupt context.
+    pub fn interrupt_totals(&self) -> InInterrupts {
+        InInterrupts {
+            in_interrupts: self.in_interrupts_totals.clone(),
+            all_interrupts: self.all_interrupts_total,
+        }
+    }
+
     /// `rows[row][i]` are the entries of `targets[i]`, a row per cgroup, and with
     /// `IrqMode::Separate` then one per cgroup in interrupts and one for the machine's
     /// interrupts; `attached[i]` says whether it is.
@@ -382,6 +390,13 @@ impl InInterrupts {
     /// kept apart.
     pub fn columns(&self) -> impl Iterator<Item = u64> + '_ {
         self.in_interrupts.iter().copied().chain(self.all_interrupts)
+    }
+
+    /// Each figure with its cgroup's index, then the machine's with `None`; nothing where not
+    /// kept apart.
+    pub fn by_cgroup(&self) -> impl Iterator<Item = (Option<usize>, u64)> + '_ {
+        let cgroups = self.in_interrupts.iter().enumerate().map(|(c, &n)| (Some(c), n));
+        cgroups.chain(self.all_interrupts.map(|n| (None, n)))
     }
 
     /// Adds `other`'s figures, where both have them.
@@ -668,6 +683,14 @@ pub struct SampledModule {
 pub type SampledRow = (SampleCounts, BTreeMap<KernelFunction, u64>);
 
 impl SampleReport {
+    /// The kernel samples in interrupt context.
+    pub fn interrupt_totals(&self) -> InInterrupts {
+        InInterrupts {
+            in_interrupts: self.in_interrupts_totals.clone(),
+            all_interrupts: self.all_interrupts_total,
+        }
+    }
+
     /// `rows[i]` holds row i's totals and its samples per kernel function, taken with
     /// `clock`: a row per cgroup, and with `IrqMode::Separate` then one per cgroup in
     /// interrupts and one for the machine's interrupts.

@@ -6,7 +6,7 @@ use crate::{
     attach::{Backend, IrqMode},
     kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
-    report::{ALL_INTERRUPTS, FunctionReport, Hits, KernelRow, SampleReport},
+    report::{ALL_INTERRUPTS, FunctionReport, Hits, InInterrupts, KernelRow, SampleReport},
     session::Update,
 };
 
@@ -342,9 +342,7 @@ impl App {
         for (_, l) in total.counted() {
             sums.add(&l.hits);
         }
-        let while_current = (sums.counts.iter().enumerate())
-            .map(|(c, &n)| n.saturating_add(sums.interrupts.of_cgroup(c)));
-        self.lines.start_update(while_current.chain(sums.interrupts.all_interrupts));
+        self.lines.start_update(while_current(&sums.counts, &sums.interrupts));
         let in_interrupts = |l: &&LineCount| l.hits.interrupts.of_machine() > 0;
         for (f, l) in total.counted() {
             self.lines.set_total(&line_label(f, l), l.hits.counts.iter().copied());
@@ -510,21 +508,20 @@ fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[
 /// entries and the interrupts that came meanwhile), then all interrupts of the machine: the
 /// shares' denominators of the functions view.
 fn entries_while_current(r: &FunctionReport) -> Vec<u64> {
-    while_current(&r.totals, &r.in_interrupts_totals, r.all_interrupts_total)
+    while_current(&r.totals, &r.interrupt_totals())
 }
 
 /// The same of kernel samples; without `--irq separate`, each cgroup's kernel samples.
 fn samples_while_current(r: &SampleReport) -> Vec<u64> {
     let kernel: Vec<u64> = r.totals.iter().map(|t| t.kernel).collect();
-    while_current(&kernel, &r.in_interrupts_totals, r.all_interrupts_total)
+    while_current(&kernel, &r.interrupt_totals())
 }
 
 /// Per cgroup its own figure and those in interrupts while its task ran, then the machine's.
-fn while_current(own: &[u64], in_interrupts: &[u64], all_interrupts: Option<u64>) -> Vec<u64> {
-    let in_interrupts = |c: usize| in_interrupts.get(c).copied().unwrap_or(0);
+fn while_current(own: &[u64], interrupts: &InInterrupts) -> Vec<u64> {
     (own.iter().enumerate())
-        .map(|(c, &n)| n.saturating_add(in_interrupts(c)))
-        .chain(all_interrupts)
+        .map(|(c, &n)| n.saturating_add(interrupts.of_cgroup(c)))
+        .chain(interrupts.all_interrupts)
         .collect()
 }
 
