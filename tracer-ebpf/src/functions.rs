@@ -57,7 +57,7 @@ pub fn kt_func_multi(ctx: ProbeContext) -> u32 {
         let ip = unsafe { (*ctx.regs).rip };
         (ip, index_at(ip))
     };
-    on_entry(index, Increment::Plain);
+    on_entry(index);
     0
 }
 
@@ -69,7 +69,7 @@ pub fn kt_func_kprobe(ctx: ProbeContext) -> u32 {
         let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
         (cookie, Some(cookie))
     };
-    on_entry(index, Increment::Plain);
+    on_entry(index);
     0
 }
 
@@ -84,18 +84,8 @@ pub fn kt_func_fentry(_ctx: FEntryContext) -> u32 {
         let index = core::hint::black_box(FENTRY_INDEX);
         (index, Some(index))
     };
-    on_entry(index, Increment::Atomic);
+    on_entry(index);
     0
-}
-
-/// How a counter is incremented. kprobe and kprobe.multi programs never run nested or
-/// preempted on one CPU (their handlers run with preemption disabled, and `bpf_prog_active`
-/// skips a nested run), so a plain add to the per-CPU counter cannot lose a hit, and costs
-/// less; fentry programs run preemptible (migration disabled only) and need the atomic add.
-#[derive(Clone, Copy)]
-enum Increment {
-    Plain,
-    Atomic,
 }
 
 /// Counts one entry of the function `index()` names if the current task is traced, or, with
@@ -103,7 +93,7 @@ enum Increment {
 /// come from untraced tasks. `index()` also gives what it looked the function up by, for the
 /// diagnostic when it is not found.
 #[inline(always)]
-fn on_entry(index: impl FnOnce() -> (u64, Option<u64>), increment: Increment) {
+fn on_entry(index: impl FnOnce() -> (u64, Option<u64>)) {
     let matching = matching();
     let Some(interrupt) = interrupt_rows(matching, in_interrupt) else { return };
     if matching.is_empty() && !interrupt {
@@ -118,12 +108,12 @@ fn on_entry(index: impl FnOnce() -> (u64, Option<u64>), increment: Increment) {
         }
     };
     if !interrupt {
-        matching.for_each(|slot| count(index, slot, increment));
+        matching.for_each(|slot| count(index, slot));
         return;
     }
     let slots = target_count();
-    matching.for_each(|slot| count(index, slots + slot, increment));
-    count(index, 2 * slots, increment);
+    matching.for_each(|slot| count(index, slots + slot));
+    count(index, 2 * slots);
 }
 
 /// The index of the function whose `IP_TABLE` key is `ip`.
@@ -134,27 +124,30 @@ fn index_at(ip: u64) -> Option<u64> {
 
 /// Adds one to function `index`'s counter in row `row`.
 #[inline(always)]
-fn count(index: u64, row: u32, increment: Increment) {
+fn count(index: u64, row: u32) {
     let chunks = u64::from(FUNCTION_CHUNKS.load());
     let (chunk, offset) = (index / FUNCTION_CHUNK as u64, index % FUNCTION_CHUNK as u64);
-    add_one(u64::from(row) * chunks + chunk, offset, increment);
+    add_one(u64::from(row) * chunks + chunk, offset);
 }
 
 /// Adds one to counter `offset` of chunk `chunk`.
+///
+/// A plain add, not an atomic one: a counter is never written by two runs at once on one
+/// CPU. kprobe and kprobe.multi handlers run with preemption disabled, and `bpf_prog_active`
+/// skips a run nested in another (an interrupt's). An fentry program may be preempted
+/// (migration is disabled only), but each counts its one function (index), and the
+/// trampoline skips a run of a program already running on that CPU (`prog->active`), so no
+/// other run writes its counters meanwhile.
 #[inline(always)]
-fn add_one(chunk: u64, offset: u64, increment: Increment) {
+fn add_one(chunk: u64, offset: u64) {
     let Some(counts) = FUNCTION_COUNTS.get_ptr_mut(chunk as u32) else {
         uncounted(Uncounted::FailedUpdate);
         warn!(&(), "no function counters in chunk {} of FUNCTION_COUNTS", chunk);
         return;
     };
-    // SAFETY: `counts` points into a live map value; `offset` is below FUNCTION_CHUNK.
-    let counter = unsafe { &raw mut (*counts).counts[offset as usize % FUNCTION_CHUNK] };
-    match increment {
-        // SAFETY: as above; see `Increment` for why nothing writes it meanwhile.
-        Increment::Plain => unsafe { *counter += 1 },
-        Increment::Atomic => bump(counter),
-    }
+    // SAFETY: `counts` points into a live map value; `offset` is below FUNCTION_CHUNK; see
+    // above for why nothing else writes the counter meanwhile.
+    unsafe { (*counts).counts[offset as usize % FUNCTION_CHUNK] += 1 };
 }
 
 #[derive(Clone, Copy)]
