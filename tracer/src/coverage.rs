@@ -114,11 +114,10 @@ impl Column {
 
     /// The entries of `f` this column counts.
     fn entries(self, f: &CountedFunction) -> u64 {
-        let in_interrupts = |c: usize| f.in_interrupts.get(c).copied().unwrap_or(0);
         match self {
             Self::Cgroup(c) => f.counts[c],
-            Self::CgroupWithInterrupts(c) => f.counts[c].saturating_add(in_interrupts(c)),
-            Self::AllInterrupts => f.all_interrupts.unwrap_or(0),
+            Self::CgroupWithInterrupts(c) => f.counts[c].saturating_add(f.interrupts.of_cgroup(c)),
+            Self::AllInterrupts => f.interrupts.of_machine(),
         }
     }
 
@@ -128,9 +127,9 @@ impl Column {
         match self {
             Self::Cgroup(c) => Some(h.counts[c]),
             Self::CgroupWithInterrupts(c) => {
-                h.in_interrupts.get(c).map(|n| h.counts[c].saturating_add(*n))
+                h.interrupts.in_interrupts.get(c).map(|n| h.counts[c].saturating_add(*n))
             }
-            Self::AllInterrupts => h.all_interrupts,
+            Self::AllInterrupts => h.interrupts.all_interrupts,
         }
     }
 }

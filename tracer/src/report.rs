@@ -168,20 +168,9 @@ pub struct CountedFunction {
     pub name: String,
     pub module: String,
     pub counts: Vec<u64>,
-    /// See [`FunctionReport::in_interrupts_totals`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub in_interrupts: Vec<u64>,
-    /// See [`FunctionReport::all_interrupts_total`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub all_interrupts: Option<u64>,
-}
-
-impl CountedFunction {
-    /// Entries in interrupt context per cgroup, then the machine's (the `(interrupts)`
-    /// column); nothing without `--irq separate`.
-    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
-        self.in_interrupts.iter().copied().chain(self.all_interrupts)
-    }
+    /// Entries in interrupt context; see [`FunctionReport::in_interrupts_totals`].
+    #[serde(flatten)]
+    pub interrupts: InInterrupts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,23 +181,21 @@ pub struct CountedModule {
     pub hit: Vec<usize>,
     /// Per cgroup: entries of its functions by the cgroup's tasks.
     pub counts: Vec<u64>,
-    /// See [`FunctionReport::in_interrupts_totals`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub in_interrupts: Vec<u64>,
-    /// See [`FunctionReport::all_interrupts_total`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub all_interrupts: Option<u64>,
-}
-
-impl CountedModule {
-    /// Entries in interrupt context per cgroup, then the machine's (the `(interrupts)`
-    /// column); nothing without `--irq separate`.
-    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
-        self.in_interrupts.iter().copied().chain(self.all_interrupts)
-    }
+    /// Entries of its functions in interrupt context; see
+    /// [`FunctionReport::in_interrupts_totals`].
+    #[serde(flatten)]
+    pub interrupts: InInterrupts,
 }
 
 impl FunctionReport {
+    /// The entries of all attached functions in interrupt context.
+    pub fn interrupt_totals(&self) -> InInterrupts {
+        InInterrupts {
+            in_interrupts: self.in_interrupts_totals.clone(),
+            all_interrupts: self.all_interrupts_total,
+        }
+    }
+
     /// `rows[row][i]` are the entries of `targets[i]`, a row per cgroup, and with
     /// `IrqMode::Separate` then one per cgroup in interrupts and one for the machine's
     /// interrupts; `attached[i]` says whether it is.
@@ -227,27 +214,21 @@ impl FunctionReport {
         let mut not_entered = Vec::new();
         let mut modules: BTreeMap<&str, CountedModule> = BTreeMap::new();
         for (i, target) in targets.iter().enumerate().filter(|&(i, _)| attached[i]) {
-            let Hits { counts: per_cgroup, in_interrupts, all_interrupts } = rows.of(i);
+            let Hits { counts: per_cgroup, interrupts } = rows.of(i);
             let module = modules.entry(&target.module).or_insert_with(|| CountedModule {
                 module: target.module.clone(),
                 traced: 0,
                 hit: vec![0; cgroups],
                 counts: vec![0; cgroups],
-                in_interrupts: vec![0; in_interrupts.len()],
-                all_interrupts: all_interrupts.map(|_| 0),
+                interrupts: InInterrupts::zero(cgroups, irq),
             });
             module.traced += 1;
             for (c, &n) in per_cgroup.iter().enumerate() {
                 module.hit[c] += usize::from(n > 0);
                 module.counts[c] = module.counts[c].saturating_add(n);
             }
-            for (sum, &n) in module.in_interrupts.iter_mut().zip(&in_interrupts) {
-                *sum = sum.saturating_add(n);
-            }
-            if let (Some(sum), Some(n)) = (&mut module.all_interrupts, all_interrupts) {
-                *sum = sum.saturating_add(n);
-            }
-            if per_cgroup.iter().all(|&n| n == 0) && all_interrupts.unwrap_or(0) == 0 {
+            module.interrupts.add(&interrupts);
+            if per_cgroup.iter().all(|&n| n == 0) && interrupts.of_machine() == 0 {
                 if list_not_entered {
                     not_entered.push(FunctionName {
                         name: target.name.clone(),
@@ -259,15 +240,14 @@ impl FunctionReport {
                     name: target.name.clone(),
                     module: target.module.clone(),
                     counts: per_cgroup,
-                    in_interrupts,
-                    all_interrupts,
+                    interrupts,
                 });
             }
         }
         let sum = |c: &[u64]| c.iter().fold(0u64, |s, &n| s.saturating_add(n));
         functions.sort_by(|a, b| {
-            (sum(&b.counts), b.all_interrupts)
-                .cmp(&(sum(&a.counts), a.all_interrupts))
+            (sum(&b.counts), b.interrupts.all_interrupts)
+                .cmp(&(sum(&a.counts), a.interrupts.all_interrupts))
                 .then_with(|| a.name.cmp(&b.name))
         });
         // Over every attached function, before --top cuts the list.
@@ -282,8 +262,8 @@ impl FunctionReport {
         let functions_omitted = truncate(&mut functions, top);
         let mut modules: Vec<CountedModule> = modules.into_values().collect();
         modules.sort_by(|a, b| {
-            (sum(&b.counts), b.all_interrupts)
-                .cmp(&(sum(&a.counts), a.all_interrupts))
+            (sum(&b.counts), b.interrupts.all_interrupts)
+                .cmp(&(sum(&a.counts), a.interrupts.all_interrupts))
                 .then_with(|| a.module.cmp(&b.module))
         });
         let totals = (0..cgroups)
@@ -333,8 +313,10 @@ impl<'a> CounterRows<'a> {
         };
         Hits {
             counts: column(self.task),
-            in_interrupts: column(self.in_interrupts),
-            all_interrupts: self.machine.map(|row| row.get(i).copied().unwrap_or(0)),
+            interrupts: InInterrupts {
+                in_interrupts: column(self.in_interrupts),
+                all_interrupts: self.machine.map(|row| row.get(i).copied().unwrap_or(0)),
+            },
         }
     }
 }
@@ -345,49 +327,120 @@ impl<'a> CounterRows<'a> {
 pub struct Hits {
     /// Per cgroup: by its tasks (with `--irq task`, also the interrupts while its task ran).
     pub counts: Vec<u64>,
-    /// With `--irq separate`, per cgroup: in interrupts while its task ran.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub in_interrupts: Vec<u64>,
-    /// With `--irq separate`: in interrupt context on the whole machine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub all_interrupts: Option<u64>,
+    /// Hits in interrupt context.
+    #[serde(flatten)]
+    pub interrupts: InInterrupts,
 }
 
 impl Hits {
     /// No hits yet in `cgroups` cgroups, with the interrupt columns of `irq`.
     pub fn zero(cgroups: usize, irq: IrqMode) -> Self {
-        let separate = irq == IrqMode::Separate;
-        Self {
-            counts: vec![0; cgroups],
-            in_interrupts: if separate { vec![0; cgroups] } else { Vec::new() },
-            all_interrupts: separate.then_some(0),
-        }
+        Self { counts: vec![0; cgroups], interrupts: InInterrupts::zero(cgroups, irq) }
     }
 
     /// Whether it has a figure per cgroup of `cgroups` (and an interrupt figure per cgroup if
     /// any).
     pub fn fits(&self, cgroups: usize) -> bool {
-        self.counts.len() == cgroups
-            && (self.in_interrupts.is_empty() || self.in_interrupts.len() == cgroups)
+        let in_interrupts = &self.interrupts.in_interrupts;
+        self.counts.len() == cgroups && (in_interrupts.is_empty() || in_interrupts.len() == cgroups)
     }
 
     pub fn add(&mut self, other: &Self) {
-        let add_all = |sums: &mut Vec<u64>, more: &[u64]| {
-            for (sum, &n) in sums.iter_mut().zip(more) {
-                *sum = sum.saturating_add(n);
-            }
-        };
         add_all(&mut self.counts, &other.counts);
+        self.interrupts.add(&other.interrupts);
+    }
+}
+
+/// The figures of a function, module or source line in interrupt context (hardirq, softirq,
+/// NMI), kept apart from its tasks' with `--irq separate`: per cgroup those while a task of
+/// the cgroup was current, and those of the whole machine, whoever was interrupted. Without
+/// `--irq separate` it is empty and writes nothing; it is flattened into its row, so records
+/// keep the keys `in_interrupts` and `all_interrupts`, and rows without them read as empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InInterrupts {
+    /// Per cgroup: in interrupts while a task of the cgroup was current.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts: Vec<u64>,
+    /// In interrupt context on the whole machine: the [`ALL_INTERRUPTS`] column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_interrupts: Option<u64>,
+}
+
+impl InInterrupts {
+    /// None yet in `cgroups` cgroups: zeros with `IrqMode::Separate`, else empty.
+    pub fn zero(cgroups: usize, irq: IrqMode) -> Self {
+        let separate = irq == IrqMode::Separate;
+        Self {
+            in_interrupts: if separate { vec![0; cgroups] } else { Vec::new() },
+            all_interrupts: separate.then_some(0),
+        }
+    }
+
+    /// Those while a task of cgroup `c` was current; 0 where not kept apart.
+    pub fn of_cgroup(&self, c: usize) -> u64 {
+        self.in_interrupts.get(c).copied().unwrap_or(0)
+    }
+
+    /// Those of the whole machine; 0 where not kept apart.
+    pub fn of_machine(&self) -> u64 {
+        self.all_interrupts.unwrap_or(0)
+    }
+
+    /// Per cgroup, then the machine's (the [`ALL_INTERRUPTS`] column); nothing where not
+    /// kept apart.
+    pub fn columns(&self) -> impl Iterator<Item = u64> + '_ {
+        self.in_interrupts.iter().copied().chain(self.all_interrupts)
+    }
+
+    /// Each figure with its cgroup's index, then the machine's with `None`; nothing where not
+    /// kept apart.
+    pub fn by_cgroup(&self) -> impl Iterator<Item = (Option<usize>, u64)> + '_ {
+        let cgroups = self.in_interrupts.iter().enumerate().map(|(c, &n)| (Some(c), n));
+        cgroups.chain(self.all_interrupts.map(|n| (None, n)))
+    }
+
+    /// Adds `other`'s figures, where both have them.
+    pub fn add(&mut self, other: &Self) {
         add_all(&mut self.in_interrupts, &other.in_interrupts);
         if let (Some(sum), Some(n)) = (&mut self.all_interrupts, other.all_interrupts) {
             *sum = sum.saturating_add(n);
         }
     }
+}
 
-    /// Hits in interrupt context per cgroup, then the machine's (the `(interrupts)` column);
-    /// nothing without `--irq separate`.
-    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
-        self.in_interrupts.iter().copied().chain(self.all_interrupts)
+/// A row of kernel functions or of modules, counted or sampled: what the views and sections
+/// that treat the four alike read of it.
+pub trait KernelRow {
+    /// The function's name and `Some` module, or the module's name and `None`.
+    fn key(&self) -> (&str, Option<&str>);
+    fn interrupts(&self) -> &InInterrupts;
+}
+
+/// Implements [`KernelRow`] for a row type whose key `|row| ...` gives.
+macro_rules! kernel_row {
+    ($row:ty, |$r:ident| $key:expr) => {
+        impl KernelRow for $row {
+            fn key(&self) -> (&str, Option<&str>) {
+                let $r = self;
+                $key
+            }
+
+            fn interrupts(&self) -> &InInterrupts {
+                &self.interrupts
+            }
+        }
+    };
+}
+
+kernel_row!(CountedFunction, |f| (&f.name, Some(&f.module)));
+kernel_row!(CountedModule, |m| (&m.module, None));
+kernel_row!(SampledFunction, |f| (&f.name, Some(&f.module)));
+kernel_row!(SampledModule, |m| (&m.module, None));
+
+/// Adds `more` to `sums` element by element, saturating.
+fn add_all(sums: &mut [u64], more: &[u64]) {
+    for (sum, &n) in sums.iter_mut().zip(more) {
+        *sum = sum.saturating_add(n);
     }
 }
 
@@ -610,12 +663,9 @@ pub struct SampledFunction {
     pub samples: Vec<u64>,
     /// samples / the cgroup's kernel samples: the estimated share of its kernel time.
     pub share: Vec<f64>,
-    /// See [`SampleReport::in_interrupts_totals`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub in_interrupts: Vec<u64>,
-    /// See [`SampleReport::all_interrupts_total`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub all_interrupts: Option<u64>,
+    /// Samples in interrupt context; see [`SampleReport::in_interrupts_totals`].
+    #[serde(flatten)]
+    pub interrupts: InInterrupts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -623,35 +673,9 @@ pub struct SampledModule {
     pub module: String,
     pub samples: Vec<u64>,
     pub share: Vec<f64>,
-    /// See [`SampleReport::in_interrupts_totals`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub in_interrupts: Vec<u64>,
-    /// See [`SampleReport::all_interrupts_total`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub all_interrupts: Option<u64>,
-}
-
-/// Samples in interrupt context of a function or module: per cgroup, then the machine's (the
-/// `(interrupts)` column); nothing without `--irq separate`.
-fn interrupt_columns<'a>(
-    in_interrupts: &'a [u64],
-    all_interrupts: Option<u64>,
-) -> impl Iterator<Item = u64> + 'a {
-    in_interrupts.iter().copied().chain(all_interrupts)
-}
-
-impl SampledFunction {
-    /// See [`interrupt_columns`].
-    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
-        interrupt_columns(&self.in_interrupts, self.all_interrupts)
-    }
-}
-
-impl SampledModule {
-    /// See [`interrupt_columns`].
-    pub fn interrupt_columns(&self) -> impl Iterator<Item = u64> + '_ {
-        interrupt_columns(&self.in_interrupts, self.all_interrupts)
-    }
+    /// Samples in interrupt context; see [`SampleReport::in_interrupts_totals`].
+    #[serde(flatten)]
+    pub interrupts: InInterrupts,
 }
 
 /// One row of samples (a cgroup's tasks, its interrupts, or the machine's): its totals and
@@ -659,6 +683,14 @@ impl SampledModule {
 pub type SampledRow = (SampleCounts, BTreeMap<KernelFunction, u64>);
 
 impl SampleReport {
+    /// The kernel samples in interrupt context.
+    pub fn interrupt_totals(&self) -> InInterrupts {
+        InInterrupts {
+            in_interrupts: self.in_interrupts_totals.clone(),
+            all_interrupts: self.all_interrupts_total,
+        }
+    }
+
     /// `rows[i]` holds row i's totals and its samples per kernel function, taken with
     /// `clock`: a row per cgroup, and with `IrqMode::Separate` then one per cgroup in
     /// interrupts and one for the machine's interrupts.
@@ -691,51 +723,47 @@ impl SampleReport {
         }
         // The task rows, the interrupt rows and the machine's of one function or module.
         let split = |mut samples: Vec<u64>| {
-            let all_interrupts = machine.map(|m| samples[m]);
-            let in_interrupts = match machine {
-                Some(_) => samples[cgroups..2 * cgroups].to_vec(),
-                None => Vec::new(),
+            let interrupts = InInterrupts {
+                in_interrupts: match machine {
+                    Some(_) => samples[cgroups..2 * cgroups].to_vec(),
+                    None => Vec::new(),
+                },
+                all_interrupts: machine.map(|m| samples[m]),
             };
             samples.truncate(cgroups);
-            (share(&samples), samples, in_interrupts, all_interrupts)
+            (share(&samples), samples, interrupts)
         };
-        let busiest_first = |a: (&[u64], Option<u64>), b: (&[u64], Option<u64>)| {
-            (b.0.iter().sum::<u64>(), b.1).cmp(&(a.0.iter().sum::<u64>(), a.1))
+        let busiest_first = |a: (&[u64], &InInterrupts), b: (&[u64], &InInterrupts)| {
+            (b.0.iter().sum::<u64>(), b.1.all_interrupts)
+                .cmp(&(a.0.iter().sum::<u64>(), a.1.all_interrupts))
         };
         let mut functions: Vec<SampledFunction> = functions
             .into_iter()
             .map(|(f, samples)| {
-                let (share, samples, in_interrupts, all_interrupts) = split(samples);
+                let (share, samples, interrupts) = split(samples);
                 SampledFunction {
                     name: f.name.clone(),
                     module: f.module.clone(),
                     samples,
                     share,
-                    in_interrupts,
-                    all_interrupts,
+                    interrupts,
                 }
             })
             .collect();
         functions.sort_by(|a, b| {
-            busiest_first((&a.samples, a.all_interrupts), (&b.samples, b.all_interrupts))
+            busiest_first((&a.samples, &a.interrupts), (&b.samples, &b.interrupts))
                 .then_with(|| a.name.cmp(&b.name))
         });
         let functions_omitted = truncate(&mut functions, top);
         let mut modules: Vec<SampledModule> = modules
             .into_iter()
             .map(|(m, samples)| {
-                let (share, samples, in_interrupts, all_interrupts) = split(samples);
-                SampledModule {
-                    module: m.to_owned(),
-                    samples,
-                    share,
-                    in_interrupts,
-                    all_interrupts,
-                }
+                let (share, samples, interrupts) = split(samples);
+                SampledModule { module: m.to_owned(), samples, share, interrupts }
             })
             .collect();
         modules.sort_by(|a, b| {
-            busiest_first((&a.samples, a.all_interrupts), (&b.samples, b.all_interrupts))
+            busiest_first((&a.samples, &a.interrupts), (&b.samples, &b.interrupts))
                 .then_with(|| a.module.cmp(&b.module))
         });
         let interrupt_rows = machine.map_or(&[][..], |m| &rows[cgroups..m]);
@@ -897,7 +925,8 @@ pub(crate) mod tests {
             .functions
             .iter()
             .map(|f| {
-                (f.name.as_str(), f.samples.clone(), f.in_interrupts.clone(), f.all_interrupts)
+                let i = &f.interrupts;
+                (f.name.as_str(), f.samples.clone(), i.in_interrupts.clone(), i.all_interrupts)
             })
             .collect();
         assert_eq!(
@@ -922,7 +951,7 @@ pub(crate) mod tests {
         let modules: Vec<_> = s
             .modules
             .iter()
-            .map(|m| (m.module.as_str(), m.samples.clone(), m.interrupt_columns().collect()))
+            .map(|m| (m.module.as_str(), m.samples.clone(), m.interrupts.columns().collect()))
             .collect::<Vec<(_, _, Vec<u64>)>>();
         assert_eq!(
             modules,
@@ -943,7 +972,7 @@ pub(crate) mod tests {
         }
         let s: SampleReport = serde_json::from_value(json).unwrap();
         assert_eq!(s.irq, IrqMode::Task);
-        assert!(s.functions.iter().all(|f| f.interrupt_columns().next().is_none()));
+        assert!(s.functions.iter().all(|f| f.interrupts.columns().next().is_none()));
         // And a report made with --irq task writes none of the new fields.
         let task = serde_json::to_value(sampled().kernel_samples.unwrap()).unwrap();
         assert!(task.get("irq").is_none() && task.get("all_interrupts_total").is_none(), "{task}");
@@ -1104,7 +1133,14 @@ pub(crate) mod tests {
         let rows: Vec<_> = f
             .functions
             .iter()
-            .map(|r| (r.name.as_str(), r.counts.clone(), r.in_interrupts.clone(), r.all_interrupts))
+            .map(|r| {
+                (
+                    r.name.as_str(),
+                    r.counts.clone(),
+                    r.interrupts.in_interrupts.clone(),
+                    r.interrupts.all_interrupts,
+                )
+            })
             .collect();
         assert_eq!(
             rows,
@@ -1118,7 +1154,9 @@ pub(crate) mod tests {
         let modules: Vec<_> = f
             .modules
             .iter()
-            .map(|m| (m.counts.clone(), m.in_interrupts.clone(), m.all_interrupts))
+            .map(|m| {
+                (m.counts.clone(), m.interrupts.in_interrupts.clone(), m.interrupts.all_interrupts)
+            })
             .collect();
         assert_eq!(modules, [(vec![5, 1], vec![3, 0], Some(9))]);
         assert!(f.not_entered.is_empty());
@@ -1130,9 +1168,9 @@ pub(crate) mod tests {
         json.as_object_mut().unwrap().remove("irq");
         let f: FunctionReport = serde_json::from_value(json).unwrap();
         assert_eq!(f.irq, IrqMode::Task);
-        assert!(
-            f.functions.iter().all(|r| r.in_interrupts.is_empty() && r.all_interrupts.is_none())
-        );
+        assert!(f.functions.iter().all(
+            |r| r.interrupts.in_interrupts.is_empty() && r.interrupts.all_interrupts.is_none()
+        ));
     }
 
     #[test]

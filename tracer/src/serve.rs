@@ -268,7 +268,7 @@ const FAMILIES: [Family; 9] = [
         items: |report| {
             let functions = report.kernel_functions.iter().flat_map(|f| &f.functions);
             functions
-                .map(|f| (function_labels(&f.name, &f.module), f.interrupt_columns().collect()))
+                .map(|f| (function_labels(&f.name, &f.module), f.interrupts.columns().collect()))
                 .collect()
         },
     },
@@ -288,7 +288,7 @@ const FAMILIES: [Family; 9] = [
         items: |report| {
             let functions = report.kernel_samples.iter().flat_map(|s| &s.functions);
             functions
-                .map(|f| (function_labels(&f.name, &f.module), f.interrupt_columns().collect()))
+                .map(|f| (function_labels(&f.name, &f.module), f.interrupts.columns().collect()))
                 .collect()
         },
     },
@@ -308,7 +308,7 @@ const FAMILIES: [Family; 9] = [
         items: |report| {
             let lines = report.kernel_lines.iter().flat_map(LineReport::counted);
             lines
-                .map(|(f, l)| (line_labels(f, l.line), l.hits.interrupt_columns().collect()))
+                .map(|(f, l)| (line_labels(f, l.line), l.hits.interrupts.columns().collect()))
                 .collect()
         },
     },

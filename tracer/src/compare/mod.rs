@@ -38,7 +38,9 @@ use crate::{
     kallsyms::CORE_KERNEL,
     latency::Latency,
     record::{self, Record},
-    report::{CountedFunction, CountedModule, Hits, Report, SampledFunction, SampledModule},
+    report::{
+        CountedFunction, CountedModule, Hits, KernelRow, Report, SampledFunction, SampledModule,
+    },
     sources::KernelSources,
 };
 
@@ -354,53 +356,11 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
     let p99 = latency_section(Measure::P99Ns, |latency| latency.p99_ns);
     let counted = records.iter().all(|(_, _, r)| r.report.kernel_functions.is_some());
     let sampled = records.iter().all(|(_, _, r)| r.report.kernel_samples.is_some());
-    // A section of counted functions by `figure(function, cgroup)`, leaving out those without
-    // one (with --irq separate, a function entered in interrupts only has no entries).
-    let counted_functions = |measure, figure: fn(&CountedFunction, usize) -> u64| {
-        table.section(measure, |_, rec, c| {
-            let f = rec.kernel_functions.as_ref().expect("all records counted functions");
-            f.functions
-                .iter()
-                .filter_map(|f| {
-                    let n = figure(f, c);
-                    (n > 0).then(|| ((f.name.clone(), Some(f.module.clone())), n, None))
-                })
-                .collect()
-        })
-    };
-    // A section of the modules' entries in interrupt context by `figure(module, cgroup)`.
-    let module_section = |measure, figure: fn(&CountedModule, usize) -> u64| {
-        table.section(measure, |_, rec, c| {
-            let f = rec.kernel_functions.as_ref().expect("all records counted functions");
-            f.modules.iter().map(|m| ((m.module.clone(), None), figure(m, c), None)).collect()
-        })
-    };
-    // Sections of sampled functions and modules by `figure(row, cgroup)`, leaving out those
-    // without one (with --irq separate, a function sampled in interrupts only has no task
-    // samples).
-    let sampled_functions = |measure, figure: fn(&SampledFunction, usize) -> u64| {
-        table.section(measure, |_, rec, c| {
-            let s = rec.kernel_samples.as_ref().expect("all records sampled");
-            s.functions
-                .iter()
-                .filter_map(|f| {
-                    let n = figure(f, c);
-                    (n > 0).then(|| ((f.name.clone(), Some(f.module.clone())), n, None))
-                })
-                .collect()
-        })
-    };
-    let sampled_modules = |measure, figure: fn(&SampledModule, usize) -> u64| {
-        table.section(measure, |_, rec, c| {
-            let s = rec.kernel_samples.as_ref().expect("all records sampled");
-            s.modules.iter().map(|m| ((m.module.clone(), None), figure(m, c), None)).collect()
-        })
-    };
     let (functions, modules) = if counted {
-        let functions = counted_functions(Measure::Entries, |f, c| f.counts[c]);
+        let functions =
+            table.kernel_section(Measure::Entries, counted_functions, |f, c| f.counts[c]);
         let modules = table.section(Measure::Entries, |_, rec, c| {
-            let f = rec.kernel_functions.as_ref().expect("all records counted functions");
-            f.modules
+            counted_modules(rec)
                 .iter()
                 .map(|m| {
                     let coverage = (m.hit[c] as u64, m.traced as u64);
@@ -410,8 +370,9 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         });
         (Some(functions), Some(modules))
     } else if sampled {
-        let functions = sampled_functions(Measure::Samples, |f, c| f.samples[c]);
-        let modules = sampled_modules(Measure::Samples, |m, c| m.samples[c]);
+        let functions =
+            table.kernel_section(Measure::Samples, sampled_functions, |f, c| f.samples[c]);
+        let modules = table.kernel_section(Measure::Samples, sampled_modules, |m, c| m.samples[c]);
         (Some(functions), Some(modules))
     } else {
         (None, None)
@@ -426,17 +387,8 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         .flatten()
     {
         Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
-            interrupts = [
-                counted_functions(Measure::InInterrupts, |f, c| {
-                    f.in_interrupts.get(c).copied().unwrap_or(0)
-                }),
-                counted_functions(Measure::AllInterrupts, |f, _| f.all_interrupts.unwrap_or(0)),
-                module_section(Measure::InInterrupts, |m, c| {
-                    m.in_interrupts.get(c).copied().unwrap_or(0)
-                }),
-                module_section(Measure::AllInterrupts, |m, _| m.all_interrupts.unwrap_or(0)),
-            ]
-            .map(Some);
+            let measures = [Measure::InInterrupts, Measure::AllInterrupts];
+            interrupts = table.interrupt_sections(measures, counted_functions, counted_modules);
         }
         Some(modes) => {
             left_out.extend(interrupts_left_out(&modes, ("interrupts", "function entries")));
@@ -448,21 +400,8 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         .flatten()
     {
         Some(modes) if modes.iter().all(|(mode, _)| *mode == IrqMode::Separate) => {
-            interrupts = [
-                sampled_functions(Measure::SamplesInInterrupts, |f, c| {
-                    f.in_interrupts.get(c).copied().unwrap_or(0)
-                }),
-                sampled_functions(Measure::SamplesAllInterrupts, |f, _| {
-                    f.all_interrupts.unwrap_or(0)
-                }),
-                sampled_modules(Measure::SamplesInInterrupts, |m, c| {
-                    m.in_interrupts.get(c).copied().unwrap_or(0)
-                }),
-                sampled_modules(Measure::SamplesAllInterrupts, |m, _| {
-                    m.all_interrupts.unwrap_or(0)
-                }),
-            ]
-            .map(Some);
+            let measures = [Measure::SamplesInInterrupts, Measure::SamplesAllInterrupts];
+            interrupts = table.interrupt_sections(measures, sampled_functions, sampled_modules);
         }
         Some(modes) => {
             left_out.extend(interrupts_left_out(&modes, ("interrupts", "kernel samples")));
@@ -498,11 +437,10 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
         }
         None => false,
     };
-    let lines_in_interrupts = lines_apart.then(|| {
-        line_section(Measure::InInterrupts, |h, c| h.in_interrupts.get(c).copied().unwrap_or(0))
-    });
-    let lines_all_interrupts = lines_apart
-        .then(|| line_section(Measure::AllInterrupts, |h, _| h.all_interrupts.unwrap_or(0)));
+    let lines_in_interrupts =
+        lines_apart.then(|| line_section(Measure::InInterrupts, |h, c| h.interrupts.of_cgroup(c)));
+    let lines_all_interrupts =
+        lines_apart.then(|| line_section(Measure::AllInterrupts, |h, _| h.interrupts.of_machine()));
     Comparison {
         runs,
         syscalls,
@@ -671,6 +609,63 @@ impl Table<'_> {
         rows.truncate(keep);
         Section { measure, rows, omitted }
     }
+
+    /// A section of the function or module rows that `rows` finds in every record, by
+    /// `figure(row, cgroup)`. A function without a figure gets no row (with --irq separate, one
+    /// entered or sampled in interrupts only has none in its tasks); a module always has one.
+    fn kernel_section<R: KernelRow>(
+        &self,
+        measure: Measure,
+        rows: fn(&Report) -> &[R],
+        figure: fn(&R, usize) -> u64,
+    ) -> Section {
+        self.section(measure, |_, rec, c| {
+            rows(rec)
+                .iter()
+                .filter_map(|row| {
+                    let n = figure(row, c);
+                    let (name, module) = row.key();
+                    let key = || (name.to_owned(), module.map(str::to_owned));
+                    (n > 0 || module.is_none()).then(|| (key(), n, None))
+                })
+                .collect()
+        })
+    }
+
+    /// The sections of figures in interrupt context, measured `[in_cgroup, on_machine]`: the
+    /// functions' while each run's cgroup ran and on the whole machine, then the modules'.
+    fn interrupt_sections<F: KernelRow, M: KernelRow>(
+        &self,
+        [in_cgroup, on_machine]: [Measure; 2],
+        functions: fn(&Report) -> &[F],
+        modules: fn(&Report) -> &[M],
+    ) -> [Option<Section>; 4] {
+        [
+            self.kernel_section(in_cgroup, functions, |f, c| f.interrupts().of_cgroup(c)),
+            self.kernel_section(on_machine, functions, |f, _| f.interrupts().of_machine()),
+            self.kernel_section(in_cgroup, modules, |m, c| m.interrupts().of_cgroup(c)),
+            self.kernel_section(on_machine, modules, |m, _| m.interrupts().of_machine()),
+        ]
+        .map(Some)
+    }
+}
+
+/// The counted functions of a record that [`compare`] found all records to have.
+fn counted_functions(r: &Report) -> &[CountedFunction] {
+    &r.kernel_functions.as_ref().expect("all records counted functions").functions
+}
+
+fn counted_modules(r: &Report) -> &[CountedModule] {
+    &r.kernel_functions.as_ref().expect("all records counted functions").modules
+}
+
+/// The sampled functions of a record that [`compare`] found all records to have.
+fn sampled_functions(r: &Report) -> &[SampledFunction] {
+    &r.kernel_samples.as_ref().expect("all records sampled").functions
+}
+
+fn sampled_modules(r: &Report) -> &[SampledModule] {
+    &r.kernel_samples.as_ref().expect("all records sampled").modules
 }
 
 #[cfg(test)]
@@ -681,8 +676,8 @@ pub(crate) mod tests {
         collect::{Count, Overhead, SyscallCounts},
         record::tests::info as record_info,
         report::{
-            CountedFunction, CountedModule, FunctionReport, Kind, SampleReport, SampledFunction,
-            SampledModule, SyscallRow,
+            CountedFunction, CountedModule, FunctionReport, InInterrupts, Kind, SampleReport,
+            SampledFunction, SampledModule, SyscallRow,
             tests::{counting, info, period},
         },
     };
@@ -773,8 +768,7 @@ pub(crate) mod tests {
                     name: name.to_owned(),
                     module: module.to_owned(),
                     counts: vec![n],
-                    in_interrupts: Vec::new(),
-                    all_interrupts: None,
+                    interrupts: InInterrupts::default(),
                 })
                 .collect(),
             functions_omitted: 0,
@@ -785,8 +779,7 @@ pub(crate) mod tests {
                     traced,
                     hit: vec![hit],
                     counts: vec![n],
-                    in_interrupts: Vec::new(),
-                    all_interrupts: None,
+                    interrupts: InInterrupts::default(),
                 })
                 .collect(),
             not_entered: Vec::new(),
@@ -890,7 +883,7 @@ pub(crate) mod tests {
         let one_cgroup = |mut lines: crate::lines::LineReport| {
             for l in lines.functions.iter_mut().flat_map(|f| &mut f.lines) {
                 l.hits.counts.truncate(1);
-                l.hits.in_interrupts.truncate(1);
+                l.hits.interrupts.in_interrupts.truncate(1);
             }
             lines
         };
@@ -1033,11 +1026,12 @@ pub(crate) mod tests {
         for row in &mut f.functions {
             let &(_, in_interrupts, all) =
                 interrupts.iter().find(|(name, ..)| *name == row.name).unwrap_or(&("", 0, 0));
-            (row.in_interrupts, row.all_interrupts) = (vec![in_interrupts], Some(all));
+            (row.interrupts.in_interrupts, row.interrupts.all_interrupts) =
+                (vec![in_interrupts], Some(all));
         }
         let vmlinux = &mut f.modules[0];
-        vmlinux.in_interrupts = vec![interrupts.iter().map(|&(_, n, _)| n).sum()];
-        vmlinux.all_interrupts = Some(interrupts.iter().map(|&(_, _, n)| n).sum());
+        vmlinux.interrupts.in_interrupts = vec![interrupts.iter().map(|&(_, n, _)| n).sum()];
+        vmlinux.interrupts.all_interrupts = Some(interrupts.iter().map(|&(_, _, n)| n).sum());
         f
     }
 
@@ -1218,15 +1212,13 @@ pub(crate) mod tests {
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
                     share: vec![1.0],
-                    in_interrupts: Vec::new(),
-                    all_interrupts: None,
+                    interrupts: InInterrupts::default(),
                 }],
                 modules: vec![SampledModule {
                     module: "vmlinux".to_owned(),
                     samples: vec![n],
                     share: vec![1.0],
-                    in_interrupts: Vec::new(),
-                    all_interrupts: None,
+                    interrupts: InInterrupts::default(),
                 }],
                 functions_omitted: 0,
                 clock: None,

@@ -109,7 +109,7 @@ mod tests {
         compare::tests::record,
         compare::{compare, load},
         figure::tests::{Figure, png_size},
-        report::{Kind, SampleReport, SampledModule},
+        report::{InInterrupts, Kind, SampleReport, SampledModule},
     };
 
     /// The checked-in records of a study's network benchmark on runc and runsc, counted by
@@ -195,8 +195,7 @@ mod tests {
                         module: m.to_owned(),
                         samples: vec![n],
                         share: vec![1.0],
-                        in_interrupts: Vec::new(),
-                        all_interrupts: None,
+                        interrupts: InInterrupts::default(),
                     })
                     .collect(),
                 clock: None,

@@ -151,11 +151,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             for (i, &n) in f.counts.iter().enumerate() {
                 row(Some(i), FUNCTION_COUNTS, fields(n), None)?;
             }
-            for (i, &n) in f.in_interrupts.iter().enumerate() {
-                row(Some(i), FUNCTION_IN_INTERRUPTS, fields(n), None)?;
-            }
-            if let Some(n) = f.all_interrupts {
-                row(None, FUNCTION_IN_INTERRUPTS, fields(n), None)?;
+            for (c, n) in f.interrupts.by_cgroup() {
+                row(c, FUNCTION_IN_INTERRUPTS, fields(n), None)?;
             }
         }
     }
@@ -181,11 +178,8 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                 for (i, &n) in hits.counts.iter().enumerate() {
                     row(Some(i), LINE_COUNTS, fields(n), None)?;
                 }
-                for (i, &n) in hits.in_interrupts.iter().enumerate() {
-                    row(Some(i), LINE_IN_INTERRUPTS, fields(n), None)?;
-                }
-                if let Some(n) = hits.all_interrupts {
-                    row(None, LINE_IN_INTERRUPTS, fields(n), None)?;
+                for (c, n) in hits.interrupts.by_cgroup() {
+                    row(c, LINE_IN_INTERRUPTS, fields(n), None)?;
                 }
             }
         }
@@ -210,24 +204,18 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             for (i, (&n, &share)) in f.samples.iter().zip(&f.share).enumerate() {
                 row(Some(i), FUNCTION_SAMPLES, fields(&f.name, &f.module, n, Some(share)), None)?;
             }
-            let in_interrupts = |n| fields(&f.name, &f.module, n, None);
-            for (i, &n) in f.in_interrupts.iter().enumerate() {
-                row(Some(i), FUNCTION_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
-            }
-            if let Some(n) = f.all_interrupts {
-                row(None, FUNCTION_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
+            for (c, n) in f.interrupts.by_cgroup() {
+                let fields = fields(&f.name, &f.module, n, None);
+                row(c, FUNCTION_SAMPLES_IN_INTERRUPTS, fields, None)?;
             }
         }
         for m in &samples.modules {
             for (i, (&n, &share)) in m.samples.iter().zip(&m.share).enumerate() {
                 row(Some(i), MODULE_SAMPLES, fields(&m.module, &m.module, n, Some(share)), None)?;
             }
-            let in_interrupts = |n| fields(&m.module, &m.module, n, None);
-            for (i, &n) in m.in_interrupts.iter().enumerate() {
-                row(Some(i), MODULE_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
-            }
-            if let Some(n) = m.all_interrupts {
-                row(None, MODULE_SAMPLES_IN_INTERRUPTS, in_interrupts(n), None)?;
+            for (c, n) in m.interrupts.by_cgroup() {
+                let fields = fields(&m.module, &m.module, n, None);
+                row(c, MODULE_SAMPLES_IN_INTERRUPTS, fields, None)?;
             }
         }
     }

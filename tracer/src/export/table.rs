@@ -9,7 +9,7 @@ use crate::{
     collect::{Overhead, rate},
     latency::{self, RELATIVE_ERROR},
     lines::{LineReport, describe_copies},
-    report::{ALL_INTERRUPTS, FunctionReport, Report, SampleReport, SampleTotalsRow},
+    report::{ALL_INTERRUPTS, FunctionReport, InInterrupts, Report, SampleReport, SampleTotalsRow},
 };
 
 const NAME_WIDTH: usize = 22;
@@ -147,15 +147,11 @@ fn write_functions(
     for f in &functions.functions {
         let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
         write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
-        count_cells(out, elapsed, separate, (&f.counts, &f.in_interrupts, f.all_interrupts))?;
+        count_cells(out, elapsed, separate, &f.counts, &f.interrupts)?;
     }
     write!(out, "{:<LABEL_WIDTH$}", "TOTAL")?;
-    count_cells(
-        out,
-        elapsed,
-        separate,
-        (&functions.totals, &functions.in_interrupts_totals, functions.all_interrupts_total),
-    )?;
+    let interrupts = functions.interrupt_totals();
+    count_cells(out, elapsed, separate, &functions.totals, &interrupts)?;
     if functions.functions_omitted > 0 {
         writeln!(
             out,
@@ -183,11 +179,11 @@ fn write_functions(
         for (c, (hit, n)) in m.hit.iter().zip(&m.counts).enumerate() {
             write!(out, "  {:>12} {n:>11}", format!("{hit}/{}", m.traced))?;
             if separate {
-                write!(out, " {:>12}", m.in_interrupts.get(c).copied().unwrap_or(0))?;
+                write!(out, " {:>12}", m.interrupts.of_cgroup(c))?;
             }
         }
         if separate {
-            write!(out, "  {:>12}", m.all_interrupts.unwrap_or(0))?;
+            write!(out, "  {:>12}", m.interrupts.of_machine())?;
         }
         writeln!(out)?;
     }
@@ -240,16 +236,17 @@ fn count_cells(
     out: &mut dyn Write,
     elapsed: Duration,
     separate: bool,
-    (counts, in_interrupts, all): (&[u64], &[u64], Option<u64>),
+    counts: &[u64],
+    interrupts: &InInterrupts,
 ) -> io::Result<()> {
     for (c, &n) in counts.iter().enumerate() {
         write!(out, "  {n:>12} {:>11.1}", rate(n, elapsed))?;
         if separate {
-            write!(out, " {:>12}", in_interrupts.get(c).copied().unwrap_or(0))?;
+            write!(out, " {:>12}", interrupts.of_cgroup(c))?;
         }
     }
     if separate {
-        write!(out, "  {:>12}", all.unwrap_or(0))?;
+        write!(out, "  {:>12}", interrupts.of_machine())?;
     }
     writeln!(out)
 }
@@ -301,12 +298,7 @@ fn write_lines(out: &mut impl Write, report: &Report, lines: &LineReport) -> io:
             write!(out, "{:<LINE_WIDTH$} {source:<SOURCE_WIDTH$}", line.line)?;
             let hits = &line.hits;
             if line.probes > 0 {
-                count_cells(
-                    out,
-                    elapsed,
-                    separate,
-                    (&hits.counts, &hits.in_interrupts, hits.all_interrupts),
-                )?;
+                count_cells(out, elapsed, separate, &hits.counts, &hits.interrupts)?;
                 continue;
             }
             for _ in &hits.counts {
@@ -357,20 +349,19 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
     for f in &samples.functions {
         let (name, module) = (fit(&f.name, FUNCTION_WIDTH), fit(&f.module, MODULE_WIDTH));
         write!(out, "{name:<FUNCTION_WIDTH$} {module:<MODULE_WIDTH$}")?;
-        columns.cells(out, &f.samples, Some(&f.share), (&f.in_interrupts, f.all_interrupts))?;
+        columns.cells(out, &f.samples, Some(&f.share), &f.interrupts)?;
     }
     let totals = &samples.totals;
     write!(out, "{:<LABEL_WIDTH$}", "KERNEL SAMPLES")?;
     let kernel: Vec<u64> = totals.iter().map(|t| t.kernel).collect();
-    let interrupts = (&samples.in_interrupts_totals[..], samples.all_interrupts_total);
-    columns.cells(out, &kernel, None, interrupts)?;
+    columns.cells(out, &kernel, None, &samples.interrupt_totals())?;
     let estimate = |t: &SampleTotalsRow| format!("{:.2} s", t.kernel_secs_estimate);
     columns.total_line(out, "  est. kernel CPU time", totals.iter().map(estimate))?;
     if totals.iter().all(|t| t.ktrace_programs.is_some()) {
         write!(out, "{:<LABEL_WIDTH$}", "  in ktrace's own programs")?;
         let own: Vec<u64> = totals.iter().map(|t| t.ktrace_programs.unwrap_or(0)).collect();
         let share: Vec<f64> = totals.iter().map(|t| t.ktrace_share().unwrap_or(0.0)).collect();
-        columns.cells(out, &own, Some(&share), (&[], None))?;
+        columns.cells(out, &own, Some(&share), &InInterrupts::default())?;
     }
     columns.total_line(out, "USER SAMPLES", totals.iter().map(|t| t.user.to_string()))?;
     if totals.iter().any(|t| t.lost > 0) {
@@ -393,7 +384,7 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
     columns.headers(out, report.cgroups.len())?;
     for m in &samples.modules {
         write!(out, "{:<LABEL_WIDTH$}", fit(&m.module, LABEL_WIDTH))?;
-        columns.cells(out, &m.samples, Some(&m.share), (&m.in_interrupts, m.all_interrupts))?;
+        columns.cells(out, &m.samples, Some(&m.share), &m.interrupts)?;
     }
     writeln!(out)
 }
@@ -431,7 +422,7 @@ impl SampleColumns {
         out: &mut impl Write,
         samples: &[u64],
         share: Option<&[f64]>,
-        (in_interrupts, all_interrupts): (&[u64], Option<u64>),
+        interrupts: &InInterrupts,
     ) -> io::Result<()> {
         let mut line = String::new();
         for (c, n) in samples.iter().enumerate() {
@@ -440,11 +431,11 @@ impl SampleColumns {
                 None => format!("  {n:>10} {:>7}", ""),
             };
             if self.separate {
-                line += &format!(" {:>10}", cell(in_interrupts.get(c)));
+                line += &format!(" {:>10}", cell(interrupts.in_interrupts.get(c)));
             }
         }
         if self.separate {
-            line += &format!("  {:>12}", cell(all_interrupts.as_ref()));
+            line += &format!("  {:>12}", cell(interrupts.all_interrupts.as_ref()));
         }
         writeln!(out, "{}", line.trim_end())
     }

@@ -277,7 +277,7 @@ pub(crate) mod tests {
         );
         assert_eq!(f.lines[0].text.as_deref(), Some("if (!(dev->flags & IFF_UP))"));
         assert_eq!(r.irq, IrqMode::Task);
-        assert!(f.lines.iter().all(|l| l.hits.interrupt_columns().next().is_none()));
+        assert!(f.lines.iter().all(|l| l.hits.interrupts.columns().next().is_none()));
     }
 
     /// [`plan`] counted with `--irq separate` for `net` and `idle`: `net`'s tasks hit the
@@ -305,8 +305,8 @@ pub(crate) mod tests {
             .lines
             .iter()
             .map(|l| {
-                let h = &l.hits;
-                (l.line, h.counts.clone(), h.in_interrupts.clone(), h.all_interrupts)
+                let (h, i) = (&l.hits, &l.hits.interrupts);
+                (l.line, h.counts.clone(), i.in_interrupts.clone(), i.all_interrupts)
             })
             .collect();
         assert_eq!(
@@ -322,7 +322,7 @@ pub(crate) mod tests {
         let per_copy: Vec<_> = f.lines[0]
             .copies
             .iter()
-            .map(|c| (c.hits.counts.clone(), c.hits.all_interrupts))
+            .map(|c| (c.hits.counts.clone(), c.hits.interrupts.all_interrupts))
             .collect();
         assert_eq!(per_copy, [(vec![4, 0], Some(50)), (vec![0, 0], Some(6))]);
         let json = serde_json::to_value(&r).unwrap();

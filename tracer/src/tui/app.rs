@@ -6,7 +6,7 @@ use crate::{
     attach::{Backend, IrqMode},
     kallsyms::CORE_KERNEL,
     lines::{LineCount, LineFunction, LineReport},
-    report::{ALL_INTERRUPTS, FunctionReport, Hits, SampleReport},
+    report::{ALL_INTERRUPTS, FunctionReport, Hits, InInterrupts, KernelRow, SampleReport},
     session::Update,
 };
 
@@ -228,7 +228,8 @@ impl App {
                 [counted_modules(total), counted_modules(interval)],
             );
             if self.interrupts {
-                self.apply_interrupts(total, interval);
+                let functions = [&total.functions[..], &interval.functions];
+                self.apply_interrupts(functions, [&total.modules, &interval.modules]);
             }
         } else if let (Some(total), Some(interval)) =
             (&total.kernel_samples, &interval.kernel_samples)
@@ -240,7 +241,8 @@ impl App {
                 [sampled_modules(total), sampled_modules(interval)],
             );
             if self.profile_apart {
-                self.apply_sampled_interrupts(total, interval);
+                let functions = [&total.functions[..], &interval.functions];
+                self.apply_interrupts(functions, [&total.modules, &interval.modules]);
             }
             let lost = total.totals.iter().map(|t| t.lost).chain(total.all_interrupts_lost);
             self.overhead.lost_samples = Some(lost.sum());
@@ -295,43 +297,27 @@ impl App {
         }
     }
 
-    /// The functions and modules views' `[irq]` rows: each function's and module's entries in
-    /// interrupts while each cgroup's task ran and, in the `(interrupts)` column, on the whole
-    /// machine.
-    fn apply_interrupts(&mut self, total: &FunctionReport, interval: &FunctionReport) {
+    /// The functions and modules views' `[irq]` rows from `[total, interval]` rows of
+    /// counted or sampled functions and modules: each one's entries or samples in interrupts
+    /// while each cgroup's task ran and, in the `(interrupts)` column, on the whole machine.
+    fn apply_interrupts<F: KernelRow, M: KernelRow>(
+        &mut self,
+        [total_functions, interval_functions]: [&[F]; 2],
+        [total_modules, interval_modules]: [&[M]; 2],
+    ) {
         let mut label = String::new();
-        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
-            let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_total(label, f.interrupt_columns());
+        for f in in_interrupts(total_functions) {
+            self.functions.set_total(in_interrupts_label(&mut label, f), f.interrupts().columns());
         }
-        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
-            let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_interval(label, f.interrupt_columns());
+        for f in in_interrupts(interval_functions) {
+            let label = in_interrupts_label(&mut label, f);
+            self.functions.set_interval(label, f.interrupts().columns());
         }
-        for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
-            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        for m in in_interrupts(total_modules) {
+            self.modules.set_total(in_interrupts_label(&mut label, m), m.interrupts().columns());
         }
-        for m in interval.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
-            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
-        }
-    }
-
-    /// The same for samples in interrupt context (`--sample` with `--irq separate`).
-    fn apply_sampled_interrupts(&mut self, total: &SampleReport, interval: &SampleReport) {
-        let mut label = String::new();
-        for f in total.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
-            let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_total(label, f.interrupt_columns());
-        }
-        for f in interval.functions.iter().filter(|f| f.all_interrupts.unwrap_or(0) > 0) {
-            let label = in_interrupts_label(&mut label, &f.name, &f.module);
-            self.functions.set_interval(label, f.interrupt_columns());
-        }
-        for m in total.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
-            self.modules.set_total(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
-        }
-        for m in interval.modules.iter().filter(|m| m.all_interrupts.unwrap_or(0) > 0) {
-            self.modules.set_interval(&(m.module.clone() + IRQ_MARK), m.interrupt_columns());
+        for m in in_interrupts(interval_modules) {
+            self.modules.set_interval(in_interrupts_label(&mut label, m), m.interrupts().columns());
         }
     }
 
@@ -356,21 +342,19 @@ impl App {
         for (_, l) in total.counted() {
             sums.add(&l.hits);
         }
-        let while_current = (sums.counts.iter().enumerate())
-            .map(|(c, &n)| n.saturating_add(sums.in_interrupts.get(c).copied().unwrap_or(0)));
-        self.lines.start_update(while_current.chain(sums.all_interrupts));
-        let in_interrupts = |l: &&LineCount| l.hits.all_interrupts.unwrap_or(0) > 0;
+        self.lines.start_update(while_current(&sums.counts, &sums.interrupts));
+        let in_interrupts = |l: &&LineCount| l.hits.interrupts.of_machine() > 0;
         for (f, l) in total.counted() {
             self.lines.set_total(&line_label(f, l), l.hits.counts.iter().copied());
             if in_interrupts(&l) {
-                self.lines.set_total(&(line_label(f, l) + IRQ_MARK), l.hits.interrupt_columns());
+                self.lines.set_total(&(line_label(f, l) + IRQ_MARK), l.hits.interrupts.columns());
             }
         }
         for (f, l) in interval.counted() {
             self.lines.set_interval(&line_label(f, l), l.hits.counts.iter().copied());
             if in_interrupts(&l) {
                 let label = line_label(f, l) + IRQ_MARK;
-                self.lines.set_interval(&label, l.hits.interrupt_columns());
+                self.lines.set_interval(&label, l.hits.interrupts.columns());
             }
         }
     }
@@ -524,31 +508,43 @@ fn counted_functions(r: &FunctionReport) -> impl Iterator<Item = (&str, &str, &[
 /// entries and the interrupts that came meanwhile), then all interrupts of the machine: the
 /// shares' denominators of the functions view.
 fn entries_while_current(r: &FunctionReport) -> Vec<u64> {
-    while_current(&r.totals, &r.in_interrupts_totals, r.all_interrupts_total)
+    while_current(&r.totals, &r.interrupt_totals())
 }
 
 /// The same of kernel samples; without `--irq separate`, each cgroup's kernel samples.
 fn samples_while_current(r: &SampleReport) -> Vec<u64> {
     let kernel: Vec<u64> = r.totals.iter().map(|t| t.kernel).collect();
-    while_current(&kernel, &r.in_interrupts_totals, r.all_interrupts_total)
+    while_current(&kernel, &r.interrupt_totals())
 }
 
 /// Per cgroup its own figure and those in interrupts while its task ran, then the machine's.
-fn while_current(own: &[u64], in_interrupts: &[u64], all_interrupts: Option<u64>) -> Vec<u64> {
-    let in_interrupts = |c: usize| in_interrupts.get(c).copied().unwrap_or(0);
+fn while_current(own: &[u64], interrupts: &InInterrupts) -> Vec<u64> {
     (own.iter().enumerate())
-        .map(|(c, &n)| n.saturating_add(in_interrupts(c)))
-        .chain(all_interrupts)
+        .map(|(c, &n)| n.saturating_add(interrupts.of_cgroup(c)))
+        .chain(interrupts.all_interrupts)
         .collect()
 }
 
 /// The mark of a functions or lines view row of entries or hits in interrupt context.
 pub(super) const IRQ_MARK: &str = " [irq]";
 
-/// The functions view's row of a function's entries in interrupt context, beside its row of
-/// entries in tasks.
-fn in_interrupts_label<'a>(buf: &'a mut String, name: &str, module: &str) -> &'a str {
-    function_label(buf, name, module);
+/// The rows with figures in interrupt context on the machine.
+fn in_interrupts<R: KernelRow>(rows: &[R]) -> impl Iterator<Item = &R> {
+    rows.iter().filter(|r| r.interrupts().of_machine() > 0)
+}
+
+/// The functions or modules view's row of a function's or module's figures in interrupt
+/// context, beside its row of those in tasks.
+fn in_interrupts_label<'a>(buf: &'a mut String, row: &impl KernelRow) -> &'a str {
+    match row.key() {
+        (name, Some(module)) => {
+            function_label(buf, name, module);
+        }
+        (module, None) => {
+            buf.clear();
+            buf.push_str(module);
+        }
+    }
     buf.push_str(IRQ_MARK);
     buf
 }
