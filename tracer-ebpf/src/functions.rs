@@ -136,8 +136,8 @@ fn count(index: u64, row: u32) {
 /// CPU. kprobe and kprobe.multi handlers run with preemption disabled, and `bpf_prog_active`
 /// skips a run nested in another (an interrupt's). An fentry program may be preempted
 /// (migration is disabled only), but each counts its one function (index), and the
-/// trampoline skips a run of a program already running on that CPU (`prog->active`), so no
-/// other run writes its counters meanwhile.
+/// trampoline skips a run of a program already running on that CPU (`prog->active`, Linux
+/// 5.12+; on 5.11 a hit could be lost there), so no other run writes its counters meanwhile.
 #[inline(always)]
 fn add_one(chunk: u64, offset: u64) {
     let Some(counts) = FUNCTION_COUNTS.get_ptr_mut(chunk as u32) else {
