@@ -584,8 +584,12 @@ pub struct SampleReport {
     /// whoever was interrupted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_interrupts_total: Option<u64>,
-    /// With `--irq separate`: interrupt-context samples not recorded per function (the eBPF
-    /// map was full), on the whole machine.
+    /// With `--irq separate`: of `in_interrupts_totals`, the samples not recorded per
+    /// function (the eBPF map was full), per cgroup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_interrupts_lost: Vec<u64>,
+    /// With `--irq separate`: of `all_interrupts_total`, the samples not recorded per
+    /// function, on the whole machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_interrupts_lost: Option<u64>,
     /// Most samples (summed over cgroups) first.
@@ -691,6 +695,20 @@ impl SampleReport {
         }
     }
 
+    /// Of those, the samples not recorded per function (the sample map was full).
+    pub fn interrupts_lost(&self) -> InInterrupts {
+        InInterrupts {
+            in_interrupts: self.in_interrupts_lost.clone(),
+            all_interrupts: self.all_interrupts_lost,
+        }
+    }
+
+    /// Kernel samples not recorded per function, in every row.
+    pub fn lost(&self) -> u64 {
+        let task = self.totals.iter().map(|t| t.lost);
+        task.chain(self.interrupts_lost().columns()).fold(0, u64::saturating_add)
+    }
+
     /// `rows[i]` holds row i's totals and its samples per kernel function, taken with
     /// `clock`: a row per cgroup, and with `IrqMode::Separate` then one per cgroup in
     /// interrupts and one for the machine's interrupts.
@@ -789,6 +807,7 @@ impl SampleReport {
                 .collect(),
             in_interrupts_totals: interrupt_rows.iter().map(|(c, _)| c.kernel).collect(),
             all_interrupts_total: machine.map(|m| rows[m].0.kernel),
+            in_interrupts_lost: interrupt_rows.iter().map(|(c, _)| c.lost).collect(),
             all_interrupts_lost: machine.map(|m| rows[m].0.lost),
             functions,
             functions_omitted,
@@ -887,7 +906,7 @@ pub(crate) mod tests {
 
     /// `sampled()` made with `--irq separate`: besides, net_rx_action sampled 6 times in
     /// interrupts while lxc ran and 9 times on the machine (with 3 in veth_xmit), and 1
-    /// sample lost in interrupts.
+    /// sample lost in interrupts while lxc ran, 1 on the machine.
     pub(crate) fn sampled_apart() -> Report {
         let totals = |kernel, user, lost| SampleCounts { kernel, user, lost, ..Default::default() };
         let lxc = BTreeMap::from([
@@ -908,7 +927,7 @@ pub(crate) mod tests {
         let rows = [
             (totals(40, 10, 0), lxc),
             (totals(10, 0, 0), gvisor),
-            (totals(6, 0, 0), lxc_irq),
+            (totals(6, 0, 1), lxc_irq),
             (totals(0, 0, 0), BTreeMap::new()),
             (totals(13, 0, 1), machine),
         ];
@@ -944,10 +963,9 @@ pub(crate) mod tests {
         assert_eq!(s.functions[3].share, [0.0, 0.0]);
         let totals: Vec<_> = s.totals.iter().map(|t| (t.kernel, t.user)).collect();
         assert_eq!(totals, [(40, 10), (10, 0)]);
-        assert_eq!(
-            (s.in_interrupts_totals, s.all_interrupts_total, s.all_interrupts_lost),
-            (vec![6, 0], Some(13), Some(1))
-        );
+        assert_eq!((s.in_interrupts_lost.clone(), s.all_interrupts_lost), (vec![1, 0], Some(1)));
+        assert_eq!(s.lost(), 2);
+        assert_eq!((s.in_interrupts_totals, s.all_interrupts_total), (vec![6, 0], Some(13)));
         let modules: Vec<_> = s
             .modules
             .iter()
@@ -963,8 +981,14 @@ pub(crate) mod tests {
     fn sample_records_from_before_irq_read_as_task() {
         let mut json = serde_json::to_value(sampled_apart().kernel_samples.unwrap()).unwrap();
         let object = json.as_object_mut().unwrap();
-        for field in ["irq", "in_interrupts_totals", "all_interrupts_total", "all_interrupts_lost"]
-        {
+        let fields = [
+            "irq",
+            "in_interrupts_totals",
+            "all_interrupts_total",
+            "in_interrupts_lost",
+            "all_interrupts_lost",
+        ];
+        for field in fields {
             object.remove(field);
         }
         for row in object["functions"].as_array_mut().unwrap() {

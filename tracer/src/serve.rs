@@ -235,7 +235,7 @@ struct Family {
     items: for<'a> fn(&'a Report) -> Vec<Item<'a>>,
 }
 
-const FAMILIES: [Family; 9] = [
+const FAMILIES: [Family; 11] = [
     Family {
         name: "ktrace_syscalls",
         help: "Syscall entries by tasks of the cgroup or below it.",
@@ -290,6 +290,25 @@ const FAMILIES: [Family; 9] = [
             functions
                 .map(|f| (function_labels(&f.name, &f.module), f.interrupts.columns().collect()))
                 .collect()
+        },
+    },
+    Family {
+        name: "ktrace_kernel_samples_lost",
+        help: "Kernel samples of the cgroup's tasks that no ktrace_kernel_samples series holds: \
+               ktrace's sample map was full.",
+        items: |report| {
+            let samples = report.kernel_samples.iter();
+            samples.map(|s| (Vec::new(), s.totals.iter().map(|t| t.lost).collect())).collect()
+        },
+    },
+    Family {
+        name: "ktrace_kernel_samples_lost_in_interrupts",
+        help: "Kernel samples in interrupt context that no ktrace_kernel_samples_in_interrupts \
+               series holds (ktrace's sample map was full): while a task of the cgroup was \
+               current, and as cgroup (interrupts) on the whole machine (--irq separate).",
+        items: |report| {
+            let samples = report.kernel_samples.iter();
+            samples.map(|s| (Vec::new(), s.interrupts_lost().columns().collect())).collect()
         },
     },
     Family {
@@ -467,6 +486,12 @@ ktrace_kernel_samples_total{cgroup="lxc",function="veth_xmit",module="veth"} 2
 ktrace_kernel_samples_total{cgroup="gvisor",function="veth_xmit",module="veth"} 0
 # HELP ktrace_kernel_samples_in_interrupts Kernel samples (not calls) in this function in interrupt context (softirq, hardirq) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
 # TYPE ktrace_kernel_samples_in_interrupts counter
+# HELP ktrace_kernel_samples_lost Kernel samples of the cgroup's tasks that no ktrace_kernel_samples series holds: ktrace's sample map was full.
+# TYPE ktrace_kernel_samples_lost counter
+ktrace_kernel_samples_lost_total{cgroup="lxc"} 0
+ktrace_kernel_samples_lost_total{cgroup="gvisor"} 0
+# HELP ktrace_kernel_samples_lost_in_interrupts Kernel samples in interrupt context that no ktrace_kernel_samples_in_interrupts series holds (ktrace's sample map was full): while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_kernel_samples_lost_in_interrupts counter
 # HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
 # TYPE ktrace_line_hits counter
 ktrace_line_hits_total{cgroup="lxc",function="__is_skb_forwardable",file="include/linux/netdevice.h",line="4070"} 43
@@ -509,6 +534,34 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
             })
             .collect();
         assert_eq!(ip_rcv, [("lxc", 40.0), ("gvisor", 0.0), ("(interrupts)", 81.0)]);
+        let sampled = exposition(Some(Arc::new(Report {
+            kernel_samples: sampled_apart().kernel_samples,
+            ..counted_apart()
+        })))
+        .unwrap();
+        let sampled = prometheus_parse::Scrape::parse(sampled.lines().map(|l| Ok(l.to_owned())))
+            .expect("the real parser reads it");
+        let lost: Vec<(&str, &str, f64)> = sampled
+            .samples
+            .iter()
+            .filter(|s| s.metric.starts_with("ktrace_kernel_samples_lost"))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n) => {
+                    (s.metric.as_str(), s.labels.get("cgroup").unwrap_or(""), n)
+                }
+                _ => ("not a number", "", 0.0),
+            })
+            .collect();
+        assert_eq!(
+            lost,
+            [
+                ("ktrace_kernel_samples_lost_total", "lxc", 0.0),
+                ("ktrace_kernel_samples_lost_total", "gvisor", 0.0),
+                ("ktrace_kernel_samples_lost_in_interrupts_total", "lxc", 1.0),
+                ("ktrace_kernel_samples_lost_in_interrupts_total", "gvisor", 0.0),
+                ("ktrace_kernel_samples_lost_in_interrupts_total", "(interrupts)", 1.0),
+            ]
+        );
         let first_line: Vec<(&str, f64)> = scrape
             .samples
             .iter()
@@ -656,6 +709,10 @@ ktrace_line_hits_total{cgroup="gvisor",function="__is_skb_forwardable",file="inc
 # TYPE ktrace_kernel_samples counter
 # HELP ktrace_kernel_samples_in_interrupts Kernel samples (not calls) in this function in interrupt context (softirq, hardirq) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
 # TYPE ktrace_kernel_samples_in_interrupts counter
+# HELP ktrace_kernel_samples_lost Kernel samples of the cgroup's tasks that no ktrace_kernel_samples series holds: ktrace's sample map was full.
+# TYPE ktrace_kernel_samples_lost counter
+# HELP ktrace_kernel_samples_lost_in_interrupts Kernel samples in interrupt context that no ktrace_kernel_samples_in_interrupts series holds (ktrace's sample map was full): while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).
+# TYPE ktrace_kernel_samples_lost_in_interrupts counter
 # HELP ktrace_line_hits Exact hits of a source line of a kernel function (--lines) by tasks of the cgroup, summed over its inlined copies.
 # TYPE ktrace_line_hits counter
 # HELP ktrace_line_hits_in_interrupts Exact hits of a source line of a kernel function (--lines) in interrupt context (softirq, hardirq, NMI) while a task of the cgroup was current, and as cgroup (interrupts) on the whole machine (--irq separate).

@@ -1206,6 +1206,7 @@ pub(crate) mod tests {
                 totals: Vec::new(),
                 in_interrupts_totals: Vec::new(),
                 all_interrupts_total: None,
+                in_interrupts_lost: Vec::new(),
                 all_interrupts_lost: None,
                 functions: vec![SampledFunction {
                     name: "vfs_write".to_owned(),

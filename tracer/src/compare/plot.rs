@@ -186,6 +186,7 @@ mod tests {
                 totals: Vec::new(),
                 in_interrupts_totals: Vec::new(),
                 all_interrupts_total: None,
+                in_interrupts_lost: Vec::new(),
                 all_interrupts_lost: None,
                 functions: Vec::new(),
                 functions_omitted: 0,

@@ -364,12 +364,10 @@ fn write_samples(out: &mut impl Write, report: &Report, samples: &SampleReport) 
         columns.cells(out, &own, Some(&share), &InInterrupts::default())?;
     }
     columns.total_line(out, "USER SAMPLES", totals.iter().map(|t| t.user.to_string()))?;
-    if totals.iter().any(|t| t.lost > 0) {
-        let lost = totals.iter().map(|t| t.lost.to_string());
-        columns.total_line(out, "LOST (sample map full)", lost)?;
-    }
-    if let Some(lost) = samples.all_interrupts_lost.filter(|&n| n > 0) {
-        writeln!(out, "LOST in interrupts (sample map full): {lost}")?;
+    if samples.lost() > 0 {
+        write!(out, "{:<LABEL_WIDTH$}", "LOST (sample map full)")?;
+        let lost: Vec<u64> = totals.iter().map(|t| t.lost).collect();
+        columns.cells(out, &lost, None, &samples.interrupts_lost())?;
     }
     if samples.functions_omitted > 0 {
         writeln!(out, "({} more functions not shown)", samples.functions_omitted)?;
@@ -587,7 +585,7 @@ KERNEL SAMPLES                                           40                  6  
   est. kernel CPU time                               0.04 s                         0.01 s
   in ktrace's own programs                                0    0.0%                      0    0.0%
 USER SAMPLES                                             10                              0
-LOST in interrupts (sample map full): 1
+LOST (sample map full)                                    0                  1           0                  0             1
 Sampled with cpu-clock, a timer interrupt; this machine has no hardware cycle counter, as most VMs have none. Time spent with interrupts disabled is attributed to where they are re-enabled (_raw_spin_unlock_irqrestore, finish_task_switch).
 
 Kernel modules, sampled at 999 Hz per CPU

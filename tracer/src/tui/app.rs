@@ -244,8 +244,7 @@ impl App {
                 let functions = [&total.functions[..], &interval.functions];
                 self.apply_interrupts(functions, [&total.modules, &interval.modules]);
             }
-            let lost = total.totals.iter().map(|t| t.lost).chain(total.all_interrupts_lost);
-            self.overhead.lost_samples = Some(lost.sum());
+            self.overhead.lost_samples = Some(total.lost());
         }
         if let (Some(total), Some(interval)) = (&total.kernel_lines, &interval.kernel_lines) {
             self.counting_lines = true;
@@ -665,7 +664,8 @@ pub(super) mod tests {
         // lxc: 40 kernel samples of its own and 6 in interrupts; gvisor 10; the machine 13.
         assert_eq!(cells(1), [(6, 6.0 / 46.0), (0, 0.0), (9, 9.0 / 13.0)]);
         assert_eq!(cells(0), [(30, 30.0 / 46.0), (5, 5.0 / 10.0), (0, 0.0)]);
-        assert_eq!(app.overhead.lost_samples, Some(1));
+        // One lost in interrupts while lxc ran, one on the machine.
+        assert_eq!(app.overhead.lost_samples, Some(2));
         app.handle(Action::NextView);
         assert_eq!(shown(&app), ["vmlinux", "vmlinux [irq]", "veth [irq]", "veth"]);
     }
