@@ -213,7 +213,7 @@ pub fn write_lcov(
     let mut lines = Vec::new();
     for (f, l) in report.kernel_lines.iter().flat_map(LineReport::counted) {
         match column.hits(&l.hits) {
-            Some(hits) => lines.push(CoveredLine { file: &f.file, line: l.line, hits }),
+            Some(hits) => lines.push(CoveredLine { file: &f.function.file, line: l.line, hits }),
             None => summary.lines_of_tasks += 1,
         }
     }

@@ -138,20 +138,21 @@ fn print_line_plan(plan: &LinePlan) -> io::Result<()> {
         plan.vmlinux.display(),
         plan.analysis.as_secs_f64()
     )?;
-    for (f, function) in plan.functions.iter().enumerate() {
+    for (f, planned) in plan.functions.iter().enumerate() {
+        let function = &planned.function;
         writeln!(
             out,
             "lines of {} ({}:{}): {} lines in {}",
             function.name,
             function.file,
             function.decl_line,
-            function.lines.len(),
-            lines::describe_copies(&function.copies)
+            planned.lines.len(),
+            lines::describe_copies(&planned.copies)
         )?;
         if let Some(body) = &function.body {
             writeln!(out, "  most of its code is {body}, inlined into it")?;
         }
-        for (c, copy) in function.copies.iter().enumerate() {
+        for (c, copy) in planned.copies.iter().enumerate() {
             match &copy.call_site {
                 Some(site) => writeln!(out, "  {} (call at {site})", copy.describe())?,
                 None => writeln!(out, "  {}", copy.describe())?,

@@ -392,8 +392,8 @@ fn function_labels<'a>(name: &'a str, module: &'a str) -> Labels<'a> {
 
 fn line_labels(function: &LineFunction, line: u32) -> Labels<'_> {
     vec![
-        ("function", function.name.as_str().into()),
-        ("file", function.file.as_str().into()),
+        ("function", function.function.name.as_str().into()),
+        ("file", function.function.file.as_str().into()),
         ("line", line.to_string().into()),
     ]
 }

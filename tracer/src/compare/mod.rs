@@ -418,7 +418,9 @@ pub fn compare(records: &[(String, String, Record)], top: Option<usize>) -> Comp
             let report = rec.kernel_lines.as_ref().expect("all records counted lines");
             report
                 .counted()
-                .map(|(f, l)| ((format!("{}:{}", f.name, l.line), None), figure(&l.hits, c), None))
+                .map(|(f, l)| {
+                    ((format!("{}:{}", f.function.name, l.line), None), figure(&l.hits, c), None)
+                })
                 .collect()
         });
         lines.rows.sort_by_cached_key(|row| {

@@ -161,7 +161,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
             for line in &f.lines {
                 let fields = |n: u64| {
                     [
-                        f.name.clone(),
+                        f.function.name.clone(),
                         CORE_KERNEL.to_owned(),
                         String::new(),
                         // A line no probe counts has no figure.
@@ -170,7 +170,7 @@ pub fn write(out: &mut impl Write, report: &Report, header: bool) -> io::Result<
                         String::new(),
                         String::new(),
                         String::new(),
-                        f.file.clone(),
+                        f.function.file.clone(),
                         line.line.to_string(),
                     ]
                 };

@@ -284,16 +284,18 @@ fn write_lines(out: &mut impl Write, report: &Report, lines: &LineReport) -> io:
     let separate = lines.irq == IrqMode::Separate;
     let elapsed = report.duration();
     for f in &lines.functions {
-        writeln!(out, "{} ({}:{}), {}", f.name, f.file, f.decl_line, describe_copies(&f.copies))?;
-        if let Some(body) = &f.body {
-            writeln!(out, "note: most of {}'s code is {body}, inlined into it", f.name)?;
+        let function = &f.function;
+        let (name, file, decl_line) = (&function.name, &function.file, function.decl_line);
+        writeln!(out, "{name} ({file}:{decl_line}), {}", describe_copies(&f.copies))?;
+        if let Some(body) = &function.body {
+            writeln!(out, "note: most of {name}'s code is {body}, inlined into it")?;
         }
         let row_header = format!("{:<LINE_WIDTH$} {:<SOURCE_WIDTH$}", "LINE", "SOURCE");
         count_headers(out, report, &row_header, "HITS", separate)?;
         for line in &f.lines {
             let source = match &line.text {
                 Some(text) => fit_start(text, SOURCE_WIDTH),
-                None => fit(&format!("{}:{}", f.file, line.line), SOURCE_WIDTH),
+                None => fit(&format!("{file}:{}", line.line), SOURCE_WIDTH),
             };
             write!(out, "{:<LINE_WIDTH$} {source:<SOURCE_WIDTH$}", line.line)?;
             let hits = &line.hits;

@@ -37,6 +37,7 @@ use gimli::{
 use memchr::memmem;
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SymbolKind};
 
+use super::SourceFunction;
 use crate::sources::tree_path;
 
 type Reader<'a> = EndianSlice<'a, LittleEndian>;
@@ -55,16 +56,9 @@ pub struct DebugImage {
 /// The code of one kernel function, by the DWARF of its image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionCode {
-    pub name: String,
-    /// Kernel-tree path of the file that defines it, e.g. `include/linux/netdevice.h`.
-    pub file: String,
-    /// Line of its declaration (its name).
-    pub decl_line: u32,
+    pub function: SourceFunction,
     /// Out-of-line body first, then the inlined copies by container and call site.
     pub copies: Vec<CodeCopy>,
-    /// When most of its out-of-line body is one function inlined into it (a wrapper): that
-    /// function, which holds the lines that matter.
-    pub body: Option<String>,
 }
 
 /// One copy of a function's code.
@@ -151,11 +145,13 @@ impl DebugImage {
             .map(|((name, file, decl_line), copies)| {
                 let body = bodies.get(&(name, file.clone(), decl_line)).and_then(BodyVotes::winner);
                 FunctionCode {
-                    name: names[name].to_owned(),
-                    file,
-                    decl_line,
+                    function: SourceFunction {
+                        name: names[name].to_owned(),
+                        file,
+                        decl_line,
+                        body,
+                    },
                     copies: merge_copies(copies),
-                    body,
                 }
             })
             .collect())
@@ -806,8 +802,11 @@ int main(int argc, char **argv)
         let found = image.functions(&["forwardable"]).unwrap();
         assert_eq!(found.len(), 1, "{found:#?}");
         let f = &found[0];
-        assert_eq!((f.name.as_str(), f.decl_line, f.body.as_deref()), ("forwardable", 9, None));
-        assert!(f.file.ends_with("lines.c"), "{}", f.file);
+        assert_eq!(
+            (f.function.name.as_str(), f.function.decl_line, f.function.body.as_deref()),
+            ("forwardable", 9, None)
+        );
+        assert!(f.function.file.ends_with("lines.c"), "{}", f.function.file);
         // Named as DWARF names the function they are in, not by its alias a_forward.
         let containers: Vec<_> =
             f.copies.iter().map(|c| (c.container.as_str(), c.call_site.is_some())).collect();
@@ -835,15 +834,15 @@ int main(int argc, char **argv)
     fn a_wrapper_names_the_function_that_holds_its_body() {
         let (_dir, image) = compiled();
         let found = image.functions(&["is_forwardable", "count", "no_such_function"]).unwrap();
-        let names: Vec<_> = found.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<_> = found.iter().map(|f| f.function.name.as_str()).collect();
         assert_eq!(names, ["is_forwardable", "count"]);
         let wrapper = &found[0];
-        assert_eq!(wrapper.body.as_deref(), Some("forwardable"));
+        assert_eq!(wrapper.function.body.as_deref(), Some("forwardable"));
         assert_eq!(wrapper.copies.len(), 1);
         assert_eq!(wrapper.copies[0].call_site, None);
         // The loop is an out-of-line function of its own, with its lines and no body.
         let count = &found[1];
-        assert_eq!((count.copies.len(), count.body.as_deref()), (1, None));
+        assert_eq!((count.copies.len(), count.function.body.as_deref()), (1, None));
         let lines = lines(&count.copies[0]);
         assert!(lines.contains(&line_of("\t\tdelivered++")), "{count:#?}");
     }
@@ -866,8 +865,8 @@ int main(int argc, char **argv)
         let started = std::time::Instant::now();
         let found = image.functions(&["__is_skb_forwardable", "is_skb_forwardable"]).unwrap();
         eprintln!("analysis: {:.2} s\n{found:#?}", started.elapsed().as_secs_f64());
-        let inner = found.iter().find(|f| f.name == "__is_skb_forwardable").unwrap();
-        assert_eq!(inner.file, "include/linux/netdevice.h");
+        let inner = found.iter().find(|f| f.function.name == "__is_skb_forwardable").unwrap();
+        assert_eq!(inner.function.file, "include/linux/netdevice.h");
         let forward = inner
             .copies
             .iter()
@@ -875,8 +874,8 @@ int main(int argc, char **argv)
             .expect("a copy inlined into __dev_forward_skb2");
         assert!(forward.call_site.is_some());
         assert!(forward.starts.iter().all(|s| s.symbol == "__dev_forward_skb2"));
-        let wrapper = found.iter().find(|f| f.name == "is_skb_forwardable").unwrap();
-        assert_eq!(wrapper.body.as_deref(), Some("__is_skb_forwardable"));
-        assert_eq!(wrapper.file, "net/core/dev.c");
+        let wrapper = found.iter().find(|f| f.function.name == "is_skb_forwardable").unwrap();
+        assert_eq!(wrapper.function.body.as_deref(), Some("__is_skb_forwardable"));
+        assert_eq!(wrapper.function.file, "net/core/dev.c");
     }
 }

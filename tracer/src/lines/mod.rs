@@ -55,19 +55,29 @@ pub struct LinePlan {
     pub analysis: Duration,
 }
 
+/// Which function: found in the DWARF ([`dwarf::FunctionCode`]), planned ([`FunctionLines`])
+/// and reported ([`LineFunction`]) under this one identity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceFunction {
+    pub name: String,
+    /// Kernel-tree path of the file that defines it, e.g. `include/linux/netdevice.h`.
+    pub file: String,
+    /// Line of its declaration (its name).
+    pub decl_line: u32,
+    /// When most of its out-of-line body is one function inlined into it (a wrapper): that
+    /// function, which holds the lines that matter.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<String>,
+}
+
 /// One function whose lines are counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionLines {
-    pub name: String,
-    /// Kernel-tree path of its file, e.g. `include/linux/netdevice.h`.
-    pub file: String,
-    pub decl_line: u32,
+    pub function: SourceFunction,
     /// Its out-of-line body and inlined copies.
     pub copies: Vec<FunctionCopy>,
     /// Its lines with code, ascending, and their text when the source tree has them.
     pub lines: Vec<SourceLine>,
-    /// The inlined function holding most of its body, when it is a wrapper.
-    pub body: Option<String>,
 }
 
 /// One copy of a function's code.
@@ -134,7 +144,7 @@ pub fn plan(request: &LineRequest) -> anyhow::Result<LinePlan> {
         .with_context(|| format!("reading the DWARF of {}", vmlinux.display()))?;
     let analysis = started.elapsed();
     for name in &names {
-        if !found.iter().any(|f| f.name == *name) {
+        if !found.iter().any(|f| f.function.name == *name) {
             bail!(
                 "--lines {name}: the DWARF of {} has no code for {name} (a kernel module's \
                  function, or not a function)",
@@ -189,17 +199,10 @@ fn build(
             .into_iter()
             .map(|line| SourceLine {
                 line,
-                text: tree.as_mut().and_then(|t| t.line(&code.file, line)),
+                text: tree.as_mut().and_then(|t| t.line(&code.function.file, line)),
             })
             .collect();
-        functions.push(FunctionLines {
-            name: code.name,
-            file: code.file,
-            decl_line: code.decl_line,
-            copies: kept,
-            lines,
-            body: code.body,
-        });
+        functions.push(FunctionLines { function: code.function, copies: kept, lines });
     }
     LinePlan { functions, probes, vmlinux, analysis }
 }
@@ -214,19 +217,20 @@ impl LinePlan {
             self.analysis.as_secs_f64()
         )];
         for f in &self.functions {
+            let function = &f.function;
             out.push(format!(
                 "ktrace:   {} ({}:{}): {} lines in {}",
-                f.name,
-                f.file,
-                f.decl_line,
+                function.name,
+                function.file,
+                function.decl_line,
                 f.lines.len(),
                 describe_copies(&f.copies)
             ));
-            if let Some(body) = &f.body {
+            if let Some(body) = &function.body {
                 out.push(format!(
                     "ktrace:   note: most of {}'s code is {body}, inlined into it: {body}'s lines \
                      run there and wherever else it is inlined; count them with --lines {body}",
-                    f.name
+                    function.name
                 ));
             }
         }
@@ -307,9 +311,12 @@ mod tests {
     /// starts and one (a self-inlined tail) without.
     fn found() -> Vec<FunctionCode> {
         vec![FunctionCode {
-            name: "__is_skb_forwardable".to_owned(),
-            file: "include/linux/netdevice.h".to_owned(),
-            decl_line: 4063,
+            function: SourceFunction {
+                name: "__is_skb_forwardable".to_owned(),
+                file: "include/linux/netdevice.h".to_owned(),
+                decl_line: 4063,
+                body: None,
+            },
             copies: vec![
                 CodeCopy {
                     container: "__dev_forward_skb2".to_owned(),
@@ -330,7 +337,6 @@ mod tests {
                     starts: vec![start("__bpf_redirect", 271, &[4068, 4070])],
                 },
             ],
-            body: None,
         }]
     }
 
@@ -379,7 +385,7 @@ mod tests {
     #[test]
     fn a_wrapper_gets_a_note_naming_its_body() {
         let mut wrapper = found();
-        wrapper[0].body = Some("inner".to_owned());
+        wrapper[0].function.body = Some("inner".to_owned());
         let plan = build(wrapper, None, "vmlinux".into(), Duration::ZERO);
         let text = plan.describe().join("\n");
         assert!(text.contains("3 lines in 2 copies: inlined into"), "{text}");

@@ -3,7 +3,7 @@
 //! separate` a line's hits in interrupt context are apart, as a function's entries are.
 use serde::{Deserialize, Serialize};
 
-use super::{FunctionCopy, LinePlan};
+use super::{FunctionCopy, LinePlan, SourceFunction};
 use crate::{
     attach::{IrqMode, SkippedProbe},
     collect::Overhead,
@@ -38,13 +38,9 @@ pub struct SkippedLineProbe {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineFunction {
-    pub name: String,
-    /// Kernel-tree path of its source file.
-    pub file: String,
-    pub decl_line: u32,
-    /// The inlined function holding most of its body, when it is a wrapper.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub body: Option<String>,
+    /// Flattened: its keys come first, as in records from before it was a type of its own.
+    #[serde(flatten)]
+    pub function: SourceFunction,
     /// Its out-of-line body and inlined copies.
     pub copies: Vec<FunctionCopy>,
     /// Its lines with code, in source order.
@@ -100,8 +96,8 @@ impl LineReport {
             plan.functions
                 .iter()
                 .enumerate()
-                .map(|(f, function)| {
-                    let lines = function
+                .map(|(f, planned)| {
+                    let lines = planned
                         .lines
                         .iter()
                         .map(|source| {
@@ -117,7 +113,7 @@ impl LineReport {
                                     p.function == f && p.lines.contains(&source.line)
                                 });
                             for (i, probe) in here {
-                                let copy = &function.copies[probe.copy];
+                                let copy = &planned.copies[probe.copy];
                                 let at = match line.copies.iter().position(|c| c.copy == *copy) {
                                     Some(at) => at,
                                     None => {
@@ -140,11 +136,8 @@ impl LineReport {
                         })
                         .collect();
                     LineFunction {
-                        name: function.name.clone(),
-                        file: function.file.clone(),
-                        decl_line: function.decl_line,
-                        body: function.body.clone(),
-                        copies: function.copies.clone(),
+                        function: planned.function.clone(),
+                        copies: planned.copies.clone(),
                         lines,
                     }
                 })
@@ -201,9 +194,12 @@ pub(crate) mod tests {
         let lines = [4070, 4073, 4077, 4083];
         LinePlan {
             functions: vec![FunctionLines {
-                name: "__is_skb_forwardable".to_owned(),
-                file: "include/linux/netdevice.h".to_owned(),
-                decl_line: 4063,
+                function: SourceFunction {
+                    name: "__is_skb_forwardable".to_owned(),
+                    file: "include/linux/netdevice.h".to_owned(),
+                    decl_line: 4063,
+                    body: None,
+                },
                 copies: vec![
                     copy("__dev_forward_skb2", Some("include/linux/netdevice.h:4108:6")),
                     copy("is_skb_forwardable", Some("net/core/dev.c:2256:9")),
@@ -215,7 +211,6 @@ pub(crate) mod tests {
                         text: (line == 4070).then(|| "if (!(dev->flags & IFF_UP))".to_owned()),
                     })
                     .collect(),
-                body: None,
             }],
             probes: vec![
                 probe(0, "__dev_forward_skb2", 54, &[4070]),

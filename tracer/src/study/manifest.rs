@@ -73,7 +73,7 @@ impl Tracing {
             lines: plan
                 .lines
                 .iter()
-                .flat_map(|l| l.functions.iter().map(|f| f.name.clone()))
+                .flat_map(|l| l.functions.iter().map(|f| f.function.name.clone()))
                 .collect(),
             why_no_lines: None,
         }

@@ -98,7 +98,7 @@ pub fn seed_lines(vmlinux: Option<&Path>) -> anyhow::Result<String> {
         source: None,
     };
     let plan = lines::plan(&request)?;
-    Ok(plan.functions[0].body.clone().unwrap_or_else(|| SEED_LINES.to_owned()))
+    Ok(plan.functions[0].function.body.clone().unwrap_or_else(|| SEED_LINES.to_owned()))
 }
 
 /// Runs the study with `plan` (made once, attached for each run) until every run was tried or

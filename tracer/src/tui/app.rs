@@ -564,8 +564,8 @@ fn sampled_modules(r: &SampleReport) -> impl Iterator<Item = (&str, &[u64])> {
 /// `function:line text`, or `function:line` without the source.
 fn line_label(f: &LineFunction, l: &LineCount) -> String {
     match &l.text {
-        Some(text) => format!("{}:{} {text}", f.name, l.line),
-        None => format!("{}:{}", f.name, l.line),
+        Some(text) => format!("{}:{} {text}", f.function.name, l.line),
+        None => format!("{}:{}", f.function.name, l.line),
     }
 }
 

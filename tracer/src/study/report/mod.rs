@@ -445,10 +445,11 @@ fn line_rows(loaded: &Loaded, rows: &[Row], in_interrupts: Option<&[Row]>) -> Ve
     rows.iter()
         .map(|row| {
             let (function, line) = compare::line_of(&row.name);
-            let found = counted.iter().find(|(f, l)| f.name == function && l.line == line);
+            let found = counted.iter().find(|(f, l)| f.function.name == function && l.line == line);
             LineRow {
                 function: function.to_owned(),
-                location: found.map_or_else(String::new, |(f, l)| format!("{}:{}", f.file, l.line)),
+                location: found
+                    .map_or_else(String::new, |(f, l)| format!("{}:{}", f.function.file, l.line)),
                 text: found.and_then(|(_, l)| l.text.clone()),
                 values: row.values.clone(),
                 in_interrupts: in_interrupts.map(|rows| {
