@@ -346,4 +346,19 @@ pub(crate) mod tests {
         let back: LineReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
     }
+
+    /// A function's identity is flattened into it: its keys lead, in the order records have
+    /// always had, and `body` is left out when there is none.
+    #[test]
+    fn a_function_keeps_the_keys_and_order_of_records() {
+        let mut f = report().functions.remove(0);
+        let text = serde_json::to_string(&f).unwrap();
+        let head = r#"{"name":"__is_skb_forwardable","file":"include/linux/netdevice.h","decl_line":4063,"copies":["#;
+        assert!(text.starts_with(head), "{text}");
+        f.function.body = Some("inner".to_owned());
+        let text = serde_json::to_string(&f).unwrap();
+        assert!(text.contains(r#""decl_line":4063,"body":"inner","copies":["#), "{text}");
+        let back: LineFunction = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, f);
+    }
 }
