@@ -706,7 +706,8 @@ impl SampleReport {
     /// Kernel samples not recorded per function, in every row.
     pub fn lost(&self) -> u64 {
         let task = self.totals.iter().map(|t| t.lost);
-        task.chain(self.interrupts_lost().columns()).fold(0, u64::saturating_add)
+        let interrupts = self.in_interrupts_lost.iter().copied().chain(self.all_interrupts_lost);
+        task.chain(interrupts).fold(0, u64::saturating_add)
     }
 
     /// `rows[i]` holds row i's totals and its samples per kernel function, taken with

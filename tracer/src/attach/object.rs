@@ -30,14 +30,18 @@ impl Object {
     /// The object, with `preempt_count`'s variable written in unless it has none
     /// (`--irq task`, where the eBPF side never asks for it).
     pub fn new(preempt_count: &PreemptCount) -> anyhow::Result<Self> {
-        let mut object = Self { written: None };
-        if preempt_count.variable != 0 {
-            object.written = Some(vec![0; EMBEDDED.len().div_ceil(8)]);
-            object.elf_mut().copy_from_slice(EMBEDDED);
-            let written = object.write_in(PER_CPU_VARIABLE, preempt_count.variable);
-            ensure!(written > 0, "ktrace's eBPF object never asks for the preempt count");
+        if preempt_count.variable == 0 {
+            return Ok(Self { written: None });
         }
-        Ok(object)
+        let mut words = vec![0u64; EMBEDDED.len().div_ceil(8)];
+        // SAFETY: the words' memory holds at least EMBEDDED.len() bytes, any byte is a valid
+        // u8, and `words` is not used otherwise while `elf` lives.
+        let elf =
+            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), EMBEDDED.len()) };
+        elf.copy_from_slice(EMBEDDED);
+        let written = write_in(elf, PER_CPU_VARIABLE, preempt_count.variable);
+        ensure!(written > 0, "ktrace's eBPF object never asks for the preempt count");
+        Ok(Self { written: Some(words) })
     }
 
     /// The ELF bytes.
@@ -52,51 +56,39 @@ impl Object {
         }
     }
 
-    /// The rewritten copy's bytes; empty without one.
-    fn elf_mut(&mut self) -> &mut [u8] {
-        match &mut self.written {
-            // SAFETY: as in `elf`; the borrow of `self` is exclusive.
-            Some(words) => unsafe {
-                std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), EMBEDDED.len())
-            },
-            None => &mut [],
-        }
-    }
-
     /// Loads the object with `loader`'s settings: maps are created, programs are not loaded
     /// yet.
     pub fn load(&self, loader: &mut EbpfLoader) -> anyhow::Result<Ebpf> {
         loader.load(self.elf()).context("loading ktrace's eBPF object")
     }
+}
 
-    /// Turns every `ld_imm64 rX, marker` into a load of kernel BTF type `btf_id`; returns how
-    /// many. Instructions sit 8-byte aligned in the code sections (little-endian: x86_64),
-    /// and nothing else in the object holds the marker inside such an instruction pair.
-    fn write_in(&mut self, marker: u64, btf_id: u32) -> usize {
-        let low = (marker as u32).to_le_bytes();
-        let high = ((marker >> 32) as u32).to_le_bytes();
-        let elf = self.elf_mut();
-        let mut written = 0;
-        for at in (0..elf.len().saturating_sub(15)).step_by(8) {
-            let pair = &mut elf[at..at + 16];
-            // [code, dst | src << 4, offset (2), immediate (4)], then [0, 0, 0 (2), upper
-            // immediate (4)].
-            let is_marker = pair[0] == LD_IMM64
-                && pair[1] >> 4 == 0
-                && pair[2..4] == [0, 0]
-                && pair[4..8] == low
-                && pair[8..12] == [0; 4]
-                && pair[12..16] == high;
-            if is_marker {
-                pair[1] |= BPF_PSEUDO_BTF_ID << 4;
-                pair[4..8].copy_from_slice(&btf_id.to_le_bytes());
-                // The upper immediate names the BTF object: 0 for vmlinux.
-                pair[12..16].fill(0);
-                written += 1;
-            }
+/// Turns every `ld_imm64 rX, marker` in `elf` into a load of kernel BTF type `btf_id`;
+/// returns how many. Instructions sit 8-byte aligned in the code sections (little-endian:
+/// x86_64), and nothing else in the object holds the marker inside such an instruction pair.
+fn write_in(elf: &mut [u8], marker: u64, btf_id: u32) -> usize {
+    let low = (marker as u32).to_le_bytes();
+    let high = ((marker >> 32) as u32).to_le_bytes();
+    let mut written = 0;
+    for at in (0..elf.len().saturating_sub(15)).step_by(8) {
+        let pair = &mut elf[at..at + 16];
+        // [code, dst | src << 4, offset (2), immediate (4)], then [0, 0, 0 (2), upper
+        // immediate (4)].
+        let is_marker = pair[0] == LD_IMM64
+            && pair[1] >> 4 == 0
+            && pair[2..4] == [0, 0]
+            && pair[4..8] == low
+            && pair[8..12] == [0; 4]
+            && pair[12..16] == high;
+        if is_marker {
+            pair[1] |= BPF_PSEUDO_BTF_ID << 4;
+            pair[4..8].copy_from_slice(&btf_id.to_le_bytes());
+            // The upper immediate names the BTF object: 0 for vmlinux.
+            pair[12..16].fill(0);
+            written += 1;
         }
-        written
     }
+    written
 }
 
 /// Program `name` as aya type `P` (`RawTracePoint`, `PerfEvent`, ...).
