@@ -49,7 +49,7 @@ use tracer_common::{
 
 use crate::{
     bump, element,
-    targets::{Current, Matching, current_task, field, task_status_offset},
+    targets::{Current, Matching, current_task, field, running_syscall, task_status_offset},
     task_storage::TaskStorage,
 };
 
@@ -126,7 +126,7 @@ pub fn kt_sys_enter(ctx: RawTracePointContext) -> i32 {
     // SAFETY: the helper only reads the clock.
     let entry_ns = if LATENCY.load() != 0 { unsafe { bpf_ktime_get_ns() } } else { 0 };
     let entry = SyscallEntry { matching: matching.word(), entry_ns, counter, state: ENTRY_INSIDE };
-    remember(current, entry)
+    remember(entry)
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
@@ -136,7 +136,7 @@ pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
     if matching.is_empty() {
         return 0;
     }
-    let Some(entry) = take_entry(current) else {
+    let Some(entry) = take_entry() else {
         return entry_failed();
     };
     if entry.state == ENTRY_INSIDE {
@@ -221,8 +221,8 @@ fn add_one(counter: *mut u64) {
 
 /// Keeps `entry` for the return of the current task's call; returns the program's result.
 #[inline(always)]
-fn remember(current: Current, entry: SyscallEntry) -> i32 {
-    let Some(running) = current.syscall() else {
+fn remember(entry: SyscallEntry) -> i32 {
+    let Some(running) = running_syscall() else {
         // A CPU beyond the cache: straight to the task's storage.
         let Some(stored) = ENTRIES.get_or_create(current_task()) else { return entry_failed() };
         // SAFETY: `stored` is this task's own record, which only this task writes.
@@ -246,8 +246,8 @@ fn remember(current: Current, entry: SyscallEntry) -> i32 {
 
 /// The running task's entry, marked as returned from; `None` if it could not be read.
 #[inline(always)]
-fn take_entry(current: Current) -> Option<SyscallEntry> {
-    let Some(running) = current.syscall() else {
+fn take_entry() -> Option<SyscallEntry> {
+    let Some(running) = running_syscall() else {
         return take_stored();
     };
     // SAFETY: as in `remember`.

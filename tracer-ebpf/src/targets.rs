@@ -223,12 +223,14 @@ pub fn target_count() -> u32 {
 }
 
 /// What an event knows of the task it runs for: its traced cgroups, from the CPU's cache
-/// entry when that holds them, and the entry itself.
+/// entry when that holds them.
+///
+/// It keeps the task's address, not the cache entry: a 6.1 verifier loses track of an
+/// `Option` of the entry kept across the program, so callers ask for the entry again.
 #[derive(Clone, Copy)]
 pub struct Current {
     pub matching: Matching,
-    running: Option<*mut RunningTask>,
-    /// The task's address when the entry holds its answer; 0 when it does not.
+    /// The task's address, when known without a helper call; 0 when not.
     task: u64,
 }
 
@@ -239,20 +241,16 @@ impl Current {
         // SAFETY: a global only ever added to; any value read is a valid generation.
         let tag = unsafe { read_volatile(addr_of!(CGROUP_MOVES.0)) } + 1;
         let Some(running) = running_task() else {
-            return Self { matching: ask_kernel(), running: None, task: 0 };
+            return Self { matching: ask_kernel(), task: 0 };
         };
         // SAFETY: `running` is this CPU's entry, which only this CPU writes.
         unsafe {
             if (*running).tag == tag {
-                return Self {
-                    matching: (*running).matching,
-                    running: Some(running),
-                    task: (*running).task,
-                };
+                return Self { matching: (*running).matching, task: (*running).task };
             }
         }
         if !active() {
-            return Self { matching: Matching::NONE, running: Some(running), task: 0 };
+            return Self { matching: Matching::NONE, task: 0 };
         }
         let matching = ask_kernel();
         // SAFETY: the helper only returns the current task's address.
@@ -266,7 +264,7 @@ impl Current {
                 write_volatile(&raw mut (*running).tag, tag);
             }
         }
-        Self { matching, running: Some(running), task: current }
+        Self { matching, task: current }
     }
 
     /// The task, as a pointer the verifier knows to be a `task_struct`: cast from its cached
@@ -296,13 +294,13 @@ impl Current {
         }
         task
     }
+}
 
-    /// The syscall state of the task, if the cache covers its CPU.
-    #[inline(always)]
-    pub fn syscall(self) -> Option<*mut RunningSyscall> {
-        // SAFETY: only a pointer into this CPU's entry is formed.
-        self.running.map(|running| unsafe { &raw mut (*running).syscall })
-    }
+/// The syscall state of the task running on this CPU, if the cache covers the CPU.
+#[inline(always)]
+pub fn running_syscall() -> Option<*mut RunningSyscall> {
+    // SAFETY: only a pointer into this CPU's entry is formed.
+    running_task().map(|running| unsafe { &raw mut (*running).syscall })
 }
 
 /// The traced cgroups of the current task, from the cache when it holds them.
