@@ -78,10 +78,13 @@ pub fn kt_func_kprobe(ctx: ProbeContext) -> u32 {
 /// place of [`FENTRY_INDEX`].
 #[fentry(function = "ktrace_placeholder")]
 pub fn kt_func_fentry(_ctx: FEntryContext) -> u32 {
-    // black_box keeps the constant as one load the loader can find, rather than folded into
-    // the arithmetic on the index.
     let index = || {
-        let index = core::hint::black_box(FENTRY_INDEX);
+        let mut index = FENTRY_INDEX;
+        // An empty asm that the compiler must assume changes the register keeps the constant
+        // as one load the loader can find, rather than folded into the arithmetic on the index
+        // (black_box would too, through a stack store and load on every hit).
+        // SAFETY: no instruction at all.
+        unsafe { core::arch::asm!("/* {0} */", inout(reg) index, options(pure, nomem, nostack)) };
         (index, Some(index))
     };
     on_entry(index);

@@ -115,8 +115,9 @@ struct RunningTask {
 }
 
 /// The traced cgroups a task is in or below: bit i set for slot i in the low half, the lowest
-/// slot (the only one, most of the time) in the high half. One word, so that the cache holds
-/// it in one load, and so that a syscall's entry record keeps it (`SyscallEntry::matching`).
+/// slot (the only one, most of the time) in bits 32-62, and [`SEVERAL`] when there is more
+/// than one. One word, so that the cache holds it in one load, and so that a syscall's entry
+/// record keeps it (`SyscallEntry::matching`).
 #[repr(transparent)]
 #[derive(Clone, Copy)]
 pub struct Matching(u64);
@@ -166,6 +167,10 @@ pub fn kt_cgroup_attach_task(_ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// The bit of [`Matching`] set when the task is in more than one traced cgroup: worked out
+/// once per answer, so that each event tells the common case, one slot, with one test.
+const SEVERAL: u64 = 1 << 63;
+
 impl Matching {
     const NONE: Self = Self(0);
 
@@ -191,18 +196,13 @@ impl Matching {
         self.slots() == 0
     }
 
-    /// The slot, when there is exactly one.
-    #[inline(always)]
-    fn single(self) -> Option<u64> {
-        let slots = self.slots();
-        (slots != 0 && slots & (slots - 1) == 0).then_some(self.0 >> 32)
-    }
-
     /// Calls `f` with every slot.
     #[inline(always)]
     pub fn for_each(self, mut f: impl FnMut(u32)) {
-        if let Some(slot) = self.single() {
-            f(slot as u32);
+        if self.0 & SEVERAL == 0 {
+            if !self.is_empty() {
+                f((self.0 >> 32) as u32);
+            }
             return;
         }
         let slots = self.slots();
@@ -389,7 +389,9 @@ fn ask_kernel() -> Matching {
         // lowest = if hit { slot } else { lowest }, without a branch.
         lowest ^= (lowest ^ slot) & hit.wrapping_neg();
     }
-    Matching(u64::from(lowest) << 32 | u64::from(slots))
+    // After the loop, so one branch (not one per target) for the verifier to walk.
+    let several = if slots & slots.wrapping_sub(1) != 0 { SEVERAL } else { 0 };
+    Matching(several | u64::from(lowest) << 32 | u64::from(slots))
 }
 
 /// Whether the current task is one of ktrace's threads. Asked in ktrace's pid namespace, so
