@@ -251,6 +251,8 @@ pub struct KernelLayout {
     pub cgroup_kn: u32,
     /// `kernfs_node.id`.
     pub kernfs_node_id: u32,
+    /// The type id of `struct task_struct` in kernel BTF, for the call at [`TASK_CAST_CALL`].
+    pub task_struct_btf_id: u32,
 }
 
 /// Capacity of the sample hash map: distinct (cgroup slot, kernel IP, stack) keys.
@@ -338,6 +340,15 @@ pub struct PreemptCount {
 /// (`BPF_PSEUDO_BTF_ID`), which the kernel resolves at load. Unlikely to occur otherwise:
 /// "ktracepc" in ASCII.
 pub const PER_CPU_VARIABLE: u64 = 0x6b74_7261_6365_7063;
+
+/// The helper number the eBPF side calls where it turns the address of the task running on
+/// its CPU, cached with that task's answer, back into a BTF-typed `task_struct` pointer
+/// (`call 0x6b74636b`, "ktck"; no helper has such a number). The loader rewrites each such
+/// call into the `bpf_rdonly_cast` kfunc (Linux 6.2+), which the verifier turns into a plain
+/// move: the syscall path then reads the task's ABI without a helper call, which costs about
+/// 25 ns on a kernel with return thunks (x86's SRSO and retbleed mitigations). Kernels without
+/// the kfunc get `bpf_get_current_task_btf` in its place, which returns the same task.
+pub const TASK_CAST_CALL: i32 = 0x6b74_636b;
 
 /// Index in the eBPF `CONTROL` array of the switch that turns counting (syscalls, samples,
 /// functions) on once everything is attached.

@@ -49,7 +49,7 @@ use tracer_common::{
 
 use crate::{
     bump, element,
-    targets::{Matching, current_task, field, matching, running_syscall, task_status_offset},
+    targets::{Current, Matching, current_task, field, task_status_offset},
     task_storage::TaskStorage,
 };
 
@@ -110,12 +110,13 @@ const OUT_OF_RANGE: u32 = SYSCALL_COUNTERS as u32;
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn kt_sys_enter(ctx: RawTracePointContext) -> i32 {
-    let matching = matching();
+    let current = Current::get();
+    let matching = current.matching;
     if matching.is_empty() {
         return 0;
     }
     // sys_enter(struct pt_regs *regs, long id)
-    let counter = counter_of(ctx.arg(1), abi_of(current_task()));
+    let counter = counter_of(ctx.arg(1), abi_of(current.task()));
     matching.for_each(|slot| {
         if let Some(count) = count_at(slot, counter) {
             // SAFETY: `count` points into a live map value.
@@ -124,16 +125,18 @@ pub fn kt_sys_enter(ctx: RawTracePointContext) -> i32 {
     });
     // SAFETY: the helper only reads the clock.
     let entry_ns = if LATENCY.load() != 0 { unsafe { bpf_ktime_get_ns() } } else { 0 };
-    remember(SyscallEntry { matching: matching.word(), entry_ns, counter, state: ENTRY_INSIDE })
+    let entry = SyscallEntry { matching: matching.word(), entry_ns, counter, state: ENTRY_INSIDE };
+    remember(current, entry)
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
-    let matching = matching();
+    let current = Current::get();
+    let matching = current.matching;
     if matching.is_empty() {
         return 0;
     }
-    let Some(entry) = take_entry() else {
+    let Some(entry) = take_entry(current) else {
         return entry_failed();
     };
     if entry.state == ENTRY_INSIDE {
@@ -158,7 +161,7 @@ pub fn kt_sys_exit(ctx: RawTracePointContext) -> i32 {
         }
     } else if entry.state == ENTRY_RETURNED {
         let Some(nr) = syscall_nr(ctx.arg(0)) else { return 0 };
-        let counter = counter_of(nr, abi_of(current_task()));
+        let counter = counter_of(nr, abi_of(current.task()));
         matching.for_each(|slot| {
             if let Some(count) = count_at(slot, counter) {
                 // SAFETY: `count` points into a live map value.
@@ -216,10 +219,10 @@ fn add_one(counter: *mut u64) {
     unsafe { *counter += 1 };
 }
 
-/// Keeps `entry` for the return of `task`'s call; returns the program's result.
+/// Keeps `entry` for the return of the current task's call; returns the program's result.
 #[inline(always)]
-fn remember(entry: SyscallEntry) -> i32 {
-    let Some(running) = running_syscall() else {
+fn remember(current: Current, entry: SyscallEntry) -> i32 {
+    let Some(running) = current.syscall() else {
         // A CPU beyond the cache: straight to the task's storage.
         let Some(stored) = ENTRIES.get_or_create(current_task()) else { return entry_failed() };
         // SAFETY: `stored` is this task's own record, which only this task writes.
@@ -243,8 +246,8 @@ fn remember(entry: SyscallEntry) -> i32 {
 
 /// The running task's entry, marked as returned from; `None` if it could not be read.
 #[inline(always)]
-fn take_entry() -> Option<SyscallEntry> {
-    let Some(running) = running_syscall() else {
+fn take_entry(current: Current) -> Option<SyscallEntry> {
+    let Some(running) = current.syscall() else {
         return take_stored();
     };
     // SAFETY: as in `remember`.

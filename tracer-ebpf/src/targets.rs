@@ -45,7 +45,9 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use aya_log_ebpf::warn;
-use tracer_common::{CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, Targets, Tracer};
+use tracer_common::{
+    CONTROL_ACTIVE, CgroupTarget, KernelLayout, MAX_CGROUPS, TASK_CAST_CALL, Targets, Tracer,
+};
 
 use crate::{
     bump, element,
@@ -74,6 +76,7 @@ static KERNEL_LAYOUT: KernelLayout = KernelLayout {
     ancestors_are_ids: 0,
     cgroup_kn: 0,
     kernfs_node_id: 0,
+    task_struct_btf_id: 0,
 };
 
 /// Bumped whenever a task moves to another cgroup: cached answers older than that are stale.
@@ -106,6 +109,8 @@ struct RunningTask {
     /// `CGROUP_MOVES + 1` from before the answer was computed; 0: no answer.
     tag: u64,
     matching: Matching,
+    /// The address of the task the answer is for (see [`Current::task`]).
+    task: u64,
     syscall: RunningSyscall,
 }
 
@@ -117,8 +122,13 @@ struct RunningTask {
 pub struct Matching(u64);
 
 impl RunningTask {
-    const EMPTY: Self =
-        Self { leaving: 0, tag: 0, matching: Matching::NONE, syscall: RunningSyscall::EMPTY };
+    const EMPTY: Self = Self {
+        leaving: 0,
+        tag: 0,
+        matching: Matching::NONE,
+        task: 0,
+        syscall: RunningSyscall::EMPTY,
+    };
 }
 
 /// This CPU's cache entry, if the cache covers it.
@@ -146,13 +156,6 @@ pub fn kt_sched_switch(ctx: RawTracePointContext) -> i32 {
         switched_out(unsafe { &raw mut (*running).syscall }, prev);
     }
     0
-}
-
-/// The syscall state of the task running on this CPU, if the cache covers the CPU.
-#[inline(always)]
-pub fn running_syscall() -> Option<*mut RunningSyscall> {
-    // SAFETY: only a pointer into this CPU's entry is formed.
-    running_task().map(|running| unsafe { &raw mut (*running).syscall })
 }
 
 #[raw_tracepoint(tracepoint = "cgroup_attach_task")]
@@ -219,33 +222,93 @@ pub fn target_count() -> u32 {
     unsafe { read_volatile(addr_of!(TARGETS.count)) }.min(MAX_CGROUPS as u32)
 }
 
+/// What an event knows of the task it runs for: its traced cgroups, from the CPU's cache
+/// entry when that holds them, and the entry itself.
+#[derive(Clone, Copy)]
+pub struct Current {
+    pub matching: Matching,
+    running: Option<*mut RunningTask>,
+    /// The task's address when the entry holds its answer; 0 when it does not.
+    task: u64,
+}
+
+impl Current {
+    /// Asks once per event.
+    #[inline(always)]
+    pub fn get() -> Self {
+        // SAFETY: a global only ever added to; any value read is a valid generation.
+        let tag = unsafe { read_volatile(addr_of!(CGROUP_MOVES.0)) } + 1;
+        let Some(running) = running_task() else {
+            return Self { matching: ask_kernel(), running: None, task: 0 };
+        };
+        // SAFETY: `running` is this CPU's entry, which only this CPU writes.
+        unsafe {
+            if (*running).tag == tag {
+                return Self {
+                    matching: (*running).matching,
+                    running: Some(running),
+                    task: (*running).task,
+                };
+            }
+        }
+        if !active() {
+            return Self { matching: Matching::NONE, running: Some(running), task: 0 };
+        }
+        let matching = ask_kernel();
+        // SAFETY: the helper only returns the current task's address.
+        let current = unsafe { bpf_get_current_task() };
+        // SAFETY: as above. The answer is written before the tag, so that an interrupt in
+        // between finds no answer or a stale one.
+        unsafe {
+            if read_volatile(&raw const (*running).leaving) != current {
+                write_volatile(&raw mut (*running).matching, matching);
+                write_volatile(&raw mut (*running).task, current);
+                write_volatile(&raw mut (*running).tag, tag);
+            }
+        }
+        Self { matching, running: Some(running), task: current }
+    }
+
+    /// The task, as a pointer the verifier knows to be a `task_struct`: cast from its cached
+    /// address without a helper call where it can be. It may be untrusted, which is enough to
+    /// read a field, but not to pass to a helper (see [`current_task`]).
+    #[inline(always)]
+    pub fn task(self) -> *mut task_struct {
+        if self.task == 0 {
+            return current_task();
+        }
+        let task: *mut task_struct;
+        // SAFETY: the loader turns this call into `bpf_rdonly_cast(task, id)` or
+        // `bpf_get_current_task_btf()` (see TASK_CAST_CALL); both return the current task,
+        // clobber r1-r5 and touch no memory.
+        unsafe {
+            core::arch::asm!(
+                "call {marker}",
+                marker = const TASK_CAST_CALL,
+                inout("r1") self.task => _,
+                inout("r2") task_struct_btf_id() => _,
+                lateout("r0") task,
+                lateout("r3") _,
+                lateout("r4") _,
+                lateout("r5") _,
+                options(nomem, nostack),
+            );
+        }
+        task
+    }
+
+    /// The syscall state of the task, if the cache covers its CPU.
+    #[inline(always)]
+    pub fn syscall(self) -> Option<*mut RunningSyscall> {
+        // SAFETY: only a pointer into this CPU's entry is formed.
+        self.running.map(|running| unsafe { &raw mut (*running).syscall })
+    }
+}
+
 /// The traced cgroups of the current task, from the cache when it holds them.
 #[inline(always)]
 pub fn matching() -> Matching {
-    // SAFETY: a global only ever added to; any value read is a valid generation.
-    let tag = unsafe { read_volatile(addr_of!(CGROUP_MOVES.0)) } + 1;
-    let Some(running) = running_task() else { return ask_kernel() };
-    // SAFETY: `running` is this CPU's entry, which only this CPU writes.
-    unsafe {
-        if (*running).tag == tag {
-            return (*running).matching;
-        }
-    }
-    if !active() {
-        return Matching::NONE;
-    }
-    let matching = ask_kernel();
-    // SAFETY: the helper only returns the current task's address.
-    let current = unsafe { bpf_get_current_task() };
-    // SAFETY: as above. The answer is written before the tag, so that an interrupt in between
-    // finds no answer or a stale one.
-    unsafe {
-        if read_volatile(&raw const (*running).leaving) != current {
-            write_volatile(&raw mut (*running).matching, matching);
-            write_volatile(&raw mut (*running).tag, tag);
-        }
-    }
-    matching
+    Current::get().matching
 }
 
 /// Whether userspace has turned counting on.
@@ -268,6 +331,13 @@ pub fn current_task() -> *mut task_struct {
 fn layout() -> KernelLayout {
     // SAFETY: a read-only global (see target_count).
     unsafe { read_volatile(addr_of!(KERNEL_LAYOUT)) }
+}
+
+/// The type id of `struct task_struct` in kernel BTF.
+#[inline(always)]
+fn task_struct_btf_id() -> u32 {
+    // SAFETY: a read-only global (see target_count).
+    unsafe { read_volatile(addr_of!(KERNEL_LAYOUT.task_struct_btf_id)) }
 }
 
 /// The offset of `task_struct.thread_info.status`, which every syscall event reads: one load.

@@ -146,18 +146,24 @@ impl Btf {
     /// Member `member` of the structure `structure` (of vmlinux: no split BTF), looked for
     /// in anonymous structures and unions inside it too. Bitfields are refused.
     pub fn member(&self, structure: &str, member: &str) -> anyhow::Result<Member> {
-        let id = (0..self.starts.len() as u32)
+        let id = self.structure(structure)?;
+        self.member_of(id, member)?
+            .with_context(|| format!("no member {member} in struct {structure} of kernel BTF"))
+    }
+
+    /// The type id of the structure `name` (of vmlinux: no split BTF), its definition rather
+    /// than a declaration.
+    pub fn structure(&self, name: &str) -> anyhow::Result<u32> {
+        (0..self.starts.len() as u32)
             .map(|i| self.first_id + i)
             .find(|&id| {
                 self.record(id).is_ok_and(|r| {
                     r.kind == KIND_STRUCT
                         && r.vlen > 0
-                        && self.name(r.name_off, None).is_ok_and(|n| n == structure)
+                        && self.name(r.name_off, None).is_ok_and(|n| n == name)
                 })
             })
-            .with_context(|| format!("no struct {structure} in kernel BTF"))?;
-        self.member_of(id, member)?
-            .with_context(|| format!("no member {member} in struct {structure} of kernel BTF"))
+            .with_context(|| format!("no struct {name} in kernel BTF"))
     }
 
     /// The type id of the global or per-CPU variable `name` (of vmlinux: no split BTF).

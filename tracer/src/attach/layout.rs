@@ -2,7 +2,8 @@
 //! `task_struct`, `css_set`, `cgroup` and `kernfs_node`, read from kernel BTF
 //! (`/sys/kernel/btf/vmlinux`, `CONFIG_DEBUG_INFO_BTF`) and written into the eBPF global
 //! `KERNEL_LAYOUT` (see tracer-ebpf's targets.rs, which reads a task's cgroups in one
-//! snapshot through them).
+//! snapshot through them), and how it casts an address to a task (see object.rs's
+//! [`TaskCast`]).
 //!
 //! Field names differ between kernels: a cgroup's ancestors are `struct cgroup *ancestors[]`
 //! since Linux 6.2 and `u64 ancestor_ids[]` (their ids) before. Each field's type is checked,
@@ -10,14 +11,28 @@
 use anyhow::{Context as _, bail, ensure};
 use tracer_common::KernelLayout;
 
+use super::object::TaskCast;
 use crate::btf::{Btf, Inner, Member, Shape};
 
 const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// The running kernel's layout.
-pub fn read() -> anyhow::Result<KernelLayout> {
-    from_btf(&vmlinux_btf()?)
-        .with_context(|| format!("finding task and cgroup fields in {VMLINUX_BTF}"))
+/// What every load of the object needs to know of the running kernel.
+pub struct Kernel {
+    pub layout: KernelLayout,
+    pub task_cast: TaskCast,
+}
+
+/// The running kernel's layout and task cast.
+pub fn read() -> anyhow::Result<Kernel> {
+    let btf = vmlinux_btf()?;
+    let layout = from_btf(&btf)
+        .with_context(|| format!("finding task and cgroup fields in {VMLINUX_BTF}"))?;
+    Ok(Kernel { layout, task_cast: task_cast(&btf) })
+}
+
+/// The `bpf_rdonly_cast` kfunc where the kernel has it (Linux 6.2+), else the helper.
+fn task_cast(btf: &Btf) -> TaskCast {
+    btf.functions.get("bpf_rdonly_cast").map_or(TaskCast::Helper, |&id| TaskCast::Kfunc(id))
 }
 
 /// The running kernel's BTF.
@@ -54,6 +69,7 @@ fn from_btf(btf: &Btf) -> anyhow::Result<KernelLayout> {
         ancestors_are_ids,
         cgroup_kn: field("cgroup", "kn", Shape::Pointer)?,
         kernfs_node_id: field("kernfs_node", "id", Shape::Int(8))?,
+        task_struct_btf_id: btf.structure("task_struct")?,
     })
 }
 

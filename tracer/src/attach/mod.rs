@@ -81,7 +81,7 @@ impl Probes {
         diagnostics: Diagnostics,
     ) -> anyhow::Result<Self> {
         let targets = targets(cgroups)?;
-        let kernel_layout = layout::read()?;
+        let kernel = layout::read()?;
         let collect_stacks = u32::from(sampling.is_some_and(|s| s.stacks));
         let function_targets = functions.as_ref().map_or(0, |f| f.targets.len());
         let counting = functions.is_some() || !lines.is_empty();
@@ -96,7 +96,7 @@ impl Probes {
         // Line probes share the function counters and their rows.
         let Interrupts { mode: irq, preempt_count } = interrupts;
         let irq_mode = irq.global();
-        let mut loader = loader(&kernel_layout, diagnostics);
+        let mut loader = loader(&kernel.layout, diagnostics);
         loader
             .override_global("TARGETS", &targets, true)
             .override_global("COLLECT_STACKS", &collect_stacks, true)
@@ -118,7 +118,7 @@ impl Probes {
             loader.map_max_entries("STACKS", 1);
         }
         syscalls::configure_latency(&mut loader, cgroups.len(), latency);
-        let object = Object::new(&preempt_count)?;
+        let object = Object::new(kernel.task_cast, &preempt_count)?;
         let mut ebpf = object.load(&mut loader)?;
         if let Some(table) = &ip_table {
             table.write(&ebpf)?;
@@ -157,10 +157,10 @@ impl Probes {
     /// Which function backends work on this kernel, tried on `probe` with a throwaway load
     /// of the object (counting inactive, so nothing is counted).
     pub fn probe_backends(probe: &Target) -> anyhow::Result<Vec<(Backend, Result<(), String>)>> {
-        let kernel_layout = layout::read()?;
+        let kernel = layout::read()?;
         // No preempt count: the programs are loaded with `--irq task`, which never reads it.
-        let object = Object::new(&PreemptCount::default())?;
-        let ebpf = object.load(&mut loader(&kernel_layout, Diagnostics::Off))?;
+        let object = Object::new(kernel.task_cast, &PreemptCount::default())?;
+        let ebpf = object.load(&mut loader(&kernel.layout, Diagnostics::Off))?;
         Ok(backend::probe_all(&object, &ebpf, probe))
     }
 

@@ -6,7 +6,8 @@ use aya::{
     maps::{Map, MapError},
     programs::{Program, ProgramError, RawTracePoint},
 };
-use tracer_common::{PER_CPU_VARIABLE, PreemptCount};
+use aya_obj::generated::bpf_func_id;
+use tracer_common::{PER_CPU_VARIABLE, PreemptCount, TASK_CAST_CALL};
 
 /// The object's ELF bytes, embedded at build time.
 static EMBEDDED: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
@@ -15,45 +16,56 @@ static EMBEDDED: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/
 const LD_IMM64: u8 = 0x18;
 /// An `ld_imm64` source marking its immediate as a kernel BTF type id (a ksym).
 const BPF_PSEUDO_BTF_ID: u8 = 3;
+/// `call` (BPF_JMP | BPF_CALL).
+const CALL: u8 = 0x85;
+/// A `call` source marking its immediate as a kernel function's BTF type id (a kfunc).
+const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 
-/// ktrace's eBPF object as this kernel gets it: the embedded ELF with, for `--irq`, the
-/// per-CPU variable that holds the preempt count written in (see tracer-common's
-/// `PER_CPU_VARIABLE`). aya loads most programs from it; raw.rs re-parses it for the programs
-/// it loads itself, so that both see the same instructions.
+/// What the object's task casts (tracer-common's `TASK_CAST_CALL`) become on this kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskCast {
+    /// The `bpf_rdonly_cast` kfunc (Linux 6.2+), by its type id in kernel BTF.
+    Kfunc(u32),
+    /// The `bpf_get_current_task_btf` helper (Linux 5.11+).
+    Helper,
+}
+
+/// ktrace's eBPF object as this kernel gets it: the embedded ELF with the task casts turned
+/// into what the kernel has and, for `--irq`, the per-CPU variable that holds the preempt count
+/// written in (see tracer-common's `TASK_CAST_CALL` and `PER_CPU_VARIABLE`). aya loads most
+/// programs from it; raw.rs re-parses it for the programs it loads itself, so that both see
+/// the same instructions.
 pub struct Object {
-    /// The rewritten copy, in words for the 8-byte alignment the ELF parser needs; `None`
-    /// when nothing is written in, and the embedded bytes (1 MB) are used as they are.
-    written: Option<Vec<u64>>,
+    /// The rewritten copy, in words for the 8-byte alignment the ELF parser needs.
+    words: Vec<u64>,
 }
 
 impl Object {
-    /// The object, with `preempt_count`'s variable written in unless it has none
-    /// (`--irq task`, where the eBPF side never asks for it).
-    pub fn new(preempt_count: &PreemptCount) -> anyhow::Result<Self> {
-        if preempt_count.variable == 0 {
-            return Ok(Self { written: None });
-        }
-        let mut words = vec![0u64; EMBEDDED.len().div_ceil(8)];
-        // SAFETY: the words' memory holds at least EMBEDDED.len() bytes, any byte is a valid
-        // u8, and `words` is not used otherwise while `elf` lives.
-        let elf =
-            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), EMBEDDED.len()) };
+    /// The object, with the task casts as `task_cast` says and `preempt_count`'s variable
+    /// written in unless it has none (`--irq task`, where the eBPF side never asks for it).
+    pub fn new(task_cast: TaskCast, preempt_count: &PreemptCount) -> anyhow::Result<Self> {
+        let mut object = Self { words: vec![0u64; EMBEDDED.len().div_ceil(8)] };
+        let elf = object.elf_mut();
         elf.copy_from_slice(EMBEDDED);
-        let written = write_in(elf, PER_CPU_VARIABLE, preempt_count.variable);
-        ensure!(written > 0, "ktrace's eBPF object never asks for the preempt count");
-        Ok(Self { written: Some(words) })
+        ensure!(write_task_casts(elf, task_cast) > 0, "ktrace's eBPF object never casts a task");
+        if preempt_count.variable != 0 {
+            let written = write_in(elf, PER_CPU_VARIABLE, preempt_count.variable);
+            ensure!(written > 0, "ktrace's eBPF object never asks for the preempt count");
+        }
+        Ok(object)
+    }
+
+    fn elf_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the words' memory holds at least EMBEDDED.len() bytes, any byte is a valid
+        // u8, and the borrow of `self` keeps the words from being used otherwise meanwhile.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast(), EMBEDDED.len()) }
     }
 
     /// The ELF bytes.
     pub fn elf(&self) -> &[u8] {
-        match &self.written {
-            // SAFETY: the words' memory holds at least EMBEDDED.len() initialized bytes, and
-            // any byte is a valid u8.
-            Some(words) => unsafe {
-                std::slice::from_raw_parts(words.as_ptr().cast(), EMBEDDED.len())
-            },
-            None => EMBEDDED,
-        }
+        // SAFETY: the words' memory holds at least EMBEDDED.len() initialized bytes, and any
+        // byte is a valid u8.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast(), EMBEDDED.len()) }
     }
 
     /// Loads the object with `loader`'s settings: maps are created, programs are not loaded
@@ -85,6 +97,28 @@ fn write_in(elf: &mut [u8], marker: u64, btf_id: u32) -> usize {
             pair[4..8].copy_from_slice(&btf_id.to_le_bytes());
             // The upper immediate names the BTF object: 0 for vmlinux.
             pair[12..16].fill(0);
+            written += 1;
+        }
+    }
+    written
+}
+
+/// Turns every `call TASK_CAST_CALL` in `elf` into `task_cast`; returns how many. Found as
+/// [`write_in`] finds its pairs.
+fn write_task_casts(elf: &mut [u8], task_cast: TaskCast) -> usize {
+    let marker = TASK_CAST_CALL.to_le_bytes();
+    let mut written = 0;
+    for at in (0..elf.len().saturating_sub(7)).step_by(8) {
+        // [code, dst | src << 4, offset (2), immediate (4)]
+        let insn = &mut elf[at..at + 8];
+        if insn[0] == CALL && insn[1..4] == [0, 0, 0] && insn[4..8] == marker {
+            let (source, immediate) = match task_cast {
+                TaskCast::Kfunc(btf_id) => (BPF_PSEUDO_KFUNC_CALL, btf_id),
+                TaskCast::Helper => (0, bpf_func_id::BPF_FUNC_get_current_task_btf as u32),
+            };
+            // The offset stays 0: the kfunc is vmlinux's.
+            insn[1] = source << 4;
+            insn[4..8].copy_from_slice(&immediate.to_le_bytes());
             written += 1;
         }
     }
@@ -150,14 +184,15 @@ mod tests {
 
     #[test]
     fn the_preempt_count_variable_is_written_into_every_load_of_the_marker() {
-        let embedded = Object::new(&PreemptCount::default()).unwrap();
+        let embedded = Object::new(TaskCast::Helper, &PreemptCount::default()).unwrap();
         let markers: Vec<usize> = (0..EMBEDDED.len() - 15)
             .step_by(8)
             .filter(|&at| loads(embedded.elf(), at, PER_CPU_VARIABLE))
             .collect();
         assert!(!markers.is_empty(), "the eBPF side never loads the marker");
 
-        let written = Object::new(&PreemptCount { variable: 8427, offset: 0 }).unwrap();
+        let written =
+            Object::new(TaskCast::Helper, &PreemptCount { variable: 8427, offset: 0 }).unwrap();
         for &at in &markers {
             let pair = &written.elf()[at..at + 16];
             assert_eq!(pair[1] >> 4, BPF_PSEUDO_BTF_ID, "source register at {at}");
@@ -167,5 +202,34 @@ mod tests {
         }
         let changed = (0..EMBEDDED.len()).filter(|&i| written.elf()[i] != embedded.elf()[i]);
         assert!(changed.count() <= markers.len() * 9, "only the marked pairs change");
+    }
+
+    #[test]
+    fn every_task_cast_becomes_the_kfunc_or_the_helper() {
+        let calls = |elf: &[u8], source: u8, immediate: u32| -> Vec<usize> {
+            (0..EMBEDDED.len() - 7)
+                .step_by(8)
+                .filter(|&at| {
+                    elf[at] == CALL
+                        && elf[at + 1] == source << 4
+                        && elf[at + 2..at + 4] == [0, 0]
+                        && elf[at + 4..at + 8] == immediate.to_le_bytes()
+                })
+                .collect()
+        };
+        let marked = calls(EMBEDDED, 0, TASK_CAST_CALL as u32);
+        assert!(!marked.is_empty(), "the eBPF side never casts a task");
+
+        let kfunc = Object::new(TaskCast::Kfunc(61234), &PreemptCount::default()).unwrap();
+        assert_eq!(calls(kfunc.elf(), BPF_PSEUDO_KFUNC_CALL, 61234), marked);
+        // bpf_get_current_task_btf is helper 158, which the object also calls as it is.
+        let helper = Object::new(TaskCast::Helper, &PreemptCount::default()).unwrap();
+        let mut expected = [marked.clone(), calls(EMBEDDED, 0, 158)].concat();
+        expected.sort_unstable();
+        assert_eq!(calls(helper.elf(), 0, 158), expected);
+        for object in [kfunc, helper] {
+            let changed = (0..EMBEDDED.len()).filter(|&i| object.elf()[i] != EMBEDDED[i]);
+            assert!(changed.count() <= marked.len() * 5, "only the marked calls change");
+        }
     }
 }
