@@ -31,6 +31,8 @@
 //! xtask bench` to compare runs; the exit status is 1 when a target is missed.
 #[path = "common/peak_rss.rs"]
 mod peak_rss;
+#[path = "common/probes.rs"]
+mod probes;
 #[path = "common/report.rs"]
 mod report;
 
@@ -48,8 +50,7 @@ use anyhow::Context as _;
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Backend, Diagnostics, FunctionPlan, Interrupts, IrqMode, Probes, kprobe_pmu_type,
-        load_spec, preempt_count,
+        Backend, FunctionPlan, Interrupts, IrqMode, kprobe_pmu_type, load_spec, preempt_count,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -57,6 +58,7 @@ use tracer::{
     lines::{self, LineRequest, Probe},
 };
 
+use probes::Counting;
 // `Target` is a traced function here.
 use report::{Target as Goal, judge, median, spread, write_atomically};
 
@@ -199,15 +201,8 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<(String, report::Verdicts)> {
         bare.1.push(detach);
         let plan = FunctionPlan { backend: Backend::KprobeMulti, targets: all.clone() };
         let start = Instant::now();
-        let probes = Probes::attach(
-            std::slice::from_ref(cgroup),
-            false,
-            None,
-            Some(plan),
-            &[],
-            Interrupts::default(),
-            Diagnostics::Off,
-        )?;
+        let probes =
+            probes::attach(cgroup, Counting { functions: Some(plan), ..Counting::default() })?;
         ktrace.0.push(start.elapsed().as_secs_f64());
         let start = Instant::now();
         drop(probes);
@@ -253,15 +248,13 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<(String, report::Verdicts)> {
     let _ = writeln!(text, "{line_note}\n");
     let count = |plan: Option<(FunctionPlan, Interrupts)>, line: &[Probe]| -> anyhow::Result<f64> {
         let (functions, interrupts) = plan.unzip();
-        let probes = Probes::attach(
-            std::slice::from_ref(cgroup),
-            false,
-            None,
+        let counting = Counting {
             functions,
-            line,
-            interrupts.unwrap_or_default(),
-            Diagnostics::Off,
-        )?;
+            lines: line,
+            interrupts: interrupts.unwrap_or_default(),
+            ..Counting::default()
+        };
+        let probes = probes::attach(cgroup, counting)?;
         let optimizing = !line.is_empty() && fs::read_to_string(KPROBE_OPTIMIZATION)?.trim() == "1";
         anyhow::ensure!(!optimizing || optimized()?, "the line kprobe was not optimized");
         let ns = loop_ns();
@@ -443,15 +436,7 @@ fn run(cgroup: &Cgroup) -> anyhow::Result<(String, report::Verdicts)> {
 
 /// The getppid loop under ktrace counting syscalls only.
 fn count_syscalls_only(cgroup: &Cgroup) -> anyhow::Result<f64> {
-    let _probes = Probes::attach(
-        std::slice::from_ref(cgroup),
-        false,
-        None,
-        None,
-        &[],
-        Interrupts::default(),
-        Diagnostics::Off,
-    )?;
+    let _probes = probes::attach(cgroup, Counting::default())?;
     Ok(loop_ns())
 }
 
@@ -491,14 +476,9 @@ fn run_times(
                 _ => None,
             };
             let (functions, interrupts) = plan(backend, irq);
-            let probes = Probes::attach(
-                std::slice::from_ref(cgroup),
-                false,
-                None,
-                Some(functions),
-                &[],
-                interrupts,
-                Diagnostics::Off,
+            let probes = probes::attach(
+                cgroup,
+                Counting { functions: Some(functions), interrupts, ..Counting::default() },
             )?;
             fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
             loop_ns();
@@ -587,15 +567,8 @@ fn line_probe(cgroup: &Cgroup, function: &str) -> anyhow::Result<(Option<Probe>,
         Err(e) => return Ok((None, format!("No line probe measured: {e:#}."))),
     };
     for probe in plan.probes.into_iter().filter(|p| p.offset > 0 && p.unprobeable.is_none()) {
-        let _probes = Probes::attach(
-            std::slice::from_ref(cgroup),
-            false,
-            None,
-            None,
-            std::slice::from_ref(&probe),
-            Interrupts::default(),
-            Diagnostics::Off,
-        )?;
+        let lines = std::slice::from_ref(&probe);
+        let _probes = probes::attach(cgroup, Counting { lines, ..Counting::default() })?;
         if optimized()? {
             let said = format!(
                 "Line probe: `{}+{:#x}` (lines {:?} of {function}), optimized.",

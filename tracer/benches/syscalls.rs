@@ -32,6 +32,8 @@
 //! these tracepoints adds less than the empty pair, the empty pair's added cost over
 //! bpftrace's bounds the target against bpftrace from below: the report says when that bound
 //! is above the target.
+#[path = "common/probes.rs"]
+mod probes;
 #[path = "common/report.rs"]
 mod report;
 
@@ -50,7 +52,7 @@ use anyhow::{Context as _, bail};
 use aya_obj::generated::{bpf_insn, bpf_prog_type};
 use tracer::{
     attach::{
-        Diagnostics, Interrupts, Probes,
+        Probes,
         raw::{self, LoadSpec},
     },
     cgroup::{Cgroup, Hierarchy},
@@ -58,6 +60,7 @@ use tracer::{
 };
 use tracer_common::Abi;
 
+use probes::Counting;
 use report::{Target, judge, median, spread, write_atomically};
 
 const ROUNDS: usize = 9;
@@ -114,15 +117,11 @@ impl Setup {
         Ok(match self {
             Self::Nothing => Attached::Other(Box::new(())),
             Self::EmptyPair => Attached::Other(Box::new(empty_pair()?)),
-            Self::Ktrace | Self::KtraceLatency => Attached::Ktrace(Box::new(Probes::attach(
-                std::slice::from_ref(traced),
-                self == Self::KtraceLatency,
-                None,
-                None,
-                &[],
-                Interrupts::default(),
-                Diagnostics::Off,
-            )?)),
+            Self::Ktrace | Self::KtraceLatency => {
+                let latency = self == Self::KtraceLatency;
+                let counting = Counting { latency, ..Counting::default() };
+                Attached::Ktrace(Box::new(probes::attach(traced, counting)?))
+            }
             Self::Bpftrace | Self::BpftraceLatency => {
                 Attached::Other(Box::new(Bpftrace::start(traced, self == Self::BpftraceLatency)?))
             }
@@ -261,15 +260,7 @@ fn run_times(
     latency: bool,
 ) -> anyhow::Result<Vec<(String, f64, f64)>> {
     let _empty = empty_pair()?;
-    let _ktrace = Probes::attach(
-        std::slice::from_ref(traced),
-        latency,
-        None,
-        None,
-        &[],
-        Interrupts::default(),
-        Diagnostics::Off,
-    )?;
+    let _ktrace = probes::attach(traced, Counting { latency, ..Counting::default() })?;
     fs::write(BPF_STATS, "1").context("enabling BPF run-time statistics")?;
     let stats = (|| {
         let before = program_stats()?;

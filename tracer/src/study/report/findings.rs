@@ -256,10 +256,12 @@ pub(super) fn limits(manifest: &Manifest, dwarf: bool, interrupts_apart: bool) -
         }
     }
     limits.push(if interrupts_apart {
-        "Work in interrupt context (softirq network receive, transmit completion, timers) is \
-         counted apart from each run's own entries, but whom it served is not known: a packet \
-         received while a run was current may be another container's."
-            .to_owned()
+        let (kept, own) = if t.counted() { ("counted", "entries") } else { ("sampled", "samples") };
+        format!(
+            "Work in interrupt context (softirq network receive, transmit completion, timers) is \
+             {kept} apart from each run's own {own}, but whom it served is not known: a packet \
+             received while a run was current may be another container's."
+        )
     } else {
         "Work in interrupt context (softirq network receive, transmit completion, timers) is \
          charged to whichever task the CPU was running, in the run's cgroup or not."

@@ -10,9 +10,13 @@ use std::{
 };
 
 use super::{
-    BenchmarkSection, Figure, FunctionRow, GroupRow, LineRow, StudyReport, figure, thousands,
+    BenchmarkSection, Figure, FunctionRow, GroupRow, InterruptShare, LineRow, StudyReport, figure,
+    thousands,
 };
-use crate::{compare::render::markdown_table, study::manifest::Tracing};
+use crate::{
+    compare::{Measure, render::markdown_table},
+    study::manifest::Tracing,
+};
 
 /// Writes report.md.
 pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
@@ -122,33 +126,10 @@ pub(super) fn render(out: &mut fs::File, r: &StudyReport) -> io::Result<()> {
         .collect();
     markdown_table(out, &headers, &right_after(1, headers.len()), &rows)?;
     if !r.interrupts.is_empty() {
-        writeln!(out, "\n### Interrupt context\n")?;
-        writeln!(
-            out,
-            "Entries of the counted functions in each run's own tasks, and in interrupts \
-             (softirq, hardirq, NMI: packets received, timers, I/O completions) while one of its \
-             tasks was current: work for whoever the packet or timer belongs to, kept out of the \
-             run's own figures. SHARE is the interrupts' part of all that ran while the run was \
-             current; MACHINE counts every interrupt entry during the run, whoever was \
-             interrupted.\n"
-        )?;
-        let headers =
-            strings(&["PLATFORM", "BENCHMARK", "OWN", "IN INTERRUPTS", "SHARE", "MACHINE"]);
-        let rows: Vec<Vec<String>> = r
-            .interrupts
-            .iter()
-            .map(|x| {
-                vec![
-                    x.platform.clone(),
-                    x.benchmark.to_string(),
-                    thousands(x.own),
-                    thousands(x.in_interrupts),
-                    format!("{:.1}%", x.share * 100.0),
-                    thousands(x.machine),
-                ]
-            })
-            .collect();
-        markdown_table(out, &headers, &right_after(2, headers.len()), &rows)?;
+        writeln!(out, "\n### Interrupt context")?;
+        for measure in [Measure::Entries, Measure::Samples] {
+            interrupt_table(out, measure, &r.interrupts)?;
+        }
     }
     if let Some(why) = &r.figures.missing {
         writeln!(out, "\nNo figures: {why}.")?;
@@ -215,6 +196,51 @@ fn embed<'a>(out: &mut fs::File, figures: impl Iterator<Item = &'a Figure>) -> i
         writeln!(out, "\n![{}]({}) ([PNG]({}))", f.shows, f.svg, f.png)?;
     }
     Ok(())
+}
+
+/// The runs whose shares are of `measure`, with what their figures are; nothing when none is.
+fn interrupt_table(
+    out: &mut fs::File,
+    measure: Measure,
+    shares: &[InterruptShare],
+) -> io::Result<()> {
+    let shares: Vec<&InterruptShare> = shares.iter().filter(|x| x.measure == measure).collect();
+    if shares.is_empty() {
+        return Ok(());
+    }
+    let (what, every) = match measure {
+        Measure::Samples => (
+            "Kernel samples (statistical, not counts) of each run's own tasks, and samples \
+             taken in interrupts",
+            "every sample taken in interrupt context",
+        ),
+        _ => (
+            "Entries of the counted functions in each run's own tasks, and in interrupts",
+            "every interrupt entry",
+        ),
+    };
+    writeln!(
+        out,
+        "\n{what} (softirq, hardirq, NMI: packets received, timers, I/O completions) while one \
+         of its tasks was current: work for whoever the packet or timer belongs to, kept out of \
+         the run's own figures. SHARE is the interrupts' part of all that ran while the run was \
+         current; MACHINE counts {every} during the run, whoever was interrupted.\n"
+    )?;
+    let headers = strings(&["PLATFORM", "BENCHMARK", "OWN", "IN INTERRUPTS", "SHARE", "MACHINE"]);
+    let rows: Vec<Vec<String>> = shares
+        .iter()
+        .map(|x| {
+            vec![
+                x.platform.clone(),
+                x.benchmark.to_string(),
+                thousands(x.own),
+                thousands(x.in_interrupts),
+                format!("{:.1}%", x.share * 100.0),
+                thousands(x.machine),
+            ]
+        })
+        .collect();
+    markdown_table(out, &headers, &right_after(2, headers.len()), &rows)
 }
 
 fn render_benchmark(out: &mut fs::File, section: &BenchmarkSection) -> io::Result<()> {

@@ -55,8 +55,9 @@ pub struct StudyReport {
     pub syscalls_only_some: Vec<FunctionRow>,
     /// Host kernel functions entered (counted) or seen in samples, per platform.
     pub footprint: Vec<Footprint>,
-    /// Per run that kept interrupt context apart (`--irq separate`, the default with counted
-    /// functions): its entries in task and in interrupt context.
+    /// Per run that kept interrupt context apart (`--irq separate`, the default where the
+    /// kernel lets ktrace tell): its counted entries, or its kernel samples where functions were
+    /// sampled, in task and in interrupt context.
     pub interrupts: Vec<InterruptShare>,
     pub benchmarks: Vec<BenchmarkSection>,
     /// The overview, then each benchmark's coverage per source directory and module.
@@ -90,20 +91,22 @@ pub struct Footprint {
     pub all: usize,
 }
 
-/// A run's counted function entries by context. Interrupt work runs for whoever the packet,
-/// timer or I/O belongs to: `share` says how much of what ran while the run was current was
-/// such work, kept out of its own figures.
+/// A run's counted function entries, or its kernel samples, by context. Interrupt work runs
+/// for whoever the packet, timer or I/O belongs to: `share` says how much of what ran while the
+/// run was current was such work, kept out of its own figures.
 #[derive(Debug, Serialize)]
 pub struct InterruptShare {
     pub platform: String,
     pub benchmark: Benchmark,
-    /// Entries in the run's own tasks.
+    /// `entries` (counted: exact) or `samples` (where functions were sampled: statistical).
+    pub measure: Measure,
+    /// Entries, or kernel samples, in the run's own tasks.
     pub own: u64,
-    /// Entries in interrupts while one of its tasks was current.
+    /// Those in interrupts while one of its tasks was current.
     pub in_interrupts: u64,
     /// `in_interrupts` over `own + in_interrupts` (0 when both are 0).
     pub share: f64,
-    /// Entries in interrupts on the whole machine during the run, whoever was interrupted.
+    /// Those in interrupts on the whole machine during the run, whoever was interrupted.
     pub machine: u64,
 }
 
@@ -352,33 +355,61 @@ fn footprint(manifest: &Manifest, loaded: &[Loaded]) -> Vec<Footprint> {
         .collect()
 }
 
-/// Per platform (in the order they ran), per benchmark: the runs counted with
-/// `--irq separate`.
+/// Per platform (in the order they ran), per benchmark: the runs that kept interrupt context
+/// apart (`--irq separate`).
 fn interrupt_shares(loaded: &[Loaded]) -> Vec<InterruptShare> {
-    let mut shares = Vec::new();
-    for l in loaded {
-        for (platform, _, record) in &l.records {
-            let Some(f) = &record.report.kernel_functions else { continue };
-            let Some(machine) = f.all_interrupts_total.filter(|_| f.irq == IrqMode::Separate)
-            else {
-                continue;
-            };
-            let own = f.totals.first().copied().unwrap_or(0);
-            let in_interrupts = f.in_interrupts_totals.first().copied().unwrap_or(0);
-            let current = own.saturating_add(in_interrupts);
-            shares.push(InterruptShare {
-                platform: platform.clone(),
-                benchmark: l.benchmark,
-                own,
-                in_interrupts,
-                share: if current == 0 { 0.0 } else { in_interrupts as f64 / current as f64 },
-                machine,
-            });
-        }
-    }
+    let mut shares: Vec<InterruptShare> = loaded
+        .iter()
+        .flat_map(|l| {
+            l.records
+                .iter()
+                .filter_map(|(platform, _, record)| interrupt_share(platform, l.benchmark, record))
+        })
+        .collect();
     let order = platform_order(loaded);
     shares.sort_by_key(|s| order.iter().position(|p| *p == s.platform));
     shares
+}
+
+/// The share of a run that kept interrupt context apart: of its counted entries where it
+/// counted functions, else of its kernel samples.
+fn interrupt_share(
+    platform: &str,
+    benchmark: Benchmark,
+    record: &Record,
+) -> Option<InterruptShare> {
+    let report = &record.report;
+    let (measure, irq, own, in_interrupts, machine) =
+        match (&report.kernel_functions, &report.kernel_samples) {
+            (Some(f), _) => (
+                Measure::Entries,
+                f.irq,
+                f.totals.first().copied(),
+                &f.in_interrupts_totals,
+                f.all_interrupts_total,
+            ),
+            (None, Some(s)) => (
+                Measure::Samples,
+                s.irq,
+                s.totals.first().map(|t| t.kernel),
+                &s.in_interrupts_totals,
+                s.all_interrupts_total,
+            ),
+            (None, None) => return None,
+        };
+    let machine = machine.filter(|_| irq == IrqMode::Separate)?;
+    let own = own.unwrap_or(0);
+    let in_interrupts = in_interrupts.first().copied().unwrap_or(0);
+    let current = own.saturating_add(in_interrupts);
+    Some(InterruptShare {
+        platform: platform.to_owned(),
+        benchmark,
+        measure,
+        own,
+        in_interrupts,
+        share: if current == 0 { 0.0 } else { in_interrupts as f64 / current as f64 },
+        machine,
+    })
 }
 
 fn functions_seen(record: &Record) -> Vec<&str> {
@@ -583,6 +614,19 @@ mod tests {
         })
     }
 
+    /// report.md of the study in `dir`, failing on the first of `lines` it lacks.
+    fn report_md_with(dir: &Path, lines: &[&str]) -> String {
+        let md = fs::read_to_string(dir.join("report.md")).unwrap();
+        for line in lines {
+            assert!(md.lines().any(|l| l == *line), "report.md lacks `{line}`:\n{md}");
+        }
+        md
+    }
+
+    fn report_json(dir: &Path) -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+    }
+
     /// Bare's network run, counted with --irq separate: 30 entries in interrupts while it ran
     /// (schedule 5, veth_xmit 25), 90 on the machine (schedule 20, veth_xmit 70).
     fn bare_network() -> serde_json::Value {
@@ -684,9 +728,13 @@ mod tests {
         let interrupts: Vec<_> = r
             .interrupts
             .iter()
-            .map(|i| (i.platform.as_str(), i.benchmark, i.own, i.in_interrupts, i.share, i.machine))
+            .map(|i| (i.platform.as_str(), i.benchmark, i.measure, i.own, i.in_interrupts, i.share))
             .collect();
-        assert_eq!(interrupts, [("bare", Benchmark::Network, 60, 30, 30.0 / 90.0, 90)]);
+        assert_eq!(
+            interrupts,
+            [("bare", Benchmark::Network, Measure::Entries, 60, 30, 30.0 / 90.0)]
+        );
+        assert_eq!(r.interrupts[0].machine, 90);
         assert!(
             r.limits.iter().any(|l| l.contains("is counted apart from each run's own entries")),
             "{:#?}",
@@ -727,23 +775,93 @@ mod tests {
             "{:#?}",
             r.limits
         );
-        let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
-        for line in [
-            "| cpu | events/s | 2,000 | 1,500 |",
-            "| runsc | cpu | 3 | 455 | 0 | 40 |",
-            "| network | Gbit/s | 12.5 | failed |",
-            "- runsc network failed: runsc run failed",
-            "| ptrace | 0 | 300 | only in runsc |",
-            "| vmlinux | 2/4 (50.0%) | 3/3 (100.0%) | 60 | 1,202 |",
-            "| bare | network | 60 | 30 | 33.3% | 90 |",
-        ] {
-            assert!(md.lines().any(|l| l == line), "report.md lacks `{line}`:\n{md}");
-        }
-        let json: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.path().join("report.json")).unwrap())
-                .unwrap();
+        report_md_with(
+            dir.path(),
+            &[
+                "| cpu | events/s | 2,000 | 1,500 |",
+                "| runsc | cpu | 3 | 455 | 0 | 40 |",
+                "| network | Gbit/s | 12.5 | failed |",
+                "- runsc network failed: runsc run failed",
+                "| ptrace | 0 | 300 | only in runsc |",
+                "| vmlinux | 2/4 (50.0%) | 3/3 (100.0%) | 60 | 1,202 |",
+                "| bare | network | 60 | 30 | 33.3% | 90 |",
+            ],
+        );
+        let json = report_json(dir.path());
         assert_eq!(json["report_version"], 1);
         assert_eq!(json["syscalls"][2]["blocked"], 40);
+    }
+
+    /// Runs whose functions were sampled with interrupt context apart give the share from their
+    /// kernel samples, labelled as samples; a run sampled without it (`--irq task`) gives none.
+    #[test]
+    fn sampled_runs_give_the_interrupt_share_in_samples() {
+        let dir = study();
+        // (file, irq, kernel samples of its tasks, in interrupts while current, machine's).
+        for (file, irq, own, in_interrupts, machine) in [
+            ("bare-cpu.json", "task", 500, 0, 0),
+            ("bare-network.json", "separate", 300, 100, 350),
+            ("runsc-cpu.json", "separate", 900, 0, 12),
+        ] {
+            let path = dir.path().join(file);
+            let mut record: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            record["kernel_functions"].take();
+            record["kernel_samples"] = json!({
+                "kind": "samples", "frequency_hz": 999,
+                "totals": [{"kernel": own, "user": 7, "lost": 0, "kernel_secs_estimate": 0.3}],
+                "functions": [{"name": "schedule", "module": "vmlinux", "samples": [own],
+                               "share": [1.0]}],
+                "functions_omitted": 0,
+                "modules": [{"module": "vmlinux", "samples": [own], "share": [1.0]}],
+            });
+            if irq == "separate" {
+                let samples = &mut record["kernel_samples"];
+                samples["irq"] = json!(irq);
+                samples["in_interrupts_totals"] = json!([in_interrupts]);
+                samples["all_interrupts_total"] = json!(machine);
+                samples["in_interrupts_lost"] = json!([0]);
+                samples["all_interrupts_lost"] = json!(0);
+            }
+            fs::write(&path, record.to_string()).unwrap();
+        }
+        let mut manifest = manifest();
+        manifest.tracing.functions = Some("samples".to_owned());
+        manifest.tracing.sample_hz = Some(999);
+        manifest.write(dir.path()).unwrap();
+        let r = write(dir.path(), None).unwrap();
+        let interrupts: Vec<_> = r
+            .interrupts
+            .iter()
+            .map(|i| {
+                (i.platform.as_str(), i.benchmark, i.measure, i.own, i.in_interrupts, i.machine)
+            })
+            .collect();
+        assert_eq!(
+            interrupts,
+            [
+                ("bare", Benchmark::Network, Measure::Samples, 300, 100, 350),
+                ("runsc", Benchmark::Cpu, Measure::Samples, 900, 0, 12),
+            ]
+        );
+        assert_eq!((r.interrupts[0].share, r.interrupts[1].share), (0.25, 0.0));
+        assert!(
+            r.limits.iter().any(|l| l.contains("is sampled apart from each run's own samples")),
+            "{:#?}",
+            r.limits
+        );
+        let md = report_md_with(
+            dir.path(),
+            &[
+                "| bare | network | 300 | 100 | 25.0% | 350 |",
+                "| runsc | cpu | 900 | 0 | 0.0% | 12 |",
+            ],
+        );
+        assert!(md.contains("\nKernel samples (statistical, not counts) of each run's own tasks"));
+        assert!(md.contains("MACHINE counts every sample taken in interrupt context"));
+        assert!(!md.contains("Entries of the counted functions"), "{md}");
+        let json = report_json(dir.path());
+        assert_eq!(json["interrupts"][0]["measure"], "samples");
     }
 
     /// Lines counted in every run of a benchmark make the seed's table in its section, a
@@ -796,14 +914,14 @@ mod tests {
             "{:#?}",
             r.limits
         );
-        let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
-        for line in [
-            "| LINE | SOURCE | bare | runsc |",
-            "| include/linux/netdevice.h:4070 | `if (!(dev->flags & IFF_UP))` | 200 | 5 |",
-            "| include/linux/netdevice.h:4083 |  | 8 | 1 |",
-        ] {
-            assert!(md.lines().any(|l| l == line), "report.md lacks `{line}`:\n{md}");
-        }
+        report_md_with(
+            dir.path(),
+            &[
+                "| LINE | SOURCE | bare | runsc |",
+                "| include/linux/netdevice.h:4070 | `if (!(dev->flags & IFF_UP))` | 200 | 5 |",
+                "| include/linux/netdevice.h:4083 |  | 8 | 1 |",
+            ],
+        );
     }
 
     /// Lines counted with interrupt context apart in every run get their hits in interrupts
@@ -826,13 +944,13 @@ mod tests {
         let r = write(dir.path(), None).unwrap();
         let first = &r.benchmarks[0].lines.as_ref().unwrap()[0];
         assert_eq!((&first.values, &first.in_interrupts), (&vec![4, 0], &Some(vec![200, 5])));
-        let md = fs::read_to_string(dir.path().join("report.md")).unwrap();
-        for line in [
-            "| LINE | SOURCE | bare | runsc | bare in irq | runsc in irq |",
-            "| include/linux/netdevice.h:4070 | `if (!(dev->flags & IFF_UP))` | 4 | 0 | 200 | 5 |",
-        ] {
-            assert!(md.lines().any(|l| l == line), "report.md lacks `{line}`:\n{md}");
-        }
+        report_md_with(
+            dir.path(),
+            &[
+                "| LINE | SOURCE | bare | runsc | bare in irq | runsc in irq |",
+                "| include/linux/netdevice.h:4070 | `if (!(dev->flags & IFF_UP))` | 4 | 0 | 200 | 5 |",
+            ],
+        );
     }
 
     /// The overview and each benchmark's per-module figure (no DWARF: no directories), drawn
