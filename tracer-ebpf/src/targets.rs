@@ -26,7 +26,10 @@
 //! changes cgroup (`cgroup_attach_task`). Between the `sched_switch` tracepoint and the
 //! switch itself the outgoing task still runs: it must not fill the cache then, or the
 //! incoming task would inherit its answer, so the tracepoint also records who is leaving.
-//! Userspace attaches both tracepoints before anything that counts.
+//! Userspace attaches both tracepoints before anything that counts. The cache also keeps the
+//! task's address, from which a syscall event reads the call's ABI without a helper call
+//! ([`Current::task`]): with return thunks (x86's SRSO mitigation), a helper call costs as
+//! much as the rest of a counting syscall event.
 //!
 //! Until userspace sets `CONTROL[ACTIVE]`, after everything is attached, no task matches and
 //! nothing is cached: a half-attached set never produces numbers, and the check costs
