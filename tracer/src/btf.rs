@@ -154,25 +154,21 @@ impl Btf {
     /// The type id of the structure `name` (of vmlinux: no split BTF), its definition rather
     /// than a declaration.
     pub fn structure(&self, name: &str) -> anyhow::Result<u32> {
-        (0..self.starts.len() as u32)
-            .map(|i| self.first_id + i)
-            .find(|&id| {
-                self.record(id).is_ok_and(|r| {
-                    r.kind == KIND_STRUCT
-                        && r.vlen > 0
-                        && self.name(r.name_off, None).is_ok_and(|n| n == name)
-                })
-            })
+        self.find(name, |r| r.kind == KIND_STRUCT && r.vlen > 0)
             .with_context(|| format!("no struct {name} in kernel BTF"))
     }
 
     /// The type id of the global or per-CPU variable `name` (of vmlinux: no split BTF).
     /// Kernel BTF describes per-CPU variables only (pahole's default).
     pub fn variable(&self, name: &str) -> Option<u32> {
+        self.find(name, |r| r.kind == KIND_VAR)
+    }
+
+    /// The first type named `name` that `is` accepts (of vmlinux: no split BTF).
+    fn find(&self, name: &str, is: impl Fn(&Record<'_>) -> bool) -> Option<u32> {
         (0..self.starts.len() as u32).map(|i| self.first_id + i).find(|&id| {
-            self.record(id).is_ok_and(|r| {
-                r.kind == KIND_VAR && self.name(r.name_off, None).is_ok_and(|n| n == name)
-            })
+            self.record(id)
+                .is_ok_and(|r| is(&r) && self.name(r.name_off, None).is_ok_and(|n| n == name))
         })
     }
 
